@@ -1,0 +1,1 @@
+"""The scheduling framework: extension points, statuses, a profile's runtime and the algorithm."""

@@ -1,0 +1,227 @@
+"""One scheduling decision: feasible nodes, scores, and the chosen host (schedule_one.go).
+
+Filters are evaluated for all nodes at once (they are array operations), then upstream's
+`percentageOfNodesToScore` picks which feasible nodes are scored: the first K feasible nodes in
+scan order starting where the previous decision stopped, so successive pods look at different
+parts of a large cluster exactly as kube-scheduler's do.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from berth.framework.plugin import CycleState, FilterPlugin
+from berth.framework.runtime import Framework
+from berth.framework.status import Code, Status, unresolvable
+from berth.objects.pod import PodInfo
+from berth.state.cluster import ClusterState, IndexArray, IntArray
+
+MIN_FEASIBLE_NODES_TO_FIND = 100
+MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
+BASE_PERCENTAGE_OF_NODES_TO_SCORE = 50
+NO_NODES_AVAILABLE = "no nodes available to schedule pods"
+
+
+def num_feasible_nodes_to_find(percentage: int | None, num_all_nodes: int) -> int:
+    """How many feasible nodes to find before scoring (upstream numFeasibleNodesToFind)."""
+    if num_all_nodes < MIN_FEASIBLE_NODES_TO_FIND:
+        return num_all_nodes
+    adaptive = percentage or 0
+    if adaptive >= 100:
+        return num_all_nodes
+    if adaptive <= 0:
+        adaptive = BASE_PERCENTAGE_OF_NODES_TO_SCORE - num_all_nodes // 125
+        adaptive = max(adaptive, MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND)
+    num = num_all_nodes * adaptive // 100
+    return max(num, MIN_FEASIBLE_NODES_TO_FIND)
+
+
+@dataclass
+class Diagnosis:
+    """Why nodes were rejected; statuses are built lazily from the rejecting filter."""
+
+    state: ClusterState
+    cycle: CycleState
+    pod: PodInfo
+    num_all_nodes: int
+    rejected: list[tuple[FilterPlugin, IndexArray]] = field(default_factory=list)
+    absent: tuple[IndexArray, Status] | None = None
+    pre_filter_status: Status | None = None
+    post_filter_message: str = ""
+    _statuses: dict[str, Status] | None = None
+
+    def node_statuses(self) -> dict[str, Status]:
+        """Node name -> rejection status, for every node that was rejected."""
+        if self._statuses is None:
+            out: dict[str, Status] = {}
+            names = self.state.names
+            if self.pre_filter_status is not None:
+                for idx in self.state.node_indices():
+                    out[names[idx]] = self.pre_filter_status
+            if self.absent is not None:
+                nodes, status = self.absent
+                for idx in nodes:
+                    out[names[idx]] = status
+            for plugin, nodes in self.rejected:
+                for idx in nodes:
+                    out[names[idx]] = plugin.explain(self.cycle, self.pod, int(idx)).with_plugin(
+                        plugin.name
+                    )
+            self._statuses = out
+        return self._statuses
+
+    def unschedulable_plugins(self) -> set[str]:
+        plugins = {p.name for p, nodes in self.rejected if len(nodes)}
+        if self.pre_filter_status is not None:
+            plugins.add(self.pre_filter_status.plugin)
+        if self.absent is not None:
+            plugins.add(self.absent[1].plugin)
+        return plugins
+
+
+class FitError(Exception):
+    """The pod fits on no node; str() is upstream's FailedScheduling message."""
+
+    def __init__(self, *, pod: PodInfo, diagnosis: Diagnosis) -> None:
+        self.pod = pod
+        self.diagnosis = diagnosis
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        d = self.diagnosis
+        if d.num_all_nodes == 0:
+            return NO_NODES_AVAILABLE
+        msg = f"0/{d.num_all_nodes} nodes are available:"
+        if d.pre_filter_status is not None:
+            msg += f" {d.pre_filter_status.message}."
+        else:
+            histogram: Counter[str] = Counter()
+            for status in d.node_statuses().values():
+                histogram.update(status.reasons)
+            reasons = sorted(f"{count} {reason}" for reason, count in histogram.items())
+            if reasons:
+                msg += f" {', '.join(reasons)}."
+        if d.post_filter_message:
+            msg += f" {d.post_filter_message}."
+        return msg
+
+
+@dataclass
+class ScheduleResult:
+    node: str
+    evaluated_nodes: int
+    feasible_nodes: int
+    scores: dict[str, int]
+    plugin_scores: dict[str, dict[str, int]]
+    diagnosis: Diagnosis
+    cycle: CycleState
+
+
+class Scheduler:
+    """Runs decisions for one framework; keeps the scan position between decisions."""
+
+    def __init__(self, *, framework: Framework, rng: random.Random | None = None) -> None:
+        self.framework = framework
+        self.rng = rng or framework.handle.rng
+        self.next_start_index = 0
+
+    @property
+    def state(self) -> ClusterState:
+        return self.framework.handle.state
+
+    def schedule(self, pod: PodInfo, *, explain_scores: bool = False) -> ScheduleResult:
+        """Pick a node for `pod` or raise FitError (or FrameworkError for a broken plugin)."""
+        fwk = self.framework
+        state = self.state
+        cycle = CycleState()
+        all_nodes = state.node_indices()
+        diagnosis = Diagnosis(state=state, cycle=cycle, pod=pod, num_all_nodes=len(all_nodes))
+        if not len(all_nodes):
+            raise FitError(pod=pod, diagnosis=diagnosis)
+        allowed, status, restricting = fwk.run_pre_filter(cycle, pod)
+        if not status.ok:
+            diagnosis.pre_filter_status = status
+            raise FitError(pod=pod, diagnosis=diagnosis)
+        candidates = all_nodes
+        if allowed is not None:
+            mask = np.fromiter(
+                (state.names[i] in allowed for i in all_nodes), dtype=bool, count=len(all_nodes)
+            )
+            candidates = all_nodes[mask]
+            names = sorted(restricting)
+            diagnosis.absent = (
+                all_nodes[~mask],
+                unresolvable(
+                    f"node(s) didn't satisfy plugin(s) [{' '.join(names)}]", plugin=names[0]
+                ),
+            )
+        feasible, rejected = fwk.run_filters(cycle, pod, candidates)
+        diagnosis.rejected = rejected
+        feasible = self._take_feasible(feasible, all_nodes)
+        if not len(feasible):
+            raise FitError(pod=pod, diagnosis=diagnosis)
+        evaluated = len(all_nodes) if allowed is None else len(candidates)
+        if len(feasible) == 1 and not explain_scores:
+            return ScheduleResult(
+                node=state.names[int(feasible[0])],
+                evaluated_nodes=evaluated,
+                feasible_nodes=1,
+                scores={},
+                plugin_scores={},
+                diagnosis=diagnosis,
+                cycle=cycle,
+            )
+        fwk.run_pre_score(cycle, pod, feasible)
+        total, per_plugin = fwk.run_score(cycle, pod, feasible)
+        chosen = self._select_host(feasible, total)
+        names_list = state.names
+        scores = {names_list[int(i)]: int(s) for i, s in zip(feasible, total, strict=True)}
+        plugin_scores = (
+            {
+                p: {names_list[int(i)]: int(s) for i, s in zip(feasible, arr, strict=True)}
+                for p, arr in per_plugin.items()
+            }
+            if explain_scores
+            else {}
+        )
+        return ScheduleResult(
+            node=names_list[chosen],
+            evaluated_nodes=evaluated,
+            feasible_nodes=len(feasible),
+            scores=scores,
+            plugin_scores=plugin_scores,
+            diagnosis=diagnosis,
+            cycle=cycle,
+        )
+
+    def _take_feasible(self, feasible: IndexArray, all_nodes: IndexArray) -> IndexArray:
+        """The first K feasible nodes in scan order from `next_start_index` (and advance it)."""
+        n = len(all_nodes)
+        k = num_feasible_nodes_to_find(self.framework.percentage_of_nodes_to_score, n)
+        start = self.next_start_index % n
+        # Position of each feasible node in the rotated scan order.
+        positions = np.searchsorted(all_nodes, feasible)
+        rotated = (positions - start) % n
+        order = np.argsort(rotated, kind="stable")
+        if len(feasible) > k:
+            order = order[:k]
+            processed = int(rotated[order[-1]]) + 1
+        else:
+            processed = n
+        self.next_start_index = (start + processed) % n
+        return feasible[order]
+
+    def _select_host(self, nodes: IndexArray, total: IntArray) -> int:
+        """Highest total score; ties broken uniformly at random (upstream's reservoir sampling)."""
+        best = total.max()
+        ties = np.flatnonzero(total == best)
+        pick = ties[0] if len(ties) == 1 else ties[self.rng.randrange(len(ties))]
+        return int(nodes[pick])
+
+
+__all__ = ["Code", "Diagnosis", "FitError", "ScheduleResult", "Scheduler", "Status"]

@@ -1,0 +1,181 @@
+"""A profile's framework: its plugins per extension point, score weights, and how they run.
+
+Built from one configured profile (after upstream's plugin-set merge and multiPoint expansion,
+see `berth.config.plugins`). Running a point follows upstream's framework runtime: PreFilter
+results are intersected, Filter stops at a node's first rejection, Score plugins are normalised to
+[0, 100] and weighted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from berth.framework.plugin import (
+    MAX_NODE_SCORE,
+    MIN_NODE_SCORE,
+    BindPlugin,
+    CycleState,
+    FilterPlugin,
+    Handle,
+    PermitPlugin,
+    PostFilterPlugin,
+    PreFilterPlugin,
+    PreScorePlugin,
+    ReservePlugin,
+    ScorePlugin,
+)
+from berth.framework.status import SKIP, SUCCESS, Code, Status, error, unresolvable
+from berth.objects.pod import PodInfo
+from berth.state.cluster import IndexArray, IntArray
+
+
+class FrameworkError(RuntimeError):
+    """A plugin broke its contract (an Error status, or a score outside [0, 100])."""
+
+
+@dataclass
+class Framework:
+    scheduler_name: str
+    handle: Handle
+    pre_filter: list[PreFilterPlugin] = field(default_factory=list)
+    filter: list[FilterPlugin] = field(default_factory=list)
+    post_filter: list[PostFilterPlugin] = field(default_factory=list)
+    pre_score: list[PreScorePlugin] = field(default_factory=list)
+    score: list[tuple[ScorePlugin, int]] = field(default_factory=list)
+    reserve: list[ReservePlugin] = field(default_factory=list)
+    permit: list[PermitPlugin] = field(default_factory=list)
+    bind: list[BindPlugin] = field(default_factory=list)
+    percentage_of_nodes_to_score: int | None = None
+
+    # ----- PreFilter ---------------------------------------------------------------------------
+    def run_pre_filter(
+        self, cycle: CycleState, pod: PodInfo
+    ) -> tuple[frozenset[str] | None, Status, list[str]]:
+        """Allowed node names (None: all), the status, and the plugins that restricted nodes."""
+        allowed: frozenset[str] | None = None
+        restricting: list[str] = []
+        for plugin in self.pre_filter:
+            result, status = plugin.pre_filter(cycle, pod)
+            if status.is_skip:
+                cycle.skip_filter.add(plugin.name)
+                continue
+            if status.code == Code.ERROR:
+                raise FrameworkError(f"running PreFilter plugin {plugin.name!r}: {status.message}")
+            if not status.ok:
+                return None, status.with_plugin(plugin.name), restricting
+            if result is not None:
+                restricting.append(plugin.name)
+                allowed = result.node_names if allowed is None else allowed & result.node_names
+                if not allowed:
+                    names = sorted(restricting)
+                    msg = (
+                        f"node(s) didn't satisfy plugin {names[0]}"
+                        if len(names) == 1
+                        else f"node(s) didn't satisfy plugin(s) [{' '.join(names)}] simultaneously"
+                    )
+                    return None, unresolvable(msg, plugin=plugin.name), restricting
+        return allowed, SUCCESS, restricting
+
+    # ----- Filter ------------------------------------------------------------------------------
+    def run_filters(
+        self, cycle: CycleState, pod: PodInfo, nodes: IndexArray
+    ) -> tuple[IndexArray, list[tuple[FilterPlugin, IndexArray]]]:
+        """Feasible slots, and for each filter the slots it was first to reject."""
+        rejected: list[tuple[FilterPlugin, IndexArray]] = []
+        alive = nodes
+        for plugin in self.filter:
+            if not len(alive):
+                break
+            if plugin.name in cycle.skip_filter:
+                continue
+            ok = plugin.filter(cycle, pod, alive)
+            if not ok.all():
+                rejected.append((plugin, alive[~ok]))
+                alive = alive[ok]
+        return alive, rejected
+
+    def has_filters(self) -> bool:
+        return bool(self.filter)
+
+    # ----- Score -------------------------------------------------------------------------------
+    def run_pre_score(self, cycle: CycleState, pod: PodInfo, nodes: IndexArray) -> None:
+        for plugin in self.pre_score:
+            status = plugin.pre_score(cycle, pod, nodes)
+            if status.is_skip:
+                cycle.skip_score.add(plugin.name)
+            elif not status.ok:
+                raise FrameworkError(f"running PreScore plugin {plugin.name!r}: {status.message}")
+
+    def run_score(
+        self, cycle: CycleState, pod: PodInfo, nodes: IndexArray
+    ) -> tuple[IntArray, dict[str, IntArray]]:
+        """The weighted total per node and each plugin's normalised (unweighted) scores."""
+        total = np.zeros(len(nodes), dtype=np.int64)
+        per_plugin: dict[str, IntArray] = {}
+        for plugin, weight in self.score:
+            if plugin.name in cycle.skip_score:
+                continue
+            raw = plugin.score(cycle, pod, nodes)
+            scores = plugin.normalize(cycle, pod, nodes, raw)
+            if len(scores) and (scores.min() < MIN_NODE_SCORE or scores.max() > MAX_NODE_SCORE):
+                bad = scores[(scores < MIN_NODE_SCORE) | (scores > MAX_NODE_SCORE)][0]
+                raise FrameworkError(
+                    f"plugin {plugin.name!r} returns an invalid score {bad}, it should in the "
+                    f"range of [{MIN_NODE_SCORE}, {MAX_NODE_SCORE}] after normalizing"
+                )
+            per_plugin[plugin.name] = scores
+            total += scores * weight
+        return total, per_plugin
+
+    # ----- Reserve / Permit / Bind -------------------------------------------------------------
+    def run_reserve(self, cycle: CycleState, pod: PodInfo, node_name: str) -> Status:
+        for i, plugin in enumerate(self.reserve):
+            status = plugin.reserve(cycle, pod, node_name)
+            if not status.ok:
+                for done in reversed(self.reserve[: i + 1]):
+                    done.unreserve(cycle, pod, node_name)
+                return status.with_plugin(plugin.name)
+        return SUCCESS
+
+    def run_unreserve(self, cycle: CycleState, pod: PodInfo, node_name: str) -> None:
+        for plugin in reversed(self.reserve):
+            plugin.unreserve(cycle, pod, node_name)
+
+    def run_permit(self, cycle: CycleState, pod: PodInfo, node_name: str) -> tuple[Status, float]:
+        """Success, or Wait with the shortest timeout any plugin asked for, or a rejection."""
+        wait: float | None = None
+        for plugin in self.permit:
+            status, timeout = plugin.permit(cycle, pod, node_name)
+            if status.code == Code.WAIT:
+                wait = timeout if wait is None else min(wait, timeout)
+            elif not status.ok:
+                return status.with_plugin(plugin.name), 0.0
+        if wait is not None:
+            return Status(Code.WAIT), wait
+        return SUCCESS, 0.0
+
+    async def run_bind(self, cycle: CycleState, pod: PodInfo, node_name: str) -> Status:
+        for plugin in self.bind:
+            status = await plugin.bind(cycle, pod, node_name)
+            if status.is_skip:
+                continue
+            return status.with_plugin(plugin.name)
+        return error("no bind plugin bound the pod")
+
+    def plugin_names(self) -> dict[str, list[str]]:
+        """Enabled plugins per extension point, in run order (for `berth simulate` and docs)."""
+        return {
+            "preFilter": [p.name for p in self.pre_filter],
+            "filter": [p.name for p in self.filter],
+            "postFilter": [p.name for p in self.post_filter],
+            "preScore": [p.name for p in self.pre_score],
+            "score": [f"{p.name}:{w}" for p, w in self.score],
+            "reserve": [p.name for p in self.reserve],
+            "permit": [p.name for p in self.permit],
+            "bind": [p.name for p in self.bind],
+        }
+
+
+__all__ = ["SKIP", "Framework", "FrameworkError"]

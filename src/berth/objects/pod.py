@@ -1,0 +1,494 @@
+"""A pod as the scheduler sees it: requests, ports, tolerations, affinity, spread, priority.
+
+Requests are computed as upstream's `resourcehelper.PodRequests`: the sum of the containers, the
+maximum with each init container (restartable "sidecar" init containers accumulate), then the
+pod overhead. Scoring uses "non-zero" requests where a container without a cpu or memory request
+counts as 100m / 200Mi, as upstream's `schedutil.GetNonzeroRequests` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from berth.objects.errors import ObjectError
+from berth.objects.quantity import resource_value
+from berth.objects.selectors import (
+    LabelSelector,
+    NodeSelectorTerm,
+    parse_label_selector,
+    parse_node_selector_term,
+)
+
+DEFAULT_MILLI_CPU_REQUEST = 100  # pkg/scheduler/util: DefaultMilliCPURequest
+DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024  # DefaultMemoryRequest
+POD_GROUP_LABEL = "scheduling.x-k8s.io/pod-group"
+_KIND = "Pod"
+
+
+@dataclass(frozen=True, slots=True)
+class Toleration:
+    key: str
+    operator: str  # "Equal" or "Exists"
+    value: str
+    effect: str  # "" matches every effect
+
+    def tolerates(self, *, key: str, value: str, effect: str) -> bool:
+        """v1.Toleration.ToleratesTaint."""
+        if self.effect and self.effect != effect:
+            return False
+        if self.key and self.key != key:
+            return False
+        if self.operator == "Exists":
+            return True
+        return self.value == value
+
+
+@dataclass(frozen=True, slots=True)
+class AffinityTerm:
+    """A PodAffinityTerm with its namespaces resolved as far as the pod alone allows."""
+
+    selector: LabelSelector
+    namespaces: frozenset[str]
+    namespace_selector: LabelSelector | None  # None: only `namespaces`; EVERYTHING: all
+    topology_key: str
+
+    def namespace_matches(self, namespace: str, ns_labels: dict[str, dict[str, str]]) -> bool:
+        if namespace in self.namespaces:
+            return True
+        sel = self.namespace_selector
+        if sel is None:
+            return False
+        return sel.matches(ns_labels.get(namespace, {}))
+
+    def matches_pod(self, pod: PodInfo, ns_labels: dict[str, dict[str, str]]) -> bool:
+        return self.namespace_matches(pod.namespace, ns_labels) and self.selector.matches(
+            pod.labels
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SpreadConstraint:
+    max_skew: int
+    topology_key: str
+    when_unsatisfiable: str  # "DoNotSchedule" or "ScheduleAnyway"
+    selector: LabelSelector
+    min_domains: int  # 1 when unset, as upstream treats nil
+    node_affinity_policy: str  # "Honor" (default) or "Ignore"
+    node_taints_policy: str  # "Ignore" (default) or "Honor"
+
+
+@dataclass(slots=True, eq=False)
+class PodInfo:
+    namespace: str
+    name: str
+    uid: str
+    labels: dict[str, str]
+    node_name: str
+    scheduler_name: str
+    priority: int
+    preemption_policy: str
+    created: float
+    phase: str
+    terminating: bool
+    requests: dict[str, int]
+    nonzero_cpu: int
+    nonzero_memory: int
+    host_ports: tuple[tuple[str, str, int], ...]
+    tolerations: tuple[Toleration, ...]
+    node_selector: dict[str, str]
+    required_node_terms: tuple[NodeSelectorTerm, ...] | None
+    preferred_node_terms: tuple[tuple[int, NodeSelectorTerm], ...]
+    required_affinity: tuple[AffinityTerm, ...]
+    required_anti_affinity: tuple[AffinityTerm, ...]
+    preferred_affinity: tuple[tuple[int, AffinityTerm], ...]
+    preferred_anti_affinity: tuple[tuple[int, AffinityTerm], ...]
+    spread_constraints: tuple[SpreadConstraint, ...]
+    images: tuple[str, ...]
+    pod_group: str
+    nominated_node: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def has_affinity(self) -> bool:
+        return bool(
+            self.required_affinity
+            or self.required_anti_affinity
+            or self.preferred_affinity
+            or self.preferred_anti_affinity
+        )
+
+
+def _err(pod: str, where: str, reason: str) -> ObjectError:
+    return ObjectError(kind=_KIND, name=pod, field=where, reason=reason)
+
+
+def _obj(raw: Any, pod: str, where: str) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise _err(pod, where, "must be an object")
+    return raw
+
+
+def _list(raw: Any, pod: str, where: str) -> list[Any]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise _err(pod, where, "must be a list")
+    return raw
+
+
+def _str_map(raw: Any, pod: str, where: str) -> dict[str, str]:
+    m = _obj(raw, pod, where)
+    for k, v in m.items():
+        if not isinstance(v, str):
+            raise _err(pod, f"{where}.{k}", "must be a string")
+    return m
+
+
+def _resources(raw: Any, pod: str, where: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for res, qty in _obj(raw, pod, where).items():
+        try:
+            out[res] = resource_value(res, qty)
+        except ValueError as exc:
+            raise _err(pod, f"{where}.{res}", str(exc)) from None
+        if out[res] < 0:
+            raise _err(pod, f"{where}.{res}", "must be greater than or equal to 0")
+    return out
+
+
+def _container_requests(c: dict[str, Any], pod: str, where: str) -> dict[str, int]:
+    res = _obj(c.get("resources"), pod, f"{where}.resources")
+    requests = _resources(res.get("requests"), pod, f"{where}.resources.requests")
+    limits = _resources(res.get("limits"), pod, f"{where}.resources.limits")
+    # The API server defaults a missing request to its limit; dumps written by hand skip that.
+    for name, amount in limits.items():
+        requests.setdefault(name, amount)
+    return requests
+
+
+def _add(into: dict[str, int], other: dict[str, int]) -> None:
+    for k, v in other.items():
+        into[k] = into.get(k, 0) + v
+
+
+def _max(into: dict[str, int], other: dict[str, int]) -> None:
+    for k, v in other.items():
+        if v > into.get(k, 0):
+            into[k] = v
+
+
+def _nonzero(req: dict[str, int]) -> tuple[int, int]:
+    return req.get("cpu", DEFAULT_MILLI_CPU_REQUEST), req.get("memory", DEFAULT_MEMORY_REQUEST)
+
+
+def _pod_requests(
+    spec: dict[str, Any], pod: str
+) -> tuple[dict[str, int], int, int, tuple[tuple[str, str, int], ...], tuple[str, ...]]:
+    containers = _list(spec.get("containers"), pod, "spec.containers")
+    if not containers:
+        raise _err(pod, "spec.containers", "Required value")
+    reqs: dict[str, int] = {}
+    nz_cpu = nz_mem = 0
+    ports: list[tuple[str, str, int]] = []
+    images: list[str] = []
+    for i, c in enumerate(containers):
+        where = f"spec.containers[{i}]"
+        c = _obj(c, pod, where)
+        r = _container_requests(c, pod, where)
+        _add(reqs, r)
+        cpu, mem = _nonzero(r)
+        nz_cpu += cpu
+        nz_mem += mem
+        image = c.get("image")
+        if isinstance(image, str) and image:
+            images.append(image)
+        for j, p in enumerate(_list(c.get("ports"), pod, f"{where}.ports")):
+            p = _obj(p, pod, f"{where}.ports[{j}]")
+            host_port = p.get("hostPort") or 0
+            if not isinstance(host_port, int) or not 0 <= host_port <= 65535:
+                raise _err(pod, f"{where}.ports[{j}].hostPort", "must be between 0 and 65535")
+            if host_port > 0:
+                proto = p.get("protocol") or "TCP"
+                ip = p.get("hostIP") or "0.0.0.0"
+                ports.append((str(ip), str(proto), host_port))
+    init_max: dict[str, int] = {}
+    sidecars: dict[str, int] = {}
+    nz_init_cpu = nz_init_mem = 0
+    nz_side_cpu = nz_side_mem = 0
+    for i, c in enumerate(_list(spec.get("initContainers"), pod, "spec.initContainers")):
+        where = f"spec.initContainers[{i}]"
+        c = _obj(c, pod, where)
+        r = _container_requests(c, pod, where)
+        cpu, mem = _nonzero(r)
+        image = c.get("image")
+        if isinstance(image, str) and image:
+            images.append(image)
+        if c.get("restartPolicy") == "Always":
+            # Sidecar ports are host ports for the pod's whole life (upstream GetHostPorts).
+            for j, p in enumerate(_list(c.get("ports"), pod, f"{where}.ports")):
+                p = _obj(p, pod, f"{where}.ports[{j}]")
+                host_port = p.get("hostPort") or 0
+                if isinstance(host_port, int) and 0 < host_port <= 65535:
+                    ports.append((str(p.get("hostIP") or "0.0.0.0"), str(p.get("protocol") or "TCP"), host_port))
+            _add(reqs, r)
+            _add(sidecars, r)
+            effective = dict(sidecars)
+            nz_cpu += cpu
+            nz_mem += mem
+            nz_side_cpu += cpu
+            nz_side_mem += mem
+            eff_cpu, eff_mem = nz_side_cpu, nz_side_mem
+        else:
+            effective = dict(r)
+            _add(effective, sidecars)
+            eff_cpu, eff_mem = cpu + nz_side_cpu, mem + nz_side_mem
+        _max(init_max, effective)
+        nz_init_cpu = max(nz_init_cpu, eff_cpu)
+        nz_init_mem = max(nz_init_mem, eff_mem)
+    _max(reqs, init_max)
+    nz_cpu = max(nz_cpu, nz_init_cpu)
+    nz_mem = max(nz_mem, nz_init_mem)
+    pod_level = _obj(spec.get("resources"), pod, "spec.resources")
+    if pod_level:
+        # PodLevelResources: pod-level requests (or limits standing in for them) replace the
+        # container aggregate for the resources they name.
+        level = _resources(pod_level.get("requests"), pod, "spec.resources.requests")
+        for name, amount in _resources(pod_level.get("limits"), pod, "spec.resources.limits").items():
+            level.setdefault(name, amount)
+        reqs.update(level)
+        nz_cpu = level.get("cpu", nz_cpu)
+        nz_mem = level.get("memory", nz_mem)
+    overhead = _resources(spec.get("overhead"), pod, "spec.overhead")
+    _add(reqs, overhead)
+    nz_cpu += overhead.get("cpu", 0)
+    nz_mem += overhead.get("memory", 0)
+    return reqs, nz_cpu, nz_mem, tuple(ports), tuple(images)
+
+
+def _tolerations(spec: dict[str, Any], pod: str) -> tuple[Toleration, ...]:
+    out = []
+    for i, t in enumerate(_list(spec.get("tolerations"), pod, "spec.tolerations")):
+        where = f"spec.tolerations[{i}]"
+        t = _obj(t, pod, where)
+        op = t.get("operator") or "Equal"
+        if op not in ("Equal", "Exists"):
+            raise _err(pod, f"{where}.operator", f"Unsupported value: {op!r}")
+        key = t.get("key") or ""
+        value = t.get("value") or ""
+        if op == "Exists" and value:
+            raise _err(pod, f"{where}.operator", "value must be empty when `operator` is 'Exists'")
+        if not key and op != "Exists":
+            raise _err(pod, f"{where}.operator", "operator must be Exists when `key` is empty")
+        out.append(Toleration(str(key), op, str(value), str(t.get("effect") or "")))
+    return tuple(out)
+
+
+def _affinity_term(raw: Any, pod: str, namespace: str, where: str) -> AffinityTerm:
+    t = _obj(raw, pod, where)
+    topology_key = t.get("topologyKey")
+    if not isinstance(topology_key, str) or not topology_key:
+        raise _err(pod, f"{where}.topologyKey", "can not be empty")
+    selector = parse_label_selector(
+        t.get("labelSelector"), where=f"{where}.labelSelector", kind=_KIND, name=pod
+    )
+    namespaces = _list(t.get("namespaces"), pod, f"{where}.namespaces")
+    raw_ns_sel = t.get("namespaceSelector")
+    ns_sel = (
+        None
+        if raw_ns_sel is None
+        else parse_label_selector(
+            raw_ns_sel, where=f"{where}.namespaceSelector", kind=_KIND, name=pod
+        )
+    )
+    ns = frozenset(str(n) for n in namespaces)
+    if not ns and ns_sel is None:
+        # upstream: neither namespaces nor namespaceSelector means the pod's own namespace.
+        ns = frozenset((namespace,))
+    return AffinityTerm(selector, ns, ns_sel, topology_key)
+
+
+def _weighted(raw: Any, pod: str, where: str, inner: str) -> tuple[int, dict[str, Any]]:
+    w = _obj(raw, pod, where)
+    weight = w.get("weight")
+    if not isinstance(weight, int) or isinstance(weight, bool) or not 1 <= weight <= 100:
+        raise _err(pod, f"{where}.weight", "must be in the range 1-100")
+    return weight, _obj(w.get(inner), pod, f"{where}.{inner}")
+
+
+def _pod_affinity(
+    aff: dict[str, Any], kind: str, pod: str, namespace: str
+) -> tuple[tuple[AffinityTerm, ...], tuple[tuple[int, AffinityTerm], ...]]:
+    base = f"spec.affinity.{kind}"
+    a = _obj(aff.get(kind), pod, base)
+    req_where = f"{base}.requiredDuringSchedulingIgnoredDuringExecution"
+    required = tuple(
+        _affinity_term(t, pod, namespace, f"{req_where}[{i}]")
+        for i, t in enumerate(
+            _list(a.get("requiredDuringSchedulingIgnoredDuringExecution"), pod, req_where)
+        )
+    )
+    pref_where = f"{base}.preferredDuringSchedulingIgnoredDuringExecution"
+    preferred = []
+    for i, w in enumerate(
+        _list(a.get("preferredDuringSchedulingIgnoredDuringExecution"), pod, pref_where)
+    ):
+        weight, term = _weighted(w, pod, f"{pref_where}[{i}]", "podAffinityTerm")
+        preferred.append(
+            (weight, _affinity_term(term, pod, namespace, f"{pref_where}[{i}].podAffinityTerm"))
+        )
+    return required, tuple(preferred)
+
+
+def _node_affinity(
+    aff: dict[str, Any], pod: str
+) -> tuple[tuple[NodeSelectorTerm, ...] | None, tuple[tuple[int, NodeSelectorTerm], ...]]:
+    base = "spec.affinity.nodeAffinity"
+    na = _obj(aff.get("nodeAffinity"), pod, base)
+    required: tuple[NodeSelectorTerm, ...] | None = None
+    req = na.get("requiredDuringSchedulingIgnoredDuringExecution")
+    if req is not None:
+        where = f"{base}.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
+        terms = _list(_obj(req, pod, where).get("nodeSelectorTerms"), pod, where)
+        required = tuple(
+            parse_node_selector_term(t, where=f"{where}[{i}]", kind=_KIND, name=pod)
+            for i, t in enumerate(terms)
+        )
+    pref_where = f"{base}.preferredDuringSchedulingIgnoredDuringExecution"
+    preferred = []
+    for i, w in enumerate(
+        _list(na.get("preferredDuringSchedulingIgnoredDuringExecution"), pod, pref_where)
+    ):
+        weight, term = _weighted(w, pod, f"{pref_where}[{i}]", "preference")
+        preferred.append(
+            (
+                weight,
+                parse_node_selector_term(
+                    term, where=f"{pref_where}[{i}].preference", kind=_KIND, name=pod
+                ),
+            )
+        )
+    return required, tuple(preferred)
+
+
+def _spread(
+    spec: dict[str, Any], labels: dict[str, str], pod: str
+) -> tuple[SpreadConstraint, ...]:
+    out = []
+    base = "spec.topologySpreadConstraints"
+    for i, c in enumerate(_list(spec.get("topologySpreadConstraints"), pod, base)):
+        where = f"{base}[{i}]"
+        c = _obj(c, pod, where)
+        max_skew = c.get("maxSkew")
+        if not isinstance(max_skew, int) or isinstance(max_skew, bool) or max_skew < 1:
+            raise _err(pod, f"{where}.maxSkew", "must be greater than zero")
+        key = c.get("topologyKey")
+        if not isinstance(key, str) or not key:
+            raise _err(pod, f"{where}.topologyKey", "can not be empty")
+        when = c.get("whenUnsatisfiable")
+        if when not in ("DoNotSchedule", "ScheduleAnyway"):
+            raise _err(
+                pod,
+                f"{where}.whenUnsatisfiable",
+                'supported values: "DoNotSchedule", "ScheduleAnyway"',
+            )
+        min_domains = c.get("minDomains")
+        if min_domains is None:
+            min_domains = 1
+        elif not isinstance(min_domains, int) or min_domains < 1:
+            raise _err(pod, f"{where}.minDomains", "must be greater than zero")
+        elif when != "DoNotSchedule":
+            raise _err(
+                pod,
+                f"{where}.minDomains",
+                "can only use minDomains if whenUnsatisfiable=DoNotSchedule",
+            )
+        selector = parse_label_selector(
+            c.get("labelSelector"), where=f"{where}.labelSelector", kind=_KIND, name=pod
+        )
+        keys = _list(c.get("matchLabelKeys"), pod, f"{where}.matchLabelKeys")
+        if keys and not selector.matches_nothing:
+            # matchLabelKeys: the pod's own values for these keys are ANDed into the selector.
+            from berth.objects.selectors import Requirement
+
+            extra = tuple(
+                Requirement(str(k), "In", frozenset((labels[k],))) for k in keys if k in labels
+            )
+            selector = LabelSelector(selector.requirements + extra)
+        nap = c.get("nodeAffinityPolicy") or "Honor"
+        ntp = c.get("nodeTaintsPolicy") or "Ignore"
+        for fname, val in (("nodeAffinityPolicy", nap), ("nodeTaintsPolicy", ntp)):
+            if val not in ("Honor", "Ignore"):
+                raise _err(pod, f"{where}.{fname}", 'supported values: "Honor", "Ignore"')
+        out.append(SpreadConstraint(max_skew, key, when, selector, min_domains, nap, ntp))
+    return tuple(out)
+
+
+def _timestamp(raw: Any) -> float:
+    if not isinstance(raw, str) or not raw:
+        return 0.0
+    try:
+        return datetime.fromisoformat(raw).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def parse_pod(raw: Any) -> PodInfo:
+    """Parse a v1 Pod; raise ObjectError naming the field for anything malformed."""
+    if not isinstance(raw, dict):
+        raise ObjectError(kind=_KIND, name="?", field="", reason="must be an object")
+    meta = raw.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
+        raise ObjectError(kind=_KIND, name="?", field="metadata.name", reason="Required value")
+    name: str = meta["name"]
+    namespace = meta.get("namespace") or "default"
+    if not isinstance(namespace, str):
+        raise _err(name, "metadata.namespace", "must be a string")
+    pod = f"{namespace}/{name}"
+    labels = _str_map(meta.get("labels"), pod, "metadata.labels")
+    spec = _obj(raw.get("spec"), pod, "spec")
+    status = _obj(raw.get("status"), pod, "status")
+    reqs, nz_cpu, nz_mem, ports, images = _pod_requests(spec, pod)
+    aff = _obj(spec.get("affinity"), pod, "spec.affinity")
+    req_nodes, pref_nodes = _node_affinity(aff, pod)
+    req_aff, pref_aff = _pod_affinity(aff, "podAffinity", pod, namespace)
+    req_anti, pref_anti = _pod_affinity(aff, "podAntiAffinity", pod, namespace)
+    priority = spec.get("priority") or 0
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise _err(pod, "spec.priority", "must be an integer")
+    return PodInfo(
+        namespace=namespace,
+        name=name,
+        uid=str(meta.get("uid") or ""),
+        labels=labels,
+        node_name=str(spec.get("nodeName") or ""),
+        scheduler_name=str(spec.get("schedulerName") or "default-scheduler"),
+        priority=priority,
+        preemption_policy=str(spec.get("preemptionPolicy") or "PreemptLowerPriority"),
+        created=_timestamp(meta.get("creationTimestamp")),
+        phase=str(status.get("phase") or "Pending"),
+        terminating=bool(meta.get("deletionTimestamp")),
+        requests=reqs,
+        nonzero_cpu=nz_cpu,
+        nonzero_memory=nz_mem,
+        host_ports=ports,
+        tolerations=_tolerations(spec, pod),
+        node_selector=_str_map(spec.get("nodeSelector"), pod, "spec.nodeSelector"),
+        required_node_terms=req_nodes,
+        preferred_node_terms=pref_nodes,
+        required_affinity=req_aff,
+        required_anti_affinity=req_anti,
+        preferred_affinity=pref_aff,
+        preferred_anti_affinity=pref_anti,
+        spread_constraints=_spread(spec, labels, pod),
+        images=images,
+        pod_group=labels.get(POD_GROUP_LABEL, ""),
+        nominated_node=str(status.get("nominatedNodeName") or ""),
+    )

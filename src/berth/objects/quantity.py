@@ -1,0 +1,83 @@
+"""Resource quantities ("100m", "1.5Gi", "1e3") parsed exactly as Kubernetes parses them.
+
+The arithmetic is the official client's `parse_quantity` (Decimal, exact); this module adds
+upstream's grammar check, which that function does not do (Python's Decimal would otherwise
+accept "NaN", "1_000" or " 1"), and upstream's rounding: CPU in millicores and everything else
+in whole units, both rounded up as `Quantity.MilliValue()` / `Quantity.Value()` do.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal
+
+from kubernetes.utils import quantity as _k8s_quantity
+
+# apimachinery/pkg/api/resource/quantity.go: <signedNumber><suffix>, where suffix is a binary SI
+# suffix, a decimal SI suffix or a decimal exponent (e|E followed by a signed integer).
+_GRAMMAR = re.compile(
+    r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?"
+)
+
+# The message the API server gives for a malformed quantity, so users recognise it.
+_UPSTREAM_MESSAGE = (
+    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+)
+
+# Kubernetes quantities are bounded (int64 milli-values); refuse absurd exponents before Decimal
+# tries to build a gigantic number.
+_MAX_EXPONENT = 30
+
+
+def parse_quantity(value: str | int | float) -> Decimal:
+    """Return the exact value of a quantity; raise ValueError naming the problem otherwise."""
+    if isinstance(value, bool):
+        raise ValueError(_UPSTREAM_MESSAGE)
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} is not a finite number")
+        return Decimal(repr(value))
+    if not isinstance(value, str):
+        raise ValueError(f"a quantity must be a string or a number, not {type(value).__name__}")
+    text = value
+    if not _GRAMMAR.fullmatch(text):
+        raise ValueError(f"{text!r}: {_UPSTREAM_MESSAGE}")
+    exp = re.search(r"[eE]([+-]?[0-9]+)$", text)
+    if exp and abs(int(exp.group(1))) > _MAX_EXPONENT:
+        raise ValueError(f"{text!r}: exponent out of range")
+    result: Decimal = _k8s_quantity.parse_quantity(text)
+    return result
+
+
+def _ceil(value: Decimal) -> int:
+    return int(value.to_integral_value(rounding="ROUND_CEILING"))
+
+
+def milli_value(value: str | int | float) -> int:
+    """The quantity in thousandths, rounded up (upstream `Quantity.MilliValue`)."""
+    return _ceil(parse_quantity(value) * 1000)
+
+
+def int_value(value: str | int | float) -> int:
+    """The quantity in whole units, rounded up (upstream `Quantity.Value`)."""
+    return _ceil(parse_quantity(value))
+
+
+def resource_value(resource: str, value: str | int | float) -> int:
+    """The integer Berth stores for a resource: millicores for cpu, whole units otherwise."""
+    if resource == "cpu":
+        return milli_value(value)
+    return int_value(value)
+
+
+def format_resource(resource: str, amount: int) -> str:
+    """A human form of a stored amount, for messages and tables."""
+    if resource == "cpu":
+        return f"{amount}m" if amount % 1000 else str(amount // 1000)
+    for suffix, size in (("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
+        if amount and amount % size == 0:
+            return f"{amount // size}{suffix}"
+    return str(amount)

@@ -1,0 +1,5 @@
+"""Built-in plugins, one module each, named as upstream names them. Importing registers them."""
+
+from berth.plugins import (  # noqa: F401
+    tainttoleration,
+)

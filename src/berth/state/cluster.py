@@ -1,0 +1,307 @@
+"""Cluster state: columnar node arrays, pods per node, and indexes the plugins query.
+
+Resource fit, taints, cordons and label selectors become NumPy operations over every node
+(ARCHITECTURE: columnar node state). Pods are indexed by node, by namespace and by whether they
+carry (anti-)affinity, so per-pod work never rescans the whole cluster. Assumed pods (chosen but
+not yet bound) count exactly like bound ones until they are confirmed or forgotten.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from berth.objects.node import NodeInfo, Taint
+from berth.objects.pod import PodInfo
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+IndexArray = npt.NDArray[np.intp]
+
+CPU, MEMORY, EPHEMERAL, PODS = 0, 1, 2, 3
+BASE_RESOURCES = ("cpu", "memory", "ephemeral-storage", "pods")
+MISSING = -1  # label code of a node without the label
+
+
+@dataclass(slots=True)
+class LabelColumn:
+    """One label key across all node slots: an int code per node and the code of each value."""
+
+    codes: npt.NDArray[np.int32]
+    values: dict[str, int]
+
+    def code(self, value: str) -> int:
+        return self.values.get(value, -2)  # -2 never appears in `codes`
+
+    def value_of(self, code: int) -> str:
+        for v, c in self.values.items():
+            if c == code:
+                return v
+        raise KeyError(code)
+
+
+class ClusterState:
+    """Nodes and placed pods. Mutated only between decisions; a decision reads it as a snapshot."""
+
+    def __init__(self, *, capacity: int = 64) -> None:
+        self.resources: list[str] = list(BASE_RESOURCES)
+        self.resource_index: dict[str, int] = {r: i for i, r in enumerate(self.resources)}
+        self._cap = capacity
+        self.names: list[str] = [""] * capacity
+        self.nodes: list[NodeInfo | None] = [None] * capacity
+        self.index: dict[str, int] = {}
+        self._free: list[int] = list(range(capacity - 1, -1, -1))
+        self.present: BoolArray = np.zeros(capacity, dtype=bool)
+        self.unschedulable: BoolArray = np.zeros(capacity, dtype=bool)
+        self.alloc: IntArray = np.zeros((capacity, len(self.resources)), dtype=np.int64)
+        self.requested: IntArray = np.zeros((capacity, len(self.resources)), dtype=np.int64)
+        self.nonzero: IntArray = np.zeros((capacity, 2), dtype=np.int64)
+        self.taint_group: npt.NDArray[np.int32] = np.zeros(capacity, dtype=np.int32)
+        self.taint_sets: list[tuple[Taint, ...]] = [()]
+        self._taint_set_index: dict[tuple[Taint, ...], int] = {(): 0}
+        self._label_cols: dict[str, LabelColumn] = {}
+        self.node_pods: list[dict[str, PodInfo]] = [{} for _ in range(capacity)]
+        self.node_ports: dict[int, Counter[tuple[str, str, int]]] = {}
+        self.image_nodes: dict[str, dict[int, int]] = {}  # image name as the node lists it -> node -> size
+        self.pods: dict[str, PodInfo] = {}
+        self.pod_node: dict[str, str] = {}
+        self.assumed: set[str] = set()
+        self.pods_by_namespace: dict[str, dict[str, PodInfo]] = {}
+        self.pods_with_affinity: dict[str, PodInfo] = {}
+        self.pods_with_required_anti_affinity: dict[str, PodInfo] = {}
+        self.namespace_labels: dict[str, dict[str, str]] = {}
+        self.version = 0
+
+    # ----- nodes -------------------------------------------------------------------------------
+    @property
+    def num_nodes(self) -> int:
+        return len(self.index)
+
+    def node_indices(self) -> IndexArray:
+        """Slots holding a node, in slot order (stable across decisions: the scan order)."""
+        return np.flatnonzero(self.present)
+
+    def _grow(self) -> None:
+        old = self._cap
+        new = old * 2
+        self.names.extend([""] * (new - old))
+        self.nodes.extend([None] * (new - old))
+        self.node_pods.extend({} for _ in range(new - old))
+        self._free = list(range(new - 1, old - 1, -1)) + self._free
+        self.present = np.concatenate([self.present, np.zeros(new - old, dtype=bool)])
+        self.unschedulable = np.concatenate([self.unschedulable, np.zeros(new - old, dtype=bool)])
+        pad = np.zeros((new - old, self.alloc.shape[1]), dtype=np.int64)
+        self.alloc = np.concatenate([self.alloc, pad])
+        self.requested = np.concatenate([self.requested, pad.copy()])
+        self.nonzero = np.concatenate([self.nonzero, np.zeros((new - old, 2), dtype=np.int64)])
+        self.taint_group = np.concatenate([self.taint_group, np.zeros(new - old, dtype=np.int32)])
+        for col in self._label_cols.values():
+            col.codes = np.concatenate([col.codes, np.full(new - old, MISSING, dtype=np.int32)])
+        self._cap = new
+
+    def resource_column(self, name: str) -> int:
+        """The column of a resource, adding one (all zeros) the first time it is seen."""
+        idx = self.resource_index.get(name)
+        if idx is None:
+            idx = len(self.resources)
+            self.resources.append(name)
+            self.resource_index[name] = idx
+            pad = np.zeros((self._cap, 1), dtype=np.int64)
+            self.alloc = np.hstack([self.alloc, pad])
+            self.requested = np.hstack([self.requested, pad.copy()])
+        return idx
+
+    def upsert_node(self, node: NodeInfo) -> int:
+        idx = self.index.get(node.name)
+        if idx is None:
+            if not self._free:
+                self._grow()
+            idx = self._free.pop()
+            self.index[node.name] = idx
+            self.names[idx] = node.name
+            self.present[idx] = True
+            self.node_pods[idx] = {}
+        else:
+            self._drop_images(idx)
+        self.nodes[idx] = node
+        self.alloc[idx, :] = 0
+        for res, amount in node.allocatable.items():
+            self.alloc[idx, self.resource_column(res)] = amount
+        self.unschedulable[idx] = node.unschedulable
+        key = node.taints
+        group = self._taint_set_index.get(key)
+        if group is None:
+            group = len(self.taint_sets)
+            self.taint_sets.append(key)
+            self._taint_set_index[key] = group
+        self.taint_group[idx] = group
+        for lkey, col in self._label_cols.items():
+            col.codes[idx] = self._code(col, node.labels.get(lkey))
+        for names, size in node.images:
+            for n in names:
+                self.image_nodes.setdefault(n, {})[idx] = size
+        # Pods seen before their node (bound elsewhere first) are counted now.
+        for key, nname in self.pod_node.items():
+            if nname == node.name and key not in self.node_pods[idx]:
+                self._account(self.pods[key], idx, +1)
+        self.version += 1
+        return idx
+
+    def remove_node(self, name: str) -> None:
+        idx = self.index.pop(name, None)
+        if idx is None:
+            return
+        self._drop_images(idx)
+        self.present[idx] = False
+        self.unschedulable[idx] = False
+        self.alloc[idx, :] = 0
+        self.requested[idx, :] = 0
+        self.nonzero[idx, :] = 0
+        self.taint_group[idx] = 0
+        for col in self._label_cols.values():
+            col.codes[idx] = MISSING
+        self.node_pods[idx] = {}
+        self.node_ports.pop(idx, None)
+        self.names[idx] = ""
+        self.nodes[idx] = None
+        self._free.append(idx)
+        self.version += 1
+
+    def _drop_images(self, idx: int) -> None:
+        node = self.nodes[idx]
+        if node is None:
+            return
+        for names, _ in node.images:
+            for n in names:
+                holders = self.image_nodes.get(n)
+                if holders is not None:
+                    holders.pop(idx, None)
+                    if not holders:
+                        del self.image_nodes[n]
+
+    def node(self, idx: int) -> NodeInfo:
+        node = self.nodes[idx]
+        assert node is not None, f"slot {idx} holds no node"
+        return node
+
+    # ----- labels ------------------------------------------------------------------------------
+    @staticmethod
+    def _code(col: LabelColumn, value: str | None) -> int:
+        if value is None:
+            return MISSING
+        code = col.values.get(value)
+        if code is None:
+            code = len(col.values)
+            col.values[value] = code
+        return code
+
+    def label_column(self, key: str) -> LabelColumn:
+        """Codes of label `key` on every slot, built on first use and kept current after."""
+        col = self._label_cols.get(key)
+        if col is None:
+            col = LabelColumn(np.full(self._cap, MISSING, dtype=np.int32), {})
+            for name, idx in self.index.items():
+                del name
+                node = self.nodes[idx]
+                assert node is not None
+                col.codes[idx] = self._code(col, node.labels.get(key))
+            self._label_cols[key] = col
+        return col
+
+    # ----- namespaces --------------------------------------------------------------------------
+    def set_namespace(self, name: str, labels: dict[str, str]) -> None:
+        self.namespace_labels[name] = dict(labels)
+        self.version += 1
+
+    def remove_namespace(self, name: str) -> None:
+        self.namespace_labels.pop(name, None)
+        self.version += 1
+
+    # ----- pods --------------------------------------------------------------------------------
+    def _account(self, pod: PodInfo, idx: int, sign: int) -> None:
+        req = self.requested[idx]
+        for res, amount in pod.requests.items():
+            col = self.resource_index.get(res)
+            if col is None:
+                col = self.resource_column(res)
+                req = self.requested[idx]
+            req[col] += sign * amount
+        req[PODS] += sign
+        self.nonzero[idx, CPU] += sign * pod.nonzero_cpu
+        self.nonzero[idx, MEMORY] += sign * pod.nonzero_memory
+        if sign > 0:
+            self.node_pods[idx][pod.key] = pod
+        else:
+            self.node_pods[idx].pop(pod.key, None)
+        if pod.host_ports:
+            ports = self.node_ports.setdefault(idx, Counter())
+            for p in pod.host_ports:
+                ports[p] += sign
+                if ports[p] <= 0:
+                    del ports[p]
+            if not ports:
+                del self.node_ports[idx]
+
+    def add_pod(self, pod: PodInfo, node_name: str | None = None) -> None:
+        """Count a pod on its node (bound, or assumed via `assume_pod`); replaces any old copy."""
+        node_name = node_name or pod.node_name
+        if not node_name:
+            raise ValueError(f"pod {pod.key} has no node")
+        self.remove_pod(pod.key)
+        self.pods[pod.key] = pod
+        self.pod_node[pod.key] = node_name
+        self.pods_by_namespace.setdefault(pod.namespace, {})[pod.key] = pod
+        if pod.has_affinity:
+            self.pods_with_affinity[pod.key] = pod
+        if pod.required_anti_affinity:
+            self.pods_with_required_anti_affinity[pod.key] = pod
+        idx = self.index.get(node_name)
+        if idx is not None:
+            self._account(pod, idx, +1)
+        self.version += 1
+
+    def remove_pod(self, key: str) -> PodInfo | None:
+        pod = self.pods.pop(key, None)
+        if pod is None:
+            return None
+        node_name = self.pod_node.pop(key)
+        self.assumed.discard(key)
+        ns = self.pods_by_namespace.get(pod.namespace)
+        if ns is not None:
+            ns.pop(key, None)
+            if not ns:
+                del self.pods_by_namespace[pod.namespace]
+        self.pods_with_affinity.pop(key, None)
+        self.pods_with_required_anti_affinity.pop(key, None)
+        idx = self.index.get(node_name)
+        if idx is not None and key in self.node_pods[idx]:
+            self._account(pod, idx, -1)
+        self.version += 1
+        return pod
+
+    def assume_pod(self, pod: PodInfo, node_name: str) -> None:
+        """Count `pod` on `node_name` before the bind lands, so the next decision sees it."""
+        self.add_pod(pod, node_name)
+        self.assumed.add(pod.key)
+
+    def forget_pod(self, key: str) -> None:
+        """Undo `assume_pod` after a failed bind; a confirmed (bound) pod is left alone."""
+        if key in self.assumed:
+            self.remove_pod(key)
+
+    def is_assumed(self, key: str) -> bool:
+        return key in self.assumed
+
+    def node_of(self, key: str) -> str | None:
+        return self.pod_node.get(key)
+
+
+def normalize_image(name: str) -> str:
+    """Upstream ImageLocality's rule: a name whose last ":" is not after its last "/" is untagged
+    and means `:latest` ("localhost:5000/app" -> "localhost:5000/app:latest")."""
+    if name.rfind(":") <= name.rfind("/"):
+        return name + ":latest"
+    return name

@@ -1,0 +1,324 @@
+"""The API server's verbs on the store: create, get, list, update, patch, delete, bind, evict.
+
+Independent of HTTP so the REST handlers, the simulated kubelet and Python callers share one set
+of semantics (defaults, admission, validation, optimistic concurrency, cascading deletes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from berth.cluster import errors
+from berth.cluster.admission import default_pod, now, prepare_create, prepare_update
+from berth.cluster.errors import ApiError
+from berth.cluster.patch import json_patch, merge_patch, strategic_merge_patch
+from berth.cluster.pdb import DisruptionController
+from berth.cluster.resources import (
+    NAMESPACES,
+    PODS,
+    PRIORITY_CLASSES,
+    STORED,
+    ResourceType,
+)
+from berth.cluster.selectors import Predicate
+from berth.cluster.store import Change, Store
+from berth.cluster.validation import require_object, validate
+
+JSON = dict[str, Any]
+
+PATCH_TYPES = {
+    "application/json-patch+json": "json",
+    "application/merge-patch+json": "merge",
+    "application/strategic-merge-patch+json": "strategic",
+}
+PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
+
+
+class Api:
+    """Kubernetes semantics over a `Store`."""
+
+    def __init__(self, *, store: Store, disruption: DisruptionController) -> None:
+        self.store = store
+        self.disruption = disruption
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _priority_class(self, name: str | None) -> JSON | None:
+        if name:
+            return self.store.get(PRIORITY_CLASSES, "", name)
+        for pc in self.store.items(PRIORITY_CLASSES):
+            if pc.get("globalDefault"):
+                return pc
+        return None
+
+    def _require_namespace(self, rt: ResourceType, namespace: str | None) -> None:
+        if rt.namespaced and namespace is not None:
+            ns = self.store.get(NAMESPACES, "", namespace)
+            if ns is None:
+                raise errors.not_found(plural="namespaces", group="", name=namespace)
+            if (ns.get("metadata") or {}).get("deletionTimestamp"):
+                raise errors.forbidden(
+                    plural=rt.plural,
+                    group=rt.group,
+                    name="",
+                    why=f"unable to create new content in namespace {namespace} because it is "
+                    "being terminated",
+                )
+
+    def get(self, rt: ResourceType, *, namespace: str, name: str) -> JSON:
+        obj = self.store.get(rt, namespace if rt.namespaced else "", name)
+        if obj is None:
+            raise errors.not_found(plural=rt.plural, group=rt.group, name=name)
+        return obj
+
+    def list_objects(
+        self, rt: ResourceType, *, namespace: str | None, predicate: Predicate
+    ) -> list[JSON]:
+        items = [o for o in self.store.items(rt, namespace) if predicate(o)]
+        if rt.namespaced:
+            items.sort(key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
+        else:
+            items.sort(key=lambda o: o["metadata"]["name"])
+        return items
+
+    # --- create ------------------------------------------------------------------------------
+
+    def create(self, rt: ResourceType, *, namespace: str | None, body: Any) -> Change:
+        body = require_object(body)
+        kind = body.get("kind")
+        if kind and kind != rt.kind:
+            raise errors.bad_request(
+                f"the API version in the data ({body.get('apiVersion')}) and kind ({kind}) "
+                f"do not match the resource ({rt.api_version}, {rt.kind})"
+            )
+        self._require_namespace(rt, namespace)
+        obj = prepare_create(rt, body, namespace=namespace if rt.namespaced else None)
+        validate(rt, obj)
+        if rt is PODS:
+            obj = default_pod(obj, priority_class=self._priority_class)
+        elif rt is NAMESPACES:
+            obj = {**obj, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+            meta = dict(obj["metadata"])
+            meta["labels"] = {
+                **(meta.get("labels") or {}),
+                "kubernetes.io/metadata.name": meta["name"],
+            }
+            obj["metadata"] = meta
+        elif rt is PRIORITY_CLASSES:
+            obj.setdefault("preemptionPolicy", "PreemptLowerPriority")
+            if obj.get("globalDefault"):
+                for pc in self.store.items(PRIORITY_CLASSES):
+                    if pc.get("globalDefault"):
+                        raise errors.invalid(
+                            kind="PriorityClass",
+                            group="scheduling.k8s.io",
+                            name=obj["metadata"]["name"],
+                            causes=[
+                                (
+                                    "FieldValueInvalid",
+                                    "globalDefault",
+                                    f"Invalid value: true: PriorityClass {pc['metadata']['name']}"
+                                    " is already marked as default. Only one default can exist",
+                                )
+                            ],
+                        )
+        meta = obj["metadata"]
+        ns = meta.get("namespace", "")
+        if self.store.get(rt, ns, meta["name"]) is not None:
+            raise errors.already_exists(plural=rt.plural, group=rt.group, name=meta["name"])
+        return self.store.create(rt, obj)
+
+    # --- update / patch ----------------------------------------------------------------------
+
+    def update(
+        self, rt: ResourceType, *, namespace: str, name: str, body: Any, subresource: str = ""
+    ) -> Change:
+        body = require_object(body)
+        old = self.get(rt, namespace=namespace, name=name)
+        meta = body.get("metadata") or {}
+        if meta.get("name") and meta["name"] != name:
+            raise errors.bad_request(
+                f"the name of the object ({meta['name']}) does not match the name on the URL "
+                f"({name})"
+            )
+        if rt.namespaced and meta.get("namespace") and meta["namespace"] != namespace:
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the "
+                "request"
+            )
+        rv = meta.get("resourceVersion")
+        if rv and rv != old["metadata"]["resourceVersion"]:
+            raise errors.stale(plural=rt.plural, group=rt.group, name=name)
+        return self._write(rt, body, old, subresource=subresource)
+
+    def _write(self, rt: ResourceType, new: JSON, old: JSON, *, subresource: str) -> Change:
+        obj = prepare_update(rt, new, old, subresource=subresource)
+        validate(rt, obj)
+        if rt is PODS and subresource != "status":
+            new_node = (obj.get("spec") or {}).get("nodeName")
+            if new_node != (old.get("spec") or {}).get("nodeName"):
+                raise errors.invalid(
+                    kind="Pod",
+                    group="",
+                    name=old["metadata"]["name"],
+                    causes=[
+                        (
+                            "FieldValueForbidden",
+                            "spec.nodeName",
+                            "Forbidden: pod updates may not change nodeName",
+                        )
+                    ],
+                )
+        return self.store.replace(rt, obj, old)
+
+    def patch(
+        self,
+        rt: ResourceType,
+        *,
+        namespace: str,
+        name: str,
+        content_type: str,
+        body: Any,
+        subresource: str = "",
+    ) -> Change:
+        kind = PATCH_TYPES.get(content_type)
+        if kind is None or (kind == "strategic" and rt.custom):
+            raise errors.unsupported_media_type(content_type)
+        old = self.get(rt, namespace=namespace, name=name)
+        if kind == "json":
+            new = json_patch(old, body)
+        else:
+            body = require_object(body)
+            new = (strategic_merge_patch if kind == "strategic" else merge_patch)(old, body)
+        new = require_object(new)
+        meta = new.get("metadata") or {}
+        rv = meta.get("resourceVersion")
+        if rv and rv != old["metadata"]["resourceVersion"]:
+            raise errors.stale(plural=rt.plural, group=rt.group, name=name)
+        if meta.get("name", name) != name:
+            raise errors.bad_request("metadata.name: the name cannot be changed by a patch")
+        return self._write(rt, new, old, subresource=subresource)
+
+    # --- delete ------------------------------------------------------------------------------
+
+    def delete(
+        self, rt: ResourceType, *, namespace: str, name: str, options: JSON | None = None
+    ) -> Change:
+        old = self.get(rt, namespace=namespace, name=name)
+        pre = (options or {}).get("preconditions") or {}
+        meta = old["metadata"]
+        if pre.get("uid") and pre["uid"] != meta["uid"]:
+            raise errors.conflict(
+                plural=rt.plural,
+                group=rt.group,
+                name=name,
+                why=f"Precondition failed: UID in precondition: {pre['uid']}, "
+                f"UID in object meta: {meta['uid']}",
+            )
+        if pre.get("resourceVersion") and pre["resourceVersion"] != meta["resourceVersion"]:
+            raise errors.conflict(
+                plural=rt.plural,
+                group=rt.group,
+                name=name,
+                why="Precondition failed: ResourceVersion in precondition: "
+                f"{pre['resourceVersion']}, ResourceVersion in object meta: "
+                f"{meta['resourceVersion']}",
+            )
+        if rt is NAMESPACES:
+            if name in PROTECTED_NAMESPACES:
+                raise errors.forbidden(
+                    plural="namespaces",
+                    group="",
+                    name=name,
+                    why="this namespace may not be deleted",
+                )
+            for other in STORED:
+                if other.namespaced:
+                    for obj in list(self.store.items(other, name)):
+                        self.store.delete(other, obj)
+        if rt is PODS or rt is NAMESPACES:
+            stamp = now()
+            md = {**meta, "deletionTimestamp": stamp}
+            if rt is PODS:
+                md["deletionGracePeriodSeconds"] = 0
+            old = {**old, "metadata": md}
+        return self.store.delete(rt, old)
+
+    def delete_collection(
+        self, rt: ResourceType, *, namespace: str | None, predicate: Predicate
+    ) -> list[JSON]:
+        out = []
+        for obj in self.list_objects(rt, namespace=namespace, predicate=predicate):
+            meta = obj["metadata"]
+            out.append(self.delete(rt, namespace=meta.get("namespace", ""), name=meta["name"]).obj)
+        return out
+
+    # --- pod subresources --------------------------------------------------------------------
+
+    def bind(self, *, namespace: str, name: str, body: Any) -> None:
+        """POST pods/NAME/binding (or /bindings): set spec.nodeName and PodScheduled."""
+        binding = require_object(body)
+        target = binding.get("target") or {}
+        node = target.get("name")
+        if not node:
+            raise errors.invalid(
+                kind="Binding",
+                group="",
+                name=name,
+                causes=[("FieldValueRequired", "target.name", "Required value")],
+            )
+        pod = self.store.get(PODS, namespace, name)
+        if pod is None:
+            raise errors.not_found(plural="pods", group="", name=name)
+        meta = pod["metadata"]
+        want_uid = (binding.get("metadata") or {}).get("uid")
+        if want_uid and want_uid != meta["uid"]:
+            raise errors.conflict(
+                plural="pods",
+                group="",
+                name=name,
+                why=f"Precondition failed: UID in precondition: {want_uid}, "
+                f"UID in object meta: {meta['uid']}",
+            )
+        if meta.get("deletionTimestamp"):
+            raise errors.conflict(
+                plural="pods/binding",
+                group="",
+                name=name,
+                why=f"pod {name} is being deleted, cannot be assigned to a host",
+            )
+        current = (pod.get("spec") or {}).get("nodeName")
+        if current:
+            raise errors.conflict(
+                plural="pods/binding",
+                group="",
+                name=name,
+                why=f'pod {name} is already assigned to node "{current}"',
+            )
+        stamp = now()
+        status = dict(pod.get("status") or {})
+        conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+        conditions.append({"type": "PodScheduled", "status": "True", "lastTransitionTime": stamp})
+        status["conditions"] = conditions
+        annotations = (binding.get("metadata") or {}).get("annotations")
+        new_meta = meta
+        if annotations:
+            new_meta = {**meta, "annotations": {**(meta.get("annotations") or {}), **annotations}}
+        spec = {**pod["spec"], "nodeName": node}
+        self.store.replace(PODS, {**pod, "metadata": new_meta, "spec": spec, "status": status}, pod)
+
+    def evict(self, *, namespace: str, name: str, body: Any) -> None:
+        """POST pods/NAME/eviction: delete the pod unless a PodDisruptionBudget forbids it."""
+        eviction = require_object(body)
+        pod = self.store.get(PODS, namespace, name)
+        if pod is None:
+            raise errors.not_found(plural="pods", group="", name=name)
+        self.disruption.check_eviction(pod)
+        self.delete(PODS, namespace=namespace, name=name, options=eviction.get("deleteOptions"))
+
+
+def status_error_for(exc: Exception) -> ApiError:
+    """Any exception as an ApiError (500 for the unexpected)."""
+    if isinstance(exc, ApiError):
+        return exc
+    return errors.internal(f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,105 @@
+"""`berth cluster`: run the embedded API server in the foreground until interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+
+import click
+
+from berth.cluster.core import ClusterConfig
+from berth.cluster.server import AsyncEmbeddedCluster
+
+
+@click.command("cluster")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=0, show_default=True, type=int, help="Port; 0 picks a free one.")
+@click.option("--nodes", default=3, show_default=True, type=click.IntRange(min=0))
+@click.option("--zones", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option("--node-cpu", default="32", show_default=True)
+@click.option("--node-memory", default="128Gi", show_default=True)
+@click.option("--node-pods", default=110, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--kubeconfig-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("berth-cluster.kubeconfig"),
+    show_default=True,
+    help="Where to write a kubeconfig for kubectl and clients.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep state in DIR (sqlite3) so it survives a restart; in memory without it.",
+)
+@click.option("--tls/--no-tls", default=False, show_default=True, help="Serve HTTPS.")
+@click.option("--token", default=None, help="Require this bearer token.")
+@click.option(
+    "--kubelet/--no-kubelet",
+    default=True,
+    show_default=True,
+    help="Simulate kubelets: bound pods become Running and Ready.",
+)
+@click.option(
+    "--watch-window",
+    default=50_000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Watch events kept; older resourceVersions get 410 Gone.",
+)
+@click.option(
+    "--admin/--no-admin",
+    default=False,
+    show_default=True,
+    help="Serve the fault-injection endpoint /berth-admin/faults.",
+)
+def cluster(
+    *,
+    host: str,
+    port: int,
+    nodes: int,
+    zones: int,
+    node_cpu: str,
+    node_memory: str,
+    node_pods: int,
+    kubeconfig_out: Path,
+    data_dir: Path | None,
+    tls: bool,
+    token: str | None,
+    kubelet: bool,
+    watch_window: int,
+    admin: bool,
+) -> None:
+    """Serve an embedded Kubernetes API (kubectl and client libraries work against it)."""
+    config = ClusterConfig(
+        host=host,
+        port=port,
+        nodes=nodes,
+        zones=zones,
+        node_cpu=node_cpu,
+        node_memory=node_memory,
+        node_pods=node_pods,
+        kubeconfig_out=kubeconfig_out,
+        data_dir=data_dir,
+        tls=tls,
+        token=token,
+        kubelet=kubelet,
+        watch_window=watch_window,
+        admin=admin,
+    )
+    asyncio.run(_serve(config))
+
+
+async def _serve(config: ClusterConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with AsyncEmbeddedCluster(config=config) as c:
+        click.echo(f"berth cluster serving {c.url} ({config.nodes} nodes, {config.zones} zones)")
+        click.echo(f"kubeconfig: {c.kubeconfig_path}  (export KUBECONFIG={c.kubeconfig_path})")
+        await stop.wait()
+    click.echo("berth cluster stopped")

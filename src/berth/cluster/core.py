@@ -1,0 +1,180 @@
+"""The cluster itself, without its network listener: configuration, the store and its seed
+objects (namespaces, priority classes, nodes and their leases), the simulated kubelet, the
+disruption controller, persistence and the aiohttp application that serves them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from berth.cluster.api import Api
+from berth.cluster.faults import Faults
+from berth.cluster.handlers.admin import add_admin_routes
+from berth.cluster.handlers.rest import RestHandler, ServerSettings
+from berth.cluster.kubelet import Kubelet
+from berth.cluster.nodes import NodeShape, make_node, make_node_lease
+from berth.cluster.pdb import DisruptionController
+from berth.cluster.persistence import SqlitePersistence
+from berth.cluster.resources import BY_KEY, LEASES, NAMESPACES, NODES, PRIORITY_CLASSES
+from berth.cluster.store import Store
+
+JSON = dict[str, Any]
+
+INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+SYSTEM_PRIORITY_CLASSES = (
+    (
+        "system-cluster-critical",
+        2_000_000_000,
+        "Used for system critical pods that must run in the cluster, but can be moved to another "
+        "node if necessary.",
+    ),
+    (
+        "system-node-critical",
+        2_000_001_000,
+        "Used for system critical pods that must not be moved from their current node.",
+    ),
+)
+
+
+@dataclass
+class ClusterConfig:
+    """Everything `berth cluster` and `EmbeddedCluster` can be told."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    nodes: int = 3
+    zones: int = 1
+    node_cpu: str = "32"
+    node_memory: str = "128Gi"
+    node_pods: int = 110
+    kubeconfig_out: Path | None = None
+    data_dir: Path | None = None
+    tls: bool = False
+    token: str | None = None
+    kubelet: bool = True
+    kubelet_delay: float = 0.0
+    kubelet_interval: float = 0.05
+    watch_window: int = 50_000
+    max_body_bytes: int = 3 * 1024 * 1024
+    admin: bool = False
+    bookmark_interval: float = 5.0
+    persist_interval: float = 0.2
+    faults: Faults = field(default_factory=Faults)
+
+
+class ClusterCore:
+    """The store, controllers and HTTP application of one embedded cluster."""
+
+    def __init__(self, *, config: ClusterConfig) -> None:
+        self.config = config
+        self.faults = config.faults
+        self.persistence: SqlitePersistence | None = None
+        if config.data_dir is not None:
+            self.persistence = SqlitePersistence(data_dir=config.data_dir)
+        self.store = Store(
+            window=config.watch_window,
+            writer=self.persistence.write if self.persistence else None,
+        )
+        self.disruption = DisruptionController(store=self.store)
+        self.api = Api(store=self.store, disruption=self.disruption)
+        self.kubelet: Kubelet | None = None
+        if config.kubelet:
+            self.kubelet = Kubelet(
+                store=self.store, delay=config.kubelet_delay, interval=config.kubelet_interval
+            )
+        self.settings = ServerSettings(
+            token=config.token,
+            max_body_bytes=config.max_body_bytes,
+            bookmark_interval=config.bookmark_interval,
+            server_address=f"{config.host}:{config.port}",
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        if self.persistence is not None and not self.persistence.is_empty():
+            self._restore()
+        else:
+            self._seed()
+
+    # --- state -------------------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        assert self.persistence is not None
+        for key, obj in self.persistence.load():
+            rt = BY_KEY.get(key)
+            if rt is not None:
+                self.store.load(rt, obj)
+        self.store.rv = max(self.store.rv, self.persistence.rv)
+        self.store.compacted_rv = self.store.rv
+
+    def _seed(self) -> None:
+        for ns in INITIAL_NAMESPACES:
+            self.api.create(NAMESPACES, namespace=None, body={"metadata": {"name": ns}})
+        for name, value, description in SYSTEM_PRIORITY_CLASSES:
+            self.api.create(
+                PRIORITY_CLASSES,
+                namespace=None,
+                body={"metadata": {"name": name}, "value": value, "description": description},
+            )
+        self.add_nodes(count=self.config.nodes)
+
+    def add_nodes(self, *, count: int, start: int | None = None) -> list[JSON]:
+        """Create `count` generated nodes (and their Leases); returns the stored nodes."""
+        c = self.config
+        shape = NodeShape(cpu=c.node_cpu, memory=c.node_memory, pods=c.node_pods)
+        first = start if start is not None else self.store.count(NODES) + 1
+        total = max(c.nodes, first + count - 1)
+        out = []
+        for i in range(first, first + count):
+            node = make_node(index=i, total=total, zones=c.zones, shape=shape)
+            created = self.api.create(NODES, namespace=None, body=node).obj
+            self.api.create(LEASES, namespace="kube-node-lease", body=make_node_lease(node=created))
+            out.append(created)
+        return out
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def make_app(self) -> web.Application:
+        app = web.Application(client_max_size=self.config.max_body_bytes + 1)
+        if self.config.admin:
+            add_admin_routes(app, faults=self.faults, store=self.store)
+        handler = RestHandler(
+            api=self.api, store=self.store, faults=self.faults, settings=self.settings
+        )
+
+        async def serve(request: web.Request) -> web.StreamResponse:
+            return await handler(request)
+
+        app.router.add_route("*", "/{tail:.*}", serve)
+        return app
+
+    def start_background(self) -> None:
+        """Start the kubelet, disruption controller and persistence flusher on this loop."""
+        loop = asyncio.get_running_loop()
+        if self.kubelet is not None:
+            self._tasks.append(loop.create_task(self.kubelet.run()))
+        self._tasks.append(loop.create_task(self.disruption.run()))
+        if self.persistence is not None:
+            self._tasks.append(loop.create_task(self._flush_loop()))
+
+    async def _flush_loop(self) -> None:
+        assert self.persistence is not None
+        while True:
+            await asyncio.sleep(self.config.persist_interval)
+            self.persistence.flush(rv=self.store.rv)
+
+    async def stop_background(self) -> None:
+        self.store.close_watches()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self.persistence is not None:
+            self.persistence.close(rv=self.store.rv)
+            self.persistence = None

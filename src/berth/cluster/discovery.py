@@ -1,0 +1,118 @@
+"""Discovery documents: `/version`, `/api`, `/api/v1`, `/apis`, `/apis/<group>[/<version>]`.
+
+Legacy (unaggregated) discovery only: clients that ask for aggregated discovery
+(`apidiscovery.k8s.io/v2`) get a plain `application/json` document and fall back to it, which
+client-go and kubectl do by checking the response content type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from berth.cluster.resources import RESOURCES, VERBS, ResourceType, groups
+
+JSON = dict[str, Any]
+
+KUBE_VERSION = "v1.37.0"
+
+
+def version() -> JSON:
+    return {
+        "major": "1",
+        "minor": "37",
+        "emulationMajor": "1",
+        "emulationMinor": "37",
+        "minCompatibilityMajor": "1",
+        "minCompatibilityMinor": "36",
+        "gitVersion": KUBE_VERSION + "+berth",
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z",
+        "goVersion": "go1.25.0",
+        "compiler": "gc",
+        "platform": "linux/amd64",
+    }
+
+
+def api_versions(*, server_address: str) -> JSON:
+    return {
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [
+            {"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}
+        ],
+    }
+
+
+def _resource_entries(rt: ResourceType) -> list[JSON]:
+    if rt.plural == "bindings":
+        return [
+            {
+                "name": "bindings",
+                "singularName": "binding",
+                "namespaced": True,
+                "kind": "Binding",
+                "verbs": ["create"],
+            }
+        ]
+    main: JSON = {
+        "name": rt.plural,
+        "singularName": rt.name_singular,
+        "namespaced": rt.namespaced,
+        "kind": rt.kind,
+        "verbs": VERBS,
+    }
+    if rt.short_names:
+        main["shortNames"] = list(rt.short_names)
+    if rt.categories:
+        main["categories"] = list(rt.categories)
+    out = [main]
+    for sub in rt.subresources:
+        entry: JSON = {
+            "name": f"{rt.plural}/{sub}",
+            "singularName": "",
+            "namespaced": rt.namespaced,
+        }
+        if sub == "binding":
+            entry.update(kind="Binding", verbs=["create"])
+        elif sub == "eviction":
+            entry.update(kind="Eviction", verbs=["create"], group="policy", version="v1")
+        elif sub == "finalize":
+            entry.update(kind=rt.kind, verbs=["update"])
+        else:
+            entry.update(kind=rt.kind, verbs=["get", "patch", "update"])
+        out.append(entry)
+    return out
+
+
+def resource_list(group: str, version_: str) -> JSON | None:
+    entries = [
+        e
+        for rt in RESOURCES
+        if rt.group == group and rt.version == version_
+        for e in _resource_entries(rt)
+    ]
+    if not entries:
+        return None
+    gv = f"{group}/{version_}" if group else version_
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": entries}
+
+
+def _group(group: str, version_: str) -> JSON:
+    gv = {"groupVersion": f"{group}/{version_}", "version": version_}
+    return {"name": group, "versions": [gv], "preferredVersion": gv}
+
+
+def api_group(group: str) -> JSON | None:
+    for g, v in groups():
+        if g == group:
+            return {"kind": "APIGroup", "apiVersion": "v1", **_group(g, v)}
+    return None
+
+
+def api_group_list() -> JSON:
+    return {
+        "kind": "APIGroupList",
+        "apiVersion": "v1",
+        "groups": [_group(g, v) for g, v in groups()],
+    }

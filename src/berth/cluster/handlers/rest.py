@@ -1,0 +1,311 @@
+"""The request dispatcher: authentication, fault injection, routing, verbs and error bodies.
+
+One catch-all aiohttp handler parses the path itself (see routes.py), so every failure, including
+an unknown path, a wrong method, a malformed or oversized body, comes back as a `Status` object
+and never as a stack trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from berth.cluster import discovery, errors, openapi
+from berth.cluster.api import Api
+from berth.cluster.errors import ApiError
+from berth.cluster.faults import Faults
+from berth.cluster.handlers.routes import Discovery, Route, parse
+from berth.cluster.handlers.watch import serve_watch
+from berth.cluster.resources import BINDINGS, PODS
+from berth.cluster.selectors import combine, parse_field_selector, parse_label_selector
+from berth.cluster.store import Store
+from berth.cluster.tables import table, wants_table
+
+JSON = dict[str, Any]
+log = logging.getLogger("berth.cluster")
+
+_JSON = "application/json"
+_TRUE = ("true", "1")
+
+
+@dataclass
+class ServerSettings:
+    """What the dispatcher needs to know about the server it runs in."""
+
+    token: str | None
+    max_body_bytes: int
+    bookmark_interval: float
+    server_address: str
+
+
+def _json(body: Any, *, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type=_JSON)
+
+
+def _raw(body: bytes, *, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, content_type=_JSON)
+
+
+def error_response(err: ApiError) -> web.Response:
+    return web.Response(body=err.body(), status=err.code, content_type=_JSON)
+
+
+def _verb(method: str, route: Route, query: Any) -> str:
+    item = bool(route.name)
+    if method == "GET":
+        if not item and query.get("watch", "").lower() in _TRUE:
+            return "watch"
+        return "get" if item else "list"
+    if method == "POST":
+        return "create"
+    if method == "PUT" and item:
+        return "update"
+    if method == "PATCH" and item:
+        return "patch"
+    if method == "DELETE":
+        return "delete" if item else "deletecollection"
+    raise errors.method_not_allowed(method)
+
+
+class RestHandler:
+    """The aiohttp handler of every Kubernetes API path."""
+
+    def __init__(self, *, api: Api, store: Store, faults: Faults, settings: ServerSettings) -> None:
+        self.api = api
+        self.store = store
+        self.faults = faults
+        self.settings = settings
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        try:
+            if self.settings.token is not None:
+                auth = request.headers.get("Authorization", "")
+                if auth != f"Bearer {self.settings.token}":
+                    raise errors.unauthorized()
+            path = request.path
+            if path in ("/healthz", "/livez", "/readyz"):
+                return web.Response(text="ok")
+            if path.startswith("/openapi/v3"):
+                return self._openapi(path)
+            target = parse(path)
+            if isinstance(target, Discovery):
+                if request.method != "GET":
+                    raise errors.method_not_allowed(request.method)
+                return self._discovery(target, path)
+            return await self._resource(request, target)
+        except ApiError as err:
+            return error_response(err)
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # never a stack trace on the wire
+            log.exception("internal error serving %s %s", request.method, request.path)
+            return error_response(errors.internal(f"internal error: {type(exc).__name__}"))
+
+    def _openapi(self, path: str) -> web.Response:
+        rest = path[len("/openapi/v3") :].strip("/")
+        doc = openapi.root() if not rest else openapi.document(rest)
+        if doc is None:
+            raise errors.page_not_found(path)
+        return _json(doc)
+
+    def _discovery(self, target: Discovery, path: str) -> web.Response:
+        doc: JSON | None
+        if target.kind == "version":
+            doc = discovery.version()
+        elif target.kind == "api":
+            doc = discovery.api_versions(server_address=self.settings.server_address)
+        elif target.kind == "apis":
+            doc = discovery.api_group_list()
+        elif target.kind == "group":
+            doc = discovery.api_group(target.group)
+        else:
+            doc = discovery.resource_list(target.group, target.version)
+        if doc is None:
+            raise errors.page_not_found(path)
+        return _json(doc)
+
+    async def _body(self, request: web.Request) -> Any:
+        limit = self.settings.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise errors.too_large(limit)
+        data = bytearray()
+        async for chunk in request.content.iter_chunked(65536):
+            data += chunk
+            if len(data) > limit:
+                raise errors.too_large(limit)
+        if not data:
+            return None
+        try:
+            return orjson.loads(bytes(data))
+        except orjson.JSONDecodeError as exc:
+            ctype = request.headers.get("Content-Type", "")
+            if "yaml" in ctype:
+                raise errors.unsupported_media_type(ctype) from exc
+            raise errors.bad_request(f"the request body is not valid JSON: {exc}") from exc
+
+    async def _resource(self, request: web.Request, route: Route) -> web.StreamResponse:
+        query = request.query
+        verb = _verb(request.method, route, query)
+        rt = route.rt
+        if rt is BINDINGS and not (verb == "create" and route.namespace and not route.name):
+            raise errors.method_not_allowed(request.method)
+        if route.subresource in ("binding", "eviction") and verb != "create":
+            raise errors.method_not_allowed(request.method)
+        if route.subresource and verb not in ("get", "update", "patch", "create"):
+            raise errors.method_not_allowed(request.method)
+        if verb == "create" and route.name and route.subresource not in ("binding", "eviction"):
+            raise errors.method_not_allowed(request.method)
+        if verb == "create" and rt.namespaced and route.namespace is None:
+            raise errors.method_not_allowed(request.method)
+
+        latency, rule = self.faults.pick(
+            verb=verb, resource=rt.plural, subresource=route.subresource
+        )
+        if latency > 0:
+            await asyncio.sleep(latency)
+        if rule is not None:
+            raise ApiError(
+                code=rule.status,
+                reason=rule.reason,
+                message=f"injected fault: {verb} {rt.plural} failed with {rule.status}",
+            )
+
+        ns = route.namespace if rt.namespaced else ""
+        name = route.name
+        accept = request.headers.get("Accept", "")
+        as_table = wants_table(accept)
+
+        if verb in ("list", "watch", "deletecollection"):
+            predicate = combine(
+                parse_label_selector(query.get("labelSelector")),
+                parse_field_selector(
+                    query.get("fieldSelector"), supported=rt.field_labels, kind=rt.kind
+                ),
+            )
+            if verb == "watch":
+                return await self._watch(request, route, predicate, as_table)
+            if verb == "deletecollection":
+                items = self.api.delete_collection(
+                    rt, namespace=route.namespace, predicate=predicate
+                )
+                return self._list_response(rt, items, as_table=False, query=query)
+            items = self.api.list_objects(rt, namespace=route.namespace, predicate=predicate)
+            return self._list_response(rt, items, as_table=as_table, query=query)
+
+        if verb == "get":
+            obj = self.api.get(rt, namespace=ns or "", name=name)
+            if as_table:
+                return _json(
+                    table(
+                        rt,
+                        [obj],
+                        resource_version=obj["metadata"]["resourceVersion"],
+                        include_object=query.get("includeObject", "Metadata"),
+                    )
+                )
+            return _json(obj)
+
+        body = await self._body(request)
+        if verb == "create":
+            if rt is BINDINGS:
+                bname = ((body or {}).get("metadata") or {}).get("name", "")
+                self.api.bind(namespace=ns or "", name=bname, body=body)
+                return _json(errors.success(code=201), status=201)
+            if route.subresource == "binding":
+                self.api.bind(namespace=ns or "", name=name, body=body)
+                return _json(errors.success(code=201), status=201)
+            if route.subresource == "eviction":
+                self.api.evict(namespace=ns or "", name=name, body=body)
+                return _json(errors.success(code=201), status=201)
+            change = self.api.create(rt, namespace=route.namespace, body=body)
+            return _raw(change.obj_bytes, status=201)
+        if verb == "update":
+            change = self.api.update(
+                rt, namespace=ns or "", name=name, body=body, subresource=route.subresource
+            )
+            return _raw(change.obj_bytes)
+        if verb == "patch":
+            ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
+            change = self.api.patch(
+                rt,
+                namespace=ns or "",
+                name=name,
+                content_type=ctype,
+                body=body,
+                subresource=route.subresource,
+            )
+            return _raw(change.obj_bytes)
+        # delete
+        change = self.api.delete(
+            rt, namespace=ns or "", name=name, options=body if isinstance(body, dict) else None
+        )
+        if rt is PODS:
+            return _raw(change.obj_bytes)
+        meta = change.obj["metadata"]
+        details = {"name": name, "kind": rt.plural, "uid": meta["uid"]}
+        if rt.group:
+            details["group"] = rt.group
+        return _json(errors.success(details=details))
+
+    def _list_response(
+        self, rt: Any, items: list[JSON], *, as_table: bool, query: Any
+    ) -> web.Response:
+        rv = str(self.store.rv)
+        if as_table:
+            return _json(
+                table(
+                    rt,
+                    items,
+                    resource_version=rv,
+                    include_object=query.get("includeObject", "Metadata"),
+                )
+            )
+        return _json(
+            {
+                "kind": rt.list_kind,
+                "apiVersion": rt.api_version,
+                "metadata": {"resourceVersion": rv},
+                "items": items,
+            }
+        )
+
+    async def _watch(
+        self, request: web.Request, route: Route, predicate: Any, as_table: bool
+    ) -> web.StreamResponse:
+        query = request.query
+        raw_rv = query.get("resourceVersion", "")
+        send_initial = query.get("sendInitialEvents", "").lower() in _TRUE
+        since: int | None
+        if raw_rv in ("", "0") or send_initial:
+            since = None
+        else:
+            try:
+                since = int(raw_rv)
+            except ValueError as exc:
+                raise errors.bad_request(f"invalid resource version: {raw_rv}") from exc
+        if self.faults.take_expired_watch():
+            raise errors.gone(f"too old resource version: {raw_rv or 0} (forced by fault)")
+        timeout: float | None = None
+        if query.get("timeoutSeconds"):
+            try:
+                timeout = float(query["timeoutSeconds"])
+            except ValueError as exc:
+                raise errors.bad_request("invalid timeoutSeconds") from exc
+        return await serve_watch(
+            request,
+            store=self.store,
+            rt=route.rt,
+            namespace=route.namespace,
+            predicate=predicate,
+            since=since,
+            timeout=timeout,
+            bookmarks=query.get("allowWatchBookmarks", "").lower() in _TRUE,
+            bookmark_interval=self.settings.bookmark_interval,
+            send_initial_end=send_initial,
+            as_table=query.get("includeObject", "Metadata") if as_table else None,
+        )

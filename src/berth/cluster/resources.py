@@ -1,0 +1,177 @@
+"""The resource types the embedded cluster serves, and everything discovery needs to know of them.
+
+One table drives routing, discovery, field-selector support and which subresources exist, so adding
+a resource is one more row, not edits in five modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    """One REST resource: where it lives, what it is called and what it supports."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool
+    short_names: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    # Field-selector labels beyond metadata.name / metadata.namespace, as upstream supports them.
+    field_labels: tuple[str, ...] = ()
+    # Whether a main-resource write keeps the old status (status is written via /status only).
+    status_subresource: bool = False
+    # Custom resources do not support strategic merge patch upstream (415).
+    custom: bool = False
+    categories: tuple[str, ...] = ()
+    singular: str = field(default="")
+
+    @property
+    def key(self) -> str:
+        """A unique store key: plural for the core group, plural.group otherwise."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def list_kind(self) -> str:
+        return self.kind + "List"
+
+    @property
+    def name_singular(self) -> str:
+        return self.singular or self.kind.lower()
+
+
+VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+
+_EVENT_FIELDS = (
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type",
+)
+
+_NEW_EVENT_FIELDS = (
+    "regarding.kind",
+    "regarding.namespace",
+    "regarding.name",
+    "regarding.uid",
+    "regarding.apiVersion",
+    "regarding.resourceVersion",
+    "regarding.fieldPath",
+    "reason",
+    "reportingController",
+    "type",
+)
+
+RESOURCES: tuple[ResourceType, ...] = (
+    ResourceType(
+        "",
+        "v1",
+        "namespaces",
+        "Namespace",
+        False,
+        ("ns",),
+        ("status", "finalize"),
+        ("status.phase",),
+        status_subresource=True,
+    ),
+    ResourceType(
+        "",
+        "v1",
+        "nodes",
+        "Node",
+        False,
+        ("no",),
+        ("status",),
+        ("spec.unschedulable",),
+        status_subresource=True,
+    ),
+    ResourceType(
+        "",
+        "v1",
+        "pods",
+        "Pod",
+        True,
+        ("po",),
+        ("status", "binding", "eviction"),
+        (
+            "spec.nodeName",
+            "spec.schedulerName",
+            "status.phase",
+            "spec.restartPolicy",
+            "spec.serviceAccountName",
+            "status.podIP",
+            "status.nominatedNodeName",
+            "spec.hostNetwork",
+        ),
+        status_subresource=True,
+        categories=("all",),
+    ),
+    ResourceType("", "v1", "bindings", "Binding", True),
+    ResourceType("", "v1", "events", "Event", True, ("ev",), (), _EVENT_FIELDS),
+    ResourceType("", "v1", "configmaps", "ConfigMap", True, ("cm",)),
+    ResourceType("events.k8s.io", "v1", "events", "Event", True, ("ev",), (), _NEW_EVENT_FIELDS),
+    ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),
+    ResourceType(
+        "policy",
+        "v1",
+        "poddisruptionbudgets",
+        "PodDisruptionBudget",
+        True,
+        ("pdb",),
+        ("status",),
+        status_subresource=True,
+    ),
+    ResourceType("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", False, ("pc",)),
+    ResourceType(
+        "scheduling.x-k8s.io",
+        "v1alpha1",
+        "podgroups",
+        "PodGroup",
+        True,
+        ("pg", "pgs"),
+        ("status",),
+        status_subresource=True,
+        custom=True,
+    ),
+)
+
+BY_PATH: dict[tuple[str, str, str], ResourceType] = {
+    (r.group, r.version, r.plural): r for r in RESOURCES
+}
+BY_KEY: dict[str, ResourceType] = {r.key: r for r in RESOURCES}
+
+# Resources stored in the versioned store (bindings are a virtual create-only resource).
+STORED: tuple[ResourceType, ...] = tuple(r for r in RESOURCES if r.plural != "bindings")
+
+PODS = BY_KEY["pods"]
+NODES = BY_KEY["nodes"]
+NAMESPACES = BY_KEY["namespaces"]
+EVENTS = BY_KEY["events"]
+LEASES = BY_KEY["leases.coordination.k8s.io"]
+PDBS = BY_KEY["poddisruptionbudgets.policy"]
+PRIORITY_CLASSES = BY_KEY["priorityclasses.scheduling.k8s.io"]
+BINDINGS = BY_KEY["bindings"]
+
+
+def groups() -> list[tuple[str, str]]:
+    """The (group, version) pairs served under /apis, in a stable order."""
+    seen: list[tuple[str, str]] = []
+    for r in RESOURCES:
+        gv = (r.group, r.version)
+        if r.group and gv not in seen:
+            seen.append(gv)
+    return seen

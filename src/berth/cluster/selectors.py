@@ -1,0 +1,184 @@
+"""Label and field selectors, parsed once per request into predicates over raw object dicts.
+
+Label selectors follow apimachinery's grammar (`=`, `==`, `!=`, `in`, `notin`, `key`, `!key`,
+`>`/`<`); field selectors support `=`, `==`, `!=` over the field labels each resource declares,
+and report unsupported labels as upstream does (400, "field label not supported").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from berth.cluster.errors import ApiError, bad_request
+
+JSON = dict[str, Any]
+Predicate = Callable[[JSON], bool]
+
+_SPLIT = re.compile(r",(?![^()]*\))")
+_SET_EXPR = re.compile(r"^\s*([^\s!=<>()]+)\s+(in|notin)\s*\((.*)\)\s*$")
+
+
+def _always(_obj: JSON) -> bool:
+    return True
+
+
+def _labels(obj: JSON) -> dict[str, str]:
+    labels = obj.get("metadata", {}).get("labels")
+    return labels if labels else {}
+
+
+def _clause(text: str) -> Callable[[dict[str, str]], bool]:
+    text = text.strip()
+    m = _SET_EXPR.match(text)
+    if m:
+        key, op, raw = m.group(1), m.group(2), m.group(3)
+        values = frozenset(v.strip() for v in raw.split(",") if v.strip())
+        if op == "in":
+            return lambda labels: labels.get(key) in values
+        return lambda labels: key not in labels or labels[key] not in values
+    for op in ("!=", "==", "=", ">", "<"):
+        if op in text:
+            key, _, value = text.partition(op)
+            key, value = key.strip(), value.strip()
+            if not key:
+                break
+            if op == "!=":
+                return lambda labels: labels.get(key) != value
+            if op in ("==", "="):
+                return lambda labels: labels.get(key) == value
+            try:
+                bound = int(value)
+            except ValueError as exc:
+                raise bad_request(
+                    f'unable to parse requirement: for "{op}" operator, the value must be an '
+                    f"integer: {value}"
+                ) from exc
+            if op == ">":
+                return lambda labels: _int(labels.get(key)) > bound
+            return lambda labels: _int(labels.get(key)) < bound
+    if text.startswith("!"):
+        key = text[1:].strip()
+        _check_key(key)
+        return lambda labels: key not in labels
+    _check_key(text)
+    return lambda labels: text in labels
+
+
+def _int(value: str | None) -> float:
+    if value is None:
+        return float("nan")
+    try:
+        return int(value)
+    except ValueError:
+        return float("nan")
+
+
+def _check_key(key: str) -> None:
+    if not key or not re.fullmatch(r"([a-zA-Z0-9.\-]+/)?[A-Za-z0-9]([\w.\-]*[A-Za-z0-9])?", key):
+        raise bad_request(f"unable to parse requirement: invalid label key {key!r}")
+
+
+def parse_label_selector(text: str | None) -> Predicate:
+    """A predicate over objects for a label selector string (empty or None matches everything)."""
+    if not text or not text.strip():
+        return _always
+    clauses = [_clause(part) for part in _SPLIT.split(text) if part.strip()]
+
+    def match(obj: JSON) -> bool:
+        labels = _labels(obj)
+        return all(c(labels) for c in clauses)
+
+    return match
+
+
+def selector_from_label_selector(selector: JSON | None) -> Predicate:
+    """A predicate for a structured `LabelSelector` (matchLabels + matchExpressions).
+
+    As upstream, a null selector matches nothing and an empty one matches everything.
+    """
+    if selector is None:
+        return lambda _obj: False
+    match_labels: dict[str, str] = selector.get("matchLabels") or {}
+    exprs: list[JSON] = selector.get("matchExpressions") or []
+
+    def match(obj: JSON) -> bool:
+        labels = _labels(obj)
+        for k, v in match_labels.items():
+            if labels.get(k) != v:
+                return False
+        for e in exprs:
+            key, op, values = e.get("key", ""), e.get("operator", ""), e.get("values") or []
+            if op == "In" and labels.get(key) not in values:
+                return False
+            if op == "NotIn" and key in labels and labels[key] in values:
+                return False
+            if op == "Exists" and key not in labels:
+                return False
+            if op == "DoesNotExist" and key in labels:
+                return False
+        return True
+
+    return match
+
+
+def field_value(obj: JSON, path: str) -> str:
+    """The string form of a field as upstream's field-selector index sees it."""
+    cur: Any = obj
+    for part in path.split("."):
+        if not isinstance(cur, dict):
+            cur = None
+            break
+        cur = cur.get(part)
+    if path == "source" and isinstance(cur, dict):
+        return str(cur.get("component", ""))
+    if cur is None:
+        return "false" if path in ("spec.unschedulable", "spec.hostNetwork") else ""
+    if isinstance(cur, bool):
+        return "true" if cur else "false"
+    return str(cur)
+
+
+def parse_field_selector(text: str | None, *, supported: tuple[str, ...], kind: str) -> Predicate:
+    """A predicate for a field selector; unsupported field labels raise 400 as upstream."""
+    if not text or not text.strip():
+        return _always
+    tests: list[tuple[str, bool, str]] = []
+    for part in _SPLIT.split(text):
+        part = part.strip()
+        if not part:
+            continue
+        for op in ("!=", "==", "="):
+            if op in part:
+                path, _, value = part.partition(op)
+                break
+        else:
+            raise bad_request(f"invalid selector: '{text}'; can't understand '{part}'")
+        path = path.strip()
+        if path not in ("metadata.name", "metadata.namespace") and path not in supported:
+            raise ApiError(
+                code=400,
+                reason="BadRequest",
+                message=f"field label not supported: {path}",
+            )
+        tests.append((path, op == "!=", value.strip()))
+
+    def match(obj: JSON) -> bool:
+        return all((field_value(obj, path) == value) != negate for path, negate, value in tests)
+
+    return match
+
+
+def combine(*predicates: Predicate) -> Predicate:
+    """All predicates at once, skipping the trivial ones."""
+    real = [p for p in predicates if p is not _always]
+    if not real:
+        return _always
+    if len(real) == 1:
+        return real[0]
+    return lambda obj: all(p(obj) for p in real)
+
+
+def is_trivial(predicate: Predicate) -> bool:
+    return predicate is _always

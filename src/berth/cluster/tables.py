@@ -1,0 +1,239 @@
+"""Server-side printing: `meta.k8s.io/v1` Table responses, as `kubectl get` asks for them.
+
+Columns are upstream's (pkg/printers/internalversion/printers.go) for pods, nodes, namespaces and
+events; other resources get NAME and AGE, which is what upstream prints for custom resources.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from berth.cluster.resources import ResourceType
+
+JSON = dict[str, Any]
+Column = tuple[str, str, int]  # name, type, priority
+Row = Callable[[JSON], list[Any]]
+
+TABLE_ACCEPT = "as=Table"
+
+
+def wants_table(accept: str) -> bool:
+    return TABLE_ACCEPT in accept and "g=meta.k8s.io" in accept
+
+
+def _seconds_since(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    try:
+        t = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
+    return max(0.0, time.time() - t)
+
+
+def human_duration(seconds: float | None) -> str:
+    """apimachinery's duration.HumanDuration."""
+    if seconds is None:
+        return "<unknown>"
+    s = int(seconds)
+    if s < 120:
+        return f"{s}s"
+    m = s // 60
+    if m < 10:
+        return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
+    if m < 180:
+        return f"{m}m"
+    h = m // 60
+    if h < 8:
+        return f"{h}h{m % 60}m" if m % 60 else f"{h}h"
+    if h < 48:
+        return f"{h}h"
+    if h < 24 * 8:
+        return f"{h // 24}d{h % 24}h" if h % 24 else f"{h // 24}d"
+    if h < 24 * 365 * 2:
+        return f"{h // 24}d"
+    if h < 24 * 365 * 8:
+        return f"{h // 24 // 365}y{h // 24 % 365}d"
+    return f"{h // 24 // 365}y"
+
+
+def _age(obj: JSON) -> str:
+    return human_duration(_seconds_since(obj.get("metadata", {}).get("creationTimestamp")))
+
+
+def _name(obj: JSON) -> str:
+    return str(obj.get("metadata", {}).get("name", ""))
+
+
+def _pod_row(pod: JSON) -> list[Any]:
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    containers = spec.get("containers") or []
+    statuses = status.get("containerStatuses") or []
+    ready = sum(1 for c in statuses if c.get("ready"))
+    restarts = sum(int(c.get("restartCount", 0)) for c in statuses)
+    reason = status.get("reason") or status.get("phase") or "Pending"
+    for c in statuses:
+        waiting = (c.get("state") or {}).get("waiting")
+        if waiting and waiting.get("reason"):
+            reason = waiting["reason"]
+    if reason == "Pending" and spec.get("nodeName"):
+        reason = "ContainerCreating"
+    if pod.get("metadata", {}).get("deletionTimestamp"):
+        reason = "Terminating"
+    gates = spec.get("readinessGates") or []
+    if gates:
+        conds = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+        done = sum(1 for g in gates if conds.get(g.get("conditionType")) == "True")
+        gates_cell = f"{done}/{len(gates)}"
+    else:
+        gates_cell = "<none>"
+    return [
+        _name(pod),
+        f"{ready}/{len(containers)}",
+        reason,
+        str(restarts),
+        _age(pod),
+        status.get("podIP") or "<none>",
+        spec.get("nodeName") or "<none>",
+        status.get("nominatedNodeName") or "<none>",
+        gates_cell,
+    ]
+
+
+def _node_row(node: JSON) -> list[Any]:
+    spec, status = node.get("spec") or {}, node.get("status") or {}
+    conds = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+    state = {"True": "Ready", "False": "NotReady"}.get(conds.get("Ready", ""), "Unknown")
+    if spec.get("unschedulable"):
+        state += ",SchedulingDisabled"
+    labels = node.get("metadata", {}).get("labels") or {}
+    roles = sorted(
+        k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/") and "/" in k
+    )
+    info = status.get("nodeInfo") or {}
+    addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
+    return [
+        _name(node),
+        state,
+        ",".join(r for r in roles if r) or "<none>",
+        _age(node),
+        info.get("kubeletVersion", ""),
+        addresses.get("InternalIP") or "<none>",
+        addresses.get("ExternalIP") or "<none>",
+        info.get("osImage") or "<unknown>",
+        info.get("kernelVersion") or "<unknown>",
+        info.get("containerRuntimeVersion") or "<unknown>",
+    ]
+
+
+def _namespace_row(ns: JSON) -> list[Any]:
+    return [_name(ns), (ns.get("status") or {}).get("phase", "Active"), _age(ns)]
+
+
+def _event_row(ev: JSON) -> list[Any]:
+    obj = ev.get("involvedObject") or ev.get("regarding") or {}
+    last = ev.get("lastTimestamp") or ev.get("eventTime") or ev["metadata"].get("creationTimestamp")
+    return [
+        human_duration(_seconds_since(last)),
+        ev.get("type", ""),
+        ev.get("reason", ""),
+        f"{str(obj.get('kind', '')).lower()}/{obj.get('name', '')}",
+        ev.get("message") or ev.get("note") or "",
+    ]
+
+
+_NAME: Column = ("Name", "string", 0)
+_TABLES: dict[str, tuple[list[Column], Row]] = {
+    "pods": (
+        [
+            _NAME,
+            ("Ready", "string", 0),
+            ("Status", "string", 0),
+            ("Restarts", "string", 0),
+            ("Age", "string", 0),
+            ("IP", "string", 1),
+            ("Node", "string", 1),
+            ("Nominated Node", "string", 1),
+            ("Readiness Gates", "string", 1),
+        ],
+        _pod_row,
+    ),
+    "nodes": (
+        [
+            _NAME,
+            ("Status", "string", 0),
+            ("Roles", "string", 0),
+            ("Age", "string", 0),
+            ("Version", "string", 0),
+            ("Internal-IP", "string", 1),
+            ("External-IP", "string", 1),
+            ("OS-Image", "string", 1),
+            ("Kernel-Version", "string", 1),
+            ("Container-Runtime", "string", 1),
+        ],
+        _node_row,
+    ),
+    "namespaces": ([_NAME, ("Status", "string", 0), ("Age", "string", 0)], _namespace_row),
+    "events": (
+        [
+            ("Last Seen", "string", 0),
+            ("Type", "string", 0),
+            ("Reason", "string", 0),
+            ("Object", "string", 0),
+            ("Message", "string", 0),
+        ],
+        _event_row,
+    ),
+}
+
+
+def _columns(rt: ResourceType) -> tuple[list[Column], Row]:
+    if rt.group in ("", "events.k8s.io") and rt.plural in _TABLES:
+        return _TABLES[rt.plural]
+    return [_NAME, ("Age", "string", 0)], lambda obj: [_name(obj), _age(obj)]
+
+
+def _partial(rt: ResourceType, obj: JSON, include: str) -> JSON | None:
+    if include == "None":
+        return None
+    if include == "Object":
+        return obj
+    return {
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata", {}),
+    }
+
+
+def table(
+    rt: ResourceType,
+    objects: Iterable[JSON],
+    *,
+    resource_version: str,
+    include_object: str = "Metadata",
+    headers: bool = True,
+) -> JSON:
+    """A `meta.k8s.io/v1` Table of `objects`."""
+    columns, row = _columns(rt)
+    rows = [{"cells": row(obj), "object": _partial(rt, obj, include_object)} for obj in objects]
+    out: JSON = {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": resource_version},
+        "rows": rows,
+    }
+    if headers:
+        out["columnDefinitions"] = [
+            {
+                "name": name,
+                "type": typ,
+                "format": "name" if name == "Name" else "",
+                "description": "",
+                "priority": prio,
+            }
+            for name, typ, prio in columns
+        ]
+    return out

@@ -15,3 +15,54 @@ def main() -> None:
 
 
 main.add_command(cluster)
+
+
+def _fail(message: str, *, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    raise SystemExit(code)
+
+
+@main.command()
+@click.argument("dump", type=str)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="BerthConfiguration file (default: built-in defaults).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="table for people, json for one object per pending pod.",
+)
+@click.option("--seed", type=int, default=None, help="Seed for random tie-breaks (reproducible).")
+def simulate(dump: str, config_path: str | None, output: str, seed: int | None) -> None:
+    """Schedule the pending pods of DUMP offline and explain each decision.
+
+    DUMP is what `kubectl get nodes,pods -A -o yaml` prints, a multi-document YAML stream, or
+    JSON; `-` reads standard input.
+    """
+    from berth.config import ConfigError, load_config
+    from berth.dump import DumpError, read_dump
+    from berth.simulate import Simulation, format_table, to_json_line
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        _fail(str(exc), code=2)
+    try:
+        data = read_dump(dump)
+    except DumpError as exc:
+        _fail(str(exc), code=1)
+    sim = Simulation(dump=data, config=config, seed=seed)
+    for problem in sim.load_errors:
+        click.echo(f"warning: skipped {problem}", err=True)
+    if output == "json":
+        for decision in sim.run():
+            click.echo(to_json_line(decision))
+    else:
+        click.echo(format_table(list(sim.run())))

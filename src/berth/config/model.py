@@ -6,15 +6,15 @@ validation) so an existing scheduler config carries over; Berth's own additions 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from berth.config.durations import parse_duration
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
-API_VERSION = "berth.io/v1alpha1"
-KIND = "BerthConfiguration"
+API_VERSION: Final = "berth.io/v1alpha1"
+KIND: Final = "BerthConfiguration"
 DEFAULT_SCHEDULER_NAME = "berth"
 
 
@@ -117,6 +117,8 @@ class BerthConfiguration(Strict):
         seen: set[str] = set()
         for i, p in enumerate(self.profiles):
             if p.schedulerName in seen:
-                raise ValueError(f"profiles[{i}].schedulerName: Duplicate value: {p.schedulerName!r}")
+                raise ValueError(
+                    f"profiles[{i}].schedulerName: Duplicate value: {p.schedulerName!r}"
+                )
             seen.add(p.schedulerName)
         return self

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from berth.config.errors import ConfigError
-from berth.config.model import PluginRef, PluginSet, Plugins, Profile
+from berth.config.model import PluginRef, Plugins, PluginSet, Profile
 from berth.framework.plugin import EXTENSION_POINTS, POINT_INTERFACE_NAMES
 from berth.plugins.registry import registry
 
@@ -100,12 +100,15 @@ def resolve_profile(profile: Profile, *, where: str) -> ResolvedProfile:
                         f"{where}.plugins.{point}.{kind}[{i}].name: plugin {ref.name!r} does not "
                         f"exist; known plugins: {', '.join(sorted(known))}"
                     )
-                elif kind == "enabled" and point != "multiPoint":
-                    if not issubclass(known[ref.name].cls, EXTENSION_POINTS[point]):
-                        errors.append(
-                            f"{where}.plugins.{point}.{kind}[{i}].name: plugin {ref.name!r} does "
-                            f"not extend {POINT_INTERFACE_NAMES[point]} plugin"
-                        )
+                elif (
+                    kind == "enabled"
+                    and point != "multiPoint"
+                    and not issubclass(known[ref.name].cls, EXTENSION_POINTS[point])
+                ):
+                    errors.append(
+                        f"{where}.plugins.{point}.{kind}[{i}].name: plugin {ref.name!r} does "
+                        f"not extend {POINT_INTERFACE_NAMES[point]} plugin"
+                    )
     if errors:
         raise ConfigError(errors)
     merged = merge_plugins(default_plugins(), profile.plugins)

@@ -107,7 +107,7 @@ class FitError(Exception):
             if reasons:
                 msg += f" {', '.join(reasons)}."
         if d.post_filter_message:
-            msg += f" {d.post_filter_message}."
+            msg += f" {d.post_filter_message}"
         return msg
 
 
@@ -147,6 +147,21 @@ class Scheduler:
         if not status.ok:
             diagnosis.pre_filter_status = status
             raise FitError(pod=pod, diagnosis=diagnosis)
+        if pod.nominated_node and pod.nominated_node in state.index:
+            # upstream evaluates the nominated node (set by preemption) first, and alone if it fits.
+            nominated = np.array([state.index[pod.nominated_node]], dtype=np.intp)
+            if allowed is None or pod.nominated_node in allowed:
+                fits, _ = fwk.run_filters(cycle, pod, nominated)
+                if len(fits):
+                    return ScheduleResult(
+                        node=pod.nominated_node,
+                        evaluated_nodes=1,
+                        feasible_nodes=1,
+                        scores={},
+                        plugin_scores={},
+                        diagnosis=diagnosis,
+                        cycle=cycle,
+                    )
         candidates = all_nodes
         if allowed is not None:
             mask = np.fromiter(
@@ -162,7 +177,7 @@ class Scheduler:
             )
         feasible, rejected = fwk.run_filters(cycle, pod, candidates)
         diagnosis.rejected = rejected
-        feasible = self._take_feasible(feasible, all_nodes)
+        feasible = self._take_feasible(feasible, candidates, len(all_nodes))
         if not len(feasible):
             raise FitError(pod=pod, diagnosis=diagnosis)
         evaluated = len(all_nodes) if allowed is None else len(candidates)
@@ -199,13 +214,20 @@ class Scheduler:
             cycle=cycle,
         )
 
-    def _take_feasible(self, feasible: IndexArray, all_nodes: IndexArray) -> IndexArray:
+    def _take_feasible(
+        self, feasible: IndexArray, candidates: IndexArray, num_all_nodes: int
+    ) -> IndexArray:
         """The first K feasible nodes in scan order from `next_start_index` (and advance it)."""
-        n = len(all_nodes)
+        n = len(candidates)
+        if not n or not len(feasible):
+            self.next_start_index = (self.next_start_index + n) % max(num_all_nodes, 1)
+            return feasible
         k = num_feasible_nodes_to_find(self.framework.percentage_of_nodes_to_score, n)
+        if not self.framework.score:
+            k = 1  # nothing to compare: the first feasible node is as good as any
         start = self.next_start_index % n
         # Position of each feasible node in the rotated scan order.
-        positions = np.searchsorted(all_nodes, feasible)
+        positions = np.searchsorted(candidates, feasible)
         rotated = (positions - start) % n
         order = np.argsort(rotated, kind="stable")
         if len(feasible) > k:
@@ -213,7 +235,7 @@ class Scheduler:
             processed = int(rotated[order[-1]]) + 1
         else:
             processed = n
-        self.next_start_index = (start + processed) % n
+        self.next_start_index = (self.next_start_index + processed) % num_all_nodes
         return feasible[order]
 
     def _select_host(self, nodes: IndexArray, total: IntArray) -> int:

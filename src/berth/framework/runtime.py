@@ -56,6 +56,7 @@ class Framework:
         """Allowed node names (None: all), the status, and the plugins that restricted nodes."""
         allowed: frozenset[str] | None = None
         restricting: list[str] = []
+        rejected: Status | None = None
         for plugin in self.pre_filter:
             result, status = plugin.pre_filter(cycle, pod)
             if status.is_skip:
@@ -63,8 +64,12 @@ class Framework:
                 continue
             if status.code == Code.ERROR:
                 raise FrameworkError(f"running PreFilter plugin {plugin.name!r}: {status.message}")
-            if not status.ok:
+            if status.code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE:
                 return None, status.with_plugin(plugin.name), restricting
+            if not status.ok:
+                # upstream keeps running the other PreFilters and reports this at the end.
+                rejected = rejected or status.with_plugin(plugin.name)
+                continue
             if result is not None:
                 restricting.append(plugin.name)
                 allowed = result.node_names if allowed is None else allowed & result.node_names
@@ -76,6 +81,8 @@ class Framework:
                         else f"node(s) didn't satisfy plugin(s) [{' '.join(names)}] simultaneously"
                     )
                     return None, unresolvable(msg, plugin=plugin.name), restricting
+        if rejected is not None:
+            return None, rejected, restricting
         return allowed, SUCCESS, restricting
 
     # ----- Filter ------------------------------------------------------------------------------

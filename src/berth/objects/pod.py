@@ -237,7 +237,13 @@ def _pod_requests(
                 p = _obj(p, pod, f"{where}.ports[{j}]")
                 host_port = p.get("hostPort") or 0
                 if isinstance(host_port, int) and 0 < host_port <= 65535:
-                    ports.append((str(p.get("hostIP") or "0.0.0.0"), str(p.get("protocol") or "TCP"), host_port))
+                    ports.append(
+                        (
+                            str(p.get("hostIP") or "0.0.0.0"),
+                            str(p.get("protocol") or "TCP"),
+                            host_port,
+                        )
+                    )
             _add(reqs, r)
             _add(sidecars, r)
             effective = dict(sidecars)
@@ -261,7 +267,9 @@ def _pod_requests(
         # PodLevelResources: pod-level requests (or limits standing in for them) replace the
         # container aggregate for the resources they name.
         level = _resources(pod_level.get("requests"), pod, "spec.resources.requests")
-        for name, amount in _resources(pod_level.get("limits"), pod, "spec.resources.limits").items():
+        for name, amount in _resources(
+            pod_level.get("limits"), pod, "spec.resources.limits"
+        ).items():
             level.setdefault(name, amount)
         reqs.update(level)
         nz_cpu = level.get("cpu", nz_cpu)
@@ -378,9 +386,7 @@ def _node_affinity(
     return required, tuple(preferred)
 
 
-def _spread(
-    spec: dict[str, Any], labels: dict[str, str], pod: str
-) -> tuple[SpreadConstraint, ...]:
+def _spread(spec: dict[str, Any], labels: dict[str, str], pod: str) -> tuple[SpreadConstraint, ...]:
     out = []
     base = "spec.topologySpreadConstraints"
     for i, c in enumerate(_list(spec.get("topologySpreadConstraints"), pod, base)):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from decimal import Decimal
+from typing import cast
 
 from kubernetes.utils import quantity as _k8s_quantity
 
@@ -48,8 +49,7 @@ def parse_quantity(value: str | int | float) -> Decimal:
     exp = re.search(r"[eE]([+-]?[0-9]+)$", text)
     if exp and abs(int(exp.group(1))) > _MAX_EXPONENT:
         raise ValueError(f"{text!r}: exponent out of range")
-    result: Decimal = _k8s_quantity.parse_quantity(text)
-    return result
+    return cast(Decimal, _k8s_quantity.parse_quantity(text))  # type: ignore[no-untyped-call]
 
 
 def _ceil(value: Decimal) -> int:

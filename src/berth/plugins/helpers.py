@@ -13,13 +13,15 @@ FILTER_EFFECTS = ("NoSchedule", "NoExecute")
 
 
 def tolerates(tolerations: tuple[Toleration, ...], taint: Taint) -> bool:
-    return any(t.tolerates(key=taint.key, value=taint.value, effect=taint.effect) for t in tolerations)
+    return any(
+        t.tolerates(key=taint.key, value=taint.value, effect=taint.effect) for t in tolerations
+    )
 
 
 def first_untolerated(
     taints: tuple[Taint, ...], tolerations: tuple[Toleration, ...], effects: tuple[str, ...]
 ) -> Taint | None:
-    """upstream FindMatchingUntoleratedTaint: the first taint with one of `effects` not tolerated."""
+    """upstream FindMatchingUntoleratedTaint: the first `effects` taint nobody tolerates."""
     for taint in taints:
         if taint.effect in effects and not tolerates(tolerations, taint):
             return taint

@@ -50,9 +50,7 @@ class TaintToleration(FilterPlugin, PreScorePlugin, ScorePlugin):
         per_group = np.array(
             [
                 sum(
-                    1
-                    for t in taints
-                    if t.effect == "PreferNoSchedule" and not tolerates(prefer, t)
+                    1 for t in taints if t.effect == "PreferNoSchedule" and not tolerates(prefer, t)
                 )
                 for taints in state.taint_sets
             ],

@@ -65,7 +65,9 @@ class ClusterState:
         self._label_cols: dict[str, LabelColumn] = {}
         self.node_pods: list[dict[str, PodInfo]] = [{} for _ in range(capacity)]
         self.node_ports: dict[int, Counter[tuple[str, str, int]]] = {}
-        self.image_nodes: dict[str, dict[int, int]] = {}  # image name as the node lists it -> node -> size
+        self.image_nodes: dict[
+            str, dict[int, int]
+        ] = {}  # image name as the node lists it -> node -> size
         self.pods: dict[str, PodInfo] = {}
         self.pod_node: dict[str, str] = {}
         self.assumed: set[str] = set()
@@ -129,14 +131,15 @@ class ClusterState:
         self.nodes[idx] = node
         self.alloc[idx, :] = 0
         for res, amount in node.allocatable.items():
-            self.alloc[idx, self.resource_column(res)] = amount
+            column = self.resource_column(res)  # may widen the arrays: look them up after
+            self.alloc[idx, column] = amount
         self.unschedulable[idx] = node.unschedulable
-        key = node.taints
-        group = self._taint_set_index.get(key)
+        taints = node.taints
+        group = self._taint_set_index.get(taints)
         if group is None:
             group = len(self.taint_sets)
-            self.taint_sets.append(key)
-            self._taint_set_index[key] = group
+            self.taint_sets.append(taints)
+            self._taint_set_index[taints] = group
         self.taint_group[idx] = group
         for lkey, col in self._label_cols.items():
             col.codes[idx] = self._code(col, node.labels.get(lkey))

@@ -1,0 +1,352 @@
+"""NodeResourcesFit and NodeResourcesBalancedAllocation: requests against allocatable.
+
+Upstream: pkg/scheduler/framework/plugins/noderesources/{fit,resource_allocation,
+least_allocated,most_allocated,requested_to_capacity_ratio,balanced_allocation}.go. Integer
+arithmetic (and Go's truncating division) is reproduced so scores equal kube-scheduler's.
+Every computation is over the node columns of the cluster state.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from berth.framework.plugin import (
+    MAX_NODE_SCORE,
+    CycleState,
+    FilterPlugin,
+    PreFilterPlugin,
+    PreFilterResult,
+    PreScorePlugin,
+    ScorePlugin,
+)
+from berth.framework.status import SKIP, SUCCESS, Status, unresolvable, unschedulable
+from berth.objects.pod import PodInfo
+from berth.plugins.registry import register
+from berth.state.cluster import CPU, MEMORY, PODS, BoolArray, IndexArray, IntArray
+
+FIT = "NodeResourcesFit"
+BALANCED = "NodeResourcesBalancedAllocation"
+REASON_TOO_MANY_PODS = "Too many pods"
+REASON_INSUFFICIENT = "Insufficient %s"
+MAX_CUSTOM_PRIORITY_SCORE = 10
+NATIVE = ("cpu", "memory", "ephemeral-storage")
+
+
+def is_scalar_resource(name: str) -> bool:
+    """Extended, hugepages, prefixed-native and attachable-volume resources (upstream helper)."""
+    return "/" in name or name.startswith(("hugepages-", "attachable-volumes-"))
+
+
+def is_extended_resource(name: str) -> bool:
+    return "/" in name and "kubernetes.io/" not in name and not name.startswith("requests.")
+
+
+class ResourceSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1)
+    weight: int = 1
+
+    @model_validator(mode="after")
+    def _weight(self) -> ResourceSpec:
+        if not 0 < self.weight <= 100:
+            raise ValueError(f"weight: resource weight of {self.name} not in valid range (0, 100]")
+        return self
+
+
+class ShapePoint(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    utilization: int = Field(ge=0, le=100)
+    score: int = Field(ge=0, le=MAX_CUSTOM_PRIORITY_SCORE)
+
+
+class RequestedToCapacityRatio(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    shape: list[ShapePoint]
+
+    @field_validator("shape")
+    @classmethod
+    def _shape(cls, shape: list[ShapePoint]) -> list[ShapePoint]:
+        if not shape:
+            raise ValueError("at least one point must be specified")
+        for prev, cur in itertools.pairwise(shape):
+            if cur.utilization <= prev.utilization:
+                raise ValueError("values must be sorted in increasing order")
+        return shape
+
+
+def _default_resources() -> list[ResourceSpec]:
+    return [ResourceSpec(name="cpu"), ResourceSpec(name="memory")]
+
+
+class ScoringStrategy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["LeastAllocated", "MostAllocated", "RequestedToCapacityRatio"] = "LeastAllocated"
+    resources: list[ResourceSpec] = Field(default_factory=_default_resources)
+    requestedToCapacityRatio: RequestedToCapacityRatio | None = None
+
+    @model_validator(mode="after")
+    def _rtc(self) -> ScoringStrategy:
+        if not self.resources:
+            self.resources = _default_resources()
+        if self.type == "RequestedToCapacityRatio" and self.requestedToCapacityRatio is None:
+            raise ValueError(
+                "requestedToCapacityRatio: must be specified when type is RequestedToCapacityRatio"
+            )
+        if self.type != "RequestedToCapacityRatio" and self.requestedToCapacityRatio is not None:
+            raise ValueError(
+                "requestedToCapacityRatio: must be nil when type is not RequestedToCapacityRatio"
+            )
+        return self
+
+
+class NodeResourcesFitArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ignoredResources: list[str] = Field(default_factory=list)
+    ignoredResourceGroups: list[str] = Field(default_factory=list)
+    scoringStrategy: ScoringStrategy = Field(default_factory=ScoringStrategy)
+
+    @field_validator("ignoredResourceGroups")
+    @classmethod
+    def _groups(cls, groups: list[str]) -> list[str]:
+        for g in groups:
+            if "/" in g:
+                raise ValueError(f"{g!r}: resource group name can't contain '/'")
+        return groups
+
+
+class BalancedAllocationArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    resources: list[ResourceSpec] = Field(default_factory=_default_resources)
+
+    @field_validator("resources")
+    @classmethod
+    def _resources(cls, resources: list[ResourceSpec]) -> list[ResourceSpec]:
+        seen = set()
+        for r in resources:
+            if r.name in seen:
+                raise ValueError(f"Duplicate value: {r.name!r}")
+            if r.weight != 1:
+                raise ValueError(f"resource {r.name!r}: weight must be 1")
+            seen.add(r.name)
+        return resources or _default_resources()
+
+
+def _go_div(a: IntArray, b: IntArray) -> IntArray:
+    """Integer division truncating toward zero, as Go's `/` on int64."""
+    q: IntArray = np.where(b != 0, np.abs(a) // np.where(b == 0, 1, np.abs(b)), 0)
+    return np.where((a < 0) != (b < 0), -q, q)
+
+
+# ----------------------------------------------------------------------------------------------
+class NodeResourcesFit(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugin):
+    name = FIT
+
+    def __init__(self, *, args: Any, handle: Any) -> None:
+        super().__init__(args=args, handle=handle)
+        self.fit_args: NodeResourcesFitArgs = args or NodeResourcesFitArgs()
+        strategy = self.fit_args.scoringStrategy
+        self.strategy = strategy.type
+        self.score_resources = [(r.name, r.weight) for r in strategy.resources]
+        self.shape: list[tuple[int, int]] = []
+        if strategy.requestedToCapacityRatio is not None:
+            self.shape = [
+                (p.utilization, p.score * (MAX_NODE_SCORE // MAX_CUSTOM_PRIORITY_SCORE))
+                for p in strategy.requestedToCapacityRatio.shape
+            ]
+        self.ignored = set(self.fit_args.ignoredResources)
+        self.ignored_groups = set(self.fit_args.ignoredResourceGroups)
+
+    # --- filter ---------------------------------------------------------------------------------
+    def _checked(self, pod: PodInfo) -> list[tuple[str, int]]:
+        """Requested resources the filter checks, in upstream's order (native, then scalar)."""
+        out = [(r, pod.requests[r]) for r in NATIVE if pod.requests.get(r, 0) > 0]
+        for r in sorted(pod.requests):
+            amount = pod.requests[r]
+            if r in NATIVE or amount <= 0 or not is_scalar_resource(r):
+                continue
+            if is_extended_resource(r) and (
+                r in self.ignored or r.split("/", 1)[0] in self.ignored_groups
+            ):
+                continue
+            out.append((r, amount))
+        return out
+
+    def pre_filter(self, cycle: CycleState, pod: PodInfo) -> tuple[PreFilterResult | None, Status]:
+        cycle.write(FIT, self._checked(pod))
+        return None, SUCCESS
+
+    def _columns(self, nodes: IndexArray, resource: str) -> tuple[IntArray, IntArray]:
+        col = self.state.resource_index.get(resource)
+        if col is None:
+            zero = np.zeros(len(nodes), dtype=np.int64)
+            return zero, zero
+        return self.state.alloc[nodes, col], self.state.requested[nodes, col]
+
+    def filter(self, cycle: CycleState, pod: PodInfo, nodes: IndexArray) -> BoolArray:
+        checked = cycle.read(FIT)
+        if checked is None:
+            checked = self._checked(pod)
+        state = self.state
+        ok: BoolArray = state.requested[nodes, PODS] + 1 <= state.alloc[nodes, PODS]
+        for resource, amount in checked:
+            alloc, used = self._columns(nodes, resource)
+            ok &= amount <= alloc - used
+        return ok
+
+    def explain(self, cycle: CycleState, pod: PodInfo, node: int) -> Status:
+        checked = cycle.read(FIT)
+        if checked is None:
+            checked = self._checked(pod)
+        state = self.state
+        one = np.array([node], dtype=np.intp)
+        reasons = []
+        unresolvable_ = False
+        if state.requested[node, PODS] + 1 > state.alloc[node, PODS]:
+            reasons.append(REASON_TOO_MANY_PODS)
+        for resource, amount in checked:
+            alloc, used = self._columns(one, resource)
+            if amount > alloc[0] - used[0]:
+                reasons.append(REASON_INSUFFICIENT % resource)
+                unresolvable_ = unresolvable_ or amount > alloc[0]
+        if not reasons:
+            return SUCCESS
+        return unresolvable(*reasons) if unresolvable_ else unschedulable(*reasons)
+
+    # --- score ----------------------------------------------------------------------------------
+    def pre_score(self, cycle: CycleState, pod: PodInfo, nodes: IndexArray) -> Status:
+        return SUCCESS
+
+    def score(self, cycle: CycleState, pod: PodInfo, nodes: IndexArray) -> IntArray:
+        allocs, reqs, weights = _allocation_matrix(
+            self, pod, nodes, self.score_resources, non_zero=True
+        )
+        valid = allocs != 0
+        w = np.where(valid, weights, 0)
+        weight_sum = w.sum(axis=1)
+        if self.strategy == "RequestedToCapacityRatio":
+            return self._rtc(allocs, reqs, weights, valid)
+        safe = np.where(valid, allocs, 1)
+        if self.strategy == "LeastAllocated":
+            per = np.where(reqs > allocs, 0, ((allocs - reqs) * MAX_NODE_SCORE) // safe)
+        else:
+            per = (np.minimum(reqs, allocs) * MAX_NODE_SCORE) // safe
+        per = np.where(valid, per, 0)
+        total = (per * w).sum(axis=1)
+        out: IntArray = np.where(
+            weight_sum == 0, 0, total // np.where(weight_sum == 0, 1, weight_sum)
+        )
+        return out.astype(np.int64)
+
+    def _rtc(
+        self, allocs: IntArray, reqs: IntArray, weights: IntArray, valid: BoolArray
+    ) -> IntArray:
+        safe = np.where(valid, allocs, 1)
+        util = np.where(reqs > allocs, -1, (reqs * 100) // safe)
+        per = np.where(util < 0, self._shape_at(np.full_like(util, 100)), self._shape_at(util))
+        use = valid & (per > 0)
+        node_score = np.where(use, per * weights, 0).sum(axis=1)
+        weight_sum = np.where(use, weights, 0).sum(axis=1)
+        ratio = node_score / np.where(weight_sum == 0, 1, weight_sum)
+        rounded = np.floor(ratio + 0.5)  # math.Round on non-negative values
+        out: IntArray = np.where(weight_sum == 0, 0, rounded).astype(np.int64)
+        return out
+
+    def _shape_at(self, p: IntArray) -> IntArray:
+        """upstream buildBrokenLinearFunction over the scaled shape points."""
+        shape = self.shape
+        out = np.full(p.shape, shape[-1][1], dtype=np.int64)
+        done = np.zeros(p.shape, dtype=bool)
+        for i, (u, s) in enumerate(shape):
+            here = ~done & (p <= u)
+            if i == 0:
+                out = np.where(here, s, out)
+            else:
+                pu, ps = shape[i - 1]
+                num = (s - ps) * (p - pu)
+                val = ps + _go_div(num, np.full(p.shape, u - pu, dtype=np.int64))
+                out = np.where(here, val, out)
+            done |= here
+        return out
+
+
+def _allocation_matrix(
+    plugin: NodeResourcesFit | NodeResourcesBalancedAllocation,
+    pod: PodInfo,
+    nodes: IndexArray,
+    resources: list[tuple[str, int]],
+    *,
+    non_zero: bool,
+) -> tuple[IntArray, IntArray, IntArray]:
+    """(allocatable, requested incl. the pod, weight) per node x configured resource.
+
+    upstream calculateResourceAllocatableRequest: cpu/memory use non-zero requests when scoring
+    with `non_zero`; a scalar resource the pod does not request is left out (allocatable 0)."""
+    state = plugin.state
+    n = len(nodes)
+    allocs = np.zeros((n, len(resources)), dtype=np.int64)
+    reqs = np.zeros((n, len(resources)), dtype=np.int64)
+    weights = np.array([w for _, w in resources], dtype=np.int64)
+    for j, (name, _) in enumerate(resources):
+        col = state.resource_index.get(name)
+        if col is None:
+            continue
+        if non_zero and name == "cpu":
+            allocs[:, j] = state.alloc[nodes, col]
+            reqs[:, j] = state.nonzero[nodes, CPU] + pod.nonzero_cpu
+        elif non_zero and name == "memory":
+            allocs[:, j] = state.alloc[nodes, col]
+            reqs[:, j] = state.nonzero[nodes, MEMORY] + pod.nonzero_memory
+        else:
+            want = pod.requests.get(name, 0)
+            if is_scalar_resource(name) and want == 0:
+                continue
+            allocs[:, j] = state.alloc[nodes, col]
+            reqs[:, j] = state.requested[nodes, col] + want
+    return allocs, reqs, weights
+
+
+# ----------------------------------------------------------------------------------------------
+class NodeResourcesBalancedAllocation(PreScorePlugin, ScorePlugin):
+    name = BALANCED
+
+    def __init__(self, *, args: Any, handle: Any) -> None:
+        super().__init__(args=args, handle=handle)
+        parsed: BalancedAllocationArgs = args or BalancedAllocationArgs()
+        self.resources = [(r.name, 1) for r in parsed.resources]
+
+    def pre_score(self, cycle: CycleState, pod: PodInfo, nodes: IndexArray) -> Status:
+        if all(pod.requests.get(name, 0) == 0 for name, _ in self.resources):
+            return SKIP
+        return SUCCESS
+
+    def score(self, cycle: CycleState, pod: PodInfo, nodes: IndexArray) -> IntArray:
+        if all(pod.requests.get(name, 0) == 0 for name, _ in self.resources):
+            return np.zeros(len(nodes), dtype=np.int64)
+        allocs, reqs, _ = _allocation_matrix(self, pod, nodes, self.resources, non_zero=False)
+        valid = allocs != 0
+        frac = np.minimum(reqs / np.where(valid, allocs, 1), 1.0)
+        count = valid.sum(axis=1)
+        std = np.zeros(len(nodes), dtype=np.float64)
+        two = count == 2
+        if two.any():
+            # the two valid fractions of each such node, in resource order
+            order = np.argsort(~valid[two], axis=1, kind="stable")[:, :2]
+            f = np.take_along_axis(frac[two], order, axis=1)
+            std[two] = np.abs((f[:, 0] - f[:, 1]) / 2)
+        many = count > 2
+        if many.any():
+            v = valid[many]
+            fm = np.where(v, frac[many], 0.0)
+            mean = fm.sum(axis=1) / count[many]
+            sq = np.where(v, (frac[many] - mean[:, None]) ** 2, 0.0).sum(axis=1)
+            std[many] = np.sqrt(sq / count[many])
+        out: IntArray = np.trunc((1 - std) * MAX_NODE_SCORE).astype(np.int64)
+        return out
+
+
+register(NodeResourcesFit, NodeResourcesFitArgs)
+register(NodeResourcesBalancedAllocation, BalancedAllocationArgs)

@@ -1,0 +1,208 @@
+"""`berth simulate`: schedule the pending pods of a cluster dump offline and explain each decision.
+
+Bound pods are loaded into the state; pending pods whose schedulerName matches a profile are
+taken in queue order (priority descending, then creation time) and each placement is assumed,
+so later pods see earlier ones, exactly as the live scheduler's cache would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from berth.config.loader import Config
+from berth.dump import Dump
+from berth.engine import Engine
+from berth.framework.algorithm import FitError
+from berth.framework.runtime import FrameworkError
+from berth.framework.status import SUCCESS, Code, Status
+from berth.objects import ObjectError, parse_node, parse_pod
+from berth.objects.pod import PodInfo
+from berth.plugins.defaultbinder import BINDER_SERVICE
+
+TERMINAL_PHASES = ("Succeeded", "Failed")
+
+
+@dataclass
+class Decision:
+    pod: str
+    node: str | None
+    reasons: dict[str, list[str]] = field(default_factory=dict)
+    scores: dict[str, int] = field(default_factory=dict)
+    plugin_scores: dict[str, dict[str, int]] = field(default_factory=dict)
+    message: str = ""
+    error: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "pod": self.pod,
+            "node": self.node,
+            "reasons": self.reasons,
+            "scores": self.scores,
+            "message": self.message,
+        }
+        if self.plugin_scores:
+            out["pluginScores"] = self.plugin_scores
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+def _key(raw: dict[str, Any]) -> str:
+    meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+    assert isinstance(meta, dict)
+    return f"{meta.get('namespace') or 'default'}/{meta.get('name') or '?'}"
+
+
+def _with_priority(raw: dict[str, Any], classes: dict[str, int], default: int | None) -> Any:
+    """Fill spec.priority from the PriorityClass, as the API server's admission would have."""
+    spec = raw.get("spec")
+    if not isinstance(spec, dict) or spec.get("priority") is not None:
+        return raw
+    name = spec.get("priorityClassName")
+    value = classes.get(name) if isinstance(name, str) else default
+    if value is None:
+        return raw
+    return {**raw, "spec": {**spec, "priority": value}}
+
+
+class Simulation:
+    """Loads a dump into an Engine and schedules its pending pods one by one."""
+
+    def __init__(self, *, dump: Dump, config: Config, seed: int | None = None) -> None:
+        self.dump = dump
+        self.engine = Engine(config=config, seed=seed, services={BINDER_SERVICE: self._bind})
+        self.load_errors: list[str] = list(dump.malformed)
+        self.pending: list[tuple[dict[str, Any], PodInfo | None, str]] = []
+        self._load()
+
+    async def _bind(self, pod: PodInfo, node_name: str) -> Status:
+        self.engine.state.add_pod(pod, node_name)
+        return SUCCESS
+
+    def _load(self) -> None:
+        state = self.engine.state
+        for ns in self.dump.namespaces:
+            meta = ns.get("metadata") or {}
+            if isinstance(meta, dict) and isinstance(meta.get("name"), str):
+                state.set_namespace(meta["name"], dict(meta.get("labels") or {}))
+        for raw in self.dump.nodes:
+            try:
+                state.upsert_node(parse_node(raw))
+            except ObjectError as exc:
+                self.load_errors.append(str(exc))
+        classes: dict[str, int] = {}
+        default: int | None = None
+        for pc in self.dump.priority_classes:
+            meta = pc.get("metadata") or {}
+            value = pc.get("value")
+            if isinstance(meta, dict) and isinstance(value, int):
+                classes[str(meta.get("name"))] = value
+                if pc.get("globalDefault"):
+                    default = value
+        for raw in self.dump.pods:
+            raw = _with_priority(raw, classes, default)
+            spec = raw.get("spec") if isinstance(raw.get("spec"), dict) else {}
+            status = raw.get("status") if isinstance(raw.get("status"), dict) else {}
+            assert isinstance(spec, dict) and isinstance(status, dict)
+            if status.get("phase") in TERMINAL_PHASES:
+                continue
+            if spec.get("nodeName"):
+                try:
+                    state.add_pod(parse_pod(raw))
+                except ObjectError as exc:
+                    self.load_errors.append(str(exc))
+                continue
+            scheduler = spec.get("schedulerName") or "default-scheduler"
+            if scheduler not in self.engine.schedulers:
+                continue
+            meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+            assert isinstance(meta, dict)
+            if meta.get("deletionTimestamp"):
+                continue
+            try:
+                self.pending.append((raw, parse_pod(raw), ""))
+            except ObjectError as exc:
+                self.pending.append((raw, None, str(exc)))
+
+        def order(item: tuple[dict[str, Any], PodInfo | None, str]) -> tuple[int, float, str]:
+            raw, pod, _ = item
+            if pod is None:
+                return (0, 0.0, _key(raw))
+            return (-pod.priority, pod.created, pod.key)
+
+        self.pending.sort(key=order)
+
+    def run(self) -> Iterator[Decision]:
+        loop = asyncio.new_event_loop()
+        try:
+            for raw, pod, problem in self.pending:
+                if pod is None:
+                    yield Decision(pod=_key(raw), node=None, error=problem, message=problem)
+                    continue
+                yield loop.run_until_complete(self._decide(pod))
+        finally:
+            loop.close()
+
+    async def _decide(self, pod: PodInfo) -> Decision:
+        scheduler = self.engine.schedulers[pod.scheduler_name]
+        fwk = scheduler.framework
+        try:
+            result = scheduler.schedule(pod, explain_scores=True)
+        except FitError as fit:
+            reasons = {n: list(s.reasons) for n, s in fit.diagnosis.node_statuses().items()}
+            return Decision(pod=pod.key, node=None, reasons=reasons, message=fit.message)
+        except FrameworkError as exc:
+            return Decision(pod=pod.key, node=None, error=str(exc), message=str(exc))
+        reasons = {n: list(s.reasons) for n, s in result.diagnosis.node_statuses().items()}
+        decision = Decision(
+            pod=pod.key,
+            node=result.node,
+            reasons=reasons,
+            scores=result.scores,
+            plugin_scores=result.plugin_scores,
+        )
+        self.engine.state.assume_pod(pod, result.node)
+        status = fwk.run_reserve(result.cycle, pod, result.node)
+        if status.ok:
+            status, _ = fwk.run_permit(result.cycle, pod, result.node)
+        if status.ok:
+            status = await fwk.run_bind(result.cycle, pod, result.node)
+        if not status.ok:
+            fwk.run_unreserve(result.cycle, pod, result.node)
+            self.engine.state.forget_pod(pod.key)
+            decision.node = None
+            decision.message = f"{status.plugin}: {status.message or status.code}"
+            if status.code == Code.ERROR:
+                decision.error = decision.message
+        else:
+            self.engine.state.assumed.discard(pod.key)
+        return decision
+
+
+def to_json_line(decision: Decision) -> str:
+    return json.dumps(decision.to_json(), sort_keys=False)
+
+
+def format_table(decisions: list[Decision]) -> str:
+    """A table for people: pod, node, best score or why it is pending."""
+    rows = [("POD", "NODE", "SCORE", "WHY")]
+    for d in decisions:
+        if d.node:
+            score = d.scores.get(d.node)
+            rows.append((d.pod, d.node, "" if score is None else str(score), ""))
+        else:
+            rows.append((d.pod, "<pending>", "", d.error or d.message))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = []
+    for r in rows:
+        lines.append(
+            "  ".join(r[i].ljust(widths[i]) for i in range(3)) + ("  " + r[3] if r[3] else "")
+        )
+    placed = sum(1 for d in decisions if d.node)
+    lines.append("")
+    lines.append(f"{placed}/{len(decisions)} pending pods placed")
+    return "\n".join(line.rstrip() for line in lines)

@@ -1,0 +1,136 @@
+"""The decision: numFeasibleNodesToFind, scan rotation, tie-breaks, FitError messages."""
+
+from typing import Any
+
+import pytest
+
+from berth.config import parse_config
+from berth.engine import Engine
+from berth.framework.algorithm import FitError, num_feasible_nodes_to_find
+from berth.objects import parse_pod
+from tests.builders import make_state, node, pod
+
+
+@pytest.mark.parametrize(
+    ("percentage", "nodes", "want"),
+    [
+        (None, 10, 10),
+        (None, 99, 99),
+        (None, 150, 100),  # 49% of 150 = 73 -> at least 100
+        (None, 500, 230),  # 50 - 500/125 = 46%
+        (None, 1000, 420),  # 42%
+        (None, 5000, 500),  # 10%
+        (None, 6000, 300),  # 2% -> floor 5%
+        (50, 1000, 500),
+        (100, 1000, 1000),
+        (1, 1000, 100),
+    ],
+)
+def test_num_feasible_nodes_to_find(percentage: int | None, nodes: int, want: int) -> None:
+    assert num_feasible_nodes_to_find(percentage, nodes) == want
+
+
+def engine(nodes: list[dict[str, Any]], pods: list[dict[str, Any]] = (), **cfg: Any) -> Engine:  # type: ignore[assignment]
+    return Engine(config=parse_config(cfg), state=make_state(nodes, pods), seed=7)
+
+
+def test_fit_error_message_counts_reasons_sorted() -> None:
+    e = engine(
+        [
+            node("n1", cpu="1", memory="1Gi"),
+            node("n2", taints=[{"key": "k", "value": "v", "effect": "NoSchedule"}]),
+            node("n3", taints=[{"key": "k", "value": "v", "effect": "NoSchedule"}]),
+        ]
+    )
+    with pytest.raises(FitError) as info:
+        e.schedulers["berth"].schedule(parse_pod(pod(cpu="2", memory="2Gi")))
+    assert info.value.message == (
+        "0/3 nodes are available: 1 Insufficient cpu, 1 Insufficient memory, "
+        "2 node(s) had untolerated taint {k: v}."
+    )
+
+
+def test_no_nodes() -> None:
+    with pytest.raises(FitError, match="no nodes available to schedule pods"):
+        engine([]).schedulers["berth"].schedule(parse_pod(pod()))
+
+
+def test_first_failing_filter_wins_per_node() -> None:
+    # Cordoned and too small: only NodeUnschedulable's reason is reported, as upstream.
+    e = engine([node("n1", cpu="1", unschedulable=True)])
+    with pytest.raises(FitError) as info:
+        e.schedulers["berth"].schedule(parse_pod(pod(cpu="2")))
+    assert info.value.message == "0/1 nodes are available: 1 node(s) were unschedulable."
+
+
+def test_prefilter_restriction_reports_absent_nodes() -> None:
+    spec = {
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchFields": [
+                                {"key": "metadata.name", "operator": "In", "values": ["n1"]}
+                            ]
+                        }
+                    ]
+                }
+            }
+        }
+    }
+    e = engine([node("n1", cpu="1"), node("n2"), node("n3")])
+    with pytest.raises(FitError) as info:
+        e.schedulers["berth"].schedule(parse_pod(pod(cpu="2", spec=spec)))
+    assert info.value.message == (
+        "0/3 nodes are available: 1 Insufficient cpu, "
+        "2 node(s) didn't satisfy plugin(s) [NodeAffinity]."
+    )
+
+
+def test_picks_the_best_scored_node() -> None:
+    e = engine([node("small", cpu="2"), node("big", cpu="64", memory="256Gi")])
+    result = e.schedulers["berth"].schedule(parse_pod(pod(cpu="1", memory="1Gi")))
+    assert result.node == "big"
+    assert result.scores["big"] > result.scores["small"]
+
+
+def test_ties_are_broken_at_random_but_reproducibly() -> None:
+    nodes = [node(f"n{i}") for i in range(8)]
+
+    def picks(seed: int) -> list[str]:
+        e = Engine(config=parse_config({}), state=make_state(nodes), seed=seed)
+        return [e.schedulers["berth"].schedule(parse_pod(pod())).node for _ in range(20)]
+
+    assert picks(1) == picks(1)
+    assert len(set(picks(1))) > 1
+
+
+def test_percentage_limits_scored_nodes_and_rotates() -> None:
+    nodes = [node(f"n{i:03d}") for i in range(200)]
+    e = engine(nodes, percentageOfNodesToScore=50)
+    sched = e.schedulers["berth"]
+    first = sched.schedule(parse_pod(pod()))
+    assert first.feasible_nodes == 100
+    assert set(first.scores) == {f"n{i:03d}" for i in range(100)}
+    second = sched.schedule(parse_pod(pod()))
+    assert set(second.scores) == {f"n{i:03d}" for i in range(100, 200)}
+
+
+def test_one_feasible_node_is_not_scored() -> None:
+    e = engine([node("n1"), node("n2", unschedulable=True)])
+    result = e.schedulers["berth"].schedule(parse_pod(pod()))
+    assert result.node == "n1"
+    assert result.scores == {}
+
+
+def test_assumed_pods_count_for_the_next_decision() -> None:
+    e = engine([node("n1", cpu="2")])
+    sched = e.schedulers["berth"]
+    first = parse_pod(pod(cpu="1500m"))
+    assert sched.schedule(first).node == "n1"
+    e.state.assume_pod(first, "n1")
+    with pytest.raises(FitError, match="Insufficient cpu"):
+        sched.schedule(parse_pod(pod(cpu="1")))
+    e.state.forget_pod(first.key)
+    assert sched.schedule(parse_pod(pod(cpu="1"))).node == "n1"

@@ -1,0 +1,84 @@
+"""Quantities parse as Kubernetes parses them (apimachinery resource.Quantity)."""
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from berth.objects.quantity import int_value, milli_value, parse_quantity, resource_value
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("100m", Decimal("0.1")),
+        ("1.5Gi", Decimal(1536 * 1024 * 1024)),
+        ("1e3", Decimal(1000)),
+        ("1E3", Decimal(1000)),
+        ("0.5", Decimal("0.5")),
+        ("5k", Decimal(5000)),
+        ("1Ki", Decimal(1024)),
+        ("128Mi", Decimal(128 * 1024 * 1024)),
+        ("2M", Decimal(2_000_000)),
+        ("1.", Decimal(1)),
+        (".5", Decimal("0.5")),
+        ("+1", Decimal(1)),
+        ("500u", Decimal("0.0005")),
+        ("7n", Decimal("0.000000007")),
+        ("1e-3", Decimal("0.001")),
+    ],
+)
+def test_valid_quantities(text: str, value: Decimal) -> None:
+    assert parse_quantity(text) == value
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "NaN", "Infinity", "1_000", " 1", "1 ", "1ki", "1KB", "m", "1.2.3", "0x10", "1e999"],
+)
+def test_invalid_quantities(text: str) -> None:
+    with pytest.raises(ValueError, match=r"quantities must match|exponent out of range"):
+        parse_quantity(text)
+
+
+@pytest.mark.parametrize(
+    ("resource", "text", "stored"),
+    [
+        ("cpu", "100m", 100),
+        ("cpu", "0.1", 100),
+        ("cpu", "2", 2000),
+        ("cpu", "0.0001", 1),  # MilliValue rounds up
+        ("memory", "1.5Gi", 1610612736),
+        ("memory", "0.5", 1),  # Value rounds up
+        ("memory", "1e3", 1000),
+        ("nvidia.com/gpu", "2", 2),
+    ],
+)
+def test_stored_units(resource: str, text: str, stored: int) -> None:
+    assert resource_value(resource, text) == stored
+
+
+@given(st.integers(min_value=0, max_value=10**12))
+def test_integers_round_trip(n: int) -> None:
+    assert int_value(str(n)) == n
+    assert milli_value(f"{n}m") == n
+
+
+@given(
+    st.integers(min_value=0, max_value=10**6),
+    st.sampled_from([("Ki", 1024), ("Mi", 1024**2), ("Gi", 1024**3), ("k", 1000), ("M", 10**6)]),
+)
+def test_suffixes_multiply(n: int, suffix: tuple[str, int]) -> None:
+    name, factor = suffix
+    assert int_value(f"{n}{name}") == n * factor
+
+
+@given(st.text(alphabet="0123456789.eEkKMGiu+-_ x", min_size=1, max_size=8))
+def test_only_value_errors_and_finite_results(text: str) -> None:
+    try:
+        value = parse_quantity(text)
+    except ValueError as exc:
+        assert "quantities must match" in str(exc) or "exponent" in str(exc)
+    else:
+        assert value.is_finite()

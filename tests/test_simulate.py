@@ -1,0 +1,126 @@
+"""`berth simulate` end to end through the CLI, on dumps in the shapes kubectl produces."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from click.testing import CliRunner
+
+from berth.cli import main
+from tests.builders import node, pod
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(args: list[str], stdin: str | None = None) -> Any:
+    return CliRunner().invoke(main, args, input=stdin)
+
+
+def as_list(*items: dict[str, Any]) -> str:
+    return yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": list(items)})
+
+
+def lines(output: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def test_example_dump_json() -> None:
+    result = run(["simulate", str(ROOT / "examples" / "cluster.yaml"), "-o", "json", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    out = {d["pod"]: d for d in lines(result.output)}
+    assert "default/not-ours" not in out  # another scheduler's pod is left alone
+    assert out["ml/trainer"]["node"] == "node-a2"  # tolerates the taint, selects the GPU node
+    assert out["batch/batch-huge"]["node"] is None
+    assert out["batch/batch-huge"]["message"].startswith("0/5 nodes are available: ")
+    assert out["batch/batch-huge"]["reasons"]["node-b2"] == ["node(s) were unschedulable"]
+    # queue order: the priority-1000 pod goes first
+    assert next(iter(out)) == "shop/db-0"
+    assert out["shop/db-0"]["node"] in ("node-b1", "node-b3")  # prefers zone-b
+    for d in out.values():
+        if d["node"]:
+            assert d["node"] in d["scores"] or d["scores"] == {}
+            assert "node-b2" in d["reasons"]
+
+
+def test_placements_are_assumed_for_later_pods() -> None:
+    dump = as_list(
+        node("n1", cpu="2"),
+        pod("a", cpu="1500m"),
+        pod("b", cpu="1500m"),
+    )
+    result = run(["simulate", "-", "-o", "json"], stdin=dump)
+    out = lines(result.output)
+    assert [d["node"] for d in out] == ["n1", None]
+    assert out[1]["message"] == "0/1 nodes are available: 1 Insufficient cpu."
+    assert out[1]["reasons"] == {"n1": ["Insufficient cpu"]}
+
+
+def test_multi_document_stream_and_json() -> None:
+    docs = yaml.safe_dump_all([node("n1"), pod("p")])
+    assert lines(run(["simulate", "-", "-o", "json"], stdin=docs).output)[0]["node"] == "n1"
+    as_json = json.dumps({"kind": "List", "items": [node("n1"), pod("p")]})
+    assert lines(run(["simulate", "-", "-o", "json"], stdin=as_json).output)[0]["node"] == "n1"
+
+
+def test_malformed_pod_gets_an_error_line_not_a_traceback() -> None:
+    bad = pod("bad", cpu="lots")
+    nocontainers = pod("empty")
+    nocontainers["spec"]["containers"] = []
+    result = run(
+        ["simulate", "-", "-o", "json"], stdin=as_list(node("n1"), bad, nocontainers, pod("ok"))
+    )
+    assert result.exit_code == 0, result.output
+    out = {d["pod"]: d for d in lines(result.output)}
+    assert out["default/ok"]["node"] == "n1"
+    assert out["default/bad"]["node"] is None
+    assert "spec.containers[0].resources.requests.cpu" in out["default/bad"]["error"]
+    assert "spec.containers: Required value" in out["default/empty"]["error"]
+
+
+def test_malformed_node_is_skipped_with_a_warning() -> None:
+    broken = node("broken")
+    broken["spec"]["taints"] = [{"key": "k", "effect": "Sometimes"}]
+    result = run(["simulate", "-", "-o", "json"], stdin=as_list(broken, node("n1"), pod("p")))
+    assert result.exit_code == 0
+    assert "spec.taints[0].effect" in result.output
+    assert lines(result.output)[0]["node"] == "n1"
+
+
+def test_not_yaml_is_a_clear_error() -> None:
+    result = run(["simulate", "-"], stdin="{ this is: [not yaml")
+    assert result.exit_code == 1
+    assert "not valid YAML or JSON" in result.output
+
+
+def test_missing_file() -> None:
+    result = run(["simulate", "/nonexistent/dump.yaml"])
+    assert result.exit_code == 1
+    assert "cannot read" in result.output
+
+
+def test_table_output() -> None:
+    result = run(["simulate", str(ROOT / "examples" / "cluster.yaml"), "--seed", "1"])
+    assert result.exit_code == 0
+    assert result.output.splitlines()[0].split() == ["POD", "NODE", "SCORE", "WHY"]
+    assert "batch/batch-huge  <pending>" in result.output
+    assert "pending pods placed" in result.output
+
+
+def test_priority_class_fills_priority() -> None:
+    pc = {
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {"name": "high"},
+        "value": 1000,
+    }
+    low = pod("low", cpu="1500m")
+    low["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    high = pod("high", cpu="1500m", spec={"priorityClassName": "high"})
+    high["metadata"]["creationTimestamp"] = "2026-01-02T00:00:00Z"
+    out = lines(
+        run(
+            ["simulate", "-", "-o", "json"], stdin=as_list(pc, node("n1", cpu="2"), low, high)
+        ).output
+    )
+    assert [(d["pod"], d["node"]) for d in out] == [("default/high", "n1"), ("default/low", None)]

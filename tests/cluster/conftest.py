@@ -23,10 +23,13 @@ def pod_body(name: str = "", *, generate: str = "", **spec: Any) -> dict[str, An
     meta["labels"] = spec.pop("labels", {"app": "test"})
     body_spec: dict[str, Any] = {
         "containers": [
-            {"name": "c", "image": "busybox:1.36",
-             "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}
+            {
+                "name": "c",
+                "image": "busybox:1.36",
+                "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
+            }
         ]
-    }  # fmt: skip
+    }
     body_spec.update(spec)
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": body_spec}
 

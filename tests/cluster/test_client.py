@@ -29,9 +29,14 @@ def test_initial_state(v1: client.CoreV1Api, cluster: EmbeddedCluster) -> None:
     assert labels["topology.kubernetes.io/zone"] == "zone-b"
     assert labels["kubernetes.io/hostname"] == "node-002"
     assert labels["kubernetes.io/os"] == "linux" and labels["kubernetes.io/arch"] == "amd64"
-    assert nodes[0].status.allocatable == {"cpu": "32", "memory": "128Gi", "pods": "110",
-                                           "ephemeral-storage": "100Gi", "hugepages-1Gi": "0",
-                                           "hugepages-2Mi": "0"}  # fmt: skip
+    assert nodes[0].status.allocatable == {
+        "cpu": "32",
+        "memory": "128Gi",
+        "pods": "110",
+        "ephemeral-storage": "100Gi",
+        "hugepages-1Gi": "0",
+        "hugepages-2Mi": "0",
+    }
     ready = [c for c in nodes[0].status.conditions if c.type == "Ready"]
     assert ready[0].status == "True"
     sched = client.SchedulingV1Api(api_client(cluster))
@@ -103,8 +108,11 @@ def test_watch_from_resource_version(v1: client.CoreV1Api, namespace: str) -> No
 
 
 def test_label_and_field_selectors(v1: client.CoreV1Api, namespace: str) -> None:
-    for name, labels in [("a", {"app": "web", "tier": "fe"}), ("b", {"app": "web"}),
-                         ("c", {"app": "db", "tier": "be"})]:  # fmt: skip
+    for name, labels in [
+        ("a", {"app": "web", "tier": "fe"}),
+        ("b", {"app": "web"}),
+        ("c", {"app": "db", "tier": "be"}),
+    ]:
         v1.create_namespaced_pod(namespace, pod_body(name, labels=labels))
 
     def names(**kw: str) -> list[str]:
@@ -118,9 +126,13 @@ def test_label_and_field_selectors(v1: client.CoreV1Api, namespace: str) -> None
     assert names(label_selector="!tier") == ["b"]
     assert names(field_selector="metadata.name=b") == ["b"]
     assert names(field_selector="spec.schedulerName=default-scheduler,status.phase=Pending") == [
-        "a", "b", "c"]  # fmt: skip
-    v1.create_namespaced_pod_binding("a", namespace, {"target": {"name": "node-001"}},
-                                     _preload_content=False)  # fmt: skip
+        "a",
+        "b",
+        "c",
+    ]
+    v1.create_namespaced_pod_binding(
+        "a", namespace, {"target": {"name": "node-001"}}, _preload_content=False
+    )
     assert names(field_selector="spec.nodeName=node-001") == ["a"]
     assert names(field_selector="spec.nodeName=") == ["b", "c"]
     assert names(field_selector=f"metadata.namespace={namespace},metadata.name!=a") == ["b", "c"]
@@ -135,8 +147,12 @@ def test_label_and_field_selectors(v1: client.CoreV1Api, namespace: str) -> None
 
 def test_binding_runs_pod_and_double_bind_conflicts(v1: client.CoreV1Api, namespace: str) -> None:
     v1.create_namespaced_pod(namespace, pod_body("bound"))
-    body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "bound"},
-            "target": {"apiVersion": "v1", "kind": "Node", "name": "node-002"}}  # fmt: skip
+    body = {
+        "apiVersion": "v1",
+        "kind": "Binding",
+        "metadata": {"name": "bound"},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": "node-002"},
+    }
     resp = v1.create_namespaced_binding(namespace, body, _preload_content=False)
     assert resp.status == 201
     pod = v1.read_namespaced_pod("bound", namespace)
@@ -166,9 +182,11 @@ def test_patches(v1: client.CoreV1Api, namespace: str, cluster: EmbeddedCluster)
     v1.create_namespaced_pod(namespace, pod_body("p", labels={"a": "1", "b": "2"}))
     # JSON merge patch: null deletes a key.
     v1.patch_namespaced_pod(
-        "p", namespace, {"metadata": {"labels": {"a": None, "c": "3"}}},
+        "p",
+        namespace,
+        {"metadata": {"labels": {"a": None, "c": "3"}}},
         _content_type="application/merge-patch+json",
-    )  # fmt: skip
+    )
     assert v1.read_namespaced_pod("p", namespace).metadata.labels == {"b": "2", "c": "3"}
     # Strategic merge patch (the client's default for dicts): containers merge by name.
     patched = v1.patch_namespaced_pod(
@@ -199,11 +217,17 @@ def test_patches(v1: client.CoreV1Api, namespace: str, cluster: EmbeddedCluster)
     [
         (pod_body("Bad_Name"), "metadata.name"),
         (pod_body("nocontainers", containers=[]), "spec.containers"),
-        (pod_body("badqty", containers=[{"name": "c", "image": "x",
-                                          "resources": {"requests": {"cpu": "lots"}}}]),
-         "spec.containers[0].resources.requests[cpu]"),
+        (
+            pod_body(
+                "badqty",
+                containers=[
+                    {"name": "c", "image": "x", "resources": {"requests": {"cpu": "lots"}}}
+                ],
+            ),
+            "spec.containers[0].resources.requests[cpu]",
+        ),
     ],
-)  # fmt: skip
+)
 def test_invalid_objects_get_422(
     v1: client.CoreV1Api, namespace: str, body: dict[str, object], field: str
 ) -> None:
@@ -217,8 +241,9 @@ def test_invalid_objects_get_422(
 
 def test_priority_classes(v1: client.CoreV1Api, namespace: str, cluster: EmbeddedCluster) -> None:
     sched = client.SchedulingV1Api(api_client(cluster))
-    sched.create_priority_class({"metadata": {"name": "batch-high"}, "value": 1000,
-                                 "preemptionPolicy": "Never"})  # fmt: skip
+    sched.create_priority_class(
+        {"metadata": {"name": "batch-high"}, "value": 1000, "preemptionPolicy": "Never"}
+    )
     pod = v1.create_namespaced_pod(namespace, pod_body("hi", priorityClassName="batch-high"))
     assert pod.spec.priority == 1000 and pod.spec.preemption_policy == "Never"
     crit = v1.create_namespaced_pod(
@@ -266,22 +291,45 @@ def test_other_resources_round_trip(cluster: EmbeddedCluster, namespace: str) ->
     node_lease = coord.read_namespaced_lease("node-001", "kube-node-lease")
     assert node_lease.spec.holder_identity == "node-001"
     events = client.EventsV1Api(api)
-    ev = events.create_namespaced_event(namespace, {
-        "metadata": {"name": "e1"}, "eventTime": "2026-01-01T00:00:00.000000Z",
-        "reportingController": "berth", "reportingInstance": "berth-1", "action": "Binding",
-        "reason": "Scheduled", "type": "Normal", "note": "placed",
-        "regarding": {"kind": "Pod", "name": "p", "namespace": namespace}})  # fmt: skip
+    ev = events.create_namespaced_event(
+        namespace,
+        {
+            "metadata": {"name": "e1"},
+            "eventTime": "2026-01-01T00:00:00.000000Z",
+            "reportingController": "berth",
+            "reportingInstance": "berth-1",
+            "action": "Binding",
+            "reason": "Scheduled",
+            "type": "Normal",
+            "note": "placed",
+            "regarding": {"kind": "Pod", "name": "p", "namespace": namespace},
+        },
+    )
     assert ev.reason == "Scheduled"
-    core_ev = client.CoreV1Api(api).create_namespaced_event(namespace, {
-        "metadata": {"name": "e2"}, "involvedObject": {"kind": "Pod", "name": "p"},
-        "reason": "Scheduled", "message": "placed", "type": "Normal"})  # fmt: skip
+    core_ev = client.CoreV1Api(api).create_namespaced_event(
+        namespace,
+        {
+            "metadata": {"name": "e2"},
+            "involvedObject": {"kind": "Pod", "name": "p"},
+            "reason": "Scheduled",
+            "message": "placed",
+            "type": "Normal",
+        },
+    )
     assert core_ev.involved_object.name == "p"
     custom = client.CustomObjectsApi(api)
     pg = custom.create_namespaced_custom_object(
-        "scheduling.x-k8s.io", "v1alpha1", namespace, "podgroups",
-        {"apiVersion": "scheduling.x-k8s.io/v1alpha1", "kind": "PodGroup",
-         "metadata": {"name": "gang"}, "spec": {"minMember": 3}},
-    )  # fmt: skip
+        "scheduling.x-k8s.io",
+        "v1alpha1",
+        namespace,
+        "podgroups",
+        {
+            "apiVersion": "scheduling.x-k8s.io/v1alpha1",
+            "kind": "PodGroup",
+            "metadata": {"name": "gang"},
+            "spec": {"minMember": 3},
+        },
+    )
     assert pg["metadata"]["generation"] == 1
     listed = custom.list_namespaced_custom_object(
         "scheduling.x-k8s.io", "v1alpha1", namespace, "podgroups"

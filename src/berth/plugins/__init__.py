@@ -1,5 +1,12 @@
 """Built-in plugins, one module each, named as upstream names them. Importing registers them."""
 
 from berth.plugins import (  # noqa: F401
+    defaultbinder,
+    imagelocality,
+    nodeaffinity,
+    nodename,
+    nodeports,
+    noderesources,
+    nodeunschedulable,
     tainttoleration,
 )

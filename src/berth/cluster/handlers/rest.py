@@ -51,6 +51,11 @@ def _raw(body: bytes, *, status: int = 200) -> web.Response:
     return web.Response(body=body, status=status, content_type=_JSON)
 
 
+def _expired(err: ApiError) -> web.Response:
+    """A watch from a compacted resourceVersion: HTTP 200 and one ERROR event, as upstream."""
+    return _raw(b'{"type":"ERROR","object":' + err.body() + b"}\n")
+
+
 def error_response(err: ApiError) -> web.Response:
     return web.Response(body=err.body(), status=err.code, content_type=_JSON)
 
@@ -289,23 +294,28 @@ class RestHandler:
             except ValueError as exc:
                 raise errors.bad_request(f"invalid resource version: {raw_rv}") from exc
         if self.faults.take_expired_watch():
-            raise errors.gone(f"too old resource version: {raw_rv or 0} (forced by fault)")
+            return _expired(errors.gone(f"too old resource version: {raw_rv or 0} (forced)"))
         timeout: float | None = None
         if query.get("timeoutSeconds"):
             try:
                 timeout = float(query["timeoutSeconds"])
             except ValueError as exc:
                 raise errors.bad_request("invalid timeoutSeconds") from exc
-        return await serve_watch(
-            request,
-            store=self.store,
-            rt=route.rt,
-            namespace=route.namespace,
-            predicate=predicate,
-            since=since,
-            timeout=timeout,
-            bookmarks=query.get("allowWatchBookmarks", "").lower() in _TRUE,
-            bookmark_interval=self.settings.bookmark_interval,
-            send_initial_end=send_initial,
-            as_table=query.get("includeObject", "Metadata") if as_table else None,
-        )
+        try:
+            return await serve_watch(
+                request,
+                store=self.store,
+                rt=route.rt,
+                namespace=route.namespace,
+                predicate=predicate,
+                since=since,
+                timeout=timeout,
+                bookmarks=query.get("allowWatchBookmarks", "").lower() in _TRUE,
+                bookmark_interval=self.settings.bookmark_interval,
+                send_initial_end=send_initial,
+                as_table=query.get("includeObject", "Metadata") if as_table else None,
+            )
+        except ApiError as err:
+            if err.code != 410:
+                raise
+            return _expired(err)

@@ -3,10 +3,12 @@
 from berth.plugins import (  # noqa: F401
     defaultbinder,
     imagelocality,
+    interpodaffinity,
     nodeaffinity,
     nodename,
     nodeports,
     noderesources,
     nodeunschedulable,
+    podtopologyspread,
     tainttoleration,
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from berth.objects.errors import ObjectError
@@ -32,6 +32,7 @@ class NodeInfo:
     unschedulable: bool
     images: tuple[tuple[tuple[str, ...], int], ...]  # (names, sizeBytes)
     addresses: tuple[tuple[str, str], ...]  # (type, address)
+    annotations: dict[str, str] = field(default_factory=dict)  # for metric sources, not decisions
 
 
 def _err(node: str, where: str, reason: str) -> ObjectError:
@@ -49,6 +50,13 @@ def parse_node(raw: Any) -> NodeInfo:
     labels = meta.get("labels") or {}
     if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
         raise _err(name, "metadata.labels", "must be a map of strings")
+    raw_annotations = meta.get("annotations") or {}
+    # Only metric sources read annotations: keep the string ones, never reject a node for them.
+    annotations = (
+        {k: v for k, v in raw_annotations.items() if isinstance(v, str)}
+        if isinstance(raw_annotations, dict)
+        else {}
+    )
     spec = raw.get("spec") or {}
     status = raw.get("status") or {}
     if not isinstance(spec, dict) or not isinstance(status, dict):
@@ -99,4 +107,5 @@ def parse_node(raw: Any) -> NodeInfo:
         unschedulable=bool(spec.get("unschedulable")),
         images=tuple(images),
         addresses=addresses,
+        annotations=annotations,
     )

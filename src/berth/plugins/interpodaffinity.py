@@ -9,6 +9,7 @@ incoming pod) must look only at pods that carry required anti-affinity, never at
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,29 +104,32 @@ def _merge_term(term: AffinityTerm, state: ClusterState, weight: int = 0) -> _In
     return _IncomingTerm(term.selector, namespaces, everything, term.topology_key, weight)
 
 
+def _slot(state: ClusterState, key: str) -> int | None:
+    """The node slot of the placed pod `key`, or None when its node is unknown to the state."""
+    node_name = state.pod_node.get(key)
+    return None if node_name is None else state.index.get(node_name)
+
+
 def _placed_pods(state: ClusterState, pods: Iterable[PodInfo]) -> Iterator[tuple[PodInfo, int]]:
     """(pod, node slot) for those of `pods` that sit on a node the state knows."""
     for p in pods:
-        node_name = state.pod_node.get(p.key)
-        if node_name is None:
-            continue
-        idx = state.index.get(node_name)
+        idx = _slot(state, p.key)
         if idx is not None:
             yield p, idx
 
 
-def _candidate_pods(state: ClusterState, terms: Iterable[_IncomingTerm]) -> Iterable[PodInfo]:
-    """Existing pods that can match at least one of `terms` by namespace."""
+def _candidate_pods(
+    state: ClusterState, terms: Iterable[_IncomingTerm]
+) -> Iterable[tuple[str, PodInfo]]:
+    """(key, pod) for existing pods that can match at least one of `terms` by namespace."""
     terms = list(terms)
     if not terms:
         return ()
     if any(t.all_namespaces for t in terms):
-        return state.pods.values()
+        return state.pods.items()
     namespaces = frozenset().union(*(t.namespaces for t in terms))
-    out: list[PodInfo] = []
-    for ns in sorted(namespaces):
-        out.extend(state.pods_by_namespace.get(ns, {}).values())
-    return out
+    by_ns = state.pods_by_namespace
+    return itertools.chain.from_iterable(by_ns[ns].items() for ns in namespaces if ns in by_ns)
 
 
 def _lookup(state: ClusterState, key: str, values: dict[str, int]) -> tuple[LabelColumn, IntArray]:
@@ -209,15 +213,22 @@ class InterPodAffinity(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugi
                     _add(s.existing_anti_affinity_counts, labels, et.topology_key, 1)
         # The incoming pod's required terms against existing pods.
         if s.affinity_terms or s.anti_affinity_terms:
-            candidates = _candidate_pods(state, s.affinity_terms + s.anti_affinity_terms)
-            for existing, idx in _placed_pods(state, candidates):
-                labels = state.node(idx).labels
-                if s.affinity_terms and all(t.matches(existing) for t in s.affinity_terms):
+            for key, existing in _candidate_pods(state, s.affinity_terms + s.anti_affinity_terms):
+                matches_all = bool(s.affinity_terms) and all(
+                    t.matches(existing) for t in s.affinity_terms
+                )
+                anti = [t for t in s.anti_affinity_terms if t.matches(existing)]
+                if not matches_all and not anti:
+                    continue  # selectors first: most pods match nothing, skip the node lookup
+                slot = _slot(state, key)
+                if slot is None:
+                    continue
+                labels = state.node(slot).labels
+                if matches_all:
                     for t in s.affinity_terms:
                         _add(s.affinity_counts, labels, t.topology_key, 1)
-                for t in s.anti_affinity_terms:
-                    if t.matches(existing):
-                        _add(s.anti_affinity_counts, labels, t.topology_key, 1)
+                for t in anti:
+                    _add(s.anti_affinity_counts, labels, t.topology_key, 1)
         s.pod_matches_own_terms = bool(s.affinity_terms) and all(
             t.matches(pod) for t in s.affinity_terms
         )
@@ -312,14 +323,17 @@ class InterPodAffinity(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugi
         # The incoming pod's preferred terms against every existing pod they can match.
         affinity = [_merge_term(t, state, w) for w, t in pod.preferred_affinity]
         anti = [_merge_term(t, state, w) for w, t in pod.preferred_anti_affinity]
-        for existing, idx in _placed_pods(state, _candidate_pods(state, affinity + anti)):
+        for key, existing in _candidate_pods(state, affinity + anti):
+            hits = [(t, t.weight) for t in affinity if t.matches(existing)]
+            hits += [(t, -t.weight) for t in anti if t.matches(existing)]
+            if not hits:
+                continue
+            idx = _slot(state, key)
+            if idx is None:
+                continue
             labels = state.node(idx).labels
-            for t in affinity:
-                if t.matches(existing):
-                    process(t.topology_key, labels, t.weight)
-            for t in anti:
-                if t.matches(existing):
-                    process(t.topology_key, labels, -t.weight)
+            for t, w in hits:
+                process(t.topology_key, labels, w)
         # Existing pods' terms against the incoming pod (only pods with affinity can contribute).
         hard_weight = self.ipa_args.hardPodAffinityWeight
         for existing, idx in _placed_pods(state, state.pods_with_affinity.values()):

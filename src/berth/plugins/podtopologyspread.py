@@ -54,6 +54,7 @@ _MAX_INT32 = 2**31 - 1
 
 _PRE_FILTER_KEY = "PreFilter" + NAME
 _PRE_SCORE_KEY = "PreScore" + NAME
+_COUNTER_KEY = "Counter" + NAME
 
 DefaultSelector = Callable[[PodInfo], LabelSelector | None]
 
@@ -386,21 +387,29 @@ class PodTopologySpread(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlug
             return []
         return [replace(c, selector=selector) for c in defaults]
 
+    def _counter(self, cycle: CycleState, pod: PodInfo) -> _Counter:
+        """One per cycle, so PreFilter and PreScore share the per-node pod counts."""
+        counter: _Counter | None = cycle.read(_COUNTER_KEY)
+        if counter is None or counter.pod is not pod or counter.state is not self.state:
+            counter = _Counter(self.state, pod)
+            cycle.write(_COUNTER_KEY, counter)
+        return counter
+
     # ----- PreFilter / Filter ------------------------------------------------------------------
     def pre_filter(self, cycle: CycleState, pod: PodInfo) -> tuple[PreFilterResult | None, Status]:
-        s = self._pre_filter_state(pod)
+        s = self._pre_filter_state(cycle, pod)
         cycle.write(_PRE_FILTER_KEY, s)
         if not s.constraints:
             return None, SKIP
         return None, SUCCESS
 
-    def _pre_filter_state(self, pod: PodInfo) -> _PreFilterState:
+    def _pre_filter_state(self, cycle: CycleState, pod: PodInfo) -> _PreFilterState:
         constraints = self._constraints(pod, DO_NOT_SCHEDULE)
         s = _PreFilterState()
         if not constraints:
             return s
         state = self.state
-        counter = _Counter(state, pod)
+        counter = self._counter(cycle, pod)
         has_all = _has_all_keys(state, constraints)
         for c in constraints:
             col = state.label_column(c.topology_key)
@@ -423,7 +432,7 @@ class PodTopologySpread(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlug
     def _state_for_filter(self, cycle: CycleState, pod: PodInfo) -> _PreFilterState:
         s: _PreFilterState | None = cycle.read(_PRE_FILTER_KEY)
         if s is None:
-            s = self._pre_filter_state(pod)
+            s = self._pre_filter_state(cycle, pod)
             cycle.write(_PRE_FILTER_KEY, s)
         return s
 
@@ -459,7 +468,7 @@ class PodTopologySpread(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlug
         # Only non-system-default rules require every topology label on a node, so nodes without
         # a zone label still get hostname spreading.
         require_all = bool(pod.spread_constraints) or not self.system_defaulted
-        counter = _Counter(state, pod)
+        counter = self._counter(cycle, pod)
         has_all = _has_all_keys(state, constraints)
         ignored = np.zeros(len(state.present), dtype=bool)
         if require_all:

@@ -199,6 +199,35 @@ FILTER_ROWS: list[tuple[str, Any, Any, Any, dict[str, Code]]] = [
         {"node-a": OK, "node-b": OK, "node-x": OK, "node-y": UNSCHED},
     ),
     (
+        "[derived] like the nodeAffinity row, but by matchFields metadata.name",
+        spod(
+            "p",
+            {"foo": ""},
+            tsc(1, "node"),
+            affinity={
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchFields": [
+                                    {"key": "metadata.name", "operator": "In", "values": ["node-a"]}
+                                ]
+                            },
+                            {
+                                "matchFields": [
+                                    {"key": "metadata.name", "operator": "In", "values": ["node-y"]}
+                                ]
+                            },
+                        ]
+                    }
+                }
+            },
+        ),
+        FOUR,
+        SPREAD_2_1_0_3,
+        {"node-a": OK, "node-b": OK, "node-x": OK, "node-y": UNSCHED},
+    ),
+    (
         "upstream TestSingleConstraint: terminating pods should be excluded",
         spod("p", {"foo": ""}, tsc(1, "node")),
         [node("node-a", labels={"node": "node-a"}), node("node-b", labels={"node": "node-b"})],
@@ -420,6 +449,16 @@ def web_pods(**per_node: int) -> list[dict[str, Any]]:
     ]
 
 
+TAINTED_ZONES = [
+    node("a", labels={"zone": "z1"}),
+    node(
+        "b",
+        labels={"zone": "z2"},
+        taints=[{"key": "k", "value": "v", "effect": "NoSchedule"}],
+    ),
+    node("c", labels={"zone": "z2"}),
+]
+
 # (name, incoming pod, nodes, existing pods, wanted normalised scores; {} = PreScore Skip)
 SCORE_ROWS: list[tuple[str, Any, Any, Any, dict[str, int]]] = [
     (
@@ -468,6 +507,20 @@ SCORE_ROWS: list[tuple[str, Any, Any, Any, dict[str, int]]] = [
         HOSTS,
         web_pods(n1=1),
         {},
+    ),
+    (
+        "[derived] zone, nodeTaintsPolicy Ignore: tainted node's pods count -> 100/25/25",
+        spod("p", {"app": "web"}, tsc(1, "zone", SOFT, WEB)),
+        TAINTED_ZONES,
+        web_pods(a=1, b=3),
+        {"a": 100, "b": 25, "c": 25},
+    ),
+    (
+        "[derived] zone, nodeTaintsPolicy Honor: tainted node's pods do not count -> 0/100/100",
+        spod("p", {"app": "web"}, tsc(1, "zone", SOFT, WEB, nodeTaintsPolicy="Honor")),
+        TAINTED_ZONES,
+        web_pods(a=1, b=3),
+        {"a": 0, "b": 100, "c": 100},
     ),
     (
         "[derived] pods of another namespace do not count",

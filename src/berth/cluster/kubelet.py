@@ -8,7 +8,6 @@ It does not run containers, pull images, probe, or ever finish a pod.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import ipaddress
 import time
 from typing import Any
@@ -21,6 +20,10 @@ from berth.cluster.store import Change, Store
 JSON = dict[str, Any]
 
 
+def _dotted(value: int) -> str:
+    return f"{value >> 24 & 255}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
+
+
 class Kubelet:
     """Starts bound pods on the nodes that exist, batching the status writes."""
 
@@ -30,6 +33,7 @@ class Kubelet:
         self.interval = interval
         self._pending: dict[tuple[str, str], tuple[float, str]] = {}
         self._next_ip: dict[str, int] = {}
+        self._nets: dict[str, tuple[int, int, int]] = {}
         self._wake = asyncio.Event()
         store.add_listener(self._on_change)
 
@@ -76,13 +80,19 @@ class Kubelet:
 
     def _pod_ip(self, node: JSON) -> str:
         name = node["metadata"]["name"]
-        cidr = (node.get("spec") or {}).get("podCIDR") or "10.244.0.0/24"
+        net = self._nets.get(name)
+        if net is None:
+            cidr = (node.get("spec") or {}).get("podCIDR") or "10.244.0.0/24"
+            parsed = ipaddress.ip_network(cidr, strict=False)
+            net = (int(parsed.network_address), parsed.num_addresses, parsed.version)
+            self._nets[name] = net
         n = self._next_ip.get(name, 1) + 1
-        net = ipaddress.ip_network(cidr, strict=False)
-        if n >= net.num_addresses - 1:
+        if n >= net[1] - 1:
             n = 2
         self._next_ip[name] = n
-        return str(net.network_address + n)
+        if net[2] == 6:
+            return str(ipaddress.ip_address(net[0] + n))
+        return _dotted(net[0] + n)
 
     def _running(self, pod: JSON, node: JSON) -> JSON:
         stamp = now()
@@ -98,10 +108,10 @@ class Kubelet:
             for t in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady")
         ]
         conditions.append(scheduled)
-        uid = pod["metadata"]["uid"]
+        uid = pod["metadata"]["uid"].replace("-", "")
         statuses = []
-        for c in pod["spec"].get("containers") or []:
-            cid = hashlib.sha256(f"{uid}/{c['name']}".encode()).hexdigest()
+        for i, c in enumerate(pod["spec"].get("containers") or []):
+            cid = f"{uid}{i:032x}"
             image = str(c.get("image", ""))
             statuses.append(
                 {

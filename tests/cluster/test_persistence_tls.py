@@ -43,7 +43,7 @@ def test_in_memory_without_data_dir() -> None:
 
 
 def test_tls_and_bearer_token() -> None:
-    with EmbeddedCluster(nodes=1, tls=True, token="s3cret") as c:
+    with EmbeddedCluster(nodes=1, tls=True, token="s3cret", admin=True) as c:
         assert c.url.startswith("https://127.0.0.1:")
         v1 = client.CoreV1Api(api_client(c))
         assert [n.metadata.name for n in v1.list_node().items] == ["node-001"]
@@ -58,6 +58,9 @@ def test_tls_and_bearer_token() -> None:
         )
         with urllib.request.urlopen(req, context=ctx, timeout=5) as resp:
             assert json.loads(resp.read())["kind"] == "NodeList"
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            urllib.request.urlopen(c.url + "/berth-admin/faults", context=ctx, timeout=5)
+        assert exc.value.code == 401
         with pytest.raises(urllib.error.URLError):  # untrusted without the CA
             urllib.request.urlopen(
                 c.url + "/api/v1/nodes", context=ssl.create_default_context(), timeout=5

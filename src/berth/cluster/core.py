@@ -141,7 +141,7 @@ class ClusterCore:
     def make_app(self) -> web.Application:
         app = web.Application(client_max_size=self.config.max_body_bytes + 1)
         if self.config.admin:
-            add_admin_routes(app, faults=self.faults, store=self.store)
+            add_admin_routes(app, faults=self.faults, store=self.store, token=self.config.token)
         handler = RestHandler(
             api=self.api, store=self.store, faults=self.faults, settings=self.settings
         )

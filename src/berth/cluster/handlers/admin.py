@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
-from berth.cluster.errors import bad_request
+from berth.cluster.errors import bad_request, unauthorized
 from berth.cluster.faults import Faults
 from berth.cluster.handlers.rest import error_response
 from berth.cluster.store import Store
@@ -18,8 +19,18 @@ from berth.cluster.store import Store
 PREFIX = "/berth-admin/faults"
 
 
-def add_admin_routes(app: web.Application, *, faults: Faults, store: Store) -> None:
-    """Mount the fault-injection endpoints on `app`."""
+def add_admin_routes(
+    app: web.Application, *, faults: Faults, store: Store, token: str | None
+) -> None:
+    """Mount the fault-injection endpoints on `app` (behind the bearer token, if one is set)."""
+
+    def guarded(handler: Handler) -> Handler:
+        async def serve(request: web.Request) -> web.StreamResponse:
+            if token is not None and request.headers.get("Authorization") != f"Bearer {token}":
+                return error_response(unauthorized())
+            return await handler(request)
+
+        return serve
 
     async def show(_request: web.Request) -> web.Response:
         return web.json_response(faults.to_json())
@@ -41,8 +52,8 @@ def add_admin_routes(app: web.Application, *, faults: Faults, store: Store) -> N
         faults.expire_next_watch()
         return web.json_response(faults.to_json())
 
-    app.router.add_get(PREFIX, show)
-    app.router.add_put(PREFIX, replace)
-    app.router.add_post(PREFIX, replace)
-    app.router.add_post(PREFIX + "/drop-watches", drop)
-    app.router.add_post(PREFIX + "/expire-next-watch", expire)
+    app.router.add_get(PREFIX, guarded(show))
+    app.router.add_put(PREFIX, guarded(replace))
+    app.router.add_post(PREFIX, guarded(replace))
+    app.router.add_post(PREFIX + "/drop-watches", guarded(drop))
+    app.router.add_post(PREFIX + "/expire-next-watch", guarded(expire))

@@ -4,6 +4,7 @@ from berth.plugins import (  # noqa: F401
     defaultbinder,
     imagelocality,
     interpodaffinity,
+    metricscore,
     nodeaffinity,
     nodename,
     nodeports,

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from berth.config.errors import ConfigError, format_validation_error
 from berth.config.model import BerthConfiguration
 from berth.config.plugins import ResolvedProfile, resolve_profile
+from berth.metrics.config import check_metric_references
 
 MAX_CONFIG_BYTES = 1 << 20
 
@@ -47,6 +48,12 @@ def parse_config(data: Any) -> Config:
         if resolved.percentage_of_nodes_to_score is None:
             resolved.percentage_of_nodes_to_score = model.percentageOfNodesToScore
         profiles[profile.schedulerName] = resolved
+    if not problems:
+        problems = check_metric_references(
+            sources=model.metricSources,
+            profiles=model.profiles,
+            resolved_args={name: r.args for name, r in profiles.items()},
+        )
     if problems:
         raise ConfigError(problems)
     return Config(model=model, profiles=profiles)

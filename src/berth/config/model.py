@@ -11,6 +11,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from berth.config.durations import parse_duration
+from berth.metrics.config import MetricSource
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 API_VERSION: Final = "berth.io/v1alpha1"
@@ -105,6 +106,8 @@ class BerthConfiguration(Strict):
     leaderElection: LeaderElection = Field(default_factory=LeaderElection)
     clientConnection: ClientConnection = Field(default_factory=ClientConnection)
     profiles: list[Profile] = Field(default_factory=lambda: [Profile()])
+    # Berth: where MetricScore's live node metrics come from (berth.metrics, docs/metrics.md).
+    metricSources: list[MetricSource] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _checks(self) -> BerthConfiguration:

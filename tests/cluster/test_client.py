@@ -317,6 +317,20 @@ def test_other_resources_round_trip(cluster: EmbeddedCluster, namespace: str) ->
         },
     )
     assert core_ev.involved_object.name == "p"
+    # One storage, two APIs: each event is visible through both, converted field by field.
+    core_view = client.CoreV1Api(api).read_namespaced_event("e1", namespace)
+    assert core_view.involved_object.name == "p" and core_view.message == "placed"
+    assert core_view.reporting_component == "berth"
+    new_view = events.read_namespaced_event("e2", namespace)
+    assert new_view.regarding.name == "p" and new_view.note == "placed"
+    assert new_view.event_time is not None
+    selected = events.list_namespaced_event(namespace, field_selector="regarding.name=p")
+    assert sorted(e.metadata.name for e in selected.items) == ["e1", "e2"]
+    patched = events.patch_namespaced_event(
+        "e1", namespace, {"note": "moved"}, _content_type="application/merge-patch+json"
+    )
+    assert patched.note == "moved"
+    assert client.CoreV1Api(api).read_namespaced_event("e1", namespace).message == "moved"
     custom = client.CustomObjectsApi(api)
     pg = custom.create_namespaced_custom_object(
         "scheduling.x-k8s.io",

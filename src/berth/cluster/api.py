@@ -6,6 +6,7 @@ of semantics (defaults, admission, validation, optimistic concurrency, cascading
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from berth.cluster import errors
@@ -22,9 +23,11 @@ from berth.cluster.resources import (
 )
 from berth.cluster.selectors import Predicate
 from berth.cluster.store import Change, Store
+from berth.cluster.timestamps import normalize
 from berth.cluster.validation import require_object, validate
 
 JSON = dict[str, Any]
+Convert = Callable[[JSON], JSON]
 
 PATCH_TYPES = {
     "application/json-patch+json": "json",
@@ -122,6 +125,7 @@ class Api:
                                 )
                             ],
                         )
+        obj = normalize(rt.key, obj)
         meta = obj["metadata"]
         ns = meta.get("namespace", "")
         if self.store.get(rt, ns, meta["name"]) is not None:
@@ -152,7 +156,7 @@ class Api:
         return self._write(rt, body, old, subresource=subresource)
 
     def _write(self, rt: ResourceType, new: JSON, old: JSON, *, subresource: str) -> Change:
-        obj = prepare_update(rt, new, old, subresource=subresource)
+        obj = normalize(rt.key, prepare_update(rt, new, old, subresource=subresource))
         validate(rt, obj)
         if rt is PODS and subresource != "status":
             new_node = (obj.get("spec") or {}).get("nodeName")
@@ -180,17 +184,22 @@ class Api:
         content_type: str,
         body: Any,
         subresource: str = "",
+        view: tuple[Convert, Convert] | None = None,
     ) -> Change:
+        """Patch an object; `view` = (out, in) converts when the API shows another shape."""
         kind = PATCH_TYPES.get(content_type)
         if kind is None or (kind == "strategic" and rt.custom):
             raise errors.unsupported_media_type(content_type)
         old = self.get(rt, namespace=namespace, name=name)
+        shown = view[0](old) if view else old
         if kind == "json":
-            new = json_patch(old, body)
+            new = json_patch(shown, body)
         else:
             body = require_object(body)
-            new = (strategic_merge_patch if kind == "strategic" else merge_patch)(old, body)
+            new = (strategic_merge_patch if kind == "strategic" else merge_patch)(shown, body)
         new = require_object(new)
+        if view:
+            new = view[1](new)
         meta = new.get("metadata") or {}
         rv = meta.get("resourceVersion")
         if rv and rv != old["metadata"]["resourceVersion"]:

@@ -21,7 +21,14 @@ from berth.cluster.kubelet import Kubelet
 from berth.cluster.nodes import NodeShape, make_node, make_node_lease
 from berth.cluster.pdb import DisruptionController
 from berth.cluster.persistence import SqlitePersistence
-from berth.cluster.resources import BY_KEY, LEASES, NAMESPACES, NODES, PRIORITY_CLASSES
+from berth.cluster.resources import (
+    BY_KEY,
+    LEASES,
+    NAMESPACES,
+    NODES,
+    PRIORITY_CLASSES,
+    STORED,
+)
 from berth.cluster.store import Store
 
 JSON = dict[str, Any]
@@ -106,7 +113,7 @@ class ClusterCore:
         assert self.persistence is not None
         for key, obj in self.persistence.load():
             rt = BY_KEY.get(key)
-            if rt is not None:
+            if rt is not None and rt in STORED:
                 self.store.load(rt, obj)
         self.store.rv = max(self.store.rv, self.persistence.rv)
         self.store.compacted_rv = self.store.rv

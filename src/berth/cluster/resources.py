@@ -154,13 +154,17 @@ BY_PATH: dict[tuple[str, str, str], ResourceType] = {
 }
 BY_KEY: dict[str, ResourceType] = {r.key: r for r in RESOURCES}
 
-# Resources stored in the versioned store (bindings are a virtual create-only resource).
-STORED: tuple[ResourceType, ...] = tuple(r for r in RESOURCES if r.plural != "bindings")
+# Resources stored in the versioned store (bindings are a virtual create-only resource;
+# events.k8s.io/v1 events are a view of the core/v1 events, see events.py).
+STORED: tuple[ResourceType, ...] = tuple(
+    r for r in RESOURCES if r.plural != "bindings" and r.key != "events.events.k8s.io"
+)
 
 PODS = BY_KEY["pods"]
 NODES = BY_KEY["nodes"]
 NAMESPACES = BY_KEY["namespaces"]
 EVENTS = BY_KEY["events"]
+NEW_EVENTS = BY_KEY["events.events.k8s.io"]
 LEASES = BY_KEY["leases.coordination.k8s.io"]
 PDBS = BY_KEY["poddisruptionbudgets.policy"]
 PRIORITY_CLASSES = BY_KEY["priorityclasses.scheduling.k8s.io"]

@@ -15,15 +15,15 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from berth.cluster import discovery, errors, openapi
+from berth.cluster import discovery, errors, events, openapi
 from berth.cluster.api import Api
 from berth.cluster.errors import ApiError
 from berth.cluster.faults import Faults
 from berth.cluster.handlers.routes import Discovery, Route, parse
 from berth.cluster.handlers.watch import serve_watch
-from berth.cluster.resources import BINDINGS, PODS
+from berth.cluster.resources import BINDINGS, EVENTS, NEW_EVENTS, PODS
 from berth.cluster.selectors import combine, parse_field_selector, parse_label_selector
-from berth.cluster.store import Store
+from berth.cluster.store import Change, Store
 from berth.cluster.tables import table, wants_table
 
 JSON = dict[str, Any]
@@ -184,26 +184,45 @@ class RestHandler:
         name = route.name
         accept = request.headers.get("Accept", "")
         as_table = wants_table(accept)
+        # events.k8s.io/v1 is a view of the core/v1 event storage.
+        view = rt is NEW_EVENTS
+        srt = EVENTS if view else rt
+
+        def out(obj: JSON) -> web.Response:
+            return _json(events.to_new(obj) if view else obj)
+
+        def out_change(change: Change, *, status: int = 200) -> web.Response:
+            if view:
+                return _json(events.to_new(change.obj), status=status)
+            return _raw(change.obj_bytes, status=status)
 
         if verb in ("list", "watch", "deletecollection"):
             predicate = combine(
                 parse_label_selector(query.get("labelSelector")),
                 parse_field_selector(
-                    query.get("fieldSelector"), supported=rt.field_labels, kind=rt.kind
+                    events.core_selector(query.get("fieldSelector"))
+                    if view
+                    else query.get("fieldSelector"),
+                    supported=srt.field_labels,
+                    kind=rt.kind,
                 ),
             )
             if verb == "watch":
-                return await self._watch(request, route, predicate, as_table)
+                return await self._watch(request, route, predicate, as_table, view=view)
             if verb == "deletecollection":
                 items = self.api.delete_collection(
-                    rt, namespace=route.namespace, predicate=predicate
+                    srt, namespace=route.namespace, predicate=predicate
                 )
-                return self._list_response(rt, items, as_table=False, query=query)
-            items = self.api.list_objects(rt, namespace=route.namespace, predicate=predicate)
-            return self._list_response(rt, items, as_table=as_table, query=query)
+            else:
+                items = self.api.list_objects(srt, namespace=route.namespace, predicate=predicate)
+            if view:
+                items = [events.to_new(i) for i in items]
+            return self._list_response(rt, items, as_table=as_table and verb == "list", query=query)
 
         if verb == "get":
-            obj = self.api.get(rt, namespace=ns or "", name=name)
+            obj = self.api.get(srt, namespace=ns or "", name=name)
+            if view:
+                obj = events.to_new(obj)
             if as_table:
                 return _json(
                     table(
@@ -216,6 +235,8 @@ class RestHandler:
             return _json(obj)
 
         body = await self._body(request)
+        if view and isinstance(body, dict) and verb in ("create", "update"):
+            body = events.to_core(body)
         if verb == "create":
             if rt is BINDINGS:
                 bname = ((body or {}).get("metadata") or {}).get("name", "")
@@ -227,30 +248,31 @@ class RestHandler:
             if route.subresource == "eviction":
                 self.api.evict(namespace=ns or "", name=name, body=body)
                 return _json(errors.success(code=201), status=201)
-            change = self.api.create(rt, namespace=route.namespace, body=body)
-            return _raw(change.obj_bytes, status=201)
+            change = self.api.create(srt, namespace=route.namespace, body=body)
+            return out_change(change, status=201)
         if verb == "update":
             change = self.api.update(
-                rt, namespace=ns or "", name=name, body=body, subresource=route.subresource
+                srt, namespace=ns or "", name=name, body=body, subresource=route.subresource
             )
-            return _raw(change.obj_bytes)
+            return out_change(change)
         if verb == "patch":
             ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
             change = self.api.patch(
-                rt,
+                srt,
                 namespace=ns or "",
                 name=name,
                 content_type=ctype,
                 body=body,
                 subresource=route.subresource,
+                view=(events.to_new, events.to_core) if view else None,
             )
-            return _raw(change.obj_bytes)
+            return out_change(change)
         # delete
         change = self.api.delete(
-            rt, namespace=ns or "", name=name, options=body if isinstance(body, dict) else None
+            srt, namespace=ns or "", name=name, options=body if isinstance(body, dict) else None
         )
         if rt is PODS:
-            return _raw(change.obj_bytes)
+            return out(change.obj)
         meta = change.obj["metadata"]
         details = {"name": name, "kind": rt.plural, "uid": meta["uid"]}
         if rt.group:
@@ -280,7 +302,7 @@ class RestHandler:
         )
 
     async def _watch(
-        self, request: web.Request, route: Route, predicate: Any, as_table: bool
+        self, request: web.Request, route: Route, predicate: Any, as_table: bool, *, view: bool
     ) -> web.StreamResponse:
         query = request.query
         raw_rv = query.get("resourceVersion", "")
@@ -306,6 +328,8 @@ class RestHandler:
                 request,
                 store=self.store,
                 rt=route.rt,
+                storage_rt=EVENTS if view else route.rt,
+                transform=events.to_new if view else None,
                 namespace=route.namespace,
                 predicate=predicate,
                 since=since,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -17,10 +18,11 @@ from aiohttp import web
 
 from berth.cluster.resources import ResourceType
 from berth.cluster.selectors import Predicate
-from berth.cluster.store import Store, Watcher, event_bytes
+from berth.cluster.store import Store, event_bytes
 from berth.cluster.tables import table
 
 JSON = dict[str, Any]
+Transform = Callable[[JSON], JSON]
 
 
 def _bookmark(rt: ResourceType, rv: int, *, initial_end: bool = False) -> bytes:
@@ -32,8 +34,16 @@ def _bookmark(rt: ResourceType, rv: int, *, initial_end: bool = False) -> bytes:
 
 
 def _render(
-    rt: ResourceType, kind: str, obj: JSON, data: bytes | None, as_table: str | None, store: Store
+    rt: ResourceType,
+    kind: str,
+    obj: JSON,
+    data: bytes | None,
+    as_table: str | None,
+    transform: Transform | None,
 ) -> bytes:
+    if transform is not None:
+        obj = transform(obj)
+        data = None
     if as_table is not None:
         t = table(
             rt,
@@ -52,6 +62,8 @@ async def serve_watch(
     *,
     store: Store,
     rt: ResourceType,
+    storage_rt: ResourceType,
+    transform: Transform | None,
     namespace: str | None,
     predicate: Predicate,
     since: int | None,
@@ -62,7 +74,7 @@ async def serve_watch(
     as_table: str | None,
 ) -> web.StreamResponse:
     """Open a watch (raising 410 before any byte is sent) and stream it until it ends."""
-    watcher: Watcher = store.watch(rt, namespace=namespace, predicate=predicate, since=since)
+    watcher = store.watch(storage_rt, namespace=namespace, predicate=predicate, since=since)
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     try:
         response.enable_chunked_encoding()
@@ -79,7 +91,7 @@ async def serve_watch(
                 pending = watcher.pending
                 while pending:
                     kind, obj, data = pending.popleft()
-                    chunks.append(_render(rt, kind, obj, data, as_table, store))
+                    chunks.append(_render(rt, kind, obj, data, as_table, transform))
                     chunks.append(b"\n")
                 await response.write(b"".join(chunks))
                 continue

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -224,3 +226,46 @@ def test_get_watch(kc: tuple[EmbeddedCluster, dict[str, str]]) -> None:
     rows = [line.split() for line in out.splitlines() if line.startswith("watched")]
     assert rows and rows[0][2] == "Pending" and rows[-1][2] == "Running"
     kubectl(env, "delete", "pod", "watched")
+
+
+def test_tls_token_and_the_command(tmp_path: Path) -> None:
+    """`berth cluster` as a process: TLS + token kubeconfig works for kubectl, SIGTERM stops it."""
+    kubeconfig = tmp_path / "kc"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from berth.cli import main; main()",
+            "cluster",
+            "--nodes",
+            "2",
+            "--zones",
+            "2",
+            "--tls",
+            "--token",
+            "tok",
+            "--kubeconfig-out",
+            str(kubeconfig),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("berth cluster serving https://127.0.0.1:")
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "HOME": str(tmp_path)}
+        lines = kubectl(env, "get", "nodes", "-L", "topology.kubernetes.io/zone").splitlines()
+        assert [line.split()[-1] for line in lines[1:]] == ["zone-a", "zone-b"]
+        config = yaml.safe_load(kubeconfig.read_text())
+        assert config["users"][0]["user"]["token"] == "tok"
+        assert config["clusters"][0]["cluster"]["certificate-authority-data"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "berth cluster stopped" in out
+    assert (tmp_path / "data" / "berth-cluster.sqlite3").exists()

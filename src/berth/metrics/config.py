@@ -23,9 +23,16 @@ from pydantic import (
     model_validator,
 )
 
-from berth.config.durations import parse_duration
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+def _duration(value: object) -> float:
+    # Imported here: berth.config's package init loads the configuration model, which imports
+    # this module.
+    from berth.config.durations import parse_duration
+
+    return parse_duration(value)
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
 SourceType = Literal["prometheus", "sysdig", "metrics-api", "node-annotation", "node-label"]
 HTTP_SOURCES: Final = frozenset({"prometheus", "sysdig"})
 NODE_SOURCES: Final = frozenset({"node-annotation", "node-label"})

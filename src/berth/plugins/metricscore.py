@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from berth.config.durations import parse_duration
 from berth.framework.plugin import (
     MAX_NODE_SCORE,
     CycleState,
@@ -29,6 +28,7 @@ from berth.framework.plugin import (
     ScorePlugin,
 )
 from berth.framework.status import SKIP, SUCCESS, Status, unresolvable
+from berth.metrics.config import Duration
 from berth.metrics.table import MetricKey, MetricTable, Series
 from berth.objects.pod import PodInfo
 from berth.plugins.registry import register
@@ -42,7 +42,6 @@ NEUTRAL_SCORE = MAX_NODE_SCORE // 2
 _SNAPSHOT = f"{NAME}/snapshot"
 
 FloatArray = npt.NDArray[np.float64]
-Duration = Annotated[float, BeforeValidator(parse_duration)]
 log = logging.getLogger("berth.metrics")
 
 

@@ -69,6 +69,179 @@ def simulate(dump: str, config_path: str | None, output: str, seed: int | None) 
 
 
 @main.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="BerthConfiguration file (default: built-in defaults).",
+)
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster, else an embedded cluster).",
+)
+@click.option(
+    "--leader-elect/--no-leader-elect",
+    default=None,
+    help="Override leaderElection.leaderElect from the config.",
+)
+@click.option(
+    "--bind-address",
+    default="127.0.0.1:10259",
+    show_default=True,
+    help="Address of /healthz, /readyz and /metrics ('' to disable).",
+)
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info")
+@click.option(
+    "--embedded-nodes",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Nodes of the embedded cluster started when no cluster is configured.",
+)
+@click.option(
+    "--identity",
+    default=None,
+    help="Leader-election identity (default: hostname and a random suffix).",
+)
+def run(
+    config_path: str | None,
+    kubeconfig: str | None,
+    leader_elect: bool | None,
+    bind_address: str,
+    log_format: str,
+    log_level: str,
+    embedded_nodes: int,
+    identity: str | None,
+) -> None:
+    """Run Berth as a scheduler in a cluster (a second scheduler beside kube-scheduler)."""
+    import asyncio
+    import signal
+
+    from berth.config import ConfigError, load_config
+    from berth.kube.client import NoClusterConfigured, connect
+    from berth.run import Runner, RunOptions, default_identity
+    from berth.telemetry import setup_logging
+
+    setup_logging(fmt=log_format, level=log_level)
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        _fail(str(exc), code=2)
+    model = config.model
+    kubeconfig = kubeconfig or model.clientConnection.kubeconfig or None
+    elect = model.leaderElection.leaderElect if leader_elect is None else leader_elect
+
+    async def main_async() -> int:
+        embedded = None
+        try:
+            connection = await connect(
+                kubeconfig=kubeconfig,
+                qps_burst=model.clientConnection.burst,
+                request_timeout=model.clientConnection.timeout,
+            )
+        except NoClusterConfigured:
+            from berth.cluster import AsyncEmbeddedCluster
+
+            embedded = AsyncEmbeddedCluster(nodes=embedded_nodes, zones=2)
+            await embedded.start()
+            click.echo(
+                f"no cluster configured: started an embedded cluster at {embedded.url}\n"
+                f"  kubectl --kubeconfig {embedded.kubeconfig_path} get nodes",
+                err=True,
+            )
+            connection = await connect(kubeconfig=str(embedded.kubeconfig_path))
+        runner = Runner(
+            config=config,
+            connection=connection,
+            options=RunOptions(
+                leader_elect=elect,
+                bind_address=bind_address or None,
+                identity=identity or default_identity(),
+            ),
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, runner.stop_requested.set)
+        try:
+            return await runner.run()
+        finally:
+            await connection.close()
+            if embedded is not None:
+                await embedded.stop()
+
+    raise SystemExit(asyncio.run(main_async()))
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="BerthConfiguration file (default: built-in defaults).",
+)
+@click.option(
+    "--workload",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Pods to create (default: examples/workload.yaml).",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for the workload to settle.",
+)
+@click.option("--keep-running", is_flag=True, help="Keep the cluster and Berth running.")
+@click.option(
+    "--kubeconfig-out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Where to write the embedded cluster's kubeconfig.",
+)
+def demo(
+    config_path: str | None,
+    workload: str | None,
+    timeout: float,
+    keep_running: bool,
+    kubeconfig_out: str | None,
+) -> None:
+    """Start an embedded cluster, run Berth on it, place a sample workload, show the result."""
+    from pathlib import Path
+
+    from berth.config import ConfigError, load_config
+    from berth.demo import run_demo
+    from berth.telemetry import setup_logging
+
+    setup_logging(level="warning")
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        _fail(str(exc), code=2)
+    path = (
+        Path(workload)
+        if workload
+        else Path(__file__).resolve().parents[2] / "examples" / "workload.yaml"
+    )
+    if not path.exists():
+        _fail(f"{path}: no such workload file (pass --workload)", code=1)
+    raise SystemExit(
+        run_demo(
+            config=config,
+            workload=path,
+            timeout=timeout,
+            keep_running=keep_running,
+            kubeconfig_out=Path(kubeconfig_out) if kubeconfig_out else None,
+        )
+    )
+
+
+@main.command()
 @click.argument("nodes", nargs=-1)
 @click.option("--key", default=None, help="Annotation key [default: sim.berth.io/price].")
 @click.option(

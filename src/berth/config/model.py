@@ -84,8 +84,11 @@ class LeaderElection(Strict):
                 raise ValueError("leaseDuration: must be greater than renewDeadline")
             if self.renewDeadline <= self.retryPeriod:
                 raise ValueError("renewDeadline: must be greater than retryPeriod")
-            if self.retryPeriod <= 0:
-                raise ValueError("retryPeriod: must be greater than zero")
+            # The official client's elector (which Berth uses) needs whole seconds here.
+            if self.retryPeriod < 1:
+                raise ValueError("retryPeriod: must be at least 1s")
+            if self.renewDeadline <= 1.2 * self.retryPeriod:
+                raise ValueError("renewDeadline: must be greater than 1.2 x retryPeriod")
         return self
 
 

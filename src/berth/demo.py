@@ -1,0 +1,179 @@
+"""`berth demo`, the README's main job: an embedded cluster, Berth scheduling on it, a workload.
+
+Starts the embedded cluster (five nodes in two zones, one tainted, one cordoned), runs the live
+scheduler against it over HTTP with the official client (exactly as against a real cluster),
+creates the sample workload, shows progress while pods are placed, then a table of pod -> node
+and the reason for every pod left pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from berth.cluster import EmbeddedCluster
+from berth.config.loader import Config
+from berth.kube.client import Connection, connect, raw_body, read_json, status_message
+from berth.run import Runner, RunOptions
+
+TAINTED, CORDONED = "node-004", "node-005"
+
+
+def load_workload(path: Path) -> list[dict[str, Any]]:
+    """PriorityClasses and Pods from a YAML file (a List or a multi-document stream)."""
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    items: list[dict[str, Any]] = []
+    for d in docs:
+        items.extend(d.get("items", []) if d.get("kind") == "List" else [d])
+    return [i for i in items if i.get("kind") in ("Pod", "PriorityClass")]
+
+
+async def _prepare_nodes(conn: Connection) -> None:
+    core = conn.core
+    taint = {"spec": {"taints": [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]}}
+    for name, body in ((TAINTED, taint), (CORDONED, {"spec": {"unschedulable": True}})):
+        response = await core.patch_node_without_preload_content(name=name, body=body)
+        answer = await read_json(response)
+        if response.status != 200:
+            raise click.ClickException(f"patching {name}: {status_message(answer)}")
+
+
+async def _create(conn: Connection, objects: list[dict[str, Any]]) -> None:
+    from kubernetes.aio.client import SchedulingV1Api
+
+    for pod in objects:
+        if pod["kind"] == "PriorityClass":
+            api = SchedulingV1Api(conn.api)
+            response = await api.create_priority_class_without_preload_content(body=raw_body(pod))
+        else:
+            ns = pod["metadata"].get("namespace", "default")
+            response = await conn.core.create_namespaced_pod_without_preload_content(
+                namespace=ns, body=raw_body(pod)
+            )
+        answer = await read_json(response)
+        if response.status not in (200, 201):
+            raise click.ClickException(
+                f"creating pod {pod['metadata']['name']}: {status_message(answer)}"
+            )
+
+
+def _row(raw: dict[str, Any]) -> tuple[str, str, str]:
+    meta, spec = raw["metadata"], raw.get("spec") or {}
+    name = f"{meta.get('namespace', 'default')}/{meta['name']}"
+    node = spec.get("nodeName") or ""
+    why = ""
+    if not node:
+        for c in (raw.get("status") or {}).get("conditions") or []:
+            if c.get("type") == "PodScheduled" and c.get("status") == "False":
+                why = str(c.get("message") or c.get("reason"))
+        if (spec.get("schedulerName") or "default-scheduler") != "berth":
+            why = f"schedulerName is {spec.get('schedulerName')!r}: not Berth's to place"
+    return name, node or "<pending>", why
+
+
+async def _demo(
+    cluster: EmbeddedCluster, config: Config, workload: Path, timeout: float, keep: bool
+) -> list[tuple[str, str, str]]:
+    conn = await connect(kubeconfig=str(cluster.kubeconfig_path))
+    runner = Runner(
+        config=config,
+        connection=conn,
+        options=RunOptions(leader_elect=False, bind_address="127.0.0.1:0", seed=1),
+    )
+    task = asyncio.create_task(runner.run())
+    try:
+        await _prepare_nodes(conn)
+        pods = load_workload(workload)
+        ours = {
+            f"{p['metadata'].get('namespace', 'default')}/{p['metadata']['name']}"
+            for p in pods
+            if p["kind"] == "Pod" and p.get("spec", {}).get("schedulerName") == "berth"
+        }
+        await _create(conn, pods)
+        settled: set[str] = set()
+        with click.progressbar(length=len(ours), label="placing pods", file=None) as bar:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                now = set()
+                for key in ours:
+                    raw = runner.scheduler.pods.get(key) or {}
+                    entry = runner.queue.get(key)
+                    bound = bool((raw.get("spec") or {}).get("nodeName"))
+                    if bound or (entry is not None and entry.where == "unschedulable"):
+                        now.add(key)
+                bar.update(len(now - settled))
+                settled |= now
+                if settled >= ours:
+                    break
+                await asyncio.sleep(0.1)
+        await asyncio.sleep(0.3)  # let the last conditions land
+        response = await conn.core.list_namespaced_pod_without_preload_content(namespace="default")
+        listed = await read_json(response)
+        rows = sorted(_row(p) for p in listed.get("items", []))
+        if keep:
+            click.echo(_table(rows))
+            _how_to(cluster)
+            click.echo("berth keeps scheduling; press Ctrl-C to stop.")
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.Event().wait()
+        return rows
+    finally:
+        runner.stop_requested.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, timeout=15)
+        await conn.close()
+
+
+def _table(rows: list[tuple[str, str, str]]) -> str:
+    head = ("POD", "NODE", "WHY PENDING")
+    w0 = max(len(r[0]) for r in [head, *rows])
+    w1 = max(len(r[1]) for r in [head, *rows])
+    lines = [f"{head[0]:<{w0}}  {head[1]:<{w1}}  {head[2]}"]
+    lines += [f"{a:<{w0}}  {b:<{w1}}  {c}".rstrip() for a, b, c in rows]
+    placed = sum(1 for r in rows if r[1] != "<pending>")
+    lines.append(f"\n{placed}/{len(rows)} pods placed")
+    return "\n".join(lines)
+
+
+def _how_to(cluster: EmbeddedCluster) -> None:
+    click.echo(
+        "\nPoint kubectl at the embedded cluster:\n"
+        f"  export KUBECONFIG={cluster.kubeconfig_path}\n"
+        "  kubectl get pods -o wide\n"
+        "  kubectl describe pod batch-huge"
+    )
+
+
+def run_demo(
+    *,
+    config: Config,
+    workload: Path,
+    timeout: float,
+    keep_running: bool,
+    kubeconfig_out: Path | None,
+) -> int:
+    with EmbeddedCluster(
+        nodes=5, zones=2, node_cpu="8", node_memory="32Gi", kubeconfig_out=kubeconfig_out
+    ) as cluster:
+        click.echo(
+            f"embedded cluster: {cluster.url} (5 nodes, zones a/b, {TAINTED} tainted, "
+            f"{CORDONED} cordoned)"
+        )
+        try:
+            rows = asyncio.run(_demo(cluster, config, workload, timeout, keep_running))
+        except KeyboardInterrupt:
+            return 0
+        if not keep_running:
+            click.echo(_table(rows))
+            click.echo(
+                "\nThe embedded cluster stops with this command. To look around with kubectl, run\n"
+                "  ./dev demo --keep-running\n"
+                "and follow the KUBECONFIG line it prints."
+            )
+    return 0

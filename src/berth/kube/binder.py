@@ -1,0 +1,126 @@
+"""Binding pods through the Binding subresource, with retries that can never double-bind.
+
+The API server refuses a Binding for a pod that already has a node (409), so a retry after a lost
+response cannot move a pod; a 409 is then resolved by reading the pod: bound to our node means
+our earlier attempt landed. The generated client's `create_namespaced_binding` raises while
+parsing a successful answer (kubernetes-client/python #547, #825), so the raw response is used.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import aiohttp
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from berth.framework.status import SUCCESS, Code, Status
+from berth.kube.client import Connection, raw_body, read_json, status_message
+from berth.objects.pod import PodInfo
+
+log = logging.getLogger("berth.binder")
+
+
+class Retryable(Exception):
+    """A failure worth another attempt: 429, 5xx, a timeout or a broken connection."""
+
+
+@dataclass
+class BindPolicy:
+    attempts: int = 5
+    initial_backoff: float = 0.2
+    max_backoff: float = 5.0
+
+
+class Binder:
+    """POST pods/binding; the DefaultBinder plugin calls it through `handle.services`."""
+
+    def __init__(self, *, connection: Connection, policy: BindPolicy | None = None) -> None:
+        self.connection = connection
+        self.policy = policy or BindPolicy()
+        self.retries = 0
+
+    async def __call__(self, pod: PodInfo, node_name: str) -> Status:
+        return await self.bind(pod, node_name)
+
+    async def bind(self, pod: PodInfo, node_name: str) -> Status:
+        policy = self.policy
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(policy.attempts),
+                wait=wait_exponential_jitter(
+                    multiplier=policy.initial_backoff, max=policy.max_backoff
+                ),
+                retry=retry_if_exception_type(Retryable),
+                reraise=True,
+            ):
+                with attempt:
+                    if attempt.retry_state.attempt_number > 1:
+                        self.retries += 1
+                    return await self._attempt(pod, node_name)
+        except Retryable as exc:
+            return Status(Code.ERROR, (f"binding failed after {policy.attempts} attempts: {exc}",))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(self, pod: PodInfo, node_name: str) -> Status:
+        meta: dict[str, str] = {"name": pod.name, "namespace": pod.namespace}
+        if pod.uid:
+            meta["uid"] = pod.uid
+        body = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": meta,
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node_name},
+        }
+        try:
+            # pods/{name}/binding, as kube-scheduler's DefaultBinder posts it.
+            response = (
+                await self.connection.core.create_namespaced_pod_binding_without_preload_content(
+                    name=pod.name,
+                    namespace=pod.namespace,
+                    body=raw_body(body),
+                    _request_timeout=self.connection.request_timeout,
+                )
+            )
+            answer = await read_json(response)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise Retryable(repr(exc)) from exc
+        code = response.status
+        if code in (200, 201):
+            return SUCCESS
+        if code == 409:
+            return await self._resolve_conflict(pod, node_name, answer)
+        if code == 429 or code >= 500:
+            raise Retryable(f"HTTP {code}: {status_message(answer)}")
+        if code == 404:
+            return Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, ("pod was deleted before binding",))
+        return Status(Code.ERROR, (f"HTTP {code}: {status_message(answer)}",))
+
+    async def _resolve_conflict(self, pod: PodInfo, node_name: str, answer: object) -> Status:
+        try:
+            response = await self.connection.core.read_namespaced_pod_without_preload_content(
+                name=pod.name,
+                namespace=pod.namespace,
+                _request_timeout=self.connection.request_timeout,
+            )
+            current = await read_json(response)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise Retryable(repr(exc)) from exc
+        if response.status == 404:
+            return Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, ("pod was deleted before binding",))
+        if response.status != 200:
+            raise Retryable(f"reading pod after conflict: HTTP {response.status}")
+        bound_to = (current.get("spec") or {}).get("nodeName")
+        uid = (current.get("metadata") or {}).get("uid")
+        if bound_to == node_name and (not pod.uid or uid == pod.uid):
+            log.info("bind already landed", extra={"pod": pod.key, "node": node_name})
+            return SUCCESS
+        return Status(
+            Code.UNSCHEDULABLE_AND_UNRESOLVABLE,
+            (f"pod is already bound to {bound_to!r}: {status_message(answer)}",),
+        )

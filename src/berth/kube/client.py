@@ -1,0 +1,101 @@
+"""Building an API client: explicit kubeconfig, $KUBECONFIG, ~/.kube/config, or in-cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from kubernetes.aio import client as k8s
+from kubernetes.aio import config as k8s_config
+
+
+class NoClusterConfigured(Exception):
+    """No kubeconfig and not running in a pod: the caller may fall back to an embedded cluster."""
+
+
+@dataclass
+class Connection:
+    api: k8s.ApiClient
+    source: str  # where the configuration came from, for the log
+    request_timeout: float
+
+    @property
+    def core(self) -> k8s.CoreV1Api:
+        return k8s.CoreV1Api(self.api)
+
+    async def close(self) -> None:
+        await self.api.close()  # type: ignore[no-untyped-call]
+
+
+def find_kubeconfig(explicit: str | None) -> str | None:
+    """The kubeconfig file to use, in kubectl's order; None when there is none."""
+    if explicit:
+        return explicit
+    env = os.environ.get("KUBECONFIG")
+    if env:
+        # kubectl merges a path list; the first existing file is what we can load as one.
+        for part in env.split(os.pathsep):
+            if part and Path(part).expanduser().exists():
+                return str(Path(part).expanduser())
+    default = Path("~/.kube/config").expanduser()
+    return str(default) if default.exists() else None
+
+
+async def connect(
+    *,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    qps_burst: int = 100,
+    request_timeout: float = 30.0,
+) -> Connection:
+    """An ApiClient for the configured cluster; raises NoClusterConfigured when there is none."""
+    configuration = k8s.Configuration()
+    path = find_kubeconfig(kubeconfig)
+    if path is not None:
+        if not Path(path).exists():
+            raise FileNotFoundError(f"kubeconfig {path} does not exist")
+        await k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=path, context=context, client_configuration=configuration
+        )
+        source = f"kubeconfig {path}"
+    elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+        k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+            client_configuration=configuration
+        )
+        source = "in-cluster service account"
+    else:
+        raise NoClusterConfigured("no kubeconfig found and not running inside a cluster")
+    configuration.connection_pool_maxsize = max(qps_burst, 10)
+    return Connection(
+        api=k8s.ApiClient(configuration), source=source, request_timeout=request_timeout
+    )
+
+
+async def read_json(response: aiohttp.ClientResponse) -> Any:
+    """The JSON body of a raw response (from a `*_without_preload_content` call)."""
+    try:
+        body = await response.read()
+    finally:
+        response.release()
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return {"message": body[:200].decode("utf-8", "replace")}
+
+
+def raw_body(body: dict[str, Any]) -> Any:
+    """A plain dict as a request body. The client serialises dicts as they are; only its type
+    annotations ask for generated models, which Berth never builds on its paths."""
+    return body
+
+
+def status_message(body: Any) -> str:
+    if isinstance(body, dict):
+        return str(body.get("message") or body.get("reason") or body)
+    return str(body)

@@ -1,0 +1,185 @@
+"""List then watch one resource into a local cache of raw objects, forever.
+
+The traps this avoids: a watch from an expired resourceVersion answers `410 Gone` (as an HTTP
+status or as an ERROR event) and must be followed by a fresh list; a broken stream is resumed
+from the last resourceVersion seen (bookmarks included) with backoff; a relist must turn objects
+that vanished meanwhile into deletions. Watch lines are split by hand because aiohttp's
+`readline` refuses lines longer than its buffer limit (kopf's watching.py notes the same trap).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import aiohttp
+
+from berth.kube.client import read_json, status_message
+
+log = logging.getLogger("berth.informer")
+Obj = dict[str, Any]
+ListCall = Callable[..., Awaitable[aiohttp.ClientResponse]]
+
+
+class Handler(Protocol):
+    def on_add(self, obj: Obj) -> None: ...
+    def on_update(self, old: Obj, new: Obj) -> None: ...
+    def on_delete(self, obj: Obj) -> None: ...
+
+
+class Gone(Exception):
+    """The resourceVersion we watch from is no longer retained by the server."""
+
+
+def object_key(obj: Obj) -> str:
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace")
+    return f"{ns}/{meta.get('name')}" if ns else str(meta.get("name"))
+
+
+class Informer:
+    """One resource's list+watch loop feeding a handler; `synced` is set after the first list."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        call: ListCall,
+        handler: Handler,
+        request_timeout: float = 30.0,
+        watch_timeout: tuple[int, int] = (240, 480),
+        extra: dict[str, Any] | None = None,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self.name = name
+        self._call = call
+        self._handler = handler
+        self._request_timeout = request_timeout
+        self._watch_timeout = watch_timeout
+        self._extra = dict(extra or {})
+        self._max_backoff = max_backoff
+        self.cache: dict[str, Obj] = {}
+        self.resource_version = ""
+        self.synced = asyncio.Event()
+        self.relists = 0
+        self.rewatches = 0
+
+    async def run(self) -> None:
+        failures = 0
+        need_list = True
+        while True:
+            try:
+                if need_list:
+                    await self._list()
+                    need_list = False
+                await self._watch()
+                failures = 0
+                self.rewatches += 1
+            except Gone:
+                log.info("watch expired, relisting", extra={"resource": self.name})
+                need_list = True
+                self.relists += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a broken stream or a failed call: back off, go on
+                failures += 1
+                delay = min(self._max_backoff, 0.2 * 2 ** min(failures, 8)) * random.uniform(
+                    0.8, 1.2
+                )
+                log.warning(
+                    "list/watch failed, retrying",
+                    extra={"resource": self.name, "error": repr(exc), "retry_in": round(delay, 2)},
+                )
+                await asyncio.sleep(delay)
+                if failures >= 3:
+                    need_list = True
+
+    async def _list(self) -> None:
+        response = await self._call(
+            _request_timeout=self._request_timeout, resource_version="", **self._extra
+        )
+        body = await read_json(response)
+        if response.status != 200:
+            raise RuntimeError(f"list {self.name}: HTTP {response.status}: {status_message(body)}")
+        items = body.get("items") or []
+        kind = str(body.get("kind", "")).removesuffix("List")
+        api_version = body.get("apiVersion")
+        fresh: dict[str, Obj] = {}
+        for item in items:
+            # Lists omit kind/apiVersion on items; handlers may want them.
+            item.setdefault("kind", kind)
+            if api_version:
+                item.setdefault("apiVersion", api_version)
+            fresh[object_key(item)] = item
+        old = self.cache
+        self.cache = fresh
+        for key, obj in old.items():
+            if key not in fresh:
+                self._handler.on_delete(obj)
+        for key, obj in fresh.items():
+            prev = old.get(key)
+            if prev is None:
+                self._handler.on_add(obj)
+            elif _rv(prev) != _rv(obj):
+                self._handler.on_update(prev, obj)
+        self.resource_version = str((body.get("metadata") or {}).get("resourceVersion") or "")
+        self.synced.set()
+
+    async def _watch(self) -> None:
+        timeout = random.randint(*self._watch_timeout)
+        response = await self._call(
+            watch=True,
+            allow_watch_bookmarks=True,
+            resource_version=self.resource_version,
+            timeout_seconds=timeout,
+            _request_timeout=timeout + self._request_timeout,
+            **self._extra,
+        )
+        if response.status == 410:
+            response.release()
+            raise Gone()
+        if response.status != 200:
+            body = await read_json(response)
+            raise RuntimeError(f"watch {self.name}: HTTP {response.status}: {status_message(body)}")
+        buffer = b""
+        try:
+            async for chunk in response.content.iter_any():
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if line.strip():
+                        self._event(json.loads(line))
+        finally:
+            response.release()
+
+    def _event(self, event: Obj) -> None:
+        kind = event.get("type")
+        obj = event.get("object") or {}
+        if kind == "ERROR":
+            if obj.get("code") == 410:
+                raise Gone()
+            raise RuntimeError(f"watch {self.name}: {status_message(obj)}")
+        rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+        if rv:
+            self.resource_version = rv
+        if kind == "BOOKMARK":
+            return
+        key = object_key(obj)
+        if kind == "DELETED":
+            old = self.cache.pop(key, None)
+            self._handler.on_delete(old or obj)
+            return
+        old = self.cache.get(key)
+        self.cache[key] = obj
+        if old is None:
+            self._handler.on_add(obj)
+        else:
+            self._handler.on_update(old, obj)
+
+
+def _rv(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")

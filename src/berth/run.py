@@ -1,0 +1,184 @@
+"""`berth run`: wire config, client, informers, queue, leader election and health endpoints.
+
+Every profile's schedulerName is served by this one process. Stopping (SIGTERM, or `stop` set by
+the caller) stops taking pods, finishes binds in flight, releases the lease and returns 0; losing
+the lease stops scheduling at once and returns 1, as kube-scheduler exits when it loses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+
+from aiolimiter import AsyncLimiter
+
+from berth.config.loader import Config
+from berth.engine import Engine
+from berth.kube.binder import Binder
+from berth.kube.client import Connection
+from berth.kube.events import EventRecorder
+from berth.kube.informer import Informer
+from berth.kube.leader import LeaderElector
+from berth.plugins.defaultbinder import BINDER_SERVICE
+from berth.queue import SchedulingQueue
+from berth.scheduler import LiveScheduler
+from berth.telemetry import HealthServer, SchedulerMetrics, parse_address
+
+log = logging.getLogger("berth.run")
+POD_FIELD_SELECTOR = "status.phase!=Succeeded,status.phase!=Failed"
+
+
+@dataclass
+class RunOptions:
+    leader_elect: bool = True
+    bind_address: str | None = "127.0.0.1:10259"
+    identity: str = field(default_factory=lambda: f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}")
+    seed: int | None = None
+
+
+class Runner:
+    """One scheduler process's parts; `run()` returns the exit code."""
+
+    def __init__(self, *, config: Config, connection: Connection, options: RunOptions) -> None:
+        self.config = config
+        self.connection = connection
+        self.options = options
+        model = config.model
+        self.binder = Binder(connection=connection)
+        self.engine = Engine(
+            config=config, seed=options.seed, services={BINDER_SERVICE: self.binder}
+        )
+        self.queue = SchedulingQueue(
+            initial_backoff=model.podInitialBackoffSeconds,
+            max_backoff=model.podMaxBackoffSeconds,
+        )
+        self.metrics = SchedulerMetrics()
+        self.recorder = EventRecorder(connection=connection, instance=options.identity)
+        qps, burst = model.clientConnection.qps, model.clientConnection.burst
+        self.scheduler = LiveScheduler(
+            engine=self.engine,
+            queue=self.queue,
+            recorder=self.recorder,
+            metrics=self.metrics,
+            limiter=AsyncLimiter(burst, burst / qps),
+            max_binds_in_flight=burst,
+        )
+        core = connection.core
+        timeout = connection.request_timeout
+        s = self.scheduler
+        self.informers = [
+            Informer(
+                name="nodes",
+                call=core.list_node_without_preload_content,
+                handler=s.nodes,
+                request_timeout=timeout,
+            ),
+            Informer(
+                name="namespaces",
+                call=core.list_namespace_without_preload_content,
+                handler=s.namespaces,
+                request_timeout=timeout,
+            ),
+            Informer(
+                name="pods",
+                call=core.list_pod_for_all_namespaces_without_preload_content,
+                handler=s.pod_events,
+                request_timeout=timeout,
+                extra={"field_selector": POD_FIELD_SELECTOR},
+            ),
+        ]
+        le = model.leaderElection
+        self.elector: LeaderElector | None = None
+        if options.leader_elect:
+            self.elector = LeaderElector(
+                connection=connection,
+                namespace=le.resourceNamespace,
+                name=le.resourceName,
+                identity=options.identity,
+                lease_duration=le.leaseDuration,
+                renew_deadline=le.renewDeadline,
+                retry_period=le.retryPeriod,
+            )
+        self.health = HealthServer(
+            metrics=self.metrics, ready=self.ready, refresh=self._refresh_metrics
+        )
+        self.stop_requested = asyncio.Event()
+        self.lost_lease = False
+
+    def ready(self) -> bool:
+        return all(i.synced.is_set() for i in self.informers)
+
+    def _refresh_metrics(self) -> None:
+        self.scheduler.refresh_gauges()
+        for i in self.informers:
+            self.metrics.informer_relists.labels(i.name).set(i.relists)
+        self.metrics.leader.set(1 if self.elector is None or self.elector.is_leader else 0)
+
+    async def run(self) -> int:
+        tasks: list[asyncio.Task[None]] = []
+        if self.options.bind_address:
+            host, port = parse_address(self.options.bind_address)
+            await self.health.start(host=host, port=port)
+            log.info("serving health and metrics", extra={"address": f"{host}:{self.health.port}"})
+        try:
+            tasks = [
+                asyncio.create_task(i.run(), name=f"informer-{i.name}") for i in self.informers
+            ]
+            tasks.append(asyncio.create_task(self.queue.run_flushers(), name="queue-flush"))
+            synced = asyncio.create_task(self._synced())
+            stop_wait = asyncio.create_task(self.stop_requested.wait())
+            done, _ = await asyncio.wait({synced, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            if synced not in done:
+                synced.cancel()
+            if stop_wait in done:
+                return 0
+            log.info(
+                "caches synced",
+                extra={"nodes": self.engine.state.num_nodes, "pods": len(self.scheduler.pods)},
+            )
+            work = asyncio.create_task(self._work(), name="scheduling")
+            await asyncio.wait({work, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            if work.done() and not work.cancelled() and work.exception() is not None:
+                log.error("scheduler stopped by an error", exc_info=work.exception())
+                await self.scheduler.stop(timeout=5)
+                return 1
+            if not work.done():
+                await self.scheduler.stop()
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await work
+            if self.elector is not None and not self.lost_lease:
+                await self.elector.release()
+            return 1 if self.lost_lease else 0
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+            await self.health.stop()
+
+    async def _synced(self) -> bool:
+        for informer in self.informers:
+            await informer.synced.wait()
+        return True
+
+    async def _work(self) -> None:
+        if self.elector is None:
+            await self.scheduler.run()
+            return
+
+        async def lost() -> None:
+            self.lost_lease = True
+            self.queue.close()
+
+        await self.elector.run(on_started=self.scheduler.run, on_stopped=lost)
+
+
+def default_identity() -> str:
+    return f"{socket.gethostname()}_{os.getpid()}"

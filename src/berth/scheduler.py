@@ -1,0 +1,388 @@
+"""The live loop: informer events into state and queue; pop, decide, assume, bind, record.
+
+Decisions are CPU-only (the engine never waits on the network); binding runs in its own task off
+the decision path. A pod is assumed on its node the moment it is chosen; a failed bind forgets it
+and requeues it; the watch confirms a successful one. `409` from someone else's bind, or a pod
+deleted meanwhile, is dropped cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from aiolimiter import AsyncLimiter
+
+from berth.engine import Engine
+from berth.framework.algorithm import FitError
+from berth.framework.runtime import FrameworkError
+from berth.framework.status import Code
+from berth.kube.events import EventRecorder
+from berth.kube.informer import Obj, object_key
+from berth.objects import ObjectError, parse_node, parse_pod
+from berth.objects.pod import PodInfo
+from berth.queue import QueuedPod, SchedulingQueue
+from berth.telemetry import SchedulerMetrics
+
+log = logging.getLogger("berth.scheduler")
+TERMINAL = ("Succeeded", "Failed")
+AFFINITY_PLUGINS = {"InterPodAffinity", "PodTopologySpread"}
+
+
+class LiveScheduler:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        queue: SchedulingQueue,
+        recorder: EventRecorder,
+        metrics: SchedulerMetrics,
+        limiter: AsyncLimiter | None = None,
+        max_binds_in_flight: int = 100,
+    ) -> None:
+        self.engine = engine
+        self.queue = queue
+        self.recorder = recorder
+        self.metrics = metrics
+        self.limiter = limiter
+        self._bind_slots = asyncio.Semaphore(max_binds_in_flight)
+        self._binds: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self.pods: dict[str, Obj] = {}  # latest raw object of every pod we know, by key
+        self.scheduled = 0
+        self.bind_failures = 0
+        self.nodes = NodeEvents(self)
+        self.pod_events = PodEvents(self)
+        self.namespaces = NamespaceEvents(self)
+
+    # ----- the loop ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Schedule until stopped (or cancelled, e.g. when leadership is lost)."""
+        while not self._stopping:
+            entry = await self.queue.pop()
+            if entry is None:
+                break
+            try:
+                await self.schedule_one(entry)
+            except Exception:  # a bug must not stop the scheduler; the pod is retried
+                log.exception("scheduling cycle failed", extra={"pod": entry.key})
+                self.queue.requeue_backoff(entry)
+            await asyncio.sleep(0)  # let informers and binds run between decisions
+
+    async def stop(self, *, timeout: float = 30.0) -> None:
+        """Stop taking pods; wait for binds in flight."""
+        self._stopping = True
+        self.queue.close()
+        if self._binds:
+            await asyncio.wait(set(self._binds), timeout=timeout)
+        await self.recorder.flush()
+
+    def refresh_gauges(self) -> None:
+        counts = self.queue.counts()
+        self.metrics.pending.labels("active").set(counts["active"])
+        self.metrics.pending.labels("backoff").set(counts["backoff"])
+        self.metrics.pending.labels("unschedulable").set(counts["unschedulable"])
+
+    async def schedule_one(self, entry: QueuedPod) -> None:
+        pod = entry.pod
+        state = self.engine.state
+        if state.node_of(pod.key) is not None or pod.key not in self.pods:
+            self.queue.done(pod.key)  # bound or assumed already, or deleted
+            return
+        scheduler = self.engine.scheduler_for(pod.scheduler_name)
+        if scheduler is None:
+            self.queue.done(pod.key)
+            return
+        profile = pod.scheduler_name
+        start = time.perf_counter()
+        try:
+            result = scheduler.schedule(pod)
+        except FitError as fit:
+            elapsed = time.perf_counter() - start
+            self.metrics.algorithm_duration.observe(elapsed)
+            self.metrics.attempts.labels("unschedulable", profile).inc()
+            self.metrics.attempt_duration.labels("unschedulable", profile).observe(elapsed)
+            message = fit.message
+            log.info("pod unschedulable", extra={"pod": pod.key, "reason": message})
+            self.recorder.event(
+                pod,
+                type_="Warning",
+                reason="FailedScheduling",
+                action="Scheduling",
+                message=message,
+            )
+            self._set_condition(pod, message)
+            self.queue.requeue_unschedulable(entry, plugins=fit.diagnosis.unschedulable_plugins())
+            return
+        except FrameworkError as exc:
+            self._error(entry, profile, start, f"running scheduling plugins: {exc}")
+            return
+        self.metrics.algorithm_duration.observe(time.perf_counter() - start)
+        fwk = scheduler.framework
+        node = result.node
+        state.assume_pod(pod, node)
+        status = fwk.run_reserve(result.cycle, pod, node)
+        if status.ok:
+            status, _ = fwk.run_permit(result.cycle, pod, node)
+            if status.code == Code.WAIT:
+                # Permit waiting arrives with gang scheduling; until then a Wait is a rejection.
+                status = status.__class__(Code.UNSCHEDULABLE, ("permit wait not supported",))
+        if not status.ok:
+            fwk.run_unreserve(result.cycle, pod, node)
+            state.forget_pod(pod.key)
+            self._error(entry, profile, start, f"{status.plugin}: {status.message}")
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._bind(entry, fwk, result.cycle, node, profile, start)
+        )
+        self._binds.add(task)
+        task.add_done_callback(self._binds.discard)
+
+    def _error(self, entry: QueuedPod, profile: str, start: float, message: str) -> None:
+        elapsed = time.perf_counter() - start
+        self.metrics.attempts.labels("error", profile).inc()
+        self.metrics.attempt_duration.labels("error", profile).observe(elapsed)
+        log.warning("scheduling error", extra={"pod": entry.key, "error": message})
+        self.recorder.event(
+            entry.pod,
+            type_="Warning",
+            reason="FailedScheduling",
+            action="Scheduling",
+            message=message,
+        )
+        self.queue.requeue_backoff(entry)
+
+    def _set_condition(self, pod: PodInfo, message: str) -> None:
+        raw = self.pods.get(pod.key) or {}
+        for c in (raw.get("status") or {}).get("conditions") or []:
+            if (
+                c.get("type") == "PodScheduled"
+                and c.get("status") == "False"
+                and c.get("reason") == "Unschedulable"
+                and c.get("message") == message
+            ):
+                return  # already says so
+        self.recorder.condition(pod, status="False", reason="Unschedulable", message=message)
+
+    async def _bind(
+        self, entry: QueuedPod, fwk: Any, cycle: Any, node: str, profile: str, start: float
+    ) -> None:
+        pod = entry.pod
+        async with self._bind_slots:
+            if self.limiter is not None:
+                await self.limiter.acquire()
+            bind_start = time.perf_counter()
+            status = await fwk.run_bind(cycle, pod, node)
+            self.metrics.binding_duration.observe(time.perf_counter() - bind_start)
+        elapsed = time.perf_counter() - start
+        state = self.engine.state
+        if status.ok:
+            self.scheduled += 1
+            self.metrics.attempts.labels("scheduled", profile).inc()
+            self.metrics.attempt_duration.labels("scheduled", profile).observe(elapsed)
+            self.queue.done(pod.key)
+            self.recorder.event(
+                pod,
+                type_="Normal",
+                reason="Scheduled",
+                action="Binding",
+                message=f"Successfully assigned {pod.key} to {node}",
+            )
+            return
+        self.bind_failures += 1
+        self.metrics.binding_errors.inc()
+        fwk.run_unreserve(cycle, pod, node)
+        state.forget_pod(pod.key)
+        latest = self.pods.get(pod.key)
+        if latest is None or (latest.get("spec") or {}).get("nodeName"):
+            # Deleted, or bound by someone else: nothing left for us to do.
+            log.info("bind dropped", extra={"pod": pod.key, "reason": status.message})
+            self.queue.done(pod.key)
+            return
+        self.metrics.attempts.labels("error", profile).inc()
+        self.metrics.attempt_duration.labels("error", profile).observe(elapsed)
+        message = f"Binding rejected: {status.message}"
+        log.warning("bind failed", extra={"pod": pod.key, "node": node, "error": status.message})
+        self.recorder.event(
+            pod, type_="Warning", reason="FailedScheduling", action="Scheduling", message=message
+        )
+        self.queue.requeue_backoff(entry)
+
+    # ----- informer events ---------------------------------------------------------------------
+    def ours(self, raw: Obj) -> bool:
+        spec = raw.get("spec") or {}
+        return (spec.get("schedulerName") or "default-scheduler") in self.engine.schedulers
+
+    def malformed(self, raw: Obj, exc: ObjectError) -> None:
+        """A pod we cannot parse: tell its owner through an event, never crash."""
+        meta = raw.get("metadata") or {}
+        stub = PodInfo(
+            namespace=str(meta.get("namespace") or "default"),
+            name=str(meta.get("name")),
+            uid=str(meta.get("uid") or ""),
+            labels={},
+            node_name="",
+            scheduler_name="",
+            priority=0,
+            preemption_policy="",
+            created=0.0,
+            phase="",
+            terminating=False,
+            requests={},
+            nonzero_cpu=0,
+            nonzero_memory=0,
+            host_ports=(),
+            tolerations=(),
+            node_selector={},
+            required_node_terms=None,
+            preferred_node_terms=(),
+            required_affinity=(),
+            required_anti_affinity=(),
+            preferred_affinity=(),
+            preferred_anti_affinity=(),
+            spread_constraints=(),
+            images=(),
+            pod_group="",
+        )
+        log.warning("malformed pod", extra={"pod": stub.key, "error": str(exc)})
+        self.recorder.event(
+            stub,
+            type_="Warning",
+            reason="FailedScheduling",
+            action="Scheduling",
+            message=f"invalid pod spec: {exc.field}: {exc.reason}",
+        )
+
+
+class PodEvents:
+    def __init__(self, s: LiveScheduler) -> None:
+        self.s = s
+
+    def on_add(self, obj: Obj) -> None:
+        self._apply(obj, added=True)
+
+    def on_update(self, old: Obj, new: Obj) -> None:
+        if not (new.get("spec") or {}).get("nodeName") and not _pod_changed(old, new):
+            # upstream isPodUpdated: our own condition patch, or a resourceVersion bump, must
+            # not put an unschedulable pod back in line.
+            self.s.pods[object_key(new)] = new
+            return
+        self._apply(new, added=False)
+
+    def on_delete(self, obj: Obj) -> None:
+        key = object_key(obj)
+        s = self.s
+        s.pods.pop(key, None)
+        s.queue.delete(key)
+        if s.engine.state.remove_pod(key) is not None:
+            s.queue.move_all(event="AssignedPodDelete")
+
+    def _apply(self, obj: Obj, *, added: bool) -> None:
+        s = self.s
+        key = object_key(obj)
+        spec = obj.get("spec") or {}
+        status = obj.get("status") or {}
+        state = s.engine.state
+        if status.get("phase") in TERMINAL:
+            s.pods.pop(key, None)
+            s.queue.delete(key)
+            if state.remove_pod(key) is not None:
+                s.queue.move_all(event="AssignedPodDelete")
+            return
+        s.pods[key] = obj
+        if spec.get("nodeName"):
+            try:
+                pod = parse_pod(obj)
+            except ObjectError as exc:
+                log.warning("cannot account bound pod", extra={"pod": key, "error": str(exc)})
+                return
+            was_known = state.node_of(key) is not None and not state.is_assumed(key)
+            state.add_pod(pod)  # confirms an assumed pod, or accounts someone else's
+            s.queue.delete(key)
+            if not was_known and pod.labels:
+                s.queue.move_all(event="AssignedPodAdd", only_plugins=AFFINITY_PLUGINS)
+            return
+        if not s.ours(obj):
+            return
+        if (obj.get("metadata") or {}).get("deletionTimestamp"):
+            s.queue.delete(key)
+            return
+        try:
+            pod = parse_pod(obj)
+        except ObjectError as exc:
+            s.queue.delete(key)
+            if added or key not in s.queue:
+                s.malformed(obj, exc)
+            return
+        if state.node_of(key) is not None:
+            return  # assumed and binding: the bind task owns it
+        if added:
+            s.metrics.incoming.labels("active", "PodAdd").inc()
+            s.queue.add(pod)
+        else:
+            s.queue.update(pod)
+
+
+class NodeEvents:
+    def __init__(self, s: LiveScheduler) -> None:
+        self.s = s
+
+    def on_add(self, obj: Obj) -> None:
+        self._upsert(obj, event="NodeAdd")
+
+    def on_update(self, old: Obj, new: Obj) -> None:
+        self._upsert(new, event="NodeUpdate")
+
+    def on_delete(self, obj: Obj) -> None:
+        name = (obj.get("metadata") or {}).get("name")
+        if isinstance(name, str):
+            self.s.engine.state.remove_node(name)
+
+    def _upsert(self, obj: Obj, *, event: str) -> None:
+        try:
+            node = parse_node(obj)
+        except ObjectError as exc:
+            log.warning("malformed node ignored", extra={"error": str(exc)})
+            return
+        state = self.s.engine.state
+        idx = state.index.get(node.name)
+        old = state.nodes[idx] if idx is not None else None
+        state.upsert_node(node)
+        if old is not None and (old.allocatable, old.labels, old.taints, old.unschedulable) == (
+            node.allocatable,
+            node.labels,
+            node.taints,
+            node.unschedulable,
+        ):
+            return  # a heartbeat or status-only change cannot help a pending pod
+        self.s.queue.move_all(event=event)
+
+
+class NamespaceEvents:
+    def __init__(self, s: LiveScheduler) -> None:
+        self.s = s
+
+    def on_add(self, obj: Obj) -> None:
+        meta = obj.get("metadata") or {}
+        self.s.engine.state.set_namespace(str(meta.get("name")), dict(meta.get("labels") or {}))
+
+    def on_update(self, old: Obj, new: Obj) -> None:
+        self.on_add(new)
+
+    def on_delete(self, obj: Obj) -> None:
+        self.s.engine.state.remove_namespace(str((obj.get("metadata") or {}).get("name")))
+
+
+def _strip(obj: Obj) -> Obj:
+    meta = dict(obj.get("metadata") or {})
+    for k in ("resourceVersion", "generation", "managedFields"):
+        meta.pop(k, None)
+    return {**{k: v for k, v in obj.items() if k != "status"}, "metadata": meta}
+
+
+def _pod_changed(old: Obj, new: Obj) -> bool:
+    if (old.get("status") or {}).get("phase") != (new.get("status") or {}).get("phase"):
+        return True
+    return _strip(old) != _strip(new)

@@ -1,0 +1,188 @@
+"""Prometheus metrics (upstream kube-scheduler names where they exist), health endpoints, logs.
+
+Metric names follow pkg/scheduler/metrics so existing dashboards work:
+`scheduler_schedule_attempts_total{result,profile}`,
+`scheduler_scheduling_attempt_duration_seconds{result,profile}`,
+`scheduler_scheduling_algorithm_duration_seconds`, `scheduler_pending_pods{queue}`,
+`scheduler_queue_incoming_pods_total{queue,event}`; Berth's own are prefixed `berth_`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+_BUCKETS = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048)
+
+
+class SchedulerMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.attempts = Counter(
+            "scheduler_schedule_attempts",
+            "Number of attempts to schedule pods, by the result.",
+            ["result", "profile"],
+            registry=r,
+        )
+        self.attempt_duration = Histogram(
+            "scheduler_scheduling_attempt_duration_seconds",
+            "Scheduling attempt latency in seconds (scheduling algorithm + binding).",
+            ["result", "profile"],
+            buckets=_BUCKETS,
+            registry=r,
+        )
+        self.algorithm_duration = Histogram(
+            "scheduler_scheduling_algorithm_duration_seconds",
+            "Scheduling algorithm latency in seconds.",
+            buckets=_BUCKETS,
+            registry=r,
+        )
+        self.pending = Gauge(
+            "scheduler_pending_pods",
+            "Number of pending pods, by the queue type.",
+            ["queue"],
+            registry=r,
+        )
+        self.incoming = Counter(
+            "scheduler_queue_incoming_pods",
+            "Number of pods added to scheduling queues by event and queue type.",
+            ["queue", "event"],
+            registry=r,
+        )
+        self.binding_duration = Histogram(
+            "berth_binding_duration_seconds",
+            "Binding latency in seconds, retries included.",
+            buckets=_BUCKETS,
+            registry=r,
+        )
+        self.binding_errors = Counter(
+            "berth_binding_errors", "Bindings that failed after all retries.", registry=r
+        )
+        self.informer_relists = Gauge(
+            "berth_informer_relists",
+            "Relists after 410 Gone, per resource.",
+            ["resource"],
+            registry=r,
+        )
+        self.leader = Gauge(
+            "berth_leader", "1 while this replica holds the leader lease.", registry=r
+        )
+
+    def expose(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class HealthServer:
+    """`/healthz`, `/readyz` and `/metrics` on a configurable address, TLS optional."""
+
+    def __init__(
+        self,
+        *,
+        metrics: SchedulerMetrics,
+        ready: Callable[[], bool],
+        healthy: Callable[[], bool] = lambda: True,
+        refresh: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.metrics = metrics
+        self.ready = ready
+        self.healthy = healthy
+        self.refresh = refresh
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=1024)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/livez", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+        return app
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        ok = self.healthy()
+        return web.Response(text="ok" if ok else "unhealthy", status=200 if ok else 500)
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        ok = self.ready()
+        return web.Response(text="ok" if ok else "not ready", status=200 if ok else 503)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        self.refresh()
+        return web.Response(
+            body=self.metrics.expose(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    async def start(
+        self, *, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host=host, port=port, ssl_context=ssl_context)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """`host:port`, `[::1]:port` or `:port` (all interfaces is never the default)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"{address!r}: expected host:port")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+class JsonFormatter(logging.Formatter):
+    _skip = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for k, v in record.__dict__.items():
+            if k not in self._skip:
+                out[k] = v if isinstance(v, (int, float, str, bool, type(None))) else str(v)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out)
+
+
+class TextFormatter(logging.Formatter):
+    _skip = JsonFormatter._skip
+
+    def format(self, record: logging.LogRecord) -> str:
+        extra = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in self._skip)
+        base = f"{self.formatTime(record, '%H:%M:%S')} {record.levelname[0]} {record.name}: "
+        text = base + record.getMessage() + (f" {extra}" if extra else "")
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def setup_logging(*, fmt: str = "text", level: str = "info") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # The client's own retry/debug chatter would drown ours.
+    logging.getLogger("kubernetes").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

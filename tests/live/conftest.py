@@ -1,0 +1,102 @@
+"""Fixtures for the live scheduler's integration tests: an embedded cluster per test, a Berth
+Runner on it (in-process, over HTTP with the official client), and small async helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from berth.cluster import EmbeddedCluster
+from berth.config import parse_config
+from berth.kube.client import Connection, connect, read_json
+from berth.run import Runner, RunOptions
+
+
+@pytest.fixture
+def cluster() -> Iterator[EmbeddedCluster]:
+    with EmbeddedCluster(nodes=3, zones=2, node_cpu="4", node_memory="16Gi") as c:
+        yield c
+
+
+def pod(name: str, *, cpu: str = "100m", scheduler: str = "berth", **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "schedulerName": scheduler,
+        "containers": [
+            {"name": "c", "image": "busybox:1.36", "resources": {"requests": {"cpu": cpu}}}
+        ],
+    }
+    body.update(spec)
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": body}
+
+
+async def create(conn: Connection, body: dict[str, Any], namespace: str = "default") -> None:
+    response = await conn.core.create_namespaced_pod_without_preload_content(
+        namespace=namespace, body=body
+    )
+    answer = await read_json(response)
+    assert response.status == 201, answer
+
+
+async def pods(conn: Connection, namespace: str = "default") -> dict[str, dict[str, Any]]:
+    response = await conn.core.list_namespaced_pod_without_preload_content(namespace=namespace)
+    body = await read_json(response)
+    return {p["metadata"]["name"]: p for p in body["items"]}
+
+
+async def events(conn: Connection, namespace: str = "default") -> list[dict[str, Any]]:
+    response = await conn.core.list_namespaced_event_without_preload_content(namespace=namespace)
+    body = await read_json(response)
+    return list(body["items"])
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], *, timeout: float = 10.0, every: float = 0.05
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(every)
+    raise AssertionError(f"condition not met within {timeout:.1f}s")
+
+
+def node_of(p: dict[str, Any]) -> str | None:
+    value = (p.get("spec") or {}).get("nodeName")
+    return str(value) if value else None
+
+
+@contextlib.asynccontextmanager
+async def running(
+    cluster: EmbeddedCluster, config: dict[str, Any] | None = None
+) -> AsyncIterator[tuple[Runner, Connection]]:
+    """A Berth Runner against `cluster` for the duration of the block; stops it cleanly."""
+    conn = await connect(kubeconfig=str(cluster.kubeconfig_path))
+    cfg = {
+        "leaderElection": {"leaderElect": False},
+        "podInitialBackoffSeconds": 1,
+        "podMaxBackoffSeconds": 2,
+        **(config or {}),
+    }
+    runner = Runner(
+        config=parse_config(cfg),
+        connection=conn,
+        options=RunOptions(leader_elect=False, bind_address="127.0.0.1:0", seed=1),
+    )
+    task = asyncio.create_task(runner.run())
+    try:
+        await eventually(lambda: _ready(runner), timeout=10)
+        yield runner, conn
+    finally:
+        runner.stop_requested.set()
+        code = await asyncio.wait_for(task, timeout=20)
+        await conn.close()
+        assert code == 0
+
+
+async def _ready(runner: Runner) -> bool:
+    return runner.ready()

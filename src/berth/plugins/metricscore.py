@@ -342,7 +342,10 @@ class MetricScore(FilterPlugin, PreScorePlugin, ScorePlugin, ReservePlugin):
         if not used:
             return np.zeros(n, dtype=np.int64)
         combined = np.where(den > 0, num / np.where(den > 0, den, 1.0), NEUTRAL_SCORE)
-        out: IntArray = np.clip(np.rint(combined), 0, MAX_NODE_SCORE).astype(np.int64)
+        # round half up (np.rint rounds half to even), ignoring float noise such as 62.4999999
+        out: IntArray = np.clip(np.floor(np.round(combined, 6) + 0.5), 0, MAX_NODE_SCORE).astype(
+            np.int64
+        )
         return out
 
     # ----- Reserve -----------------------------------------------------------------------------

@@ -175,7 +175,8 @@ class ClusterCore:
             self.persistence.flush(rv=self.store.rv)
 
     async def stop_background(self) -> None:
-        self.store.close_watches()
+        if self.store.close_watches():
+            await asyncio.sleep(0.05)  # let each stream end its chunked body cleanly
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

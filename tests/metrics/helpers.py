@@ -28,7 +28,7 @@ def free_port() -> int:
 @asynccontextmanager
 async def serve(app: web.Application) -> Any:
     """Serve `app` on 127.0.0.1 (a free port) in the running loop; yields its base URL."""
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -14,8 +14,10 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiolimiter import AsyncLimiter
+from kubernetes.aio.client import CustomObjectsApi, PolicyV1Api, SchedulingV1Api
 
 from berth.config.loader import Config
 from berth.engine import Engine
@@ -90,6 +92,29 @@ class Runner:
                 handler=s.pod_events,
                 request_timeout=timeout,
                 extra={"field_selector": POD_FIELD_SELECTOR},
+            ),
+            Informer(
+                name="poddisruptionbudgets",
+                call=PolicyV1Api(
+                    connection.api
+                ).list_pod_disruption_budget_for_all_namespaces_without_preload_content,
+                handler=s.pdbs,
+                request_timeout=timeout,
+                optional=True,
+            ),
+            Informer(
+                name="priorityclasses",
+                call=SchedulingV1Api(connection.api).list_priority_class_without_preload_content,
+                handler=s.priority_classes,
+                request_timeout=timeout,
+                optional=True,
+            ),
+            Informer(
+                name="podgroups",
+                call=_podgroups(connection),
+                handler=s.pod_groups,
+                request_timeout=timeout,
+                optional=True,
             ),
         ]
         le = model.leaderElection
@@ -178,6 +203,18 @@ class Runner:
             self.queue.close()
 
         await self.elector.run(on_started=self.scheduler.run, on_stopped=lost)
+
+
+def _podgroups(connection: Connection) -> Any:
+    """The list/watch call for scheduler-plugins PodGroups (a CRD that may be absent)."""
+    api = CustomObjectsApi(connection.api)
+
+    async def call(**kwargs: Any) -> Any:
+        return await api.list_cluster_custom_object_without_preload_content(
+            group="scheduling.x-k8s.io", version="v1alpha1", plural="podgroups", **kwargs
+        )
+
+    return call
 
 
 def default_identity() -> str:

@@ -20,7 +20,7 @@ from berth.framework.algorithm import FitError
 from berth.framework.runtime import FrameworkError
 from berth.framework.status import Code
 from berth.kube.events import EventRecorder
-from berth.kube.informer import Obj, object_key
+from berth.kube.informer import Obj, ObjectCache, object_key
 from berth.objects import ObjectError, parse_node, parse_pod
 from berth.objects.pod import PodInfo
 from berth.queue import QueuedPod, SchedulingQueue
@@ -53,6 +53,10 @@ class LiveScheduler:
         self.pods: dict[str, Obj] = {}  # latest raw object of every pod we know, by key
         self.scheduled = 0
         self.bind_failures = 0
+        # Read by preemption (PDBs, priority classes) and gang scheduling (PodGroups).
+        self.pdbs = ObjectCache()
+        self.priority_classes = ObjectCache()
+        self.pod_groups = ObjectCache()
         self.nodes = NodeEvents(self)
         self.pod_events = PodEvents(self)
         self.namespaces = NamespaceEvents(self)

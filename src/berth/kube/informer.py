@@ -35,6 +35,26 @@ class Gone(Exception):
     """The resourceVersion we watch from is no longer retained by the server."""
 
 
+class NotServed(Exception):
+    """The server does not serve this resource (404 on list), e.g. a CRD that is not installed."""
+
+
+class ObjectCache:
+    """A handler that only keeps the latest raw objects (for resources read at decision time)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, Obj] = {}
+
+    def on_add(self, obj: Obj) -> None:
+        self.objects[object_key(obj)] = obj
+
+    def on_update(self, old: Obj, new: Obj) -> None:
+        self.objects[object_key(new)] = new
+
+    def on_delete(self, obj: Obj) -> None:
+        self.objects.pop(object_key(obj), None)
+
+
 def object_key(obj: Obj) -> str:
     meta = obj.get("metadata") or {}
     ns = meta.get("namespace")
@@ -54,6 +74,8 @@ class Informer:
         watch_timeout: tuple[int, int] = (240, 480),
         extra: dict[str, Any] | None = None,
         max_backoff: float = 30.0,
+        optional: bool = False,
+        absent_retry: float = 300.0,
     ) -> None:
         self.name = name
         self._call = call
@@ -62,6 +84,9 @@ class Informer:
         self._watch_timeout = watch_timeout
         self._extra = dict(extra or {})
         self._max_backoff = max_backoff
+        self.optional = optional
+        self._absent_retry = absent_retry
+        self.served = True
         self.cache: dict[str, Obj] = {}
         self.resource_version = ""
         self.synced = asyncio.Event()
@@ -83,6 +108,12 @@ class Informer:
                 log.info("watch expired, relisting", extra={"resource": self.name})
                 need_list = True
                 self.relists += 1
+            except NotServed:
+                if self.served:
+                    log.info("resource not served; will look again", extra={"resource": self.name})
+                self.served = False
+                self.synced.set()  # nothing to wait for: readiness must not hang on it
+                await asyncio.sleep(self._absent_retry)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a broken stream or a failed call: back off, go on
@@ -103,8 +134,13 @@ class Informer:
             _request_timeout=self._request_timeout, resource_version="", **self._extra
         )
         body = await read_json(response)
+        if response.status == 404 and self.optional:
+            raise NotServed()
         if response.status != 200:
             raise RuntimeError(f"list {self.name}: HTTP {response.status}: {status_message(body)}")
+        if not self.served:
+            log.info("resource now served", extra={"resource": self.name})
+            self.served = True
         items = body.get("items") or []
         kind = str(body.get("kind", "")).removesuffix("List")
         api_version = body.get("apiVersion")

@@ -23,12 +23,47 @@ log = logging.getLogger("berth.leader")
 
 
 class _LeaseLock(LeaseLock):
-    """The client's LeaseLock, with `create` fixed.
+    """The client's LeaseLock, with `create` fixed and a timeout on every call.
 
     kubernetes 37.0.2's aio LeaseLock.create passes `pretty=True` to a pydantic-validated method
     that only accepts strings, so the first replica can never create the Lease (a
-    ValidationError escapes the election loop). Everything else is the client's own.
+    ValidationError escapes the election loop). Its calls also carry no timeout (the client's
+    default is 5 minutes), so a hung API server would let a leader keep scheduling long after
+    its lease ran out; here each call gives up well within renewDeadline.
     """
+
+    call_timeout: float = 5.0
+
+    async def get(self, name: str, namespace: str) -> Any:
+        from kubernetes.aio.client.exceptions import ApiException
+
+        try:
+            lease = await self.api_instance.read_namespaced_lease(
+                name, namespace, _request_timeout=self.call_timeout
+            )
+        except ApiException as exc:
+            return False, exc
+        except (TimeoutError, OSError) as exc:
+            return False, ApiException(status=0, reason=repr(exc))
+        self.lease_reference = lease
+        return True, self.election_record(lease)
+
+    async def update(self, name: str, namespace: str, updated_record: Any) -> bool:
+        from kubernetes.aio.client.exceptions import ApiException
+
+        try:
+            assert self.lease_reference is not None
+            self.lease_reference.spec = self.update_lease(updated_record, self.lease_reference.spec)
+            await self.api_instance.replace_namespaced_lease(
+                name=name,
+                namespace=namespace,
+                body=self.lease_reference,
+                _request_timeout=self.call_timeout,
+            )
+            return True
+        except (ApiException, TimeoutError, OSError) as exc:
+            log.warning("could not renew the lease", extra={"error": repr(exc)})
+            return False
 
     async def create(self, name: str, namespace: str, election_record: Any) -> bool:
         from kubernetes.aio import client
@@ -39,7 +74,9 @@ class _LeaseLock(LeaseLock):
             spec=self.update_lease(election_record),
         )
         try:
-            await self.api_instance.create_namespaced_lease(namespace, body)
+            await self.api_instance.create_namespaced_lease(
+                namespace, body, _request_timeout=self.call_timeout
+            )
             return True
         except ApiException as exc:
             log.warning("could not create the lease", extra={"status": exc.status})
@@ -75,6 +112,7 @@ class LeaderElector:
     ) -> None:
         """Campaign; run `on_started` while leading; call `on_stopped` when the lease is lost."""
         lock = _LeaseLock(self.name, self.namespace, self.identity, self.connection.api)
+        lock.call_timeout = max(1.0, self.renew_deadline / 2)
 
         async def started() -> None:
             self.is_leader = True

@@ -1,0 +1,82 @@
+"""The informer on its own: relist semantics and resources the server does not serve."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from kubernetes.aio.client import CustomObjectsApi
+
+from berth.cluster import EmbeddedCluster
+from berth.kube.client import connect, raw_body, read_json
+from berth.kube.informer import Informer, ObjectCache
+
+
+class Recorder(ObjectCache):
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[tuple[str, str]] = []
+
+    def on_add(self, obj: dict[str, Any]) -> None:
+        super().on_add(obj)
+        self.log.append(("add", obj["metadata"]["name"]))
+
+    def on_update(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        super().on_update(old, new)
+        self.log.append(("update", new["metadata"]["name"]))
+
+    def on_delete(self, obj: dict[str, Any]) -> None:
+        super().on_delete(obj)
+        self.log.append(("delete", obj["metadata"]["name"]))
+
+
+def test_missing_resource_marks_informer_synced_and_not_served(cluster: EmbeddedCluster) -> None:
+    async def main() -> None:
+        conn = await connect(kubeconfig=str(cluster.kubeconfig_path))
+        api = CustomObjectsApi(conn.api)
+
+        async def call(**kwargs: Any) -> Any:
+            return await api.list_cluster_custom_object_without_preload_content(
+                group="nope.example.com", version="v1", plural="things", **kwargs
+            )
+
+        informer = Informer(name="things", call=call, handler=ObjectCache(), optional=True)
+        task = asyncio.create_task(informer.run())
+        await asyncio.wait_for(informer.synced.wait(), timeout=5)
+        assert informer.served is False
+        task.cancel()
+        await conn.close()
+
+    asyncio.run(main())
+
+
+def test_relist_turns_vanished_objects_into_deletes(cluster: EmbeddedCluster) -> None:
+    async def main() -> None:
+        conn = await connect(kubeconfig=str(cluster.kubeconfig_path))
+        handler = Recorder()
+        informer = Informer(
+            name="configmaps",
+            call=conn.core.list_namespaced_config_map_without_preload_content,
+            handler=handler,
+            extra={"namespace": "default"},
+        )
+        for name in ("a", "b"):
+            r = await conn.core.create_namespaced_config_map_without_preload_content(
+                namespace="default",
+                body=raw_body(
+                    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}}
+                ),
+            )
+            await read_json(r)
+        await informer._list()
+        assert sorted(handler.objects) == ["default/a", "default/b"]
+        r = await conn.core.delete_namespaced_config_map_without_preload_content(
+            name="a", namespace="default"
+        )
+        await read_json(r)
+        await informer._list()  # as after a 410: "a" vanished while we were not watching
+        assert ("delete", "a") in handler.log
+        assert sorted(handler.objects) == ["default/b"]
+        await conn.close()
+
+    asyncio.run(main())

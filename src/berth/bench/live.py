@@ -1,0 +1,238 @@
+"""End-to-end throughput and the cluster's binding ceiling, measured in one embedded cluster.
+
+The cluster runs on a thread of this process; Berth's scheduler and the bare binding client
+each run in a child process (`berth.bench.child`), so each has its own interpreter, CPU and RSS.
+What is timed, for both: from the moment the child is told `go` (all pods already exist and the
+scheduler's caches are synced) until the store commits the last of the N bindings. The end is
+observed by a store listener in the cluster itself, so no watch or poll adds load or delay.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from berth.bench.workload import CEILING_NAMESPACE, NAMESPACE
+from berth.cluster import ClusterCore, EmbeddedCluster
+from berth.cluster.resources import NAMESPACES, NODES, PODS
+from berth.cluster.store import Change
+
+JSON = dict[str, Any]
+Progress = Callable[[str], None]
+CHUNK = 500  # objects created per call on the cluster's loop
+
+
+class BenchError(Exception):
+    """The benchmark could not complete (a child failed, pods were left unbound)."""
+
+
+@dataclass
+class BindTracker:
+    """Counts first bindings per namespace as the store commits them (runs on the cluster
+    thread); `wait` blocks the caller until `expected` pods of a namespace are bound."""
+
+    expected: dict[str, int] = field(default_factory=dict)
+    bound: dict[str, int] = field(default_factory=dict)
+    last: dict[str, float] = field(default_factory=dict)
+    done: dict[str, threading.Event] = field(default_factory=dict)
+
+    def expect(self, namespace: str, count: int) -> None:
+        self.expected[namespace] = count
+        self.bound[namespace] = 0
+        self.done[namespace] = threading.Event()
+
+    def __call__(self, change: Change) -> None:
+        if change.key != PODS.key or change.type != "MODIFIED" or change.old is None:
+            return
+        ns = change.obj["metadata"].get("namespace", "")
+        if ns not in self.expected:
+            return
+        if (change.obj.get("spec") or {}).get("nodeName") and not (
+            (change.old.get("spec") or {}).get("nodeName")
+        ):
+            self.bound[ns] += 1
+            self.last[ns] = time.monotonic()
+            if self.bound[ns] >= self.expected[ns]:
+                self.done[ns].set()
+
+    def wait(self, namespace: str, *, timeout: float, progress: Progress | None) -> bool:
+        deadline = time.monotonic() + timeout
+        event = self.done[namespace]
+        while not event.wait(timeout=2.0):
+            if progress is not None:
+                progress(f"bound {self.bound[namespace]}/{self.expected[namespace]}")
+            if time.monotonic() > deadline:
+                return False
+        return True
+
+
+def _create_all(cluster: EmbeddedCluster, rt: Any, objects: list[JSON]) -> None:
+    for start in range(0, len(objects), CHUNK):
+        chunk = objects[start : start + CHUNK]
+
+        def create(core: ClusterCore, chunk: list[JSON] = chunk) -> None:
+            for obj in chunk:
+                ns = obj["metadata"].get("namespace") if rt.namespaced else None
+                core.api.create(rt, namespace=ns, body=obj)
+
+        cluster.call(create)
+
+
+class Child:
+    """A `python -m berth.bench.child ROLE PLAN` process and its line protocol."""
+
+    def __init__(self, role: str, plan: JSON) -> None:
+        self._plan = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)  # noqa: SIM115
+        json.dump(plan, self._plan)
+        self._plan.close()
+        self._stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "berth.bench.child", role, self._plan.name],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+        )
+
+    def _stdout(self) -> IO[str]:
+        assert self.proc.stdout is not None
+        return self.proc.stdout
+
+    def expect(self, event: str) -> JSON:
+        while True:
+            line = self._stdout().readline()
+            if not line:
+                self.proc.wait(timeout=30)
+                self._stderr.seek(0)
+                tail = self._stderr.read()[-3000:]
+                raise BenchError(
+                    f"child exited ({self.proc.returncode}) waiting for {event}:\n{tail}"
+                )
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(msg, dict) and msg.get("event") == event:
+                return msg
+
+    def send(self, command: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.send("abort")
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        Path(self._plan.name).unlink(missing_ok=True)
+        self._stderr.close()
+
+
+@dataclass
+class LiveResult:
+    throughput: float  # pods/s, Berth end to end
+    seconds: float
+    bound: int
+    scheduler: JSON  # the scheduler child's final report (rss, binds, retries)
+    ready_rss_mb: float
+    ceiling: float  # bindings/s, bare client
+    ceiling_seconds: float
+    ceiling_report: JSON
+
+
+def run_live(
+    *,
+    config: JSON,
+    nodes: list[JSON],
+    running: list[JSON],
+    pending: list[JSON],
+    ceiling_pods: list[JSON],
+    ceiling_concurrency: int,
+    kubelet: bool,
+    timeout: float,
+    progress: Progress,
+) -> LiveResult:
+    tracker = BindTracker()
+    with EmbeddedCluster(nodes=0, kubelet=kubelet, watch_window=200_000) as cluster:
+        cluster.call(lambda core: core.store.add_listener(tracker))
+        progress(f"cluster at {cluster.url}: creating {len(nodes)} nodes")
+        namespaces = [{"metadata": {"name": n}} for n in (NAMESPACE, CEILING_NAMESPACE)]
+        _create_all(cluster, NAMESPACES, namespaces)
+        _create_all(cluster, NODES, nodes)
+        progress(f"creating {len(running)} running pods and {len(pending)} pods to schedule")
+        _create_all(cluster, PODS, running)
+        _create_all(cluster, PODS, pending)
+        tracker.expect(NAMESPACE, len(pending))
+
+        # --- Berth, end to end --------------------------------------------------------------
+        progress("starting the scheduler process; syncing its caches")
+        plan = {
+            "config": config,
+            "kubeconfig": str(cluster.kubeconfig_path),
+            "expect": len(pending),
+        }
+        child = Child("scheduler", plan)
+        try:
+            ready = child.expect("ready")
+            if ready["queued"] != len(pending):
+                raise BenchError(f"scheduler queued {ready['queued']} of {len(pending)} pods")
+            progress(f"caches synced ({ready['rss_mb']:.0f} MB); scheduling {len(pending)} pods")
+            child.send("go")
+            started = float(child.expect("started")["t"])
+            complete = tracker.wait(NAMESPACE, timeout=timeout, progress=progress)
+            child.send("stop")
+            report = child.expect("done")
+        finally:
+            child.close()
+        bound = tracker.bound[NAMESPACE]
+        if not complete:
+            raise BenchError(f"only {bound}/{len(pending)} pods bound within {timeout:.0f}s")
+        seconds = tracker.last[NAMESPACE] - started
+
+        # --- the bare client's ceiling on the same cluster -----------------------------------
+        progress(f"ceiling: {len(ceiling_pods)} bindings, {ceiling_concurrency} in flight")
+        _create_all(cluster, PODS, ceiling_pods)
+        tracker.expect(CEILING_NAMESPACE, len(ceiling_pods))
+        plain = [n["metadata"]["name"] for n in nodes if not n["spec"].get("taints")]
+        ceiling_plan = {
+            "url": cluster.url,
+            "namespace": CEILING_NAMESPACE,
+            "pods": [p["metadata"]["name"] for p in ceiling_pods],
+            "nodes": plain,
+            "concurrency": ceiling_concurrency,
+        }
+        child = Child("ceiling", ceiling_plan)
+        try:
+            child.expect("ready")
+            child.send("go")
+            c_started = float(child.expect("started")["t"])
+            c_complete = tracker.wait(CEILING_NAMESPACE, timeout=timeout, progress=progress)
+            child.send("stop")
+            c_report = child.expect("done")
+        finally:
+            child.close()
+        if not c_complete:
+            raise BenchError("the ceiling client left pods unbound")
+        c_seconds = tracker.last[CEILING_NAMESPACE] - c_started
+    return LiveResult(
+        throughput=len(pending) / seconds,
+        seconds=seconds,
+        bound=bound,
+        scheduler=report,
+        ready_rss_mb=float(ready["rss_mb"]),
+        ceiling=len(ceiling_pods) / c_seconds,
+        ceiling_seconds=c_seconds,
+        ceiling_report=c_report,
+    )

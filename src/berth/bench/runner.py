@@ -1,0 +1,208 @@
+"""`berth bench`: run workloads, print a table, optionally write one JSON object per workload.
+
+For each workload: 1. decision latency in-process on a loaded state (`decision.py`);
+2. Berth end to end against the embedded cluster, and 3. the cluster's own binding ceiling in the
+same cluster (`live.py`); 4. the scheduler process's peak RSS (from the scheduler child).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from berth.bench.decision import measure_decisions
+from berth.bench.live import run_live
+from berth.bench.workload import (
+    CEILING_NAMESPACE,
+    NAMESPACE,
+    SIZES,
+    Size,
+    Workload,
+    ceiling_pods,
+)
+from berth.config import parse_config
+
+JSON = dict[str, Any]
+
+# What the scheduler runs with: no client-side throttling (qps/burst far above what the cluster
+# can serve), no leader election. Workloads add profiles, metric sources, and so on.
+BASE_CONFIG: JSON = {
+    "leaderElection": {"leaderElect": False},
+    "clientConnection": {"qps": 1_000_000, "burst": 256},
+}
+DEFAULT_CEILING_CONCURRENCY = 32
+
+
+@dataclass
+class Options:
+    size: Size
+    live: bool = True
+    kubelet: bool = False
+    ceiling_concurrency: int = DEFAULT_CEILING_CONCURRENCY
+    timeout: float = 600.0
+    seed: int = 1
+
+
+def workload_config(workload: Workload) -> JSON:
+    config = {**BASE_CONFIG, **workload.config}
+    config["clientConnection"] = {
+        **BASE_CONFIG["clientConnection"],
+        **(workload.config.get("clientConnection") or {}),
+    }
+    return config
+
+
+def run_workload(workload: Workload, options: Options, *, echo: Callable[[str], None]) -> JSON:
+    size = options.size
+    started = time.monotonic()
+
+    def say(message: str) -> None:
+        echo(f"[{workload.name} {time.monotonic() - started:6.1f}s] {message}")
+
+    config_raw = workload_config(workload)
+    config = parse_config(config_raw)
+    nodes = workload.nodes(size, seed=options.seed)
+    running = workload.running_pods(size, nodes)
+    pending = workload.pending_pods(size)
+
+    say(f"decisions: {size.nodes} nodes, {size.running} running pods, {size.pods} to decide")
+
+    def decided(done: int, total: int) -> None:
+        say(f"decided {done}/{total}")
+
+    decision = measure_decisions(
+        config=config,
+        nodes=nodes,
+        running=running,
+        pending=pending,
+        namespaces=[NAMESPACE, CEILING_NAMESPACE],
+        progress=decided,
+    )
+    gc.collect()
+    result: JSON = {
+        "workload": workload.name,
+        "size": size.name,
+        "nodes": size.nodes,
+        "running_pods": size.running,
+        "pods": size.pods,
+        "decision_ms": decision.percentiles(),
+        "decisions": len(decision.samples_ms),
+        "unschedulable_in_decisions": decision.unschedulable,
+        "throughput_pods_per_s": None,
+        "seconds": None,
+        "bound": None,
+        "ceiling_binds_per_s": None,
+        "percent_of_ceiling": None,
+        "rss_mb": None,
+    }
+    p = result["decision_ms"]
+    say(f"decision ms p50 {p['p50']} p90 {p['p90']} p99 {p['p99']} max {p['max']}")
+    if not options.live:
+        return result
+    live = run_live(
+        config=config_raw,
+        nodes=nodes,
+        running=running,
+        pending=pending,
+        ceiling_pods=ceiling_pods(size.pods),
+        ceiling_concurrency=options.ceiling_concurrency,
+        kubelet=options.kubelet,
+        timeout=options.timeout,
+        progress=say,
+    )
+    result.update(
+        {
+            "throughput_pods_per_s": round(live.throughput, 1),
+            "seconds": round(live.seconds, 3),
+            "bound": live.bound,
+            "ceiling_binds_per_s": round(live.ceiling, 1),
+            "percent_of_ceiling": round(100 * live.throughput / live.ceiling, 1),
+            "rss_mb": live.scheduler["rss_mb"],
+            "rss_synced_mb": live.ready_rss_mb,
+            "bind_failures": live.scheduler["bind_failures"],
+            "bind_retries": live.scheduler["bind_retries"],
+            "ceiling_seconds": round(live.ceiling_seconds, 3),
+            "ceiling_concurrency": options.ceiling_concurrency,
+            "kubelet": options.kubelet,
+        }
+    )
+    say(
+        f"end to end {live.throughput:.0f} pods/s, ceiling {live.ceiling:.0f} binds/s, "
+        f"peak RSS {live.scheduler['rss_mb']:.0f} MB"
+    )
+    return result
+
+
+def _fmt(value: Any, spec: str = "") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def format_table(results: list[JSON]) -> str:
+    header = (
+        "workload",
+        "nodes",
+        "pods",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "pods/s",
+        "ceiling/s",
+        "% ceil",
+        "RSS MB",
+    )
+    rows = [header]
+    for r in results:
+        d = r["decision_ms"]
+        rows.append(
+            (
+                r["workload"],
+                str(r["nodes"]),
+                str(r["pods"]),
+                f"{d['p50']:.2f}",
+                f"{d['p90']:.2f}",
+                f"{d['p99']:.2f}",
+                f"{d['max']:.2f}",
+                _fmt(r["throughput_pods_per_s"], ".0f"),
+                _fmt(r["ceiling_binds_per_s"], ".0f"),
+                _fmt(r["percent_of_ceiling"], ".0f"),
+                _fmt(r["rss_mb"], ".0f"),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = []
+    for k, row in enumerate(rows):
+        cells = [
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells))
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def run_bench(
+    workloads: list[Workload],
+    options: Options,
+    *,
+    json_path: Path | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> list[JSON]:
+    """Run `workloads` in order; returns (and optionally writes) one result per workload."""
+    say = echo or (lambda m: print(m, file=sys.stderr, flush=True))
+    results = []
+    for w in workloads:
+        results.append(run_workload(w, options, echo=say))
+        if json_path is not None:  # written after each workload, so a long run keeps its data
+            json_path.write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+__all__ = ["BASE_CONFIG", "SIZES", "Options", "format_table", "run_bench", "run_workload"]

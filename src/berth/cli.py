@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, NoReturn
+
 import click
 
 from berth import __version__
+
+if TYPE_CHECKING:
+    from berth.config import Config
 from berth.cluster.command import cluster
 
 
@@ -17,20 +22,33 @@ def main() -> None:
 main.add_command(cluster)
 
 
-def _fail(message: str, *, code: int) -> None:
+def _fail(message: str, *, code: int) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     raise SystemExit(code)
 
 
-@main.command()
-@click.argument("dump", type=str)
-@click.option(
+config_option = click.option(
     "--config",
     "config_path",
     type=click.Path(dir_okay=False),
     default=None,
     help="BerthConfiguration file (default: built-in defaults).",
 )
+
+
+def _load_config(path: str | None) -> Config:
+    """The configuration, or exit 2 with one `field: reason` line per problem."""
+    from berth.config import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        _fail(str(exc), code=2)
+
+
+@main.command()
+@click.argument("dump", type=str)
+@config_option
 @click.option(
     "--output",
     "-o",
@@ -46,14 +64,10 @@ def simulate(dump: str, config_path: str | None, output: str, seed: int | None) 
     DUMP is what `kubectl get nodes,pods -A -o yaml` prints, a multi-document YAML stream, or
     JSON; `-` reads standard input.
     """
-    from berth.config import ConfigError, load_config
     from berth.dump import DumpError, read_dump
     from berth.simulate import Simulation, format_table, to_json_line
 
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        _fail(str(exc), code=2)
+    config = _load_config(config_path)
     try:
         data = read_dump(dump)
     except DumpError as exc:
@@ -69,13 +83,7 @@ def simulate(dump: str, config_path: str | None, output: str, seed: int | None) 
 
 
 @main.command()
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="BerthConfiguration file (default: built-in defaults).",
-)
+@config_option
 @click.option(
     "--kubeconfig",
     type=click.Path(dir_okay=False),
@@ -121,16 +129,12 @@ def run(
     import asyncio
     import signal
 
-    from berth.config import ConfigError, load_config
     from berth.kube.client import NoClusterConfigured, connect
     from berth.run import Runner, RunOptions, default_identity
     from berth.telemetry import setup_logging
 
     setup_logging(fmt=log_format, level=log_level)
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        _fail(str(exc), code=2)
+    config = _load_config(config_path)
     model = config.model
     kubeconfig = kubeconfig or model.clientConnection.kubeconfig or None
     elect = model.leaderElection.leaderElect if leader_elect is None else leader_elect
@@ -177,13 +181,7 @@ def run(
 
 
 @main.command()
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="BerthConfiguration file (default: built-in defaults).",
-)
+@config_option
 @click.option(
     "--workload",
     type=click.Path(exists=True, dir_okay=False),
@@ -214,15 +212,11 @@ def demo(
     """Start an embedded cluster, run Berth on it, place a sample workload, show the result."""
     from pathlib import Path
 
-    from berth.config import ConfigError, load_config
     from berth.demo import run_demo
     from berth.telemetry import setup_logging
 
     setup_logging(level="warning")
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        _fail(str(exc), code=2)
+    config = _load_config(config_path)
     path = (
         Path(workload)
         if workload

@@ -104,19 +104,11 @@ class LiveScheduler:
         try:
             result = scheduler.schedule(pod)
         except FitError as fit:
-            elapsed = time.perf_counter() - start
-            self.metrics.algorithm_duration.observe(elapsed)
-            self.metrics.attempts.labels("unschedulable", profile).inc()
-            self.metrics.attempt_duration.labels("unschedulable", profile).observe(elapsed)
+            self.metrics.algorithm_duration.observe(time.perf_counter() - start)
+            self._count("unschedulable", profile, start)
             message = fit.message
             log.info("pod unschedulable", extra={"pod": pod.key, "reason": message})
-            self.recorder.event(
-                pod,
-                type_="Warning",
-                reason="FailedScheduling",
-                action="Scheduling",
-                message=message,
-            )
+            self._failed_scheduling(pod, message)
             self._set_condition(pod, message)
             self.queue.requeue_unschedulable(entry, plugins=fit.diagnosis.unschedulable_plugins())
             return
@@ -144,18 +136,20 @@ class LiveScheduler:
         self._binds.add(task)
         task.add_done_callback(self._binds.discard)
 
-    def _error(self, entry: QueuedPod, profile: str, start: float, message: str) -> None:
-        elapsed = time.perf_counter() - start
-        self.metrics.attempts.labels("error", profile).inc()
-        self.metrics.attempt_duration.labels("error", profile).observe(elapsed)
-        log.warning("scheduling error", extra={"pod": entry.key, "error": message})
+    def _count(self, result: str, profile: str, start: float) -> None:
+        """One attempt in `scheduler_schedule_attempts_total` and its duration histogram."""
+        self.metrics.attempts.labels(result, profile).inc()
+        self.metrics.attempt_duration.labels(result, profile).observe(time.perf_counter() - start)
+
+    def _failed_scheduling(self, pod: PodInfo, message: str) -> None:
         self.recorder.event(
-            entry.pod,
-            type_="Warning",
-            reason="FailedScheduling",
-            action="Scheduling",
-            message=message,
+            pod, type_="Warning", reason="FailedScheduling", action="Scheduling", message=message
         )
+
+    def _error(self, entry: QueuedPod, profile: str, start: float, message: str) -> None:
+        self._count("error", profile, start)
+        log.warning("scheduling error", extra={"pod": entry.key, "error": message})
+        self._failed_scheduling(entry.pod, message)
         self.queue.requeue_backoff(entry)
 
     def _set_condition(self, pod: PodInfo, message: str) -> None:
@@ -180,12 +174,10 @@ class LiveScheduler:
             bind_start = time.perf_counter()
             status = await fwk.run_bind(cycle, pod, node)
             self.metrics.binding_duration.observe(time.perf_counter() - bind_start)
-        elapsed = time.perf_counter() - start
         state = self.engine.state
         if status.ok:
             self.scheduled += 1
-            self.metrics.attempts.labels("scheduled", profile).inc()
-            self.metrics.attempt_duration.labels("scheduled", profile).observe(elapsed)
+            self._count("scheduled", profile, start)
             self.queue.done(pod.key)
             self.recorder.event(
                 pod,
@@ -205,13 +197,9 @@ class LiveScheduler:
             log.info("bind dropped", extra={"pod": pod.key, "reason": status.message})
             self.queue.done(pod.key)
             return
-        self.metrics.attempts.labels("error", profile).inc()
-        self.metrics.attempt_duration.labels("error", profile).observe(elapsed)
-        message = f"Binding rejected: {status.message}"
+        self._count("error", profile, start)
         log.warning("bind failed", extra={"pod": pod.key, "node": node, "error": status.message})
-        self.recorder.event(
-            pod, type_="Warning", reason="FailedScheduling", action="Scheduling", message=message
-        )
+        self._failed_scheduling(pod, f"Binding rejected: {status.message}")
         self.queue.requeue_backoff(entry)
 
     # ----- informer events ---------------------------------------------------------------------
@@ -251,13 +239,7 @@ class LiveScheduler:
             pod_group="",
         )
         log.warning("malformed pod", extra={"pod": stub.key, "error": str(exc)})
-        self.recorder.event(
-            stub,
-            type_="Warning",
-            reason="FailedScheduling",
-            action="Scheduling",
-            message=f"invalid pod spec: {exc.field}: {exc.reason}",
-        )
+        self._failed_scheduling(stub, f"invalid pod spec: {exc.field}: {exc.reason}")
 
 
 class PodEvents:

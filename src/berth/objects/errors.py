@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ObjectError(ValueError):
     """A Kubernetes object is malformed; `field` is the JSON path of the offending value."""
@@ -12,3 +14,13 @@ class ObjectError(ValueError):
         self.field = field
         self.reason = reason
         super().__init__(f"{kind} {name}: {field}: {reason}")
+
+
+def object_meta(raw: Any, *, kind: str) -> tuple[dict[str, Any], str]:
+    """The metadata and name of a raw object, or the ObjectError every parser raises."""
+    if not isinstance(raw, dict):
+        raise ObjectError(kind=kind, name="?", field="", reason="must be an object")
+    meta = raw.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
+        raise ObjectError(kind=kind, name="?", field="metadata.name", reason="Required value")
+    return meta, meta["name"]

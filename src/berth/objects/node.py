@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from berth.objects.errors import ObjectError
+from berth.objects.errors import ObjectError, object_meta
 from berth.objects.quantity import resource_value
 
 _KIND = "Node"
@@ -41,12 +41,7 @@ def _err(node: str, where: str, reason: str) -> ObjectError:
 
 def parse_node(raw: Any) -> NodeInfo:
     """Parse a v1 Node; raise ObjectError naming the field for anything malformed."""
-    if not isinstance(raw, dict):
-        raise ObjectError(kind=_KIND, name="?", field="", reason="must be an object")
-    meta = raw.get("metadata")
-    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
-        raise ObjectError(kind=_KIND, name="?", field="metadata.name", reason="Required value")
-    name: str = meta["name"]
+    meta, name = object_meta(raw, kind=_KIND)
     labels = meta.get("labels") or {}
     if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
         raise _err(name, "metadata.labels", "must be a map of strings")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from berth.objects.errors import ObjectError
+from berth.objects.errors import ObjectError, object_meta
 from berth.objects.quantity import resource_value
 from berth.objects.selectors import (
     LabelSelector,
@@ -448,12 +448,7 @@ def _timestamp(raw: Any) -> float:
 
 def parse_pod(raw: Any) -> PodInfo:
     """Parse a v1 Pod; raise ObjectError naming the field for anything malformed."""
-    if not isinstance(raw, dict):
-        raise ObjectError(kind=_KIND, name="?", field="", reason="must be an object")
-    meta = raw.get("metadata")
-    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
-        raise ObjectError(kind=_KIND, name="?", field="metadata.name", reason="Required value")
-    name: str = meta["name"]
+    meta, name = object_meta(raw, kind=_KIND)
     namespace = meta.get("namespace") or "default"
     if not isinstance(namespace, str):
         raise _err(name, "metadata.namespace", "must be a string")

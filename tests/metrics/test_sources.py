@@ -155,6 +155,17 @@ def test_prometheus_keeps_the_largest_of_several_series_and_skips_nan() -> None:
     assert result.values == {"node-a": 0.4}
 
 
+def test_prometheus_large_answer_is_read_whole() -> None:
+    padding = "x" * 200
+    series = [({"node": f"other-{i}", "pad": padding}, "1") for i in range(20000)]
+    body = vector(({"node": "node-a"}, "0.5"), *series, ({"node": "node-c"}, "0.7"))
+    assert len(json.dumps(body)) > 4 << 20
+    result, _ = prom(body)
+    assert isinstance(result, FetchResult)
+    assert result.values == {"node-a": 0.5, "node-c": 0.7}
+    assert len(result.unmatched) == 20000
+
+
 def test_prometheus_empty_vector_is_no_values_not_an_error() -> None:
     result, _ = prom(vector())
     assert isinstance(result, FetchResult) and result.values == {} and result.unmatched == []

@@ -166,8 +166,17 @@ async def request_json(
         async with session.request(
             method, url, headers=dict(headers), params=params, json=json_body, ssl=ssl_option
         ) as resp:
-            body = await resp.content.read(MAX_ANSWER_BYTES + 1)
             status = resp.status
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in resp.content.iter_chunked(1 << 16):
+                size += len(chunk)
+                if size > MAX_ANSWER_BYTES:
+                    raise SourceError(
+                        f"answer larger than {MAX_ANSWER_BYTES} bytes", reason="malformed"
+                    )
+                chunks.append(chunk)
+            body = b"".join(chunks)
     except aiohttp.ClientConnectorError as exc:
         raise SourceError(
             f"cannot connect to {url_for_log(url)}: {exc.os_error}", reason="connection"
@@ -176,8 +185,6 @@ async def request_json(
         raise SourceError(
             f"request to {url_for_log(url)} failed: {exc}", reason="connection"
         ) from None
-    if len(body) > MAX_ANSWER_BYTES:
-        raise SourceError(f"answer larger than {MAX_ANSWER_BYTES} bytes", reason="malformed")
     try:
         decoded = json.loads(body) if body else None
     except ValueError:

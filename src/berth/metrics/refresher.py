@@ -194,7 +194,10 @@ class Refresher:
         while True:
             started = loop.time()
             wake.clear()
-            await self.refresh_source(name)
+            try:
+                await self.refresh_source(name)
+            except Exception:  # the loop must outlive any bug in one refresh
+                log.exception("metric source %s: refresh failed unexpectedly", name)
             delay = max(0.0, started + interval - loop.time())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=delay)

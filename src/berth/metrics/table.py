@@ -60,7 +60,7 @@ class PlacementEvent:
     sign: int
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class MetricTable:
     """Series per MetricKey, source states, and the recent-placement event log. Thread-safe."""
 

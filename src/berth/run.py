@@ -26,9 +26,12 @@ from berth.kube.client import Connection
 from berth.kube.events import EventRecorder
 from berth.kube.informer import Informer
 from berth.kube.leader import LeaderElector
+from berth.metrics.refresher import Refresher
 from berth.plugins.defaultbinder import BINDER_SERVICE
+from berth.plugins.metricscore import SERVICE as METRICS_SERVICE
 from berth.queue import SchedulingQueue
 from berth.scheduler import LiveScheduler
+from berth.state.cluster import ClusterState
 from berth.telemetry import HealthServer, SchedulerMetrics, parse_address
 
 log = logging.getLogger("berth.run")
@@ -52,9 +55,13 @@ class Runner:
         self.options = options
         model = config.model
         self.binder = Binder(connection=connection)
-        self.engine = Engine(
-            config=config, seed=options.seed, services={BINDER_SERVICE: self.binder}
-        )
+        state = ClusterState()
+        services: dict[str, Any] = {BINDER_SERVICE: self.binder}
+        self.refresher: Refresher | None = None
+        if model.metricSources:
+            self.refresher = Refresher.from_config(config, state=state)
+            services[METRICS_SERVICE] = self.refresher.table
+        self.engine = Engine(config=config, state=state, seed=options.seed, services=services)
         self.queue = SchedulingQueue(
             initial_backoff=model.podInitialBackoffSeconds,
             max_backoff=model.podMaxBackoffSeconds,
@@ -166,6 +173,8 @@ class Runner:
                 "caches synced",
                 extra={"nodes": self.engine.state.num_nodes, "pods": len(self.scheduler.pods)},
             )
+            if self.refresher is not None:
+                await self.refresher.start()
             work = asyncio.create_task(self._work(), name="scheduling")
             await asyncio.wait({work, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
             if work.done() and not work.cancelled() and work.exception() is not None:
@@ -186,6 +195,8 @@ class Runner:
             for t in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
+            if self.refresher is not None:
+                await self.refresher.stop()
             await self.health.stop()
 
     async def _synced(self) -> bool:

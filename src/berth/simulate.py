@@ -19,9 +19,12 @@ from berth.engine import Engine
 from berth.framework.algorithm import FitError
 from berth.framework.runtime import FrameworkError
 from berth.framework.status import SUCCESS, Code, Status
+from berth.metrics.refresher import Refresher
 from berth.objects import ObjectError, parse_node, parse_pod
 from berth.objects.pod import PodInfo
 from berth.plugins.defaultbinder import BINDER_SERVICE
+from berth.plugins.metricscore import SERVICE as METRICS_SERVICE
+from berth.state.cluster import ClusterState
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
 
@@ -74,7 +77,13 @@ class Simulation:
 
     def __init__(self, *, dump: Dump, config: Config, seed: int | None = None) -> None:
         self.dump = dump
-        self.engine = Engine(config=config, seed=seed, services={BINDER_SERVICE: self._bind})
+        state = ClusterState()
+        services: dict[str, Any] = {BINDER_SERVICE: self._bind}
+        self.refresher: Refresher | None = None
+        if config.model.metricSources:
+            self.refresher = Refresher.from_config(config, state=state)
+            services[METRICS_SERVICE] = self.refresher.table
+        self.engine = Engine(config=config, state=state, seed=seed, services=services)
         self.load_errors: list[str] = list(dump.malformed)
         self.pending: list[tuple[dict[str, Any], PodInfo | None, str]] = []
         self._load()
@@ -139,6 +148,16 @@ class Simulation:
     def run(self) -> Iterator[Decision]:
         loop = asyncio.new_event_loop()
         try:
+            if self.refresher is not None:
+                # One sample of every metric source (node annotations work offline; a source
+                # that cannot be reached drops out of the score, as in the live scheduler).
+                up = loop.run_until_complete(self.refresher.refresh_once())
+                self.load_errors.extend(
+                    f"metric source {name!r} unavailable; scored without it"
+                    for name, ok in up.items()
+                    if not ok
+                )
+                loop.run_until_complete(self.refresher.stop())
             for raw, pod, problem in self.pending:
                 if pod is None:
                     yield Decision(pod=_key(raw), node=None, error=problem, message=problem)

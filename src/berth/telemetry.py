@@ -17,7 +17,14 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 _BUCKETS = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048)
@@ -78,7 +85,9 @@ class SchedulerMetrics:
         )
 
     def expose(self) -> bytes:
-        return generate_latest(self.registry)
+        # The process-wide registry holds the metric sources' series (berth_metric_source_up,
+        # ...) and the process collectors; this instance's own series come first.
+        return generate_latest(self.registry) + generate_latest(REGISTRY)
 
 
 class HealthServer:

@@ -50,6 +50,13 @@ from berth.cluster.server import AsyncEmbeddedCluster
     help="Watch events kept; older resourceVersions get 410 Gone.",
 )
 @click.option(
+    "--metrics-port",
+    type=click.IntRange(min=0, max=65535),
+    default=None,
+    help="Also serve the simulated node exporter (berth_sim_* gauges from node annotations) "
+    "on this port of --host; 0 picks a free one.",
+)
+@click.option(
     "--admin/--no-admin",
     default=False,
     show_default=True,
@@ -71,6 +78,7 @@ def cluster(
     kubelet: bool,
     watch_window: int,
     admin: bool,
+    metrics_port: int | None,
 ) -> None:
     """Serve an embedded Kubernetes API (kubectl and client libraries work against it)."""
     config = ClusterConfig(
@@ -89,10 +97,10 @@ def cluster(
         watch_window=watch_window,
         admin=admin,
     )
-    asyncio.run(_serve(config))
+    asyncio.run(_serve(config, metrics_port=metrics_port))
 
 
-async def _serve(config: ClusterConfig) -> None:
+async def _serve(config: ClusterConfig, *, metrics_port: int | None = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -101,5 +109,20 @@ async def _serve(config: ClusterConfig) -> None:
     async with AsyncEmbeddedCluster(config=config) as c:
         click.echo(f"berth cluster serving {c.url} ({config.nodes} nodes, {config.zones} zones)")
         click.echo(f"kubeconfig: {c.kubeconfig_path}  (export KUBECONFIG={c.kubeconfig_path})")
-        await stop.wait()
+        exporter = None
+        if metrics_port is not None:
+            from berth.cluster.resources import NODES
+            from berth.metrics.exporter import start_exporter
+
+            store = c.store
+            exporter = await start_exporter(
+                nodes=lambda: list(store.items(NODES)), host=config.host, port=metrics_port
+            )
+            bound = exporter.addresses[0][1]
+            click.echo(f"simulated exporter: http://{config.host}:{bound}/metrics")
+        try:
+            await stop.wait()
+        finally:
+            if exporter is not None:
+                await exporter.cleanup()
     click.echo("berth cluster stopped")

@@ -10,6 +10,7 @@ from berth import __version__
 
 if TYPE_CHECKING:
     from berth.config import Config
+from berth.bench.command import bench
 from berth.cluster.command import cluster
 
 
@@ -20,6 +21,7 @@ def main() -> None:
 
 
 main.add_command(cluster)
+main.add_command(bench)
 
 
 def _fail(message: str, *, code: int) -> NoReturn:

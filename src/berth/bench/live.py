@@ -10,6 +10,8 @@ observed by a store listener in the cluster itself, so no watch or poll adds loa
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -128,6 +130,22 @@ class Child:
         self.proc.stdin.write(command + "\n")
         self.proc.stdin.flush()
 
+    def profile(self, role: str) -> subprocess.Popen[bytes] | None:
+        """With BERTH_BENCH_PYSPY=DIR set, sample this child with py-spy into DIR/ROLE.txt
+        (collapsed stacks) until `stop_profile`."""
+        folder = os.environ.get("BERTH_BENCH_PYSPY")
+        if not folder:
+            return None
+        out = Path(folder) / f"{role}-{self.proc.pid}.txt"
+        cmd = ["py-spy", "record", "--format", "raw", "-r", "200", "-o", str(out)]
+        return subprocess.Popen([*cmd, "-p", str(self.proc.pid)], stdout=subprocess.DEVNULL)
+
+    @staticmethod
+    def stop_profile(spy: subprocess.Popen[bytes] | None) -> None:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=60)
+
     def close(self) -> None:
         if self.proc.poll() is None:
             try:
@@ -189,9 +207,11 @@ def run_live(
             if ready["queued"] != len(pending):
                 raise BenchError(f"scheduler queued {ready['queued']} of {len(pending)} pods")
             progress(f"caches synced ({ready['rss_mb']:.0f} MB); scheduling {len(pending)} pods")
+            spy = child.profile("scheduler")
             child.send("go")
             started = float(child.expect("started")["t"])
             complete = tracker.wait(NAMESPACE, timeout=timeout, progress=progress)
+            Child.stop_profile(spy)
             child.send("stop")
             report = child.expect("done")
         finally:

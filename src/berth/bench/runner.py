@@ -20,6 +20,7 @@ from berth.bench.decision import measure_decisions
 from berth.bench.live import run_live
 from berth.bench.workload import (
     CEILING_NAMESPACE,
+    DEFAULT_CEILING_CONCURRENCY,
     NAMESPACE,
     SIZES,
     Size,
@@ -36,7 +37,6 @@ BASE_CONFIG: JSON = {
     "leaderElection": {"leaderElect": False},
     "clientConnection": {"qps": 1_000_000, "burst": 256},
 }
-DEFAULT_CEILING_CONCURRENCY = 32
 
 
 @dataclass

@@ -26,6 +26,7 @@ CEILING_NAMESPACE = "bench-ceiling"
 CEILING_SCHEDULER = "bench-ceiling"  # nobody schedules these: the ceiling client binds them
 ZONE_LABEL = "topology.kubernetes.io/zone"
 HOSTNAME_LABEL = "kubernetes.io/hostname"
+DEFAULT_CEILING_CONCURRENCY = 32  # bindings in flight for the bare client (the ceiling)
 
 
 class WorkloadError(Exception):

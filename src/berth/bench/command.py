@@ -1,0 +1,121 @@
+"""The `berth bench` command: choose workloads and a size, run them, print the table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from berth.bench.workload import (
+    DEFAULT_CEILING_CONCURRENCY,
+    SIZES,
+    Workload,
+    WorkloadError,
+    builtin_workloads,
+    load_workload,
+)
+
+
+@click.command()
+@click.option(
+    "--workload",
+    "-w",
+    "names",
+    multiple=True,
+    metavar="NAME",
+    help="A workload to run (repeatable; default: all). See --list.",
+)
+@click.option(
+    "--file",
+    "-f",
+    "files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A workload YAML file of your own (repeatable).",
+)
+@click.option(
+    "--size",
+    type=click.Choice(list(SIZES)),
+    default="quick",
+    show_default=True,
+    help="tiny: 20 nodes / 60 pods (tests); quick: 500 / 1,000 (CI); full: 5,000 / 10,000.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write one JSON object per workload (a JSON array) to this file.",
+)
+@click.option(
+    "--live/--no-live",
+    default=True,
+    show_default=True,
+    help="Also measure end to end against the embedded cluster (and its binding ceiling).",
+)
+@click.option(
+    "--kubelet/--no-kubelet",
+    default=False,
+    show_default=True,
+    help="Run the embedded cluster's simulated kubelet (bound pods become Running).",
+)
+@click.option(
+    "--ceiling-concurrency",
+    type=click.IntRange(1, 1024),
+    default=DEFAULT_CEILING_CONCURRENCY,
+    show_default=True,
+    help="Bindings in flight for the bare client that measures the cluster's ceiling.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait for every pod to be bound before failing.",
+)
+@click.option("--list", "list_only", is_flag=True, help="List the built-in workloads and exit.")
+def bench(
+    names: tuple[str, ...],
+    files: tuple[Path, ...],
+    size: str,
+    json_path: Path | None,
+    live: bool,
+    kubelet: bool,
+    ceiling_concurrency: int,
+    timeout: float,
+    list_only: bool,
+) -> None:
+    """Benchmark Berth on scheduler_perf-style workloads: decision latency, end-to-end
+    throughput against the embedded cluster beside its binding ceiling, and peak memory."""
+    from berth.bench.runner import Options, format_table, run_bench  # the engine: load lazily
+
+    builtin = builtin_workloads()
+    if list_only:
+        for w in builtin.values():
+            click.echo(f"{w.name:<20} {w.description}")
+        return
+    chosen: list[Workload] = []
+    for name in names:
+        match = {k.lower(): w for k, w in builtin.items()}.get(name.lower())
+        if match is None:
+            raise click.BadParameter(
+                f"unknown workload {name!r} (known: {', '.join(builtin)})", param_hint="--workload"
+            )
+        chosen.append(match)
+    try:
+        chosen.extend(load_workload(f) for f in files)
+    except WorkloadError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not chosen:
+        chosen = list(builtin.values())
+    options = Options(
+        size=SIZES[size],
+        live=live,
+        kubelet=kubelet,
+        ceiling_concurrency=ceiling_concurrency,
+        timeout=timeout,
+    )
+    results = run_bench(
+        chosen, options, json_path=json_path, echo=lambda m: click.echo(m, err=True)
+    )
+    click.echo(format_table(results))

@@ -25,8 +25,10 @@ from berth.framework.plugin import (
     ScorePlugin,
 )
 from berth.framework.runtime import Framework
+from berth.plugins.podtopologyspread import DEFAULT_SELECTOR_SERVICE
 from berth.plugins.registry import registry
 from berth.state.cluster import ClusterState
+from berth.state.workloads import WorkloadIndex
 
 
 def build_framework(resolved: ResolvedProfile, handle: Handle) -> Framework:
@@ -74,7 +76,9 @@ class Engine:
         self.config = config or parse_config({})
         self.state = state or ClusterState()
         self.rng = random.Random(seed)
-        self.handle = Handle(state=self.state, rng=self.rng, services=dict(services or {}))
+        self.workloads = WorkloadIndex()
+        merged = {DEFAULT_SELECTOR_SERVICE: self.workloads.default_selector, **(services or {})}
+        self.handle = Handle(state=self.state, rng=self.rng, services=merged)
         self.schedulers: dict[str, Scheduler] = {
             name: Scheduler(framework=build_framework(resolved, self.handle), rng=self.rng)
             for name, resolved in self.config.profiles.items()

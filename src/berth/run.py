@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiolimiter import AsyncLimiter
-from kubernetes.aio.client import CustomObjectsApi, PolicyV1Api, SchedulingV1Api
+from kubernetes.aio.client import AppsV1Api, CustomObjectsApi, PolicyV1Api, SchedulingV1Api
 
 from berth.config.loader import Config
 from berth.engine import Engine
@@ -78,6 +78,7 @@ class Runner:
             max_binds_in_flight=burst,
         )
         core = connection.core
+        apps = AppsV1Api(connection.api)
         timeout = connection.request_timeout
         s = self.scheduler
         self.informers = [
@@ -115,6 +116,30 @@ class Runner:
                 handler=s.priority_classes,
                 request_timeout=timeout,
                 optional=True,
+            ),
+            *(
+                Informer(
+                    name=name,
+                    call=call,
+                    handler=self.engine.workloads,
+                    request_timeout=timeout,
+                    optional=True,
+                )
+                for name, call in (
+                    ("services", core.list_service_for_all_namespaces_without_preload_content),
+                    (
+                        "replicationcontrollers",
+                        core.list_replication_controller_for_all_namespaces_without_preload_content,
+                    ),
+                    (
+                        "replicasets",
+                        apps.list_replica_set_for_all_namespaces_without_preload_content,
+                    ),
+                    (
+                        "statefulsets",
+                        apps.list_stateful_set_for_all_namespaces_without_preload_content,
+                    ),
+                )
             ),
             Informer(
                 name="podgroups",

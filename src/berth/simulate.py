@@ -98,6 +98,8 @@ class Simulation:
             meta = ns.get("metadata") or {}
             if isinstance(meta, dict) and isinstance(meta.get("name"), str):
                 state.set_namespace(meta["name"], dict(meta.get("labels") or {}))
+        for obj in self.dump.other:
+            self.engine.workloads.upsert(obj)  # Services and controllers, for default spreading
         for raw in self.dump.nodes:
             try:
                 state.upsert_node(parse_node(raw))

@@ -108,6 +108,7 @@ class PodInfo:
     images: tuple[str, ...]
     pod_group: str
     nominated_node: str = ""
+    controller: tuple[str, str] | None = None  # (kind, name) of the controlling owner
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -492,4 +493,13 @@ def parse_pod(raw: Any) -> PodInfo:
         images=images,
         pod_group=labels.get(POD_GROUP_LABEL, ""),
         nominated_node=str(status.get("nominatedNodeName") or ""),
+        controller=_controller(meta),
     )
+
+
+def _controller(meta: dict[str, Any]) -> tuple[str, str] | None:
+    """The ownerReference with controller: true, as (kind, name) (metav1.GetControllerOf)."""
+    for ref in meta.get("ownerReferences") or []:
+        if isinstance(ref, dict) and ref.get("controller") is True:
+            return str(ref.get("kind")), str(ref.get("name"))
+    return None

@@ -1,15 +1,15 @@
 """InterPodAffinity: required pod (anti-)affinity as a filter, preferred terms as a score.
 
 Upstream: pkg/scheduler/framework/plugins/interpodaffinity/{filtering,scoring}.go. PreFilter and
-PreScore walk the existing pods once per decision and count matches per (topologyKey, value), as
-upstream does; Filter and Score then map every node's label code to those counts with NumPy.
-The trap this module avoids: the symmetric check (existing pods' anti-affinity against the
-incoming pod) must look only at pods that carry required anti-affinity, never at every pod.
+PreScore count matches per (topologyKey, value), as upstream does, but only over the pods that
+can match: the state's label indexes give the pods carrying a label a selector requires, and the
+placed pods whose terms require a label the incoming pod carries. Filter and Score then map every
+node's label code to those counts with NumPy. The trap this module avoids: matching every pod of
+a namespace (or every pod with affinity) against a selector on every decision.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,15 +121,17 @@ def _placed_pods(state: ClusterState, pods: Iterable[PodInfo]) -> Iterator[tuple
 def _candidate_pods(
     state: ClusterState, terms: Iterable[_IncomingTerm]
 ) -> Iterable[tuple[str, PodInfo]]:
-    """(key, pod) for existing pods that can match at least one of `terms` by namespace."""
-    terms = list(terms)
-    if not terms:
-        return ()
-    if any(t.all_namespaces for t in terms):
-        return state.pods.items()
-    namespaces = frozenset().union(*(t.namespaces for t in terms))
-    by_ns = state.pods_by_namespace
-    return itertools.chain.from_iterable(by_ns[ns].items() for ns in namespaces if ns in by_ns)
+    """(key, pod) for existing pods that may match at least one of `terms` (a superset): by
+    namespace, then through the state's label index when a selector requires a label."""
+    found: dict[str, PodInfo] = {}
+    for t in terms:
+        if t.selector.matches_nothing:
+            continue
+        namespaces = list(state.pods_by_namespace) if t.all_namespaces else t.namespaces
+        for ns in namespaces:
+            for p in state.pods_selected_in(ns, t.selector):
+                found[p.key] = p
+    return found.items()
 
 
 def _lookup(state: ClusterState, key: str, values: dict[str, int]) -> tuple[LabelColumn, IntArray]:
@@ -206,7 +208,7 @@ class InterPodAffinity(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugi
         )
         ns_labels = state.namespace_labels
         # Existing pods' required anti-affinity against the incoming pod (the symmetric check).
-        for existing, idx in _placed_pods(state, state.pods_with_required_anti_affinity.values()):
+        for existing, idx in _placed_pods(state, state.anti_affinity_holders(pod)):
             labels = state.node(idx).labels
             for et in existing.required_anti_affinity:
                 if et.matches_pod(pod, ns_labels):
@@ -336,7 +338,7 @@ class InterPodAffinity(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugi
                 process(t.topology_key, labels, w)
         # Existing pods' terms against the incoming pod (only pods with affinity can contribute).
         hard_weight = self.ipa_args.hardPodAffinityWeight
-        for existing, idx in _placed_pods(state, state.pods_with_affinity.values()):
+        for existing, idx in _placed_pods(state, state.affinity_holders(pod)):
             labels = state.node(idx).labels
             if hard_weight > 0:
                 for et in existing.required_affinity:

@@ -2,7 +2,8 @@
 
 Upstream: pkg/scheduler/framework/plugins/podtopologyspread/{common,filtering,scoring}.go.
 PreFilter/PreScore count matching pods per topology domain once per decision (one pass over the
-pod's namespace, then NumPy sums by label code); Filter and Score are array lookups per node.
+pods of the namespace the selector can match, through the state's label index, then NumPy sums
+by label code); Filter and Score are array lookups per node.
 
 Limitation: default constraints (defaultingType System or List) apply to a pod without its own
 constraints only through a selector built from the pod's Services / ReplicaSets / StatefulSets /
@@ -297,10 +298,10 @@ class _Counter:
         state = self.state
         out = np.zeros(len(state.present), dtype=np.int64)
         if not selector.is_everything and not selector.matches_nothing:
-            for key, p in state.pods_by_namespace.get(self.pod.namespace, {}).items():
+            for p in state.pods_selected_in(self.pod.namespace, selector):
                 if p.terminating or not selector.matches(p.labels):
                     continue
-                idx = state.index.get(state.pod_node.get(key, ""))
+                idx = state.index.get(state.pod_node.get(p.key, ""))
                 if idx is not None:
                     out[idx] += 1
         self._counts[selector] = out

@@ -9,13 +9,15 @@ not yet bound) count exactly like bound ones until they are confirmed or forgott
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from berth.objects.node import NodeInfo, Taint
-from berth.objects.pod import PodInfo
+from berth.objects.pod import AffinityTerm, PodInfo
+from berth.objects.selectors import LabelSelector
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -24,6 +26,31 @@ IndexArray = npt.NDArray[np.intp]
 CPU, MEMORY, EPHEMERAL, PODS = 0, 1, 2, 3
 BASE_RESOURCES = ("cpu", "memory", "ephemeral-storage", "pods")
 MISSING = -1  # label code of a node without the label
+LabelPair = tuple[str, str]
+ANY_LABELS: LabelPair = ("", "")  # anchor of terms whose selector requires no particular label
+
+
+def selector_anchor(selector: LabelSelector) -> tuple[str, frozenset[str]] | None:
+    """A label key and the values one of which every pod `selector` matches must carry (its
+    narrowest `In` requirement; matchLabels are `In` with one value), or None."""
+    best = None
+    for r in selector.requirements:
+        if r.operator == "In" and (best is None or len(r.values) < len(best[1])):
+            best = (r.key, r.values)
+    return best
+
+
+def _term_anchors(terms: Iterable[AffinityTerm]) -> set[LabelPair]:
+    out: set[LabelPair] = set()
+    for t in terms:
+        if t.selector.matches_nothing:
+            continue  # can never match a pod
+        anchor = selector_anchor(t.selector)
+        if anchor is None:
+            out.add(ANY_LABELS)
+        else:
+            out.update((anchor[0], v) for v in anchor[1])
+    return out
 
 
 @dataclass(slots=True)
@@ -74,6 +101,13 @@ class ClusterState:
         self.pods_by_namespace: dict[str, dict[str, PodInfo]] = {}
         self.pods_with_affinity: dict[str, PodInfo] = {}
         self.pods_with_required_anti_affinity: dict[str, PodInfo] = {}
+        # Indexes so per-decision work is proportional to the pods that can match, not to all
+        # pods: namespace -> (label key, value) -> pods carrying it; and placed pods whose
+        # required anti-affinity terms (resp. the terms PreScore reads: required affinity,
+        # preferred affinity and anti-affinity) can only match pods carrying a given label.
+        self.pods_by_label: dict[str, dict[LabelPair, dict[str, PodInfo]]] = {}
+        self.anti_affinity_by_label: dict[LabelPair, dict[str, PodInfo]] = {}
+        self.affinity_by_label: dict[LabelPair, dict[str, PodInfo]] = {}
         self.namespace_labels: dict[str, dict[str, str]] = {}
         self.version = 0
 
@@ -261,6 +295,7 @@ class ClusterState:
             self.pods_with_affinity[pod.key] = pod
         if pod.required_anti_affinity:
             self.pods_with_required_anti_affinity[pod.key] = pod
+        self._index_labels(pod, add=True)
         idx = self.index.get(node_name)
         if idx is not None:
             self._account(pod, idx, +1)
@@ -279,11 +314,72 @@ class ClusterState:
                 del self.pods_by_namespace[pod.namespace]
         self.pods_with_affinity.pop(key, None)
         self.pods_with_required_anti_affinity.pop(key, None)
+        self._index_labels(pod, add=False)
         idx = self.index.get(node_name)
         if idx is not None and key in self.node_pods[idx]:
             self._account(pod, idx, -1)
         self.version += 1
         return pod
+
+    def _index_labels(self, pod: PodInfo, *, add: bool) -> None:
+        key = pod.key
+        by_label = self.pods_by_label.setdefault(pod.namespace, {})
+        indexes: list[tuple[dict[LabelPair, dict[str, PodInfo]], Iterable[LabelPair]]] = [
+            (by_label, pod.labels.items())
+        ]
+        if pod.has_affinity:
+            indexes.append((self.anti_affinity_by_label, _term_anchors(pod.required_anti_affinity)))
+            scored = [
+                *pod.required_affinity,
+                *(t for _, t in pod.preferred_affinity),
+                *(t for _, t in pod.preferred_anti_affinity),
+            ]
+            indexes.append((self.affinity_by_label, _term_anchors(scored)))
+        for index, pairs in indexes:
+            for pair in pairs:
+                if add:
+                    index.setdefault(pair, {})[key] = pod
+                    continue
+                bucket = index.get(pair)
+                if bucket is not None:
+                    bucket.pop(key, None)
+                    if not bucket:
+                        del index[pair]
+        if not by_label:
+            del self.pods_by_label[pod.namespace]
+
+    def pods_selected_in(self, namespace: str, selector: LabelSelector) -> Iterator[PodInfo]:
+        """Pods of `namespace` that `selector` may match (a superset, never missing one): those
+        carrying one of the values of its narrowest `In` requirement, else every pod there."""
+        anchor = selector_anchor(selector)
+        if anchor is None:
+            yield from self.pods_by_namespace.get(namespace, {}).values()
+            return
+        by_label = self.pods_by_label.get(namespace)
+        if by_label is None:
+            return
+        key, values = anchor
+        for v in values:
+            yield from by_label.get((key, v), {}).values()
+
+    @staticmethod
+    def _holders(index: dict[LabelPair, dict[str, PodInfo]], pod: PodInfo) -> list[PodInfo]:
+        found: dict[str, PodInfo] = dict(index.get(ANY_LABELS, {}))
+        for pair in pod.labels.items():
+            bucket = index.get(pair)
+            if bucket:
+                found.update(bucket)
+        return list(found.values())
+
+    def anti_affinity_holders(self, pod: PodInfo) -> list[PodInfo]:
+        """Placed pods whose required anti-affinity terms may match `pod` (a superset of those
+        that do: every term of every other pod needs a label `pod` lacks)."""
+        return self._holders(self.anti_affinity_by_label, pod)
+
+    def affinity_holders(self, pod: PodInfo) -> list[PodInfo]:
+        """Placed pods whose required affinity or preferred (anti-)affinity terms may match
+        `pod` (a superset of those that do)."""
+        return self._holders(self.affinity_by_label, pod)
 
     def assume_pod(self, pod: PodInfo, node_name: str) -> None:
         """Count `pod` on `node_name` before the bind lands, so the next decision sees it."""

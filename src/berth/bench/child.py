@@ -33,7 +33,13 @@ def _say(**event: Any) -> None:
 
 
 def _peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+    """This process's peak RSS: VmHWM, the high-water mark of its own address space. (Not
+    getrusage's ru_maxrss: Linux carries the parent's peak over fork and exec into it.)"""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)  # kB
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # not Linux
 
 
 async def _read_line() -> str:

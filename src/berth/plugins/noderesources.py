@@ -284,7 +284,8 @@ def _allocation_matrix(
     """(allocatable, requested incl. the pod, weight) per node x configured resource.
 
     upstream calculateResourceAllocatableRequest: cpu/memory use non-zero requests when scoring
-    with `non_zero`; a scalar resource the pod does not request is left out (allocatable 0)."""
+    with `non_zero`; a scalar resource the pod does not request, and any resource that is neither
+    native (cpu, memory, ephemeral-storage) nor scalar, is left out (allocatable 0)."""
     state = plugin.state
     n = len(nodes)
     allocs = np.zeros((n, len(resources)), dtype=np.int64)
@@ -292,7 +293,9 @@ def _allocation_matrix(
     weights = np.array([w for _, w in resources], dtype=np.int64)
     for j, (name, _) in enumerate(resources):
         col = state.resource_index.get(name)
-        if col is None:
+        if col is None or (name not in NATIVE and not is_scalar_resource(name)):
+            # upstream scores cpu, memory, ephemeral-storage and scalar resources only; any
+            # other name (`pods`, `storage`) is (0, 0) there and left out of the score.
             continue
         if non_zero and name == "cpu":
             allocs[:, j] = state.alloc[nodes, col]

@@ -73,24 +73,32 @@ class EventRecorder:
         async with self._slots:
             try:
                 prev = self._seen.get(key)
+                response = None
                 if prev is not None and time.monotonic() - prev[2] < AGGREGATION_WINDOW:
                     name, count, first = prev
-                    count += 1
-                    self._seen[key] = (name, count, first)
                     response = await core.patch_namespaced_event_without_preload_content(
                         name=name,
                         namespace=pod.namespace,
-                        body={"count": count, "lastTimestamp": stamp},
+                        body={"count": count + 1, "lastTimestamp": stamp},
                         _request_timeout=self.connection.request_timeout,
                     )
-                else:
+                    if response.status == 404:
+                        # the event expired or was deleted: record a fresh one instead
+                        response.release()
+                        self._seen.pop(key, None)
+                        response = None
+                    elif response.status < 300:
+                        self._seen[key] = (name, count + 1, first)
+                if response is None:
                     name = f"{pod.name}.{secrets.token_hex(8)}"
-                    self._seen[key] = (name, 1, time.monotonic())
                     response = await core.create_namespaced_event_without_preload_content(
                         namespace=pod.namespace,
                         body=raw_body(self._body(pod, name, type_, reason, action, message, stamp)),
                         _request_timeout=self.connection.request_timeout,
                     )
+                    if response.status < 300:
+                        # aggregate later repeats only into an event that exists
+                        self._seen[key] = (name, 1, time.monotonic())
                 answer = await read_json(response)
                 if response.status >= 300:
                     self.failed += 1

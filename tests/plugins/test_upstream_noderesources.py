@@ -644,3 +644,82 @@ def test_balanced_allocation_more_than_two_resources(
         "NodeResourcesBalancedAllocation", make_state(nodes), {"resources": resources}
     )
     assert h.score(pod(requests={"cpu": "1", "memory": "2Gi", FOO: "3"})) == want, name
+
+
+# --- Pod requests: sidecars, pod-level resources, overhead (component-helpers resource) ---------
+def cpu_ctr(name: str, cpu: str, *, sidecar: bool = False) -> dict[str, Any]:
+    c: dict[str, Any] = {"name": name, "image": "x", "resources": {"requests": {"cpu": cpu}}}
+    if sidecar:
+        c["restartPolicy"] = "Always"
+    return c
+
+
+@pytest.mark.parametrize(
+    ("name", "spec", "cpu_needed"),
+    [
+        (
+            "[derived] sidecars accumulate: sidecar 1, init 2, sidecar 3, container 1 -> "
+            "max(1 + 1 + 3, 1 + 2, 1 + 3) = 5",
+            {
+                "containers": [cpu_ctr("c", "1")],
+                "initContainers": [
+                    cpu_ctr("s1", "1", sidecar=True),
+                    cpu_ctr("i2", "2"),
+                    cpu_ctr("s3", "3", sidecar=True),
+                ],
+            },
+            "5",
+        ),
+        (
+            "[derived] a regular init container after sidecars runs beside them: "
+            "sidecar 2, init 4 -> max(1 + 2, 2 + 4) = 6",
+            {
+                "containers": [cpu_ctr("c", "1")],
+                "initContainers": [cpu_ctr("s1", "2", sidecar=True), cpu_ctr("i2", "4")],
+            },
+            "6",
+        ),
+        (
+            "[derived] pod-level requests replace the container sum (PodRequests "
+            "applyPodLevelResources), overhead is added on top",
+            {
+                "containers": [cpu_ctr("c", "1")],
+                "resources": {"requests": {"cpu": "3"}},
+                "overhead": {"cpu": "500m"},
+            },
+            "3500m",
+        ),
+        (
+            "[derived] pod-level limits stand in for missing pod-level requests",
+            {"containers": [cpu_ctr("c", "1")], "resources": {"limits": {"cpu": "2"}}},
+            "2",
+        ),
+        (
+            "[derived] only cpu, memory and hugepages are pod-level resources "
+            "(IsSupportedPodLevelResource): ephemeral-storage there is ignored",
+            {
+                "containers": [
+                    {
+                        "name": "c",
+                        "image": "x",
+                        "resources": {"requests": {"cpu": "1", "ephemeral-storage": "1Gi"}},
+                    }
+                ],
+                "resources": {"requests": {"cpu": "2", "ephemeral-storage": "100Gi"}},
+            },
+            "2",
+        ),
+    ],
+)
+def test_pod_requests_edge_semantics(name: str, spec: dict[str, Any], cpu_needed: str) -> None:
+    from berth.objects.quantity import resource_value
+
+    milli = resource_value("cpu", cpu_needed)
+    nodes = [
+        node("exact", cpu=f"{milli}m", extra={"ephemeral-storage": "10Gi"}),
+        node("short", cpu=f"{milli - 1}m", extra={"ephemeral-storage": "10Gi"}),
+    ]
+    h = PluginHarness("NodeResourcesFit", make_state(nodes))
+    raw = pod()
+    raw["spec"].update(spec)
+    assert h.reasons(raw) == {"short": ["Insufficient cpu"]}, name

@@ -272,6 +272,11 @@ def _pod_requests(
             pod_level.get("limits"), pod, "spec.resources.limits"
         ).items():
             level.setdefault(name, amount)
+        # Only cpu, memory and hugepages-* are pod-level resources (component-helpers
+        # IsSupportedPodLevelResource); any other name there is ignored.
+        level = {
+            k: v for k, v in level.items() if k in ("cpu", "memory") or k.startswith("hugepages-")
+        }
         reqs.update(level)
         nz_cpu = level.get("cpu", nz_cpu)
         nz_mem = level.get("memory", nz_mem)

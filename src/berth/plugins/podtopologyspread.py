@@ -1,9 +1,10 @@
 """PodTopologySpread: DoNotSchedule constraints as a filter, ScheduleAnyway ones as a score.
 
 Upstream: pkg/scheduler/framework/plugins/podtopologyspread/{common,filtering,scoring}.go.
-PreFilter/PreScore count matching pods per topology domain once per decision (one pass over the
-pods of the namespace the selector can match, through the state's label index, then NumPy sums
-by label code); Filter and Score are array lookups per node.
+PreFilter/PreScore count matching pods per topology domain once per decision: NumPy sums by label
+code over the state's per-node counter for (namespace, selector), which ClusterState keeps current
+as pods come and go (built on first use), so a decision is O(nodes) whatever the group's size;
+Filter and Score are array lookups per node.
 
 Limitation: default constraints (defaultingType System or List) apply to a pod without its own
 constraints only through a selector built from the pod's Services / ReplicaSets / StatefulSets /
@@ -295,15 +296,8 @@ class _Counter:
         cached = self._counts.get(selector)
         if cached is not None:
             return cached
-        state = self.state
-        out = np.zeros(len(state.present), dtype=np.int64)
-        if not selector.is_everything and not selector.matches_nothing:
-            for p in state.pods_selected_in(self.pod.namespace, selector):
-                if p.terminating or not selector.matches(p.labels):
-                    continue
-                idx = state.index.get(state.pod_node.get(p.key, ""))
-                if idx is not None:
-                    out[idx] += 1
+        # A copy: the cycle keeps what it saw even if the state changes under it (preemption).
+        out = self.state.matching_pods_per_node(self.pod.namespace, selector).copy()
         self._counts[selector] = out
         return out
 

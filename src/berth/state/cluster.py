@@ -8,7 +8,7 @@ not yet bound) count exactly like bound ones until they are confirmed or forgott
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -28,6 +28,9 @@ BASE_RESOURCES = ("cpu", "memory", "ephemeral-storage", "pods")
 MISSING = -1  # label code of a node without the label
 LabelPair = tuple[str, str]
 ANY_LABELS: LabelPair = ("", "")  # anchor of terms whose selector requires no particular label
+# Per-(namespace, selector) counters kept at most (least recently used dropped first); each is one
+# int64 per node slot, so 128 of them cost ~5 MB at 5,000 nodes.
+MAX_SELECTOR_COUNTS = 128
 
 
 def selector_anchor(selector: LabelSelector) -> tuple[str, frozenset[str]] | None:
@@ -70,6 +73,16 @@ class LabelColumn:
         raise KeyError(code)
 
 
+@dataclass(slots=True)
+class _SelectorCounts:
+    """Non-terminating pods of `namespace` that `selector` matches, per node slot."""
+
+    namespace: str
+    selector: LabelSelector
+    counts: IntArray
+    anchors: list[LabelPair]  # the label pairs (or ANY_LABELS) it is indexed under
+
+
 class ClusterState:
     """Nodes and placed pods. Mutated only between decisions; a decision reads it as a snapshot."""
 
@@ -109,6 +122,13 @@ class ClusterState:
         self.anti_affinity_by_label: dict[LabelPair, dict[str, PodInfo]] = {}
         self.affinity_by_label: dict[LabelPair, dict[str, PodInfo]] = {}
         self.namespace_labels: dict[str, dict[str, str]] = {}
+        # matching_pods_per_node: counters built on first use, then kept current by _account;
+        # indexed by (namespace, label pair of the selector's anchor) so a pod only updates the
+        # counters whose selector can match it.
+        self._selector_counts: OrderedDict[tuple[str, LabelSelector], _SelectorCounts] = (
+            OrderedDict()
+        )
+        self._selector_counts_by_label: dict[tuple[str, LabelPair], list[_SelectorCounts]] = {}
         self.version = 0
 
     # ----- nodes -------------------------------------------------------------------------------
@@ -136,6 +156,8 @@ class ClusterState:
         self.taint_group = np.concatenate([self.taint_group, np.zeros(new - old, dtype=np.int32)])
         for col in self._label_cols.values():
             col.codes = np.concatenate([col.codes, np.full(new - old, MISSING, dtype=np.int32)])
+        for sc in self._selector_counts.values():
+            sc.counts = np.concatenate([sc.counts, np.zeros(new - old, dtype=np.int64)])
         self._cap = new
 
     def resource_column(self, name: str) -> int:
@@ -200,6 +222,8 @@ class ClusterState:
         self.taint_group[idx] = 0
         for col in self._label_cols.values():
             col.codes[idx] = MISSING
+        for sc in self._selector_counts.values():
+            sc.counts[idx] = 0  # its pods stay known (pod_node) but are counted nowhere
         self.node_pods[idx] = {}
         self.node_ports.pop(idx, None)
         self.names[idx] = ""
@@ -281,6 +305,8 @@ class ClusterState:
                     del ports[p]
             if not ports:
                 del self.node_ports[idx]
+        if self._selector_counts and not pod.terminating:
+            self._count_matching(pod, idx, sign)
 
     def add_pod(self, pod: PodInfo, node_name: str | None = None) -> None:
         """Count a pod on its node (bound, or assumed via `assume_pod`); replaces any old copy."""
@@ -361,6 +387,60 @@ class ClusterState:
         key, values = anchor
         for v in values:
             yield from by_label.get((key, v), {}).values()
+
+    # ----- per-node counts of the pods a selector matches ---------------------------------------
+    def matching_pods_per_node(self, namespace: str, selector: LabelSelector) -> IntArray:
+        """Per node slot, the non-terminating pods of `namespace` that `selector` matches
+        (upstream countPodsMatchSelector on every node; an empty or null selector counts
+        nothing). Built by one pass over the pods the label index returns on first use, then kept
+        current by add_pod / remove_pod / node changes, so a later call is O(1). The array is the
+        live counter: read it, copy it to keep it, never write to it."""
+        if selector.is_everything or selector.matches_nothing:
+            return np.zeros(self._cap, dtype=np.int64)
+        key = (namespace, selector)
+        sc = self._selector_counts.get(key)
+        if sc is not None:
+            self._selector_counts.move_to_end(key)
+            return sc.counts
+        counts = np.zeros(self._cap, dtype=np.int64)
+        for p in self.pods_selected_in(namespace, selector):
+            if p.terminating or not selector.matches(p.labels):
+                continue
+            idx = self.index.get(self.pod_node.get(p.key, ""))
+            if idx is not None:
+                counts[idx] += 1
+        anchor = selector_anchor(selector)
+        anchors = [ANY_LABELS] if anchor is None else [(anchor[0], v) for v in anchor[1]]
+        sc = _SelectorCounts(namespace, selector, counts, anchors)
+        self._selector_counts[key] = sc
+        for pair in anchors:
+            self._selector_counts_by_label.setdefault((namespace, pair), []).append(sc)
+        if len(self._selector_counts) > MAX_SELECTOR_COUNTS:
+            self._drop_selector_counts()
+        return counts
+
+    def _drop_selector_counts(self) -> None:
+        _, old = self._selector_counts.popitem(last=False)
+        for pair in old.anchors:
+            bucket = self._selector_counts_by_label[(old.namespace, pair)]
+            bucket.remove(old)
+            if not bucket:
+                del self._selector_counts_by_label[(old.namespace, pair)]
+
+    def _count_matching(self, pod: PodInfo, idx: int, sign: int) -> None:
+        """Update the counters whose selector matches `pod` (counted or uncounted on `idx`). A
+        counter is listed under each value of its anchor key and a pod carries one value per
+        key, so no counter is seen twice."""
+        by_label = self._selector_counts_by_label
+        ns = pod.namespace
+        labels = pod.labels
+        buckets = [by_label.get((ns, ANY_LABELS))]
+        buckets.extend(by_label.get((ns, pair)) for pair in labels.items() if pair != ANY_LABELS)
+        for bucket in buckets:
+            if bucket:
+                for sc in bucket:
+                    if sc.selector.matches(labels):
+                        sc.counts[idx] += sign
 
     @staticmethod
     def _holders(index: dict[LabelPair, dict[str, PodInfo]], pod: PodInfo) -> list[PodInfo]:

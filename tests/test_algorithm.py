@@ -46,7 +46,10 @@ def test_fit_error_message_counts_reasons_sorted() -> None:
         e.schedulers["berth"].schedule(parse_pod(pod(cpu="2", memory="2Gi")))
     assert info.value.message == (
         "0/3 nodes are available: 1 Insufficient cpu, 1 Insufficient memory, "
-        "2 node(s) had untolerated taint {k: v}."
+        "2 node(s) had untolerated taint {k: v}. "
+        # DefaultPreemption's PostFilter message: a request above allocatable and an
+        # untolerated taint are UnschedulableAndUnresolvable, so no node is worth trying.
+        "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
     )
 
 
@@ -60,7 +63,10 @@ def test_first_failing_filter_wins_per_node() -> None:
     e = engine([node("n1", cpu="1", unschedulable=True)])
     with pytest.raises(FitError) as info:
         e.schedulers["berth"].schedule(parse_pod(pod(cpu="2")))
-    assert info.value.message == "0/1 nodes are available: 1 node(s) were unschedulable."
+    assert info.value.message == (
+        "0/1 nodes are available: 1 node(s) were unschedulable. "
+        "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+    )
 
 
 def test_prefilter_restriction_reports_absent_nodes() -> None:
@@ -84,7 +90,8 @@ def test_prefilter_restriction_reports_absent_nodes() -> None:
         e.schedulers["berth"].schedule(parse_pod(pod(cpu="2", spec=spec)))
     assert info.value.message == (
         "0/3 nodes are available: 1 Insufficient cpu, "
-        "2 node(s) didn't satisfy plugin(s) [NodeAffinity]."
+        "2 node(s) didn't satisfy plugin(s) [NodeAffinity]. "
+        "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
     )
 
 

@@ -52,7 +52,10 @@ def test_placements_are_assumed_for_later_pods() -> None:
     result = run(["simulate", "-", "-o", "json"], stdin=dump)
     out = lines(result.output)
     assert [d["node"] for d in out] == ["n1", None]
-    assert out[1]["message"] == "0/1 nodes are available: 1 Insufficient cpu."
+    assert out[1]["message"] == (
+        "0/1 nodes are available: 1 Insufficient cpu. "
+        "preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+    )
     assert out[1]["reasons"] == {"n1": ["Insufficient cpu"]}
 
 

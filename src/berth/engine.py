@@ -44,7 +44,7 @@ def build_framework(resolved: ResolvedProfile, handle: Handle) -> Framework:
     def at(point: str) -> list[Any]:
         return [instances[n] for n in resolved.points[point]]
 
-    return Framework(
+    fwk = Framework(
         scheduler_name=resolved.scheduler_name,
         handle=handle,
         pre_filter=cast(list[PreFilterPlugin], at("preFilter")),
@@ -60,6 +60,9 @@ def build_framework(resolved: ResolvedProfile, handle: Handle) -> Framework:
         bind=cast(list[BindPlugin], at("bind")),
         percentage_of_nodes_to_score=resolved.percentage_of_nodes_to_score,
     )
+    for plugin in instances.values():
+        plugin.framework = fwk
+    return fwk
 
 
 class Engine:

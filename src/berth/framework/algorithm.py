@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from berth.framework.plugin import CycleState, FilterPlugin
+from berth.framework.plugin import CycleState, FilterPlugin, PostFilterResult
 from berth.framework.runtime import Framework
 from berth.framework.status import Code, Status, unresolvable
 from berth.objects.pod import PodInfo
@@ -51,6 +51,9 @@ class Diagnosis:
     rejected: list[tuple[FilterPlugin, IndexArray]] = field(default_factory=list)
     absent: tuple[IndexArray, Status] | None = None
     pre_filter_status: Status | None = None
+    # Nodes whose filters passed but not with the pods nominated there counted (their status
+    # was computed while those pods were counted, so it is kept rather than explained later).
+    explicit: dict[int, Status] = field(default_factory=dict)
     post_filter_message: str = ""
     _statuses: dict[str, Status] | None = None
 
@@ -71,6 +74,8 @@ class Diagnosis:
                     out[names[idx]] = plugin.explain(self.cycle, self.pod, int(idx)).with_plugin(
                         plugin.name
                     )
+            for idx, status in self.explicit.items():
+                out[names[idx]] = status
             self._statuses = out
         return self._statuses
 
@@ -80,16 +85,30 @@ class Diagnosis:
             plugins.add(self.pre_filter_status.plugin)
         if self.absent is not None:
             plugins.add(self.absent[1].plugin)
+        plugins.update(s.plugin for s in self.explicit.values())
         return plugins
 
 
 class FitError(Exception):
     """The pod fits on no node; str() is upstream's FailedScheduling message."""
 
-    def __init__(self, *, pod: PodInfo, diagnosis: Diagnosis) -> None:
+    def __init__(
+        self, *, pod: PodInfo, diagnosis: Diagnosis, post_filter: PostFilterResult | None = None
+    ) -> None:
         self.pod = pod
         self.diagnosis = diagnosis
+        # What PostFilter (preemption) proposed: a node to nominate and the victims to evict
+        # there; nominated_node "" asks to clear an earlier nomination; None changes nothing.
+        self.post_filter = post_filter
         super().__init__(self.message)
+
+    @property
+    def nominated_node(self) -> str:
+        return self.post_filter.nominated_node if self.post_filter is not None else ""
+
+    @property
+    def victims(self) -> tuple[PodInfo, ...]:
+        return self.post_filter.victims if self.post_filter is not None else ()
 
     @property
     def message(self) -> str:
@@ -146,15 +165,19 @@ class Scheduler:
         allowed, status, restricting = fwk.run_pre_filter(cycle, pod)
         if not status.ok:
             diagnosis.pre_filter_status = status
-            raise FitError(pod=pod, diagnosis=diagnosis)
-        if pod.nominated_node and pod.nominated_node in state.index:
+            raise self._fit_error(cycle, pod, diagnosis)
+        nominated_node = pod.nominated_node or fwk.handle.nominator.node_of(pod.key) or ""
+        if nominated_node and nominated_node in state.index:
             # upstream evaluates the nominated node (set by preemption) first, and alone if it fits.
-            nominated = np.array([state.index[pod.nominated_node]], dtype=np.intp)
-            if allowed is None or pod.nominated_node in allowed:
+            nominated = np.array([state.index[nominated_node]], dtype=np.intp)
+            if allowed is None or nominated_node in allowed:
                 fits, _ = fwk.run_filters(cycle, pod, nominated)
                 if len(fits):
+                    fits = self._yield_to_nominated(pod, fits, diagnosis)
+                    diagnosis.explicit.clear()  # the full pass below decides what to report
+                if len(fits):
                     return ScheduleResult(
-                        node=pod.nominated_node,
+                        node=nominated_node,
                         evaluated_nodes=1,
                         feasible_nodes=1,
                         scores={},
@@ -177,9 +200,10 @@ class Scheduler:
             )
         feasible, rejected = fwk.run_filters(cycle, pod, candidates)
         diagnosis.rejected = rejected
+        feasible = self._yield_to_nominated(pod, feasible, diagnosis)
         feasible = self._take_feasible(feasible, candidates, len(all_nodes))
         if not len(feasible):
-            raise FitError(pod=pod, diagnosis=diagnosis)
+            raise self._fit_error(cycle, pod, diagnosis)
         evaluated = len(all_nodes) if allowed is None else len(candidates)
         if len(feasible) == 1 and not explain_scores:
             return ScheduleResult(
@@ -213,6 +237,45 @@ class Scheduler:
             diagnosis=diagnosis,
             cycle=cycle,
         )
+
+    def _yield_to_nominated(
+        self, pod: PodInfo, feasible: IndexArray, diagnosis: Diagnosis
+    ) -> IndexArray:
+        """Drop feasible nodes where `pod` no longer fits once the pods nominated there with
+        equal or higher priority are counted (upstream RunFilterPluginsWithNominatedPods, run
+        only for the few nodes that have such pods; the pass without them is the one above)."""
+        fwk = self.framework
+        nominator = fwk.handle.nominator
+        if not len(nominator) or not len(feasible):
+            return feasible
+        state = self.state
+        drop: list[int] = []
+        alive = set(feasible.tolist())
+        for name in nominator.nodes():
+            idx = state.index.get(name)
+            if idx is None or idx not in alive:
+                continue
+            pods = fwk.nominated_pods_for(pod, idx)
+            if not pods:
+                continue
+            with fwk.pods_added(pods, name):
+                status = fwk.run_filters_on_node(pod, idx)
+            if not status.ok:
+                diagnosis.explicit[idx] = status
+                drop.append(idx)
+        if not drop:
+            return feasible
+        return feasible[~np.isin(feasible, np.array(drop, dtype=np.intp))]
+
+    def _fit_error(self, cycle: CycleState, pod: PodInfo, diagnosis: Diagnosis) -> FitError:
+        """The FitError for `pod`, after running PostFilter (preemption) as upstream's
+        schedulingCycle does; its message goes after the filters' reasons."""
+        fwk = self.framework
+        result: PostFilterResult | None = None
+        if fwk.post_filter:
+            result, status = fwk.run_post_filter(cycle, pod, diagnosis)
+            diagnosis.post_filter_message = status.message
+        return FitError(pod=pod, diagnosis=diagnosis, post_filter=result)
 
     def _take_feasible(
         self, feasible: IndexArray, candidates: IndexArray, num_all_nodes: int

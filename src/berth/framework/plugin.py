@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from berth.framework.nominator import Nominator
 from berth.framework.status import SUCCESS, Status
 from berth.objects.pod import PodInfo
 from berth.state.cluster import BoolArray, ClusterState, IndexArray, IntArray
@@ -44,6 +45,7 @@ class Handle:
     state: ClusterState
     rng: random.Random = field(default_factory=random.Random)
     services: dict[str, Any] = field(default_factory=dict)
+    nominator: Nominator = field(default_factory=Nominator)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,9 @@ class Plugin(abc.ABC):
     def __init__(self, *, args: Any, handle: Handle) -> None:
         self.args = args
         self.handle = handle
+        # The profile's Framework (upstream's framework.Handle runs filters for a node); set by
+        # `berth.engine.build_framework`. Preemption uses it to re-run PreFilter + Filter.
+        self.framework: Any = None
 
     @property
     def state(self) -> ClusterState:
@@ -83,12 +88,27 @@ class FilterPlugin(Plugin):
         """The rejection status for one node `filter` turned down, with upstream's reasons."""
 
 
+@dataclass(frozen=True, slots=True)
+class PostFilterResult:
+    """What a PostFilter plugin proposes (upstream PostFilterResult + the victims to evict).
+
+    `nominated_node` "" means "clear the pod's nomination" (upstream ModeOverride with "").
+    """
+
+    nominated_node: str
+    victims: tuple[PodInfo, ...] = ()
+
+
 class PostFilterPlugin(Plugin):
     @abc.abstractmethod
     def post_filter(
         self, cycle: CycleState, pod: PodInfo, diagnosis: Any
-    ) -> tuple[str | None, Status]:
-        """Runs when no node fits; may return a nominated node name (preemption)."""
+    ) -> tuple[PostFilterResult | None, Status]:
+        """Runs when no node fits; may nominate a node and name victims (preemption).
+
+        The plugin only decides; the front evicts the victims (in memory offline, through the
+        API live), so the engine stays front-agnostic.
+        """
 
 
 class PreScorePlugin(Plugin):
@@ -165,6 +185,7 @@ __all__ = [
     "PermitPlugin",
     "Plugin",
     "PostFilterPlugin",
+    "PostFilterResult",
     "PreFilterPlugin",
     "PreFilterResult",
     "PreScorePlugin",

@@ -8,7 +8,10 @@ results are intersected, Filter stops at a node's first rejection, Score plugins
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -21,12 +24,13 @@ from berth.framework.plugin import (
     Handle,
     PermitPlugin,
     PostFilterPlugin,
+    PostFilterResult,
     PreFilterPlugin,
     PreScorePlugin,
     ReservePlugin,
     ScorePlugin,
 )
-from berth.framework.status import SKIP, SUCCESS, Code, Status, error, unresolvable
+from berth.framework.status import SKIP, SUCCESS, Code, Status, error, unresolvable, unschedulable
 from berth.objects.pod import PodInfo
 from berth.state.cluster import IndexArray, IntArray
 
@@ -105,6 +109,92 @@ class Framework:
 
     def has_filters(self) -> bool:
         return bool(self.filter)
+
+    # ----- one node, from scratch (preemption, nominated pods) ---------------------------------
+    def run_filters_on_node(self, pod: PodInfo, node: int) -> Status:
+        """PreFilter + Filter for one node slot on the current state, with a fresh CycleState.
+
+        Berth's plugins keep no incremental PreFilter state (upstream's AddPod/RemovePod
+        extensions), so after the state changed (victims removed, nominated pods added) the
+        whole PreFilter runs again; callers keep this to the few nodes that need it.
+        """
+        cycle = CycleState()
+        allowed, status, restricting = self.run_pre_filter(cycle, pod)
+        if not status.ok:
+            return status
+        name = self.handle.state.names[node]
+        if allowed is not None and name not in allowed:
+            names = sorted(restricting)
+            return unresolvable(
+                f"node(s) didn't satisfy plugin(s) [{' '.join(names)}]", plugin=names[0]
+            )
+        alive, rejected = self.run_filters(cycle, pod, np.array([node], dtype=np.intp))
+        if len(alive):
+            return SUCCESS
+        plugin, _ = rejected[-1]
+        return plugin.explain(cycle, pod, node).with_plugin(plugin.name)
+
+    def nominated_pods_for(self, pod: PodInfo, node: int) -> list[PodInfo]:
+        """Pods nominated to `node` that `pod` must yield to: equal or higher priority, not
+        `pod` itself, not placed anywhere yet (upstream addNominatedPods)."""
+        nominator = self.handle.nominator
+        if not len(nominator):
+            return []
+        state = self.handle.state
+        return [
+            p
+            for p in nominator.pods_for_node(state.names[node])
+            if p.priority >= pod.priority and p.key != pod.key and state.node_of(p.key) is None
+        ]
+
+    def run_filters_with_nominated(self, pod: PodInfo, node: int) -> Status:
+        """upstream RunFilterPluginsWithNominatedPods for one node: first with the nominated pods
+        of equal or higher priority counted on the node, then (if that passed and any were
+        added) without them, so affinity to them cannot be what makes the pod fit."""
+        nominated = self.nominated_pods_for(pod, node)
+        if nominated:
+            with self.pods_added(nominated, self.handle.state.names[node]):
+                status = self.run_filters_on_node(pod, node)
+            if not status.ok:
+                return status
+        return self.run_filters_on_node(pod, node)
+
+    @contextmanager
+    def pods_added(self, pods: list[PodInfo], node_name: str) -> Iterator[None]:
+        """Count `pods` on `node_name` for the duration of the block, then take them away."""
+        state = self.handle.state
+        added: list[str] = []
+        try:
+            for p in pods:
+                state.add_pod(p, node_name)
+                added.append(p.key)
+            yield
+        finally:
+            for key in added:
+                state.remove_pod(key)
+
+    # ----- PostFilter --------------------------------------------------------------------------
+    def run_post_filter(
+        self, cycle: CycleState, pod: PodInfo, diagnosis: Any
+    ) -> tuple[PostFilterResult | None, Status]:
+        """upstream RunPostFilterPlugins: stop at the first Success, Error or
+        UnschedulableAndUnresolvable; otherwise run all and merge their reasons."""
+        result: PostFilterResult | None = None
+        reasons: list[str] = []
+        rejector = ""
+        for plugin in self.post_filter:
+            r, s = plugin.post_filter(cycle, pod, diagnosis)
+            if s.ok:
+                return r, s.with_plugin(plugin.name)
+            if s.code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE:
+                return r, s.with_plugin(plugin.name)
+            if not s.is_rejected:
+                return None, error(*s.reasons, plugin=plugin.name)
+            if r is not None:
+                result = r
+            reasons.extend(s.reasons)
+            rejector = rejector or plugin.name
+        return result, unschedulable(*reasons, plugin=rejector)
 
     # ----- Score -------------------------------------------------------------------------------
     def run_pre_score(self, cycle: CycleState, pod: PodInfo, nodes: IndexArray) -> None:

@@ -108,6 +108,9 @@ class PodInfo:
     images: tuple[str, ...]
     pod_group: str
     nominated_node: str = ""
+    start_time: float = 0.0  # status.startTime; 0 when the pod has not started
+    # status.conditions has DisruptionTarget=True with reason PreemptionByScheduler
+    preempted_by_scheduler: bool = False
     controller: tuple[str, str] | None = None  # (kind, name) of the controlling owner
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -498,8 +501,18 @@ def parse_pod(raw: Any) -> PodInfo:
         images=images,
         pod_group=labels.get(POD_GROUP_LABEL, ""),
         nominated_node=str(status.get("nominatedNodeName") or ""),
+        start_time=_timestamp(status.get("startTime")),
+        preempted_by_scheduler=_preempted_by_scheduler(status),
         controller=_controller(meta),
     )
+
+
+def _preempted_by_scheduler(status: dict[str, Any]) -> bool:
+    """upstream podTerminatingByPreemption's condition test (the first DisruptionTarget wins)."""
+    for c in status.get("conditions") or []:
+        if isinstance(c, dict) and c.get("type") == "DisruptionTarget":
+            return c.get("status") == "True" and c.get("reason") == "PreemptionByScheduler"
+    return False
 
 
 def _controller(meta: dict[str, Any]) -> tuple[str, str] | None:

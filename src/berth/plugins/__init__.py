@@ -2,6 +2,7 @@
 
 from berth.plugins import (  # noqa: F401
     defaultbinder,
+    defaultpreemption,
     imagelocality,
     interpodaffinity,
     metricscore,

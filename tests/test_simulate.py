@@ -127,3 +127,26 @@ def test_priority_class_fills_priority() -> None:
         ).output
     )
     assert [(d["pod"], d["node"]) for d in out] == [("default/high", "n1"), ("default/low", None)]
+
+
+def test_preemption_evicts_victims_and_places_the_pod_at_once() -> None:
+    dump = as_list(
+        node("n1", cpu="1"),
+        node("n2", cpu="1"),
+        pod("low", cpu="1", node_name="n1", priority=0),
+        pod("mid", cpu="1", node_name="n2", priority=100),
+        pod("high", cpu="1", priority=1000),
+        pod("peer", cpu="1", priority=100),  # equal priority to what is left: no preemption
+    )
+    result = run(["simulate", "-", "-o", "json", "--seed", "1"], stdin=dump)
+    assert result.exit_code == 0, result.output
+    out = {d["pod"]: d for d in lines(result.output)}
+    high = out["default/high"]
+    assert (high["node"], high["nominatedNode"], high["preempted"]) == ("n1", "n1", ["default/low"])
+    peer = out["default/peer"]
+    assert peer["node"] is None and "preempted" not in peer
+    assert peer["message"].endswith(
+        "preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."
+    )
+    table = run(["simulate", "-"], stdin=dump)
+    assert "preempted default/low" in table.output

@@ -2,7 +2,9 @@
 
 Bound pods are loaded into the state; pending pods whose schedulerName matches a profile are
 taken in queue order (priority descending, then creation time) and each placement is assumed,
-so later pods see earlier ones, exactly as the live scheduler's cache would.
+so later pods see earlier ones, exactly as the live scheduler's cache would. When a pod fits
+nowhere and DefaultPreemption nominates a node, the victims vanish from the state at once (there
+is no graceful termination offline) and the pod is placed on its nominated node right away.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from berth.metrics.refresher import Refresher
 from berth.objects import ObjectError, parse_node, parse_pod
 from berth.objects.pod import PodInfo
 from berth.plugins.defaultbinder import BINDER_SERVICE
+from berth.plugins.defaultpreemption import PDB_SERVICE
 from berth.plugins.metricscore import SERVICE as METRICS_SERVICE
 from berth.state.cluster import ClusterState
 
@@ -38,6 +41,8 @@ class Decision:
     plugin_scores: dict[str, dict[str, int]] = field(default_factory=dict)
     message: str = ""
     error: str = ""
+    preempted: list[str] = field(default_factory=list)
+    nominated_node: str = ""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -49,6 +54,9 @@ class Decision:
         }
         if self.plugin_scores:
             out["pluginScores"] = self.plugin_scores
+        if self.nominated_node:
+            out["nominatedNode"] = self.nominated_node
+            out["preempted"] = self.preempted
         if self.error:
             out["error"] = self.error
         return out
@@ -78,7 +86,8 @@ class Simulation:
     def __init__(self, *, dump: Dump, config: Config, seed: int | None = None) -> None:
         self.dump = dump
         state = ClusterState()
-        services: dict[str, Any] = {BINDER_SERVICE: self._bind}
+        pdbs = [o for o in dump.other if o.get("kind") == "PodDisruptionBudget"]
+        services: dict[str, Any] = {BINDER_SERVICE: self._bind, PDB_SERVICE: lambda: pdbs}
         self.refresher: Refresher | None = None
         if config.model.metricSources:
             self.refresher = Refresher.from_config(config, state=state)
@@ -171,11 +180,29 @@ class Simulation:
     async def _decide(self, pod: PodInfo) -> Decision:
         scheduler = self.engine.schedulers[pod.scheduler_name]
         fwk = scheduler.framework
+        preempted: list[str] = []
         try:
-            result = scheduler.schedule(pod, explain_scores=True)
+            try:
+                result = scheduler.schedule(pod, explain_scores=True)
+            except FitError as fit:
+                if not fit.nominated_node:
+                    raise
+                # Offline, victims vanish at once: evict them and place the pod on its node.
+                for victim in fit.victims:
+                    self.engine.state.remove_pod(victim.key)
+                    preempted.append(victim.key)
+                pod.nominated_node = fit.nominated_node
+                result = scheduler.schedule(pod, explain_scores=True)
         except FitError as fit:
             reasons = {n: list(s.reasons) for n, s in fit.diagnosis.node_statuses().items()}
-            return Decision(pod=pod.key, node=None, reasons=reasons, message=fit.message)
+            return Decision(
+                pod=pod.key,
+                node=None,
+                reasons=reasons,
+                message=fit.message,
+                preempted=preempted,
+                nominated_node=pod.nominated_node if preempted else "",
+            )
         except FrameworkError as exc:
             return Decision(pod=pod.key, node=None, error=str(exc), message=str(exc))
         reasons = {n: list(s.reasons) for n, s in result.diagnosis.node_statuses().items()}
@@ -185,6 +212,8 @@ class Simulation:
             reasons=reasons,
             scores=result.scores,
             plugin_scores=result.plugin_scores,
+            preempted=preempted,
+            nominated_node=pod.nominated_node if preempted else "",
         )
         self.engine.state.assume_pod(pod, result.node)
         status = fwk.run_reserve(result.cycle, pod, result.node)
@@ -214,7 +243,8 @@ def format_table(decisions: list[Decision]) -> str:
     for d in decisions:
         if d.node:
             score = d.scores.get(d.node)
-            rows.append((d.pod, d.node, "" if score is None else str(score), ""))
+            why = f"preempted {', '.join(d.preempted)}" if d.preempted else ""
+            rows.append((d.pod, d.node, "" if score is None else str(score), why))
         else:
             rows.append((d.pod, "<pending>", "", d.error or d.message))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]

@@ -25,10 +25,12 @@ from berth.engine import Engine
 from berth.kube.binder import Binder
 from berth.kube.client import Connection
 from berth.kube.events import EventRecorder
+from berth.kube.evictor import Evictor
 from berth.kube.informer import Informer
 from berth.kube.leader import LeaderElector
 from berth.metrics.refresher import Refresher
 from berth.plugins.defaultbinder import BINDER_SERVICE
+from berth.plugins.defaultpreemption import PDB_SERVICE
 from berth.plugins.metricscore import SERVICE as METRICS_SERVICE
 from berth.queue import SchedulingQueue
 from berth.scheduler import LiveScheduler
@@ -77,7 +79,11 @@ class Runner:
             metrics=self.metrics,
             limiter=AsyncLimiter(burst, burst / qps),
             max_binds_in_flight=burst,
+            evictor=Evictor(connection=connection, recorder=self.recorder),
         )
+        # DefaultPreemption counts PDB violations from the PDB informer's cache.
+        pdbs = self.scheduler.pdbs
+        self.engine.handle.services[PDB_SERVICE] = lambda: list(pdbs.objects.values())
         core = connection.core
         apps = AppsV1Api(connection.api)
         timeout = connection.request_timeout

@@ -9,6 +9,7 @@ deleted meanwhile, is dropped cleanly.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from typing import Any
@@ -20,6 +21,7 @@ from berth.framework.algorithm import FitError
 from berth.framework.runtime import FrameworkError
 from berth.framework.status import Code
 from berth.kube.events import EventRecorder
+from berth.kube.evictor import Evictor
 from berth.kube.informer import Obj, ObjectCache, object_key
 from berth.objects import ObjectError, parse_node, parse_pod
 from berth.objects.pod import PodInfo
@@ -41,8 +43,11 @@ class LiveScheduler:
         metrics: SchedulerMetrics,
         limiter: AsyncLimiter | None = None,
         max_binds_in_flight: int = 100,
+        evictor: Evictor | None = None,
     ) -> None:
         self.engine = engine
+        self.evictor = evictor
+        self._preemptions: set[asyncio.Task[None]] = set()
         self.queue = queue
         self.recorder = recorder
         self.metrics = metrics
@@ -79,8 +84,9 @@ class LiveScheduler:
         """Stop taking pods; wait for binds in flight."""
         self._stopping = True
         self.queue.close()
-        if self._binds:
-            await asyncio.wait(set(self._binds), timeout=timeout)
+        pending = self._binds | self._preemptions
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
         await self.recorder.flush()
 
     def refresh_gauges(self) -> None:
@@ -110,6 +116,12 @@ class LiveScheduler:
             log.info("pod unschedulable", extra={"pod": pod.key, "reason": message})
             self._failed_scheduling(pod, message)
             self._set_condition(pod, message)
+            if scheduler.framework.post_filter:
+                self.metrics.preemption_attempts.inc()
+            if fit.post_filter is not None and self._preempt(entry, fit):
+                # Victims are being deleted; retry after backoff, when the room is free.
+                self.queue.requeue_backoff(entry)
+                return
             self.queue.requeue_unschedulable(entry, plugins=fit.diagnosis.unschedulable_plugins())
             return
         except FrameworkError as exc:
@@ -135,6 +147,82 @@ class LiveScheduler:
         )
         self._binds.add(task)
         task.add_done_callback(self._binds.discard)
+
+    # ----- preemption -------------------------------------------------------------------------
+    def _preempt(self, entry: QueuedPod, fit: FitError) -> bool:
+        """Act on PostFilter's result (upstream prepareCandidate + the nomination): nominate the
+        pod, delete the victims, clear lower-priority nominations on that node. True when the
+        pod was nominated (and should come back after backoff)."""
+        pod = entry.pod
+        node = fit.nominated_node
+        state = self.engine.state
+        nominator = self.engine.handle.nominator
+        if not node:
+            # Preemption cannot help: clear an earlier nomination, if any.
+            if nominator.node_of(pod.key) or pod.nominated_node:
+                nominator.remove(pod.key)
+                pod.nominated_node = ""
+                self._spawn(self._nominate(pod, ""))
+            return False
+        nominator.add(pod, node)
+        pod.nominated_node = node
+        for victim in fit.victims:
+            # Count the victims as terminating until the watch reports them gone, so the next
+            # attempt waits for them (PodEligibleToPreemptOthers) instead of preempting again.
+            assumed = state.is_assumed(victim.key)
+            if state.node_of(victim.key) == node:
+                marked = dataclasses.replace(victim, terminating=True, preempted_by_scheduler=True)
+                if assumed:
+                    state.assume_pod(marked, node)
+                else:
+                    state.add_pod(marked, node)
+        lower = [p for p in nominator.pods_for_node(node) if p.priority < pod.priority]
+        for other in lower:
+            nominator.remove(other.key)
+            other.nominated_node = ""
+        log.info(
+            "preempting",
+            extra={"pod": pod.key, "node": node, "victims": [v.key for v in fit.victims]},
+        )
+        self.metrics.preemption_victims.observe(len(fit.victims))
+        self._spawn(self._carry_out(pod, node, fit.victims, lower))
+        return True
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._preemptions.add(task)
+        task.add_done_callback(self._preemptions.discard)
+
+    async def _nominate(self, pod: PodInfo, node: str) -> None:
+        if self.evictor is not None:
+            await self.evictor.nominate(pod, node)
+
+    async def _carry_out(
+        self, pod: PodInfo, node: str, victims: tuple[PodInfo, ...], lower: list[PodInfo]
+    ) -> None:
+        evictor = self.evictor
+        if evictor is None:
+            log.warning("no evictor: victims not deleted", extra={"pod": pod.key})
+            return
+        evictions = [evictor.preempt(v, preemptor=pod, node=node) for v in victims]
+        _, evicted, _ = await asyncio.gather(
+            evictor.nominate(pod, node),
+            asyncio.gather(*evictions),
+            asyncio.gather(*(evictor.nominate(p, "") for p in lower)),
+        )
+        state = self.engine.state
+        for victim, result in zip(victims, evicted, strict=True):
+            current = state.pods.get(victim.key)
+            if not result.deleted and current is not None and current.preempted_by_scheduler:
+                # Not deleted after all: stop counting it as terminating.
+                if state.is_assumed(victim.key):
+                    state.assume_pod(victim, node)
+                else:
+                    state.add_pod(victim, node)
+        if not all(r.deleted for r in evicted):
+            # Upstream moves the preemptor back to the active queue when a victim could not
+            # be preempted; it is retried after its backoff here and may pick other victims.
+            log.warning("some victims were not preempted", extra={"pod": pod.key, "node": node})
 
     def _count(self, result: str, profile: str, start: float) -> None:
         """One attempt in `scheduler_schedule_attempts_total` and its duration histogram."""
@@ -179,6 +267,7 @@ class LiveScheduler:
             self.scheduled += 1
             self._count("scheduled", profile, start)
             self.queue.done(pod.key)
+            self.engine.handle.nominator.remove(pod.key)
             self.recorder.event(
                 pod,
                 type_="Normal",
@@ -250,6 +339,8 @@ class PodEvents:
         self._apply(obj, added=True)
 
     def on_update(self, old: Obj, new: Obj) -> None:
+        if _nominated(old) != _nominated(new):
+            self._sync_nomination(new)
         if not (new.get("spec") or {}).get("nodeName") and not _pod_changed(old, new):
             # upstream isPodUpdated: our own condition patch, or a resourceVersion bump, must
             # not put an unschedulable pod back in line.
@@ -257,9 +348,25 @@ class PodEvents:
             return
         self._apply(new, added=False)
 
+    def _sync_nomination(self, obj: Obj) -> None:
+        """status.nominatedNodeName changed (by us or another scheduler): follow it."""
+        key = object_key(obj)
+        nominator = self.s.engine.handle.nominator
+        node = _nominated(obj)
+        if not node or (obj.get("spec") or {}).get("nodeName"):
+            nominator.remove(key)
+            return
+        if nominator.node_of(key) == node:
+            return
+        try:
+            nominator.add(parse_pod(obj), node)
+        except ObjectError:
+            nominator.remove(key)
+
     def on_delete(self, obj: Obj) -> None:
         key = object_key(obj)
         s = self.s
+        s.engine.handle.nominator.remove(key)
         s.pods.pop(key, None)
         s.queue.delete(key)
         if s.engine.state.remove_pod(key) is not None:
@@ -272,6 +379,7 @@ class PodEvents:
         status = obj.get("status") or {}
         state = s.engine.state
         if status.get("phase") in TERMINAL:
+            s.engine.handle.nominator.remove(key)
             s.pods.pop(key, None)
             s.queue.delete(key)
             if state.remove_pod(key) is not None:
@@ -285,6 +393,7 @@ class PodEvents:
                 log.warning("cannot account bound pod", extra={"pod": key, "error": str(exc)})
                 return
             was_known = state.node_of(key) is not None and not state.is_assumed(key)
+            s.engine.handle.nominator.remove(key)  # bound: no longer holds room by nomination
             state.add_pod(pod)  # confirms an assumed pod, or accounts someone else's
             s.queue.delete(key)
             if not was_known and pod.labels:
@@ -304,6 +413,8 @@ class PodEvents:
             return
         if state.node_of(key) is not None:
             return  # assumed and binding: the bind task owns it
+        if added and pod.nominated_node:
+            s.engine.handle.nominator.add(pod, pod.nominated_node)  # e.g. after a restart
         if added:
             s.metrics.incoming.labels("active", "PodAdd").inc()
             s.queue.add(pod)
@@ -366,6 +477,10 @@ def _strip(obj: Obj) -> Obj:
     for k in ("resourceVersion", "generation", "managedFields"):
         meta.pop(k, None)
     return {**{k: v for k, v in obj.items() if k != "status"}, "metadata": meta}
+
+
+def _nominated(obj: Obj) -> str:
+    return str((obj.get("status") or {}).get("nominatedNodeName") or "")
 
 
 def _pod_changed(old: Obj, new: Obj) -> bool:

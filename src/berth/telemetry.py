@@ -65,6 +65,17 @@ class SchedulerMetrics:
             ["queue", "event"],
             registry=r,
         )
+        self.preemption_attempts = Counter(
+            "scheduler_preemption_attempts",
+            "Total preemption attempts in the cluster till now",
+            registry=r,
+        )
+        self.preemption_victims = Histogram(
+            "scheduler_preemption_victims",
+            "Number of selected preemption victims",
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=r,
+        )
         self.binding_duration = Histogram(
             "berth_binding_duration_seconds",
             "Binding latency in seconds, retries included.",

@@ -59,6 +59,7 @@ def allowed(group: str, resource: str, verb: str) -> bool:
         ("", "namespaces", "watch"),
         ("", "pods/binding", "create"),
         ("", "pods/status", "patch"),
+        ("", "pods", "delete"),  # preemption victims
         ("", "events", "create"),
         ("", "events", "patch"),
         ("coordination.k8s.io", "leases", "update"),
@@ -72,8 +73,12 @@ def test_rbac_is_least_privilege() -> None:
     for r in rules():
         assert "*" not in r["verbs"] and "*" not in r["resources"] and "*" not in r["apiGroups"]
         assert "secrets" not in r["resources"]
-        assert not {"delete", "deletecollection", "escalate", "bind", "impersonate"} & set(
-            r["verbs"]
-        )
+        assert not {"deletecollection", "escalate", "bind", "impersonate"} & set(r["verbs"])
+        if "delete" in r["verbs"]:
+            # The one exception: preemption deletes victim pods, in a rule of its own that
+            # grants nothing else (no other verb, no other resource, no subresource).
+            assert r == {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]}
     assert not allowed("", "nodes", "update")
+    assert not allowed("", "nodes", "delete")
+    assert not allowed("", "pods/binding", "delete")
     assert not allowed("", "pods", "create")

@@ -56,7 +56,12 @@ def test_unschedulable_pod_gets_event_and_condition_then_fits_on_a_new_node(
             await eventually(failed)
             ev = next(e for e in await events(conn) if e["reason"] == "FailedScheduling")
             assert ev["type"] == "Warning"
-            assert ev["message"] == "0/3 nodes are available: 3 Insufficient cpu."
+            # 6 cpu is above every node's allocatable: preemption cannot help either.
+            want = (
+                "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are "
+                "available: 3 Preemption is not helpful for scheduling."
+            )
+            assert ev["message"] == want
 
             async def condition() -> bool:
                 conds = (await pods(conn))["big"].get("status", {}).get("conditions") or []
@@ -64,7 +69,7 @@ def test_unschedulable_pod_gets_event_and_condition_then_fits_on_a_new_node(
                     c["type"] == "PodScheduled"
                     and c["status"] == "False"
                     and c["reason"] == "Unschedulable"
-                    and c["message"] == "0/3 nodes are available: 3 Insufficient cpu."
+                    and c["message"] == want
                     for c in conds
                 )
 

@@ -1,0 +1,99 @@
+"""`berth run` preempting on the embedded cluster: a full cluster, a high-priority pod arrives,
+victims are deleted with `Preempted` events, the preemptor is nominated and then bound there."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from kubernetes.aio.client import SchedulingV1Api
+
+from berth.cluster import EmbeddedCluster
+from berth.kube.client import Connection, read_json
+from tests.live.conftest import create, events, eventually, node_of, pod, pods, running
+
+
+async def priority_class(conn: Connection, name: str, value: int) -> None:
+    body: dict[str, Any] = {
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {"name": name},
+        "value": value,
+    }
+    api = SchedulingV1Api(conn.api)
+    response = await api.create_priority_class_without_preload_content(body=body)
+    answer = await read_json(response)
+    assert response.status == 201, answer
+
+
+def test_high_priority_pod_preempts_on_a_full_cluster(cluster: EmbeddedCluster) -> None:
+    async def main() -> None:
+        async with running(cluster) as (runner, conn):
+            await priority_class(conn, "low", 10)
+            await priority_class(conn, "high", 1000)
+            # Fill every node (3 x 4 cpu) with low-priority pods of 2 cpu.
+            for i in range(6):
+                await create(conn, pod(f"low-{i}", cpu="2", priorityClassName="low"))
+
+            async def all_bound() -> bool:
+                listed = await pods(conn)
+                return sum(1 for p in listed.values() if node_of(p)) == 6
+
+            await eventually(all_bound)
+            await create(conn, pod("vip", cpu="3", priorityClassName="high"))
+
+            async def vip_bound() -> bool:
+                listed = await pods(conn)
+                return "vip" in listed and node_of(listed["vip"]) is not None
+
+            await eventually(vip_bound, timeout=20)
+            listed = await pods(conn)
+            vip = listed["vip"]
+            node = node_of(vip)
+            assert vip["spec"]["priority"] == 1000
+            assert vip["status"]["nominatedNodeName"] == node  # nominated, then bound there
+            gone = sorted(f"low-{i}" for i in range(6) if f"low-{i}" not in listed)
+            assert len(gone) == 2  # both pods of one node, and nothing else
+            evs = await events(conn)
+            preempted = [e for e in evs if e["reason"] == "Preempted"]
+            assert sorted(e["involvedObject"]["name"] for e in preempted) == gone
+            for e in preempted:
+                assert e["type"] == "Normal"
+                assert e["message"] == f"Preempted by pod {vip['metadata']['uid']} on node {node}"
+            assert runner.scheduler.evictor is not None
+            assert runner.scheduler.evictor.evicted == 2
+            assert not runner.engine.handle.nominator.node_of("default/vip")
+
+    asyncio.run(main())
+
+
+def test_equal_priority_pod_does_not_preempt(cluster: EmbeddedCluster) -> None:
+    async def main() -> None:
+        async with running(cluster) as (_, conn):
+            await priority_class(conn, "same", 10)
+            for i in range(6):
+                await create(conn, pod(f"a-{i}", cpu="2", priorityClassName="same"))
+
+            async def all_bound() -> bool:
+                return sum(1 for p in (await pods(conn)).values() if node_of(p)) == 6
+
+            await eventually(all_bound)
+            await create(conn, pod("b", cpu="2", priorityClassName="same"))
+
+            async def failed() -> bool:
+                return any(
+                    e["reason"] == "FailedScheduling" and e["involvedObject"]["name"] == "b"
+                    for e in await events(conn)
+                )
+
+            await eventually(failed)
+            ev = next(e for e in await events(conn) if e["reason"] == "FailedScheduling")
+            assert ev["message"] == (
+                "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are "
+                "available: 3 No preemption victims found for incoming pod."
+            )
+            listed = await pods(conn)
+            assert len(listed) == 7 and node_of(listed["b"]) is None
+            assert not [e for e in await events(conn) if e["reason"] == "Preempted"]
+
+    asyncio.run(main())

@@ -117,6 +117,18 @@ def simulate(dump: str, config_path: str | None, output: str, seed: int | None) 
     default=None,
     help="Leader-election identity (default: hostname and a random suffix).",
 )
+@click.option(
+    "--tls-cert-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Serve the endpoints over HTTPS with this certificate (PEM).",
+)
+@click.option(
+    "--tls-private-key-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="The certificate's private key (PEM).",
+)
 def run(
     config_path: str | None,
     kubeconfig: str | None,
@@ -126,6 +138,8 @@ def run(
     log_level: str,
     embedded_nodes: int,
     identity: str | None,
+    tls_cert_file: str | None,
+    tls_private_key_file: str | None,
 ) -> None:
     """Run Berth as a scheduler in a cluster (a second scheduler beside kube-scheduler)."""
     import asyncio
@@ -136,6 +150,8 @@ def run(
     from berth.telemetry import setup_logging
 
     setup_logging(fmt=log_format, level=log_level)
+    if bool(tls_cert_file) != bool(tls_private_key_file):
+        _fail("--tls-cert-file and --tls-private-key-file go together", code=2)
     config = _load_config(config_path)
     model = config.model
     kubeconfig = kubeconfig or model.clientConnection.kubeconfig or None
@@ -167,6 +183,8 @@ def run(
                 leader_elect=elect,
                 bind_address=bind_address or None,
                 identity=identity or default_identity(),
+                tls_cert_file=tls_cert_file,
+                tls_key_file=tls_private_key_file,
             ),
         )
         loop = asyncio.get_running_loop()

@@ -13,6 +13,7 @@ import gc
 import logging
 import os
 import socket
+import ssl
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,8 @@ class RunOptions:
     bind_address: str | None = "127.0.0.1:10259"
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}")
     seed: int | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
 
 
 class Runner:
@@ -174,6 +177,15 @@ class Runner:
         self.stop_requested = asyncio.Event()
         self.lost_lease = False
 
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        """HTTPS for /healthz, /readyz and /metrics when a certificate is given."""
+        if not self.options.tls_cert_file:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.options.tls_cert_file, self.options.tls_key_file)
+        return context
+
     def ready(self) -> bool:
         return all(i.synced.is_set() for i in self.informers)
 
@@ -187,7 +199,7 @@ class Runner:
         tasks: list[asyncio.Task[None]] = []
         if self.options.bind_address:
             host, port = parse_address(self.options.bind_address)
-            await self.health.start(host=host, port=port)
+            await self.health.start(host=host, port=port, ssl_context=self._ssl_context())
             log.info("serving health and metrics", extra={"address": f"{host}:{self.health.port}"})
         try:
             tasks = [

@@ -310,3 +310,73 @@ def annotate(
     except AnnotateError as exc:
         _fail(str(exc), code=1)
     click.echo(out)
+
+
+@main.command()
+@config_option
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster, else no cluster).",
+)
+@click.option("--bind-address", default="127.0.0.1:8888", show_default=True)
+@click.option(
+    "--url-prefix",
+    default="/berth",
+    show_default=True,
+    help="Path prefix of the verbs (the path part of the extender's urlPrefix).",
+)
+@click.option(
+    "--node-cache-capable/--no-node-cache-capable",
+    default=False,
+    show_default=True,
+    help="Expect NodeNames and answer from Berth's own node informer (needs a cluster).",
+)
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option(
+    "--max-body-bytes",
+    type=click.IntRange(min=1024),
+    default=64 * 1024 * 1024,
+    show_default=True,
+    help="Larger request bodies are refused with 413.",
+)
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info")
+def extender(
+    config_path: str | None,
+    kubeconfig: str | None,
+    bind_address: str,
+    url_prefix: str,
+    node_cache_capable: bool,
+    tls_cert: str | None,
+    tls_key: str | None,
+    max_body_bytes: int,
+    log_format: str,
+    log_level: str,
+) -> None:
+    """Serve kube-scheduler's extender webhook (filter, prioritize, preempt, bind) with
+    Berth's plugins. See docs/extender.md."""
+    import asyncio
+
+    from berth.extender.server import ExtenderOptions, serve
+    from berth.telemetry import parse_address, setup_logging
+
+    setup_logging(fmt=log_format, level=log_level)
+    if bool(tls_cert) != bool(tls_key):
+        _fail("--tls-cert and --tls-key go together", code=2)
+    try:
+        parse_address(bind_address)
+    except ValueError as exc:
+        _fail(f"--bind-address: {exc}", code=2)
+    config = _load_config(config_path)
+    options = ExtenderOptions(
+        bind_address=bind_address,
+        url_prefix=url_prefix,
+        node_cache_capable=node_cache_capable,
+        tls_cert_file=tls_cert,
+        tls_key_file=tls_key,
+        max_body_bytes=max_body_bytes,
+    )
+    raise SystemExit(asyncio.run(serve(config=config, kubeconfig=kubeconfig, options=options)))

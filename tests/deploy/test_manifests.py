@@ -19,7 +19,9 @@ def documents() -> list[tuple[str, dict[str, Any]]]:
     out = []
     for path in sorted(DEPLOY.glob("*.yaml")):
         for i, doc in enumerate(yaml.safe_load_all(path.read_text())):
-            if doc:
+            # kube-scheduler's own configuration is not an API object (no OpenAPI schema):
+            # tests/extender/test_deploy_config.py checks it against upstream's types.
+            if doc and not str(doc.get("apiVersion", "")).startswith("kubescheduler.config"):
                 out.append((f"{path.name}[{i}] {doc['kind']}", doc))
     return out
 

@@ -96,6 +96,8 @@ def test_bind_binds_once_and_reports_errors(cluster: EmbeddedCluster) -> None:
                 return process.engine.state.node_of("default/p") == first
 
             await eventually(counted)
+            # The same bind again is what a retry after a lost answer looks like: it succeeds.
+            assert await post(f"{url}/bind", args) == (200, {"Error": ""})
             code, out = await post(f"{url}/bind", {**args, "Node": second})
             assert code == 200
             assert out["Error"].startswith(f"binding default/p to {second}:")

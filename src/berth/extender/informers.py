@@ -1,4 +1,5 @@
-"""What the extender watches: bound pods and namespaces always, nodes when node-cache capable.
+"""What the extender watches: bound pods, namespaces and workloads always, nodes when
+node-cache capable.
 
 The extender has no queue, so these handlers only keep the engine's state current (the live
 scheduler's handlers in `berth.scheduler` also move pods between queues). Pods matter in both
@@ -9,6 +10,8 @@ affinity and topology spread all count bound pods.
 from __future__ import annotations
 
 import logging
+
+from kubernetes.aio.client import AppsV1Api
 
 from berth.engine import Engine
 from berth.kube.client import Connection
@@ -85,7 +88,8 @@ class Namespaces:
 
 
 def build_informers(engine: Engine, connection: Connection, *, nodes: bool) -> list[Informer]:
-    """pods and namespaces, plus nodes when the extender answers NodeNames from its cache."""
+    """pods, namespaces and the workloads default spreading reads (Services, RCs, ReplicaSets,
+    StatefulSets, optional), plus nodes when the extender answers NodeNames from its cache."""
     core = connection.core
     timeout = connection.request_timeout
     out = [
@@ -103,6 +107,26 @@ def build_informers(engine: Engine, connection: Connection, *, nodes: bool) -> l
             request_timeout=timeout,
         ),
     ]
+    # PodTopologySpread's default constraints select by the pod's Services and controllers.
+    apps = AppsV1Api(connection.api)
+    for name, call in (
+        ("services", core.list_service_for_all_namespaces_without_preload_content),
+        (
+            "replicationcontrollers",
+            core.list_replication_controller_for_all_namespaces_without_preload_content,
+        ),
+        ("replicasets", apps.list_replica_set_for_all_namespaces_without_preload_content),
+        ("statefulsets", apps.list_stateful_set_for_all_namespaces_without_preload_content),
+    ):
+        out.append(
+            Informer(
+                name=name,
+                call=call,
+                handler=engine.workloads,
+                request_timeout=timeout,
+                optional=True,
+            )
+        )
     if nodes:
         out.insert(
             0,

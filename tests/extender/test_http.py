@@ -294,3 +294,34 @@ def test_prioritize_with_one_weighted_plugin_maps_its_score() -> None:
             assert out == [{"Host": "empty", "Score": 10}, {"Host": "half", "Score": 5}]
 
     run(main())
+
+
+class _FakeBinder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    async def bind(self, pod: Any, node_name: str) -> Any:
+        from berth.framework.status import SUCCESS
+
+        self.calls.append((pod.key, node_name))
+        return SUCCESS
+
+
+def test_bind_counts_a_filtered_pod_on_its_node_at_once() -> None:
+    engine = Engine(config=parse_config({}), seed=1)
+    binder = _FakeBinder()
+    nodes = [node("n1", cpu="4"), node("n2", cpu="4")]
+
+    async def main() -> None:
+        async with serving(engine=engine, binder=binder) as (url, _):  # type: ignore[arg-type]
+            _, out = await post(f"{url}/filter", args(pod("a", cpu="3"), *nodes))
+            assert len(out["Nodes"]["items"]) == 2
+            bind = {"PodName": "a", "PodNamespace": "default", "PodUID": "uid-a", "Node": "n1"}
+            assert await post(f"{url}/bind", bind) == (200, {"Error": ""})
+            assert binder.calls == [("default/a", "n1")]
+            assert engine.state.node_of("default/a") == "n1"
+            # Before any watch event, the next pod already sees n1 as 3 cpu fuller.
+            _, out = await post(f"{url}/filter", args(pod("b", cpu="3"), *nodes))
+            assert out["FailedNodes"] == {"n1": "Insufficient cpu"}
+
+    run(main())

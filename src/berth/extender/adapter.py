@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ from berth.objects.pod import PodInfo
 
 NODE_NOT_FOUND = "node(s) not found in berth's node cache"
 DEFAULT_NODE_TTL = 600.0
+RECENT_PODS = 1024  # pods of recent filter/prioritize calls kept for the bind verb
 
 
 class PodError(ValueError):
@@ -86,6 +88,7 @@ class ExtenderAdapter:
         self._last_sent: dict[str, float] = {}
         self._last_prune = time.monotonic()
         self.stats = ParseStats()
+        self._recent_pods: OrderedDict[str, PodInfo] = OrderedDict()
 
     # ----- shared ------------------------------------------------------------------------------
     def framework_for(self, pod: PodInfo) -> Framework:
@@ -95,12 +98,19 @@ class ExtenderAdapter:
         chosen = schedulers.get(pod.scheduler_name) or next(iter(schedulers.values()))
         return chosen.framework
 
-    @staticmethod
-    def parse_pod(raw: Obj) -> PodInfo:
+    def parse_pod(self, raw: Obj) -> PodInfo:
+        """The request's pod, parsed; remembered (a bounded LRU) so a later bind can count it on
+        its node at once instead of waiting for the pods watch."""
         try:
-            return parse_pod(raw)
+            pod = parse_pod(raw)
         except ObjectError as exc:
             raise PodError(f"invalid pod: {exc}") from exc
+        recent = self._recent_pods
+        recent[pod.key] = pod
+        recent.move_to_end(pod.key)
+        while len(recent) > RECENT_PODS:
+            recent.popitem(last=False)
+        return pod
 
     def _nodes(self, args: ExtenderArgs) -> tuple[list[str], dict[str, Obj], dict[str, Status]]:
         """The sent node names in order (deduplicated), the raw items by name (Nodes mode), and
@@ -311,8 +321,19 @@ class ExtenderAdapter:
                 error=f"binding {stub.key} to {args.node}: no answer within {self.bind_timeout}s"
             )
         if status.ok:
+            self._assume(stub, args.node)
             return ExtenderBindingResult()
         return ExtenderBindingResult(error=f"binding {stub.key} to {args.node}: {status.message}")
+
+    def _assume(self, stub: PodInfo, node_name: str) -> None:
+        """Count a pod Berth filtered and just bound on its node now: the pods watch confirms
+        it moments later (add_pod replaces this copy), and the next filter must not see the
+        node as emptier than it is in the meantime."""
+        pod = self._recent_pods.pop(stub.key, None)
+        state = self.engine.state
+        if pod is None or (stub.uid and pod.uid != stub.uid) or state.node_of(pod.key):
+            return
+        state.add_pod(pod, node_name)
 
 
 def scale_score(total: int, max_total: int) -> int:

@@ -313,6 +313,9 @@ async def serve(*, config: Config, kubeconfig: str | None, options: ExtenderOpti
             qps_burst=model.clientConnection.burst,
             request_timeout=model.clientConnection.timeout,
         )
+    except FileNotFoundError as exc:
+        log.error("cannot connect", extra={"error": str(exc)})
+        return 2
     except NoClusterConfigured:
         if options.node_cache_capable:
             log.error("--node-cache-capable needs a cluster (kubeconfig or in-cluster) to watch")

@@ -325,3 +325,34 @@ def test_bind_counts_a_filtered_pod_on_its_node_at_once() -> None:
             assert out["FailedNodes"] == {"n1": "Insufficient cpu"}
 
     run(main())
+
+
+def test_room_nominated_to_a_higher_priority_pod_is_kept() -> None:
+    from berth.extender.informers import BoundPods
+    from berth.objects import parse_node
+
+    engine = Engine(config=parse_config({}), seed=1)
+    for n in (node("n1", cpu="4"), node("n2", cpu="4")):
+        engine.state.upsert_node(parse_node(n))
+    watch = BoundPods(engine)
+    preemptor = pod("preemptor", cpu="3", priority=1000)
+    preemptor["status"] = {"nominatedNodeName": "n1"}
+    watch.on_add(preemptor)
+    assert engine.handle.nominator.node_of("default/preemptor") == "n1"
+
+    async def main() -> None:
+        async with serving(engine=engine, nodes_from_informer=True) as (url, _):
+            body = {"Pod": pod("low", cpu="2", priority=0), "NodeNames": ["n1", "n2"]}
+            _, out = await post(f"{url}/filter", body)
+            assert out["NodeNames"] == ["n2"]
+            assert out["FailedNodes"] == {"n1": "Insufficient cpu"}
+            body = {"Pod": pod("high", cpu="2", priority=2000), "NodeNames": ["n1", "n2"]}
+            _, out = await post(f"{url}/filter", body)
+            assert out["NodeNames"] == ["n1", "n2"]
+            # Once bound, the nomination is gone and the pod is counted instead.
+            bound = {**preemptor, "spec": {**preemptor["spec"], "nodeName": "n1"}}
+            watch.on_update(preemptor, bound)
+            assert not len(engine.handle.nominator)
+            assert engine.state.node_of("default/preemptor") == "n1"
+
+    run(main())

@@ -234,11 +234,32 @@ class ExtenderAdapter:
                     if not ok:
                         out[n] = absent
             slots = slots[mask]
-        _, rejected = fwk.run_filters(cycle, pod, slots)
+        feasible, rejected = fwk.run_filters(cycle, pod, slots)
         for plugin, nodes in rejected:
             for idx in nodes:
                 explained = plugin.explain(cycle, pod, int(idx)).with_plugin(plugin.name)
                 out[state.names[int(idx)]] = explained
+        out.update(self._nominated_rejections(fwk, pod, feasible))
+        return out
+
+    def _nominated_rejections(
+        self, fwk: Framework, pod: PodInfo, feasible: Any
+    ) -> dict[str, Status]:
+        """upstream RunFilterPluginsWithNominatedPods for the feasible nodes that have pods
+        nominated there with equal or higher priority: the pod must fit with them counted."""
+        nominator = self.engine.handle.nominator
+        if not len(nominator) or not len(feasible):
+            return {}
+        state = self.engine.state
+        alive = set(feasible.tolist())
+        out: dict[str, Status] = {}
+        for name in nominator.nodes():
+            idx = state.index.get(name)
+            if idx is None or idx not in alive:
+                continue
+            status = fwk.run_filters_with_nominated(pod, idx)
+            if not status.ok:
+                out[name] = status
         return out
 
     # ----- prioritize --------------------------------------------------------------------------

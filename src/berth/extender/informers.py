@@ -25,7 +25,8 @@ TERMINAL = ("Succeeded", "Failed")
 
 
 class BoundPods:
-    """Counts every bound, non-terminal pod on its node; forgets deleted or finished ones."""
+    """Counts every bound, non-terminal pod on its node and keeps the nominator current;
+    forgets deleted or finished pods."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -37,16 +38,32 @@ class BoundPods:
         self._apply(new)
 
     def on_delete(self, obj: Obj) -> None:
-        self.engine.state.remove_pod(object_key(obj))
+        key = object_key(obj)
+        self.engine.handle.nominator.remove(key)
+        self.engine.state.remove_pod(key)
 
     def _apply(self, obj: Obj) -> None:
         state = self.engine.state
+        nominator = self.engine.handle.nominator
         key = object_key(obj)
-        if (obj.get("status") or {}).get("phase") in TERMINAL:
+        status = obj.get("status") or {}
+        if status.get("phase") in TERMINAL:
+            nominator.remove(key)
             state.remove_pod(key)
             return
         if not (obj.get("spec") or {}).get("nodeName"):
-            return  # pending: kube-scheduler's business, not capacity yet
+            # Pending: not capacity yet, unless kube-scheduler's preemption nominated it to a
+            # node (status.nominatedNodeName); the filter then keeps that room for it.
+            nominated = status.get("nominatedNodeName")
+            if not nominated:
+                nominator.remove(key)
+                return
+            try:
+                nominator.add(parse_pod(obj), str(nominated))
+            except ObjectError:
+                nominator.remove(key)
+            return
+        nominator.remove(key)
         try:
             state.add_pod(parse_pod(obj))
         except ObjectError as exc:

@@ -356,3 +356,18 @@ def test_room_nominated_to_a_higher_priority_pod_is_kept() -> None:
             assert engine.state.node_of("default/preemptor") == "n1"
 
     run(main())
+
+
+def test_nodes_not_sent_for_the_ttl_are_forgotten() -> None:
+    from berth.extender.adapter import ExtenderAdapter
+    from berth.extender.wire import ExtenderArgs
+
+    engine = Engine(config=parse_config({}), seed=1)
+    adapter = ExtenderAdapter(engine, node_ttl=0.0)
+    adapter.filter(ExtenderArgs.from_wire(args(pod("a"), node("n1"), node("n2"))))
+    assert set(engine.state.index) == {"n1", "n2"}
+    adapter._last_prune = float("-inf")  # the prune runs at most every 10 s
+    result = adapter.filter(ExtenderArgs.from_wire(args(pod("b"), node("n2"))))
+    assert set(engine.state.index) == {"n2"}
+    assert result.nodes is not None
+    assert [n["metadata"]["name"] for n in result.nodes["items"]] == ["n2"]

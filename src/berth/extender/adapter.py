@@ -133,7 +133,10 @@ class ExtenderAdapter:
                 names.append(name)
                 rv = str(meta.get("resourceVersion") or "")
                 cached = self._parsed.get(name)
-                if rv and cached is not None and cached[0] == rv and name in state.index:
+                if (rv and cached is not None and cached[0] == rv and name in state.index) or (
+                    self.nodes_from_informer and name in state.index
+                ):
+                    # Unchanged, or watched: the informer's copy is at least as fresh.
                     self.stats.reused += 1
                 else:
                     try:

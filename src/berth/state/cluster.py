@@ -110,6 +110,8 @@ class ClusterState:
         ] = {}  # image name as the node lists it -> node -> size
         self.pods: dict[str, PodInfo] = {}
         self.pod_node: dict[str, str] = {}
+        # pods placed on a node the state does not hold (yet, or any more), by node name
+        self._orphans: dict[str, set[str]] = {}
         self.assumed: set[str] = set()
         self.pods_by_namespace: dict[str, dict[str, PodInfo]] = {}
         self.pods_with_affinity: dict[str, PodInfo] = {}
@@ -203,8 +205,8 @@ class ClusterState:
             for n in names:
                 self.image_nodes.setdefault(n, {})[idx] = size
         # Pods seen before their node (bound elsewhere first) are counted now.
-        for key, nname in self.pod_node.items():
-            if nname == node.name and key not in self.node_pods[idx]:
+        for key in self._orphans.pop(node.name, ()):
+            if key not in self.node_pods[idx]:
                 self._account(self.pods[key], idx, +1)
         self.version += 1
         return idx
@@ -224,6 +226,8 @@ class ClusterState:
             col.codes[idx] = MISSING
         for sc in self._selector_counts.values():
             sc.counts[idx] = 0  # its pods stay known (pod_node) but are counted nowhere
+        if self.node_pods[idx]:
+            self._orphans.setdefault(name, set()).update(self.node_pods[idx])
         self.node_pods[idx] = {}
         self.node_ports.pop(idx, None)
         self.names[idx] = ""
@@ -325,6 +329,8 @@ class ClusterState:
         idx = self.index.get(node_name)
         if idx is not None:
             self._account(pod, idx, +1)
+        else:
+            self._orphans.setdefault(node_name, set()).add(pod.key)
         self.version += 1
 
     def remove_pod(self, key: str) -> PodInfo | None:
@@ -344,6 +350,11 @@ class ClusterState:
         idx = self.index.get(node_name)
         if idx is not None and key in self.node_pods[idx]:
             self._account(pod, idx, -1)
+        orphans = self._orphans.get(node_name)
+        if orphans is not None:
+            orphans.discard(key)
+            if not orphans:
+                del self._orphans[node_name]
         self.version += 1
         return pod
 

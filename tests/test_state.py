@@ -1,0 +1,65 @@
+"""ClusterState bookkeeping that decisions rely on: pods seen before their node, nodes that go
+away and come back, assume/forget."""
+
+from __future__ import annotations
+
+import random
+
+from berth.objects import parse_node, parse_pod
+from berth.state.cluster import CPU, PODS, ClusterState
+from tests.builders import node, pod
+
+
+def test_pods_seen_before_their_node_are_counted_when_it_arrives() -> None:
+    state = ClusterState()
+    state.add_pod(parse_pod(pod("early", cpu="1", node_name="n1")))
+    state.upsert_node(parse_node(node("n1")))
+    idx = state.index["n1"]
+    assert state.requested[idx, CPU] == 1000 and state.requested[idx, PODS] == 1
+    state.upsert_node(parse_node(node("n1", labels={"x": "y"})))  # an update counts nothing twice
+    assert state.requested[idx, PODS] == 1
+
+
+def test_removed_node_keeps_its_pods_for_when_it_returns() -> None:
+    state = ClusterState()
+    state.upsert_node(parse_node(node("n1")))
+    state.add_pod(parse_pod(pod("p", cpu="1", node_name="n1")))
+    state.remove_node("n1")
+    state.upsert_node(parse_node(node("n1")))
+    assert state.requested[state.index["n1"], CPU] == 1000
+    state.remove_node("n1")
+    state.remove_pod("default/p")
+    state.upsert_node(parse_node(node("n1")))
+    assert state.requested[state.index["n1"], PODS] == 0
+
+
+def test_random_operations_keep_requested_equal_to_the_pods_placed() -> None:
+    rng = random.Random(7)
+    state = ClusterState(capacity=4)
+    names = [f"n{i}" for i in range(6)]
+    live: set[str] = set()
+    for step in range(600):
+        op = rng.random()
+        name = rng.choice(names)
+        if op < 0.25:
+            state.upsert_node(parse_node(node(name)))
+        elif op < 0.35:
+            state.remove_node(name)
+        elif op < 0.7:
+            key = f"p{rng.randrange(40)}"
+            raw = pod(key, cpu=f"{rng.randrange(1, 5)}00m", node_name=name)
+            if rng.random() < 0.5:
+                state.assume_pod(parse_pod(raw), name)
+            else:
+                state.add_pod(parse_pod(raw))
+            live.add(f"default/{key}")
+        else:
+            key = f"default/p{rng.randrange(40)}"
+            if rng.random() < 0.5:
+                state.forget_pod(key)
+            else:
+                state.remove_pod(key)
+        for n, idx in state.index.items():
+            want = [p for k, p in state.pods.items() if state.pod_node[k] == n]
+            assert state.requested[idx, PODS] == len(want), step
+            assert state.requested[idx, CPU] == sum(p.requests.get("cpu", 0) for p in want), step

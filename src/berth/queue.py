@@ -8,6 +8,11 @@
   `max_unschedulable_seconds` (upstream's podMaxInUnschedulablePodsDuration, 5 minutes).
 A move request that arrives while a pod is being tried sends that pod to backoff rather than
 unschedulable, so an event during its cycle is not lost (upstream's moveRequestCycle).
+
+Gang scheduling (the Coscheduling plugin) replaces the active queue's order, as its QueueSort
+does upstream: `group_order(pod)` gives (the PodGroup's creation time, the group's full name) for
+a pod of a group, (the pod's own time, its key) for any other, and pods of equal priority are
+ordered by that, so the members of a group are popped one after another.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from berth.objects.pod import PodInfo
 
@@ -57,7 +63,9 @@ class SchedulingQueue:
         self.max_unschedulable_seconds = max_unschedulable_seconds
         self.clock = clock
         self._entries: dict[str, QueuedPod] = {}
-        self._active: list[tuple[int, float, int, int, QueuedPod]] = []
+        self._active: list[tuple[tuple[Any, ...], int, int, QueuedPod]] = []
+        # Set by the live scheduler when a profile enables Coscheduling (see the module doc).
+        self.group_order: Callable[[PodInfo], tuple[float, str]] | None = None
         self._backoff: list[tuple[float, int, int, QueuedPod]] = []
         self._seq = itertools.count()
         self._moves = 0
@@ -81,10 +89,10 @@ class SchedulingQueue:
     def _push_active(self, entry: QueuedPod) -> None:
         entry.where = ACTIVE
         entry.generation += 1
-        heapq.heappush(
-            self._active,
-            (-entry.pod.priority, entry.timestamp, next(self._seq), entry.generation, entry),
-        )
+        order: tuple[Any, ...] = (-entry.pod.priority, entry.timestamp)
+        if self.group_order is not None:
+            order = (-entry.pod.priority, *self.group_order(entry.pod), entry.timestamp)
+        heapq.heappush(self._active, (order, next(self._seq), entry.generation, entry))
         self._wakeup.set()
 
     def _push_backoff(self, entry: QueuedPod) -> None:
@@ -157,7 +165,7 @@ class SchedulingQueue:
                 return None
             self.flush_backoff()
             while self._active:
-                _, _, _, generation, entry = heapq.heappop(self._active)
+                _, _, generation, entry = heapq.heappop(self._active)
                 if entry.generation != generation or self._entries.get(entry.key) is not entry:
                     continue
                 entry.where = IN_FLIGHT

@@ -24,7 +24,9 @@ from berth.kube.events import EventRecorder
 from berth.kube.evictor import Evictor
 from berth.kube.informer import Obj, ObjectCache, object_key
 from berth.objects import ObjectError, parse_node, parse_pod
-from berth.objects.pod import PodInfo
+from berth.objects.pod import POD_GROUP_LABEL, PodInfo
+from berth.plugins.coscheduling import GROUP_PODS_SERVICE, PODGROUP_SERVICE, creation_time
+from berth.plugins.coscheduling import NAME as COSCHEDULING
 from berth.queue import QueuedPod, SchedulingQueue
 from berth.telemetry import SchedulerMetrics
 
@@ -61,10 +63,65 @@ class LiveScheduler:
         # Read by preemption (PDBs, priority classes) and gang scheduling (PodGroups).
         self.pdbs = ObjectCache()
         self.priority_classes = ObjectCache()
-        self.pod_groups = ObjectCache()
+        self.pod_groups = PodGroupEvents(self)
+        # "namespace/group" -> keys of the known non-terminal pods labelled with that group, and
+        # each such pod's group (gang scheduling counts a group's pods on every decision).
+        self.group_members: dict[str, set[str]] = {}
+        self._group_of: dict[str, str] = {}
+        self.gang = any(
+            COSCHEDULING in (p.name for p in sch.framework.permit)
+            for sch in engine.schedulers.values()
+        )
+        services = engine.handle.services
+        services.setdefault(PODGROUP_SERVICE, self.pod_groups.objects.get)
+        services.setdefault(GROUP_PODS_SERVICE, self.group_size)
+        if self.gang:
+            queue.group_order = self.group_order
         self.nodes = NodeEvents(self)
         self.pod_events = PodEvents(self)
         self.namespaces = NamespaceEvents(self)
+
+    # ----- pods by PodGroup (gang scheduling) ---------------------------------------------------
+    def remember(self, key: str, obj: Obj) -> None:
+        """Keep the latest raw pod and its PodGroup membership."""
+        self.pods[key] = obj
+        meta = obj.get("metadata") or {}
+        group = str((meta.get("labels") or {}).get(POD_GROUP_LABEL) or "")
+        full = f"{meta.get('namespace') or 'default'}/{group}" if group else ""
+        old = self._group_of.get(key, "")
+        if old == full:
+            return
+        if old:
+            self._drop_member(key, old)
+        if full:
+            self._group_of[key] = full
+            self.group_members.setdefault(full, set()).add(key)
+
+    def forget(self, key: str) -> None:
+        self.pods.pop(key, None)
+        old = self._group_of.get(key)
+        if old:
+            self._drop_member(key, old)
+
+    def _drop_member(self, key: str, group: str) -> None:
+        self._group_of.pop(key, None)
+        members = self.group_members.get(group)
+        if members is not None:
+            members.discard(key)
+            if not members:
+                del self.group_members[group]
+
+    def group_size(self, namespace: str, group: str) -> int:
+        return len(self.group_members.get(f"{namespace}/{group}", ()))
+
+    def group_order(self, pod: PodInfo) -> tuple[float, str]:
+        """Coscheduling's queue order after priority: the PodGroup's creation time (the pod's
+        own when it has no PodGroup) and the group's full name (the pod's key)."""
+        if pod.pod_group:
+            key = f"{pod.namespace}/{pod.pod_group}"
+            created = creation_time(self.pod_groups.objects.get(key))
+            return (pod.created if created is None else created), key
+        return pod.created, pod.key
 
     # ----- the loop ----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -84,6 +141,8 @@ class LiveScheduler:
         """Stop taking pods; wait for binds in flight."""
         self._stopping = True
         self.queue.close()
+        for waiting in self.engine.handle.waiting_pods:
+            waiting.reject("", "scheduler stopping")
         pending = self._binds | self._preemptions
         if pending:
             await asyncio.wait(pending, timeout=timeout)
@@ -135,8 +194,9 @@ class LiveScheduler:
         if status.ok:
             status, _ = fwk.run_permit(result.cycle, pod, node)
             if status.code == Code.WAIT:
-                # Permit waiting arrives with gang scheduling; until then a Wait is a rejection.
-                status = status.__class__(Code.UNSCHEDULABLE, ("permit wait not supported",))
+                # Held at Permit: stays assumed; the bind task waits for allow/reject/timeout.
+                log.info("pod waiting at permit", extra={"pod": pod.key, "node": node})
+                status = status.__class__()
         if not status.ok:
             fwk.run_unreserve(result.cycle, pod, node)
             state.forget_pod(pod.key)
@@ -256,6 +316,26 @@ class LiveScheduler:
         self, entry: QueuedPod, fwk: Any, cycle: Any, node: str, profile: str, start: float
     ) -> None:
         pod = entry.pod
+        waiting = fwk.waiting_pod(pod.key)
+        if waiting is not None:
+            # upstream WaitOnPermit: bind only once allowed; a rejection or timeout releases
+            # the room the pod held (Unreserve rejects its waiting siblings too) and requeues it.
+            permit = await waiting.wait()
+            if self.engine.handle.waiting_pods.get(pod.key) is waiting:
+                self.engine.handle.waiting_pods.remove(pod.key)
+            if not permit.ok:
+                fwk.run_unreserve(cycle, pod, node)
+                self.engine.state.forget_pod(pod.key)
+                if pod.key not in self.pods or self._stopping:
+                    self.queue.done(pod.key)
+                    return
+                message = f"{permit.plugin}: {permit.message}" if permit.plugin else permit.message
+                self._count("unschedulable", profile, start)
+                log.info("pod rejected at permit", extra={"pod": pod.key, "reason": message})
+                self._failed_scheduling(pod, message)
+                self._set_condition(pod, message)
+                self.queue.requeue_backoff(entry)
+                return
         async with self._bind_slots:
             if self.limiter is not None:
                 await self.limiter.acquire()
@@ -344,7 +424,7 @@ class PodEvents:
         if not (new.get("spec") or {}).get("nodeName") and not _pod_changed(old, new):
             # upstream isPodUpdated: our own condition patch, or a resourceVersion bump, must
             # not put an unschedulable pod back in line.
-            self.s.pods[object_key(new)] = new
+            self.s.remember(object_key(new), new)
             return
         self._apply(new, added=False)
 
@@ -367,7 +447,10 @@ class PodEvents:
         key = object_key(obj)
         s = self.s
         s.engine.handle.nominator.remove(key)
-        s.pods.pop(key, None)
+        s.forget(key)
+        waiting = s.engine.handle.waiting_pods.get(key)
+        if waiting is not None:
+            waiting.reject("", "pod deleted while waiting at permit")
         s.queue.delete(key)
         if s.engine.state.remove_pod(key) is not None:
             s.queue.move_all(event="AssignedPodDelete")
@@ -380,12 +463,12 @@ class PodEvents:
         state = s.engine.state
         if status.get("phase") in TERMINAL:
             s.engine.handle.nominator.remove(key)
-            s.pods.pop(key, None)
+            s.forget(key)
             s.queue.delete(key)
             if state.remove_pod(key) is not None:
                 s.queue.move_all(event="AssignedPodDelete")
             return
-        s.pods[key] = obj
+        s.remember(key, obj)
         if spec.get("nodeName"):
             try:
                 pod = parse_pod(obj)
@@ -418,8 +501,29 @@ class PodEvents:
         if added:
             s.metrics.incoming.labels("active", "PodAdd").inc()
             s.queue.add(pod)
+            if pod.pod_group and s.gang:
+                # A new member may complete a group whose pods lacked siblings.
+                s.queue.move_all(event="PodAdd", only_plugins={COSCHEDULING})
         else:
             s.queue.update(pod)
+
+
+class PodGroupEvents(ObjectCache):
+    """The PodGroups (scheduler-plugins CRD); a new or changed one may unblock its pods."""
+
+    def __init__(self, s: LiveScheduler) -> None:
+        super().__init__()
+        self.s = s
+
+    def on_add(self, obj: Obj) -> None:
+        super().on_add(obj)
+        if self.s.gang:
+            self.s.queue.move_all(event="PodGroupAdd", only_plugins={COSCHEDULING})
+
+    def on_update(self, old: Obj, new: Obj) -> None:
+        super().on_update(old, new)
+        if self.s.gang and old.get("spec") != new.get("spec"):
+            self.s.queue.move_all(event="PodGroupUpdate", only_plugins={COSCHEDULING})
 
 
 class NodeEvents:

@@ -5,6 +5,14 @@ taken in queue order (priority descending, then creation time) and each placemen
 so later pods see earlier ones, exactly as the live scheduler's cache would. When a pod fits
 nowhere and DefaultPreemption nominates a node, the victims vanish from the state at once (there
 is no graceful termination offline) and the pod is placed on its nominated node right away.
+
+Gang scheduling (a profile enabling Coscheduling): pending pods are ordered by priority, then
+their PodGroup's creation time and name, so a group's pods are decided one after another. A pod
+held at Permit (its group is short of minMember) keeps its room and its decision is reported
+once the group is complete (then all are placed) or rejected (a member fit nowhere: the waiting
+members are released and reported pending with Coscheduling's reason). Offline no time passes,
+so Permit timeouts never fire; instead, when the queue ends with a group still short of
+minMember, its held pods are released and reported pending.
 """
 
 from __future__ import annotations
@@ -19,11 +27,20 @@ from berth.config.loader import Config
 from berth.dump import Dump
 from berth.engine import Engine
 from berth.framework.algorithm import FitError
+from berth.framework.plugin import CycleState
 from berth.framework.runtime import FrameworkError
 from berth.framework.status import SUCCESS, Code, Status
 from berth.metrics.refresher import Refresher
 from berth.objects import ObjectError, parse_node, parse_pod
 from berth.objects.pod import PodInfo
+from berth.plugins.coscheduling import (
+    GROUP_PODS_SERVICE,
+    PODGROUP_SERVICE,
+    creation_time,
+    group_key,
+    min_member,
+)
+from berth.plugins.coscheduling import NAME as COSCHEDULING
 from berth.plugins.defaultbinder import BINDER_SERVICE
 from berth.plugins.defaultpreemption import PDB_SERVICE
 from berth.plugins.metricscore import SERVICE as METRICS_SERVICE
@@ -87,7 +104,19 @@ class Simulation:
         self.dump = dump
         state = ClusterState()
         pdbs = [o for o in dump.other if o.get("kind") == "PodDisruptionBudget"]
-        services: dict[str, Any] = {BINDER_SERVICE: self._bind, PDB_SERVICE: lambda: pdbs}
+        self.pod_groups: dict[str, dict[str, Any]] = {}
+        for pg in dump.pod_groups:
+            meta = pg.get("metadata") or {}
+            if isinstance(meta, dict):
+                key = f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
+                self.pod_groups[key] = pg
+        self.group_sizes: dict[str, int] = {}
+        services: dict[str, Any] = {
+            BINDER_SERVICE: self._bind,
+            PDB_SERVICE: lambda: pdbs,
+            PODGROUP_SERVICE: self.pod_groups.get,
+            GROUP_PODS_SERVICE: lambda ns, name: self.group_sizes.get(f"{ns}/{name}", 0),
+        }
         self.refresher: Refresher | None = None
         if config.model.metricSources:
             self.refresher = Refresher.from_config(config, state=state)
@@ -95,6 +124,12 @@ class Simulation:
         self.engine = Engine(config=config, state=state, seed=seed, services=services)
         self.load_errors: list[str] = list(dump.malformed)
         self.pending: list[tuple[dict[str, Any], PodInfo | None, str]] = []
+        # Decisions of pods held at Permit, reported when their wait ends.
+        self._held: dict[str, tuple[Decision, CycleState]] = {}
+        self.gang = any(
+            COSCHEDULING in (p.name for p in sch.framework.permit)
+            for sch in self.engine.schedulers.values()
+        )
         self._load()
 
     async def _bind(self, pod: PodInfo, node_name: str) -> Status:
@@ -130,6 +165,9 @@ class Simulation:
             assert isinstance(spec, dict) and isinstance(status, dict)
             if status.get("phase") in TERMINAL_PHASES:
                 continue
+            group = self._group_of(raw)
+            if group:
+                self.group_sizes[group] = self.group_sizes.get(group, 0) + 1
             if spec.get("nodeName"):
                 try:
                     state.add_pod(parse_pod(raw))
@@ -148,13 +186,73 @@ class Simulation:
             except ObjectError as exc:
                 self.pending.append((raw, None, str(exc)))
 
-        def order(item: tuple[dict[str, Any], PodInfo | None, str]) -> tuple[int, float, str]:
+        def order(item: tuple[dict[str, Any], PodInfo | None, str]) -> tuple[Any, ...]:
             raw, pod, _ = item
             if pod is None:
                 return (0, 0.0, _key(raw))
+            if self.gang:
+                # Coscheduling's QueueSort: priority, group creation time, group name.
+                key = group_key(pod)
+                created = creation_time(self.pod_groups.get(key)) if key else None
+                return (
+                    -pod.priority,
+                    pod.created if created is None else created,
+                    key or pod.key,
+                    pod.created,
+                    pod.key,
+                )
             return (-pod.priority, pod.created, pod.key)
 
         self.pending.sort(key=order)
+
+    @staticmethod
+    def _group_of(raw: dict[str, Any]) -> str:
+        meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+        assert isinstance(meta, dict)
+        labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
+        assert isinstance(labels, dict)
+        name = labels.get("scheduling.x-k8s.io/pod-group")
+        return f"{meta.get('namespace') or 'default'}/{name}" if name else ""
+
+    async def _settle(self) -> list[Decision]:
+        """Finish the pods whose wait at Permit ended: bind the allowed, release the rejected
+        (whose Unreserve may reject more, hence the loop)."""
+        out: list[Decision] = []
+        waiting = self.engine.handle.waiting_pods
+        while True:
+            ended = [w for w in waiting if w.done]
+            if not ended:
+                return out
+            for w in ended:
+                waiting.remove(w.key)
+                decision, cycle = self._held.pop(w.key)
+                fwk = self.engine.schedulers[w.pod.scheduler_name].framework
+                status = w.result or SUCCESS
+                if status.ok:
+                    status = await fwk.run_bind(cycle, w.pod, w.node)
+                if status.ok:
+                    self.engine.state.assumed.discard(w.key)
+                else:
+                    fwk.run_unreserve(cycle, w.pod, w.node)
+                    self.engine.state.forget_pod(w.key)
+                    decision.node = None
+                    decision.message = f"{status.plugin}: {status.message or status.code}"
+                    if status.code == Code.ERROR:
+                        decision.error = decision.message
+                out.append(decision)
+
+    async def _release_incomplete(self) -> list[Decision]:
+        """The queue is over: groups still short of minMember give their room back."""
+        for w in self.engine.handle.waiting_pods:
+            key = group_key(w.pod)
+            pg = self.pod_groups.get(key) or {}
+            placed = sum(1 for o in self.engine.handle.waiting_pods if group_key(o.pod) == key)
+            w.reject(
+                COSCHEDULING,
+                f"PodGroup {key} did not reach minMember {min_member(pg)} ({placed} pods could "
+                "be placed) before the simulation's queue ended",
+            )
+        return await self._settle()
 
     def run(self) -> Iterator[Decision]:
         loop = asyncio.new_event_loop()
@@ -173,7 +271,13 @@ class Simulation:
                 if pod is None:
                     yield Decision(pod=_key(raw), node=None, error=problem, message=problem)
                     continue
-                yield loop.run_until_complete(self._decide(pod))
+                decision = loop.run_until_complete(self._decide(pod))
+                if pod.key not in self._held:
+                    yield decision
+                if self._held:
+                    yield from loop.run_until_complete(self._settle())
+            if self._held:
+                yield from loop.run_until_complete(self._release_incomplete())
         finally:
             loop.close()
 
@@ -219,6 +323,10 @@ class Simulation:
         status = fwk.run_reserve(result.cycle, pod, result.node)
         if status.ok:
             status, _ = fwk.run_permit(result.cycle, pod, result.node)
+            if status.code == Code.WAIT:
+                # Held at Permit: it keeps its room; _settle reports it when the wait ends.
+                self._held[pod.key] = (decision, result.cycle)
+                return decision
         if status.ok:
             status = await fwk.run_bind(result.cycle, pod, result.node)
         if not status.ok:

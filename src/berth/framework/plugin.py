@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from berth.framework.nominator import Nominator
 from berth.framework.status import SUCCESS, Status
+from berth.framework.waiting import WaitingPods
 from berth.objects.pod import PodInfo
 from berth.state.cluster import BoolArray, ClusterState, IndexArray, IntArray
 
@@ -46,6 +47,8 @@ class Handle:
     rng: random.Random = field(default_factory=random.Random)
     services: dict[str, Any] = field(default_factory=dict)
     nominator: Nominator = field(default_factory=Nominator)
+    # Pods waiting at Permit (upstream IterateOverWaitingPods / GetWaitingPod).
+    waiting_pods: WaitingPods = field(default_factory=WaitingPods)
 
 
 @dataclass(frozen=True, slots=True)

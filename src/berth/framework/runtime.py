@@ -31,6 +31,7 @@ from berth.framework.plugin import (
     ScorePlugin,
 )
 from berth.framework.status import SKIP, SUCCESS, Code, Status, error, unresolvable, unschedulable
+from berth.framework.waiting import WaitingPod
 from berth.objects.pod import PodInfo
 from berth.state.cluster import IndexArray, IntArray
 
@@ -241,17 +242,28 @@ class Framework:
             plugin.unreserve(cycle, pod, node_name)
 
     def run_permit(self, cycle: CycleState, pod: PodInfo, node_name: str) -> tuple[Status, float]:
-        """Success, or Wait with the shortest timeout any plugin asked for, or a rejection."""
-        wait: float | None = None
+        """Success, or Wait with the shortest timeout any plugin asked for, or a rejection.
+
+        On Wait the pod is registered in `handle.waiting_pods` (upstream RunPermitPlugins adds a
+        waitingPod with one timer per waiting plugin); the front keeps it assumed and binds it
+        only once every waiting plugin allowed it, or unreserves it on rejection or timeout.
+        """
+        waits: dict[str, float] = {}
         for plugin in self.permit:
             status, timeout = plugin.permit(cycle, pod, node_name)
             if status.code == Code.WAIT:
-                wait = timeout if wait is None else min(wait, timeout)
+                waits[plugin.name] = timeout
             elif not status.ok:
                 return status.with_plugin(plugin.name), 0.0
-        if wait is not None:
-            return Status(Code.WAIT), wait
+        if waits:
+            self.handle.waiting_pods.add(
+                WaitingPod(pod=pod, node=node_name, cycle=cycle, pending=waits)
+            )
+            return Status(Code.WAIT), min(waits.values())
         return SUCCESS, 0.0
+
+    def waiting_pod(self, key: str) -> WaitingPod | None:
+        return self.handle.waiting_pods.get(key)
 
     async def run_bind(self, cycle: CycleState, pod: PodInfo, node_name: str) -> Status:
         for plugin in self.bind:

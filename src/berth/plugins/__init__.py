@@ -1,6 +1,7 @@
 """Built-in plugins, one module each, named as upstream names them. Importing registers them."""
 
 from berth.plugins import (  # noqa: F401
+    coscheduling,
     defaultbinder,
     defaultpreemption,
     imagelocality,

@@ -96,6 +96,9 @@ class LiveScheduler:
         if full:
             self._group_of[key] = full
             self.group_members.setdefault(full, set()).add(key)
+            if self.gang:
+                # A new member (ours or not) may complete a group whose pods lacked siblings.
+                self.queue.move_all(event="PodAdd", only_plugins={COSCHEDULING})
 
     def forget(self, key: str) -> None:
         self.pods.pop(key, None)
@@ -501,9 +504,7 @@ class PodEvents:
         if added:
             s.metrics.incoming.labels("active", "PodAdd").inc()
             s.queue.add(pod)
-            if pod.pod_group and s.gang:
-                # A new member may complete a group whose pods lacked siblings.
-                s.queue.move_all(event="PodAdd", only_plugins={COSCHEDULING})
+
         else:
             s.queue.update(pod)
 

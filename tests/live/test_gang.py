@@ -23,12 +23,12 @@ GANG = {
 }
 
 
-async def podgroup(conn: Connection, name: str, min_member: int) -> None:
+async def podgroup(conn: Connection, name: str, min_member: int, *, timeout: int = 30) -> None:
     body: dict[str, Any] = {
         "apiVersion": "scheduling.x-k8s.io/v1alpha1",
         "kind": "PodGroup",
         "metadata": {"name": name, "namespace": "default"},
-        "spec": {"minMember": min_member, "scheduleTimeoutSeconds": 30},
+        "spec": {"minMember": min_member, "scheduleTimeoutSeconds": timeout},
     }
     api = CustomObjectsApi(conn.api)
     response = await api.create_namespaced_custom_object_without_preload_content(
@@ -107,5 +107,41 @@ def test_group_that_cannot_fit_binds_nothing_until_a_node_is_added(
             await eventually(all_bound, timeout=30)
             nodes = set((await bound(conn, "quad-")).values())
             assert len(nodes) == 4
+
+    asyncio.run(main())
+
+
+def test_waiting_members_time_out_and_release_their_room(cluster: EmbeddedCluster) -> None:
+    """The third member belongs to another scheduler: it counts as a sibling but Berth never
+    places it, so the two members waiting at Permit time out (scheduleTimeoutSeconds) with
+    upstream's message, and are never bound."""
+
+    async def main() -> None:
+        async with running(cluster, GANG) as (runner, conn):
+            await podgroup(conn, "stuck", 3, timeout=1)
+            for i in range(2):
+                await create(conn, member(f"stuck-{i}", "stuck", "1"))
+            await asyncio.sleep(0.5)  # they lack a sibling: unschedulable until it appears
+            other = member("stuck-x", "stuck", "1")
+            other["spec"]["schedulerName"] = "someone-else"
+            await create(conn, other)
+
+            async def timed_out() -> bool:
+                return any(
+                    e.get("reason") == "FailedScheduling"
+                    and e["message"]
+                    == (
+                        "Coscheduling: rejected due to timeout after waiting 1s at plugin "
+                        "Coscheduling"
+                    )
+                    for e in await events(conn)
+                )
+
+            await eventually(timed_out, timeout=15)
+            assert not any((await bound(conn, "stuck-")).values())
+            assert runner.scheduler.engine.state.assumed <= {
+                "default/stuck-0",
+                "default/stuck-1",
+            }
 
     asyncio.run(main())

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from berth.objects import parse_pod
-from berth.queue import ACTIVE, BACKOFF, UNSCHEDULABLE, SchedulingQueue
+from berth.queue import ACTIVE, BACKOFF, UNSCHEDULABLE, QueuedPod, SchedulingQueue
 from tests.builders import pod
 
 
@@ -166,3 +166,54 @@ def test_backoff_pod_becomes_poppable_when_its_time_comes() -> None:
         assert again is entry and again.attempts == 2
 
     asyncio.run(run())
+
+
+def test_unschedulable_index_follows_every_transition() -> None:
+    """move_all/flush_unschedulable scan an index of the unschedulable pods, not every entry;
+    random operations must keep it equal to the entries whose `where` is unschedulable."""
+    import random
+
+    rng = random.Random(7)
+    clock = Clock()
+    q = make(clock, max_unschedulable_seconds=50.0)
+    names = [f"p{i}" for i in range(12)]
+    keys = [f"default/{n}" for n in names]
+    in_flight: dict[str, QueuedPod] = {}
+    seen: set[str] = set()
+
+    async def step() -> None:
+        op = rng.randrange(7)
+        name = rng.choice(names)
+        if op == 0:
+            q.add(p(name, rng.randrange(3)))
+        elif op == 1:
+            q.update(p(name, rng.randrange(3)))
+        elif op == 2:
+            q.delete(f"default/{name}")
+            in_flight.pop(f"default/{name}", None)
+        elif op == 3 and q.counts()[ACTIVE]:
+            entry = await asyncio.wait_for(q.pop(), timeout=1)
+            assert entry is not None
+            in_flight[entry.key] = entry
+        elif op == 4 and in_flight:
+            entry = in_flight.pop(rng.choice(sorted(in_flight)))
+            if rng.random() < 0.7:
+                q.requeue_unschedulable(entry, plugins={rng.choice(["A", "B"])})
+            else:
+                q.requeue_backoff(entry)
+        elif op == 5:
+            q.move_all(event="NodeAdd", only_plugins=rng.choice([None, {"A"}, {"B"}]))
+        else:
+            clock.now += rng.choice([0.5, 5.0, 60.0])
+            q.flush_backoff()
+            q.flush_unschedulable()
+        want = {k for k in keys if (e := q.get(k)) is not None and e.where == UNSCHEDULABLE}
+        assert set(q._unschedulable) == want
+        seen.update(want)
+
+    async def run() -> None:
+        for _ in range(3000):
+            await step()
+
+    asyncio.run(run())
+    assert len(seen) > 6  # the walk did make pods unschedulable

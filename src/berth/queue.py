@@ -63,6 +63,9 @@ class SchedulingQueue:
         self.max_unschedulable_seconds = max_unschedulable_seconds
         self.clock = clock
         self._entries: dict[str, QueuedPod] = {}
+        # The entries whose `where` is UNSCHEDULABLE: cluster events scan only these (a move
+        # on every bound pod's watch event must not walk thousands of pending pods).
+        self._unschedulable: dict[str, QueuedPod] = {}
         self._active: list[tuple[tuple[Any, ...], int, int, QueuedPod]] = []
         # Set by the live scheduler when a profile enables Coscheduling (see the module doc).
         self.group_order: Callable[[PodInfo], tuple[float, str]] | None = None
@@ -86,8 +89,15 @@ class SchedulingQueue:
         return self._entries.get(key)
 
     # ----- placement ---------------------------------------------------------------------------
+    def _place(self, entry: QueuedPod, where: str) -> None:
+        if entry.where == UNSCHEDULABLE:
+            self._unschedulable.pop(entry.key, None)
+        entry.where = where
+        if where == UNSCHEDULABLE:
+            self._unschedulable[entry.key] = entry
+
     def _push_active(self, entry: QueuedPod) -> None:
-        entry.where = ACTIVE
+        self._place(entry, ACTIVE)
         entry.generation += 1
         order: tuple[Any, ...] = (-entry.pod.priority, entry.timestamp)
         if self.group_order is not None:
@@ -96,7 +106,7 @@ class SchedulingQueue:
         self._wakeup.set()
 
     def _push_backoff(self, entry: QueuedPod) -> None:
-        entry.where = BACKOFF
+        self._place(entry, BACKOFF)
         entry.generation += 1
         heapq.heappush(
             self._backoff, (entry.backoff_until, next(self._seq), entry.generation, entry)
@@ -141,6 +151,7 @@ class SchedulingQueue:
     def delete(self, key: str) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
+            self._unschedulable.pop(key, None)
             entry.generation += 1  # invalidates heap items
 
     def move_all(self, *, event: str, only_plugins: set[str] | None = None) -> int:
@@ -148,9 +159,7 @@ class SchedulingQueue:
         del event
         self._moves += 1
         moved = 0
-        for entry in list(self._entries.values()):
-            if entry.where != UNSCHEDULABLE:
-                continue
+        for entry in list(self._unschedulable.values()):
             if only_plugins is not None and not (entry.unschedulable_plugins & only_plugins):
                 continue
             self._to_active_or_backoff(entry)
@@ -168,7 +177,7 @@ class SchedulingQueue:
                 _, _, generation, entry = heapq.heappop(self._active)
                 if entry.generation != generation or self._entries.get(entry.key) is not entry:
                     continue
-                entry.where = IN_FLIGHT
+                self._place(entry, IN_FLIGHT)
                 entry.attempts += 1
                 if entry.initial_attempt is None:
                     entry.initial_attempt = self.clock()
@@ -199,7 +208,7 @@ class SchedulingQueue:
         if self._moves > entry.popped_at_move:
             self._push_backoff(entry)
         else:
-            entry.where = UNSCHEDULABLE
+            self._place(entry, UNSCHEDULABLE)
             entry.unschedulable_since = now
 
     def requeue_backoff(self, entry: QueuedPod) -> None:
@@ -230,11 +239,8 @@ class SchedulingQueue:
     def flush_unschedulable(self) -> int:
         now = self.clock()
         moved = 0
-        for entry in list(self._entries.values()):
-            if (
-                entry.where == UNSCHEDULABLE
-                and now - entry.unschedulable_since >= self.max_unschedulable_seconds
-            ):
+        for entry in list(self._unschedulable.values()):
+            if now - entry.unschedulable_since >= self.max_unschedulable_seconds:
                 self._to_active_or_backoff(entry)
                 moved += 1
         return moved

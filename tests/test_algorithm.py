@@ -141,3 +141,37 @@ def test_assumed_pods_count_for_the_next_decision() -> None:
         sched.schedule(parse_pod(pod(cpu="1")))
     e.state.forget_pod(first.key)
     assert sched.schedule(parse_pod(pod(cpu="1"))).node == "n1"
+
+
+def test_take_feasible_matches_upstreams_scan_from_next_start_index() -> None:
+    """upstream findNodesThatPassFilters walks the nodes from nextStartNodeIndex, wrapping,
+    until it has numFeasibleNodesToFind, then advances the index by the nodes it processed.
+    Berth filters all nodes at once and picks the same K; compare against that walk."""
+    import random
+
+    import numpy as np
+
+    rng = random.Random(3)
+    sched = engine([node("n0")]).schedulers["berth"]
+    for _ in range(400):
+        total = rng.randrange(1, 300)
+        slots = sorted(rng.sample(range(total * 2), total))  # slots with holes, in order
+        candidates = np.array(slots, dtype=np.intp)
+        feasible_set = {s for s in slots if rng.random() < rng.choice([0.05, 0.5, 1.0])}
+        feasible = np.array(sorted(feasible_set), dtype=np.intp)
+        sched.next_start_index = rng.randrange(total * 3)
+        start_index = sched.next_start_index
+        k = num_feasible_nodes_to_find(sched.framework.percentage_of_nodes_to_score, total)
+
+        want: list[int] = []
+        processed = total
+        for j in range(total):
+            slot = slots[(start_index + j) % total]
+            if slot in feasible_set:
+                if len(want) == k:  # feasible node k+1: cancel; it is not counted
+                    processed = j
+                    break
+                want.append(slot)
+        got = sched._take_feasible(feasible, candidates, total)
+        assert got.tolist() == want
+        assert sched.next_start_index == (start_index + processed) % total

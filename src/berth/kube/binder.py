@@ -3,7 +3,8 @@
 The API server refuses a Binding for a pod that already has a node (409), so a retry after a lost
 response cannot move a pod; a 409 is then resolved by reading the pod: bound to our node means
 our earlier attempt landed. The generated client's `create_namespaced_binding` raises while
-parsing a successful answer (kubernetes-client/python #547, #825), so the raw response is used.
+parsing a successful answer (kubernetes-client/python #547, #825); Berth posts to
+pods/{name}/binding through the client's request layer and reads the raw answer.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from tenacity import (
 )
 
 from berth.framework.status import SUCCESS, Code, Status
-from berth.kube.client import Connection, raw_body, read_json, status_message
+from berth.kube.client import Connection, quote_path, read_json, status_message
 from berth.objects.pod import PodInfo
 
 log = logging.getLogger("berth.binder")
@@ -79,13 +80,10 @@ class Binder:
         }
         try:
             # pods/{name}/binding, as kube-scheduler's DefaultBinder posts it.
-            response = (
-                await self.connection.core.create_namespaced_pod_binding_without_preload_content(
-                    name=pod.name,
-                    namespace=pod.namespace,
-                    body=raw_body(body),
-                    _request_timeout=self.connection.request_timeout,
-                )
+            response = await self.connection.request(
+                "POST",
+                quote_path("api", "v1", "namespaces", pod.namespace, "pods", pod.name, "binding"),
+                body,
             )
             answer = await read_json(response)
         except (TimeoutError, aiohttp.ClientError) as exc:
@@ -103,10 +101,8 @@ class Binder:
 
     async def _resolve_conflict(self, pod: PodInfo, node_name: str, answer: object) -> Status:
         try:
-            response = await self.connection.core.read_namespaced_pod_without_preload_content(
-                name=pod.name,
-                namespace=pod.namespace,
-                _request_timeout=self.connection.request_timeout,
+            response = await self.connection.request(
+                "GET", quote_path("api", "v1", "namespaces", pod.namespace, "pods", pod.name)
             )
             current = await read_json(response)
         except (TimeoutError, aiohttp.ClientError) as exc:

@@ -30,6 +30,35 @@ class Connection:
     async def close(self) -> None:
         await self.api.close()  # type: ignore[no-untyped-call]
 
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        content_type: str = "application/json",
+    ) -> aiohttp.ClientResponse:
+        """One API call through the client's own request layer, which keeps auth (token
+        refresh, exec plugins), TLS and proxies; read the answer with `read_json`.
+
+        The scheduler's per-pod calls (bind, events) use this instead of the generated
+        methods: those validate every argument with pydantic and turn a dict body into a model
+        and back, ~40% of a call's CPU in `berth run` (measured: 0.19 vs 0.13 ms per call).
+        `path` is the URL path with its parameters already quoted (`quote_path`).
+        """
+        api = self.api
+        verb, url, headers, _, _ = await api.param_serialize(
+            method=method,
+            resource_path=path,
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        answer = await api.call_api(
+            verb, url, header_params=headers, body=body, _request_timeout=self.request_timeout
+        )
+        response: aiohttp.ClientResponse = answer.response
+        return response
+
 
 def find_kubeconfig(explicit: str | None) -> str | None:
     """The kubeconfig file to use, in kubectl's order; None when there is none."""
@@ -105,6 +134,14 @@ async def read_json(response: aiohttp.ClientResponse) -> Any:
         return json.loads(body)
     except ValueError:
         return {"message": body[:200].decode("utf-8", "replace")}
+
+
+def quote_path(*parts: str) -> str:
+    """`/`-joined URL path segments, each percent-quoted (names are DNS labels, but a path is
+    never built from unquoted object data)."""
+    from urllib.parse import quote
+
+    return "/" + "/".join(quote(p, safe="") for p in parts)
 
 
 def raw_body(body: dict[str, Any]) -> Any:

@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from berth.kube.client import Connection, raw_body, read_json, status_message
+from berth.kube.client import Connection, quote_path, read_json, status_message
 from berth.objects.pod import PodInfo
 
 log = logging.getLogger("berth.events")
@@ -69,18 +69,18 @@ class EventRecorder:
     ) -> None:
         key = (pod.uid or pod.key, reason, message)
         stamp = now_rfc3339()
-        core = self.connection.core
+        conn = self.connection
         async with self._slots:
             try:
                 prev = self._seen.get(key)
                 response = None
                 if prev is not None and time.monotonic() - prev[2] < AGGREGATION_WINDOW:
                     name, count, first = prev
-                    response = await core.patch_namespaced_event_without_preload_content(
-                        name=name,
-                        namespace=pod.namespace,
-                        body={"count": count + 1, "lastTimestamp": stamp},
-                        _request_timeout=self.connection.request_timeout,
+                    response = await conn.request(
+                        "PATCH",
+                        quote_path("api", "v1", "namespaces", pod.namespace, "events", name),
+                        {"count": count + 1, "lastTimestamp": stamp},
+                        content_type="application/merge-patch+json",
                     )
                     if response.status == 404:
                         # the event expired or was deleted: record a fresh one instead
@@ -91,10 +91,10 @@ class EventRecorder:
                         self._seen[key] = (name, count + 1, first)
                 if response is None:
                     name = f"{pod.name}.{secrets.token_hex(8)}"
-                    response = await core.create_namespaced_event_without_preload_content(
-                        namespace=pod.namespace,
-                        body=raw_body(self._body(pod, name, type_, reason, action, message, stamp)),
-                        _request_timeout=self.connection.request_timeout,
+                    response = await conn.request(
+                        "POST",
+                        quote_path("api", "v1", "namespaces", pod.namespace, "events"),
+                        self._body(pod, name, type_, reason, action, message, stamp),
                     )
                     if response.status < 300:
                         # aggregate later repeats only into an event that exists
@@ -168,13 +168,12 @@ class EventRecorder:
         }
         async with self._slots:
             try:
-                response = (
-                    await self.connection.core.patch_namespaced_pod_status_without_preload_content(
-                        name=pod.name,
-                        namespace=pod.namespace,
-                        body=body,
-                        _request_timeout=self.connection.request_timeout,
-                    )
+                path = quote_path("api", "v1", "namespaces", pod.namespace, "pods", pod.name)
+                response = await self.connection.request(
+                    "PATCH",
+                    f"{path}/status",
+                    body,
+                    content_type="application/strategic-merge-patch+json",
                 )
                 answer = await read_json(response)
                 if response.status >= 300 and response.status != 404:

@@ -58,7 +58,14 @@ def _result_shape(r: dict[str, Any], name: str) -> None:
     assert all(isinstance(v, float) and v >= 0 for v in r["decision_ms"].values())
     assert r["decisions"] == size.pods
     assert r["unschedulable_in_decisions"] == 0
-    for key in ("throughput_pods_per_s", "ceiling_binds_per_s", "rss_mb", "percent_of_ceiling"):
+    for key in (
+        "throughput_pods_per_s",
+        "ceiling_binds_per_s",
+        "rss_mb",
+        "percent_of_ceiling",
+        "cpu_ms_per_pod",
+        "ceiling_cpu_ms_per_bind",
+    ):
         assert isinstance(r[key], float) and r[key] > 0, key
     assert r["bound"] == size.pods  # every pod got bound by Berth
     assert r["bind_failures"] == 0

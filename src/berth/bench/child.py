@@ -7,7 +7,7 @@ Each runs in its own interpreter, so its CPU and its peak RSS are its own (the c
 the parent). Both speak the same line protocol: they print `{"event": "ready", ...}` once set up,
 start the timed part when a `go` line arrives on stdin (printing `{"event": "started", "t": T}`
 with T on the system-wide monotonic clock), stop on `stop`, and print `{"event": "done", ...}`
-with their peak RSS before exiting.
+with their peak RSS and the CPU time they used between `go` and `stop` before exiting.
 """
 
 from __future__ import annotations
@@ -101,9 +101,11 @@ async def run_scheduler(plan: JSON) -> None:
     )
     await _wait_for("go")
     started = time.monotonic()
+    cpu_started = time.process_time()
     go.set()
     _say(event="started", t=started)
     await _wait_for("stop")
+    cpu_seconds = time.process_time() - cpu_started
     runner.stop_requested.set()
     code = await asyncio.wait_for(task, timeout=60)
     await conn.close()
@@ -113,6 +115,7 @@ async def run_scheduler(plan: JSON) -> None:
         scheduled=scheduler.scheduled,
         bind_failures=scheduler.bind_failures,
         bind_retries=runner.binder.retries,
+        cpu_seconds=round(cpu_seconds, 4),
         rss_mb=_peak_rss_mb(),
     )
 
@@ -166,9 +169,11 @@ async def run_ceiling(plan: JSON) -> None:
         _say(event="ready", rss_mb=_peak_rss_mb())
         await _wait_for("go")
         started = time.monotonic()
+        cpu_started = time.process_time()
         _say(event="started", t=started)
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         finished = time.monotonic()
+        cpu_seconds = time.process_time() - cpu_started
         await _wait_for("stop")
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -177,6 +182,7 @@ async def run_ceiling(plan: JSON) -> None:
         event="done",
         bind_failures=failures,
         client_seconds=round(finished - started, 4),
+        cpu_seconds=round(cpu_seconds, 4),
         watch_events=events,
         rss_mb=_peak_rss_mb(),
     )

@@ -100,6 +100,7 @@ def run_workload(workload: Workload, options: Options, *, echo: Callable[[str], 
         "ceiling_binds_per_s": None,
         "percent_of_ceiling": None,
         "rss_mb": None,
+        "cpu_ms_per_pod": None,
     }
     p = result["decision_ms"]
     say(f"decision ms p50 {p['p50']} p90 {p['p90']} p99 {p['p99']} max {p['max']}")
@@ -125,6 +126,12 @@ def run_workload(workload: Workload, options: Options, *, echo: Callable[[str], 
             "percent_of_ceiling": round(100 * live.throughput / live.ceiling, 1),
             "rss_mb": live.scheduler["rss_mb"],
             "rss_synced_mb": live.ready_rss_mb,
+            # CPU per pod is steadier than pods/s on a shared machine: it does not count the
+            # time the scheduler waited for a core.
+            "cpu_ms_per_pod": round(1000 * live.scheduler["cpu_seconds"] / live.bound, 3),
+            "ceiling_cpu_ms_per_bind": round(
+                1000 * live.ceiling_report["cpu_seconds"] / len(ceiling_pods(size.pods)), 3
+            ),
             "bind_failures": live.scheduler["bind_failures"],
             "bind_retries": live.scheduler["bind_retries"],
             "ceiling_seconds": round(live.ceiling_seconds, 3),
@@ -155,6 +162,7 @@ def format_table(results: list[JSON]) -> str:
         "pods/s",
         "ceiling/s",
         "% ceil",
+        "CPU ms/pod",
         "RSS MB",
     )
     rows = [header]
@@ -172,6 +180,7 @@ def format_table(results: list[JSON]) -> str:
                 _fmt(r["throughput_pods_per_s"], ".0f"),
                 _fmt(r["ceiling_binds_per_s"], ".0f"),
                 _fmt(r["percent_of_ceiling"], ".0f"),
+                _fmt(r["cpu_ms_per_pod"], ".2f"),
                 _fmt(r["rss_mb"], ".0f"),
             )
         )

@@ -192,7 +192,7 @@ class Coscheduling(PreFilterPlugin, PostFilterPlugin, ReservePlugin, PermitPlugi
             if col is None:
                 free = 0
             else:
-                left = state.alloc[nodes, col] - state.requested[nodes, col]
+                left = state.alloc[:, col].take(nodes) - state.requested[:, col].take(nodes)
                 free = int(np.sum(left))
                 free += sum(
                     (1 if name == "pods" else p.requests.get(name, 0)) for p in own.values()

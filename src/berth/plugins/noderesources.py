@@ -184,14 +184,15 @@ class NodeResourcesFit(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugi
         if col is None:
             zero = np.zeros(len(nodes), dtype=np.int64)
             return zero, zero
-        return self.state.alloc[nodes, col], self.state.requested[nodes, col]
+        return self.state.alloc[:, col].take(nodes), self.state.requested[:, col].take(nodes)
 
     def filter(self, cycle: CycleState, pod: PodInfo, nodes: IndexArray) -> BoolArray:
         checked = cycle.read(FIT)
         if checked is None:
             checked = self._checked(pod)
         state = self.state
-        ok: BoolArray = state.requested[nodes, PODS] + 1 <= state.alloc[nodes, PODS]
+        # requested + 1 <= allocatable, for the pod count
+        ok: BoolArray = state.requested[:, PODS].take(nodes) < state.alloc[:, PODS].take(nodes)
         for resource, amount in checked:
             alloc, used = self._columns(nodes, resource)
             ok &= amount <= alloc - used
@@ -221,21 +222,39 @@ class NodeResourcesFit(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugi
         return SUCCESS
 
     def score(self, cycle: CycleState, pod: PodInfo, nodes: IndexArray) -> IntArray:
-        allocs, reqs, weights = _allocation_matrix(
-            self, pod, nodes, self.score_resources, non_zero=True
-        )
-        valid = allocs != 0
-        w = np.where(valid, weights, 0)
-        weight_sum = w.sum(axis=1)
         if self.strategy == "RequestedToCapacityRatio":
-            return self._rtc(allocs, reqs, weights, valid)
-        safe = np.where(valid, allocs, 1)
-        if self.strategy == "LeastAllocated":
-            per = np.where(reqs > allocs, 0, ((allocs - reqs) * MAX_NODE_SCORE) // safe)
-        else:
-            per = (np.minimum(reqs, allocs) * MAX_NODE_SCORE) // safe
-        per = np.where(valid, per, 0)
-        total = (per * w).sum(axis=1)
+            allocs, reqs, weights = _allocation_matrix(
+                self, pod, nodes, self.score_resources, non_zero=True
+            )
+            return self._rtc(allocs, reqs, weights, allocs != 0)
+        # upstream leastResourceScorer / mostResourceScorer: per resource with allocatable > 0,
+        # a 0..100 score weighted by the resource's weight; the node's score is the weighted
+        # sum over the weights of the resources that counted (Go integer division throughout).
+        least = self.strategy == "LeastAllocated"
+        n = len(nodes)
+        total = np.zeros(n, dtype=np.int64)
+        weight_sum: IntArray | int = 0
+        for alloc, req, weight in _allocation_columns(
+            self, pod, nodes, self.score_resources, non_zero=True
+        ):
+            if alloc.all():  # the usual case: no per-node masking needed
+                if least:
+                    per = np.where(req > alloc, 0, ((alloc - req) * MAX_NODE_SCORE) // alloc)
+                else:
+                    per = (np.minimum(req, alloc) * MAX_NODE_SCORE) // alloc
+                total += per * weight
+                weight_sum = weight_sum + weight
+                continue
+            valid = alloc != 0
+            safe = np.where(valid, alloc, 1)
+            if least:
+                per = np.where(req > alloc, 0, ((alloc - req) * MAX_NODE_SCORE) // safe)
+            else:
+                per = (np.minimum(req, alloc) * MAX_NODE_SCORE) // safe
+            total += np.where(valid, per, 0) * weight
+            weight_sum = weight_sum + np.where(valid, weight, 0)
+        if isinstance(weight_sum, int):
+            return total // weight_sum if weight_sum else total
         out: IntArray = np.where(
             weight_sum == 0, 0, total // np.where(weight_sum == 0, 1, weight_sum)
         )
@@ -273,6 +292,42 @@ class NodeResourcesFit(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugi
         return out
 
 
+def _allocation_columns(
+    plugin: NodeResourcesFit | NodeResourcesBalancedAllocation,
+    pod: PodInfo,
+    nodes: IndexArray,
+    resources: list[tuple[str, int]],
+    *,
+    non_zero: bool,
+) -> list[tuple[IntArray, IntArray, int]]:
+    """(allocatable, requested incl. the pod, weight) over `nodes` for each configured resource
+    that takes part in the score.
+
+    upstream calculateResourceAllocatableRequest: cpu/memory use non-zero requests when scoring
+    with `non_zero`; a scalar resource the pod does not request, and any resource that is neither
+    native (cpu, memory, ephemeral-storage) nor scalar, is left out (allocatable 0 there, so it
+    never counts)."""
+    state = plugin.state
+    out: list[tuple[IntArray, IntArray, int]] = []
+    for name, weight in resources:
+        col = state.resource_index.get(name)
+        if col is None or (name not in NATIVE and not is_scalar_resource(name)):
+            # upstream scores cpu, memory, ephemeral-storage and scalar resources only; any
+            # other name (`pods`, `storage`) is (0, 0) there and left out of the score.
+            continue
+        if non_zero and name == "cpu":
+            req = state.nonzero[:, CPU].take(nodes) + pod.nonzero_cpu
+        elif non_zero and name == "memory":
+            req = state.nonzero[:, MEMORY].take(nodes) + pod.nonzero_memory
+        else:
+            want = pod.requests.get(name, 0)
+            if is_scalar_resource(name) and want == 0:
+                continue
+            req = state.requested[:, col].take(nodes) + want
+        out.append((state.alloc[:, col].take(nodes), req, weight))
+    return out
+
+
 def _allocation_matrix(
     plugin: NodeResourcesFit | NodeResourcesBalancedAllocation,
     pod: PodInfo,
@@ -281,35 +336,16 @@ def _allocation_matrix(
     *,
     non_zero: bool,
 ) -> tuple[IntArray, IntArray, IntArray]:
-    """(allocatable, requested incl. the pod, weight) per node x configured resource.
-
-    upstream calculateResourceAllocatableRequest: cpu/memory use non-zero requests when scoring
-    with `non_zero`; a scalar resource the pod does not request, and any resource that is neither
-    native (cpu, memory, ephemeral-storage) nor scalar, is left out (allocatable 0)."""
-    state = plugin.state
+    """`_allocation_columns` as node x resource matrices (allocatable 0 for a resource left
+    out), for the less common scorers."""
     n = len(nodes)
-    allocs = np.zeros((n, len(resources)), dtype=np.int64)
-    reqs = np.zeros((n, len(resources)), dtype=np.int64)
-    weights = np.array([w for _, w in resources], dtype=np.int64)
-    for j, (name, _) in enumerate(resources):
-        col = state.resource_index.get(name)
-        if col is None or (name not in NATIVE and not is_scalar_resource(name)):
-            # upstream scores cpu, memory, ephemeral-storage and scalar resources only; any
-            # other name (`pods`, `storage`) is (0, 0) there and left out of the score.
-            continue
-        if non_zero and name == "cpu":
-            allocs[:, j] = state.alloc[nodes, col]
-            reqs[:, j] = state.nonzero[nodes, CPU] + pod.nonzero_cpu
-        elif non_zero and name == "memory":
-            allocs[:, j] = state.alloc[nodes, col]
-            reqs[:, j] = state.nonzero[nodes, MEMORY] + pod.nonzero_memory
-        else:
-            want = pod.requests.get(name, 0)
-            if is_scalar_resource(name) and want == 0:
-                continue
-            allocs[:, j] = state.alloc[nodes, col]
-            reqs[:, j] = state.requested[nodes, col] + want
-    return allocs, reqs, weights
+    columns = _allocation_columns(plugin, pod, nodes, resources, non_zero=non_zero)
+    if not columns:
+        empty = np.zeros((n, 1), dtype=np.int64)
+        return empty, empty, np.zeros(1, dtype=np.int64)
+    allocs = np.stack([a for a, _, _ in columns], axis=1)
+    reqs = np.stack([r for _, r, _ in columns], axis=1)
+    return allocs, reqs, np.array([w for _, _, w in columns], dtype=np.int64)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -329,6 +365,14 @@ class NodeResourcesBalancedAllocation(PreScorePlugin, ScorePlugin):
     def score(self, cycle: CycleState, pod: PodInfo, nodes: IndexArray) -> IntArray:
         if all(pod.requests.get(name, 0) == 0 for name, _ in self.resources):
             return np.zeros(len(nodes), dtype=np.int64)
+        columns = _allocation_columns(self, pod, nodes, self.resources, non_zero=False)
+        if len(columns) == 2 and columns[0][0].all() and columns[1][0].all():
+            # the usual case (cpu and memory on every node): upstream's two-fraction branch
+            (a0, r0, _), (a1, r1, _) = columns
+            f0 = np.minimum(r0 / a0, 1.0)
+            f1 = np.minimum(r1 / a1, 1.0)
+            fast: IntArray = np.trunc((1 - np.abs((f0 - f1) / 2)) * MAX_NODE_SCORE).astype(np.int64)
+            return fast
         allocs, reqs, _ = _allocation_matrix(self, pod, nodes, self.resources, non_zero=False)
         valid = allocs != 0
         frac = np.minimum(reqs / np.where(valid, allocs, 1), 1.0)

@@ -96,9 +96,14 @@ class ClusterState:
         self._free: list[int] = list(range(capacity - 1, -1, -1))
         self.present: BoolArray = np.zeros(capacity, dtype=bool)
         self.unschedulable: BoolArray = np.zeros(capacity, dtype=bool)
-        self.alloc: IntArray = np.zeros((capacity, len(self.resources)), dtype=np.int64)
-        self.requested: IntArray = np.zeros((capacity, len(self.resources)), dtype=np.int64)
-        self.nonzero: IntArray = np.zeros((capacity, 2), dtype=np.int64)
+        # Node x resource matrices, column-major: filters and scores read one resource over
+        # thousands of nodes (`alloc[:, col].take(nodes)`, a contiguous gather, ~2x faster than
+        # `alloc[nodes, col]` on a row-major array); writes touch one node and are rare.
+        self.alloc: IntArray = np.zeros((capacity, len(self.resources)), dtype=np.int64, order="F")
+        self.requested: IntArray = np.zeros(
+            (capacity, len(self.resources)), dtype=np.int64, order="F"
+        )
+        self.nonzero: IntArray = np.zeros((capacity, 2), dtype=np.int64, order="F")
         self.taint_group: npt.NDArray[np.int32] = np.zeros(capacity, dtype=np.int32)
         self.taint_sets: list[tuple[Taint, ...]] = [()]
         self._taint_set_index: dict[tuple[Taint, ...], int] = {(): 0}
@@ -152,9 +157,11 @@ class ClusterState:
         self.present = np.concatenate([self.present, np.zeros(new - old, dtype=bool)])
         self.unschedulable = np.concatenate([self.unschedulable, np.zeros(new - old, dtype=bool)])
         pad = np.zeros((new - old, self.alloc.shape[1]), dtype=np.int64)
-        self.alloc = np.concatenate([self.alloc, pad])
-        self.requested = np.concatenate([self.requested, pad.copy()])
-        self.nonzero = np.concatenate([self.nonzero, np.zeros((new - old, 2), dtype=np.int64)])
+        self.alloc = np.asfortranarray(np.concatenate([self.alloc, pad]))
+        self.requested = np.asfortranarray(np.concatenate([self.requested, pad]))
+        self.nonzero = np.asfortranarray(
+            np.concatenate([self.nonzero, np.zeros((new - old, 2), dtype=np.int64)])
+        )
         self.taint_group = np.concatenate([self.taint_group, np.zeros(new - old, dtype=np.int32)])
         for col in self._label_cols.values():
             col.codes = np.concatenate([col.codes, np.full(new - old, MISSING, dtype=np.int32)])
@@ -170,8 +177,8 @@ class ClusterState:
             self.resources.append(name)
             self.resource_index[name] = idx
             pad = np.zeros((self._cap, 1), dtype=np.int64)
-            self.alloc = np.hstack([self.alloc, pad])
-            self.requested = np.hstack([self.requested, pad.copy()])
+            self.alloc = np.asfortranarray(np.hstack([self.alloc, pad]))
+            self.requested = np.asfortranarray(np.hstack([self.requested, pad]))
         return idx
 
     def upsert_node(self, node: NodeInfo) -> int:

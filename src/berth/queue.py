@@ -9,6 +9,12 @@
 A move request that arrives while a pod is being tried sends that pod to backoff rather than
 unschedulable, so an event during its cycle is not lost (upstream's moveRequestCycle).
 
+PreEnqueue (upstream runPreEnqueuePlugins in moveToActiveQ): every time a pod would enter the
+active queue, `pre_enqueue(pod)` runs first; a pod it rejects is *gated*: held aside (counted as
+`gated`, upstream keeps it in unschedulablePods under the gated metric), never popped, not moved
+by cluster events (unless they name its gating plugin), and re-checked when the pod itself is
+updated (SchedulingGates: the last gate removed) or, at the latest, by the periodic flush.
+
 Gang scheduling (the Coscheduling plugin) replaces the active queue's order, as its QueueSort
 does upstream: `group_order(pod)` gives (the PodGroup's creation time, the group's full name) for
 a pod of a group, (the pod's own time, its key) for any other, and pods of equal priority are
@@ -26,9 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from berth.framework.status import Status
 from berth.objects.pod import PodInfo
 
 ACTIVE, BACKOFF, UNSCHEDULABLE, IN_FLIGHT = "active", "backoff", "unschedulable", "inFlight"
+GATED = "gated"
 
 
 @dataclass(eq=False)
@@ -43,6 +51,7 @@ class QueuedPod:
     unschedulable_plugins: set[str] = field(default_factory=set)
     popped_at_move: int = 0
     generation: int = 0
+    gate: Status | None = None  # the PreEnqueue rejection while the pod is gated
 
     @property
     def key(self) -> str:
@@ -66,6 +75,8 @@ class SchedulingQueue:
         self._active: list[tuple[tuple[Any, ...], int, int, QueuedPod]] = []
         # Set by the live scheduler when a profile enables Coscheduling (see the module doc).
         self.group_order: Callable[[PodInfo], tuple[float, str]] | None = None
+        # Set by the live scheduler: the pod's profile's PreEnqueue plugins (see the module doc).
+        self.pre_enqueue: Callable[[PodInfo], Status] | None = None
         self._backoff: list[tuple[float, int, int, QueuedPod]] = []
         self._seq = itertools.count()
         self._moves = 0
@@ -74,7 +85,7 @@ class SchedulingQueue:
 
     # ----- counts ------------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
-        out = {ACTIVE: 0, BACKOFF: 0, UNSCHEDULABLE: 0, IN_FLIGHT: 0}
+        out = {ACTIVE: 0, BACKOFF: 0, UNSCHEDULABLE: 0, GATED: 0, IN_FLIGHT: 0}
         for e in self._entries.values():
             out[e.where] += 1
         return out
@@ -87,6 +98,17 @@ class SchedulingQueue:
 
     # ----- placement ---------------------------------------------------------------------------
     def _push_active(self, entry: QueuedPod) -> None:
+        if self.pre_enqueue is not None:
+            status = self.pre_enqueue(entry.pod)
+            if not status.ok:
+                entry.generation += 1  # any heap item of this pod is stale now
+                if entry.where != GATED:
+                    entry.where = GATED
+                    entry.unschedulable_since = self.clock()
+                entry.gate = status
+                entry.unschedulable_plugins = {status.plugin}
+                return
+            entry.gate = None
         entry.where = ACTIVE
         entry.generation += 1
         order: tuple[Any, ...] = (-entry.pod.priority, entry.timestamp)
@@ -132,8 +154,8 @@ class SchedulingQueue:
             self.add(pod)
             return
         entry.pod = pod
-        if entry.where == UNSCHEDULABLE:
-            # upstream: an updated pod may now fit; give it another try.
+        if entry.where in (UNSCHEDULABLE, GATED):
+            # upstream: an updated pod may now fit (or have lost its last gate); try again.
             self._to_active_or_backoff(entry)
         elif entry.where == ACTIVE:
             self._push_active(entry)  # priority may have changed; old heap item is stale
@@ -144,12 +166,18 @@ class SchedulingQueue:
             entry.generation += 1  # invalidates heap items
 
     def move_all(self, *, event: str, only_plugins: set[str] | None = None) -> int:
-        """Move unschedulable pods back (all, or those rejected by `only_plugins`)."""
+        """Move unschedulable pods back (all, or those rejected by `only_plugins`).
+
+        Gated pods stay where they are unless the event names their gating plugin (upstream
+        requeues a gated pod only on the events its PreEnqueue plugin registered)."""
         del event
         self._moves += 1
         moved = 0
         for entry in list(self._entries.values()):
-            if entry.where != UNSCHEDULABLE:
+            if entry.where == GATED:
+                if only_plugins is None or not (entry.unschedulable_plugins & only_plugins):
+                    continue
+            elif entry.where != UNSCHEDULABLE:
                 continue
             if only_plugins is not None and not (entry.unschedulable_plugins & only_plugins):
                 continue
@@ -232,11 +260,14 @@ class SchedulingQueue:
         moved = 0
         for entry in list(self._entries.values()):
             if (
-                entry.where == UNSCHEDULABLE
+                entry.where in (UNSCHEDULABLE, GATED)
                 and now - entry.unschedulable_since >= self.max_unschedulable_seconds
             ):
+                if entry.where == GATED:
+                    entry.unschedulable_since = now  # re-checked; stays gated if still rejected
                 self._to_active_or_backoff(entry)
-                moved += 1
+                if entry.where != GATED:
+                    moved += 1
         return moved
 
     async def run_flushers(

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from berth.objects import parse_pod
-from berth.queue import ACTIVE, BACKOFF, UNSCHEDULABLE, QueuedPod, SchedulingQueue
+from berth.queue import ACTIVE, BACKOFF, GATED, PARKED, UNSCHEDULABLE, QueuedPod, SchedulingQueue
 from tests.builders import pod
 
 
@@ -129,7 +129,13 @@ def test_update_of_an_unschedulable_pod_retries_it_and_delete_forgets_it() -> No
         assert q.get("default/a").pod.priority == 3  # type: ignore[union-attr]
         q.delete("default/a")
         assert "default/a" not in q
-        assert q.counts() == {"active": 0, "backoff": 0, "unschedulable": 0, "inFlight": 0}
+        assert q.counts() == {
+            "active": 0,
+            "backoff": 0,
+            "unschedulable": 0,
+            "gated": 0,
+            "inFlight": 0,
+        }
 
     asyncio.run(run())
 
@@ -168,14 +174,15 @@ def test_backoff_pod_becomes_poppable_when_its_time_comes() -> None:
     asyncio.run(run())
 
 
-def test_unschedulable_index_follows_every_transition() -> None:
-    """move_all/flush_unschedulable scan an index of the unschedulable pods, not every entry;
-    random operations must keep it equal to the entries whose `where` is unschedulable."""
+def test_parked_index_follows_every_transition() -> None:
+    """move_all/flush_unschedulable scan an index of the unschedulable and gated pods, not
+    every entry; random operations must keep it equal to the entries parked there."""
     import random
 
     rng = random.Random(7)
     clock = Clock()
-    q = make(clock, max_unschedulable_seconds=50.0)
+    q = _gates_queue(clock)
+    q.max_unschedulable_seconds = 50.0
     names = [f"p{i}" for i in range(12)]
     keys = [f"default/{n}" for n in names]
     in_flight: dict[str, QueuedPod] = {}
@@ -184,10 +191,11 @@ def test_unschedulable_index_follows_every_transition() -> None:
     async def step() -> None:
         op = rng.randrange(7)
         name = rng.choice(names)
+        gates = ("x",) if rng.random() < 0.25 else ()
         if op == 0:
-            q.add(p(name, rng.randrange(3)))
+            q.add(g(name, *gates, priority=rng.randrange(3)))
         elif op == 1:
-            q.update(p(name, rng.randrange(3)))
+            q.update(g(name, *gates, priority=rng.randrange(3)))
         elif op == 2:
             q.delete(f"default/{name}")
             in_flight.pop(f"default/{name}", None)
@@ -202,18 +210,122 @@ def test_unschedulable_index_follows_every_transition() -> None:
             else:
                 q.requeue_backoff(entry)
         elif op == 5:
-            q.move_all(event="NodeAdd", only_plugins=rng.choice([None, {"A"}, {"B"}]))
+            only = rng.choice([None, {"A"}, {"B"}, {"SchedulingGates"}])
+            q.move_all(event="NodeAdd", only_plugins=only)
         else:
             clock.now += rng.choice([0.5, 5.0, 60.0])
             q.flush_backoff()
             q.flush_unschedulable()
-        want = {k for k in keys if (e := q.get(k)) is not None and e.where == UNSCHEDULABLE}
-        assert set(q._unschedulable) == want
-        seen.update(want)
+        want = {k for k in keys if (e := q.get(k)) is not None and e.where in PARKED}
+        assert set(q._parked) == want
+        seen.update(f"{q._parked[k].where}:{k}" for k in want)
 
     async def run() -> None:
         for _ in range(3000):
             await step()
 
     asyncio.run(run())
-    assert len(seen) > 6  # the walk did make pods unschedulable
+    # the walk did park pods both ways
+    assert sum(s.startswith(UNSCHEDULABLE) for s in seen) > 4
+    assert sum(s.startswith(GATED) for s in seen) > 4
+
+
+# --- PreEnqueue: gated pods (upstream moveToActiveQ / runPreEnqueuePlugins) ---------------------
+def _gates_queue(clock: Clock) -> SchedulingQueue:
+    from berth.config import parse_config
+    from berth.engine import Engine
+
+    q = make(clock, max_unschedulable_seconds=300)
+    fwk = Engine(config=parse_config({})).schedulers["berth"].framework
+    q.pre_enqueue = fwk.run_pre_enqueue
+    return q
+
+
+def g(name: str, *gates: str, priority: int = 0):  # type: ignore[no-untyped-def]
+    raw = pod(name, priority=priority)
+    if gates:
+        raw["spec"]["schedulingGates"] = [{"name": x} for x in gates]
+    return parse_pod(raw)
+
+
+@pytest.mark.parametrize(
+    ("name", "steps", "want_where", "want_pops"),
+    [
+        ("ungated pod enters the active queue", [("add", ())], ACTIVE, ["a"]),
+        ("gated pod is held out", [("add", ("x",))], GATED, []),
+        (
+            "removing one of two gates keeps it gated",
+            [("add", ("x", "y")), ("update", ("y",))],
+            GATED,
+            [],
+        ),
+        ("removing the last gate lets it in", [("add", ("x",)), ("update", ())], ACTIVE, ["a"]),
+        (
+            "cluster events do not move a gated pod",
+            [("add", ("x",)), ("move_all", ()), ("move_all_gates", ())],
+            GATED,
+            [],
+        ),
+        (
+            "an event naming the gating plugin re-checks it",
+            [("add", ("x",)), ("update_keep", ()), ("move_all_gates", ())],
+            GATED,
+            [],
+        ),
+    ],
+)
+def test_gated_pods(
+    name: str, steps: list[tuple[str, tuple[str, ...]]], want_where: str, want_pops: list[str]
+) -> None:
+    clock = Clock()
+    q = _gates_queue(clock)
+    for op, gates in steps:
+        if op == "add":
+            q.add(g("a", *gates))
+        elif op == "update":
+            q.update(g("a", *gates))
+        elif op == "update_keep":
+            q.update(q.get("default/a").pod)  # type: ignore[union-attr]
+        elif op == "move_all":
+            assert q.move_all(event="NodeAdd") == 0
+        elif op == "move_all_gates":
+            q.move_all(event="PodUpdate", only_plugins={"SchedulingGates"})
+    entry = q.get("default/a")
+    assert entry is not None and entry.where == want_where, name
+    counts = q.counts()
+    assert counts[GATED] == (1 if want_where == GATED else 0)
+    if want_where == GATED:
+        assert entry.gate is not None and entry.gate.plugin == "SchedulingGates"
+        assert entry.gate.message.startswith("waiting for scheduling gates: [")
+        assert entry.attempts == 0  # never tried
+    if want_pops:
+        assert [pop_now(q)] == [f"default/{n}" for n in want_pops], name
+    else:
+        assert counts[ACTIVE] == 0, name
+
+
+def test_gated_pod_is_not_popped_and_others_are() -> None:
+    clock = Clock()
+    q = _gates_queue(clock)
+    q.add(g("high-gated", "x", priority=100))
+    q.add(g("low"))
+    assert pop_now(q) == "default/low"
+    assert q.counts() == {"active": 0, "backoff": 0, "unschedulable": 0, "gated": 1, "inFlight": 1}
+    # the periodic flush re-checks a gated pod; it stays gated while its gates are there
+    clock.now += 301
+    assert q.flush_unschedulable() == 0
+    assert q.get("default/high-gated").where == GATED  # type: ignore[union-attr]
+    q.update(g("high-gated", priority=100))
+    assert pop_now(q) == "default/high-gated"
+    q.delete("default/low")
+    q.delete("default/high-gated")
+    assert sum(q.counts().values()) == 0
+
+
+def test_gated_pod_deleted_is_forgotten() -> None:
+    q = _gates_queue(Clock())
+    q.add(g("a", "x"))
+    q.delete("default/a")
+    assert "default/a" not in q
+    q.update(g("a"))  # a late update of a deleted pod adds it anew, ungated
+    assert q.get("default/a").where == ACTIVE  # type: ignore[union-attr]

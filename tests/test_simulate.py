@@ -150,3 +150,49 @@ def test_preemption_evicts_victims_and_places_the_pod_at_once() -> None:
     )
     table = run(["simulate", "-"], stdin=dump)
     assert "preempted default/low" in table.output
+
+
+def test_gated_pods_are_reported_pending_and_take_no_room(tmp_path: Path) -> None:
+    gated = pod("gated", cpu="1500m", priority=100)
+    gated["spec"]["schedulingGates"] = [{"name": "example.com/quota"}, {"name": "b"}]
+    dump = as_list(node("n1", cpu="2"), gated, pod("after", cpu="1500m"))
+    result = run(["simulate", "-", "-o", "json"], stdin=dump)
+    assert result.exit_code == 0, result.output
+    out = lines(result.output)
+    assert out == [
+        {
+            "pod": "default/gated",
+            "node": None,
+            "reasons": {},
+            "scores": {},
+            "message": "SchedulingGates: waiting for scheduling gates: [example.com/quota b]",
+            "gated": True,
+        },
+        {**out[1], "pod": "default/after", "node": "n1"},  # the gated pod held no room
+    ]
+    assert "gated" not in out[1]
+    table = run(["simulate", "-"], stdin=dump).output
+    assert (
+        "default/gated  <pending>         SchedulingGates: waiting for scheduling gates: "
+        "[example.com/quota b]"
+    ) in table
+    assert "1/2 pending pods placed" in table
+    # With SchedulingGates disabled the pod is scheduled as if it had no gates.
+    config = yaml.safe_dump(
+        {
+            "apiVersion": "berth.io/v1alpha1",
+            "kind": "BerthConfiguration",
+            "profiles": [
+                {
+                    "schedulerName": "berth",
+                    "plugins": {"preEnqueue": {"disabled": [{"name": "SchedulingGates"}]}},
+                }
+            ],
+        }
+    )
+    (tmp_path / "berth.yaml").write_text(config)
+    result = run(
+        ["simulate", "-", "-o", "json", "--config", str(tmp_path / "berth.yaml")], stdin=dump
+    )
+    assert result.exit_code == 0, result.output
+    assert [d["node"] for d in lines(result.output)] == ["n1", None]

@@ -19,6 +19,7 @@ from berth.framework.plugin import (
     PermitPlugin,
     Plugin,
     PostFilterPlugin,
+    PreEnqueuePlugin,
     PreFilterPlugin,
     PreScorePlugin,
     ReservePlugin,
@@ -47,6 +48,7 @@ def build_framework(resolved: ResolvedProfile, handle: Handle) -> Framework:
     fwk = Framework(
         scheduler_name=resolved.scheduler_name,
         handle=handle,
+        pre_enqueue=cast(list[PreEnqueuePlugin], at("preEnqueue")),
         pre_filter=cast(list[PreFilterPlugin], at("preFilter")),
         filter=cast(list[FilterPlugin], at("filter")),
         post_filter=cast(list[PostFilterPlugin], at("postFilter")),

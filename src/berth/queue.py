@@ -9,6 +9,12 @@
 A move request that arrives while a pod is being tried sends that pod to backoff rather than
 unschedulable, so an event during its cycle is not lost (upstream's moveRequestCycle).
 
+PreEnqueue (upstream runPreEnqueuePlugins in moveToActiveQ): every time a pod would enter the
+active queue, `pre_enqueue(pod)` runs first; a pod it rejects is *gated*: held aside (counted as
+`gated`, upstream keeps it in unschedulablePods under the gated metric), never popped, not moved
+by cluster events (unless they name its gating plugin), and re-checked when the pod itself is
+updated (SchedulingGates: the last gate removed) or, at the latest, by the periodic flush.
+
 Gang scheduling (the Coscheduling plugin) replaces the active queue's order, as its QueueSort
 does upstream: `group_order(pod)` gives (the PodGroup's creation time, the group's full name) for
 a pod of a group, (the pod's own time, its key) for any other, and pods of equal priority are
@@ -26,9 +32,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from berth.framework.status import Status
 from berth.objects.pod import PodInfo
 
 ACTIVE, BACKOFF, UNSCHEDULABLE, IN_FLIGHT = "active", "backoff", "unschedulable", "inFlight"
+GATED = "gated"
+PARKED = (UNSCHEDULABLE, GATED)  # waiting for an event (or the periodic flush)
 
 
 @dataclass(eq=False)
@@ -43,6 +52,7 @@ class QueuedPod:
     unschedulable_plugins: set[str] = field(default_factory=set)
     popped_at_move: int = 0
     generation: int = 0
+    gate: Status | None = None  # the PreEnqueue rejection while the pod is gated
 
     @property
     def key(self) -> str:
@@ -63,12 +73,15 @@ class SchedulingQueue:
         self.max_unschedulable_seconds = max_unschedulable_seconds
         self.clock = clock
         self._entries: dict[str, QueuedPod] = {}
-        # The entries whose `where` is UNSCHEDULABLE: cluster events scan only these (a move
-        # on every bound pod's watch event must not walk thousands of pending pods).
-        self._unschedulable: dict[str, QueuedPod] = {}
+        # The entries whose `where` is UNSCHEDULABLE or GATED: cluster events and the periodic
+        # flush scan only these (a move on every bound pod's watch event must not walk
+        # thousands of pending pods).
+        self._parked: dict[str, QueuedPod] = {}
         self._active: list[tuple[tuple[Any, ...], int, int, QueuedPod]] = []
         # Set by the live scheduler when a profile enables Coscheduling (see the module doc).
         self.group_order: Callable[[PodInfo], tuple[float, str]] | None = None
+        # Set by the live scheduler: the pod's profile's PreEnqueue plugins (see the module doc).
+        self.pre_enqueue: Callable[[PodInfo], Status] | None = None
         self._backoff: list[tuple[float, int, int, QueuedPod]] = []
         self._seq = itertools.count()
         self._moves = 0
@@ -77,7 +90,7 @@ class SchedulingQueue:
 
     # ----- counts ------------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
-        out = {ACTIVE: 0, BACKOFF: 0, UNSCHEDULABLE: 0, IN_FLIGHT: 0}
+        out = {ACTIVE: 0, BACKOFF: 0, UNSCHEDULABLE: 0, GATED: 0, IN_FLIGHT: 0}
         for e in self._entries.values():
             out[e.where] += 1
         return out
@@ -90,13 +103,24 @@ class SchedulingQueue:
 
     # ----- placement ---------------------------------------------------------------------------
     def _place(self, entry: QueuedPod, where: str) -> None:
-        if entry.where == UNSCHEDULABLE:
-            self._unschedulable.pop(entry.key, None)
+        if entry.where in PARKED:
+            self._parked.pop(entry.key, None)
         entry.where = where
-        if where == UNSCHEDULABLE:
-            self._unschedulable[entry.key] = entry
+        if where in PARKED:
+            self._parked[entry.key] = entry
 
     def _push_active(self, entry: QueuedPod) -> None:
+        if self.pre_enqueue is not None:
+            status = self.pre_enqueue(entry.pod)
+            if not status.ok:
+                entry.generation += 1  # any heap item of this pod is stale now
+                if entry.where != GATED:
+                    self._place(entry, GATED)
+                    entry.unschedulable_since = self.clock()
+                entry.gate = status
+                entry.unschedulable_plugins = {status.plugin}
+                return
+            entry.gate = None
         self._place(entry, ACTIVE)
         entry.generation += 1
         order: tuple[Any, ...] = (-entry.pod.priority, entry.timestamp)
@@ -142,8 +166,8 @@ class SchedulingQueue:
             self.add(pod)
             return
         entry.pod = pod
-        if entry.where == UNSCHEDULABLE:
-            # upstream: an updated pod may now fit; give it another try.
+        if entry.where in (UNSCHEDULABLE, GATED):
+            # upstream: an updated pod may now fit (or have lost its last gate); try again.
             self._to_active_or_backoff(entry)
         elif entry.where == ACTIVE:
             self._push_active(entry)  # priority may have changed; old heap item is stale
@@ -151,15 +175,23 @@ class SchedulingQueue:
     def delete(self, key: str) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
-            self._unschedulable.pop(key, None)
+            self._parked.pop(key, None)
             entry.generation += 1  # invalidates heap items
 
     def move_all(self, *, event: str, only_plugins: set[str] | None = None) -> int:
-        """Move unschedulable pods back (all, or those rejected by `only_plugins`)."""
+        """Move unschedulable pods back (all, or those rejected by `only_plugins`).
+
+        Gated pods stay where they are unless the event names their gating plugin (upstream
+        requeues a gated pod only on the events its PreEnqueue plugin registered)."""
         del event
         self._moves += 1
         moved = 0
-        for entry in list(self._unschedulable.values()):
+        for entry in list(self._parked.values()):
+            if entry.where == GATED:
+                if only_plugins is None or not (entry.unschedulable_plugins & only_plugins):
+                    continue
+            elif entry.where != UNSCHEDULABLE:
+                continue
             if only_plugins is not None and not (entry.unschedulable_plugins & only_plugins):
                 continue
             self._to_active_or_backoff(entry)
@@ -239,10 +271,13 @@ class SchedulingQueue:
     def flush_unschedulable(self) -> int:
         now = self.clock()
         moved = 0
-        for entry in list(self._unschedulable.values()):
+        for entry in list(self._parked.values()):
             if now - entry.unschedulable_since >= self.max_unschedulable_seconds:
+                if entry.where == GATED:
+                    entry.unschedulable_since = now  # re-checked; stays gated if still rejected
                 self._to_active_or_backoff(entry)
-                moved += 1
+                if entry.where != GATED:
+                    moved += 1
         return moved
 
     async def run_flushers(

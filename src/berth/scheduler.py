@@ -19,7 +19,7 @@ from aiolimiter import AsyncLimiter
 from berth.engine import Engine
 from berth.framework.algorithm import FitError
 from berth.framework.runtime import FrameworkError
-from berth.framework.status import Code
+from berth.framework.status import SUCCESS, Code, Status
 from berth.kube.events import EventRecorder
 from berth.kube.evictor import Evictor
 from berth.kube.informer import Obj, ObjectCache, object_key
@@ -27,7 +27,7 @@ from berth.objects import ObjectError, parse_node, parse_pod
 from berth.objects.pod import POD_GROUP_LABEL, PodInfo
 from berth.plugins.coscheduling import GROUP_PODS_SERVICE, PODGROUP_SERVICE, creation_time
 from berth.plugins.coscheduling import NAME as COSCHEDULING
-from berth.queue import QueuedPod, SchedulingQueue
+from berth.queue import GATED, QueuedPod, SchedulingQueue
 from berth.telemetry import SchedulerMetrics
 
 log = logging.getLogger("berth.scheduler")
@@ -77,6 +77,8 @@ class LiveScheduler:
         services.setdefault(GROUP_PODS_SERVICE, self.group_size)
         if self.gang:
             queue.group_order = self.group_order
+        if any(sch.framework.pre_enqueue for sch in engine.schedulers.values()):
+            queue.pre_enqueue = self.pre_enqueue
         self.nodes = NodeEvents(self)
         self.pod_events = PodEvents(self)
         self.namespaces = NamespaceEvents(self)
@@ -126,6 +128,20 @@ class LiveScheduler:
             return (pod.created if created is None else created), key
         return pod.created, pod.key
 
+    def pre_enqueue(self, pod: PodInfo) -> Status:
+        """The pod's profile's PreEnqueue plugins (SchedulingGates); the queue holds a pod they
+        reject as gated: not tried, no FailedScheduling event (as upstream)."""
+        scheduler = self.engine.scheduler_for(pod.scheduler_name)
+        if scheduler is None or not scheduler.framework.pre_enqueue:
+            return SUCCESS
+        status = scheduler.framework.run_pre_enqueue(pod)
+        if not status.ok:
+            log.debug(
+                "pod gated",
+                extra={"pod": pod.key, "plugin": status.plugin, "reason": status.message},
+            )
+        return status
+
     # ----- the loop ----------------------------------------------------------------------------
     async def run(self) -> None:
         """Schedule until stopped (or cancelled, e.g. when leadership is lost)."""
@@ -156,6 +172,7 @@ class LiveScheduler:
         self.metrics.pending.labels("active").set(counts["active"])
         self.metrics.pending.labels("backoff").set(counts["backoff"])
         self.metrics.pending.labels("unschedulable").set(counts["unschedulable"])
+        self.metrics.pending.labels("gated").set(counts["gated"])
 
     async def schedule_one(self, entry: QueuedPod) -> None:
         pod = entry.pod
@@ -502,9 +519,11 @@ class PodEvents:
         if added and pod.nominated_node:
             s.engine.handle.nominator.add(pod, pod.nominated_node)  # e.g. after a restart
         if added:
-            s.metrics.incoming.labels("active", "PodAdd").inc()
             s.queue.add(pod)
-
+            entry = s.queue.get(key)
+            # upstream keeps a gated pod in unschedulablePods (gauge: queue="gated").
+            where = "unschedulable" if entry is not None and entry.where == GATED else "active"
+            s.metrics.incoming.labels(where, "PodAdd").inc()
         else:
             s.queue.update(pod)
 

@@ -13,6 +13,10 @@ once the group is complete (then all are placed) or rejected (a member fit nowhe
 members are released and reported pending with Coscheduling's reason). Offline no time passes,
 so Permit timeouts never fire; instead, when the queue ends with a group still short of
 minMember, its held pods are released and reported pending.
+
+Scheduling gates (PreEnqueue, SchedulingGates): a pending pod a PreEnqueue plugin rejects is not
+tried and takes no room; it is reported pending, in queue order, with `"gated": true`, no
+per-node reasons and the message `SchedulingGates: waiting for scheduling gates: [a b]`.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ class Decision:
     error: str = ""
     preempted: list[str] = field(default_factory=list)
     nominated_node: str = ""
+    gated: bool = False  # held by a PreEnqueue plugin (scheduling gates): never tried
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -74,6 +79,8 @@ class Decision:
         if self.nominated_node:
             out["nominatedNode"] = self.nominated_node
             out["preempted"] = self.preempted
+        if self.gated:
+            out["gated"] = True
         if self.error:
             out["error"] = self.error
         return out
@@ -270,6 +277,12 @@ class Simulation:
             for raw, pod, problem in self.pending:
                 if pod is None:
                     yield Decision(pod=_key(raw), node=None, error=problem, message=problem)
+                    continue
+                gate = self.engine.schedulers[pod.scheduler_name].framework.run_pre_enqueue(pod)
+                if not gate.ok:
+                    # Gated (upstream keeps it out of the active queue): not tried at all.
+                    message = f"{gate.plugin}: {gate.message or gate.code}"
+                    yield Decision(pod=pod.key, node=None, message=message, gated=True)
                     continue
                 decision = loop.run_until_complete(self._decide(pod))
                 if pod.key not in self._held:

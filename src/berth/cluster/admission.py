@@ -2,11 +2,14 @@
 
 System metadata on create (uid, creationTimestamp, generation, generateName), upstream's pod
 defaults and the Priority and DefaultTolerationSeconds admission plugins, and the rules of an
-update (immutable metadata kept, status only through /status, pod spec mostly immutable).
+update (immutable metadata kept, status only through /status, pod spec mostly immutable;
+scheduling gates may only be removed, and a gated pod's nodeSelector only extended). A pod
+created with scheduling gates gets upstream's PodScheduled=False/SchedulingGated condition.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import time
 import uuid
@@ -117,35 +120,86 @@ def prepare_update(rt: ResourceType, new: JSON, old: JSON, *, subresource: str) 
 
 
 _POD_MUTABLE = ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds")
+SCHEDULING_GATED_MESSAGE = "Scheduling is blocked due to non-empty scheduling gates"
+
+
+def _gate_names(spec: JSON) -> list[str]:
+    return [str(g.get("name")) for g in spec.get("schedulingGates") or [] if isinstance(g, dict)]
 
 
 def _check_pod_update(new: JSON, old: JSON) -> None:
     ns, os_ = new.get("spec") or {}, old.get("spec") or {}
     if ns == os_:
         return
-    strip_new = {k: v for k, v in ns.items() if k not in _POD_MUTABLE}
-    strip_old = {k: v for k, v in os_.items() if k not in _POD_MUTABLE}
+    causes: list[tuple[str, str, str]] = []
+    # upstream validateOnlyDeletedSchedulingGates: gates may be removed, never added.
+    old_gates = set(_gate_names(os_))
+    for i, gate in enumerate(_gate_names(ns)):
+        if gate not in old_gates:
+            causes.append(
+                (
+                    "FieldValueForbidden",
+                    f"spec.schedulingGates[{i}].name",
+                    f"Forbidden: only deletion is allowed, but found new scheduling gate '{gate}'",
+                )
+            )
+    mutable = {*_POD_MUTABLE, "schedulingGates"}
+    if old_gates:
+        # A gated pod may get more node selector entries (upstream validateNodeSelectorMutation).
+        new_sel, old_sel = ns.get("nodeSelector") or {}, os_.get("nodeSelector") or {}
+        if new_sel != old_sel:
+            mutable.add("nodeSelector")
+            if any(new_sel.get(k) != v for k, v in old_sel.items()):
+                value = json.dumps(new_sel, sort_keys=True, separators=(",", ":"))
+                causes.append(
+                    (
+                        "FieldValueInvalid",
+                        "spec.nodeSelector",
+                        f"Invalid value: {value}: only additions to spec.nodeSelector are "
+                        "allowed (no mutations or deletions)",
+                    )
+                )
+    strip_new = {k: v for k, v in ns.items() if k not in mutable}
+    strip_old = {k: v for k, v in os_.items() if k not in mutable}
     for s in (strip_new, strip_old):
         for kind in ("containers", "initContainers"):
             if kind in s:
                 s[kind] = [{k: v for k, v in c.items() if k != "image"} for c in s[kind]]
     if strip_new != strip_old:
-        raise invalid(
-            kind="Pod",
-            group="",
-            name=old["metadata"]["name"],
-            causes=[
-                (
-                    "FieldValueForbidden",
-                    "spec",
-                    "Forbidden: pod updates may not change fields other than "
-                    "`spec.containers[*].image`,`spec.initContainers[*].image`,"
-                    "`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing "
-                    "tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 "
-                    "if it was previously negative)",
-                )
-            ],
+        causes.append(
+            (
+                "FieldValueForbidden",
+                "spec",
+                "Forbidden: pod updates may not change fields other than "
+                "`spec.containers[*].image`,`spec.initContainers[*].image`,"
+                "`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing "
+                "tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 "
+                "if it was previously negative)",
+            )
         )
+    if causes:
+        raise invalid(kind="Pod", group="", name=old["metadata"]["name"], causes=causes)
+
+
+def scheduling_gated_condition(status: JSON, spec: JSON) -> JSON:
+    """upstream applySchedulingGatedCondition (pod strategy PrepareForCreate): a pod created
+    with gates and no PodScheduled condition gets PodScheduled=False, reason SchedulingGated."""
+    if not spec.get("schedulingGates"):
+        return status
+    conditions = list(status.get("conditions") or [])
+    if any(c.get("type") == "PodScheduled" for c in conditions if isinstance(c, dict)):
+        return status
+    conditions.append(
+        {
+            "type": "PodScheduled",
+            "status": "False",
+            "lastProbeTime": None,
+            "lastTransitionTime": now(),
+            "reason": "SchedulingGated",
+            "message": SCHEDULING_GATED_MESSAGE,
+        }
+    )
+    return {**status, "conditions": conditions}
 
 
 def _default_container(c: JSON) -> JSON:
@@ -245,6 +299,7 @@ def default_pod(pod: JSON, *, priority_class: PriorityLookup) -> JSON:
     status = dict(pod.get("status") or {})
     status.setdefault("phase", "Pending")
     status["qosClass"] = _qos(spec["containers"])
+    status = scheduling_gated_condition(status, spec)
     out = dict(pod)
     out["spec"] = spec
     out["status"] = status

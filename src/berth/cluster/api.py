@@ -304,6 +304,15 @@ class Api:
                 name=name,
                 why=f'pod {name} is already assigned to node "{current}"',
             )
+        if (pod.get("spec") or {}).get("schedulingGates"):
+            # upstream BindingREST.setPodNodeAndMetadata: "reject binding to a scheduling
+            # un-ready Pod" (a plain error, wrapped as a 409 Conflict by assignPod).
+            raise errors.conflict(
+                plural="pods/binding",
+                group="",
+                name=name,
+                why=f"pod {name} has non-empty .spec.schedulingGates",
+            )
         stamp = now()
         status = dict(pod.get("status") or {})
         conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]

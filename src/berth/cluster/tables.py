@@ -75,6 +75,10 @@ def _pod_row(pod: JSON) -> list[Any]:
     ready = sum(1 for c in statuses if c.get("ready"))
     restarts = sum(int(c.get("restartCount", 0)) for c in statuses)
     reason = status.get("reason") or status.get("phase") or "Pending"
+    # upstream printPod: a PodScheduled condition with reason SchedulingGated names the status.
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("reason") == "SchedulingGated":
+            reason = "SchedulingGated"
     for c in statuses:
         waiting = (c.get("state") or {}).get("waiting")
         if waiting and waiting.get("reason"):

@@ -153,6 +153,75 @@ def _pod_causes(pod: JSON) -> list[Cause]:
             if not c.get("image"):
                 causes.append(("FieldValueRequired", f"{path}.image", "Required value"))
             causes += _resources_causes(f"{path}.resources", c.get("resources"))
+    gates = spec.get("schedulingGates")
+    causes += scheduling_gate_causes(gates)
+    if gates and spec.get("nodeName"):
+        causes.append(
+            (
+                "FieldValueForbidden",
+                "spec.nodeName",
+                "Forbidden: cannot be set until all schedulingGates have been cleared",
+            )
+        )
+    return causes
+
+
+_QUALIFIED_NAME_MSG = (
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+    "with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
+    "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+
+
+def _qualified_name_causes(path: str, value: str) -> list[Cause]:
+    """upstream ValidateQualifiedName: an optional DNS-1123 subdomain prefix, then a name."""
+    prefix, _, name = value.rpartition("/")
+    if "/" in value and (not prefix or len(prefix) > 253 or not _DNS1123_SUBDOMAIN.match(prefix)):
+        return [
+            (
+                "FieldValueInvalid",
+                path,
+                f'Invalid value: "{value}": prefix part a lowercase RFC 1123 subdomain must '
+                "consist of lower case alphanumeric characters, '-' or '.', and must start and "
+                "end with an alphanumeric character (e.g. 'example.com', regex used for "
+                "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+            )
+        ]
+    if not name:
+        return [
+            ("FieldValueInvalid", path, f'Invalid value: "{value}": name part must be non-empty')
+        ]
+    if len(name) > 63:
+        return [
+            (
+                "FieldValueInvalid",
+                path,
+                f'Invalid value: "{value}": name part must be no more than 63 characters',
+            )
+        ]
+    if not _QUALIFIED.match(name):
+        return [("FieldValueInvalid", path, f'Invalid value: "{value}": {_QUALIFIED_NAME_MSG}')]
+    return []
+
+
+def scheduling_gate_causes(gates: Any) -> list[Cause]:
+    """upstream validateSchedulingGates: qualified names, no duplicates."""
+    if gates is None:
+        return []
+    if not isinstance(gates, list):
+        return [("FieldValueInvalid", "spec.schedulingGates", "Invalid value: must be a list")]
+    causes: list[Cause] = []
+    seen: set[str] = set()
+    for i, gate in enumerate(gates):
+        path = f"spec.schedulingGates[{i}]"
+        name = gate.get("name") if isinstance(gate, dict) else None
+        if not isinstance(name, str):
+            causes.append(("FieldValueRequired", f"{path}.name", "Required value"))
+            continue
+        causes += _qualified_name_causes(path, name)
+        if name in seen:
+            causes.append(("FieldValueDuplicate", path, f'Duplicate value: "{name}"'))
+        seen.add(name)
     return causes
 
 

@@ -35,6 +35,7 @@ class PluginSet(Strict):
 
 class Plugins(Strict):
     multiPoint: PluginSet = Field(default_factory=PluginSet)
+    preEnqueue: PluginSet = Field(default_factory=PluginSet)
     preFilter: PluginSet = Field(default_factory=PluginSet)
     filter: PluginSet = Field(default_factory=PluginSet)
     postFilter: PluginSet = Field(default_factory=PluginSet)

@@ -16,8 +16,9 @@ from berth.framework.plugin import EXTENSION_POINTS, POINT_INTERFACE_NAMES
 from berth.plugins.registry import registry
 
 # Upstream's default MultiPoint list, minus what Berth does not implement (volume plugins,
-# SchedulingGates, DynamicResources; queue sort is built into Berth's queue).
+# DynamicResources; queue sort is built into Berth's queue).
 DEFAULT_MULTI_POINT: tuple[tuple[str, int | None], ...] = (
+    ("SchedulingGates", None),
     ("NodeUnschedulable", None),
     ("NodeName", None),
     ("TaintToleration", 3),
@@ -32,7 +33,7 @@ DEFAULT_MULTI_POINT: tuple[tuple[str, int | None], ...] = (
     ("DefaultBinder", None),
 )
 
-POINTS = tuple(EXTENSION_POINTS)  # preFilter .. bind, in run order
+POINTS = tuple(EXTENSION_POINTS)  # preEnqueue .. bind, in run order
 MAX_TOTAL_SCORE = 2**63 - 1
 MAX_NODE_SCORE = 100
 

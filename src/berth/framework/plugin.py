@@ -75,6 +75,13 @@ class Plugin(abc.ABC):
         return self.handle.state
 
 
+class PreEnqueuePlugin(Plugin):
+    @abc.abstractmethod
+    def pre_enqueue(self, pod: PodInfo) -> Status:
+        """Before the pod enters the active queue: anything but Success keeps it out (gated)
+        until an event for the pod itself lets it through. Pod-only, no cycle state."""
+
+
 class PreFilterPlugin(Plugin):
     @abc.abstractmethod
     def pre_filter(self, cycle: CycleState, pod: PodInfo) -> tuple[PreFilterResult | None, Status]:
@@ -154,6 +161,7 @@ class BindPlugin(Plugin):
 
 
 EXTENSION_POINTS: dict[str, type[Plugin]] = {
+    "preEnqueue": PreEnqueuePlugin,
     "preFilter": PreFilterPlugin,
     "filter": FilterPlugin,
     "postFilter": PostFilterPlugin,
@@ -166,6 +174,7 @@ EXTENSION_POINTS: dict[str, type[Plugin]] = {
 
 # Upstream's interface names, used in configuration error messages ("FilterPlugin \"X\" ...").
 POINT_INTERFACE_NAMES = {
+    "preEnqueue": "PreEnqueuePlugin",
     "preFilter": "PreFilterPlugin",
     "filter": "FilterPlugin",
     "postFilter": "PostFilterPlugin",
@@ -189,6 +198,7 @@ __all__ = [
     "Plugin",
     "PostFilterPlugin",
     "PostFilterResult",
+    "PreEnqueuePlugin",
     "PreFilterPlugin",
     "PreFilterResult",
     "PreScorePlugin",

@@ -25,6 +25,7 @@ from berth.framework.plugin import (
     PermitPlugin,
     PostFilterPlugin,
     PostFilterResult,
+    PreEnqueuePlugin,
     PreFilterPlugin,
     PreScorePlugin,
     ReservePlugin,
@@ -44,6 +45,7 @@ class FrameworkError(RuntimeError):
 class Framework:
     scheduler_name: str
     handle: Handle
+    pre_enqueue: list[PreEnqueuePlugin] = field(default_factory=list)
     pre_filter: list[PreFilterPlugin] = field(default_factory=list)
     filter: list[FilterPlugin] = field(default_factory=list)
     post_filter: list[PostFilterPlugin] = field(default_factory=list)
@@ -53,6 +55,17 @@ class Framework:
     permit: list[PermitPlugin] = field(default_factory=list)
     bind: list[BindPlugin] = field(default_factory=list)
     percentage_of_nodes_to_score: int | None = None
+
+    # ----- PreEnqueue --------------------------------------------------------------------------
+    def run_pre_enqueue(self, pod: PodInfo) -> Status:
+        """upstream runPreEnqueuePlugins: Success, or the first rejection (with its plugin); the
+        queue keeps a rejected pod out of the active queue. An Error status gates the pod too
+        (upstream logs it and keeps the pod gated), so it is returned, not raised."""
+        for plugin in self.pre_enqueue:
+            status = plugin.pre_enqueue(pod)
+            if not status.ok:
+                return status.with_plugin(plugin.name)
+        return SUCCESS
 
     # ----- PreFilter ---------------------------------------------------------------------------
     def run_pre_filter(
@@ -276,6 +289,7 @@ class Framework:
     def plugin_names(self) -> dict[str, list[str]]:
         """Enabled plugins per extension point, in run order (for `berth simulate` and docs)."""
         return {
+            "preEnqueue": [p.name for p in self.pre_enqueue],
             "preFilter": [p.name for p in self.pre_filter],
             "filter": [p.name for p in self.filter],
             "postFilter": [p.name for p in self.post_filter],

@@ -116,6 +116,10 @@ class Binder:
         if bound_to == node_name and (not pod.uid or uid == pod.uid):
             log.info("bind already landed", extra={"pod": pod.key, "node": node_name})
             return SUCCESS
+        if not bound_to:
+            # Not bound at all: refused for another reason (e.g. the pod still has scheduling
+            # gates); an error, so the pod is retried after backoff (and gated by then).
+            return Status(Code.ERROR, (f"HTTP 409: {status_message(answer)}",))
         return Status(
             Code.UNSCHEDULABLE_AND_UNRESOLVABLE,
             (f"pod is already bound to {bound_to!r}: {status_message(answer)}",),

@@ -108,6 +108,7 @@ class PodInfo:
     images: tuple[str, ...]
     pod_group: str
     nominated_node: str = ""
+    scheduling_gates: tuple[str, ...] = ()  # spec.schedulingGates[*].name, in order
     start_time: float = 0.0  # status.startTime; 0 when the pod has not started
     # status.conditions has DisruptionTarget=True with reason PreemptionByScheduler
     preempted_by_scheduler: bool = False
@@ -501,10 +502,23 @@ def parse_pod(raw: Any) -> PodInfo:
         images=images,
         pod_group=labels.get(POD_GROUP_LABEL, ""),
         nominated_node=str(status.get("nominatedNodeName") or ""),
+        scheduling_gates=_scheduling_gates(spec, pod),
         start_time=_timestamp(status.get("startTime")),
         preempted_by_scheduler=_preempted_by_scheduler(status),
         controller=_controller(meta),
     )
+
+
+def _scheduling_gates(spec: dict[str, Any], pod: str) -> tuple[str, ...]:
+    gates = _list(spec.get("schedulingGates"), pod, "spec.schedulingGates")
+    names: list[str] = []
+    for i, raw in enumerate(gates):
+        gate = _obj(raw, pod, f"spec.schedulingGates[{i}]")
+        name = gate.get("name")
+        if not isinstance(name, str) or not name:
+            raise _err(pod, f"spec.schedulingGates[{i}].name", "must be a non-empty string")
+        names.append(name)
+    return tuple(names)
 
 
 def _preempted_by_scheduler(status: dict[str, Any]) -> bool:

@@ -13,5 +13,6 @@ from berth.plugins import (  # noqa: F401
     noderesources,
     nodeunschedulable,
     podtopologyspread,
+    schedulinggates,
     tainttoleration,
 )

@@ -144,6 +144,7 @@ class Simulation:
                 state.set_namespace(meta["name"], dict(meta.get("labels") or {}))
         for obj in self.dump.other:
             self.engine.workloads.upsert(obj)  # Services and controllers, for default spreading
+            self.engine.volumes.upsert(obj)  # PVs, PVCs, StorageClasses, CSINodes
         for raw in self.dump.nodes:
             try:
                 state.upsert_node(parse_node(raw))

@@ -14,4 +14,6 @@ from berth.plugins import (  # noqa: F401
     nodeunschedulable,
     podtopologyspread,
     tainttoleration,
+    volumerestrictions,
+    volumezone,
 )

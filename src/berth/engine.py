@@ -19,6 +19,7 @@ from berth.framework.plugin import (
     PermitPlugin,
     Plugin,
     PostFilterPlugin,
+    PreBindPlugin,
     PreFilterPlugin,
     PreScorePlugin,
     ReservePlugin,
@@ -59,6 +60,7 @@ def build_framework(resolved: ResolvedProfile, handle: Handle) -> Framework:
         ],
         reserve=cast(list[ReservePlugin], at("reserve")),
         permit=cast(list[PermitPlugin], at("permit")),
+        pre_bind=cast(list[PreBindPlugin], at("preBind")),
         bind=cast(list[BindPlugin], at("bind")),
         percentage_of_nodes_to_score=resolved.percentage_of_nodes_to_score,
     )

@@ -230,6 +230,8 @@ class Simulation:
                 fwk = self.engine.schedulers[w.pod.scheduler_name].framework
                 status = w.result or SUCCESS
                 if status.ok:
+                    status = await fwk.run_pre_bind(cycle, w.pod, w.node)
+                if status.ok:
                     status = await fwk.run_bind(cycle, w.pod, w.node)
                 if status.ok:
                     self.engine.state.assumed.discard(w.key)
@@ -328,6 +330,8 @@ class Simulation:
                 # Held at Permit: it keeps its room; _settle reports it when the wait ends.
                 self._held[pod.key] = (decision, result.cycle)
                 return decision
+        if status.ok:
+            status = await fwk.run_pre_bind(result.cycle, pod, result.node)
         if status.ok:
             status = await fwk.run_bind(result.cycle, pod, result.node)
         if not status.ok:

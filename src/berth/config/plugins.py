@@ -15,8 +15,8 @@ from berth.config.model import PluginRef, Plugins, PluginSet, Profile
 from berth.framework.plugin import EXTENSION_POINTS, POINT_INTERFACE_NAMES
 from berth.plugins.registry import registry
 
-# Upstream's default MultiPoint list, minus what Berth does not implement (VolumeBinding,
-# NodeVolumeLimits, SchedulingGates, DynamicResources; queue sort is built into Berth's queue).
+# Upstream's default MultiPoint list, minus what Berth does not implement (NodeVolumeLimits,
+# SchedulingGates, DynamicResources; queue sort is built into Berth's queue).
 DEFAULT_MULTI_POINT: tuple[tuple[str, int | None], ...] = (
     ("NodeUnschedulable", None),
     ("NodeName", None),
@@ -25,6 +25,7 @@ DEFAULT_MULTI_POINT: tuple[tuple[str, int | None], ...] = (
     ("NodePorts", None),
     ("NodeResourcesFit", 1),
     ("VolumeRestrictions", None),
+    ("VolumeBinding", None),
     ("VolumeZone", None),
     ("PodTopologySpread", 2),
     ("InterPodAffinity", 2),

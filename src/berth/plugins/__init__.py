@@ -14,6 +14,7 @@ from berth.plugins import (  # noqa: F401
     nodeunschedulable,
     podtopologyspread,
     tainttoleration,
+    volumebinding,
     volumerestrictions,
     volumezone,
 )

@@ -346,3 +346,11 @@ def test_args() -> None:
         VolumeBindingArgs.model_validate({"bindTimeoutSeconds": -1})
     with pytest.raises(ValueError):
         VolumeBindingArgs.model_validate({"shape": []})
+
+
+@pytest.mark.parametrize("plugin", ["VolumeBinding", "VolumeZone", "VolumeRestrictions"])
+def test_untracked_storage_skips(plugin: str) -> None:
+    """The extender does not watch storage (kube-scheduler ran its volume plugins already)."""
+    h, index = harness(plugin, NODES)
+    index.tracked = False
+    assert all(s.ok for s in h.filter(pod_with_claims("pvc-nowhere")).values())

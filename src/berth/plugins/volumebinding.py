@@ -148,6 +148,8 @@ class VolumeBinding(PreFilterPlugin, FilterPlugin, ReservePlugin, PreBindPlugin)
         if not claims:
             return None, SKIP
         volumes = volume_index(self.handle)
+        if not volumes.tracked:
+            return None, SKIP
         pvcs: list[PVCInfo] = []
         for v in claims:  # upstream podHasPVCs
             pvc = volumes.pvc(pod.namespace, v.claim)

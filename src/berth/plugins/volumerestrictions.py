@@ -68,6 +68,8 @@ class VolumeRestrictions(PreFilterPlugin, FilterPlugin):
             return None, SKIP
         disks = tuple(v for v in pod.volumes if v.disk_kind)
         volumes = volume_index(self.handle)
+        if not volumes.tracked:
+            return None, SKIP
         conflicting = 0
         for v in pod.volumes:
             if not v.claim or v.ephemeral:

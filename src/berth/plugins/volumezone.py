@@ -91,7 +91,7 @@ class VolumeZone(PreFilterPlugin, FilterPlugin):
         return out, SUCCESS
 
     def pre_filter(self, cycle: CycleState, pod: PodInfo) -> tuple[PreFilterResult | None, Status]:
-        if not pod.volumes:
+        if not pod.volumes or not volume_index(self.handle).tracked:
             return None, SKIP
         topologies, status = self._topologies(pod)
         if not status.ok:

@@ -52,6 +52,9 @@ class VolumeIndex:
         # unschedulable pods back to the queue on them).
         self.listeners: list[Listener] = []
         self.version = 0
+        # False in a front that does not watch storage (the extender: kube-scheduler has run its
+        # own volume plugins on the nodes it sends); the volume plugins then Skip.
+        self.tracked = True
 
     # ----- reads (assumed objects win) --------------------------------------------------------
     def pv(self, name: str) -> PVInfo | None:

@@ -19,6 +19,7 @@ from berth.framework.plugin import (
     PermitPlugin,
     Plugin,
     PostFilterPlugin,
+    PreBindPlugin,
     PreEnqueuePlugin,
     PreFilterPlugin,
     PreScorePlugin,
@@ -28,7 +29,9 @@ from berth.framework.plugin import (
 from berth.framework.runtime import Framework
 from berth.plugins.podtopologyspread import DEFAULT_SELECTOR_SERVICE
 from berth.plugins.registry import registry
+from berth.plugins.storagehelpers import VOLUMES_SERVICE
 from berth.state.cluster import ClusterState
+from berth.state.volumes import VolumeIndex
 from berth.state.workloads import WorkloadIndex
 
 
@@ -59,6 +62,7 @@ def build_framework(resolved: ResolvedProfile, handle: Handle) -> Framework:
         ],
         reserve=cast(list[ReservePlugin], at("reserve")),
         permit=cast(list[PermitPlugin], at("permit")),
+        pre_bind=cast(list[PreBindPlugin], at("preBind")),
         bind=cast(list[BindPlugin], at("bind")),
         percentage_of_nodes_to_score=resolved.percentage_of_nodes_to_score,
     )
@@ -82,7 +86,12 @@ class Engine:
         self.state = state or ClusterState()
         self.rng = random.Random(seed)
         self.workloads = WorkloadIndex()
-        merged = {DEFAULT_SELECTOR_SERVICE: self.workloads.default_selector, **(services or {})}
+        self.volumes = VolumeIndex()
+        merged = {
+            DEFAULT_SELECTOR_SERVICE: self.workloads.default_selector,
+            VOLUMES_SERVICE: self.volumes,
+            **(services or {}),
+        }
         self.handle = Handle(state=self.state, rng=self.rng, services=merged)
         self.schedulers: dict[str, Scheduler] = {
             name: Scheduler(framework=build_framework(resolved, self.handle), rng=self.rng)

@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiolimiter import AsyncLimiter
-from kubernetes.aio.client import AppsV1Api, CustomObjectsApi, PolicyV1Api, SchedulingV1Api
+from kubernetes.aio.client import (
+    AppsV1Api,
+    CustomObjectsApi,
+    PolicyV1Api,
+    SchedulingV1Api,
+    StorageV1Api,
+)
 
 from berth.config.loader import Config
 from berth.engine import Engine
@@ -29,10 +35,12 @@ from berth.kube.events import EventRecorder
 from berth.kube.evictor import Evictor
 from berth.kube.informer import Informer
 from berth.kube.leader import LeaderElector
+from berth.kube.volumes import ApiVolumeBinder
 from berth.metrics.refresher import Refresher
 from berth.plugins.defaultbinder import BINDER_SERVICE
 from berth.plugins.defaultpreemption import PDB_SERVICE
 from berth.plugins.metricscore import SERVICE as METRICS_SERVICE
+from berth.plugins.volumebinding import VOLUME_BINDER_SERVICE
 from berth.queue import SchedulingQueue
 from berth.scheduler import LiveScheduler
 from berth.state.cluster import ClusterState
@@ -89,6 +97,15 @@ class Runner:
         self.engine.handle.services[PDB_SERVICE] = lambda: list(pdbs.objects.values())
         core = connection.core
         apps = AppsV1Api(connection.api)
+        storage = StorageV1Api(connection.api)
+        volumes = self.engine.volumes
+        self.engine.handle.services[VOLUME_BINDER_SERVICE] = ApiVolumeBinder(
+            connection=connection,
+            volumes=volumes,
+            state=state,
+            pod_exists=self.scheduler.pods.__contains__,
+        )
+        volumes.listeners.append(self.scheduler.volume_event)
         timeout = connection.request_timeout
         s = self.scheduler
         self.informers = [
@@ -149,6 +166,29 @@ class Runner:
                         "statefulsets",
                         apps.list_stateful_set_for_all_namespaces_without_preload_content,
                     ),
+                )
+            ),
+            *(
+                Informer(
+                    name=name,
+                    call=call,
+                    handler=volumes,
+                    request_timeout=timeout,
+                    optional=bool(optional),
+                )
+                for name, call, optional in (
+                    (
+                        "persistentvolumes",
+                        core.list_persistent_volume_without_preload_content,
+                        False,
+                    ),
+                    (
+                        "persistentvolumeclaims",
+                        core.list_persistent_volume_claim_for_all_namespaces_without_preload_content,
+                        0,
+                    ),
+                    ("storageclasses", storage.list_storage_class_without_preload_content, 1),
+                    ("csinodes", storage.list_csi_node_without_preload_content, 1),
                 )
             ),
             Informer(

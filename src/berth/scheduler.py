@@ -33,6 +33,7 @@ from berth.telemetry import SchedulerMetrics
 log = logging.getLogger("berth.scheduler")
 TERMINAL = ("Succeeded", "Failed")
 AFFINITY_PLUGINS = {"InterPodAffinity", "PodTopologySpread"}
+VOLUME_PLUGINS = {"VolumeBinding", "VolumeZone", "VolumeRestrictions"}
 
 
 class LiveScheduler:
@@ -141,6 +142,14 @@ class LiveScheduler:
                 extra={"pod": pod.key, "plugin": status.plugin, "reason": status.message},
             )
         return status
+
+    def volume_event(self, kind: str, old: Obj | None, new: Obj | None) -> None:
+        """A PV, claim, StorageClass or CSINode changed: retry pods the volume plugins turned
+        down (upstream registers these events for VolumeBinding, VolumeZone and
+        VolumeRestrictions)."""
+        if new is None:
+            return  # deletions cannot help a pending pod
+        self.queue.move_all(event=f"{kind}Change", only_plugins=VOLUME_PLUGINS)
 
     # ----- the loop ----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -356,12 +365,16 @@ class LiveScheduler:
                 self._set_condition(pod, message)
                 self.queue.requeue_backoff(entry)
                 return
-        async with self._bind_slots:
-            if self.limiter is not None:
-                await self.limiter.acquire()
-            bind_start = time.perf_counter()
-            status = await fwk.run_bind(cycle, pod, node)
-            self.metrics.binding_duration.observe(time.perf_counter() - bind_start)
+        # PreBind (VolumeBinding waits for claims to be bound) runs before taking a bind slot.
+        status = await fwk.run_pre_bind(cycle, pod, node)
+        pre_bind_failed = not status.ok
+        if status.ok:
+            async with self._bind_slots:
+                if self.limiter is not None:
+                    await self.limiter.acquire()
+                bind_start = time.perf_counter()
+                status = await fwk.run_bind(cycle, pod, node)
+                self.metrics.binding_duration.observe(time.perf_counter() - bind_start)
         state = self.engine.state
         if status.ok:
             self.scheduled += 1
@@ -388,7 +401,11 @@ class LiveScheduler:
             return
         self._count("error", profile, start)
         log.warning("bind failed", extra={"pod": pod.key, "node": node, "error": status.message})
-        self._failed_scheduling(pod, f"Binding rejected: {status.message}")
+        if pre_bind_failed:
+            message = f'running PreBind plugin "{status.plugin}": {status.message}'
+        else:
+            message = f"Binding rejected: {status.message}"
+        self._failed_scheduling(pod, message)
         self.queue.requeue_backoff(entry)
 
     # ----- informer events ---------------------------------------------------------------------

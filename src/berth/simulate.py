@@ -151,6 +151,7 @@ class Simulation:
                 state.set_namespace(meta["name"], dict(meta.get("labels") or {}))
         for obj in self.dump.other:
             self.engine.workloads.upsert(obj)  # Services and controllers, for default spreading
+            self.engine.volumes.upsert(obj)  # PVs, PVCs, StorageClasses, CSINodes
         for raw in self.dump.nodes:
             try:
                 state.upsert_node(parse_node(raw))
@@ -235,6 +236,8 @@ class Simulation:
                 decision, cycle = self._held.pop(w.key)
                 fwk = self.engine.schedulers[w.pod.scheduler_name].framework
                 status = w.result or SUCCESS
+                if status.ok:
+                    status = await fwk.run_pre_bind(cycle, w.pod, w.node)
                 if status.ok:
                     status = await fwk.run_bind(cycle, w.pod, w.node)
                 if status.ok:
@@ -340,6 +343,8 @@ class Simulation:
                 # Held at Permit: it keeps its room; _settle reports it when the wait ends.
                 self._held[pod.key] = (decision, result.cycle)
                 return decision
+        if status.ok:
+            status = await fwk.run_pre_bind(result.cycle, pod, result.node)
         if status.ok:
             status = await fwk.run_bind(result.cycle, pod, result.node)
         if not status.ok:

@@ -151,6 +151,7 @@ def test_discovery_documents(faulty: EmbeddedCluster) -> None:
         "policy",
         "scheduling.k8s.io",
         "scheduling.x-k8s.io",
+        "storage.k8s.io",
     }
     core = {r["name"] for r in _request(faulty, "GET", "/api/v1")[1]["resources"]}
     assert {

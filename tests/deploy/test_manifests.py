@@ -65,6 +65,12 @@ def allowed(group: str, resource: str, verb: str) -> bool:
         ("", "events", "create"),
         ("", "events", "patch"),
         ("coordination.k8s.io", "leases", "update"),
+        ("", "persistentvolumeclaims", "watch"),
+        ("", "persistentvolumes", "watch"),
+        ("storage.k8s.io", "storageclasses", "watch"),
+        ("storage.k8s.io", "csinodes", "watch"),
+        ("", "persistentvolumeclaims", "patch"),  # selected-node annotation
+        ("", "persistentvolumes", "update"),  # claimRef of a statically bound PV
     ],
 )
 def test_rbac_grants_what_berth_calls(group: str, resource: str, verb: str) -> None:

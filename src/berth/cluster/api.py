@@ -22,6 +22,7 @@ from berth.cluster.resources import (
     ResourceType,
 )
 from berth.cluster.selectors import Predicate
+from berth.cluster.storage import STORAGE_TYPES, default_on_create
 from berth.cluster.store import Change, Store
 from berth.cluster.timestamps import normalize
 from berth.cluster.validation import require_object, validate
@@ -125,6 +126,8 @@ class Api:
                                 )
                             ],
                         )
+        elif rt in STORAGE_TYPES:
+            obj = default_on_create(rt, obj, store=self.store)
         obj = normalize(rt.key, obj)
         meta = obj["metadata"]
         ns = meta.get("namespace", "")

@@ -43,6 +43,12 @@ from berth.cluster.server import AsyncEmbeddedCluster
     help="Simulate kubelets: bound pods become Running and Ready.",
 )
 @click.option(
+    "--volume-controller/--no-volume-controller",
+    default=True,
+    show_default=True,
+    help="Simulate the PV controller and a provisioner: claims get bound and provisioned.",
+)
+@click.option(
     "--watch-window",
     default=50_000,
     show_default=True,
@@ -76,6 +82,7 @@ def cluster(
     tls: bool,
     token: str | None,
     kubelet: bool,
+    volume_controller: bool,
     watch_window: int,
     admin: bool,
     metrics_port: int | None,
@@ -94,6 +101,7 @@ def cluster(
         tls=tls,
         token=token,
         kubelet=kubelet,
+        volume_controller=volume_controller,
         watch_window=watch_window,
         admin=admin,
     )

@@ -29,6 +29,7 @@ from berth.cluster.resources import (
     PRIORITY_CLASSES,
     STORED,
 )
+from berth.cluster.storage import VolumeController
 from berth.cluster.store import Store
 
 JSON = dict[str, Any]
@@ -67,6 +68,7 @@ class ClusterConfig:
     kubelet: bool = True
     kubelet_delay: float = 0.0
     kubelet_interval: float = 0.05
+    volume_controller: bool = True
     watch_window: int = 50_000
     max_body_bytes: int = 3 * 1024 * 1024
     admin: bool = False
@@ -95,6 +97,9 @@ class ClusterCore:
             self.kubelet = Kubelet(
                 store=self.store, delay=config.kubelet_delay, interval=config.kubelet_interval
             )
+        self.volumes: VolumeController | None = None
+        if config.volume_controller:
+            self.volumes = VolumeController(store=self.store, interval=config.kubelet_interval)
         self.settings = ServerSettings(
             token=config.token,
             max_body_bytes=config.max_body_bytes,
@@ -160,10 +165,12 @@ class ClusterCore:
         return app
 
     def start_background(self) -> None:
-        """Start the kubelet, disruption controller and persistence flusher on this loop."""
+        """Start the kubelet, volume and disruption controllers and the persistence flusher."""
         loop = asyncio.get_running_loop()
         if self.kubelet is not None:
             self._tasks.append(loop.create_task(self.kubelet.run()))
+        if self.volumes is not None:
+            self._tasks.append(loop.create_task(self.volumes.run()))
         self._tasks.append(loop.create_task(self.disruption.run()))
         if self.persistence is not None:
             self._tasks.append(loop.create_task(self._flush_loop()))

@@ -137,6 +137,28 @@ RESOURCES: tuple[ResourceType, ...] = (
     ),
     ResourceType("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", False, ("pc",)),
     ResourceType(
+        "",
+        "v1",
+        "persistentvolumes",
+        "PersistentVolume",
+        False,
+        ("pv",),
+        ("status",),
+        status_subresource=True,
+    ),
+    ResourceType(
+        "",
+        "v1",
+        "persistentvolumeclaims",
+        "PersistentVolumeClaim",
+        True,
+        ("pvc",),
+        ("status",),
+        status_subresource=True,
+    ),
+    ResourceType("storage.k8s.io", "v1", "storageclasses", "StorageClass", False, ("sc",)),
+    ResourceType("storage.k8s.io", "v1", "csinodes", "CSINode", False),
+    ResourceType(
         "scheduling.x-k8s.io",
         "v1alpha1",
         "podgroups",
@@ -169,6 +191,10 @@ LEASES = BY_KEY["leases.coordination.k8s.io"]
 PDBS = BY_KEY["poddisruptionbudgets.policy"]
 PRIORITY_CLASSES = BY_KEY["priorityclasses.scheduling.k8s.io"]
 BINDINGS = BY_KEY["bindings"]
+PVS = BY_KEY["persistentvolumes"]
+PVCS = BY_KEY["persistentvolumeclaims"]
+STORAGE_CLASSES = BY_KEY["storageclasses.storage.k8s.io"]
+CSINODES = BY_KEY["csinodes.storage.k8s.io"]
 
 
 def groups() -> list[tuple[str, str]]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from berth.cluster.errors import ApiError, invalid
 from berth.cluster.resources import ResourceType
+from berth.cluster.storage import pv_causes, pvc_causes, storage_class_causes
 
 JSON = dict[str, Any]
 Cause = tuple[str, str, str]
@@ -317,6 +318,9 @@ _CHECKS = {
     "nodes": _node_causes,
     "poddisruptionbudgets.policy": _pdb_causes,
     "priorityclasses.scheduling.k8s.io": _priority_class_causes,
+    "persistentvolumes": pv_causes,
+    "persistentvolumeclaims": pvc_causes,
+    "storageclasses.storage.k8s.io": storage_class_causes,
 }
 
 

@@ -43,6 +43,7 @@ class Plugins(Strict):
     score: PluginSet = Field(default_factory=PluginSet)
     reserve: PluginSet = Field(default_factory=PluginSet)
     permit: PluginSet = Field(default_factory=PluginSet)
+    preBind: PluginSet = Field(default_factory=PluginSet)
     bind: PluginSet = Field(default_factory=PluginSet)
 
 

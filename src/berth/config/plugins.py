@@ -15,7 +15,7 @@ from berth.config.model import PluginRef, Plugins, PluginSet, Profile
 from berth.framework.plugin import EXTENSION_POINTS, POINT_INTERFACE_NAMES
 from berth.plugins.registry import registry
 
-# Upstream's default MultiPoint list, minus what Berth does not implement (volume plugins,
+# Upstream's default MultiPoint list, minus what Berth does not implement (NodeVolumeLimits,
 # DynamicResources; queue sort is built into Berth's queue).
 DEFAULT_MULTI_POINT: tuple[tuple[str, int | None], ...] = (
     ("SchedulingGates", None),
@@ -25,6 +25,9 @@ DEFAULT_MULTI_POINT: tuple[tuple[str, int | None], ...] = (
     ("NodeAffinity", 2),
     ("NodePorts", None),
     ("NodeResourcesFit", 1),
+    ("VolumeRestrictions", None),
+    ("VolumeBinding", None),
+    ("VolumeZone", None),
     ("PodTopologySpread", 2),
     ("InterPodAffinity", 2),
     ("DefaultPreemption", None),

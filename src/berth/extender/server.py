@@ -245,6 +245,9 @@ class ExtenderProcess:
             self.refresher = Refresher.from_config(config, state=state)
             services[METRICS_SERVICE] = self.refresher.table
         self.engine = Engine(config=config, state=state, services=services)
+        # kube-scheduler runs the volume plugins itself before asking; the extender does not
+        # watch storage, so its volume plugins stand aside.
+        self.engine.volumes.tracked = False
         binder = None
         self.informers: list[Informer] = []
         if connection is not None:

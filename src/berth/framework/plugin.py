@@ -154,6 +154,13 @@ class PermitPlugin(Plugin):
         """Success, Wait (with a timeout in seconds) or a rejection."""
 
 
+class PreBindPlugin(Plugin):
+    @abc.abstractmethod
+    async def pre_bind(self, cycle: CycleState, pod: PodInfo, node_name: str) -> Status:
+        """Work before binding, off the decision path (e.g. binding the pod's volumes); a
+        non-Success status fails the bind: the pod is unreserved and retried."""
+
+
 class BindPlugin(Plugin):
     @abc.abstractmethod
     async def bind(self, cycle: CycleState, pod: PodInfo, node_name: str) -> Status:
@@ -169,6 +176,7 @@ EXTENSION_POINTS: dict[str, type[Plugin]] = {
     "score": ScorePlugin,
     "reserve": ReservePlugin,
     "permit": PermitPlugin,
+    "preBind": PreBindPlugin,
     "bind": BindPlugin,
 }
 
@@ -182,6 +190,7 @@ POINT_INTERFACE_NAMES = {
     "score": "ScorePlugin",
     "reserve": "ReservePlugin",
     "permit": "PermitPlugin",
+    "preBind": "PreBindPlugin",
     "bind": "BindPlugin",
 }
 
@@ -198,6 +207,7 @@ __all__ = [
     "Plugin",
     "PostFilterPlugin",
     "PostFilterResult",
+    "PreBindPlugin",
     "PreEnqueuePlugin",
     "PreFilterPlugin",
     "PreFilterResult",

@@ -25,6 +25,7 @@ from berth.framework.plugin import (
     PermitPlugin,
     PostFilterPlugin,
     PostFilterResult,
+    PreBindPlugin,
     PreEnqueuePlugin,
     PreFilterPlugin,
     PreScorePlugin,
@@ -53,6 +54,7 @@ class Framework:
     score: list[tuple[ScorePlugin, int]] = field(default_factory=list)
     reserve: list[ReservePlugin] = field(default_factory=list)
     permit: list[PermitPlugin] = field(default_factory=list)
+    pre_bind: list[PreBindPlugin] = field(default_factory=list)
     bind: list[BindPlugin] = field(default_factory=list)
     percentage_of_nodes_to_score: int | None = None
 
@@ -278,6 +280,15 @@ class Framework:
     def waiting_pod(self, key: str) -> WaitingPod | None:
         return self.handle.waiting_pods.get(key)
 
+    async def run_pre_bind(self, cycle: CycleState, pod: PodInfo, node_name: str) -> Status:
+        """upstream RunPreBindPlugins: stop at the first plugin that does not succeed (Skip
+        counts as success); its status fails the binding cycle."""
+        for plugin in self.pre_bind:
+            status = await plugin.pre_bind(cycle, pod, node_name)
+            if not status.ok and not status.is_skip:
+                return status.with_plugin(plugin.name)
+        return SUCCESS
+
     async def run_bind(self, cycle: CycleState, pod: PodInfo, node_name: str) -> Status:
         for plugin in self.bind:
             status = await plugin.bind(cycle, pod, node_name)
@@ -297,6 +308,7 @@ class Framework:
             "score": [f"{p.name}:{w}" for p, w in self.score],
             "reserve": [p.name for p in self.reserve],
             "permit": [p.name for p in self.permit],
+            "preBind": [p.name for p in self.pre_bind],
             "bind": [p.name for p in self.bind],
         }
 

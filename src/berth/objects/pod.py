@@ -20,6 +20,7 @@ from berth.objects.selectors import (
     parse_label_selector,
     parse_node_selector_term,
 )
+from berth.objects.volumes import PodVolume, parse_pod_volumes
 
 DEFAULT_MILLI_CPU_REQUEST = 100  # pkg/scheduler/util: DefaultMilliCPURequest
 DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024  # DefaultMemoryRequest
@@ -114,6 +115,7 @@ class PodInfo:
     preempted_by_scheduler: bool = False
     controller: tuple[str, str] | None = None  # (kind, name) of the controlling owner
     extra: dict[str, Any] = field(default_factory=dict)
+    volumes: tuple[PodVolume, ...] = ()  # PVC-backed and conflict-checked volumes only
 
     @property
     def key(self) -> str:
@@ -506,6 +508,7 @@ def parse_pod(raw: Any) -> PodInfo:
         start_time=_timestamp(status.get("startTime")),
         preempted_by_scheduler=_preempted_by_scheduler(status),
         controller=_controller(meta),
+        volumes=parse_pod_volumes(spec, name),
     )
 
 

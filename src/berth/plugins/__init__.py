@@ -15,4 +15,7 @@ from berth.plugins import (  # noqa: F401
     podtopologyspread,
     schedulinggates,
     tainttoleration,
+    volumebinding,
+    volumerestrictions,
+    volumezone,
 )

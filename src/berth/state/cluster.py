@@ -129,6 +129,10 @@ class ClusterState:
         self.anti_affinity_by_label: dict[LabelPair, dict[str, PodInfo]] = {}
         self.affinity_by_label: dict[LabelPair, dict[str, PodInfo]] = {}
         self.namespace_labels: dict[str, dict[str, str]] = {}
+        # Volumes of placed pods: how many use each claim ("namespace/claim", upstream
+        # StorageInfos.IsPVCUsedByPods) and the pods with inline GCE/EBS/RBD/iSCSI disks.
+        self.pvc_users: Counter[str] = Counter()
+        self.pods_with_disks: dict[str, PodInfo] = {}
         # matching_pods_per_node: counters built on first use, then kept current by _account;
         # indexed by (namespace, label pair of the selector's anchor) so a pod only updates the
         # counters whose selector can match it.
@@ -333,6 +337,8 @@ class ClusterState:
         if pod.required_anti_affinity:
             self.pods_with_required_anti_affinity[pod.key] = pod
         self._index_labels(pod, add=True)
+        if pod.volumes:
+            self._index_volumes(pod, +1)
         idx = self.index.get(node_name)
         if idx is not None:
             self._account(pod, idx, +1)
@@ -354,6 +360,8 @@ class ClusterState:
         self.pods_with_affinity.pop(key, None)
         self.pods_with_required_anti_affinity.pop(key, None)
         self._index_labels(pod, add=False)
+        if pod.volumes:
+            self._index_volumes(pod, -1)
         idx = self.index.get(node_name)
         if idx is not None and key in self.node_pods[idx]:
             self._account(pod, idx, -1)
@@ -364,6 +372,19 @@ class ClusterState:
                 del self._orphans[node_name]
         self.version += 1
         return pod
+
+    def _index_volumes(self, pod: PodInfo, sign: int) -> None:
+        for v in pod.volumes:
+            if v.claim and not v.ephemeral:
+                key = f"{pod.namespace}/{v.claim}"
+                self.pvc_users[key] += sign
+                if self.pvc_users[key] <= 0:
+                    del self.pvc_users[key]
+            elif v.disk_kind:
+                if sign > 0:
+                    self.pods_with_disks[pod.key] = pod
+                else:
+                    self.pods_with_disks.pop(pod.key, None)
 
     def _index_labels(self, pod: PodInfo, *, add: bool) -> None:
         key = pod.key

@@ -30,6 +30,16 @@ JSON = dict[str, Any]
 log = logging.getLogger("berth.cluster")
 
 _JSON = "application/json"
+# Upstream answers a delete with the object, not a Status, for storage classes and CSINodes
+# (ReturnDeletedObject) and for PVs and PVCs (they live on behind their protection finalizers).
+RETURN_DELETED = frozenset(
+    {
+        "persistentvolumes",
+        "persistentvolumeclaims",
+        "storageclasses.storage.k8s.io",
+        "csinodes.storage.k8s.io",
+    }
+)
 _TRUE = ("true", "1")
 
 
@@ -271,7 +281,7 @@ class RestHandler:
         change = self.api.delete(
             srt, namespace=ns or "", name=name, options=body if isinstance(body, dict) else None
         )
-        if rt is PODS:
+        if rt is PODS or rt.key in RETURN_DELETED:
             return out(change.obj)
         meta = change.obj["metadata"]
         details = {"name": name, "kind": rt.plural, "uid": meta["uid"]}

@@ -1,0 +1,390 @@
+"""VolumeBinding: a pod's PersistentVolumeClaims decide where it can run, and get bound there.
+
+Upstream: pkg/scheduler/framework/plugins/volumebinding/ (volume_binding.go, binder.go) and
+component-helpers/storage/volume (FindMatchingVolume, CheckNodeAffinity).
+- PreFilter: pods without claims Skip. A missing, lost or deleting claim, or an ephemeral claim
+  the pod does not own, is UnschedulableAndUnresolvable; so is a claim not yet bound whose class
+  binds Immediately (`pod has unbound immediate PersistentVolumeClaims`).
+- Filter: a bound claim's PV must accept the node (`spec.nodeAffinity`); an unbound claim of a
+  WaitForFirstConsumer class needs, on that node, an Available PV matching it (class, size, access
+  and volume modes, selector, node affinity; the smallest wins, each PV serves one claim) or a
+  class that can provision there (a provisioner, `allowedTopologies`). Node affinity masks are
+  computed per PV over all nodes at once.
+- Reserve assumes the chosen PVs bound (`spec.claimRef`) and the claims to provision annotated
+  `volume.kubernetes.io/selected-node`, so the next pods see them taken; Unreserve reverts that.
+- PreBind writes those through the front's volume binder and waits (up to bindTimeoutSeconds)
+  until every claim is bound; a front without one (berth simulate) keeps the assumed state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from berth.framework.plugin import (
+    CycleState,
+    FilterPlugin,
+    PreBindPlugin,
+    PreFilterPlugin,
+    PreFilterResult,
+    ReservePlugin,
+)
+from berth.framework.status import SKIP, SUCCESS, Status, error, unresolvable
+from berth.objects.pod import PodInfo
+from berth.objects.volumes import (
+    ANN_BOUND_BY_CONTROLLER,
+    ANN_SELECTED_NODE,
+    NOT_SUPPORTED_PROVISIONER,
+    PVCInfo,
+    PVInfo,
+)
+from berth.plugins.registry import register
+from berth.plugins.storagehelpers import not_found, pv_node_mask, volume_index
+from berth.state.cluster import BoolArray, IndexArray
+
+NAME = "VolumeBinding"
+VOLUME_BINDER_SERVICE = "volume-binder"
+ERR_REASON_BIND_CONFLICT = "node(s) didn't find available persistent volumes to bind"
+ERR_REASON_NODE_CONFLICT = "node(s) had volume node affinity conflict"
+ERR_REASON_NOT_ENOUGH_SPACE = "node(s) did not have enough free storage"
+ERR_REASON_PV_NOT_EXIST = (
+    "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)"
+)
+ERR_REASON_UNBOUND_IMMEDIATE = "pod has unbound immediate PersistentVolumeClaims"
+_STATE_KEY = NAME
+
+
+class VolumeBindingArgs(BaseModel):
+    """upstream VolumeBindingArgs; `shape` (storage capacity scoring, a feature gate) is not
+    supported."""
+
+    model_config = ConfigDict(extra="forbid")
+    bindTimeoutSeconds: int = Field(default=600, ge=0)
+
+
+@dataclass(slots=True)
+class PodVolumes:
+    """upstream PodVolumes: the PVs to bind to claims and the claims to provision, on one node."""
+
+    static_bindings: list[tuple[PVInfo, PVCInfo]] = field(default_factory=list)
+    dynamic_provisions: list[PVCInfo] = field(default_factory=list)
+
+
+# The front's binder: writes the bindings and waits for the claims; returns an error or None.
+VolumeBinder = Callable[[PodInfo, str, PodVolumes, float], Awaitable[str | None]]
+
+
+@dataclass(slots=True)
+class _Verdict:
+    """Per node (aligned with the nodes asked about): what FindPodVolumes concluded."""
+
+    bound_ok: BoolArray
+    pvs_found: BoolArray
+    unbound_ok: BoolArray
+    choice: list[np.ndarray]  # per delayed claim: index into its candidates, -1 for none
+
+
+@dataclass(slots=True)
+class _Claims:
+    bound: list[PVCInfo]
+    delayed: list[PVCInfo]  # unbound, WaitForFirstConsumer, no volumeName
+    # per delayed claim: (prebound PVs in list order, other candidates smallest first)
+    candidates: list[tuple[list[PVInfo], list[PVInfo]]] = field(default_factory=list)
+    # the last Filter's answer, which `explain` reads instead of recomputing per node
+    last: tuple[IndexArray, _Verdict] | None = None
+    # set by Reserve
+    reserved: PodVolumes | None = None
+    all_bound: bool = True
+
+
+def is_volume_bound_to_claim(pv: PVInfo, pvc: PVCInfo) -> bool:
+    """upstream IsVolumeBoundToClaim (pre-bound by a user, or bound)."""
+    ref = pv.claim_ref
+    if ref is None or (ref[0], ref[1]) != (pvc.namespace, pvc.name):
+        return False
+    return not ref[2] or ref[2] == pvc.uid
+
+
+def _candidates(pvc: PVCInfo, pvs: list[PVInfo]) -> tuple[list[PVInfo], list[PVInfo]]:
+    """FindMatchingVolume's node-independent checks, in its order."""
+    prebound: list[PVInfo] = []
+    others: list[PVInfo] = []
+    for pv in pvs:
+        if pv.claim_ref is not None and not is_volume_bound_to_claim(pv, pvc):
+            continue
+        if pv.capacity < pvc.request or pv.volume_mode != pvc.volume_mode or pv.deleting:
+            continue
+        if is_volume_bound_to_claim(pv, pvc):
+            prebound.append(pv)
+            continue
+        if pv.phase != "Available":
+            continue
+        if pvc.selector is not None and not pvc.selector.matches(pv.labels):
+            continue
+        if pv.storage_class != pvc.storage_class or not pvc.access_modes <= pv.access_modes:
+            continue
+        others.append(pv)
+    others.sort(key=lambda pv: pv.capacity)  # stable: the first of equal sizes wins
+    return prebound, others
+
+
+class VolumeBinding(PreFilterPlugin, FilterPlugin, ReservePlugin, PreBindPlugin):
+    name = NAME
+
+    def __init__(self, *, args: Any, handle: Any) -> None:
+        super().__init__(args=args, handle=handle)
+        self.bind_timeout = float(
+            args.bindTimeoutSeconds if isinstance(args, VolumeBindingArgs) else 600
+        )
+
+    # ----- PreFilter ---------------------------------------------------------------------------
+    def pre_filter(self, cycle: CycleState, pod: PodInfo) -> tuple[PreFilterResult | None, Status]:
+        claims = [v for v in pod.volumes if v.claim]
+        if not claims:
+            return None, SKIP
+        volumes = volume_index(self.handle)
+        if not volumes.tracked:
+            return None, SKIP
+        pvcs: list[PVCInfo] = []
+        for v in claims:  # upstream podHasPVCs
+            pvc = volumes.pvc(pod.namespace, v.claim)
+            if pvc is None:
+                if v.ephemeral:
+                    return None, unresolvable(
+                        "waiting for ephemeral volume controller to create the "
+                        f'persistentvolumeclaim "{v.claim}"'
+                    )
+                return None, unresolvable(not_found("persistentvolumeclaim", v.claim))
+            if pvc.phase == "Lost":
+                return None, unresolvable(
+                    f'persistentvolumeclaim "{pvc.name}" bound to non-existent persistentvolume '
+                    f'"{pvc.volume_name}"'
+                )
+            if pvc.deleting:
+                return None, unresolvable(f'persistentvolumeclaim "{pvc.name}" is being deleted')
+            if v.ephemeral and pvc.controller_uid != pod.uid:
+                return None, unresolvable(
+                    f"PVC {pvc.namespace}/{pvc.name} was not created for pod "
+                    f"{pod.namespace}/{pod.name} (pod is not owner)"
+                )
+            pvcs.append(pvc)
+        state = _Claims(bound=[], delayed=[])
+        immediate = False
+        for pvc in pvcs:  # upstream GetPodVolumeClaims
+            if pvc.fully_bound:
+                state.bound.append(pvc)
+                continue
+            sc = volumes.classes.get(pvc.storage_class) if pvc.storage_class else None
+            if sc is not None and sc.binding_mode is None:
+                return None, error(
+                    f'VolumeBindingMode not set for StorageClass "{pvc.storage_class}"'
+                )
+            if sc is not None and sc.wait_for_first_consumer and not pvc.volume_name:
+                state.delayed.append(pvc)
+            else:
+                immediate = True
+        if immediate:
+            return None, unresolvable(ERR_REASON_UNBOUND_IMMEDIATE)
+        # Claims that find a PV by matching, smallest request first (upstream byPVCSize).
+        state.delayed.sort(key=lambda c: c.request)
+        for pvc in state.delayed:
+            state.candidates.append(_candidates(pvc, list(volumes.pvs_of_class(pvc.storage_class))))
+        cycle.write(_STATE_KEY, state)
+        return None, SUCCESS
+
+    # ----- Filter ------------------------------------------------------------------------------
+    def _find(self, state: _Claims, nodes: IndexArray) -> _Verdict:
+        """upstream FindPodVolumes for every node in `nodes`."""
+        n = len(nodes)
+        cluster = self.state
+        volumes = volume_index(self.handle)
+        bound_ok = np.ones(n, dtype=bool)
+        pvs_found = np.ones(n, dtype=bool)
+        for pvc in state.bound:  # checkBoundClaims stops at the first problem per node
+            pv = volumes.pv(pvc.volume_name)
+            if pv is None:
+                pvs_found &= ~bound_ok  # only where every earlier claim's PV matched
+                break
+            bound_ok &= pv_node_mask(cluster, pv, nodes)
+        unbound_ok = np.ones(n, dtype=bool)
+        choices: list[np.ndarray] = []
+        names = cluster.names
+        used: dict[str, BoolArray] = {}  # PV name -> nodes where an earlier claim chose it
+        provision = np.ones(n, dtype=bool)
+        need_provision = np.zeros(n, dtype=bool)
+        for pvc, (prebound, others) in zip(state.delayed, state.candidates, strict=True):
+            choice = np.full(n, -1, dtype=np.int64)
+            selected = pvc.annotations.get(ANN_SELECTED_NODE)
+            if selected is not None:
+                # Already asked to provision on one node (upstream's fast path).
+                unbound_ok &= np.fromiter((names[i] == selected for i in nodes), bool, n)
+                need_provision |= True
+                provision &= self._provisionable(pvc, nodes)
+                choices.append(choice)
+                continue
+            undecided = np.ones(n, dtype=bool)
+            for i, pv in enumerate(prebound):
+                avail = undecided & ~used.get(pv.name, np.zeros(n, dtype=bool))
+                choice[avail & pv_node_mask(cluster, pv, nodes)] = i
+                undecided &= ~avail
+            for j, pv in enumerate(others, start=len(prebound)):
+                if not undecided.any():
+                    break
+                sel = undecided & ~used.get(pv.name, np.zeros(n, dtype=bool))
+                sel &= pv_node_mask(cluster, pv, nodes)
+                choice[sel] = j
+                undecided &= ~sel
+            matched = choice >= 0
+            pool = prebound + others
+            for i in np.unique(choice[matched]):
+                name = pool[int(i)].name
+                used[name] = used.get(name, np.zeros(n, dtype=bool)) | (choice == i)
+            unmatched = ~matched
+            if unmatched.any():
+                need_provision |= unmatched
+                provision &= ~unmatched | self._provisionable(pvc, nodes)
+            choices.append(choice)
+        # Where some claim is left to provision, every such claim must be provisionable there
+        # (upstream checkVolumeProvisions decides unboundVolumesSatisfied then).
+        unbound_ok &= ~need_provision | provision
+        return _Verdict(bound_ok, pvs_found, unbound_ok, choices)
+
+    def _provisionable(self, pvc: PVCInfo, nodes: IndexArray) -> BoolArray:
+        """upstream checkVolumeProvisions for one claim: a provisioner, and allowedTopologies."""
+        sc = volume_index(self.handle).classes.get(pvc.storage_class)
+        if sc is None or not sc.provisioner or sc.provisioner == NOT_SUPPORTED_PROVISIONER:
+            return np.zeros(len(nodes), dtype=bool)
+        if not sc.allowed_topologies:
+            return np.ones(len(nodes), dtype=bool)
+        mask = np.zeros(len(nodes), dtype=bool)
+        for term in sc.allowed_topologies:
+            term_ok = np.ones(len(nodes), dtype=bool)
+            for key, values in term:
+                col = self.state.label_column(key)
+                wanted = np.array([col.code(v) for v in values], dtype=np.int32)
+                term_ok &= np.isin(col.codes[nodes], wanted)
+            mask |= term_ok
+        return mask
+
+    def filter(self, cycle: CycleState, pod: PodInfo, nodes: IndexArray) -> BoolArray:
+        state: _Claims = cycle.read(_STATE_KEY)
+        v = self._find(state, nodes)
+        state.last = (nodes, v)
+        ok: BoolArray = v.bound_ok & v.pvs_found & v.unbound_ok
+        return ok
+
+    def explain(self, cycle: CycleState, pod: PodInfo, node: int) -> Status:
+        state: _Claims = cycle.read(_STATE_KEY)
+        v, i = None, 0
+        if state.last is not None:
+            at = np.flatnonzero(state.last[0] == node)
+            if len(at):
+                v, i = state.last[1], int(at[0])
+        if v is None:
+            v = self._find(state, np.array([node], dtype=np.intp))
+        reasons = []
+        if not v.bound_ok[i]:
+            reasons.append(ERR_REASON_NODE_CONFLICT)
+        if not v.unbound_ok[i]:
+            reasons.append(ERR_REASON_BIND_CONFLICT)
+        if not v.pvs_found[i]:
+            reasons.append(ERR_REASON_PV_NOT_EXIST)
+        return unresolvable(*reasons) if reasons else SUCCESS
+
+    # ----- Reserve -----------------------------------------------------------------------------
+    def reserve(self, cycle: CycleState, pod: PodInfo, node_name: str) -> Status:
+        """upstream AssumePodVolumes."""
+        state: _Claims | None = cycle.read(_STATE_KEY)
+        if state is None or not state.delayed:
+            return SUCCESS  # no claims, or all of them bound
+        idx = self.state.index.get(node_name)
+        if idx is None:
+            return error(f'node "{node_name}" not found')
+        verdict = self._find(state, np.array([idx], dtype=np.intp))
+        volumes = volume_index(self.handle)
+        reserved = PodVolumes()
+        for pvc, (prebound, others), choice in zip(
+            state.delayed, state.candidates, verdict.choice, strict=True
+        ):
+            if choice[0] < 0:
+                annotations = {**pvc.annotations, ANN_SELECTED_NODE: node_name}
+                raw = pvc.raw
+                meta = {**raw.get("metadata", {}), "annotations": annotations}
+                claim = dataclasses.replace(
+                    pvc, annotations=annotations, raw={**raw, "metadata": meta}
+                )
+                volumes.assume_pvc(claim)
+                reserved.dynamic_provisions.append(claim)
+                continue
+            pv = (prebound + others)[int(choice[0])]
+            new_pv = _bind_volume_to_claim(pv, pvc)
+            if new_pv is not pv:
+                volumes.assume_pv(new_pv)
+            reserved.static_bindings.append((new_pv, pvc))
+        state.reserved = reserved
+        state.all_bound = False
+        return SUCCESS
+
+    def unreserve(self, cycle: CycleState, pod: PodInfo, node_name: str) -> None:
+        state: _Claims | None = cycle.read(_STATE_KEY)
+        if state is None or state.reserved is None:
+            return
+        volumes = volume_index(self.handle)
+        for pv, _ in state.reserved.static_bindings:
+            volumes.restore_pv(pv.name)
+        for pvc in state.reserved.dynamic_provisions:
+            volumes.restore_pvc(pvc.key)
+        state.reserved = None
+
+    # ----- PreBind -----------------------------------------------------------------------------
+    async def pre_bind(self, cycle: CycleState, pod: PodInfo, node_name: str) -> Status:
+        state: _Claims | None = cycle.read(_STATE_KEY)
+        if state is None or state.all_bound or state.reserved is None:
+            return SUCCESS
+        binder: VolumeBinder | None = self.handle.services.get(VOLUME_BINDER_SERVICE)
+        if binder is None:
+            return SUCCESS  # offline: the assumed bindings stand
+        problem = await binder(pod, node_name, state.reserved, self.bind_timeout)
+        if problem is not None:
+            return error(problem)
+        return SUCCESS
+
+
+def _bind_volume_to_claim(pv: PVInfo, pvc: PVCInfo) -> PVInfo:
+    """upstream GetBindVolumeToClaim: the PV with claimRef (and bound-by-controller) set, or `pv`
+    itself when nothing changes."""
+    raw = pv.raw
+    meta = dict(raw.get("metadata") or {})
+    spec = dict(raw.get("spec") or {})
+    dirty = False
+    ref = pv.claim_ref
+    if ref is None or ref != (pvc.namespace, pvc.name, pvc.uid):
+        spec["claimRef"] = {
+            "kind": "PersistentVolumeClaim",
+            "apiVersion": "v1",
+            "namespace": pvc.namespace,
+            "name": pvc.name,
+            "uid": pvc.uid,
+            "resourceVersion": str(pvc.resource_version),
+        }
+        dirty = True
+    annotations = dict(meta.get("annotations") or {})
+    if not is_volume_bound_to_claim(pv, pvc) and ANN_BOUND_BY_CONTROLLER not in annotations:
+        annotations[ANN_BOUND_BY_CONTROLLER] = "yes"
+        meta["annotations"] = annotations
+        dirty = True
+    if not dirty:
+        return pv
+    return dataclasses.replace(
+        pv,
+        claim_ref=(pvc.namespace, pvc.name, pvc.uid),
+        raw={**raw, "metadata": meta, "spec": spec},
+    )
+
+
+register(VolumeBinding, VolumeBindingArgs)

@@ -1,0 +1,169 @@
+"""PersistentVolumes, claims, StorageClasses and CSINodes, with upstream's assume cache on top.
+
+VolumeBinding's Reserve assumes a PV bound to a claim (its `claimRef` set) or a claim annotated
+with the selected node before the API knows; later decisions must see that at once, as the pod
+cache sees assumed pods. An assumed object is dropped (the API's object wins again) when the
+informer delivers a newer version of it, or when the plugin reverts it (upstream AssumeCache
+Assume / Restore). The API objects themselves stay available for PreBind's checks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from berth.objects.errors import ObjectError
+from berth.objects.volumes import (
+    CSINodeInfo,
+    PVCInfo,
+    PVInfo,
+    StorageClassInfo,
+    parse_csinode,
+    parse_pv,
+    parse_pvc,
+    parse_storage_class,
+)
+
+log = logging.getLogger("berth.state.volumes")
+Obj = dict[str, Any]
+KINDS = ("PersistentVolume", "PersistentVolumeClaim", "StorageClass", "CSINode")
+Listener = Callable[[str, Obj | None, Obj | None], None]
+
+
+def _key(obj: Obj) -> str:
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace")
+    return f"{ns}/{meta.get('name')}" if ns else str(meta.get("name"))
+
+
+class VolumeIndex:
+    """The storage objects by name, with assumed PVs and claims overlaid."""
+
+    def __init__(self) -> None:
+        self.pvs: dict[str, PVInfo] = {}
+        self.pvcs: dict[str, PVCInfo] = {}  # "namespace/name"
+        self.classes: dict[str, StorageClassInfo] = {}
+        self.csinodes: dict[str, CSINodeInfo] = {}
+        self._pvs_by_class: dict[str, set[str]] = {}
+        self.assumed_pvs: dict[str, PVInfo] = {}
+        self.assumed_pvcs: dict[str, PVCInfo] = {}
+        # Called with (kind, old, new) after every informer change (the live scheduler moves
+        # unschedulable pods back to the queue on them).
+        self.listeners: list[Listener] = []
+        self.version = 0
+        # False in a front that does not watch storage (the extender: kube-scheduler has run its
+        # own volume plugins on the nodes it sends); the volume plugins then Skip.
+        self.tracked = True
+
+    # ----- reads (assumed objects win) --------------------------------------------------------
+    def pv(self, name: str) -> PVInfo | None:
+        return self.assumed_pvs.get(name) or self.pvs.get(name)
+
+    def pvc(self, namespace: str, name: str) -> PVCInfo | None:
+        key = f"{namespace}/{name}"
+        return self.assumed_pvcs.get(key) or self.pvcs.get(key)
+
+    def pvs_of_class(self, storage_class: str) -> Iterator[PVInfo]:
+        """upstream pvCache.ListPVs(storageClassName), assumed objects included, by name."""
+        for name in sorted(self._pvs_by_class.get(storage_class, ())):
+            pv = self.pv(name)
+            if pv is not None:
+                yield pv
+
+    @property
+    def empty(self) -> bool:
+        return not self.pvcs and not self.pvs
+
+    # ----- assume cache -----------------------------------------------------------------------
+    def assume_pv(self, pv: PVInfo) -> None:
+        self.assumed_pvs[pv.name] = pv
+        self.version += 1
+
+    def assume_pvc(self, pvc: PVCInfo) -> None:
+        self.assumed_pvcs[pvc.key] = pvc
+        self.version += 1
+
+    def restore_pv(self, name: str) -> None:
+        if self.assumed_pvs.pop(name, None) is not None:
+            self.version += 1
+
+    def restore_pvc(self, key: str) -> None:
+        if self.assumed_pvcs.pop(key, None) is not None:
+            self.version += 1
+
+    # ----- informer handler -------------------------------------------------------------------
+    def upsert(self, obj: Obj) -> None:
+        """Add or replace any storage object; other kinds are ignored (dumps hold everything)."""
+        kind = obj.get("kind")
+        if kind not in KINDS:
+            return
+        key = _key(obj)
+        try:
+            if kind == "PersistentVolume":
+                pv = parse_pv(obj)
+                self._unindex_pv(pv.name)
+                self.pvs[pv.name] = pv
+                self._pvs_by_class.setdefault(pv.storage_class, set()).add(pv.name)
+                # A newer API object replaces what was assumed (upstream assumeCache.update).
+                assumed = self.assumed_pvs.get(pv.name)
+                if assumed is not None and pv.resource_version > assumed.resource_version:
+                    del self.assumed_pvs[pv.name]
+            elif kind == "PersistentVolumeClaim":
+                pvc = parse_pvc(obj)
+                self.pvcs[pvc.key] = pvc
+                assumed_pvc = self.assumed_pvcs.get(pvc.key)
+                if assumed_pvc is not None and pvc.resource_version > assumed_pvc.resource_version:
+                    del self.assumed_pvcs[pvc.key]
+            elif kind == "StorageClass":
+                self.classes[key] = parse_storage_class(obj)
+            else:
+                self.csinodes[key] = parse_csinode(obj)
+        except ObjectError as exc:
+            log.warning("malformed %s ignored", kind, extra={"error": str(exc)})
+            return
+        self.version += 1
+
+    def delete(self, obj: Obj) -> None:
+        kind = obj.get("kind")
+        key = _key(obj)
+        if kind == "PersistentVolume":
+            self._unindex_pv(key)
+            self.pvs.pop(key, None)
+            self.assumed_pvs.pop(key, None)
+        elif kind == "PersistentVolumeClaim":
+            self.pvcs.pop(key, None)
+            self.assumed_pvcs.pop(key, None)
+        elif kind == "StorageClass":
+            self.classes.pop(key, None)
+        elif kind == "CSINode":
+            self.csinodes.pop(key, None)
+        else:
+            return
+        self.version += 1
+
+    def _unindex_pv(self, name: str) -> None:
+        old = self.pvs.get(name)
+        if old is not None:
+            names = self._pvs_by_class.get(old.storage_class)
+            if names is not None:
+                names.discard(name)
+                if not names:
+                    del self._pvs_by_class[old.storage_class]
+
+    def _notify(self, old: Obj | None, new: Obj | None) -> None:
+        kind = str((new or old or {}).get("kind") or "")
+        for listener in self.listeners:
+            listener(kind, old, new)
+
+    def on_add(self, obj: Obj) -> None:
+        self.upsert(obj)
+        self._notify(None, obj)
+
+    def on_update(self, old: Obj, new: Obj) -> None:
+        self.upsert(new)
+        self._notify(old, new)
+
+    def on_delete(self, obj: Obj) -> None:
+        self.delete(obj)
+        self._notify(obj, None)

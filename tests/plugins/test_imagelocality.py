@@ -61,3 +61,36 @@ def test_normalized_image_name(name: str, normalized: str) -> None:
     from berth.state.cluster import normalize_image
 
     assert normalize_image(name) == normalized
+
+
+def test_cached_per_image_scores_follow_node_changes() -> None:
+    """Above 64 nodes the plugin caches each image's per-node scores; adding, changing and
+    removing nodes (and a heartbeat that keeps the images) must give what a fresh plugin on
+    the same state gives."""
+    from berth.objects import parse_node
+    from berth.plugins.imagelocality import ImageLocality
+
+    big = [(["gcr.io/big:latest"], 900 * MB)]
+    nodes = [node(f"n{i:03d}", images=big if i % 3 == 0 else []) for i in range(90)]
+    state = make_state(nodes)
+    cached = PluginHarness("ImageLocality", state)
+    incoming = pod(containers=[{"name": "a", "image": "gcr.io/big"}])
+
+    def check() -> dict[str, int]:
+        fresh = PluginHarness("ImageLocality", state)
+        got = cached.score(incoming)
+        assert got == fresh.score(incoming)
+        return got
+
+    first = check()
+    assert isinstance(cached.plugin, ImageLocality) and cached.plugin._per_slot
+    state.upsert_node(parse_node(node("n001", images=big)))  # gains the image
+    second = check()
+    assert second != first and second["n001"] == second["n000"] > 0
+    state.upsert_node(parse_node(node("n000", images=big)))  # heartbeat: same images
+    assert check() == second
+    state.upsert_node(parse_node(node("n003", images=[])))  # loses it
+    assert check()["n003"] == 0
+    state.remove_node("n006")
+    state.upsert_node(parse_node(node("n999", images=big)))  # node set changes
+    assert check()["n999"] > 0

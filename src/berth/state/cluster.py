@@ -113,6 +113,9 @@ class ClusterState:
         self.image_nodes: dict[
             str, dict[int, int]
         ] = {}  # image name as the node lists it -> node -> size
+        # image name -> a counter bumped whenever its holders change (ImageLocality caches
+        # per-image arrays against it; a node update that keeps its images bumps nothing)
+        self.image_generation: dict[str, int] = {}
         self.pods: dict[str, PodInfo] = {}
         self.pod_node: dict[str, str] = {}
         # pods placed on a node the state does not hold (yet, or any more), by node name
@@ -195,7 +198,9 @@ class ClusterState:
             self.names[idx] = node.name
             self.present[idx] = True
             self.node_pods[idx] = {}
-        else:
+        old = self.nodes[idx]
+        same_images = old is not None and old.images == node.images
+        if not same_images:
             self._drop_images(idx)
         self.nodes[idx] = node
         self.alloc[idx, :] = 0
@@ -212,9 +217,11 @@ class ClusterState:
         self.taint_group[idx] = group
         for lkey, col in self._label_cols.items():
             col.codes[idx] = self._code(col, node.labels.get(lkey))
-        for names, size in node.images:
-            for n in names:
-                self.image_nodes.setdefault(n, {})[idx] = size
+        if not same_images:
+            for names, size in node.images:
+                for n in names:
+                    self.image_nodes.setdefault(n, {})[idx] = size
+                    self.image_generation[n] = self.image_generation.get(n, 0) + 1
         # Pods seen before their node (bound elsewhere first) are counted now.
         for key in self._orphans.pop(node.name, ()):
             if key not in self.node_pods[idx]:
@@ -253,6 +260,7 @@ class ClusterState:
         for names, _ in node.images:
             for n in names:
                 holders = self.image_nodes.get(n)
+                self.image_generation[n] = self.image_generation.get(n, 0) + 1
                 if holders is not None:
                     holders.pop(idx, None)
                     if not holders:

@@ -463,7 +463,7 @@ class PodEvents:
             # not put an unschedulable pod back in line.
             self.s.remember(object_key(new), new)
             return
-        self._apply(new, added=False)
+        self._apply(new, added=False, old=old)
 
     def _sync_nomination(self, obj: Obj) -> None:
         """status.nominatedNodeName changed (by us or another scheduler): follow it."""
@@ -492,7 +492,7 @@ class PodEvents:
         if s.engine.state.remove_pod(key) is not None:
             s.queue.move_all(event="AssignedPodDelete")
 
-    def _apply(self, obj: Obj, *, added: bool) -> None:
+    def _apply(self, obj: Obj, *, added: bool, old: Obj | None = None) -> None:
         s = self.s
         key = object_key(obj)
         spec = obj.get("spec") or {}
@@ -507,6 +507,16 @@ class PodEvents:
             return
         s.remember(key, obj)
         if spec.get("nodeName"):
+            if old is not None and self._confirms_assumed(key, old, obj):
+                # Our bind landed: the assumed pod is what parsing `obj` would give (it was
+                # parsed from `old`, and only the node and server-set fields differ), so it
+                # stays counted as it is, without parsing and re-indexing the pod again.
+                state.confirm_pod(key)
+                s.engine.handle.nominator.remove(key)
+                s.queue.delete(key)
+                if state.pods[key].labels:
+                    s.queue.move_all(event="AssignedPodAdd", only_plugins=AFFINITY_PLUGINS)
+                return
             try:
                 pod = parse_pod(obj)
             except ObjectError as exc:
@@ -543,6 +553,29 @@ class PodEvents:
             s.metrics.incoming.labels(where, "PodAdd").inc()
         else:
             s.queue.update(pod)
+
+    def _confirms_assumed(self, key: str, old: Obj, new: Obj) -> bool:
+        """Is `new` the pod assumed on its node, parsed from `old`, with only the binding's
+        changes (spec.nodeName, resourceVersion, managedFields, the PodScheduled condition)?"""
+        state = self.s.engine.state
+        node = (new.get("spec") or {}).get("nodeName")
+        if not state.is_assumed(key) or state.node_of(key) != node:
+            return False
+        assumed = state.pods.get(key)
+        old_meta = old.get("metadata") or {}
+        if assumed is None or not assumed.resource_version:
+            return False
+        if assumed.resource_version != old_meta.get("resourceVersion"):
+            return False  # updated while it was being bound: parse the newest
+        old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
+        if old_spec.get("nodeName"):
+            return False
+        if _without(old_spec, ("nodeName",)) != _without(new_spec, ("nodeName",)):
+            return False
+        new_meta = new.get("metadata") or {}
+        if _without(old_meta, _SERVER_META) != _without(new_meta, _SERVER_META):
+            return False
+        return _status_for_parse(old) == _status_for_parse(new)
 
 
 class PodGroupEvents(ObjectCache):
@@ -618,6 +651,24 @@ def _strip(obj: Obj) -> Obj:
     for k in ("resourceVersion", "generation", "managedFields"):
         meta.pop(k, None)
     return {**{k: v for k, v in obj.items() if k != "status"}, "metadata": meta}
+
+
+_SERVER_META = ("resourceVersion", "managedFields", "generation")
+
+
+def _without(d: Obj, keys: tuple[str, ...]) -> Obj:
+    return {k: v for k, v in d.items() if k not in keys}
+
+
+def _status_for_parse(obj: Obj) -> Obj:
+    """The pod's status without the PodScheduled condition (set by the binding itself)."""
+    status = dict(obj.get("status") or {})
+    conditions = [
+        c for c in status.pop("conditions", None) or () if c.get("type") != "PodScheduled"
+    ]
+    if conditions:
+        status["conditions"] = conditions
+    return status
 
 
 def _nominated(obj: Obj) -> str:

@@ -116,6 +116,8 @@ class PodInfo:
     controller: tuple[str, str] | None = None  # (kind, name) of the controlling owner
     extra: dict[str, Any] = field(default_factory=dict)
     volumes: tuple[PodVolume, ...] = ()  # PVC-backed and conflict-checked volumes only
+    # metadata.resourceVersion of the object this was parsed from (not part of equality)
+    resource_version: str = field(default="", compare=False)
 
     @property
     def key(self) -> str:
@@ -509,6 +511,7 @@ def parse_pod(raw: Any) -> PodInfo:
         preempted_by_scheduler=_preempted_by_scheduler(status),
         controller=_controller(meta),
         volumes=parse_pod_volumes(spec, name),
+        resource_version=str(meta.get("resourceVersion") or ""),
     )
 
 

@@ -513,6 +513,11 @@ class ClusterState:
         self.add_pod(pod, node_name)
         self.assumed.add(pod.key)
 
+    def confirm_pod(self, key: str) -> None:
+        """The bind of an assumed pod landed and nothing else about the pod changed: it stays
+        counted where it is, no longer assumed."""
+        self.assumed.discard(key)
+
     def forget_pod(self, key: str) -> None:
         """Undo `assume_pod` after a failed bind; a confirmed (bound) pod is left alone."""
         if key in self.assumed:

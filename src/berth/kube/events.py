@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -22,8 +21,17 @@ log = logging.getLogger("berth.events")
 AGGREGATION_WINDOW = 600.0
 
 
+_last_stamp: tuple[int, str] = (-1, "")
+
+
 def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current time as Kubernetes writes timestamps (seconds, UTC); formatted once per
+    second, since every event of a burst asks for it."""
+    global _last_stamp
+    second = int(time.time())
+    if _last_stamp[0] != second:
+        _last_stamp = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return _last_stamp[1]
 
 
 class EventRecorder:
@@ -90,7 +98,8 @@ class EventRecorder:
                     elif response.status < 300:
                         self._seen[key] = (name, count + 1, first)
                 if response is None:
-                    name = f"{pod.name}.{secrets.token_hex(8)}"
+                    # client-go's name for a new event: the object's name and the time in ns
+                    name = f"{pod.name}.{time.time_ns():x}"
                     response = await conn.request(
                         "POST",
                         quote_path("api", "v1", "namespaces", pod.namespace, "events"),

@@ -354,3 +354,101 @@ def test_untracked_storage_skips(plugin: str) -> None:
     h, index = harness(plugin, NODES)
     index.tracked = False
     assert all(s.ok for s in h.filter(pod_with_claims("pvc-nowhere")).values())
+
+
+# --- The array walk against upstream's FindMatchingVolume, one node at a time ---------------------
+def _reference_choice(
+    claims: list[dict[str, Any]], pvs: list[dict[str, Any]], labels: dict[str, str]
+) -> list[str | None]:
+    """upstream findMatchingVolumes on one node: claims by request, each takes the first PV
+    pre-bound to it (matching the node or not) or else the smallest Available matching PV;
+    chosen PVs are excluded for the next claims. Only `In` affinities, as generated below."""
+
+    def fits(pv: dict[str, Any]) -> bool:
+        terms = (pv["spec"].get("nodeAffinity") or {}).get("required", {}).get("nodeSelectorTerms")
+        if terms is None:
+            return True
+        return any(
+            all(labels.get(e["key"]) in e["values"] for e in t["matchExpressions"]) for t in terms
+        )
+
+    def size(obj: dict[str, Any], path: str) -> int:
+        return int(obj["spec"][path]["storage"].removesuffix("Gi"))
+
+    excluded: set[str] = set()
+    out: list[str | None] = []
+    ordered = sorted(claims, key=lambda c: int(c["spec"]["resources"]["requests"]["storage"][:-2]))
+    for c in ordered:
+        name = c["metadata"]["name"]
+        want = int(c["spec"]["resources"]["requests"]["storage"][:-2])
+        smallest: dict[str, Any] | None = None
+        result: dict[str, Any] | None = None
+        for v in sorted(pvs, key=lambda v: v["metadata"]["name"]):
+            if v["metadata"]["name"] in excluded:
+                continue
+            ref = v["spec"].get("claimRef")
+            if ref is not None and ref["name"] != name:
+                continue
+            cap = size(v, "capacity")
+            if cap < want:
+                continue
+            if ref is not None:
+                result = v if fits(v) else None
+                break
+            if v["status"]["phase"] != "Available" or not fits(v):
+                continue
+            if smallest is None or size(smallest, "capacity") > cap:
+                smallest = v
+        else:
+            result = smallest
+        out.append(None if result is None else result["metadata"]["name"])
+        if result is not None:
+            excluded.add(result["metadata"]["name"])
+    return out
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_first_match_equals_upstream_walk_per_node(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    zones = ["a", "b", "c"]
+    nodes = [node(f"n{i}", labels={"zone": zones[i % 3]}) for i in range(24)]
+    host = "kubernetes.io/hostname"
+    claims = [
+        pvc(f"c{k}", cls="local", size=f"{rng.choice([1, 2, 5])}Gi", bound=False)
+        for k in range(rng.randint(1, 3))
+    ]
+    pvs = []
+    for j in range(40):
+        kind = rng.random()
+        if kind < 0.15:
+            affinity = None
+        elif kind < 0.4:
+            affinity = on("zone", rng.choice(zones))
+        elif kind < 0.9:
+            affinity = on(host, f"n{rng.randrange(24)}")
+        else:
+            affinity = on(host, f"n{rng.randrange(24)}", f"n{rng.randrange(24)}")
+        claim_ref = None
+        if rng.random() < 0.08:
+            claim_ref = ("default", f"c{rng.randrange(len(claims))}")
+        pvs.append(
+            pv(
+                f"pv-{j:02d}",
+                cls="local",
+                size=f"{rng.choice([1, 2, 5, 10])}Gi",
+                affinity=affinity,
+                claim=claim_ref,
+                phase=rng.choice(["Available"] * 5 + ["Bound"]),
+            )
+        )
+    objects = [storage_class("local", provisioner="kubernetes.io/no-provisioner"), *claims, *pvs]
+    h, _ = harness("VolumeBinding", nodes, objects)
+    raw = pod_with_claims(*(c["metadata"]["name"] for c in claims))
+    got = {n: s.ok for n, s in h.filter(raw).items()}
+    for n in nodes:
+        name = n["metadata"]["name"]
+        labels = {host: name, **n["metadata"]["labels"]}
+        want = _reference_choice(claims, pvs, labels)
+        assert got[name] == all(w is not None for w in want), (name, want)

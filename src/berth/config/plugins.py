@@ -15,8 +15,8 @@ from berth.config.model import PluginRef, Plugins, PluginSet, Profile
 from berth.framework.plugin import EXTENSION_POINTS, POINT_INTERFACE_NAMES
 from berth.plugins.registry import registry
 
-# Upstream's default MultiPoint list, minus what Berth does not implement (NodeVolumeLimits,
-# DynamicResources; queue sort is built into Berth's queue).
+# Upstream's default MultiPoint list, minus what Berth does not implement (DynamicResources;
+# queue sort is built into Berth's queue).
 DEFAULT_MULTI_POINT: tuple[tuple[str, int | None], ...] = (
     ("SchedulingGates", None),
     ("NodeUnschedulable", None),
@@ -26,6 +26,7 @@ DEFAULT_MULTI_POINT: tuple[tuple[str, int | None], ...] = (
     ("NodePorts", None),
     ("NodeResourcesFit", 1),
     ("VolumeRestrictions", None),
+    ("NodeVolumeLimits", None),
     ("VolumeBinding", None),
     ("VolumeZone", None),
     ("PodTopologySpread", 2),

@@ -8,9 +8,10 @@ Helpers mirror component-helpers/storage/volume (GetPersistentVolumeClaimClass, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from berth.objects.csitranslation import Attach, TranslationError, inline_attach, pv_attach
 from berth.objects.errors import ObjectError
 from berth.objects.quantity import resource_value
 from berth.objects.selectors import (
@@ -36,7 +37,9 @@ class PodVolume:
 
     `claim` is the PVC name (for `persistentVolumeClaim`, or `<pod>-<volume>` for a generic
     ephemeral volume); `disk` identifies an inline GCE PD / AWS EBS / RBD / iSCSI volume, whose
-    same-volume conflicts VolumeRestrictions checks.
+    same-volume conflicts VolumeRestrictions checks; `attach` is the (CSI driver, volume handle)
+    an inline AWS EBS / GCE PD / Azure Disk / Cinder volume migrated to, which NodeVolumeLimits
+    counts (`attach_error` when csi-translation-lib would refuse it).
     """
 
     name: str
@@ -46,6 +49,8 @@ class PodVolume:
     disk: tuple[str, ...] = ()  # pdName / volumeID / iqn / (pool, image)
     monitors: frozenset[str] = frozenset()
     read_only: bool = False
+    attach: Attach | None = None
+    attach_error: str = ""
 
 
 def parse_pod_volumes(spec: dict[str, Any], pod_name: str) -> tuple[PodVolume, ...]:
@@ -66,8 +71,18 @@ def parse_pod_volumes(spec: dict[str, Any], pod_name: str) -> tuple[PodVolume, .
             out.append(PodVolume(name, claim=f"{pod_name}-{name}", ephemeral=True))
             continue
         disk = _disk(v)
+        attach: Attach | None = None
+        problem = ""
+        try:
+            attach = inline_attach(v)
+        except TranslationError as exc:
+            problem = str(exc)
         if disk is not None:
+            if attach is not None or problem:
+                disk = replace(disk, attach=attach, attach_error=problem)
             out.append(disk)
+        elif attach is not None or problem:
+            out.append(PodVolume(name, attach=attach, attach_error=problem))
     return tuple(out)
 
 
@@ -137,6 +152,8 @@ class PVInfo:
     node_terms: tuple[NodeSelectorTerm, ...] | None  # spec.nodeAffinity.required; None: any
     resource_version: int
     raw: JSON = field(repr=False)
+    # (CSI driver, volume handle): `spec.csi`, or a migrated in-tree source translated
+    attach: Attach | None = None
 
 
 def parse_pv(raw: Any) -> PVInfo:
@@ -163,9 +180,10 @@ def parse_pv(raw: Any) -> PVInfo:
             for i, t in enumerate(required.get("nodeSelectorTerms") or [])
         )
     annotations = meta.get("annotations") or {}
+    labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
     return PVInfo(
         name=name,
-        labels=dict(meta.get("labels") or {}),
+        labels=labels,
         capacity=_storage((spec.get("capacity") or {}).get("storage")),
         access_modes=frozenset(spec.get("accessModes") or ()),
         storage_class=str(annotations.get(ANN_BETA_CLASS) or spec.get("storageClassName") or ""),
@@ -176,6 +194,7 @@ def parse_pv(raw: Any) -> PVInfo:
         node_terms=terms,
         resource_version=_rv(meta),
         raw=raw,
+        attach=pv_attach(spec, labels),
     )
 
 

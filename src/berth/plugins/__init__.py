@@ -12,6 +12,7 @@ from berth.plugins import (  # noqa: F401
     nodeports,
     noderesources,
     nodeunschedulable,
+    nodevolumelimits,
     podtopologyspread,
     schedulinggates,
     tainttoleration,

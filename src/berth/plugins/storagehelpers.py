@@ -1,5 +1,5 @@
-"""What the volume plugins share: the volume index service, PV node affinity over node columns,
-and upstream's NotFound messages.
+"""What the volume plugins share: the volume index service, PV node affinity over node columns
+(and its cache, PVNodeMasks), and upstream's NotFound messages.
 
 Upstream: component-helpers/storage/volume (CheckNodeAffinity) and apimachinery's NotFound
 errors, whose text the plugins return as reasons (`persistentvolumeclaim "data" not found`).
@@ -17,6 +17,7 @@ from berth.state.cluster import BoolArray, ClusterState, IndexArray
 from berth.state.volumes import VolumeIndex
 
 VOLUMES_SERVICE = "volumes"
+PV_MASKS_SERVICE = "pv-node-masks"
 
 
 def volume_index(handle: Handle) -> VolumeIndex:
@@ -55,3 +56,78 @@ def pv_node_mask(state: ClusterState, pv: PVInfo, nodes: IndexArray) -> BoolArra
     for term in pv.node_terms:
         mask |= _term_mask(state, term, nodes)
     return mask
+
+
+class PVNodeMasks:
+    """Each PV's required node affinity evaluated once over the whole node table, not per
+    decision: the slots it matches, per distinct affinity (local PVs pinned to the same node, or
+    PVs of one zone, share an entry, `group`). An entry is computed the first time a PV object is
+    seen and dropped when any node's labels, or the set of nodes, change
+    (ClusterState.labels_version)."""
+
+    def __init__(self, state: ClusterState) -> None:
+        self.state = state
+        self._labels_version = -1
+        self._by_pv: dict[str, tuple[object, int]] = {}  # PV name -> (its node_terms, group)
+        self._groups: dict[tuple[NodeSelectorTerm, ...] | None, int] = {}
+        self.slots: list[IndexArray] = []  # group -> matching node slots, ascending
+        self.full: list[bool] = []  # group -> matches every node
+
+    def _check(self) -> None:
+        state = self.state
+        if self._labels_version != state.labels_version:
+            self._by_pv.clear()
+            self._groups.clear()
+            self.slots.clear()
+            self.full.clear()
+            self._labels_version = state.labels_version
+
+    def group(self, pv: PVInfo) -> int:
+        self._check()
+        entry = self._by_pv.get(pv.name)
+        if entry is not None and entry[0] is pv.node_terms:
+            return entry[1]
+        return self._add(pv)
+
+    def groups(self, pvs: list[PVInfo]) -> IndexArray:
+        """group() of each PV, as an array (one tight loop: this runs over every candidate)."""
+        self._check()
+        get = self._by_pv.get
+        out = np.empty(len(pvs), dtype=np.intp)
+        for i, pv in enumerate(pvs):
+            entry = get(pv.name)
+            out[i] = entry[1] if entry is not None and entry[0] is pv.node_terms else self._add(pv)
+        return out
+
+    def _add(self, pv: PVInfo) -> int:
+        state = self.state
+        gid = self._groups.get(pv.node_terms)
+        if gid is None:
+            every = state.node_indices()
+            slots = every[pv_node_mask(state, pv, every)]
+            gid = len(self.slots)
+            self.slots.append(slots)
+            self.full.append(len(slots) == len(every))
+            self._groups[pv.node_terms] = gid
+        if len(self._by_pv) > 2 * len(self._groups) + 4096:
+            self._by_pv.clear()  # PVs long deleted; the live ones come back on their next use
+        self._by_pv[pv.name] = (pv.node_terms, gid)
+        return gid
+
+    def matches(self, pv: PVInfo, nodes: IndexArray) -> BoolArray:
+        """pv_node_mask(state, pv, nodes), from the cache."""
+        gid = self.group(pv)
+        if self.full[gid]:
+            return np.ones(len(nodes), dtype=bool)
+        found: BoolArray = np.isin(nodes, self.slots[gid], assume_unique=True)
+        return found
+
+
+def pv_masks(handle: Handle) -> PVNodeMasks:
+    """The PV node-affinity cache shared by the front's plugins."""
+    found = handle.services.get(PV_MASKS_SERVICE)
+    if isinstance(found, PVNodeMasks) and found.state is handle.state:
+        return found
+    masks = PVNodeMasks(handle.state)
+    handle.services[PV_MASKS_SERVICE] = masks
+    return masks

@@ -8,8 +8,10 @@ component-helpers/storage/volume (FindMatchingVolume, CheckNodeAffinity).
 - Filter: a bound claim's PV must accept the node (`spec.nodeAffinity`); an unbound claim of a
   WaitForFirstConsumer class needs, on that node, an Available PV matching it (class, size, access
   and volume modes, selector, node affinity; the smallest wins, each PV serves one claim) or a
-  class that can provision there (a provisioner, `allowedTopologies`). Node affinity masks are
-  computed per PV over all nodes at once.
+  class that can provision there (a provisioner, `allowedTopologies`). A PV's node affinity is
+  evaluated once over the whole node table and cached (storagehelpers.PVNodeMasks); the first
+  matching PV of every node is then found with array operations over (PV, node) pairs, each
+  distinct affinity visited once, not with a mask per PV per decision.
 - Reserve assumes the chosen PVs bound (`spec.claimRef`) and the claims to provision annotated
   `volume.kubernetes.io/selected-node`, so the next pods see them taken; Unreserve reverts that.
 - PreBind writes those through the front's volume binder and waits (up to bindTimeoutSeconds)
@@ -44,7 +46,7 @@ from berth.objects.volumes import (
     PVInfo,
 )
 from berth.plugins.registry import register
-from berth.plugins.storagehelpers import not_found, pv_node_mask, volume_index
+from berth.plugins.storagehelpers import PVNodeMasks, not_found, pv_masks, volume_index
 from berth.state.cluster import BoolArray, IndexArray
 
 NAME = "VolumeBinding"
@@ -133,6 +135,71 @@ def _candidates(pvc: PVCInfo, pvs: list[PVInfo]) -> tuple[list[PVInfo], list[PVI
     return prebound, others
 
 
+_NONE = np.iinfo(np.int64).max
+
+
+def _first_match(
+    masks: PVNodeMasks, pool: list[PVInfo], nodes: IndexArray, used: dict[str, BoolArray]
+) -> np.ndarray:
+    """Per node in `nodes`: the index in `pool` (candidates, smallest first) of the first PV
+    whose node affinity accepts the node and that no earlier claim of the pod took there, or -1
+    (FindMatchingVolume's smallest match, for every node at once).
+
+    PVs with the same affinity match the same nodes, so only the first of each distinct affinity
+    can win anywhere: the walk keeps one (rank, slots) per affinity, stops at the first one that
+    matches every node, and takes the smallest rank per node over the (rank, slot) pairs."""
+    n = len(nodes)
+    best = np.full(n, _NONE, dtype=np.int64)
+    if not pool or n == 0:
+        return np.full(n, -1, dtype=np.int64)
+    gids = masks.groups(pool)
+    free = np.ones(len(pool), dtype=bool)
+    for rank, pv in enumerate(pool) if used else ():
+        elsewhere = used.get(pv.name)
+        if elsewhere is not None:  # taken on some nodes: this PV alone, minus those
+            free[rank] = False
+            where = masks.matches(pv, nodes) & ~elsewhere
+            best[where] = np.minimum(best[where], rank)
+    ranks = np.flatnonzero(free)
+    # the first PV of each distinct affinity (np.unique: index of the first occurrence)
+    firsts, at_rank = np.unique(gids[ranks], return_index=True)
+    first_ranks = ranks[at_rank]
+    full = np.fromiter((masks.full[g] for g in firsts), dtype=bool, count=len(firsts))
+    if full.any():
+        # A PV that matches every node: no later PV can come first anywhere.
+        everywhere = int(first_ranks[full].min())
+        np.minimum(best, everywhere, out=best)
+        keep = ~full & (first_ranks < everywhere)
+        firsts, first_ranks = firsts[keep], first_ranks[keep]
+    if len(firsts):
+        slot_lists = [masks.slots[g] for g in firsts.tolist()]
+        pos = np.full(len(masks.state.present), -1, dtype=np.intp)
+        pos[nodes] = np.arange(n)
+        lengths = np.fromiter((len(s) for s in slot_lists), dtype=np.intp, count=len(slot_lists))
+        at = pos[np.concatenate(slot_lists)]
+        rank_of = np.repeat(first_ranks.astype(np.int64), lengths)
+        keep_at = at >= 0
+        np.minimum.at(best, at[keep_at], rank_of[keep_at])
+    best[best == _NONE] = -1
+    return best
+
+
+def _mark_used(
+    used: dict[str, BoolArray], pool: list[PVInfo], choice: np.ndarray, matched: BoolArray
+) -> None:
+    """Record, per chosen PV, the nodes where this claim took it (for the pod's next claims)."""
+    at = np.flatnonzero(matched)
+    chosen = choice[at]
+    order = np.argsort(chosen, kind="stable")
+    values, starts = np.unique(chosen[order], return_index=True)
+    for value, part in zip(values, np.split(at[order], starts[1:]), strict=True):
+        name = pool[int(value)].name
+        mask = used.get(name)
+        if mask is None:
+            mask = used[name] = np.zeros(len(choice), dtype=bool)
+        mask[part] = True
+
+
 class VolumeBinding(PreFilterPlugin, FilterPlugin, ReservePlugin, PreBindPlugin):
     name = NAME
 
@@ -203,6 +270,7 @@ class VolumeBinding(PreFilterPlugin, FilterPlugin, ReservePlugin, PreBindPlugin)
         n = len(nodes)
         cluster = self.state
         volumes = volume_index(self.handle)
+        masks = pv_masks(self.handle)
         bound_ok = np.ones(n, dtype=bool)
         pvs_found = np.ones(n, dtype=bool)
         for pvc in state.bound:  # checkBoundClaims stops at the first problem per node
@@ -210,40 +278,43 @@ class VolumeBinding(PreFilterPlugin, FilterPlugin, ReservePlugin, PreBindPlugin)
             if pv is None:
                 pvs_found &= ~bound_ok  # only where every earlier claim's PV matched
                 break
-            bound_ok &= pv_node_mask(cluster, pv, nodes)
+            bound_ok &= masks.matches(pv, nodes)
         unbound_ok = np.ones(n, dtype=bool)
         choices: list[np.ndarray] = []
         names = cluster.names
         used: dict[str, BoolArray] = {}  # PV name -> nodes where an earlier claim chose it
         provision = np.ones(n, dtype=bool)
         need_provision = np.zeros(n, dtype=bool)
-        for pvc, (prebound, others) in zip(state.delayed, state.candidates, strict=True):
-            choice = np.full(n, -1, dtype=np.int64)
+        last = len(state.delayed) - 1
+        for k, (pvc, (prebound, others)) in enumerate(
+            zip(state.delayed, state.candidates, strict=True)
+        ):
             selected = pvc.annotations.get(ANN_SELECTED_NODE)
             if selected is not None:
                 # Already asked to provision on one node (upstream's fast path).
                 unbound_ok &= np.fromiter((names[i] == selected for i in nodes), bool, n)
                 need_provision |= True
                 provision &= self._provisionable(pvc, nodes)
-                choices.append(choice)
+                choices.append(np.full(n, -1, dtype=np.int64))
                 continue
-            undecided = np.ones(n, dtype=bool)
-            for i, pv in enumerate(prebound):
-                avail = undecided & ~used.get(pv.name, np.zeros(n, dtype=bool))
-                choice[avail & pv_node_mask(cluster, pv, nodes)] = i
-                undecided &= ~avail
-            for j, pv in enumerate(others, start=len(prebound)):
-                if not undecided.any():
-                    break
-                sel = undecided & ~used.get(pv.name, np.zeros(n, dtype=bool))
-                sel &= pv_node_mask(cluster, pv, nodes)
-                choice[sel] = j
-                undecided &= ~sel
-            matched = choice >= 0
             pool = prebound + others
-            for i in np.unique(choice[matched]):
-                name = pool[int(i)].name
-                used[name] = used.get(name, np.zeros(n, dtype=bool)) | (choice == i)
+            # A PV pre-bound to the claim ends FindMatchingVolume's walk: the first one not
+            # taken decides the node, matching or not.
+            choice = np.full(n, -1, dtype=np.int64)
+            decided = np.zeros(n, dtype=bool)
+            for i, pv in enumerate(prebound):
+                avail = ~decided
+                if pv.name in used:
+                    avail &= ~used[pv.name]
+                choice[avail & masks.matches(pv, nodes)] = i
+                decided |= avail
+            if not decided.all():
+                rest = _first_match(masks, others, nodes, used)
+                found = ~decided & (rest >= 0)
+                choice[found] = rest[found] + len(prebound)
+            matched = choice >= 0
+            if k < last and matched.any():
+                _mark_used(used, pool, choice, matched)
             unmatched = ~matched
             if unmatched.any():
                 need_provision |= unmatched

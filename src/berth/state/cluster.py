@@ -136,6 +136,15 @@ class ClusterState:
         # StorageInfos.IsPVCUsedByPods) and the pods with inline GCE/EBS/RBD/iSCSI disks.
         self.pvc_users: Counter[str] = Counter()
         self.pods_with_disks: dict[str, PodInfo] = {}
+        # Per node slot, the attachable volumes of its pods (`volume_refs`: claims and migrated
+        # inline disks), and a generation bumped whenever a slot's refs change, so NodeVolumeLimits
+        # finds the slots to recount with one array compare.
+        self.node_volumes: dict[int, Counter[str]] = {}
+        self.volume_gen: IntArray = np.zeros(capacity, dtype=np.int64)
+        # Bumped when a slot gets or loses its node (`slots_version`), and when that or any
+        # node's labels change (`labels_version`): caches over the node table key on them.
+        self.slots_version = 0
+        self.labels_version = 0
         # matching_pods_per_node: counters built on first use, then kept current by _account;
         # indexed by (namespace, label pair of the selector's anchor) so a pod only updates the
         # counters whose selector can match it.
@@ -170,6 +179,7 @@ class ClusterState:
             np.concatenate([self.nonzero, np.zeros((new - old, 2), dtype=np.int64)])
         )
         self.taint_group = np.concatenate([self.taint_group, np.zeros(new - old, dtype=np.int32)])
+        self.volume_gen = np.concatenate([self.volume_gen, np.zeros(new - old, dtype=np.int64)])
         for col in self._label_cols.values():
             col.codes = np.concatenate([col.codes, np.full(new - old, MISSING, dtype=np.int32)])
         for sc in self._selector_counts.values():
@@ -198,10 +208,15 @@ class ClusterState:
             self.names[idx] = node.name
             self.present[idx] = True
             self.node_pods[idx] = {}
+            self.volume_gen[idx] += 1
+            self.slots_version += 1
+            self.labels_version += 1
         old = self.nodes[idx]
         same_images = old is not None and old.images == node.images
         if not same_images:
             self._drop_images(idx)
+        if old is not None and old.labels != node.labels:
+            self.labels_version += 1
         self.nodes[idx] = node
         self.alloc[idx, :] = 0
         for res, amount in node.allocatable.items():
@@ -248,6 +263,10 @@ class ClusterState:
             self._orphans.setdefault(name, set()).update(self.node_pods[idx])
         self.node_pods[idx] = {}
         self.node_ports.pop(idx, None)
+        self.node_volumes.pop(idx, None)
+        self.volume_gen[idx] += 1
+        self.slots_version += 1
+        self.labels_version += 1
         self.names[idx] = ""
         self.nodes[idx] = None
         self._free.append(idx)
@@ -330,6 +349,17 @@ class ClusterState:
                 del self.node_ports[idx]
         if self._selector_counts and not pod.terminating:
             self._count_matching(pod, idx, sign)
+        if pod.volumes:
+            refs = volume_refs(pod)
+            if refs:
+                held = self.node_volumes.setdefault(idx, Counter())
+                for ref in refs:
+                    held[ref] += sign
+                    if held[ref] <= 0:
+                        del held[ref]
+                if not held:
+                    del self.node_volumes[idx]
+                self.volume_gen[idx] += 1
 
     def add_pod(self, pod: PodInfo, node_name: str | None = None) -> None:
         """Count a pod on its node (bound, or assumed via `assume_pod`); replaces any old copy."""
@@ -528,6 +558,18 @@ class ClusterState:
 
     def node_of(self, key: str) -> str | None:
         return self.pod_node.get(key)
+
+
+def volume_refs(pod: PodInfo) -> list[str]:
+    """The pod's volumes that may count against a CSI attach limit: `namespace/claim` for a
+    PVC or generic ephemeral volume, `\0driver\0handle` for a migrated inline disk."""
+    refs = []
+    for v in pod.volumes:
+        if v.claim:
+            refs.append(f"{pod.namespace}/{v.claim}")
+        elif v.attach is not None:
+            refs.append(f"\0{v.attach[0]}\0{v.attach[1]}")
+    return refs
 
 
 def normalize_image(name: str) -> str:

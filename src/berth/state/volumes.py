@@ -5,6 +5,10 @@ with the selected node before the API knows; later decisions must see that at on
 cache sees assumed pods. An assumed object is dropped (the API's object wins again) when the
 informer delivers a newer version of it, or when the plugin reverts it (upstream AssumeCache
 Assume / Restore). The API objects themselves stay available for PreBind's checks.
+
+Every change is also journaled as (kind, key), so a consumer that derives something from many
+objects (NodeVolumeLimits' attached volumes per node) updates only what changed since it last
+looked (`changes_since`), instead of recomputing on every `version` bump.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ log = logging.getLogger("berth.state.volumes")
 Obj = dict[str, Any]
 KINDS = ("PersistentVolume", "PersistentVolumeClaim", "StorageClass", "CSINode")
 Listener = Callable[[str, Obj | None, Obj | None], None]
+# Journal entries kept; a consumer further behind than this starts over (changes_since: None).
+MAX_JOURNAL = 4096
 
 
 def _key(obj: Obj) -> str:
@@ -55,6 +61,8 @@ class VolumeIndex:
         # False in a front that does not watch storage (the extender: kube-scheduler has run its
         # own volume plugins on the nodes it sends); the volume plugins then Skip.
         self.tracked = True
+        self._journal: list[tuple[str, str]] = []
+        self._journal_base = 0  # sequence number of _journal[0]
 
     # ----- reads (assumed objects win) --------------------------------------------------------
     def pv(self, name: str) -> PVInfo | None:
@@ -75,22 +83,42 @@ class VolumeIndex:
     def empty(self) -> bool:
         return not self.pvcs and not self.pvs
 
+    # ----- change journal ---------------------------------------------------------------------
+    @property
+    def change_seq(self) -> int:
+        """The sequence number the next change will get."""
+        return self._journal_base + len(self._journal)
+
+    def changes_since(self, seq: int) -> list[tuple[str, str]] | None:
+        """(kind, key) of every change from `seq` on; None when those are no longer kept."""
+        if seq < self._journal_base:
+            return None
+        return self._journal[seq - self._journal_base :]
+
+    def _changed(self, kind: str, key: str) -> None:
+        self.version += 1
+        self._journal.append((kind, key))
+        if len(self._journal) > MAX_JOURNAL:
+            drop = len(self._journal) // 2
+            del self._journal[:drop]
+            self._journal_base += drop
+
     # ----- assume cache -----------------------------------------------------------------------
     def assume_pv(self, pv: PVInfo) -> None:
         self.assumed_pvs[pv.name] = pv
-        self.version += 1
+        self._changed("PersistentVolume", pv.name)
 
     def assume_pvc(self, pvc: PVCInfo) -> None:
         self.assumed_pvcs[pvc.key] = pvc
-        self.version += 1
+        self._changed("PersistentVolumeClaim", pvc.key)
 
     def restore_pv(self, name: str) -> None:
         if self.assumed_pvs.pop(name, None) is not None:
-            self.version += 1
+            self._changed("PersistentVolume", name)
 
     def restore_pvc(self, key: str) -> None:
         if self.assumed_pvcs.pop(key, None) is not None:
-            self.version += 1
+            self._changed("PersistentVolumeClaim", key)
 
     # ----- informer handler -------------------------------------------------------------------
     def upsert(self, obj: Obj) -> None:
@@ -122,7 +150,7 @@ class VolumeIndex:
         except ObjectError as exc:
             log.warning("malformed %s ignored", kind, extra={"error": str(exc)})
             return
-        self.version += 1
+        self._changed(str(kind), key)
 
     def delete(self, obj: Obj) -> None:
         kind = obj.get("kind")
@@ -140,7 +168,7 @@ class VolumeIndex:
             self.csinodes.pop(key, None)
         else:
             return
-        self.version += 1
+        self._changed(str(kind), key)
 
     def _unindex_pv(self, name: str) -> None:
         old = self.pvs.get(name)

@@ -145,13 +145,21 @@ def run(
     import asyncio
     import signal
 
+    import yaml
+    from kubernetes.aio.config.config_exception import ConfigException
+
     from berth.kube.client import NoClusterConfigured, connect
     from berth.run import Runner, RunOptions, default_identity
-    from berth.telemetry import setup_logging
+    from berth.telemetry import parse_address, setup_logging
 
     setup_logging(fmt=log_format, level=log_level)
     if bool(tls_cert_file) != bool(tls_private_key_file):
         _fail("--tls-cert-file and --tls-private-key-file go together", code=2)
+    if bind_address:
+        try:
+            parse_address(bind_address)
+        except ValueError as exc:
+            _fail(f"--bind-address: {exc}", code=2)
     config = _load_config(config_path)
     model = config.model
     kubeconfig = kubeconfig or model.clientConnection.kubeconfig or None
@@ -165,6 +173,8 @@ def run(
                 qps_burst=model.clientConnection.burst,
                 request_timeout=model.clientConnection.timeout,
             )
+        except (FileNotFoundError, ConfigException, yaml.YAMLError) as exc:
+            _fail(f"cannot load the kubeconfig: {exc}", code=2)
         except NoClusterConfigured:
             from berth.cluster import AsyncEmbeddedCluster
 

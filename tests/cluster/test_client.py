@@ -239,6 +239,20 @@ def test_invalid_objects_get_422(
     assert field in [c["field"] for c in causes]  # type: ignore[union-attr]
 
 
+def test_annotation_keys_are_qualified_names(v1: client.CoreV1Api) -> None:
+    """upstream ValidateAnnotations: a key is a qualified name (case does not matter)."""
+    with pytest.raises(ApiException) as exc:
+        v1.patch_node("node-003", {"metadata": {"annotations": {"bad key!": "1"}}})
+    status = _status(exc)
+    assert exc.value.status == 422 and status["reason"] == "Invalid"
+    cause = status["details"]["causes"][0]  # type: ignore[index]
+    assert cause["field"] == "metadata.annotations"  # type: ignore[index]
+    assert cause["message"].startswith('Invalid value: "bad key!": name part must')  # type: ignore[index]
+    node = v1.patch_node("node-003", {"metadata": {"annotations": {"Example.COM/Price": "1"}}})
+    assert node.metadata.annotations["Example.COM/Price"] == "1"
+    v1.patch_node("node-003", {"metadata": {"annotations": {"Example.COM/Price": None}}})
+
+
 def test_priority_classes(v1: client.CoreV1Api, namespace: str, cluster: EmbeddedCluster) -> None:
     sched = client.SchedulingV1Api(api_client(cluster))
     sched.create_priority_class(

@@ -201,6 +201,39 @@ def test_cordon_uncordon_taint(kc: tuple[EmbeddedCluster, dict[str, str]]) -> No
     assert "topology.kubernetes.io/zone=zone-a" in described and "Allocatable:" in described
 
 
+def test_get_events_wide(kc: tuple[EmbeddedCluster, dict[str, str]]) -> None:
+    """upstream's event columns: SUBOBJECT, SOURCE, FIRST SEEN, COUNT and NAME only with -o wide."""
+    c, env = kc
+    client.CoreV1Api(api_client(c)).create_namespaced_event(
+        "default",
+        {
+            "metadata": {"name": "ghost.failed"},
+            "involvedObject": {"kind": "Pod", "name": "ghost", "namespace": "default"},
+            "reason": "FailedScheduling",
+            "type": "Warning",
+            "message": "0/3 nodes are available: 3 Insufficient cpu.",
+            "source": {"component": "berth"},
+            "count": 4,
+            "firstTimestamp": "2026-01-01T00:00:00Z",
+            "lastTimestamp": "2026-01-01T00:00:00Z",
+        },
+    )
+    plain = kubectl(env, "get", "events", "--field-selector", "involvedObject.name=ghost")
+    assert plain.splitlines()[0].split() == [
+        "LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"
+    ]  # fmt: skip
+    wide = kubectl(
+        env, "get", "events", "-o", "wide", "--field-selector", "involvedObject.name=ghost"
+    ).splitlines()
+    assert wide[0].split() == [
+        "LAST", "SEEN", "TYPE", "REASON", "OBJECT", "SUBOBJECT", "SOURCE", "MESSAGE",
+        "FIRST", "SEEN", "COUNT", "NAME",
+    ]  # fmt: skip
+    row = wide[1].split()
+    assert row[1:5] == ["Warning", "FailedScheduling", "pod/ghost", "berth"]
+    assert row[-2:] == ["4", "ghost.failed"]
+
+
 def test_get_watch(kc: tuple[EmbeddedCluster, dict[str, str]]) -> None:
     c, env = kc
     assert KUBECTL is not None

@@ -104,3 +104,10 @@ def test_modes_that_need_a_cluster_exit_2(tmp_path: Path) -> None:
     )
     assert missing.returncode == 2
     assert "does not exist" in missing.stderr
+    broken = tmp_path / "broken.kubeconfig"
+    broken.write_text("apiVersion: v1\nkind: Config\nclusters: []\n")  # no current-context
+    bad = subprocess.run(
+        [*base, "--kubeconfig", str(broken)], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "current-context" in bad.stderr

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from berth.cli import main
@@ -79,6 +81,27 @@ def test_json_log_lines_carry_structured_fields() -> None:
     assert line["msg"] == "pod unschedulable"
     assert line["pod"] == "default/p"
     assert line["level"] == "info" and line["logger"] == "berth.scheduler"
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--kubeconfig", "{tmp}/missing"], "does not exist"),
+        (["--kubeconfig", "{tmp}/broken"], "cannot load the kubeconfig"),
+        (["--kubeconfig", "{tmp}/empty"], "current-context"),
+        (["--bind-address", "nonsense"], "--bind-address: 'nonsense': expected host:port"),
+    ],
+)
+def test_run_refuses_a_bad_kubeconfig_or_address_without_a_traceback(
+    tmp_path: Path, args: list[str], needle: str
+) -> None:
+    (tmp_path / "broken").write_text("clusters: [\n")
+    (tmp_path / "empty").write_text("apiVersion: v1\nkind: Config\nclusters: []\n")
+    argv = ["run", *(a.format(tmp=tmp_path) for a in args)]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 2, result.output
+    assert needle in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
 def test_demo_places_the_sample_workload_and_explains_the_rest() -> None:

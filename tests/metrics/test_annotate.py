@@ -125,6 +125,11 @@ def test_annotate_against_the_embedded_cluster(cluster: EmbeddedCluster, tmp_pat
     assert code == 1 and "no such node(s): node-009" in out
     code, out = berth(cluster, "--list", "--value", "1")
     assert code == 1 and "--list does not combine" in out
+    code, out = berth(cluster, "--key", "bad key!", "--value", "1")  # the API server's 422
+    assert code == 1 and "failed: 422 Unprocessable Entity: Node " in out
+    assert 'metadata.annotations: Invalid value: "bad key!"' in out
+    code, out = berth(cluster, "--list", "-l", "a in (")
+    assert code == 1 and "listing nodes failed: 400 Bad Request: " in out
 
 
 def test_annotations_reach_the_node_annotation_source(cluster: EmbeddedCluster) -> None:

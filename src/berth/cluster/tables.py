@@ -138,14 +138,32 @@ def _namespace_row(ns: JSON) -> list[Any]:
 
 
 def _event_row(ev: JSON) -> list[Any]:
+    """upstream printEvent (wide cells: the server always sends them, kubectl hides them)."""
     obj = ev.get("involvedObject") or ev.get("regarding") or {}
-    last = ev.get("lastTimestamp") or ev.get("eventTime") or ev["metadata"].get("creationTimestamp")
+    first = human_duration(_seconds_since(ev.get("firstTimestamp") or ev.get("eventTime")))
+    last = first
+    if ev.get("lastTimestamp"):
+        last = human_duration(_seconds_since(ev["lastTimestamp"]))
+    count = ev.get("count") or 1  # singleton events of the new API have no count
+    series = ev.get("series")
+    if isinstance(series, dict):
+        last = human_duration(_seconds_since(series.get("lastObservedTime")))
+        count = series.get("count") or count
+    kind, name = str(obj.get("kind", "")).lower(), obj.get("name", "")
+    source = ev.get("source") or {}
+    component = source.get("component") or ev.get("reportingComponent") or ""
+    instance = source.get("host") or ev.get("reportingInstance") or ""
     return [
-        human_duration(_seconds_since(last)),
+        last,
         ev.get("type", ""),
         ev.get("reason", ""),
-        f"{str(obj.get('kind', '')).lower()}/{obj.get('name', '')}",
-        ev.get("message") or ev.get("note") or "",
+        f"{kind}/{name}" if name else kind,
+        obj.get("fieldPath", ""),
+        f"{component}, {instance}" if instance else component,
+        str(ev.get("message") or ev.get("note") or "").strip(),
+        first,
+        int(count),
+        _name(ev),
     ]
 
 
@@ -187,7 +205,12 @@ _TABLES: dict[str, tuple[list[Column], Row]] = {
             ("Type", "string", 0),
             ("Reason", "string", 0),
             ("Object", "string", 0),
+            ("Subobject", "string", 1),
+            ("Source", "string", 1),
             ("Message", "string", 0),
+            ("First Seen", "string", 1),
+            ("Count", "string", 1),
+            ("Name", "string", 1),
         ],
         _event_row,
     ),

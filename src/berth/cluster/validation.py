@@ -94,6 +94,12 @@ def _label_causes(meta: JSON) -> list[Cause]:
         causes.append(
             ("FieldValueInvalid", "metadata.annotations", "Invalid value: values must be strings")
         )
+    elif isinstance(annotations, dict):
+        # upstream ValidateAnnotations: keys are qualified names, case aside.
+        for k in annotations:
+            lower = str(k).lower()
+            for code, path, msg in _qualified_name_causes("metadata.annotations", lower):
+                causes.append((code, path, msg.replace(f'"{lower}"', f'"{k}"', 1)))
     return causes
 
 

@@ -306,6 +306,9 @@ async def serve(*, config: Config, kubeconfig: str | None, options: ExtenderOpti
     """`berth extender`'s body: connect (if a cluster is configured), serve until SIGTERM."""
     import signal
 
+    import yaml
+    from kubernetes.aio.config.config_exception import ConfigException
+
     from berth.kube.client import NoClusterConfigured, connect
 
     model = config.model
@@ -316,7 +319,7 @@ async def serve(*, config: Config, kubeconfig: str | None, options: ExtenderOpti
             qps_burst=model.clientConnection.burst,
             request_timeout=model.clientConnection.timeout,
         )
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ConfigException, yaml.YAMLError) as exc:
         log.error("cannot connect", extra={"error": str(exc)})
         return 2
     except NoClusterConfigured:

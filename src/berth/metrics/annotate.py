@@ -146,6 +146,16 @@ def core_api(kubeconfig: str | None) -> Any:
         raise AnnotateError(f"cannot load a kubeconfig: {exc}") from None
 
 
+def _api_error(exc: Any) -> str:
+    """`422 Unprocessable Entity: <the API server's Status message>`."""
+    text = f"{exc.status} {exc.reason}"
+    try:
+        message = json.loads(exc.body or "").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return f"{text}: {message}" if message else text
+
+
 def _node_dicts(api: Any, selector: str | None) -> list[dict[str, Any]]:
     from kubernetes.client.exceptions import ApiException
 
@@ -153,7 +163,7 @@ def _node_dicts(api: Any, selector: str | None) -> list[dict[str, Any]]:
         resp = api.list_node(label_selector=selector or "", _preload_content=False)
         data = json.loads(resp.data)
     except ApiException as exc:
-        raise AnnotateError(f"listing nodes failed: {exc.status} {exc.reason}") from None
+        raise AnnotateError(f"listing nodes failed: {_api_error(exc)}") from None
     items = data.get("items") or []
     return [i for i in items if isinstance(i, dict)]
 
@@ -210,9 +220,7 @@ def run_annotate(
         try:
             api.patch_node(node, body)
         except ApiException as exc:
-            raise AnnotateError(
-                f"annotating node {node} failed: {exc.status} {exc.reason}"
-            ) from None
+            raise AnnotateError(f"annotating node {node} failed: {_api_error(exc)}") from None
     if remove:
         return f"removed {key} from {len(patch)} node(s)"
     return format_rows(sorted((n, key, t or "") for n, t in patch.items()))

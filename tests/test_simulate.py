@@ -196,3 +196,57 @@ def test_gated_pods_are_reported_pending_and_take_no_room(tmp_path: Path) -> Non
     )
     assert result.exit_code == 0, result.output
     assert [d["node"] for d in lines(result.output)] == ["n1", None]
+
+
+def test_a_metric_source_that_is_down_is_warned_about_and_scoring_goes_on(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "berth.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "berth.io/v1alpha1",
+                "kind": "BerthConfiguration",
+                "metricSources": [
+                    {
+                        "name": "prom",
+                        "type": "prometheus",
+                        "url": f"http://127.0.0.1:{port}",
+                        "timeout": "1s",
+                    }
+                ],
+                "profiles": [
+                    {
+                        "schedulerName": "berth",
+                        "plugins": {"score": {"enabled": [{"name": "MetricScore", "weight": 5}]}},
+                        "pluginConfig": [
+                            {
+                                "name": "MetricScore",
+                                "args": {
+                                    "metrics": [
+                                        {
+                                            "name": "latency",
+                                            "source": "prom",
+                                            "query": "up",
+                                            "nodeLabel": "node",
+                                        }
+                                    ]
+                                },
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+    )
+    result = CliRunner().invoke(
+        main,
+        ["simulate", "-", "-o", "json", "--config", str(config)],
+        input=as_list(node("n1"), pod("p")),
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning: metric source 'prom' unavailable; scored without it" in result.stderr
+    assert lines(result.stdout)[0]["node"] == "n1"

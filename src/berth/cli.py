@@ -77,6 +77,8 @@ def simulate(dump: str, config_path: str | None, output: str, seed: int | None) 
     sim = Simulation(dump=data, config=config, seed=seed)
     for problem in sim.load_errors:
         click.echo(f"warning: skipped {problem}", err=True)
+    for problem in sim.sample_metrics():
+        click.echo(f"warning: {problem}", err=True)
     if output == "json":
         for decision in sim.run():
             click.echo(to_json_line(decision))

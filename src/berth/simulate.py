@@ -125,6 +125,7 @@ class Simulation:
             GROUP_PODS_SERVICE: lambda ns, name: self.group_sizes.get(f"{ns}/{name}", 0),
         }
         self.refresher: Refresher | None = None
+        self._sampled = False
         if config.model.metricSources:
             self.refresher = Refresher.from_config(config, state=state)
             services[METRICS_SERVICE] = self.refresher.table
@@ -264,19 +265,32 @@ class Simulation:
             )
         return await self._settle()
 
+    def sample_metrics(self) -> list[str]:
+        """Take the one sample of every metric source the run scores with (node annotations
+        work offline; a source that cannot be reached drops out of the score, as in the live
+        scheduler). Returns a warning per source that was down; `run` calls it if needed."""
+        if self.refresher is None or self._sampled:
+            return []
+        self._sampled = True
+        refresher = self.refresher
+
+        async def once() -> dict[str, bool]:
+            try:
+                return await refresher.refresh_once()
+            finally:
+                await refresher.stop()
+
+        up = asyncio.run(once())
+        return [
+            f"metric source {name!r} unavailable; scored without it"
+            for name, ok in up.items()
+            if not ok
+        ]
+
     def run(self) -> Iterator[Decision]:
+        self.sample_metrics()
         loop = asyncio.new_event_loop()
         try:
-            if self.refresher is not None:
-                # One sample of every metric source (node annotations work offline; a source
-                # that cannot be reached drops out of the score, as in the live scheduler).
-                up = loop.run_until_complete(self.refresher.refresh_once())
-                self.load_errors.extend(
-                    f"metric source {name!r} unavailable; scored without it"
-                    for name, ok in up.items()
-                    if not ok
-                )
-                loop.run_until_complete(self.refresher.stop())
             for raw, pod, problem in self.pending:
                 if pod is None:
                     yield Decision(pod=_key(raw), node=None, error=problem, message=problem)

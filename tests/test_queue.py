@@ -6,6 +6,13 @@ import asyncio
 
 import pytest
 
+from berth.framework.events import (
+    ASSIGNED_POD_ADD,
+    NODE_ADD,
+    UNSCHEDULABLE_POD,
+    ActionType,
+    ClusterEvent,
+)
 from berth.objects import parse_pod
 from berth.queue import ACTIVE, BACKOFF, GATED, PARKED, UNSCHEDULABLE, QueuedPod, SchedulingQueue
 from tests.builders import pod
@@ -69,9 +76,9 @@ def test_unschedulable_pod_waits_for_an_event() -> None:
         q.requeue_unschedulable(entry, plugins={"NodeResourcesFit"})
         assert q.get("default/a").where == UNSCHEDULABLE  # type: ignore[union-attr]
         # an event for other plugins does not move it
-        assert q.move_all(event="AssignedPodAdd", only_plugins={"InterPodAffinity"}) == 0
+        assert q.move_all(ASSIGNED_POD_ADD, only_plugins={"InterPodAffinity"}) == 0
         clock.now += 0.5
-        assert q.move_all(event="NodeAdd") == 1
+        assert q.move_all(NODE_ADD) == 1
         # still within its 1 s backoff: goes to backoff, not active
         assert q.get("default/a").where == BACKOFF  # type: ignore[union-attr]
         clock.now += 1.0
@@ -89,7 +96,7 @@ def test_event_during_the_cycle_sends_the_pod_to_backoff() -> None:
     async def run() -> None:
         entry = await q.pop()
         assert entry is not None
-        q.move_all(event="NodeAdd")  # arrives while the pod is being tried
+        q.move_all(NODE_ADD)  # arrives while the pod is being tried
         q.requeue_unschedulable(entry, plugins={"NodeResourcesFit"})
         assert q.get("default/a").where == BACKOFF  # type: ignore[union-attr]
 
@@ -104,7 +111,7 @@ def test_unschedulable_pods_are_retried_after_the_maximum_wait() -> None:
     async def run() -> None:
         entry = await q.pop()
         assert entry is not None
-        q.requeue_unschedulable(entry, plugins=set())
+        q.requeue_unschedulable(entry, plugins={"NodeResourcesFit"})
         clock.now += 299
         assert q.flush_unschedulable() == 0
         clock.now += 2
@@ -122,7 +129,7 @@ def test_update_of_an_unschedulable_pod_retries_it_and_delete_forgets_it() -> No
     async def run() -> None:
         entry = await q.pop()
         assert entry is not None
-        q.requeue_unschedulable(entry, plugins=set())
+        q.requeue_unschedulable(entry, plugins={"NodeResourcesFit"})
         clock.now += 5
         q.update(p("a", priority=3))
         assert q.get("default/a").where == ACTIVE  # type: ignore[union-attr]
@@ -211,13 +218,17 @@ def test_parked_index_follows_every_transition() -> None:
                 q.requeue_backoff(entry)
         elif op == 5:
             only = rng.choice([None, {"A"}, {"B"}, {"SchedulingGates"}])
-            q.move_all(event="NodeAdd", only_plugins=only)
+            q.move_all(NODE_ADD, only_plugins=only)
         else:
             clock.now += rng.choice([0.5, 5.0, 60.0])
             q.flush_backoff()
             q.flush_unschedulable()
         want = {k for k in keys if (e := q.get(k)) is not None and e.where in PARKED}
         assert set(q._parked) == want
+        indexed = {(p, k) for p, bucket in q._by_plugin.items() for k in bucket}
+        assert indexed == {(p, k) for k in want for p in q._parked[k].indexed}
+        for k in want:
+            assert q._parked[k].indexed == frozenset(q._parked[k].unschedulable_plugins or {""})
         seen.update(f"{q._parked[k].where}:{k}" for k in want)
 
     async def run() -> None:
@@ -238,6 +249,7 @@ def _gates_queue(clock: Clock) -> SchedulingQueue:
     q = make(clock, max_unschedulable_seconds=300)
     fwk = Engine(config=parse_config({})).schedulers["berth"].framework
     q.pre_enqueue = fwk.run_pre_enqueue
+    q.set_registrations({p.name: p.events_to_register() for p in (*fwk.pre_enqueue, *fwk.filter)})
     return q
 
 
@@ -287,9 +299,10 @@ def test_gated_pods(
         elif op == "update_keep":
             q.update(q.get("default/a").pod)  # type: ignore[union-attr]
         elif op == "move_all":
-            assert q.move_all(event="NodeAdd") == 0
+            assert q.move_all(NODE_ADD) == 0
         elif op == "move_all_gates":
-            q.move_all(event="PodUpdate", only_plugins={"SchedulingGates"})
+            gates_gone = ActionType.UPDATE_POD_SCHEDULING_GATES_ELIMINATED
+            q.move_all(ClusterEvent(UNSCHEDULABLE_POD, gates_gone))
     entry = q.get("default/a")
     assert entry is not None and entry.where == want_where, name
     counts = q.counts()

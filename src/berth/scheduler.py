@@ -12,12 +12,30 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiolimiter import AsyncLimiter
 
 from berth.engine import Engine
 from berth.framework.algorithm import FitError
+from berth.framework.events import (
+    ASSIGNED_POD_ADD,
+    ASSIGNED_POD_DELETE,
+    CSI_NODE,
+    NODE_ADD,
+    NODE_DELETE,
+    PERSISTENT_VOLUME,
+    PERSISTENT_VOLUME_CLAIM,
+    POD_GROUP,
+    STORAGE_CLASS,
+    UNSCHEDULABLE_POD_ADD,
+    ActionType,
+    ClusterEvent,
+    collect_registrations,
+    node_changes,
+    pod_changes,
+)
 from berth.framework.runtime import FrameworkError
 from berth.framework.status import SUCCESS, Code, Status
 from berth.kube.events import EventRecorder
@@ -27,13 +45,19 @@ from berth.objects import ObjectError, parse_node, parse_pod
 from berth.objects.pod import POD_GROUP_LABEL, PodInfo
 from berth.plugins.coscheduling import GROUP_PODS_SERVICE, PODGROUP_SERVICE, creation_time
 from berth.plugins.coscheduling import NAME as COSCHEDULING
-from berth.queue import GATED, QueuedPod, SchedulingQueue
+from berth.plugins.podtopologyspread import NAME as POD_TOPOLOGY_SPREAD
+from berth.queue import QueuedPod, SchedulingQueue
 from berth.telemetry import SchedulerMetrics
 
 log = logging.getLogger("berth.scheduler")
 TERMINAL = ("Succeeded", "Failed")
-AFFINITY_PLUGINS = {"InterPodAffinity", "PodTopologySpread"}
-VOLUME_PLUGINS = {"VolumeBinding", "VolumeZone", "VolumeRestrictions"}
+# The volume informers' kinds -> event resources.
+VOLUME_RESOURCES = {
+    "PersistentVolume": PERSISTENT_VOLUME,
+    "PersistentVolumeClaim": PERSISTENT_VOLUME_CLAIM,
+    "StorageClass": STORAGE_CLASS,
+    "CSINode": CSI_NODE,
+}
 
 
 class LiveScheduler:
@@ -80,9 +104,44 @@ class LiveScheduler:
             queue.group_order = self.group_order
         if any(sch.framework.pre_enqueue for sch in engine.schedulers.values()):
             queue.pre_enqueue = self.pre_enqueue
+        # What each plugin that can reject a pod registered (upstream builds this from the
+        # PreEnqueue, PreFilter, Filter, Reserve and Permit plugins of every profile).
+        queue.set_registrations(
+            collect_registrations(
+                plugin
+                for sch in engine.schedulers.values()
+                for point in ("pre_enqueue", "pre_filter", "filter", "reserve", "permit")
+                for plugin in getattr(sch.framework, point)
+            )
+        )
+        queue.on_incoming = self._incoming
         self.nodes = NodeEvents(self)
         self.pod_events = PodEvents(self)
         self.namespaces = NamespaceEvents(self)
+
+    def _incoming(self, queue: str, event: str) -> None:
+        self.metrics.incoming.labels(queue, event).inc()
+
+    def cross_topology(self, added: PodInfo) -> Callable[[QueuedPod], bool]:
+        """upstream getUnschedulablePodsWithCrossTopologyTerm: a bound pod added (or relabelled)
+        can help only pods PodTopologySpread rejected in its namespace, or pods with a required
+        affinity term it matches."""
+        ns_labels = self.engine.state.namespace_labels
+
+        def check(entry: QueuedPod) -> bool:
+            pod = entry.pod
+            if POD_TOPOLOGY_SPREAD in entry.unschedulable_plugins and (
+                pod.namespace == added.namespace
+            ):
+                return True
+            return any(term.matches_pod(added, ns_labels) for term in pod.required_affinity)
+
+        return check
+
+    def assigned_pod_deleted(self, pod: PodInfo) -> None:
+        """A pod counted on a node is gone (deleted, finished, or forgotten after a failed
+        binding cycle): its room may help others."""
+        self.queue.move_all(ASSIGNED_POD_DELETE, old=pod)
 
     # ----- pods by PodGroup (gang scheduling) ---------------------------------------------------
     def remember(self, key: str, obj: Obj) -> None:
@@ -101,7 +160,7 @@ class LiveScheduler:
             self.group_members.setdefault(full, set()).add(key)
             if self.gang:
                 # A new member (ours or not) may complete a group whose pods lacked siblings.
-                self.queue.move_all(event="PodAdd", only_plugins={COSCHEDULING})
+                self.queue.move_all(UNSCHEDULABLE_POD_ADD, only_plugins={COSCHEDULING})
 
     def forget(self, key: str) -> None:
         self.pods.pop(key, None)
@@ -144,12 +203,18 @@ class LiveScheduler:
         return status
 
     def volume_event(self, kind: str, old: Obj | None, new: Obj | None) -> None:
-        """A PV, claim, StorageClass or CSINode changed: retry pods the volume plugins turned
-        down (upstream registers these events for VolumeBinding, VolumeZone and
-        VolumeRestrictions)."""
+        """A PV, claim, StorageClass or CSINode was added, changed or deleted: retry the pods
+        whose rejecting plugins registered for that (the volume plugins do)."""
+        resource = VOLUME_RESOURCES.get(kind)
+        if resource is None:
+            return
         if new is None:
-            return  # deletions cannot help a pending pod
-        self.queue.move_all(event=f"{kind}Change", only_plugins=VOLUME_PLUGINS)
+            action = ActionType.DELETE
+        elif old is None:
+            action = ActionType.ADD
+        else:
+            action = ActionType.UPDATE
+        self.queue.move_all(ClusterEvent(resource, action), old=old, new=new)
 
     # ----- the loop ----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -355,6 +420,7 @@ class LiveScheduler:
             if not permit.ok:
                 fwk.run_unreserve(cycle, pod, node)
                 self.engine.state.forget_pod(pod.key)
+                self.assigned_pod_deleted(pod)  # upstream handleBindingCycleError
                 if pod.key not in self.pods or self._stopping:
                     self.queue.done(pod.key)
                     return
@@ -393,6 +459,7 @@ class LiveScheduler:
         self.metrics.binding_errors.inc()
         fwk.run_unreserve(cycle, pod, node)
         state.forget_pod(pod.key)
+        self.assigned_pod_deleted(pod)  # upstream handleBindingCycleError
         latest = self.pods.get(pod.key)
         if latest is None or (latest.get("spec") or {}).get("nodeName"):
             # Deleted, or bound by someone else: nothing left for us to do.
@@ -489,8 +556,9 @@ class PodEvents:
         if waiting is not None:
             waiting.reject("", "pod deleted while waiting at permit")
         s.queue.delete(key)
-        if s.engine.state.remove_pod(key) is not None:
-            s.queue.move_all(event="AssignedPodDelete")
+        removed = s.engine.state.remove_pod(key)
+        if removed is not None:
+            s.assigned_pod_deleted(removed)
 
     def _apply(self, obj: Obj, *, added: bool, old: Obj | None = None) -> None:
         s = self.s
@@ -502,8 +570,9 @@ class PodEvents:
             s.engine.handle.nominator.remove(key)
             s.forget(key)
             s.queue.delete(key)
-            if state.remove_pod(key) is not None:
-                s.queue.move_all(event="AssignedPodDelete")
+            removed = state.remove_pod(key)
+            if removed is not None:
+                s.assigned_pod_deleted(removed)
             return
         s.remember(key, obj)
         if spec.get("nodeName"):
@@ -514,20 +583,30 @@ class PodEvents:
                 state.confirm_pod(key)
                 s.engine.handle.nominator.remove(key)
                 s.queue.delete(key)
-                if state.pods[key].labels:
-                    s.queue.move_all(event="AssignedPodAdd", only_plugins=AFFINITY_PLUGINS)
+                bound = state.pods[key]
+                s.queue.move_all(ASSIGNED_POD_ADD, new=bound, pre_check=s.cross_topology(bound))
                 return
             try:
                 pod = parse_pod(obj)
             except ObjectError as exc:
                 log.warning("cannot account bound pod", extra={"pod": key, "error": str(exc)})
                 return
-            was_known = state.node_of(key) is not None and not state.is_assumed(key)
+            known = state.node_of(key) is not None and not state.is_assumed(key)
+            previous = state.pods.get(key) if known else None
             s.engine.handle.nominator.remove(key)  # bound: no longer holds room by nomination
             state.add_pod(pod)  # confirms an assumed pod, or accounts someone else's
             s.queue.delete(key)
-            if not was_known and pod.labels:
-                s.queue.move_all(event="AssignedPodAdd", only_plugins=AFFINITY_PLUGINS)
+            if previous is None:
+                s.queue.move_all(ASSIGNED_POD_ADD, new=pod, pre_check=s.cross_topology(pod))
+                return
+            # upstream AssignedPodUpdated: only the specific changes (labels, scale down,
+            # tolerations) are dispatched; a label change goes through the same pre-check.
+            for event in pod_changes(previous, pod):
+                if event.action == ActionType.UPDATE_POD_LABEL:
+                    check = s.cross_topology(pod)
+                    s.queue.move_all(event, old=previous, new=pod, pre_check=check)
+                elif event.action != ActionType.UPDATE:
+                    s.queue.move_all(event, old=previous, new=pod)
             return
         if not s.ours(obj):
             return
@@ -547,10 +626,6 @@ class PodEvents:
             s.engine.handle.nominator.add(pod, pod.nominated_node)  # e.g. after a restart
         if added:
             s.queue.add(pod)
-            entry = s.queue.get(key)
-            # upstream keeps a gated pod in unschedulablePods (gauge: queue="gated").
-            where = "unschedulable" if entry is not None and entry.where == GATED else "active"
-            s.metrics.incoming.labels(where, "PodAdd").inc()
         else:
             s.queue.update(pod)
 
@@ -588,12 +663,12 @@ class PodGroupEvents(ObjectCache):
     def on_add(self, obj: Obj) -> None:
         super().on_add(obj)
         if self.s.gang:
-            self.s.queue.move_all(event="PodGroupAdd", only_plugins={COSCHEDULING})
+            self.s.queue.move_all(ClusterEvent(POD_GROUP, ActionType.ADD), new=obj)
 
     def on_update(self, old: Obj, new: Obj) -> None:
         super().on_update(old, new)
         if self.s.gang and old.get("spec") != new.get("spec"):
-            self.s.queue.move_all(event="PodGroupUpdate", only_plugins={COSCHEDULING})
+            self.s.queue.move_all(ClusterEvent(POD_GROUP, ActionType.UPDATE), old=old, new=new)
 
 
 class NodeEvents:
@@ -601,17 +676,23 @@ class NodeEvents:
         self.s = s
 
     def on_add(self, obj: Obj) -> None:
-        self._upsert(obj, event="NodeAdd")
+        self._upsert(obj)
 
     def on_update(self, old: Obj, new: Obj) -> None:
-        self._upsert(new, event="NodeUpdate")
+        self._upsert(new)
 
     def on_delete(self, obj: Obj) -> None:
         name = (obj.get("metadata") or {}).get("name")
-        if isinstance(name, str):
-            self.s.engine.state.remove_node(name)
+        if not isinstance(name, str):
+            return
+        state = self.s.engine.state
+        idx = state.index.get(name)
+        gone = state.nodes[idx] if idx is not None else None
+        state.remove_node(name)
+        if gone is not None:
+            self.s.queue.move_all(NODE_DELETE, old=gone)  # e.g. PodTopologySpread's domains
 
-    def _upsert(self, obj: Obj, *, event: str) -> None:
+    def _upsert(self, obj: Obj) -> None:
         try:
             node = parse_node(obj)
         except ObjectError as exc:
@@ -621,14 +702,13 @@ class NodeEvents:
         idx = state.index.get(node.name)
         old = state.nodes[idx] if idx is not None else None
         state.upsert_node(node)
-        if old is not None and (old.allocatable, old.labels, old.taints, old.unschedulable) == (
-            node.allocatable,
-            node.labels,
-            node.taints,
-            node.unschedulable,
-        ):
-            return  # a heartbeat or status-only change cannot help a pending pod
-        self.s.queue.move_all(event=event)
+        if old is None:
+            self.s.queue.move_all(NODE_ADD, new=node)
+            return
+        # upstream nodeSchedulingPropertiesChange: one event per kind of change; a heartbeat
+        # or other status-only change (conditions, annotations) raises none.
+        for event in node_changes(old, node):
+            self.s.queue.move_all(event, old=old, new=node)
 
 
 class NamespaceEvents:

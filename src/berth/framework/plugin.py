@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import abc
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from berth.framework.events import ClusterEventWithHint
 from berth.framework.nominator import Nominator
 from berth.framework.status import SUCCESS, Status
 from berth.framework.waiting import WaitingPods
@@ -73,6 +75,12 @@ class Plugin(abc.ABC):
     @property
     def state(self) -> ClusterState:
         return self.handle.state
+
+    def events_to_register(self) -> Sequence[ClusterEventWithHint] | None:
+        """upstream EnqueueExtensions.EventsToRegister: the cluster events that can make a pod
+        this plugin rejected schedulable. None (the default): every event may (upstream's
+        treatment of a plugin without EnqueueExtensions); an empty list: none does."""
+        return None
 
 
 class PreEnqueuePlugin(Plugin):

@@ -26,13 +26,14 @@ carry the label (upstream's pod lister).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from berth.framework.events import POD, POD_GROUP, ActionType, ClusterEventWithHint, on
 from berth.framework.plugin import (
     CycleState,
     PermitPlugin,
@@ -98,6 +99,10 @@ def wait_seconds(pg: dict[str, Any], default: float) -> float:
 
 class Coscheduling(PreFilterPlugin, PostFilterPlugin, ReservePlugin, PermitPlugin):
     name = NAME
+
+    def events_to_register(self) -> Sequence[ClusterEventWithHint]:
+        # scheduler-plugins: a new pod (a sibling may complete the group) and PodGroup changes.
+        return (on(POD, ActionType.ADD), on(POD_GROUP, ActionType.ADD | ActionType.UPDATE))
 
     def __init__(self, *, args: Any, handle: Any) -> None:
         super().__init__(args=args or CoschedulingArgs(), handle=handle)

@@ -10,7 +10,7 @@ a namespace (or every pod with affinity) against a selector on every decision.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
 
+from berth.framework.events import NODE, POD, ActionType, ClusterEventWithHint, on
 from berth.framework.plugin import (
     MAX_NODE_SCORE,
     CycleState,
@@ -183,6 +184,12 @@ def _add(counts: dict[TopologyPair, int], node_labels: dict[str, str], key: str,
 
 class InterPodAffinity(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugin):
     name = NAME
+
+    def events_to_register(self) -> Sequence[ClusterEventWithHint]:
+        return (
+            on(POD, ActionType.ADD | ActionType.UPDATE_POD_LABEL | ActionType.DELETE),
+            on(NODE, ActionType.ADD | ActionType.UPDATE_NODE_LABEL),
+        )
 
     def __init__(self, *, args: Any, handle: Any) -> None:
         super().__init__(args=args if args is not None else InterPodAffinityArgs(), handle=handle)

@@ -7,11 +7,13 @@ component-helpers/scheduling/corev1/nodeaffinity. Requirements are evaluated ove
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from berth.framework.events import NODE, ActionType, ClusterEventWithHint, on
 from berth.framework.plugin import (
     CycleState,
     FilterPlugin,
@@ -156,6 +158,9 @@ def selector_mask(state: ClusterState, pod: PodInfo, nodes: IndexArray) -> BoolA
 
 class NodeAffinity(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugin):
     name = NAME
+
+    def events_to_register(self) -> Sequence[ClusterEventWithHint]:
+        return (on(NODE, ActionType.ADD | ActionType.UPDATE_NODE_LABEL),)
 
     def __init__(self, *, args: Any, handle: Any) -> None:
         super().__init__(args=args, handle=handle)

@@ -5,8 +5,11 @@ Upstream: pkg/scheduler/framework/plugins/nodename/node_name.go.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
+from berth.framework.events import NODE, ActionType, ClusterEventWithHint, on
 from berth.framework.plugin import CycleState, FilterPlugin
 from berth.framework.status import SUCCESS, Status, unresolvable
 from berth.objects.pod import PodInfo
@@ -19,6 +22,9 @@ ERR_REASON = "node(s) didn't match the requested node name"
 
 class NodeName(FilterPlugin):
     name = NAME
+
+    def events_to_register(self) -> Sequence[ClusterEventWithHint]:
+        return (on(NODE, ActionType.ADD),)
 
     def filter(self, cycle: CycleState, pod: PodInfo, nodes: IndexArray) -> BoolArray:
         if not pod.node_name:

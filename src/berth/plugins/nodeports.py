@@ -7,9 +7,12 @@ Only nodes that already have host ports in use are examined; all others pass.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from berth.framework.events import NODE, POD, ActionType, ClusterEventWithHint, on
 from berth.framework.plugin import CycleState, FilterPlugin, PreFilterPlugin, PreFilterResult
 from berth.framework.status import SKIP, SUCCESS, Status, unschedulable
 from berth.objects.pod import PodInfo
@@ -38,6 +41,13 @@ def conflicts(
 class NodePorts(PreFilterPlugin, FilterPlugin):
     name = NAME
 
+    def events_to_register(self) -> Sequence[ClusterEventWithHint]:
+        # Container ports are immutable: pod updates cannot free any.
+        return (
+            on(POD, ActionType.DELETE, _schedulable_after_pod_deleted),
+            on(NODE, ActionType.ADD),
+        )
+
     def pre_filter(self, cycle: CycleState, pod: PodInfo) -> tuple[PreFilterResult | None, Status]:
         if not pod.host_ports:
             return None, SKIP
@@ -59,6 +69,16 @@ class NodePorts(PreFilterPlugin, FilterPlugin):
         if used and conflicts(used, pod.host_ports):
             return unschedulable(ERR_REASON)
         return SUCCESS
+
+
+def _schedulable_after_pod_deleted(pod: PodInfo, old: Any, new: Any) -> bool:
+    """upstream isSchedulableAfterPodDeleted: only a pod that used one of the ports helps (the
+    live scheduler raises the event only for pods counted on a node)."""
+    del new
+    if not isinstance(old, PodInfo):
+        return True
+    wanted = {(proto, port) for _, proto, port in pod.host_ports}
+    return any((proto, port) in wanted for _, proto, port in old.host_ports)
 
 
 register(NodePorts)

@@ -9,11 +9,13 @@ Every computation is over the node columns of the cluster state.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from berth.framework.events import NODE, POD, ActionType, ClusterEventWithHint, on
 from berth.framework.plugin import (
     MAX_NODE_SCORE,
     CycleState,
@@ -24,6 +26,7 @@ from berth.framework.plugin import (
     ScorePlugin,
 )
 from berth.framework.status import SKIP, SUCCESS, Status, unresolvable, unschedulable
+from berth.objects.node import NodeInfo
 from berth.objects.pod import PodInfo
 from berth.plugins.registry import register
 from berth.state.cluster import CPU, MEMORY, PODS, BoolArray, IndexArray, IntArray
@@ -159,6 +162,35 @@ class NodeResourcesFit(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugi
             ]
         self.ignored = set(self.fit_args.ignoredResources)
         self.ignored_groups = set(self.fit_args.ignoredResourceGroups)
+
+    # --- queueing (upstream EventsToRegister and its QueueingHints) -----------------------------
+    def events_to_register(self) -> Sequence[ClusterEventWithHint]:
+        return (
+            on(POD, ActionType.DELETE | ActionType.UPDATE_POD_SCALE_DOWN, self._after_pod_event),
+            on(NODE, ActionType.ADD | ActionType.UPDATE_NODE_ALLOCATABLE, self._after_node_change),
+        )
+
+    def _after_pod_event(self, pod: PodInfo, old: Any, new: Any) -> bool:
+        """A bound pod deleted, or scaled down in a resource this pod asks for, frees room."""
+        if not isinstance(old, PodInfo):
+            return True
+        if not isinstance(new, PodInfo):
+            return True  # deleted from a node (the only deletions raised)
+        return any(new.requests.get(r, 0) < old.requests.get(r, 0) for r, _ in self._checked(pod))
+
+    def _after_node_change(self, pod: PodInfo, old: Any, new: Any) -> bool:
+        """upstream isSchedulableAfterNodeChange: the node's allocatable could hold the pod
+        (ignoring the pods on it), and, for an update, grew in a resource the pod asks for (or
+        in pods)."""
+        if not isinstance(new, NodeInfo):
+            return True
+        checked = self._checked(pod)
+        if any(new.allocatable.get(r, 0) < amount for r, amount in checked):
+            return False
+        if not isinstance(old, NodeInfo):
+            return True
+        grown = [r for r, _ in checked] + ["pods"]
+        return any(new.allocatable.get(r, 0) > old.allocatable.get(r, 0) for r in grown)
 
     # --- filter ---------------------------------------------------------------------------------
     def _checked(self, pod: PodInfo) -> list[tuple[str, int]]:

@@ -16,11 +16,21 @@ VolumeIndex journal); Filter is then a few array operations per driver of the ne
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from berth.framework.events import (
+    CSI_NODE,
+    NODE,
+    PERSISTENT_VOLUME_CLAIM,
+    POD,
+    ActionType,
+    ClusterEventWithHint,
+    on,
+)
 from berth.framework.plugin import (
     CycleState,
     FilterPlugin,
@@ -229,6 +239,16 @@ class _Attached:
 
 class NodeVolumeLimits(PreFilterPlugin, FilterPlugin):
     name = NAME
+
+    def events_to_register(self) -> Sequence[ClusterEventWithHint]:
+        # upstream CSILimits: CSINode Add, Pod Delete, PVC Add; Berth adds CSINode Update (a
+        # limit raised in place) and Node Add (a node whose CSINode came first).
+        return (
+            on(CSI_NODE, ActionType.ADD | ActionType.UPDATE),
+            on(POD, ActionType.DELETE),
+            on(PERSISTENT_VOLUME_CLAIM, ActionType.ADD),
+            on(NODE, ActionType.ADD),
+        )
 
     def __init__(self, *, args: Any, handle: Handle) -> None:
         super().__init__(args=args, handle=handle)

@@ -8,6 +8,9 @@ removes the last gate lets it in. The check reads a tuple parsed once per pod ch
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from berth.framework.events import POD, ActionType, ClusterEventWithHint, on
 from berth.framework.plugin import PreEnqueuePlugin
 from berth.framework.status import SUCCESS, Status, unresolvable
 from berth.objects.pod import PodInfo
@@ -23,6 +26,10 @@ def gates_message(gates: tuple[str, ...]) -> str:
 
 class SchedulingGates(PreEnqueuePlugin):
     name = NAME
+
+    def events_to_register(self) -> Sequence[ClusterEventWithHint]:
+        # The pod's own update; the queue re-checks an updated gated pod itself.
+        return (on(POD, ActionType.UPDATE_POD_SCHEDULING_GATES_ELIMINATED),)
 
     def pre_enqueue(self, pod: PodInfo) -> Status:
         if not pod.scheduling_gates:

@@ -6,10 +6,15 @@ evaluated once per distinct taint set and broadcast to nodes (nodes share few ta
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
+from berth.framework.events import NODE, POD, ActionType, ClusterEventWithHint, on
 from berth.framework.plugin import CycleState, FilterPlugin, PreScorePlugin, ScorePlugin
 from berth.framework.status import SUCCESS, Status, unresolvable
+from berth.objects.node import NodeInfo
 from berth.objects.pod import PodInfo
 from berth.plugins.helpers import (
     FILTER_EFFECTS,
@@ -27,6 +32,12 @@ ERR_REASON_UNTOLERATED = "node(s) had untolerated taint {%s: %s}"
 
 class TaintToleration(FilterPlugin, PreScorePlugin, ScorePlugin):
     name = NAME
+
+    def events_to_register(self) -> Sequence[ClusterEventWithHint]:
+        return (
+            on(NODE, ActionType.ADD | ActionType.UPDATE_NODE_TAINT, _schedulable_after_node),
+            on(POD, ActionType.UPDATE_POD_TOLERATION),
+        )
 
     def filter(self, cycle: CycleState, pod: PodInfo, nodes: IndexArray) -> BoolArray:
         return tolerates_node_taints(self.state, pod, nodes)
@@ -63,6 +74,18 @@ class TaintToleration(FilterPlugin, PreScorePlugin, ScorePlugin):
         self, cycle: CycleState, pod: PodInfo, nodes: IndexArray, scores: IntArray
     ) -> IntArray:
         return default_normalize(scores, reverse=True)
+
+
+def _schedulable_after_node(pod: PodInfo, old: Any, new: Any) -> bool:
+    """upstream isSchedulableAfterNodeChange: the node (added, or its taints changed) now has
+    no taint the pod does not tolerate, and did have one before."""
+    if not isinstance(new, NodeInfo):
+        return True
+    if first_untolerated(new.taints, pod.tolerations, FILTER_EFFECTS) is not None:
+        return False
+    if not isinstance(old, NodeInfo):
+        return True
+    return first_untolerated(old.taints, pod.tolerations, FILTER_EFFECTS) is not None
 
 
 register(TaintToleration)

@@ -21,13 +21,25 @@ component-helpers/storage/volume (FindMatchingVolume, CheckNodeAffinity).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from berth.framework.events import (
+    CSI_DRIVER,
+    CSI_NODE,
+    CSI_STORAGE_CAPACITY,
+    NODE,
+    PERSISTENT_VOLUME,
+    PERSISTENT_VOLUME_CLAIM,
+    STORAGE_CLASS,
+    ActionType,
+    ClusterEventWithHint,
+    on,
+)
 from berth.framework.plugin import (
     CycleState,
     FilterPlugin,
@@ -202,6 +214,18 @@ def _mark_used(
 
 class VolumeBinding(PreFilterPlugin, FilterPlugin, ReservePlugin, PreBindPlugin):
     name = NAME
+
+    def events_to_register(self) -> Sequence[ClusterEventWithHint]:
+        add_update = ActionType.ADD | ActionType.UPDATE
+        return (
+            on(STORAGE_CLASS, add_update),
+            on(PERSISTENT_VOLUME_CLAIM, add_update),
+            on(PERSISTENT_VOLUME, add_update),
+            on(NODE, ActionType.ADD | ActionType.UPDATE_NODE_LABEL),
+            on(CSI_NODE, add_update),
+            on(CSI_DRIVER, ActionType.UPDATE),
+            on(CSI_STORAGE_CAPACITY, add_update),
+        )
 
     def __init__(self, *, args: Any, handle: Any) -> None:
         super().__init__(args=args, handle=handle)

@@ -12,10 +12,19 @@ have inline disks (an index the state keeps), never every pod of every node.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from berth.framework.events import (
+    NODE,
+    PERSISTENT_VOLUME_CLAIM,
+    POD,
+    ActionType,
+    ClusterEventWithHint,
+    on,
+)
 from berth.framework.plugin import CycleState, FilterPlugin, PreFilterPlugin, PreFilterResult
 from berth.framework.status import SKIP, SUCCESS, Status, unresolvable, unschedulable
 from berth.objects.pod import PodInfo
@@ -62,6 +71,14 @@ def is_volume_conflict(volume: PodVolume, other: PodInfo) -> bool:
 
 class VolumeRestrictions(PreFilterPlugin, FilterPlugin):
     name = NAME
+
+    def events_to_register(self) -> Sequence[ClusterEventWithHint]:
+        # spec.volumes is immutable: only a deleted pod releases a volume.
+        return (
+            on(POD, ActionType.DELETE),
+            on(NODE, ActionType.ADD),
+            on(PERSISTENT_VOLUME_CLAIM, ActionType.ADD | ActionType.UPDATE),
+        )
 
     def pre_filter(self, cycle: CycleState, pod: PodInfo) -> tuple[PreFilterResult | None, Status]:
         if not pod.volumes:

@@ -10,8 +10,19 @@ VolumeBinding. Filter rejects a node that carries any topology label but not a v
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
+from berth.framework.events import (
+    NODE,
+    PERSISTENT_VOLUME,
+    PERSISTENT_VOLUME_CLAIM,
+    STORAGE_CLASS,
+    ActionType,
+    ClusterEventWithHint,
+    on,
+)
 from berth.framework.plugin import CycleState, FilterPlugin, PreFilterPlugin, PreFilterResult
 from berth.framework.status import SKIP, SUCCESS, Status, unresolvable
 from berth.objects.pod import PodInfo
@@ -56,6 +67,15 @@ def pv_topologies(pv: PVInfo) -> list[PVTopology]:
 
 class VolumeZone(PreFilterPlugin, FilterPlugin):
     name = NAME
+
+    def events_to_register(self) -> Sequence[ClusterEventWithHint]:
+        # volumeBindingMode is immutable: only a new StorageClass can help.
+        return (
+            on(STORAGE_CLASS, ActionType.ADD),
+            on(NODE, ActionType.ADD | ActionType.UPDATE_NODE_LABEL),
+            on(PERSISTENT_VOLUME_CLAIM, ActionType.ADD | ActionType.UPDATE),
+            on(PERSISTENT_VOLUME, ActionType.ADD | ActionType.UPDATE),
+        )
 
     def _topologies(self, pod: PodInfo) -> tuple[list[PVTopology], Status]:
         """upstream getPVbyPod."""

@@ -250,3 +250,17 @@ def test_a_metric_source_that_is_down_is_warned_about_and_scoring_goes_on(tmp_pa
     assert result.exit_code == 0, result.output
     assert "warning: metric source 'prom' unavailable; scored without it" in result.stderr
     assert lines(result.stdout)[0]["node"] == "n1"
+
+
+def test_an_object_named_twice_is_counted_once_with_a_warning() -> None:
+    """Two dumps concatenated name the same objects twice: the later copy replaces the
+    earlier (the API server holds one), and the user is told."""
+    small, big = node("n1", cpu="1"), node("n1", cpu="8")
+    running = pod("running", cpu="500m", node_name="n1")
+    stream = "---\n".join([as_list(small, running), as_list(big, running, pod("p", cpu="7500m"))])
+    result = run(["simulate", "-", "-o", "json"], stdin=stream)
+    assert result.exit_code == 0, result.output
+    assert "Node n1 appears again" in result.output
+    assert "Pod default/running appears again" in result.output
+    # n1 has 8 cpu (the later copy) with 500m used once, not twice: 7500m still fits.
+    assert lines(result.output)[0] == {**lines(result.output)[0], "pod": "default/p", "node": "n1"}

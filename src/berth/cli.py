@@ -187,7 +187,11 @@ def run(
                 f"  kubectl --kubeconfig {embedded.kubeconfig_path} get nodes",
                 err=True,
             )
-            connection = await connect(kubeconfig=str(embedded.kubeconfig_path))
+            connection = await connect(
+                kubeconfig=str(embedded.kubeconfig_path),
+                qps_burst=model.clientConnection.burst,
+                request_timeout=model.clientConnection.timeout,
+            )
         runner = Runner(
             config=config,
             connection=connection,

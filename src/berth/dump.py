@@ -68,12 +68,32 @@ def parse_dump(text: str | bytes) -> Dump:
         "PriorityClass": dump.priority_classes,
         "PodGroup": dump.pod_groups,
     }
+    seen: dict[tuple[str, str, str], tuple[list[Any], int, str]] = {}
     for d, doc in enumerate(docs):
         for where, obj in _flatten(doc, f"document[{d}]"):
             if not isinstance(obj, dict) or not isinstance(obj.get("kind"), str):
                 dump.malformed.append(f"{where}: not a Kubernetes object (no kind)")
                 continue
-            buckets.get(obj["kind"], dump.other).append(obj)
+            bucket = buckets.get(obj["kind"], dump.other)
+            meta = obj.get("metadata")
+            name = meta.get("name") if isinstance(meta, dict) else None
+            if not isinstance(meta, dict) or not isinstance(name, str) or not name:
+                bucket.append(obj)  # the object's parser reports the missing name
+                continue
+            key = (obj["kind"], str(meta.get("namespace") or ""), name)
+            earlier = seen.get(key)
+            if earlier is not None:
+                # Two copies of one object (e.g. two dumps concatenated): the API server holds
+                # one, so the later copy replaces the earlier rather than counting twice.
+                first_list, index, first_where = earlier
+                first_list[index] = obj
+                dump.malformed.append(
+                    f"{first_where}: {obj['kind']} {'/'.join(p for p in key[1:] if p)} appears "
+                    f"again at {where}; the later copy is used"
+                )
+                continue
+            seen[key] = (bucket, len(bucket), where)
+            bucket.append(obj)
     return dump
 
 

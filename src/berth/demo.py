@@ -20,18 +20,23 @@ import yaml
 from berth.cluster import EmbeddedCluster
 from berth.config.loader import Config
 from berth.kube.client import Connection, connect, raw_body, read_json, status_message
+from berth.queue import PARKED
 from berth.run import Runner, RunOptions
 
 TAINTED, CORDONED = "node-004", "node-005"
 
 
 def load_workload(path: Path) -> list[dict[str, Any]]:
-    """PriorityClasses and Pods from a YAML file (a List or a multi-document stream)."""
+    """Namespaces, PriorityClasses and Pods from a YAML file (a List or a multi-document
+    stream), in that order so each exists before what refers to it."""
     docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
     items: list[dict[str, Any]] = []
     for d in docs:
         items.extend(d.get("items", []) if d.get("kind") == "List" else [d])
-    return [i for i in items if i.get("kind") in ("Pod", "PriorityClass")]
+    order = ("Namespace", "PriorityClass", "Pod")
+    return sorted(
+        (i for i in items if i.get("kind") in order), key=lambda i: order.index(i["kind"])
+    )
 
 
 async def _prepare_nodes(conn: Connection) -> None:
@@ -51,6 +56,8 @@ async def _create(conn: Connection, objects: list[dict[str, Any]]) -> None:
         if pod["kind"] == "PriorityClass":
             api = SchedulingV1Api(conn.api)
             response = await api.create_priority_class_without_preload_content(body=raw_body(pod))
+        elif pod["kind"] == "Namespace":
+            response = await conn.core.create_namespace_without_preload_content(body=raw_body(pod))
         else:
             ns = pod["metadata"].get("namespace", "default")
             response = await conn.core.create_namespaced_pod_without_preload_content(
@@ -59,11 +66,11 @@ async def _create(conn: Connection, objects: list[dict[str, Any]]) -> None:
         answer = await read_json(response)
         if response.status not in (200, 201):
             raise click.ClickException(
-                f"creating pod {pod['metadata']['name']}: {status_message(answer)}"
+                f"creating {pod['kind']} {pod['metadata']['name']}: {status_message(answer)}"
             )
 
 
-def _row(raw: dict[str, Any]) -> tuple[str, str, str]:
+def _row(raw: dict[str, Any], profiles: set[str]) -> tuple[str, str, str]:
     meta, spec = raw["metadata"], raw.get("spec") or {}
     name = f"{meta.get('namespace', 'default')}/{meta['name']}"
     node = spec.get("nodeName") or ""
@@ -72,7 +79,7 @@ def _row(raw: dict[str, Any]) -> tuple[str, str, str]:
         for c in (raw.get("status") or {}).get("conditions") or []:
             if c.get("type") == "PodScheduled" and c.get("status") == "False":
                 why = str(c.get("message") or c.get("reason"))
-        if (spec.get("schedulerName") or "default-scheduler") != "berth":
+        if (spec.get("schedulerName") or "default-scheduler") not in profiles:
             why = f"schedulerName is {spec.get('schedulerName')!r}: not Berth's to place"
     return name, node or "<pending>", why
 
@@ -90,10 +97,17 @@ async def _demo(
     try:
         await _prepare_nodes(conn)
         pods = load_workload(workload)
+        profiles = {p.schedulerName for p in config.model.profiles}
+
+        def key_of(p: dict[str, Any]) -> str:
+            return f"{p['metadata'].get('namespace') or 'default'}/{p['metadata']['name']}"
+
+        created = {key_of(p) for p in pods if p["kind"] == "Pod"}
         ours = {
-            f"{p['metadata'].get('namespace', 'default')}/{p['metadata']['name']}"
+            key_of(p)
             for p in pods
-            if p["kind"] == "Pod" and p.get("spec", {}).get("schedulerName") == "berth"
+            if p["kind"] == "Pod"
+            and (p.get("spec", {}).get("schedulerName") or "default-scheduler") in profiles
         }
         await _create(conn, pods)
         settled: set[str] = set()
@@ -105,7 +119,7 @@ async def _demo(
                     raw = runner.scheduler.pods.get(key) or {}
                     entry = runner.queue.get(key)
                     bound = bool((raw.get("spec") or {}).get("nodeName"))
-                    if bound or (entry is not None and entry.where == "unschedulable"):
+                    if bound or (entry is not None and entry.where in PARKED):
                         now.add(key)
                 bar.update(len(now - settled))
                 settled |= now
@@ -113,9 +127,9 @@ async def _demo(
                     break
                 await asyncio.sleep(0.1)
         await asyncio.sleep(0.3)  # let the last conditions land
-        response = await conn.core.list_namespaced_pod_without_preload_content(namespace="default")
+        response = await conn.core.list_pod_for_all_namespaces_without_preload_content()
         listed = await read_json(response)
-        rows = sorted(_row(p) for p in listed.get("items", []))
+        rows = sorted(_row(p, profiles) for p in listed.get("items", []) if key_of(p) in created)
         if keep:
             click.echo(_table(rows))
             _how_to(cluster)

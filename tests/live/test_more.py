@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from berth.cli import main
@@ -122,3 +123,52 @@ def test_demo_places_the_sample_workload_and_explains_the_rest() -> None:
     ]
     assert len(placed_web) == 3  # three schedulable nodes, hostname anti-affinity
     assert "pods placed" in result.output
+
+
+def test_demo_reports_a_workload_in_other_namespaces_and_profiles(tmp_path: Path) -> None:
+    """`berth demo --workload` with pods outside `default` and a second profile: every pod of
+    the workload is in the table (its Namespace created first), each profile's pods placed."""
+    workload = tmp_path / "w.yaml"
+    workload.write_text(
+        yaml.safe_dump_all(
+            [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "batch"}}]
+            + [
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": name, "namespace": ns},
+                    "spec": {
+                        "schedulerName": scheduler,
+                        "containers": [{"name": "c", "image": "busybox"}],
+                    },
+                }
+                for name, ns, scheduler in (
+                    ("a", "default", "berth"),
+                    ("b", "batch", "berth-batch"),
+                )
+            ]
+        )
+    )
+    config = tmp_path / "berth.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "berth.io/v1alpha1",
+                "kind": "BerthConfiguration",
+                "leaderElection": {"leaderElect": False},
+                "profiles": [{"schedulerName": "berth"}, {"schedulerName": "berth-batch"}],
+            }
+        )
+    )
+    result = CliRunner().invoke(
+        main, ["demo", "--timeout", "20", "--workload", str(workload), "--config", str(config)]
+    )
+    assert result.exit_code == 0, result.output
+    rows = {
+        line.split()[0]: line.split()[1]
+        for line in result.output.splitlines()
+        if "/" in line.split(" ")[0]
+    }
+    assert rows["default/a"].startswith("node-")
+    assert rows["batch/b"].startswith("node-")
+    assert "2/2 pods placed" in result.output

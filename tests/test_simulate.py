@@ -86,7 +86,10 @@ def test_malformed_node_is_skipped_with_a_warning() -> None:
     broken["spec"]["taints"] = [{"key": "k", "effect": "Sometimes"}]
     result = run(["simulate", "-", "-o", "json"], stdin=as_list(broken, node("n1"), pod("p")))
     assert result.exit_code == 0
-    assert "spec.taints[0].effect" in result.output
+    assert (
+        'spec.taints[0].effect: Unsupported value: "Sometimes": supported values: '
+        '"NoExecute", "NoSchedule", "PreferNoSchedule"'
+    ) in result.output
     assert lines(result.output)[0]["node"] == "n1"
 
 
@@ -264,3 +267,16 @@ def test_an_object_named_twice_is_counted_once_with_a_warning() -> None:
     assert "Pod default/running appears again" in result.output
     # n1 has 8 cpu (the later copy) with 500m used once, not twice: 7500m still fits.
     assert lines(result.output)[0] == {**lines(result.output)[0], "pod": "default/p", "node": "n1"}
+
+
+def test_a_bad_toleration_operator_is_reported_as_the_api_server_words_it() -> None:
+    bad = pod("p")
+    bad["spec"]["tolerations"] = [{"key": "k", "operator": "Maybe"}]
+    result = run(["simulate", "-", "-o", "json"], stdin=as_list(node("n1"), bad))
+    assert result.exit_code == 0
+    (line,) = lines(result.output)
+    assert line["node"] is None
+    assert (
+        'spec.tolerations[0].operator: Unsupported value: "Maybe": supported values: '
+        '"Equal", "Exists"'
+    ) in line["message"]

@@ -16,6 +16,18 @@ class ObjectError(ValueError):
         super().__init__(f"{kind} {name}: {field}: {reason}")
 
 
+def go_quote(value: Any) -> str:
+    """A value as the API server's field errors print it (Go's %q: `"x"`, `""` for none)."""
+    import json
+
+    if value is None:
+        return '""'
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return json.dumps(str(value), ensure_ascii=False)
+
+
 def object_meta(raw: Any, *, kind: str) -> tuple[dict[str, Any], str]:
     """The metadata and name of a raw object, or the ObjectError every parser raises."""
     if not isinstance(raw, dict):

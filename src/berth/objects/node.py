@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from berth.objects.errors import ObjectError, object_meta
+from berth.objects.errors import ObjectError, go_quote, object_meta
 from berth.objects.quantity import resource_value
 
 _KIND = "Node"
@@ -78,7 +78,7 @@ def parse_node(raw: Any) -> NodeInfo:
             raise _err(
                 name,
                 f"spec.taints[{i}].effect",
-                f"Unsupported value: {effect!r}: supported values: "
+                f"Unsupported value: {go_quote(effect)}: supported values: "
                 '"NoExecute", "NoSchedule", "PreferNoSchedule"',
             )
         taints.append(Taint(t["key"], str(t.get("value") or ""), effect))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from berth.objects.errors import ObjectError, object_meta
+from berth.objects.errors import ObjectError, go_quote, object_meta
 from berth.objects.quantity import resource_value
 from berth.objects.selectors import (
     LabelSelector,
@@ -302,7 +302,11 @@ def _tolerations(spec: dict[str, Any], pod: str) -> tuple[Toleration, ...]:
         t = _obj(t, pod, where)
         op = t.get("operator") or "Equal"
         if op not in ("Equal", "Exists"):
-            raise _err(pod, f"{where}.operator", f"Unsupported value: {op!r}")
+            raise _err(
+                pod,
+                f"{where}.operator",
+                f'Unsupported value: {go_quote(op)}: supported values: "Equal", "Exists"',
+            )
         key = t.get("key") or ""
         value = t.get("value") or ""
         if op == "Exists" and value:

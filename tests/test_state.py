@@ -63,3 +63,27 @@ def test_random_operations_keep_requested_equal_to_the_pods_placed() -> None:
             want = [p for k, p in state.pods.items() if state.pod_node[k] == n]
             assert state.requested[idx, PODS] == len(want), step
             assert state.requested[idx, CPU] == sum(p.requests.get("cpu", 0) for p in want), step
+
+
+def test_label_column_has_equals_isin() -> None:
+    """`LabelColumn.has` (a lookup table) against np.isin, with missing labels, unknown
+    values (code -2) and repeats."""
+    import random
+
+    import numpy as np
+
+    from berth.state.cluster import MISSING, LabelColumn
+
+    rng = random.Random(5)
+    for _ in range(300):
+        n_values = rng.randrange(0, 12)
+        col = LabelColumn(
+            np.array(
+                [rng.choice([MISSING, *range(n_values)]) for _ in range(rng.randrange(0, 60))],
+                dtype=np.int32,
+            ),
+            {f"v{i}": i for i in range(n_values)},
+        )
+        wanted = [rng.choice([-2, MISSING, *range(n_values)]) for _ in range(rng.randrange(0, 5))]
+        want = np.isin(col.codes, [w for w in wanted if w >= 0])
+        assert col.has(col.codes, wanted).tolist() == want.tolist()

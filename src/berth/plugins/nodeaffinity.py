@@ -97,11 +97,10 @@ def _added_terms(
 def requirement_mask(state: ClusterState, req: Requirement, nodes: IndexArray) -> BoolArray:
     """Whether each node's labels satisfy one requirement, from the label column."""
     col = state.label_column(req.key)
-    codes = col.codes[nodes]
+    codes = col.codes.take(nodes)
     op = req.operator
     if op in ("In", "NotIn"):
-        wanted = np.array([col.code(v) for v in req.values], dtype=np.int32)
-        hit: BoolArray = np.isin(codes, wanted)
+        hit = col.has(codes, (col.code(v) for v in req.values))
         return hit if op == "In" else ~hit
     if op == "Exists":
         exists: BoolArray = codes != MISSING
@@ -118,8 +117,7 @@ def requirement_mask(state: ClusterState, req: Requirement, nodes: IndexArray) -
             continue
         if (op == "Gt" and number > bound) or (op == "Lt" and number < bound):
             ok_codes.append(code)
-    cmp: BoolArray = np.isin(codes, np.array(ok_codes, dtype=np.int32))
-    return cmp
+    return col.has(codes, ok_codes)
 
 
 def term_mask(state: ClusterState, term: NodeSelectorTerm, nodes: IndexArray) -> BoolArray:

@@ -361,8 +361,7 @@ class VolumeBinding(PreFilterPlugin, FilterPlugin, ReservePlugin, PreBindPlugin)
             term_ok = np.ones(len(nodes), dtype=bool)
             for key, values in term:
                 col = self.state.label_column(key)
-                wanted = np.array([col.code(v) for v in values], dtype=np.int32)
-                term_ok &= np.isin(col.codes[nodes], wanted)
+                term_ok &= col.has(col.codes.take(nodes), (col.code(v) for v in values))
             mask |= term_ok
         return mask
 

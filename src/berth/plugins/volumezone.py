@@ -131,13 +131,12 @@ class VolumeZone(PreFilterPlugin, FilterPlugin):
         for _, key, values in topologies:
             col = state.label_column(key)
             codes = col.codes[nodes]
-            wanted = np.array([col.code(v) for v in values], dtype=np.int32)
-            match = np.isin(codes, wanted)
+            match = col.has(codes, (col.code(v) for v in values))
             ga = _TO_GA.get(key)
             if ga is not None:
                 ga_col = state.label_column(ga)
-                ga_wanted = np.array([ga_col.code(v) for v in values], dtype=np.int32)
-                match |= (codes == MISSING) & np.isin(ga_col.codes[nodes], ga_wanted)
+                ga_codes = ga_col.codes.take(nodes)
+                match |= (codes == MISSING) & ga_col.has(ga_codes, (ga_col.code(v) for v in values))
             ok &= match
         result: BoolArray = ~constrained | ok
         return result

@@ -66,6 +66,22 @@ class LabelColumn:
     def code(self, value: str) -> int:
         return self.values.get(value, -2)  # -2 never appears in `codes`
 
+    def has(self, codes: npt.NDArray[np.int32], wanted: Iterable[int]) -> BoolArray:
+        """Whether each of `codes` (taken from this column) is one of the `wanted` codes.
+
+        A lookup table indexed by code, not `np.isin` (which sorts: ~10x slower on the few
+        values a selector names)."""
+        want = [c for c in wanted if c >= 0]
+        if not want:
+            return np.zeros(len(codes), dtype=bool)
+        if len(want) == 1:
+            one: BoolArray = codes == want[0]
+            return one
+        table = np.zeros(len(self.values) + 1, dtype=bool)  # slot 0 is MISSING (-1)
+        table[np.array(want, dtype=np.intp) + 1] = True
+        hit: BoolArray = table.take(codes + 1)
+        return hit
+
     def value_of(self, code: int) -> str:
         for v, c in self.values.items():
             if c == code:

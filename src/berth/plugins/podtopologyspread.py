@@ -424,14 +424,15 @@ class PodTopologySpread(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlug
         has_all = _has_all_keys(state, constraints)
         for c in constraints:
             col = state.label_column(c.topology_key)
-            eligible = has_all & counter.included(c)
-            codes = col.codes[eligible]
-            per_node = counter.pods_per_node(c.selector)[eligible]
+            eligible = np.flatnonzero(has_all & counter.included(c))
+            codes = col.codes.take(eligible)
+            per_node = counter.pods_per_node(c.selector).take(eligible)
             # One extra trailing slot: label code -1 (no label) reads it and finds 0.
-            match_num = np.zeros(len(col.values) + 1, dtype=np.int64)
-            np.add.at(match_num, codes, per_node)
-            registered = np.zeros(len(col.values) + 1, dtype=bool)
-            registered[codes] = True  # a domain counts even with zero matching pods
+            size = len(col.values) + 1
+            # eligible nodes have every topology key, so codes >= 0 here (bincount, not the
+            # unbuffered np.add.at: ~10x faster)
+            match_num = np.bincount(codes, weights=per_node, minlength=size).astype(np.int64)
+            registered = np.bincount(codes, minlength=size) > 0  # a domain counts at 0 pods too
             domains = int(registered.sum())
             min_match = int(match_num[registered].min()) if domains else _MAX_INT32
             if domains < c.min_domains:
@@ -504,8 +505,11 @@ class PodTopologySpread(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlug
             registered = np.zeros(len(col.values) + 1, dtype=bool)
             registered[domain[kept]] = True
             eligible = eligible_base & counter.included(c) & registered[domain]
-            counts = np.zeros(len(col.values) + 1, dtype=np.int64)
-            np.add.at(counts, domain[eligible], counter.pods_per_node(c.selector)[eligible])
+            counts = np.bincount(
+                domain[eligible],
+                weights=counter.pods_per_node(c.selector)[eligible],
+                minlength=len(col.values) + 1,
+            ).astype(np.int64)
             weight = math.log(int(registered.sum()) + 2)
             s.constraints.append(_ScoreConstraint(c, col, weight, domain=domain, counts=counts))
         cycle.write(_PRE_SCORE_KEY, s)

@@ -38,6 +38,17 @@ class BindPolicy:
     max_backoff: float = 5.0
 
 
+def retrying(policy: BindPolicy) -> AsyncRetrying:
+    """The retry loop of the API writes that must land (bindings, volume bindings): up to
+    `policy.attempts`, exponential backoff with jitter, only on `Retryable` failures."""
+    return AsyncRetrying(
+        stop=stop_after_attempt(policy.attempts),
+        wait=wait_exponential_jitter(multiplier=policy.initial_backoff, max=policy.max_backoff),
+        retry=retry_if_exception_type(Retryable),
+        reraise=True,
+    )
+
+
 class Binder:
     """POST pods/binding; the DefaultBinder plugin calls it through `handle.services`."""
 
@@ -58,14 +69,7 @@ class Binder:
             first_failure: Retryable | None = exc
         policy = self.policy
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(policy.attempts),
-                wait=wait_exponential_jitter(
-                    multiplier=policy.initial_backoff, max=policy.max_backoff
-                ),
-                retry=retry_if_exception_type(Retryable),
-                reraise=True,
-            ):
+            async for attempt in retrying(policy):
                 with attempt:
                     if first_failure is not None:
                         # attempt 1 is the one that already failed: replaying its error makes

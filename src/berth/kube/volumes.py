@@ -19,14 +19,8 @@ from typing import Any
 
 import aiohttp
 import numpy as np
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
-from berth.kube.binder import BindPolicy, Retryable
+from berth.kube.binder import BindPolicy, Retryable, retrying
 from berth.kube.client import Connection, raw_body, read_json, status_message
 from berth.objects.pod import PodInfo
 from berth.objects.volumes import ANN_SELECTED_NODE
@@ -110,14 +104,7 @@ class ApiVolumeBinder:
         policy = self.policy
         kw["_request_timeout"] = self.connection.request_timeout
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(policy.attempts),
-                wait=wait_exponential_jitter(
-                    multiplier=policy.initial_backoff, max=policy.max_backoff
-                ),
-                retry=retry_if_exception_type(Retryable),
-                reraise=True,
-            ):
+            async for attempt in retrying(policy):
                 with attempt:
                     try:
                         response = await call(**kw)

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from berth.cluster.core import ClusterConfig
+from berth.cluster.rbac import load_documents, parse_token_users
 from berth.cluster.server import AsyncEmbeddedCluster
 
 
@@ -35,7 +36,23 @@ from berth.cluster.server import AsyncEmbeddedCluster
     help="Keep state in DIR (sqlite3) so it survives a restart; in memory without it.",
 )
 @click.option("--tls/--no-tls", default=False, show_default=True, help="Serve HTTPS.")
-@click.option("--token", default=None, help="Require this bearer token.")
+@click.option("--token", default=None, help="Require this bearer token (the admin's).")
+@click.option(
+    "--token-user",
+    "token_users",
+    multiple=True,
+    metavar="TOKEN=USER[,GROUP...]",
+    help="Also accept bearer TOKEN as USER (repeatable), e.g. "
+    "t1=system:serviceaccount:kube-system:berth.",
+)
+@click.option(
+    "--rbac",
+    "rbac_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Enforce RBAC; load the Roles, ClusterRoles and bindings of FILE (YAML, all its "
+    "documents; repeatable). Other users than the admin get 403 for what they are not granted.",
+)
 @click.option(
     "--kubelet/--no-kubelet",
     default=True,
@@ -81,6 +98,8 @@ def cluster(
     data_dir: Path | None,
     tls: bool,
     token: str | None,
+    token_users: tuple[str, ...],
+    rbac_files: tuple[Path, ...],
     kubelet: bool,
     volume_controller: bool,
     watch_window: int,
@@ -88,6 +107,11 @@ def cluster(
     metrics_port: int | None,
 ) -> None:
     """Serve an embedded Kubernetes API (kubectl and client libraries work against it)."""
+    try:
+        users = parse_token_users(token_users)
+        rbac = [d for f in rbac_files for d in load_documents(f)] if rbac_files else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
     config = ClusterConfig(
         host=host,
         port=port,
@@ -100,6 +124,8 @@ def cluster(
         data_dir=data_dir,
         tls=tls,
         token=token,
+        token_users=users,
+        rbac=rbac,
         kubelet=kubelet,
         volume_controller=volume_controller,
         watch_window=watch_window,
@@ -117,6 +143,10 @@ async def _serve(config: ClusterConfig, *, metrics_port: int | None = None) -> N
     async with AsyncEmbeddedCluster(config=config) as c:
         click.echo(f"berth cluster serving {c.url} ({config.nodes} nodes, {config.zones} zones)")
         click.echo(f"kubeconfig: {c.kubeconfig_path}  (export KUBECONFIG={c.kubeconfig_path})")
+        if config.rbac is not None:
+            click.echo(
+                f"RBAC enforced: {len(config.rbac)} objects, {len(config.token_users)} token users"
+            )
         exporter = None
         if metrics_port is not None:
             from berth.cluster.resources import NODES

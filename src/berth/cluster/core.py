@@ -21,8 +21,10 @@ from berth.cluster.kubelet import Kubelet
 from berth.cluster.nodes import NodeShape, make_node, make_node_lease
 from berth.cluster.pdb import DisruptionController
 from berth.cluster.persistence import SqlitePersistence
+from berth.cluster.rbac import Authorizer, User, user_for
 from berth.cluster.resources import (
     BY_KEY,
+    BY_PATH,
     LEASES,
     NAMESPACES,
     NODES,
@@ -75,6 +77,12 @@ class ClusterConfig:
     bookmark_interval: float = 5.0
     persist_interval: float = 0.2
     faults: Faults = field(default_factory=Faults)
+    # RBAC: None = no authorization (any authenticated request may do anything); a list of
+    # Role/ClusterRole/RoleBinding/ClusterRoleBinding documents (possibly empty) = enforce RBAC
+    # for every user except the admin (`token`, or no token on a cluster without one).
+    rbac: list[JSON] | None = None
+    # extra bearer tokens and their users: TOKEN -> "NAME[,GROUP...]"
+    token_users: dict[str, str] = field(default_factory=dict)
 
 
 class ClusterCore:
@@ -100,8 +108,13 @@ class ClusterCore:
         self.volumes: VolumeController | None = None
         if config.volume_controller:
             self.volumes = VolumeController(store=self.store, interval=config.kubelet_interval)
+        self.authorizer: Authorizer | None = None
+        if config.rbac is not None:
+            self.authorizer = Authorizer(store=self.store)
+        token_users: dict[str, User] = {t: user_for(u) for t, u in config.token_users.items()}
         self.settings = ServerSettings(
             token=config.token,
+            token_users=token_users,
             max_body_bytes=config.max_body_bytes,
             bookmark_interval=config.bookmark_interval,
             server_address=f"{config.host}:{config.port}",
@@ -111,6 +124,8 @@ class ClusterCore:
             self._restore()
         else:
             self._seed()
+        if config.rbac:
+            self.apply_rbac(config.rbac)
 
     # --- state -------------------------------------------------------------------------------
 
@@ -148,6 +163,28 @@ class ClusterCore:
             out.append(created)
         return out
 
+    def apply_rbac(self, documents: list[JSON]) -> None:
+        """Create (or replace) Roles, ClusterRoles and their bindings in the store."""
+        for doc in documents:
+            group, _, version = str(doc.get("apiVersion", "")).partition("/")
+            rt = next(
+                (
+                    r
+                    for (g, v, _p), r in BY_PATH.items()
+                    if (g, v) == (group, version) and r.kind == doc.get("kind")
+                ),
+                None,
+            )
+            if rt is None:
+                raise ValueError(f"not an RBAC object: {doc.get('apiVersion')} {doc.get('kind')}")
+            meta = doc.get("metadata") or {}
+            namespace = str(meta.get("namespace") or "default") if rt.namespaced else ""
+            body = {**doc, "metadata": {k: v for k, v in meta.items() if k != "resourceVersion"}}
+            if self.store.get(rt, namespace, str(meta.get("name", ""))) is None:
+                self.api.create(rt, namespace=namespace or None, body=body)
+            else:
+                self.api.update(rt, namespace=namespace, name=str(meta["name"]), body=body)
+
     # --- lifecycle ---------------------------------------------------------------------------
 
     def make_app(self) -> web.Application:
@@ -155,7 +192,11 @@ class ClusterCore:
         if self.config.admin:
             add_admin_routes(app, faults=self.faults, store=self.store, token=self.config.token)
         handler = RestHandler(
-            api=self.api, store=self.store, faults=self.faults, settings=self.settings
+            api=self.api,
+            store=self.store,
+            faults=self.faults,
+            settings=self.settings,
+            authorizer=self.authorizer,
         )
 
         async def serve(request: web.Request) -> web.StreamResponse:

@@ -158,6 +158,12 @@ RESOURCES: tuple[ResourceType, ...] = (
     ),
     ResourceType("storage.k8s.io", "v1", "storageclasses", "StorageClass", False, ("sc",)),
     ResourceType("storage.k8s.io", "v1", "csinodes", "CSINode", False),
+    ResourceType("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
+    ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
+    ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
+    ResourceType(
+        "rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False
+    ),
     ResourceType(
         "scheduling.x-k8s.io",
         "v1alpha1",
@@ -195,6 +201,11 @@ PVS = BY_KEY["persistentvolumes"]
 PVCS = BY_KEY["persistentvolumeclaims"]
 STORAGE_CLASSES = BY_KEY["storageclasses.storage.k8s.io"]
 CSINODES = BY_KEY["csinodes.storage.k8s.io"]
+ROLES = BY_KEY["roles.rbac.authorization.k8s.io"]
+ROLE_BINDINGS = BY_KEY["rolebindings.rbac.authorization.k8s.io"]
+CLUSTER_ROLES = BY_KEY["clusterroles.rbac.authorization.k8s.io"]
+CLUSTER_ROLE_BINDINGS = BY_KEY["clusterrolebindings.rbac.authorization.k8s.io"]
+RBAC_KEYS = frozenset({ROLES.key, ROLE_BINDINGS.key, CLUSTER_ROLES.key, CLUSTER_ROLE_BINDINGS.key})
 
 
 def groups() -> list[tuple[str, str]]:

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from berth.cluster.core import ClusterConfig, ClusterCore
 from berth.cluster.faults import Faults
+from berth.cluster.rbac import Denial, load_documents
 from berth.cluster.store import Store
 from berth.cluster.tls import Certificates, generate
 
@@ -53,6 +54,8 @@ def _config(config: ClusterConfig | None, options: dict[str, Any]) -> ClusterCon
             raise TypeError(f"unknown cluster option {key!r}")
         if key in ("kubeconfig_out", "data_dir") and value is not None:
             value = Path(value)
+        if key == "rbac" and value is not None:
+            value = load_documents(value)
         setattr(base, key, value)
     return base
 
@@ -94,6 +97,19 @@ class AsyncEmbeddedCluster:
     def ca_path(self) -> Path | None:
         return self.certificates.ca_path if self.certificates else None
 
+    @property
+    def denials(self) -> list[Denial]:
+        """The requests RBAC refused so far (empty when authorization is off)."""
+        assert self.core is not None, "cluster not started"
+        authorizer = self.core.authorizer
+        return list(authorizer.denials) if authorizer is not None else []
+
+    def requests_by(self, user: str) -> int:
+        """How many requests `user` made (counted only when authorization is on)."""
+        assert self.core is not None, "cluster not started"
+        authorizer = self.core.authorizer
+        return authorizer.requests[user] if authorizer is not None else 0
+
     async def start(self) -> None:
         c = self.config
         self._tmp = Path(tempfile.mkdtemp(prefix="berth-cluster-"))
@@ -134,6 +150,12 @@ class AsyncEmbeddedCluster:
     def drop_watches(self) -> int:
         """End every open watch now; returns how many were open."""
         return self.store.close_watches()
+
+    def kubeconfig_for(self, token: str, path: Path) -> Path:
+        """Write a kubeconfig for this cluster that authenticates with `token`."""
+        ca = self.certificates.ca_pem if self.certificates else None
+        path.write_text(kubeconfig(server=self.url, ca_pem=ca, token=token))
+        return path
 
     async def __aenter__(self) -> AsyncEmbeddedCluster:
         await self.start()
@@ -235,6 +257,19 @@ class EmbeddedCluster:
     def drop_watches(self) -> int:
         """End every open watch now; returns how many were open."""
         return self.call(lambda core: core.store.close_watches())
+
+    @property
+    def denials(self) -> list[Denial]:
+        """The requests RBAC refused so far (empty when authorization is off)."""
+        return self.call(lambda core: list(core.authorizer.denials) if core.authorizer else [])
+
+    def requests_by(self, user: str) -> int:
+        """How many requests `user` made (counted only when authorization is on)."""
+        return self.call(lambda core: core.authorizer.requests[user] if core.authorizer else 0)
+
+    def kubeconfig_for(self, token: str, path: Path) -> Path:
+        """Write a kubeconfig for this cluster that authenticates with `token`."""
+        return self._inner.kubeconfig_for(token, path)
 
     def add_nodes(self, *, count: int) -> list[dict[str, Any]]:
         """Create `count` more generated nodes."""

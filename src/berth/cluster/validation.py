@@ -40,6 +40,25 @@ def _quantity_ok(value: Any) -> bool:
 
 
 def name_causes(rt: ResourceType, name: str) -> list[Cause]:
+    if rt.group == "rbac.authorization.k8s.io":
+        # upstream's ValidateRBACName is path.IsValidPathSegmentName (`system:discovery`).
+        if name in (".", ".."):
+            return [
+                (
+                    "FieldValueInvalid",
+                    "metadata.name",
+                    f"Invalid value: \"{name}\": may not be '{name}'",
+                )
+            ]
+        bad = [c for c in ("/", "%") if c in name]
+        return [
+            (
+                "FieldValueInvalid",
+                "metadata.name",
+                f"Invalid value: \"{name}\": may not contain '{c}'",
+            )
+            for c in bad
+        ]
     if rt.plural in _LABEL_NAMES or rt.plural == "pods":
         ok = len(name) <= 63 and bool(_DNS1123_LABEL.match(name))
         what = "RFC 1123 label"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -21,6 +21,7 @@ from berth.cluster.errors import ApiError
 from berth.cluster.faults import Faults
 from berth.cluster.handlers.routes import Discovery, Route, parse
 from berth.cluster.handlers.watch import serve_watch
+from berth.cluster.rbac import ADMIN, Authorizer, User, request_attributes
 from berth.cluster.resources import BINDINGS, EVENTS, NEW_EVENTS, PODS
 from berth.cluster.selectors import combine, parse_field_selector, parse_label_selector
 from berth.cluster.store import Change, Store
@@ -51,6 +52,8 @@ class ServerSettings:
     max_body_bytes: int
     bookmark_interval: float
     server_address: str
+    # bearer tokens of other users than the admin (whose token is `token`)
+    token_users: dict[str, User] = field(default_factory=dict)
 
 
 def _json(body: Any, *, status: int = 200) -> web.Response:
@@ -90,18 +93,51 @@ def _verb(method: str, route: Route, query: Any) -> str:
 class RestHandler:
     """The aiohttp handler of every Kubernetes API path."""
 
-    def __init__(self, *, api: Api, store: Store, faults: Faults, settings: ServerSettings) -> None:
+    def __init__(
+        self,
+        *,
+        api: Api,
+        store: Store,
+        faults: Faults,
+        settings: ServerSettings,
+        authorizer: Authorizer | None = None,
+    ) -> None:
         self.api = api
         self.store = store
         self.faults = faults
         self.settings = settings
+        self.authorizer = authorizer
+
+    def authenticate(self, request: web.Request) -> User:
+        """The user of a request's bearer token; raises 401.
+
+        The admin token (or, on a cluster without one, no token) is the admin. With
+        authorization on, an unknown token is refused even on a cluster without an admin token,
+        so a client that lost its token cannot pass unnoticed as the admin."""
+        auth = request.headers.get("Authorization", "")
+        users = self.settings.token_users
+        if users and auth.startswith("Bearer "):
+            user = users.get(auth[len("Bearer ") :])
+            if user is not None:
+                return user
+        token = self.settings.token
+        if token is None:
+            if self.authorizer is not None and auth:
+                raise errors.unauthorized()
+            return ADMIN
+        if auth != f"Bearer {token}":
+            raise errors.unauthorized()
+        return ADMIN
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         try:
-            if self.settings.token is not None:
-                auth = request.headers.get("Authorization", "")
-                if auth != f"Bearer {self.settings.token}":
-                    raise errors.unauthorized()
+            user = self.authenticate(request)
+            if self.authorizer is not None:
+                self.authorizer.check(
+                    request_attributes(
+                        user=user, method=request.method, path=request.path, query=request.query
+                    )
+                )
             path = request.path
             if path in ("/healthz", "/livez", "/readyz"):
                 return web.Response(text="ok")

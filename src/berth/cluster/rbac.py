@@ -358,6 +358,8 @@ class Authorizer:
     store: Store
     denials: list[Denial] = field(default_factory=list)
     requests: Counter[str] = field(default_factory=Counter)
+    # what other users than the admin were allowed: (user, verb, group, resource[/subresource])
+    granted: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
 
     def _resolve(self, a: Attributes) -> tuple[list[JSON], list[str]]:
         """The rules that apply to `a.user` in `a.namespace`, and resolution errors."""
@@ -408,6 +410,9 @@ class Authorizer:
         self.requests[a.user.name] += 1
         allowed, reason = self.allows(a)
         if allowed:
+            if a.resource_request and MASTERS not in a.user.groups:
+                sub = f"/{a.subresource}" if a.subresource else ""
+                self.granted[(a.user.name, a.verb, a.api_group, a.resource + sub)] += 1
             return
         err = forbidden(a, reason)
         self.denials.append(Denial(attributes=a, message=err.message))

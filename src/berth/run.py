@@ -81,7 +81,7 @@ class Runner:
             max_backoff=model.podMaxBackoffSeconds,
         )
         self.metrics = SchedulerMetrics()
-        self.recorder = EventRecorder(connection=connection, instance=options.identity)
+        self.recorder = EventRecorder(connection=connection)
         qps, burst = model.clientConnection.qps, model.clientConnection.burst
         self.scheduler = LiveScheduler(
             engine=self.engine,
@@ -260,6 +260,7 @@ class Runner:
             # The cache just built lives as long as the process: keep it out of the collector's
             # full passes, which otherwise land inside decisions as 100-200 ms pauses.
             gc.freeze()
+            await self.recorder.start()
             if self.refresher is not None:
                 await self.refresher.start()
             work = asyncio.create_task(self._work(), name="scheduling")
@@ -284,6 +285,7 @@ class Runner:
                     await t
             if self.refresher is not None:
                 await self.refresher.stop()
+            await self.recorder.close()
             await self.health.stop()
 
     async def _synced(self) -> bool:

@@ -489,7 +489,7 @@ class LiveScheduler:
             uid=str(meta.get("uid") or ""),
             labels={},
             node_name="",
-            scheduler_name="",
+            scheduler_name=str((raw.get("spec") or {}).get("schedulerName") or "default-scheduler"),
             priority=0,
             preemption_policy="",
             created=0.0,
@@ -510,6 +510,7 @@ class LiveScheduler:
             spread_constraints=(),
             images=(),
             pod_group="",
+            resource_version=str(meta.get("resourceVersion") or ""),
         )
         log.warning("malformed pod", extra={"pod": stub.key, "error": str(exc)})
         self._failed_scheduling(stub, f"invalid pod spec: {exc.field}: {exc.reason}")

@@ -62,8 +62,8 @@ def allowed(group: str, resource: str, verb: str) -> bool:
         ("", "pods/binding", "create"),
         ("", "pods/status", "patch"),
         ("", "pods", "delete"),  # preemption victims
-        ("", "events", "create"),
-        ("", "events", "patch"),
+        ("events.k8s.io", "events", "create"),
+        ("events.k8s.io", "events", "patch"),  # series of repeated events
         ("coordination.k8s.io", "leases", "update"),
         ("", "persistentvolumeclaims", "watch"),
         ("", "persistentvolumes", "watch"),
@@ -90,3 +90,6 @@ def test_rbac_is_least_privilege() -> None:
     assert not allowed("", "nodes", "delete")
     assert not allowed("", "pods/binding", "delete")
     assert not allowed("", "pods", "create")
+    # events go through events.k8s.io/v1 only, created and patched, never updated
+    assert not allowed("", "events", "create") and not allowed("", "events", "patch")
+    assert not allowed("events.k8s.io", "events", "update")

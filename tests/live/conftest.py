@@ -49,8 +49,10 @@ async def pods(conn: Connection, namespace: str = "default") -> dict[str, dict[s
 
 
 async def events(conn: Connection, namespace: str = "default") -> list[dict[str, Any]]:
-    response = await conn.core.list_namespaced_event_without_preload_content(namespace=namespace)
+    """The events in `namespace` as Berth writes them: events.k8s.io/v1 (`regarding`, `note`)."""
+    response = await conn.request("GET", f"/apis/events.k8s.io/v1/namespaces/{namespace}/events")
     body = await read_json(response)
+    assert response.status == 200, body
     return list(body["items"])
 
 

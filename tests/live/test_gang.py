@@ -82,7 +82,7 @@ def test_group_that_cannot_fit_binds_nothing_until_a_node_is_added(
 
             async def all_failed() -> bool:
                 failed = {
-                    e["involvedObject"]["name"]
+                    e["regarding"]["name"]
                     for e in await events(conn)
                     if e.get("reason") == "FailedScheduling"
                 }
@@ -93,7 +93,7 @@ def test_group_that_cannot_fit_binds_nothing_until_a_node_is_added(
                 assert not any((await bound(conn, "quad-")).values())
                 await asyncio.sleep(0.2)
             messages = {
-                e["message"] for e in await events(conn) if e.get("reason") == "FailedScheduling"
+                e["note"] for e in await events(conn) if e.get("reason") == "FailedScheduling"
             }
             assert "Coscheduling: optimistic rejection in PostFilter" in messages
             assert any("PodGroup default/quad gets rejected" in m for m in messages)
@@ -127,14 +127,18 @@ def test_waiting_members_time_out_and_release_their_room(cluster: EmbeddedCluste
             await create(conn, other)
 
             async def timed_out() -> bool:
+                # The PodScheduled condition carries the message. The FailedScheduling event
+                # may not: as client-go, a repeat for the same pod resourceVersion joins the
+                # earlier event's series whatever its note.
                 return any(
-                    e.get("reason") == "FailedScheduling"
-                    and e["message"]
+                    c.get("type") == "PodScheduled"
+                    and c.get("message")
                     == (
                         "Coscheduling: rejected due to timeout after waiting 1s at plugin "
                         "Coscheduling"
                     )
-                    for e in await events(conn)
+                    for p in (await pods(conn)).values()
+                    for c in (p.get("status") or {}).get("conditions") or []
                 )
 
             await eventually(timed_out, timeout=15)

@@ -56,10 +56,14 @@ def test_high_priority_pod_preempts_on_a_full_cluster(cluster: EmbeddedCluster) 
             assert len(gone) == 2  # both pods of one node, and nothing else
             evs = await events(conn)
             preempted = [e for e in evs if e["reason"] == "Preempted"]
-            assert sorted(e["involvedObject"]["name"] for e in preempted) == gone
+            assert sorted(e["regarding"]["name"] for e in preempted) == gone
             for e in preempted:
                 assert e["type"] == "Normal"
-                assert e["message"] == f"Preempted by pod {vip['metadata']['uid']} on node {node}"
+                assert e["note"] == f"Preempted by pod {vip['metadata']['uid']} on node {node}"
+                assert e["action"] == "Preempting" and e["reportingController"] == "berth"
+                # upstream Eventf(victim, preemptor, ...): the preemptor is `related`
+                assert e["related"]["name"] == "vip"
+                assert e["related"]["uid"] == vip["metadata"]["uid"]
             assert runner.scheduler.evictor is not None
             assert runner.scheduler.evictor.evicted == 2
             assert not runner.engine.handle.nominator.node_of("default/vip")
@@ -82,13 +86,13 @@ def test_equal_priority_pod_does_not_preempt(cluster: EmbeddedCluster) -> None:
 
             async def failed() -> bool:
                 return any(
-                    e["reason"] == "FailedScheduling" and e["involvedObject"]["name"] == "b"
+                    e["reason"] == "FailedScheduling" and e["regarding"]["name"] == "b"
                     for e in await events(conn)
                 )
 
             await eventually(failed)
             ev = next(e for e in await events(conn) if e["reason"] == "FailedScheduling")
-            assert ev["message"] == (
+            assert ev["note"] == (
                 "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are "
                 "available: 3 No preemption victims found for incoming pod."
             )

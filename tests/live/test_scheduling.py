@@ -12,9 +12,7 @@ from tests.live.conftest import create, events, eventually, node_of, pod, pods, 
 
 
 async def _scheduled_counts(conn) -> Counter[str]:  # type: ignore[no-untyped-def]
-    return Counter(
-        e["involvedObject"]["name"] for e in await events(conn) if e["reason"] == "Scheduled"
-    )
+    return Counter(e["regarding"]["name"] for e in await events(conn) if e["reason"] == "Scheduled")
 
 
 def test_binds_our_pod_and_leaves_others_alone(cluster: EmbeddedCluster) -> None:
@@ -30,14 +28,22 @@ def test_binds_our_pod_and_leaves_others_alone(cluster: EmbeddedCluster) -> None
             await asyncio.sleep(0.3)
             listed = await pods(conn)
             assert node_of(listed["theirs"]) is None
-            evs = [e for e in await events(conn) if e["involvedObject"]["name"] == "mine"]
+            evs = [e for e in await events(conn) if e["regarding"]["name"] == "mine"]
             scheduled = [e for e in evs if e["reason"] == "Scheduled"]
             assert len(scheduled) == 1
             node = node_of(listed["mine"])
-            assert scheduled[0]["message"] == f"Successfully assigned default/mine to {node}"
+            assert scheduled[0]["note"] == f"Successfully assigned default/mine to {node}"
             assert scheduled[0]["type"] == "Normal"
-            assert scheduled[0]["source"]["component"] == "berth"
-            assert not [e for e in await events(conn) if e["involvedObject"]["name"] == "theirs"]
+            # client-go's events.k8s.io/v1 Event; no deprecated core/v1 fields
+            assert scheduled[0]["action"] == "Binding"
+            assert scheduled[0]["reportingController"] == "berth"  # the profile's schedulerName
+            assert scheduled[0]["reportingInstance"].startswith("berth-")
+            assert scheduled[0]["regarding"]["uid"] == listed["mine"]["metadata"]["uid"]
+            assert scheduled[0]["regarding"]["kind"] == "Pod"
+            assert scheduled[0]["regarding"]["resourceVersion"]
+            assert scheduled[0]["eventTime"].endswith("Z") and "." in scheduled[0]["eventTime"]
+            assert "deprecatedSource" not in scheduled[0]
+            assert not [e for e in await events(conn) if e["regarding"]["name"] == "theirs"]
 
     asyncio.run(main())
 
@@ -61,7 +67,7 @@ def test_unschedulable_pod_gets_event_and_condition_then_fits_on_a_new_node(
                 "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are "
                 "available: 3 Preemption is not helpful for scheduling."
             )
-            assert ev["message"] == want
+            assert ev["note"] == want
 
             async def condition() -> bool:
                 conds = (await pods(conn))["big"].get("status", {}).get("conditions") or []
@@ -214,13 +220,13 @@ def test_malformed_pod_gets_failed_scheduling_event(cluster: EmbeddedCluster) ->
 
             async def reported() -> bool:
                 return any(
-                    e["reason"] == "FailedScheduling" and e["involvedObject"]["name"] == "odd"
+                    e["reason"] == "FailedScheduling" and e["regarding"]["name"] == "odd"
                     for e in await events(conn)
                 )
 
             await eventually(reported)
-            ev = next(e for e in await events(conn) if e["involvedObject"]["name"] == "odd")
-            assert "invalid pod spec" in ev["message"] and "matchFields" in ev["message"]
+            ev = next(e for e in await events(conn) if e["regarding"]["name"] == "odd")
+            assert "invalid pod spec" in ev["note"] and "matchFields" in ev["note"]
 
             async def fine_bound() -> bool:
                 return node_of((await pods(conn))["fine"]) is not None

@@ -79,7 +79,7 @@ def test_gated_pod_waits_for_its_last_gate(cluster: EmbeddedCluster) -> None:
             p = (await pods(conn))["gated"]
             conds = {c["type"]: c["status"] for c in p["status"]["conditions"]}
             assert conds["PodScheduled"] == "True"
-            evs = [e for e in await events(conn) if e["involvedObject"]["name"] == "gated"]
+            evs = [e for e in await events(conn) if e["regarding"]["name"] == "gated"]
             assert [e["reason"] for e in evs] == ["Scheduled"]  # no FailedScheduling, ever
             text = await _metrics(runner.health.port)
             assert 'scheduler_pending_pods{queue="gated"} 0.0' in text
@@ -107,13 +107,13 @@ def test_gates_disabled_in_the_profile_leave_the_pod_to_the_api_server(
 
             async def refused() -> bool:
                 return any(
-                    e["reason"] == "FailedScheduling" and e["involvedObject"]["name"] == "g"
+                    e["reason"] == "FailedScheduling" and e["regarding"]["name"] == "g"
                     for e in await events(conn)
                 )
 
             await eventually(refused)
             ev = next(e for e in await events(conn) if e["reason"] == "FailedScheduling")
-            assert "pod g has non-empty .spec.schedulingGates" in ev["message"]
+            assert "pod g has non-empty .spec.schedulingGates" in ev["note"]
             assert node_of((await pods(conn))["g"]) is None
             assert runner.scheduler.queue.counts()["gated"] == 0
 

@@ -14,7 +14,7 @@ from kubernetes.aio.client import StorageV1Api
 from berth.cluster import EmbeddedCluster
 from berth.kube.client import Connection, read_json
 
-from .conftest import create, eventually, node_of, pod, pods, running
+from .conftest import create, events, eventually, node_of, pod, pods, running
 
 SELECTED = "volume.kubernetes.io/selected-node"
 
@@ -237,15 +237,11 @@ def test_pre_bind_times_out_when_nothing_provisions() -> None:
                 await create(conn, with_claims("stuck", "data"))
 
                 async def failed() -> bool:
-                    response = await conn.core.list_namespaced_event_without_preload_content(
-                        namespace="default"
-                    )
-                    items = (await read_json(response))["items"]
                     return any(
                         e["reason"] == "FailedScheduling"
                         and 'running PreBind plugin "VolumeBinding": binding volumes: timed out'
-                        in e["message"]
-                        for e in items
+                        in e["note"]
+                        for e in await events(conn)
                     )
 
                 await eventually(failed, timeout=15)

@@ -1,16 +1,35 @@
-"""Recording core/v1 Events and the PodScheduled condition, as kube-scheduler writes them.
+"""Recording Events as kube-scheduler does (client-go `tools/events`, events.k8s.io/v1), and the
+PodScheduled condition.
 
-Events are sent off the decision path, a bounded number at a time; a repeat of the same event for
-the same pod within the aggregation window bumps `count` instead of creating a new object
-(client-go's event correlator does the same), so an unschedulable pod retried for hours does
-not flood the API server.
+The Event is client-go's `makeEvent`: name `<regarding name>.<unix ns in hex>` (a UUID when that
+is not a valid name), `eventTime` in microseconds, `reportingController` the profile's scheduler
+name, `reportingInstance` `<controller>-<hostname>`, `action`, `reason`, `regarding` (kind,
+namespace, name, uid, apiVersion, resourceVersion), `related`, `note`, `type`; the deprecated
+core/v1 fields (`deprecatedSource`, `deprecatedFirstTimestamp`, ...) are left out.
+
+Repeats are client-go's isomorphic events: same type, action, reason, controller, instance,
+regarding (resourceVersion included) and related, whatever the note. The first repeat turns the
+event into a series (`series.count` 2, `lastObservedTime`) with a strategic-merge PATCH; later
+repeats only count in memory, and are written when the series is refreshed (every 30 minutes)
+or finished (no repeat for 6 minutes, checked every 6 minutes); singletons are forgotten 6
+minutes after they were recorded. A series whose event is gone (404) is created again.
+
+As client-go's adapter, a cluster without events.k8s.io/v1 (discovery at `start()`) gets core/v1
+events instead. Everything is sent off the decision path, a bounded number at a time, best effort:
+a failure is counted and logged, never raised.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import re
+import socket
 import time
+import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,20 +37,85 @@ from berth.kube.client import Connection, quote_path, read_json, status_message
 from berth.objects.pod import PodInfo
 
 log = logging.getLogger("berth.events")
-AGGREGATION_WINDOW = 600.0
 
+NOTE_LENGTH_LIMIT = 1024  # validation.NoteLengthLimit (bytes)
+FINISH_TIME = 360.0  # client-go finishTime: a series is over after 6 minutes without a repeat
+REFRESH_TIME = 1800.0  # client-go refreshTime: ongoing series are written again
+CACHE_LIMIT = 50_000  # Berth's bound on remembered events (client-go's is the 6-minute sweep)
+LEGACY_AGGREGATION_WINDOW = 600.0  # core/v1 fallback: repeats within 10 minutes bump `count`
+
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 _last_stamp: tuple[int, str] = (-1, "")
+
+
+def _second(second: int) -> str:
+    global _last_stamp
+    if _last_stamp[0] != second:
+        _last_stamp = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return _last_stamp[1]
 
 
 def now_rfc3339() -> str:
     """The current time as Kubernetes writes timestamps (seconds, UTC); formatted once per
     second, since every event of a burst asks for it."""
-    global _last_stamp
-    second = int(time.time())
-    if _last_stamp[0] != second:
-        _last_stamp = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-    return _last_stamp[1]
+    return _second(int(time.time())) + "Z"
+
+
+def micro_time(ns: int) -> str:
+    """A metav1.MicroTime: RFC 3339 with six fractional digits, UTC."""
+    second, rest = divmod(ns, 1_000_000_000)
+    return f"{_second(second)}.{rest // 1000:06d}Z"
+
+
+def event_name(regarding: str, ns: int) -> str:
+    """client-go's GenerateEventName: `<name>.<ns hex>`, or a UUID when that is no valid name."""
+    name = f"{regarding}.{ns:x}"
+    if len(name) > 253 or not _DNS_SUBDOMAIN.fullmatch(name):
+        return str(uuid.uuid4())
+    return name
+
+
+def truncate_note(message: str) -> str:
+    """kube-scheduler's truncateMessage: at most NoteLengthLimit bytes, ending in ` ...`."""
+    data = message.encode()
+    if len(data) <= NOTE_LENGTH_LIMIT:
+        return message
+    return data[: NOTE_LENGTH_LIMIT - 4].decode("utf-8", "ignore") + " ..."
+
+
+# (kind, namespace, name, uid, apiVersion, resourceVersion)
+Ref = tuple[str, str, str, str, str, str]
+# client-go's eventKey: type, action, reason, reportingController, reportingInstance,
+# regarding, related
+Key = tuple[str, str, str, str, str, Ref, Ref | None]
+
+
+def pod_ref(pod: PodInfo) -> Ref:
+    """reference.GetReference for a pod (no fieldPath)."""
+    return ("Pod", pod.namespace, pod.name, pod.uid, "v1", pod.resource_version)
+
+
+def _ref_json(ref: Ref) -> dict[str, str]:
+    kind, namespace, name, uid, api_version, rv = ref
+    out = {"kind": kind, "namespace": namespace, "name": name}
+    if uid:
+        out["uid"] = uid
+    out["apiVersion"] = api_version
+    if rv:
+        out["resourceVersion"] = rv
+    return out
+
+
+@dataclass(slots=True)
+class _Recorded:
+    """What client-go's eventCache holds for one isomorphic key."""
+
+    name: str
+    event_time: int  # ns
+    note: str
+    count: int = 0  # 0: a singleton (no series yet)
+    last_observed: int = 0  # ns
 
 
 class EventRecorder:
@@ -39,75 +123,267 @@ class EventRecorder:
         self,
         *,
         connection: Connection,
-        component: str = "berth",
-        instance: str = "",
+        hostname: str | None = None,
         concurrency: int = 8,
+        clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self.connection = connection
-        self.component = component
-        self.instance = instance
+        self.hostname = hostname if hostname is not None else socket.gethostname()
+        self.clock = clock
+        self.legacy = False  # core/v1 events: the cluster has no events.k8s.io/v1
         self._slots = asyncio.Semaphore(concurrency)
-        self._seen: dict[tuple[str, str, str], tuple[str, int, float]] = {}
+        self._cache: dict[Key, _Recorded] = {}
+        self._legacy_seen: dict[tuple[str, str, str], tuple[str, int, float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
         self.sent = 0
         self.failed = 0
 
-    def event(self, pod: PodInfo, *, type_: str, reason: str, action: str, message: str) -> None:
-        """Queue an event about `pod`; never blocks the caller."""
-        task = asyncio.get_running_loop().create_task(
-            self._send(pod, type_=type_, reason=reason, action=action, message=message)
+    async def start(self) -> None:
+        """Pick the API as client-go's event broadcaster adapter does (events.k8s.io/v1 when the
+        server serves it) and start the series sweeps."""
+        try:
+            response = await self.connection.request("GET", "/apis/events.k8s.io/v1")
+            await read_json(response)
+            self.legacy = response.status >= 300
+        except Exception as exc:  # as client-go: no discovery, no events.k8s.io
+            log.warning("events.k8s.io/v1 discovery failed", extra={"error": repr(exc)})
+            self.legacy = True
+        if self.legacy:
+            log.info("events.k8s.io/v1 is not served: recording core/v1 events")
+        elif self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+
+    def event(
+        self,
+        pod: PodInfo,
+        *,
+        type_: str,
+        reason: str,
+        action: str,
+        message: str,
+        related: PodInfo | None = None,
+        controller: str = "",
+    ) -> None:
+        """Record an event about `pod` (Eventf(regarding=pod, related, ...)) by the profile
+        `controller` (default: the pod's scheduler name); never blocks the caller."""
+        controller = controller or pod.scheduler_name or "default-scheduler"
+        note = truncate_note(message)
+        if self.legacy:
+            self._spawn(self._send_legacy(pod, type_, reason, note, controller))
+            return
+        instance = f"{controller}-{self.hostname}"
+        key: Key = (
+            type_,
+            action,
+            reason,
+            controller,
+            instance,
+            pod_ref(pod),
+            pod_ref(related) if related is not None else None,
         )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        now = self.clock()
+        recorded = self._cache.get(key)
+        if recorded is not None:
+            recorded.last_observed = now
+            if recorded.count:
+                recorded.count += 1  # written by the next refresh or finish, as client-go
+                return
+            recorded.count = 2
+            self._spawn(self._record(key, recorded))
+            return
+        recorded = _Recorded(name=event_name(pod.name, now), event_time=now, note=note)
+        self._cache[key] = recorded
+        self._spawn(self._record(key, recorded))
+        if len(self._cache) > CACHE_LIMIT:
+            self._trim()
 
     def condition(self, pod: PodInfo, *, status: str, reason: str, message: str) -> None:
         """Queue a PodScheduled condition update (pods/status)."""
-        task = asyncio.get_running_loop().create_task(
-            self._condition(pod, status=status, reason=reason, message=message)
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._condition(pod, status=status, reason=reason, message=message))
 
     async def flush(self, timeout: float = 5.0) -> None:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
 
-    async def _send(
-        self, pod: PodInfo, *, type_: str, reason: str, action: str, message: str
-    ) -> None:
-        key = (pod.uid or pod.key, reason, message)
-        stamp = now_rfc3339()
+    def finish_series(self) -> None:
+        """client-go's finishSeries: write the final count of every series without a repeat for
+        FINISH_TIME and forget it; forget singletons older than FINISH_TIME."""
+        cutoff = self.clock() - int(FINISH_TIME * 1e9)
+        for key, recorded in list(self._cache.items()):
+            if recorded.count:
+                if recorded.last_observed < cutoff:
+                    self._spawn(self._record(key, recorded))
+                    del self._cache[key]
+            elif recorded.event_time < cutoff:
+                del self._cache[key]
+
+    def refresh_series(self) -> None:
+        """client-go's refreshExistingEventSeries: write every ongoing series again."""
+        for key, recorded in self._cache.items():
+            if recorded.count:
+                self._spawn(self._record(key, recorded))
+
+    # ----- internals ----------------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _trim(self) -> None:
+        """Over CACHE_LIMIT: finish what is due, then forget the oldest singletons."""
+        self.finish_series()
+        excess = len(self._cache) - CACHE_LIMIT * 9 // 10
+        if excess > 0:
+            old = [k for k, r in self._cache.items() if not r.count][:excess]
+            for key in old:
+                del self._cache[key]
+
+    async def _sweep(self) -> None:
+        since_refresh = 0.0
+        while True:
+            await asyncio.sleep(FINISH_TIME)
+            self.finish_series()
+            since_refresh += FINISH_TIME
+            if since_refresh >= REFRESH_TIME:
+                since_refresh = 0.0
+                self.refresh_series()
+
+    def body(self, key: Key, recorded: _Recorded) -> dict[str, Any]:
+        """The events.k8s.io/v1 Event client-go's makeEvent builds (plus its series)."""
+        type_, action, reason, controller, instance, regarding, related = key
+        event: dict[str, Any] = {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {"name": recorded.name, "namespace": regarding[1] or "default"},
+            "eventTime": micro_time(recorded.event_time),
+            "reportingController": controller,
+            "reportingInstance": instance,
+            "action": action,
+            "reason": reason,
+            "regarding": _ref_json(regarding),
+            "note": recorded.note,
+            "type": type_,
+        }
+        if related is not None:
+            event["related"] = _ref_json(related)
+        if recorded.count:
+            event["series"] = self._series(recorded)
+        return event
+
+    @staticmethod
+    def _series(recorded: _Recorded) -> dict[str, Any]:
+        return {"count": recorded.count, "lastObservedTime": micro_time(recorded.last_observed)}
+
+    async def _record(self, key: Key, recorded: _Recorded) -> None:
+        """client-go's recordEvent: PATCH the series of a repeated event (creating it if it is
+        gone), POST a new one."""
+        namespace = key[5][1] or "default"
+        events = quote_path("apis", "events.k8s.io", "v1", "namespaces", namespace, "events")
         conn = self.connection
         async with self._slots:
             try:
-                prev = self._seen.get(key)
                 response = None
-                if prev is not None and time.monotonic() - prev[2] < AGGREGATION_WINDOW:
+                if recorded.count:
+                    patch = {"series": self._series(recorded)}
+                    path = f"{events}/{quote_path(recorded.name)[1:]}"
+                    response = await conn.request(
+                        "PATCH", path, patch, content_type="application/strategic-merge-patch+json"
+                    )
+                    if response.status == 404:
+                        response.release()
+                        response = await conn.request("POST", events, self.body(key, recorded))
+                        if response.status == 409:
+                            # created meanwhile by the first occurrence: client-go retries
+                            response.release()
+                            response = await conn.request(
+                                "PATCH",
+                                path,
+                                {"series": self._series(recorded)},
+                                content_type="application/strategic-merge-patch+json",
+                            )
+                else:
+                    response = await conn.request("POST", events, self.body(key, recorded))
+                answer = await read_json(response)
+                if response.status >= 300:
+                    self.failed += 1
+                    log.warning(
+                        "event not recorded",
+                        extra={
+                            "pod": f"{namespace}/{key[5][2]}",
+                            "status": response.status,
+                            "error": status_message(answer),
+                        },
+                    )
+                else:
+                    self.sent += 1
+            except Exception as exc:  # events are best effort; never break scheduling
+                self.failed += 1
+                log.warning(
+                    "event not recorded",
+                    extra={"pod": f"{namespace}/{key[5][2]}", "error": repr(exc)},
+                )
+
+    async def _send_legacy(
+        self, pod: PodInfo, type_: str, reason: str, note: str, controller: str
+    ) -> None:
+        """A core/v1 Event as client-go's legacy recorder writes it (through the adapter: no
+        action, no related); identical repeats within ten minutes bump `count`."""
+        key = (pod.uid or pod.key, reason, note)
+        stamp = now_rfc3339()
+        conn = self.connection
+        events = quote_path("api", "v1", "namespaces", pod.namespace, "events")
+        async with self._slots:
+            try:
+                prev = self._legacy_seen.get(key)
+                response = None
+                if prev is not None and time.monotonic() - prev[2] < LEGACY_AGGREGATION_WINDOW:
                     name, count, first = prev
                     response = await conn.request(
                         "PATCH",
-                        quote_path("api", "v1", "namespaces", pod.namespace, "events", name),
+                        f"{events}/{quote_path(name)[1:]}",
                         {"count": count + 1, "lastTimestamp": stamp},
-                        content_type="application/merge-patch+json",
+                        content_type="application/strategic-merge-patch+json",
                     )
                     if response.status == 404:
                         # the event expired or was deleted: record a fresh one instead
                         response.release()
-                        self._seen.pop(key, None)
+                        self._legacy_seen.pop(key, None)
                         response = None
                     elif response.status < 300:
-                        self._seen[key] = (name, count + 1, first)
+                        self._legacy_seen[key] = (name, count + 1, first)
                 if response is None:
-                    # client-go's name for a new event: the object's name and the time in ns
-                    name = f"{pod.name}.{time.time_ns():x}"
+                    name = event_name(pod.name, time.time_ns())
                     response = await conn.request(
                         "POST",
-                        quote_path("api", "v1", "namespaces", pod.namespace, "events"),
-                        self._body(pod, name, type_, reason, action, message, stamp),
+                        events,
+                        {
+                            "apiVersion": "v1",
+                            "kind": "Event",
+                            "metadata": {"name": name, "namespace": pod.namespace},
+                            "involvedObject": _ref_json(pod_ref(pod)),
+                            "reason": reason,
+                            "message": note,
+                            "source": {"component": controller},
+                            "firstTimestamp": stamp,
+                            "lastTimestamp": stamp,
+                            "count": 1,
+                            "type": type_,
+                            "reportingComponent": controller,
+                            "reportingInstance": "",
+                        },
                     )
                     if response.status < 300:
                         # aggregate later repeats only into an event that exists
-                        self._seen[key] = (name, 1, time.monotonic())
+                        self._legacy_seen[key] = (name, 1, time.monotonic())
                 answer = await read_json(response)
                 if response.status >= 300:
                     self.failed += 1
@@ -124,41 +400,8 @@ class EventRecorder:
             except Exception as exc:  # events are best effort; never break scheduling
                 self.failed += 1
                 log.warning("event not recorded", extra={"pod": pod.key, "error": repr(exc)})
-        if len(self._seen) > 50_000:
-            self._seen.clear()
-
-    def _body(
-        self,
-        pod: PodInfo,
-        name: str,
-        type_: str,
-        reason: str,
-        action: str,
-        message: str,
-        stamp: str,
-    ) -> dict[str, Any]:
-        return {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": name, "namespace": pod.namespace},
-            "involvedObject": {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "name": pod.name,
-                "namespace": pod.namespace,
-                "uid": pod.uid,
-            },
-            "reason": reason,
-            "message": message[:1024],
-            "type": type_,
-            "action": action,
-            "source": {"component": self.component},
-            "reportingComponent": self.component,
-            "reportingInstance": self.instance,
-            "firstTimestamp": stamp,
-            "lastTimestamp": stamp,
-            "count": 1,
-        }
+        if len(self._legacy_seen) > CACHE_LIMIT:
+            self._legacy_seen.clear()
 
     async def _condition(self, pod: PodInfo, *, status: str, reason: str, message: str) -> None:
         body = {

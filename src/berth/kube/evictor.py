@@ -93,6 +93,8 @@ class Evictor:
             reason="Preempted",
             action="Preempting",
             message=f"Preempted by pod {preemptor.uid} on node {node}",
+            related=preemptor,
+            controller=preemptor.scheduler_name,
         )
         return EvictionResult(deleted=True)
 

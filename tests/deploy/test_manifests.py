@@ -90,6 +90,11 @@ def test_rbac_is_least_privilege() -> None:
     assert not allowed("", "nodes", "delete")
     assert not allowed("", "pods/binding", "delete")
     assert not allowed("", "pods", "create")
+    # what Berth never calls (checked by enforcing the manifest: tests/live/test_rbac.py)
+    assert not allowed("", "pods/status", "update")
+    assert not allowed("", "persistentvolumeclaims", "update")
+    assert not allowed("", "persistentvolumes", "patch")
+    assert not allowed("", "events", "create")  # core/v1: Berth writes events.k8s.io/v1
     # events go through events.k8s.io/v1 only, created and patched, never updated
     assert not allowed("", "events", "create") and not allowed("", "events", "patch")
     assert not allowed("events.k8s.io", "events", "update")

@@ -154,7 +154,7 @@ def test_shipped_rbac_is_enough_for_berth_run(cluster: EmbeddedCluster, tmp_path
                 conds = {c["type"]: c for c in p["status"].get("conditions") or []}
                 evs = await events(conn)
                 return conds.get("PodScheduled", {}).get("status") == "False" and any(
-                    e["reason"] == "FailedScheduling" and e["involvedObject"]["name"] == "huge"
+                    e["reason"] == "FailedScheduling" and e["regarding"]["name"] == "huge"
                     for e in evs
                 )
 
@@ -178,7 +178,7 @@ def test_shipped_rbac_is_enough_for_berth_run(cluster: EmbeddedCluster, tmp_path
         (SA, "create", "", "pods/binding"),
         (SA, "patch", "", "pods/status"),
         (SA, "delete", "", "pods"),
-        (SA, "create", "", "events"),
+        (SA, "create", "events.k8s.io", "events"),
         (SA, "patch", "", "persistentvolumeclaims"),
         (SA, "create", "coordination.k8s.io", "leases"),
         (SA, "get", "coordination.k8s.io", "leases"),

@@ -130,6 +130,10 @@ class SchedulingQueue:
             out[e.where] += 1
         return out
 
+    def parked(self) -> list[QueuedPod]:
+        """The unschedulable and gated pods (for the per-plugin gauge)."""
+        return list(self._parked.values())
+
     def __contains__(self, key: str) -> bool:
         return key in self._entries
 

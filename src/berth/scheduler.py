@@ -9,6 +9,7 @@ deleted meanwhile, is dropped cleanly.
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import logging
 import time
@@ -247,6 +248,15 @@ class LiveScheduler:
         self.metrics.pending.labels("backoff").set(counts["backoff"])
         self.metrics.pending.labels("unschedulable").set(counts["unschedulable"])
         self.metrics.pending.labels("gated").set(counts["gated"])
+        per_plugin: collections.Counter[tuple[str, str]] = collections.Counter()
+        for entry in self.queue.parked():
+            for plugin in entry.unschedulable_plugins:
+                if plugin:
+                    per_plugin[(plugin, entry.pod.scheduler_name)] += 1
+        gauge = self.metrics.unschedulable_pods
+        gauge.clear()
+        for (plugin, profile), count in per_plugin.items():
+            gauge.labels(plugin, profile).set(count)
 
     async def schedule_one(self, entry: QueuedPod) -> None:
         pod = entry.pod
@@ -445,6 +455,12 @@ class LiveScheduler:
         if status.ok:
             self.scheduled += 1
             self._count("scheduled", profile, start)
+            if entry.initial_attempt is not None:
+                attempts = "15+" if entry.attempts >= 15 else str(entry.attempts)
+                self.metrics.sli_duration.labels(attempts).observe(
+                    self.queue.clock() - entry.initial_attempt
+                )
+            self.metrics.scheduling_attempts.observe(entry.attempts)
             self.queue.done(pod.key)
             self.engine.handle.nominator.remove(pod.key)
             self.recorder.event(

@@ -240,11 +240,18 @@ def test_health_and_metrics_endpoints(cluster: EmbeddedCluster) -> None:
     async def main() -> None:
         async with running(cluster) as (runner, conn):
             await create(conn, pod("m"))
+            await create(conn, pod("huge", cpu="100"))  # fits nowhere: NodeResourcesFit
 
             async def bound() -> bool:
                 return node_of((await pods(conn))["m"]) is not None
 
             await eventually(bound)
+
+            async def parked() -> bool:
+                entry = runner.queue.get("default/huge")
+                return entry is not None and entry.where == "unschedulable"
+
+            await eventually(parked)
             base = f"http://127.0.0.1:{runner.health.port}"
             async with aiohttp.ClientSession() as http:
                 async with http.get(f"{base}/healthz") as r:
@@ -258,5 +265,12 @@ def test_health_and_metrics_endpoints(cluster: EmbeddedCluster) -> None:
             )
             assert 'scheduler_pending_pods{queue="active"}' in text
             assert "scheduler_scheduling_attempt_duration_seconds_bucket" in text
+            # upstream's SLI and attempts histograms: one pod scheduled at its first attempt
+            assert 'scheduler_pod_scheduling_sli_duration_seconds_count{attempts="1"} 1.0' in text
+            assert "scheduler_pod_scheduling_attempts_count 1.0" in text
+            assert (
+                'scheduler_unschedulable_pods{plugin="NodeResourcesFit",profile="berth"} 1.0'
+                in text
+            )
 
     asyncio.run(main())

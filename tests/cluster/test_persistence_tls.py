@@ -65,3 +65,13 @@ def test_tls_and_bearer_token() -> None:
             urllib.request.urlopen(
                 c.url + "/api/v1/nodes", context=ssl.create_default_context(), timeout=5
             )
+
+
+def test_a_token_without_tls_is_warned_about() -> None:
+    """kubectl does not send bearer tokens over plain HTTP (it gets 401): the CLI warns."""
+    from berth.cluster.command import plain_http_token_warning
+
+    assert plain_http_token_warning(tls=False, tokens=True) is not None
+    assert "--tls" in (plain_http_token_warning(tls=False, tokens=True) or "")
+    assert plain_http_token_warning(tls=True, tokens=True) is None
+    assert plain_http_token_warning(tls=False, tokens=False) is None

@@ -107,6 +107,9 @@ def cluster(
     metrics_port: int | None,
 ) -> None:
     """Serve an embedded Kubernetes API (kubectl and client libraries work against it)."""
+    warning = plain_http_token_warning(tls=tls, tokens=bool(token or token_users))
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     try:
         users = parse_token_users(token_users)
         rbac = [d for f in rbac_files for d in load_documents(f)] if rbac_files else None
@@ -132,6 +135,17 @@ def cluster(
         admin=admin,
     )
     asyncio.run(_serve(config, metrics_port=metrics_port))
+
+
+def plain_http_token_warning(*, tls: bool, tokens: bool) -> str | None:
+    """kubectl (client-go) refuses to send a bearer token to a plain-HTTP server and gets 401;
+    the Python clients do send it. Say so rather than let kubectl fail obscurely."""
+    if tokens and not tls:
+        return (
+            "bearer tokens over plain HTTP: kubectl does not send them (401 'the server has "
+            "asked for the client to provide credentials'); add --tls to use kubectl"
+        )
+    return None
 
 
 async def _serve(config: ClusterConfig, *, metrics_port: int | None = None) -> None:

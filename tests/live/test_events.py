@@ -316,3 +316,69 @@ def test_kubectl_describe_and_get_events_show_them(cluster: EmbeddedCluster, tmp
     new = json.loads(kubectl("get", "events.v1.events.k8s.io", "-o", "json"))
     (ev,) = [e for e in new["items"] if e["regarding"]["name"] == "p"]
     assert ev["series"]["count"] == 3 and ev["reportingController"] == "berth"
+
+
+def _flaky(conn: Connection, failures: int) -> list[str]:
+    """Make the first `failures` requests fail before reaching the server."""
+    import aiohttp
+
+    calls: list[str] = []
+    original = conn.request
+
+    async def request(method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(method)
+        if len(calls) <= failures:
+            raise aiohttp.ClientConnectionError("connection reset")
+        return await original(method, path, *args, **kwargs)
+
+    conn.request = request  # type: ignore[method-assign]
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("failures", "sent", "failed", "tries"),
+    [
+        (0, 1, 0, 1),
+        (2, 1, 0, 3),  # client-go: retried until it reaches the server
+        (99, 0, 1, 4),  # ... up to the try limit (12 in client-go, 4 here)
+    ],
+)
+def test_an_event_that_did_not_reach_the_server_is_retried(
+    cluster: EmbeddedCluster, failures: int, sent: int, failed: int, tries: int
+) -> None:
+    async def main() -> None:
+        conn = await connect(kubeconfig=str(cluster.kubeconfig_path))
+        recorder = EventRecorder(connection=conn, hostname="t", max_tries=4, retry_sleep=0.01)
+        await recorder.start()
+        calls = _flaky(conn, failures)
+        failed_scheduling(recorder, make_pod("p"))
+        await recorder.flush()
+        assert (recorder.sent, recorder.failed, len(calls)) == (sent, failed, tries)
+        del conn.request  # the real method again
+        found = [e for e in await events(conn) if e["regarding"]["name"] == "p"]
+        assert len(found) == sent
+        await recorder.close()
+        await conn.close()
+
+    asyncio.run(main())
+
+
+def test_an_error_answer_is_not_retried(cluster: EmbeddedCluster) -> None:
+    """client-go: a server that answered (even 500) will not be asked again."""
+
+    async def main() -> None:
+        conn = await connect(kubeconfig=str(cluster.kubeconfig_path))
+        recorder = EventRecorder(connection=conn, hostname="t", max_tries=4, retry_sleep=0.01)
+        await recorder.start()
+        calls = _flaky(conn, 0)
+        cluster.faults.set_rules(FaultRule(verb="create", resource="events", rate=1.0))
+        try:
+            failed_scheduling(recorder, make_pod("p"))
+            await recorder.flush()
+        finally:
+            cluster.faults.clear()
+        assert (recorder.sent, recorder.failed, calls) == (0, 1, ["POST"])
+        await recorder.close()
+        await conn.close()
+
+    asyncio.run(main())

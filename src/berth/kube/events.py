@@ -33,6 +33,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_chain,
+    wait_fixed,
+    wait_random,
+)
+
 from berth.kube.client import Connection, quote_path, read_json, status_message
 from berth.objects.pod import PodInfo
 
@@ -118,6 +128,17 @@ class _Recorded:
     last_observed: int = 0  # ns
 
 
+class _Unsent(Exception):
+    """The event did not reach the API server (timeout, broken connection): worth a retry.
+    An answer from the server, even an error, is final (client-go: "will not retry")."""
+
+
+# client-go tools/events recordToSink: up to 12 tries, 10 s apart, the first wait randomised
+# so that many clients do not retry in step after an API server outage.
+MAX_TRIES_PER_EVENT = 12
+RETRY_SLEEP = 10.0
+
+
 class EventRecorder:
     def __init__(
         self,
@@ -126,8 +147,12 @@ class EventRecorder:
         hostname: str | None = None,
         concurrency: int = 8,
         clock: Callable[[], int] = time.time_ns,
+        max_tries: int = MAX_TRIES_PER_EVENT,
+        retry_sleep: float = RETRY_SLEEP,
     ) -> None:
         self.connection = connection
+        self.max_tries = max_tries
+        self.retry_sleep = retry_sleep
         self.hostname = hostname if hostname is not None else socket.gethostname()
         self.clock = clock
         self.legacy = False  # core/v1 events: the cluster has no events.k8s.io/v1
@@ -284,8 +309,36 @@ class EventRecorder:
         return {"count": recorded.count, "lastObservedTime": micro_time(recorded.last_observed)}
 
     async def _record(self, key: Key, recorded: _Recorded) -> None:
+        """client-go's recordToSink: one attempt, then (only if it never reached the server)
+        retries, sleeping outside the concurrency slots. The first attempt runs outside the
+        retry loop, whose set-up costs as much as the request on this per-pod path."""
+        try:
+            await self._record_once(key, recorded)
+            return
+        except _Unsent as exc:
+            first: _Unsent | None = exc
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self.max_tries),
+                wait=wait_chain(wait_random(0, self.retry_sleep), wait_fixed(self.retry_sleep)),
+                retry=retry_if_exception_type(_Unsent),
+                reraise=True,
+            ):
+                with attempt:
+                    if first is not None:
+                        failed, first = first, None
+                        raise failed  # attempt 1, replayed so the policy waits before 2
+                    await self._record_once(key, recorded)
+        except _Unsent as exc:
+            self.failed += 1
+            log.warning(
+                "event not recorded (retry limit exceeded)",
+                extra={"pod": f"{key[5][1]}/{key[5][2]}", "error": str(exc)},
+            )
+
+    async def _record_once(self, key: Key, recorded: _Recorded) -> None:
         """client-go's recordEvent: PATCH the series of a repeated event (creating it if it is
-        gone), POST a new one."""
+        gone), POST a new one. Raises _Unsent when the server was not reached."""
         namespace = key[5][1] or "default"
         events = quote_path("apis", "events.k8s.io", "v1", "namespaces", namespace, "events")
         conn = self.connection
@@ -325,6 +378,8 @@ class EventRecorder:
                     )
                 else:
                     self.sent += 1
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise _Unsent(repr(exc)) from exc
             except Exception as exc:  # events are best effort; never break scheduling
                 self.failed += 1
                 log.warning(

@@ -69,6 +69,9 @@ def _result_shape(r: dict[str, Any], name: str) -> None:
         assert isinstance(r[key], float) and r[key] > 0, key
     assert r["bound"] == size.pods  # every pod got bound by Berth
     assert r["bind_failures"] == 0
+    # the final placements passed berth.bench.verify (resources, affinity, taints, spread, ...)
+    assert r["verified"] is True
+    assert isinstance(r["verification_checks"], int) and r["verification_checks"] > size.pods
 
 
 def test_berth_bench_tiny_runs_every_workload_end_to_end(tmp_path: Path) -> None:
@@ -80,6 +83,7 @@ def test_berth_bench_tiny_runs_every_workload_end_to_end(tmp_path: Path) -> None
     for r, name in zip(results, WORKLOADS, strict=True):
         _result_shape(r, name)
     assert "SchedulingBasic" in result.stdout  # the table
+    assert "verified: " in result.stderr  # the progress line of each workload
 
 
 def test_a_workload_file_of_ones_own_runs_too(tmp_path: Path) -> None:
@@ -106,6 +110,7 @@ def test_a_workload_file_of_ones_own_runs_too(tmp_path: Path) -> None:
     (r,) = json.loads(out.read_text())
     assert r["workload"] == "Custom" and r["decisions"] == SIZES["tiny"].pods
     assert r["throughput_pods_per_s"] is None  # --no-live: decisions only
+    assert r["verified"] is None  # nothing was placed in a cluster to verify
 
 
 def test_unknown_workload_is_refused_with_the_known_names() -> None:

@@ -115,7 +115,12 @@ def bench(
         ceiling_concurrency=ceiling_concurrency,
         timeout=timeout,
     )
-    results = run_bench(
-        chosen, options, json_path=json_path, echo=lambda m: click.echo(m, err=True)
-    )
+    from berth.bench.errors import BenchError
+
+    try:
+        results = run_bench(
+            chosen, options, json_path=json_path, echo=lambda m: click.echo(m, err=True)
+        )
+    except BenchError as exc:  # a failed run or an invalid placement: exit 1 with the reason
+        raise click.ClickException(str(exc)) from exc
     click.echo(format_table(results))

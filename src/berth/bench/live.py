@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from berth.bench.errors import BenchError
+from berth.bench.verify import Verification, verify_placements
 from berth.bench.workload import CEILING_NAMESPACE, NAMESPACE
 from berth.cluster import ClusterCore, EmbeddedCluster
 from berth.cluster.resources import NAMESPACES, NODES, PODS
@@ -30,10 +32,6 @@ from berth.cluster.store import Change
 JSON = dict[str, Any]
 Progress = Callable[[str], None]
 CHUNK = 500  # objects created per call on the cluster's loop
-
-
-class BenchError(Exception):
-    """The benchmark could not complete (a child failed, pods were left unbound)."""
 
 
 @dataclass
@@ -51,15 +49,28 @@ class BindTracker:
         self.bound[namespace] = 0
         self.done[namespace] = threading.Event()
 
+    # Every committed change of a pod's spec.nodeName (to a node), in order, and every pod
+    # deleted, in the namespaces expected: what the placement verification reads.
+    bindings: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    deleted: list[tuple[str, str]] = field(default_factory=list)
+
     def __call__(self, change: Change) -> None:
-        if change.key != PODS.key or change.type != "MODIFIED" or change.old is None:
+        if change.key != PODS.key:
             return
-        ns = change.obj["metadata"].get("namespace", "")
+        meta = change.obj["metadata"]
+        ns = meta.get("namespace", "")
         if ns not in self.expected:
             return
-        if (change.obj.get("spec") or {}).get("nodeName") and not (
-            (change.old.get("spec") or {}).get("nodeName")
-        ):
+        if change.type == "DELETED":
+            self.deleted.append((ns, meta["name"]))
+            return
+        if change.type != "MODIFIED" or change.old is None:
+            return
+        node = (change.obj.get("spec") or {}).get("nodeName")
+        before = (change.old.get("spec") or {}).get("nodeName")
+        if node and node != before:
+            self.bindings.setdefault((ns, meta["name"]), []).append(node)
+        if node and not before:
             self.bound[ns] += 1
             self.last[ns] = time.monotonic()
             if self.bound[ns] >= self.expected[ns]:
@@ -168,10 +179,12 @@ class LiveResult:
     ceiling: float  # bindings/s, bare client
     ceiling_seconds: float
     ceiling_report: JSON
+    verification: Verification  # the final placements checked (`berth.bench.verify`)
 
 
 def run_live(
     *,
+    workload: str,
     config: JSON,
     nodes: list[JSON],
     running: list[JSON],
@@ -221,6 +234,28 @@ def run_live(
             raise BenchError(f"only {bound}/{len(pending)} pods bound within {timeout:.0f}s")
         seconds = tracker.last[NAMESPACE] - started
 
+        # --- the placements are valid, not only fast -----------------------------------------
+        def snapshot(core: ClusterCore) -> tuple[list[JSON], list[JSON], list[JSON]]:
+            store = core.store  # stored objects are never mutated: references are a snapshot
+            return list(store.items(NODES)), list(store.items(PODS)), list(store.items(NAMESPACES))
+
+        final_nodes, final_pods, final_namespaces = cluster.call(snapshot)
+        progress(f"verifying the placements of {len(final_pods)} pods on {len(final_nodes)} nodes")
+        verification = verify_placements(
+            workload=workload,
+            nodes=final_nodes,
+            pods=final_pods,
+            namespaces=final_namespaces,
+            expected=[(NAMESPACE, p["metadata"]["name"]) for p in pending],
+            bindings=dict(tracker.bindings),
+            deleted=list(tracker.deleted),
+        )
+        progress(
+            f"verified: {verification.checks} checks passed in {verification.seconds:.2f}s "
+            f"({verification.spread_groups} spread groups, "
+            f"{verification.spread_groups_skipped} skipped)"
+        )
+
         # --- the bare client's ceiling on the same cluster -----------------------------------
         progress(f"ceiling: {len(ceiling_pods)} bindings, {ceiling_concurrency} in flight")
         _create_all(cluster, PODS, ceiling_pods)
@@ -255,4 +290,5 @@ def run_live(
         ceiling=len(ceiling_pods) / c_seconds,
         ceiling_seconds=c_seconds,
         ceiling_report=c_report,
+        verification=verification,
     )

@@ -101,12 +101,15 @@ def run_workload(workload: Workload, options: Options, *, echo: Callable[[str], 
         "percent_of_ceiling": None,
         "rss_mb": None,
         "cpu_ms_per_pod": None,
+        "verified": None,
+        "verification_checks": None,
     }
     p = result["decision_ms"]
     say(f"decision ms p50 {p['p50']} p90 {p['p90']} p99 {p['p99']} max {p['max']}")
     if not options.live:
         return result
     live = run_live(
+        workload=workload.name,
         config=config_raw,
         nodes=nodes,
         running=running,
@@ -137,6 +140,14 @@ def run_workload(workload: Workload, options: Options, *, echo: Callable[[str], 
             "ceiling_seconds": round(live.ceiling_seconds, 3),
             "ceiling_concurrency": options.ceiling_concurrency,
             "kubelet": options.kubelet,
+            # The final placements passed every check of berth.bench.verify (a violation
+            # raises PlacementError, a BenchError, before this point).
+            "verified": True,
+            "verification_checks": live.verification.checks,
+            "verification_seconds": round(live.verification.seconds, 3),
+            "spread_groups_checked": live.verification.spread_groups
+            - live.verification.spread_groups_skipped,
+            "spread_groups_skipped": live.verification.spread_groups_skipped,
         }
     )
     say(

@@ -529,7 +529,7 @@ class LiveScheduler:
             resource_version=str(meta.get("resourceVersion") or ""),
         )
         log.warning("malformed pod", extra={"pod": stub.key, "error": str(exc)})
-        self._failed_scheduling(stub, f"invalid pod spec: {exc.field}: {exc.reason}")
+        self._failed_scheduling(stub, f"invalid pod spec: {exc.where}")
 
 
 class PodEvents:

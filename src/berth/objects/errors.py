@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 
 class ObjectError(ValueError):
@@ -13,7 +15,46 @@ class ObjectError(ValueError):
         self.name = name
         self.field = field
         self.reason = reason
-        super().__init__(f"{kind} {name}: {field}: {reason}")
+        super().__init__(f"{kind} {name}: {self.where}")
+
+    @property
+    def where(self) -> str:
+        """`field: reason`, or the reason alone when no single field is to blame."""
+        return f"{self.field}: {self.reason}" if self.field else self.reason
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def reports_malformed(kind: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """A parser's safety net: a shape it does not check field by field (a number where a list
+    belongs, ...) becomes an ObjectError naming the object, never a TypeError that would stop
+    an informer or `berth simulate`. The precise field paths come from the parser itself."""
+
+    def wrap(parse: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(parse)
+        def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return parse(*args, **kwargs)
+            except ObjectError:
+                raise
+            except (TypeError, AttributeError, ValueError, KeyError, IndexError) as exc:
+                raw = args[0] if args else None
+                meta = raw.get("metadata") if isinstance(raw, dict) else None
+                name = meta.get("name") if isinstance(meta, dict) else None
+                namespace = meta.get("namespace") if isinstance(meta, dict) else None
+                shown = f"{namespace}/{name}" if isinstance(namespace, str) and namespace else name
+                raise ObjectError(
+                    kind=kind,
+                    name=str(shown or "?"),
+                    field="",
+                    reason=f"malformed object ({type(exc).__name__}: {exc})",
+                ) from exc
+
+        return checked
+
+    return wrap
 
 
 def go_quote(value: Any) -> str:

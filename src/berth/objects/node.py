@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from berth.objects.errors import ObjectError, go_quote, object_meta
+from berth.objects.errors import ObjectError, go_quote, object_meta, reports_malformed
 from berth.objects.quantity import resource_value
 
 _KIND = "Node"
@@ -35,10 +35,15 @@ class NodeInfo:
     annotations: dict[str, str] = field(default_factory=dict)  # for metric sources, not decisions
 
 
+def _entries(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _err(node: str, where: str, reason: str) -> ObjectError:
     return ObjectError(kind=_KIND, name=node, field=where, reason=reason)
 
 
+@reports_malformed("Node")
 def parse_node(raw: Any) -> NodeInfo:
     """Parse a v1 Node; raise ObjectError naming the field for anything malformed."""
     meta, name = object_meta(raw, kind=_KIND)
@@ -74,7 +79,7 @@ def parse_node(raw: Any) -> NodeInfo:
         if not isinstance(t, dict) or not isinstance(t.get("key"), str) or not t["key"]:
             raise _err(name, f"spec.taints[{i}].key", "Required value")
         effect = t.get("effect")
-        if effect not in TAINT_EFFECTS:
+        if not isinstance(effect, str) or effect not in TAINT_EFFECTS:
             raise _err(
                 name,
                 f"spec.taints[{i}].effect",
@@ -83,15 +88,17 @@ def parse_node(raw: Any) -> NodeInfo:
             )
         taints.append(Taint(t["key"], str(t.get("value") or ""), effect))
     images = []
-    for img in status.get("images") or []:
+    # status.images and status.addresses are informational: malformed entries are skipped,
+    # never a reason to drop the node
+    for img in _entries(status.get("images")):
         if isinstance(img, dict):
-            names = tuple(n for n in img.get("names") or [] if isinstance(n, str))
+            names = tuple(n for n in _entries(img.get("names")) if isinstance(n, str))
             size = img.get("sizeBytes") or 0
             if names and isinstance(size, int):
                 images.append((names, size))
     addresses = tuple(
         (str(a.get("type")), str(a.get("address")))
-        for a in status.get("addresses") or []
+        for a in _entries(status.get("addresses"))
         if isinstance(a, dict)
     )
     return NodeInfo(

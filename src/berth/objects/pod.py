@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from berth.objects.errors import ObjectError, go_quote, object_meta
+from berth.objects.errors import ObjectError, go_quote, object_meta, reports_malformed
 from berth.objects.quantity import resource_value
 from berth.objects.selectors import (
     LabelSelector,
@@ -438,6 +438,9 @@ def _spread(spec: dict[str, Any], labels: dict[str, str], pod: str) -> tuple[Spr
             c.get("labelSelector"), where=f"{where}.labelSelector", kind=_KIND, name=pod
         )
         keys = _list(c.get("matchLabelKeys"), pod, f"{where}.matchLabelKeys")
+        for j, k in enumerate(keys):
+            if not isinstance(k, str) or not k:
+                raise _err(pod, f"{where}.matchLabelKeys[{j}]", "must be a non-empty string")
         if keys and not selector.matches_nothing:
             # matchLabelKeys: the pod's own values for these keys are ANDed into the selector.
             from berth.objects.selectors import Requirement
@@ -464,6 +467,7 @@ def _timestamp(raw: Any) -> float:
         return 0.0
 
 
+@reports_malformed("Pod")
 def parse_pod(raw: Any) -> PodInfo:
     """Parse a v1 Pod; raise ObjectError naming the field for anything malformed."""
     meta, name = object_meta(raw, kind=_KIND)

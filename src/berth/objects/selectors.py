@@ -78,7 +78,7 @@ def _requirement(
     values = raw.get("values") or []
     if not isinstance(key, str) or not key:
         raise ObjectError(kind=kind, name=name, field=f"{where}.key", reason="must be non-empty")
-    if op not in operators:
+    if not isinstance(op, str) or op not in operators:
         raise ObjectError(
             kind=kind,
             name=name,
@@ -182,6 +182,11 @@ class NodeSelectorTerm:
 def parse_node_selector_term(raw: Any, *, where: str, kind: str, name: str) -> NodeSelectorTerm:
     if not isinstance(raw, dict):
         raise ObjectError(kind=kind, name=name, field=where, reason="must be an object")
+    for part in ("matchExpressions", "matchFields"):
+        if not isinstance(raw.get(part) or [], list):
+            raise ObjectError(
+                kind=kind, name=name, field=f"{where}.{part}", reason="must be a list"
+            )
     exprs = tuple(
         _requirement(
             e,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from berth.objects.csitranslation import Attach, TranslationError, inline_attach, pv_attach
-from berth.objects.errors import ObjectError
+from berth.objects.errors import ObjectError, reports_malformed
 from berth.objects.quantity import resource_value
 from berth.objects.selectors import (
     LabelSelector,
@@ -156,6 +156,7 @@ class PVInfo:
     attach: Attach | None = None
 
 
+@reports_malformed("PersistentVolume")
 def parse_pv(raw: Any) -> PVInfo:
     meta, name = _meta(raw, "PersistentVolume")
     spec = raw.get("spec") or {}
@@ -226,6 +227,7 @@ class PVCInfo:
         return bool(self.volume_name) and ANN_BIND_COMPLETED in self.annotations
 
 
+@reports_malformed("PersistentVolumeClaim")
 def parse_pvc(raw: Any) -> PVCInfo:
     meta, name = _meta(raw, "PersistentVolumeClaim")
     namespace = str(meta.get("namespace") or "default")
@@ -278,6 +280,7 @@ class StorageClassInfo:
         return self.binding_mode == WAIT_FOR_FIRST_CONSUMER
 
 
+@reports_malformed("StorageClass")
 def parse_storage_class(raw: Any) -> StorageClassInfo:
     _, name = _meta(raw, "StorageClass")
     terms = []
@@ -306,6 +309,7 @@ class CSINodeInfo:
     drivers: dict[str, int | None]
 
 
+@reports_malformed("CSINode")
 def parse_csinode(raw: Any) -> CSINodeInfo:
     _, name = _meta(raw, "CSINode")
     drivers: dict[str, int | None] = {}

@@ -38,7 +38,9 @@ MAX_JOURNAL = 4096
 
 
 def _key(obj: Obj) -> str:
-    meta = obj.get("metadata") or {}
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        return "?"  # the parser reports it
     ns = meta.get("namespace")
     return f"{ns}/{meta.get('name')}" if ns else str(meta.get("name"))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -281,6 +282,32 @@ class RestHandler:
             return _json(obj)
 
         body = await self._body(request)
+        try:
+            return self._write(
+                request, route, rt, srt, verb, ns, name or "", view, body, out, out_change
+            )
+        except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+            # The real API server decodes a body into typed structs first and answers a value
+            # of the wrong shape with 400 BadRequest; a shape Berth's validation does not check
+            # field by field lands here, never as a 500.
+            raise errors.bad_request(
+                f"the request body could not be decoded: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _write(
+        self,
+        request: web.Request,
+        route: Any,
+        rt: Any,
+        srt: Any,
+        verb: str,
+        ns: str | None,
+        name: str,
+        view: bool,
+        body: Any,
+        out: Callable[[JSON], web.Response],
+        out_change: Callable[..., web.Response],
+    ) -> web.Response:
         if view and isinstance(body, dict) and verb in ("create", "update"):
             body = events.to_core(body)
         if verb == "create":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -148,7 +149,11 @@ class Child:
         if not folder:
             return None
         out = Path(folder) / f"{role}-{self.proc.pid}.txt"
-        cmd = ["py-spy", "record", "--format", "raw", "-r", "200", "-o", str(out)]
+        # py-spy is installed next to this interpreter (pip install py-spy in the venv) even
+        # when that venv's bin/ is not on PATH
+        beside = Path(sys.executable).with_name("py-spy")
+        spy = shutil.which("py-spy") or (str(beside) if beside.exists() else "py-spy")
+        cmd = [spy, "record", "--format", "raw", "-r", "200", "-o", str(out)]
         return subprocess.Popen([*cmd, "-p", str(self.proc.pid)], stdout=subprocess.DEVNULL)
 
     @staticmethod

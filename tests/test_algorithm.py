@@ -175,3 +175,25 @@ def test_take_feasible_matches_upstreams_scan_from_next_start_index() -> None:
         got = sched._take_feasible(feasible, candidates, total)
         assert got.tolist() == want
         assert sched.next_start_index == (start_index + processed) % total
+
+
+def test_extension_points_are_timed_once_per_cycle_when_observed() -> None:
+    """`Framework.observe` (berth run's scheduler_framework_extension_point_duration_seconds)
+    sees each point of a decision once, with upstream's status names; PreFilter re-runs for
+    single nodes (preemption, nominated pods) are not the cycle's and are not counted."""
+    e = engine([node("a"), node("b", cpu="1")])
+    sched = e.schedulers["berth"]
+    seen: list[tuple[str, str]] = []
+    sched.framework.observe = lambda point, code, seconds: seen.append((point, code))
+    result = sched.schedule(parse_pod(pod(cpu="100m")))
+    assert seen == [("PreFilter", "Success"), ("PreScore", "Success"), ("Score", "Success")]
+    sched.framework.run_filters_on_node(parse_pod(pod()), 0)
+    assert len(seen) == 3
+    with pytest.raises(FitError):
+        sched.schedule(parse_pod(pod(cpu="64")))
+    assert seen[3:] == [("PreFilter", "Success"), ("PostFilter", "Unschedulable")]
+    sched.framework.run_reserve(result.cycle, parse_pod(pod()), "a")
+    assert seen[-1] == ("Reserve", "Success")
+    sched.framework.observe = None
+    sched.schedule(parse_pod(pod(cpu="100m")))
+    assert len(seen) == 6

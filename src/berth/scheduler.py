@@ -116,6 +116,13 @@ class LiveScheduler:
             )
         )
         queue.on_incoming = self._incoming
+        histogram = metrics.extension_point_duration
+        for profile, sch in engine.schedulers.items():
+
+            def observe(point: str, code: str, seconds: float, profile: str = profile) -> None:
+                histogram.labels(point, code, profile).observe(seconds)
+
+            sch.framework.observe = observe
         self.nodes = NodeEvents(self)
         self.pod_events = PodEvents(self)
         self.namespaces = NamespaceEvents(self)

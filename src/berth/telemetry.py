@@ -93,6 +93,13 @@ class SchedulerMetrics:
             ["plugin", "profile"],
             registry=r,
         )
+        self.extension_point_duration = Histogram(
+            "scheduler_framework_extension_point_duration_seconds",
+            "Latency for running all plugins of a specific extension point.",
+            ["extension_point", "status", "profile"],
+            buckets=tuple(0.0001 * 2**i for i in range(12)),
+            registry=r,
+        )
         self.preemption_attempts = Counter(
             "scheduler_preemption_attempts",
             "Total preemption attempts in the cluster till now",

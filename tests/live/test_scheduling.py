@@ -272,5 +272,19 @@ def test_health_and_metrics_endpoints(cluster: EmbeddedCluster) -> None:
                 'scheduler_unschedulable_pods{plugin="NodeResourcesFit",profile="berth"} 1.0'
                 in text
             )
+            # upstream's per-extension-point latency, with the status each point ended with
+            for point, status in (
+                ("PreFilter", "Success"),
+                ("Score", "Success"),
+                ("Reserve", "Success"),
+                ("Permit", "Success"),
+                ("Bind", "Success"),
+                ("PostFilter", "Unschedulable"),  # the huge pod: preemption cannot help
+            ):
+                line = (
+                    "scheduler_framework_extension_point_duration_seconds_count"
+                    f'{{extension_point="{point}",profile="berth",status="{status}"}}'
+                )
+                assert line in text, (line, [x for x in text.splitlines() if "extension" in x])
 
     asyncio.run(main())

@@ -8,10 +8,12 @@ results are intersected, Filter stops at a node's first rejection, Score plugins
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -42,6 +44,71 @@ class FrameworkError(RuntimeError):
     """A plugin broke its contract (an Error status, or a score outside [0, 100])."""
 
 
+# (extension point, upstream's status code name, seconds): upstream's
+# scheduler_framework_extension_point_duration_seconds, fed by `berth run`
+Observer = Callable[[str, str, float], None]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _status_of(out: Any) -> Status | None:
+    if isinstance(out, Status):
+        return out
+    if isinstance(out, tuple):
+        return next((x for x in out if isinstance(x, Status)), None)
+    return None
+
+
+def _timed(
+    point: str,
+) -> Callable[[Callable[Concatenate[Framework, P], R]], Callable[Concatenate[Framework, P], R]]:
+    """Time one extension point for `Framework.observe` (None: nothing is measured)."""
+
+    def wrap(run: Callable[Concatenate[Framework, P], R]) -> Callable[Concatenate[Framework, P], R]:
+        @functools.wraps(run)
+        def timed(self: Framework, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            observe = self.observe
+            if observe is None:
+                return run(self, *args, **kwargs)
+            start = time.perf_counter()
+            try:
+                out = run(self, *args, **kwargs)
+            except FrameworkError:
+                observe(point, str(Code.ERROR), time.perf_counter() - start)
+                raise
+            status = _status_of(out)
+            observe(
+                point, str(status.code if status else Code.SUCCESS), time.perf_counter() - start
+            )
+            return out
+
+        return timed
+
+    return wrap
+
+
+def _timed_async(
+    point: str,
+) -> Callable[
+    [Callable[Concatenate[Framework, P], Awaitable[Status]]],
+    Callable[Concatenate[Framework, P], Awaitable[Status]],
+]:
+    def wrap(
+        run: Callable[Concatenate[Framework, P], Awaitable[Status]],
+    ) -> Callable[Concatenate[Framework, P], Awaitable[Status]]:
+        @functools.wraps(run)
+        async def timed(self: Framework, /, *args: P.args, **kwargs: P.kwargs) -> Status:
+            start = time.perf_counter()
+            status = await run(self, *args, **kwargs)
+            if self.observe is not None:
+                self.observe(point, str(status.code), time.perf_counter() - start)
+            return status
+
+        return timed
+
+    return wrap
+
+
 @dataclass
 class Framework:
     scheduler_name: str
@@ -57,6 +124,7 @@ class Framework:
     pre_bind: list[PreBindPlugin] = field(default_factory=list)
     bind: list[BindPlugin] = field(default_factory=list)
     percentage_of_nodes_to_score: int | None = None
+    observe: Observer | None = None
 
     # ----- PreEnqueue --------------------------------------------------------------------------
     def run_pre_enqueue(self, pod: PodInfo) -> Status:
@@ -70,10 +138,16 @@ class Framework:
         return SUCCESS
 
     # ----- PreFilter ---------------------------------------------------------------------------
+    @_timed("PreFilter")
     def run_pre_filter(
         self, cycle: CycleState, pod: PodInfo
     ) -> tuple[frozenset[str] | None, Status, list[str]]:
         """Allowed node names (None: all), the status, and the plugins that restricted nodes."""
+        return self._run_pre_filter(cycle, pod)
+
+    def _run_pre_filter(
+        self, cycle: CycleState, pod: PodInfo
+    ) -> tuple[frozenset[str] | None, Status, list[str]]:
         allowed: frozenset[str] | None = None
         restricting: list[str] = []
         rejected: Status | None = None
@@ -135,7 +209,8 @@ class Framework:
         whole PreFilter runs again; callers keep this to the few nodes that need it.
         """
         cycle = CycleState()
-        allowed, status, restricting = self.run_pre_filter(cycle, pod)
+        # unmeasured: these re-runs (preemption, nominated pods) are not the cycle's PreFilter
+        allowed, status, restricting = self._run_pre_filter(cycle, pod)
         if not status.ok:
             return status
         name = self.handle.state.names[node]
@@ -190,6 +265,7 @@ class Framework:
                 state.remove_pod(key)
 
     # ----- PostFilter --------------------------------------------------------------------------
+    @_timed("PostFilter")
     def run_post_filter(
         self, cycle: CycleState, pod: PodInfo, diagnosis: Any
     ) -> tuple[PostFilterResult | None, Status]:
@@ -213,6 +289,7 @@ class Framework:
         return result, unschedulable(*reasons, plugin=rejector)
 
     # ----- Score -------------------------------------------------------------------------------
+    @_timed("PreScore")
     def run_pre_score(self, cycle: CycleState, pod: PodInfo, nodes: IndexArray) -> None:
         for plugin in self.pre_score:
             status = plugin.pre_score(cycle, pod, nodes)
@@ -221,6 +298,7 @@ class Framework:
             elif not status.ok:
                 raise FrameworkError(f"running PreScore plugin {plugin.name!r}: {status.message}")
 
+    @_timed("Score")
     def run_score(
         self, cycle: CycleState, pod: PodInfo, nodes: IndexArray
     ) -> tuple[IntArray, dict[str, IntArray]]:
@@ -243,6 +321,7 @@ class Framework:
         return total, per_plugin
 
     # ----- Reserve / Permit / Bind -------------------------------------------------------------
+    @_timed("Reserve")
     def run_reserve(self, cycle: CycleState, pod: PodInfo, node_name: str) -> Status:
         for i, plugin in enumerate(self.reserve):
             status = plugin.reserve(cycle, pod, node_name)
@@ -252,10 +331,12 @@ class Framework:
                 return status.with_plugin(plugin.name)
         return SUCCESS
 
+    @_timed("Unreserve")
     def run_unreserve(self, cycle: CycleState, pod: PodInfo, node_name: str) -> None:
         for plugin in reversed(self.reserve):
             plugin.unreserve(cycle, pod, node_name)
 
+    @_timed("Permit")
     def run_permit(self, cycle: CycleState, pod: PodInfo, node_name: str) -> tuple[Status, float]:
         """Success, or Wait with the shortest timeout any plugin asked for, or a rejection.
 
@@ -280,6 +361,7 @@ class Framework:
     def waiting_pod(self, key: str) -> WaitingPod | None:
         return self.handle.waiting_pods.get(key)
 
+    @_timed_async("PreBind")
     async def run_pre_bind(self, cycle: CycleState, pod: PodInfo, node_name: str) -> Status:
         """upstream RunPreBindPlugins: stop at the first plugin that does not succeed (Skip
         counts as success); its status fails the binding cycle."""
@@ -289,6 +371,7 @@ class Framework:
                 return status.with_plugin(plugin.name)
         return SUCCESS
 
+    @_timed_async("Bind")
     async def run_bind(self, cycle: CycleState, pod: PodInfo, node_name: str) -> Status:
         for plugin in self.bind:
             status = await plugin.bind(cycle, pod, node_name)

@@ -82,3 +82,17 @@ def test_only_value_errors_and_finite_results(text: str) -> None:
         assert "quantities must match" in str(exc) or "exponent" in str(exc)
     else:
         assert value.is_finite()
+
+
+def test_amounts_too_large_for_the_node_columns_are_refused() -> None:
+    """Amounts live in int64 columns and are summed per node: one beyond 2^62 (found by the
+    extender fuzz test as an OverflowError, a 500) is a clear error for the object instead."""
+    import pytest
+
+    from berth.objects.quantity import MAX_AMOUNT, resource_value
+
+    assert resource_value("cpu", "4611686018427387") == 4611686018427387000  # < 2^62 millicores
+    assert resource_value("memory", str(MAX_AMOUNT)) == MAX_AMOUNT
+    for resource, value in (("cpu", 9_223_372_036_854_776), ("memory", "8Ei"), ("pods", 2**63)):
+        with pytest.raises(ValueError, match="too large"):
+            resource_value(resource, value)

@@ -66,11 +66,18 @@ def int_value(value: str | int | float) -> int:
     return _ceil(parse_quantity(value))
 
 
+# Amounts are kept in int64 columns and summed per node: a value above this (4.6e15 cores or
+# 4 EiB, nothing a real node has) is refused rather than allowed to overflow a sum.
+MAX_AMOUNT = 1 << 62
+
+
 def resource_value(resource: str, value: str | int | float) -> int:
     """The integer Berth stores for a resource: millicores for cpu, whole units otherwise."""
-    if resource == "cpu":
-        return milli_value(value)
-    return int_value(value)
+    amount = milli_value(value) if resource == "cpu" else int_value(value)
+    if abs(amount) > MAX_AMOUNT:
+        unit = "millicores" if resource == "cpu" else "units"
+        raise ValueError(f"{value!r} is too large: over 2^62 {unit}")
+    return amount
 
 
 def format_resource(resource: str, amount: int) -> str:

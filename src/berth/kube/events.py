@@ -52,6 +52,7 @@ NOTE_LENGTH_LIMIT = 1024  # validation.NoteLengthLimit (bytes)
 FINISH_TIME = 360.0  # client-go finishTime: a series is over after 6 minutes without a repeat
 REFRESH_TIME = 1800.0  # client-go refreshTime: ongoing series are written again
 CACHE_LIMIT = 50_000  # Berth's bound on remembered events (client-go's is the 6-minute sweep)
+EVENTS_V1 = ("apis", "events.k8s.io", "v1", "namespaces")  # + namespace, "events"[, name]
 LEGACY_AGGREGATION_WINDOW = 600.0  # core/v1 fallback: repeats within 10 minutes bump `count`
 
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -340,14 +341,14 @@ class EventRecorder:
         """client-go's recordEvent: PATCH the series of a repeated event (creating it if it is
         gone), POST a new one. Raises _Unsent when the server was not reached."""
         namespace = key[5][1] or "default"
-        events = quote_path("apis", "events.k8s.io", "v1", "namespaces", namespace, "events")
+        events = quote_path(*EVENTS_V1, namespace, "events")
         conn = self.connection
         async with self._slots:
             try:
                 response = None
                 if recorded.count:
                     patch = {"series": self._series(recorded)}
-                    path = f"{events}/{quote_path(recorded.name)[1:]}"
+                    path = quote_path(*EVENTS_V1, namespace, "events", recorded.name)
                     response = await conn.request(
                         "PATCH", path, patch, content_type="application/strategic-merge-patch+json"
                     )
@@ -365,19 +366,7 @@ class EventRecorder:
                             )
                 else:
                     response = await conn.request("POST", events, self.body(key, recorded))
-                answer = await read_json(response)
-                if response.status >= 300:
-                    self.failed += 1
-                    log.warning(
-                        "event not recorded",
-                        extra={
-                            "pod": f"{namespace}/{key[5][2]}",
-                            "status": response.status,
-                            "error": status_message(answer),
-                        },
-                    )
-                else:
-                    self.sent += 1
+                await self._count_answer(response, f"{namespace}/{key[5][2]}")
             except (TimeoutError, aiohttp.ClientError) as exc:
                 raise _Unsent(repr(exc)) from exc
             except Exception as exc:  # events are best effort; never break scheduling
@@ -386,6 +375,19 @@ class EventRecorder:
                     "event not recorded",
                     extra={"pod": f"{namespace}/{key[5][2]}", "error": repr(exc)},
                 )
+
+    async def _count_answer(self, response: aiohttp.ClientResponse, pod: str) -> None:
+        """Read the server's answer to an event write: sent, or failed with a log line (an
+        answer is final, as client-go's "will not retry")."""
+        answer = await read_json(response)
+        if response.status >= 300:
+            self.failed += 1
+            log.warning(
+                "event not recorded",
+                extra={"pod": pod, "status": response.status, "error": status_message(answer)},
+            )
+        else:
+            self.sent += 1
 
     async def _send_legacy(
         self, pod: PodInfo, type_: str, reason: str, note: str, controller: str
@@ -404,7 +406,7 @@ class EventRecorder:
                     name, count, first = prev
                     response = await conn.request(
                         "PATCH",
-                        f"{events}/{quote_path(name)[1:]}",
+                        quote_path("api", "v1", "namespaces", pod.namespace, "events", name),
                         {"count": count + 1, "lastTimestamp": stamp},
                         content_type="application/strategic-merge-patch+json",
                     )
@@ -439,19 +441,7 @@ class EventRecorder:
                     if response.status < 300:
                         # aggregate later repeats only into an event that exists
                         self._legacy_seen[key] = (name, 1, time.monotonic())
-                answer = await read_json(response)
-                if response.status >= 300:
-                    self.failed += 1
-                    log.warning(
-                        "event not recorded",
-                        extra={
-                            "pod": pod.key,
-                            "status": response.status,
-                            "error": status_message(answer),
-                        },
-                    )
-                else:
-                    self.sent += 1
+                await self._count_answer(response, pod.key)
             except Exception as exc:  # events are best effort; never break scheduling
                 self.failed += 1
                 log.warning("event not recorded", extra={"pod": pod.key, "error": repr(exc)})

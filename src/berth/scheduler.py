@@ -600,25 +600,23 @@ class PodEvents:
             return
         s.remember(key, obj)
         if spec.get("nodeName"):
+            previous: PodInfo | None = None
             if old is not None and self._confirms_assumed(key, old, obj):
                 # Our bind landed: the assumed pod is what parsing `obj` would give (it was
                 # parsed from `old`, and only the node and server-set fields differ), so it
                 # stays counted as it is, without parsing and re-indexing the pod again.
                 state.confirm_pod(key)
-                s.engine.handle.nominator.remove(key)
-                s.queue.delete(key)
-                bound = state.pods[key]
-                s.queue.move_all(ASSIGNED_POD_ADD, new=bound, pre_check=s.cross_topology(bound))
-                return
-            try:
-                pod = parse_pod(obj)
-            except ObjectError as exc:
-                log.warning("cannot account bound pod", extra={"pod": key, "error": str(exc)})
-                return
-            known = state.node_of(key) is not None and not state.is_assumed(key)
-            previous = state.pods.get(key) if known else None
+                pod = state.pods[key]
+            else:
+                try:
+                    pod = parse_pod(obj)
+                except ObjectError as exc:
+                    log.warning("cannot account bound pod", extra={"pod": key, "error": str(exc)})
+                    return
+                if state.node_of(key) is not None and not state.is_assumed(key):
+                    previous = state.pods.get(key)
+                state.add_pod(pod)  # confirms an assumed pod, or accounts someone else's
             s.engine.handle.nominator.remove(key)  # bound: no longer holds room by nomination
-            state.add_pod(pod)  # confirms an assumed pod, or accounts someone else's
             s.queue.delete(key)
             if previous is None:
                 s.queue.move_all(ASSIGNED_POD_ADD, new=pod, pre_check=s.cross_topology(pod))
@@ -666,15 +664,9 @@ class PodEvents:
             return False
         if assumed.resource_version != old_meta.get("resourceVersion"):
             return False  # updated while it was being bound: parse the newest
-        old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
-        if old_spec.get("nodeName"):
+        if (old.get("spec") or {}).get("nodeName"):
             return False
-        if _without(old_spec, ("nodeName",)) != _without(new_spec, ("nodeName",)):
-            return False
-        new_meta = new.get("metadata") or {}
-        if _without(old_meta, _SERVER_META) != _without(new_meta, _SERVER_META):
-            return False
-        return _status_for_parse(old) == _status_for_parse(new)
+        return _but_binding(old) == _but_binding(new)
 
 
 class PodGroupEvents(ObjectCache):
@@ -750,13 +742,6 @@ class NamespaceEvents:
         self.s.engine.state.remove_namespace(str((obj.get("metadata") or {}).get("name")))
 
 
-def _strip(obj: Obj) -> Obj:
-    meta = dict(obj.get("metadata") or {})
-    for k in ("resourceVersion", "generation", "managedFields"):
-        meta.pop(k, None)
-    return {**{k: v for k, v in obj.items() if k != "status"}, "metadata": meta}
-
-
 _SERVER_META = ("resourceVersion", "managedFields", "generation")
 
 
@@ -764,15 +749,29 @@ def _without(d: Obj, keys: tuple[str, ...]) -> Obj:
     return {k: v for k, v in d.items() if k not in keys}
 
 
-def _status_for_parse(obj: Obj) -> Obj:
-    """The pod's status without the PodScheduled condition (set by the binding itself)."""
+def _strip(obj: Obj) -> Obj:
+    """The pod without its status and the metadata the server maintains."""
+    return {
+        **_without(obj, ("status",)),
+        "metadata": _without(obj.get("metadata") or {}, _SERVER_META),
+    }
+
+
+def _but_binding(obj: Obj) -> Obj:
+    """The pod without what binding it changes: spec.nodeName, the PodScheduled condition,
+    and the metadata the server maintains."""
     status = dict(obj.get("status") or {})
     conditions = [
         c for c in status.pop("conditions", None) or () if c.get("type") != "PodScheduled"
     ]
     if conditions:
         status["conditions"] = conditions
-    return status
+    # metadata, spec and status only: a listed pod carries no apiVersion/kind, a watched one does
+    return {
+        "metadata": _without(obj.get("metadata") or {}, _SERVER_META),
+        "spec": _without(obj.get("spec") or {}, ("nodeName",)),
+        "status": status,
+    }
 
 
 def _nominated(obj: Obj) -> str:

@@ -288,3 +288,25 @@ def test_a_violation_fails_berth_bench_with_its_message(monkeypatch: pytest.Monk
     assert result.exit_code == 1
     assert "SchedulingBasic: 1 placement violation(s):" in result.output
     assert "node n1: requests of cpu 5000 > allocatable 4000" in result.output
+
+
+def test_one_selector_matcher_serves_the_api_server_and_the_verifier() -> None:
+    """`label_selector_matches`: the embedded API server passes over an operator it does not
+    know (its PDBs are not validated); the verifier, which must not pass what it cannot read,
+    fails the match."""
+    from berth.cluster.selectors import label_selector_matches
+
+    labels = {"app": "web", "tier": "front"}
+    odd = {"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "x", "operator": "Near"}]}
+    assert label_selector_matches(odd, labels)
+    assert not label_selector_matches(odd, labels, unknown_operator=False)
+    for selector, want in (
+        (None, False),
+        ({}, True),
+        ({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["front"]}]}, True),
+        ({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["front"]}]}, False),
+        ({"matchExpressions": [{"key": "db", "operator": "DoesNotExist"}]}, True),
+        ({"matchExpressions": [{"key": "db", "operator": "Exists"}]}, False),
+    ):
+        assert label_selector_matches(selector, labels) is want, selector
+        assert label_selector_matches(selector, labels, unknown_operator=False) is want, selector

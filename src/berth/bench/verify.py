@@ -3,7 +3,8 @@
 After Berth's live run, the final state of the embedded cluster (its nodes, its pods, the
 bindings its store committed) is checked against the invariants every correct scheduler keeps.
 Written independently of Berth's engine: plain Python over the raw objects, only quantities are
-parsed with `berth.objects.quantity`. Everything is indexed (pods by node, by namespace and label;
+parsed with `berth.objects.quantity` and label selectors matched by `berth.cluster.selectors`
+(the embedded API server's). Everything is indexed (pods by node, by namespace and label;
 selector results by distinct term), so the cost stays linear in the pods.
 
 "Placed" pods are the ones the scheduler bound during the run; the others (the workload's running
@@ -39,6 +40,7 @@ never enforced by a scheduler). The rules, and why each is exactly what upstream
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections import defaultdict
@@ -47,6 +49,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from berth.bench.errors import BenchError
+from berth.cluster.selectors import label_selector_matches
 from berth.objects.quantity import resource_value
 
 JSON = dict[str, Any]
@@ -54,6 +57,10 @@ Key = tuple[str, str]  # (namespace, name)
 HARD_EFFECTS = ("NoSchedule", "NoExecute")
 UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
 MAX_REPORTED = 10
+
+# A selector operator the verifier cannot read fails the match: it must not pass what it
+# cannot check.
+_selects = functools.partial(label_selector_matches, unknown_operator=False)
 
 
 class PlacementError(BenchError):
@@ -132,28 +139,6 @@ def pod_requests(pod: JSON) -> dict[str, int]:
             total[k] = _amount(k, v)
     _add(total, {k: _amount(k, v) for k, v in (spec.get("overhead") or {}).items()})
     return total
-
-
-def selector_matches(selector: JSON | None, labels: Mapping[str, str]) -> bool:
-    """A metav1.LabelSelector; None matches nothing, {} everything."""
-    if selector is None:
-        return False
-    for k, v in (selector.get("matchLabels") or {}).items():
-        if labels.get(k) != v:
-            return False
-    for e in selector.get("matchExpressions") or []:
-        key, op, values = e.get("key"), e.get("operator"), e.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-        if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
-            return False
-    return True
 
 
 def _node_requirement(req: JSON, value: str | None) -> bool:
@@ -284,9 +269,7 @@ class _Checker:
         if ns_selector is not None:
             everywhere = set(self.by_ns) | set(self.namespace_labels)
             names += [
-                n
-                for n in everywhere
-                if selector_matches(ns_selector, self.namespace_labels.get(n, {}))
+                n for n in everywhere if _selects(ns_selector, self.namespace_labels.get(n, {}))
             ]
         elif not names:
             names = [owner.namespace]
@@ -303,7 +286,7 @@ class _Checker:
                 candidates = min((self.by_label.get((ns, k, v), []) for k, v in pairs), key=len)
             else:
                 candidates = self.by_ns.get(ns, [])
-            out.extend(p for p in candidates if selector_matches(selector, p.labels))
+            out.extend(p for p in candidates if _selects(selector, p.labels))
         return out
 
     def domains(
@@ -394,7 +377,7 @@ class _Checker:
             ns = self._namespaces(p, term)
             selector = term.get("labelSelector")
             pods, placed = self.domains(ns, selector, key).get(value, ([], 0))
-            mine = p.namespace in ns and selector_matches(selector, p.labels)
+            mine = p.namespace in ns and _selects(selector, p.labels)
             others = len(pods) - mine
             others_placed = placed - (mine and p.placed)
             if others > 0 and (p.placed or others_placed > 0):
@@ -423,7 +406,7 @@ class _Checker:
             ns = self._namespaces(p, term)
             selector = term.get("labelSelector")
             pods, _ = self.domains(ns, selector, key).get(value, ([], 0))
-            mine = p.namespace in ns and selector_matches(selector, p.labels)
+            mine = p.namespace in ns and _selects(selector, p.labels)
             self_matches_all = self_matches_all and mine
             if len(pods) - mine <= 0:
                 all_found = False
@@ -653,7 +636,6 @@ __all__ = [
     "Verification",
     "node_affinity_matches",
     "pod_requests",
-    "selector_matches",
     "tolerates",
     "verify_placements",
 ]

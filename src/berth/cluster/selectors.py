@@ -8,7 +8,7 @@ and report unsupported labels as upstream does (400, "field label not supported"
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from berth.cluster.errors import ApiError, bad_request
@@ -93,34 +93,43 @@ def parse_label_selector(text: str | None) -> Predicate:
     return match
 
 
-def selector_from_label_selector(selector: JSON | None) -> Predicate:
-    """A predicate for a structured `LabelSelector` (matchLabels + matchExpressions).
+def label_selector_matches(
+    selector: JSON | None, labels: Mapping[str, str], *, unknown_operator: bool = True
+) -> bool:
+    """A metav1.LabelSelector (matchLabels + matchExpressions) against `labels`.
 
-    As upstream, a null selector matches nothing and an empty one matches everything.
-    """
+    As upstream, a null selector matches nothing and an empty one matches everything. An
+    expression with an operator it does not know is passed over (`unknown_operator` True, what
+    the embedded API server's PDB matching has always done: it does not validate selectors) or
+    fails the match (False: the placement verifier, which must not pass what it cannot read)."""
     if selector is None:
-        return lambda _obj: False
-    match_labels: dict[str, str] = selector.get("matchLabels") or {}
-    exprs: list[JSON] = selector.get("matchExpressions") or []
+        return False
+    for k, v in (selector.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for e in selector.get("matchExpressions") or []:
+        key, op, values = e.get("key", ""), e.get("operator", ""), e.get("values") or []
+        if op == "In":
+            if labels.get(key) not in values:
+                return False
+        elif op == "NotIn":
+            if key in labels and labels[key] in values:
+                return False
+        elif op == "Exists":
+            if key not in labels:
+                return False
+        elif op == "DoesNotExist":
+            if key in labels:
+                return False
+        elif not unknown_operator:
+            return False
+    return True
 
-    def match(obj: JSON) -> bool:
-        labels = _labels(obj)
-        for k, v in match_labels.items():
-            if labels.get(k) != v:
-                return False
-        for e in exprs:
-            key, op, values = e.get("key", ""), e.get("operator", ""), e.get("values") or []
-            if op == "In" and labels.get(key) not in values:
-                return False
-            if op == "NotIn" and key in labels and labels[key] in values:
-                return False
-            if op == "Exists" and key not in labels:
-                return False
-            if op == "DoesNotExist" and key in labels:
-                return False
-        return True
 
-    return match
+def selector_from_label_selector(selector: JSON | None) -> Predicate:
+    """A predicate over objects' labels for a structured `LabelSelector`
+    (`label_selector_matches`)."""
+    return lambda obj: label_selector_matches(selector, _labels(obj))
 
 
 def field_value(obj: JSON, path: str) -> str:

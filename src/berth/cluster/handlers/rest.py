@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -282,75 +281,57 @@ class RestHandler:
             return _json(obj)
 
         body = await self._body(request)
+        # The real API server decodes a body into typed structs first and answers a value of the
+        # wrong shape with 400 BadRequest; a shape Berth's validation does not check field by
+        # field raises below and is answered the same way, never as a 500.
         try:
-            return self._write(
-                request, route, rt, srt, verb, ns, name or "", view, body, out, out_change
+            if view and isinstance(body, dict) and verb in ("create", "update"):
+                body = events.to_core(body)
+            if verb == "create":
+                if rt is BINDINGS:
+                    bname = ((body or {}).get("metadata") or {}).get("name", "")
+                    self.api.bind(namespace=ns or "", name=bname, body=body)
+                    return _json(errors.success(code=201), status=201)
+                if route.subresource == "binding":
+                    self.api.bind(namespace=ns or "", name=name, body=body)
+                    return _json(errors.success(code=201), status=201)
+                if route.subresource == "eviction":
+                    self.api.evict(namespace=ns or "", name=name, body=body)
+                    return _json(errors.success(code=201), status=201)
+                change = self.api.create(srt, namespace=route.namespace, body=body)
+                return out_change(change, status=201)
+            if verb == "update":
+                change = self.api.update(
+                    srt, namespace=ns or "", name=name, body=body, subresource=route.subresource
+                )
+                return out_change(change)
+            if verb == "patch":
+                ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
+                change = self.api.patch(
+                    srt,
+                    namespace=ns or "",
+                    name=name,
+                    content_type=ctype,
+                    body=body,
+                    subresource=route.subresource,
+                    view=(events.to_new, events.to_core) if view else None,
+                )
+                return out_change(change)
+            # delete
+            change = self.api.delete(
+                srt, namespace=ns or "", name=name, options=body if isinstance(body, dict) else None
             )
+            if rt is PODS or rt.key in RETURN_DELETED:
+                return out(change.obj)
+            meta = change.obj["metadata"]
+            details = {"name": name, "kind": rt.plural, "uid": meta["uid"]}
+            if rt.group:
+                details["group"] = rt.group
+            return _json(errors.success(details=details))
         except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
-            # The real API server decodes a body into typed structs first and answers a value
-            # of the wrong shape with 400 BadRequest; a shape Berth's validation does not check
-            # field by field lands here, never as a 500.
             raise errors.bad_request(
                 f"the request body could not be decoded: {type(exc).__name__}: {exc}"
             ) from exc
-
-    def _write(
-        self,
-        request: web.Request,
-        route: Any,
-        rt: Any,
-        srt: Any,
-        verb: str,
-        ns: str | None,
-        name: str,
-        view: bool,
-        body: Any,
-        out: Callable[[JSON], web.Response],
-        out_change: Callable[..., web.Response],
-    ) -> web.Response:
-        if view and isinstance(body, dict) and verb in ("create", "update"):
-            body = events.to_core(body)
-        if verb == "create":
-            if rt is BINDINGS:
-                bname = ((body or {}).get("metadata") or {}).get("name", "")
-                self.api.bind(namespace=ns or "", name=bname, body=body)
-                return _json(errors.success(code=201), status=201)
-            if route.subresource == "binding":
-                self.api.bind(namespace=ns or "", name=name, body=body)
-                return _json(errors.success(code=201), status=201)
-            if route.subresource == "eviction":
-                self.api.evict(namespace=ns or "", name=name, body=body)
-                return _json(errors.success(code=201), status=201)
-            change = self.api.create(srt, namespace=route.namespace, body=body)
-            return out_change(change, status=201)
-        if verb == "update":
-            change = self.api.update(
-                srt, namespace=ns or "", name=name, body=body, subresource=route.subresource
-            )
-            return out_change(change)
-        if verb == "patch":
-            ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
-            change = self.api.patch(
-                srt,
-                namespace=ns or "",
-                name=name,
-                content_type=ctype,
-                body=body,
-                subresource=route.subresource,
-                view=(events.to_new, events.to_core) if view else None,
-            )
-            return out_change(change)
-        # delete
-        change = self.api.delete(
-            srt, namespace=ns or "", name=name, options=body if isinstance(body, dict) else None
-        )
-        if rt is PODS or rt.key in RETURN_DELETED:
-            return out(change.obj)
-        meta = change.obj["metadata"]
-        details = {"name": name, "kind": rt.plural, "uid": meta["uid"]}
-        if rt.group:
-            details["group"] = rt.group
-        return _json(errors.success(details=details))
 
     def _list_response(
         self, rt: Any, items: list[JSON], *, as_table: bool, query: Any

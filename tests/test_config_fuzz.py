@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from berth.config import parse_config
 from berth.config.errors import ConfigError
-from tests.test_object_fuzz import JUNK, _mutate, _paths
+from tests.fuzzing import mutated
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -123,14 +123,7 @@ def test_the_full_configuration_is_valid() -> None:
 def test_a_mutated_configuration_loads_or_names_the_problem(
     base: dict[str, Any], data: st.DataObject
 ) -> None:
-    raw: Any = base
-    paths = _paths(base)
-    for _ in range(data.draw(st.integers(1, 3))):
-        try:
-            raw = _mutate(raw, data.draw(st.sampled_from(paths)), data.draw(JUNK))
-        except (KeyError, IndexError, TypeError):
-            break
     try:
-        parse_config(raw)
+        parse_config(mutated(data, base))
     except ConfigError as exc:
         assert exc.problems and all(": " in p for p in exc.problems), exc.problems

@@ -11,28 +11,22 @@ from hypothesis import strategies as st
 
 from tests.builders import node
 from tests.extender.conftest import args, post, serving
-from tests.test_object_fuzz import JUNK, _mutate, _paths, _rich_node, _rich_pod
+from tests.fuzzing import mutated, rich_node, rich_pod
 
 BASE: dict[str, Any] = {
-    **args(_rich_pod(), _rich_node(), node("m")),
-    "NodeNameToVictims": {"n": {"Pods": [_rich_pod()], "NumPDBViolations": 0}},
+    **args(rich_pod(), rich_node(), node("m")),
+    "NodeNameToVictims": {"n": {"Pods": [rich_pod()], "NumPDBViolations": 0}},
     "PodName": "p",
     "PodNamespace": "default",
     "PodUID": "u",
     "Node": "n",
 }
-PATHS = _paths(BASE)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(["filter", "prioritize", "preempt", "bind"]), st.data())
 def test_a_mutated_call_gets_json_never_a_500(verb: str, data: st.DataObject) -> None:
-    body: Any = BASE
-    for _ in range(data.draw(st.integers(1, 3))):
-        try:
-            body = _mutate(body, data.draw(st.sampled_from(PATHS)), data.draw(JUNK))
-        except (KeyError, IndexError, TypeError):
-            break
+    body = mutated(data, BASE)
 
     async def main() -> tuple[int, Any]:
         async with serving() as (url, _):

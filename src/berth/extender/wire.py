@@ -249,7 +249,8 @@ def _victims_map(raw: Any, where: str, *, meta: bool) -> dict[str, MetaVictims]:
             if meta:
                 uid = get_field(item, "UID")
             else:
-                uid = (item.get("metadata") or {}).get("uid")
+                meta_obj = _object(item.get("metadata"), f"{where}[{node}].Pods[{i}].metadata")
+                uid = (meta_obj or {}).get("uid")
             uids.append(_string(uid, f"{where}[{node}].Pods[{i}].UID"))
         pdb = _int(get_field(v, "NumPDBViolations"), f"{where}[{node}].NumPDBViolations")
         out[node] = MetaVictims(uids=uids, num_pdb_violations=pdb)
@@ -277,7 +278,7 @@ class ExtenderPreemptionArgs:
         if isinstance(full_raw, dict):
             for victims in full_raw.values():
                 for p in (get_field(victims, "Pods") if isinstance(victims, dict) else None) or []:
-                    uid = (p.get("metadata") or {}).get("uid")
+                    uid = (p.get("metadata") or {}).get("uid")  # shapes checked above
                     if isinstance(uid, str):
                         pods_by_uid[uid] = p
         # upstream sends exactly one of the two; if both come, the Meta form wins.

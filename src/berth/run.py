@@ -23,7 +23,6 @@ from kubernetes.aio.client import (
     AppsV1Api,
     CustomObjectsApi,
     PolicyV1Api,
-    SchedulingV1Api,
     StorageV1Api,
 )
 
@@ -134,13 +133,6 @@ class Runner:
                     connection.api
                 ).list_pod_disruption_budget_for_all_namespaces_without_preload_content,
                 handler=s.pdbs,
-                request_timeout=timeout,
-                optional=True,
-            ),
-            Informer(
-                name="priorityclasses",
-                call=SchedulingV1Api(connection.api).list_priority_class_without_preload_content,
-                handler=s.priority_classes,
                 request_timeout=timeout,
                 optional=True,
             ),

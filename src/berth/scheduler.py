@@ -86,9 +86,8 @@ class LiveScheduler:
         self.pods: dict[str, Obj] = {}  # latest raw object of every pod we know, by key
         self.scheduled = 0
         self.bind_failures = 0
-        # Read by preemption (PDBs, priority classes) and gang scheduling (PodGroups).
+        # Read by preemption (PDBs) and gang scheduling (PodGroups).
         self.pdbs = ObjectCache()
-        self.priority_classes = ObjectCache()
         self.pod_groups = PodGroupEvents(self)
         # "namespace/group" -> keys of the known non-terminal pods labelled with that group, and
         # each such pod's group (gang scheduling counts a group's pods on every decision).

@@ -133,8 +133,6 @@ class FitError(Exception):
 @dataclass
 class ScheduleResult:
     node: str
-    evaluated_nodes: int
-    feasible_nodes: int
     plugin_scores: dict[str, dict[str, int]]
     diagnosis: Diagnosis
     cycle: CycleState
@@ -192,8 +190,6 @@ class Scheduler:
                 if len(fits):
                     return ScheduleResult(
                         node=nominated_node,
-                        evaluated_nodes=1,
-                        feasible_nodes=1,
                         plugin_scores={},
                         diagnosis=diagnosis,
                         cycle=cycle,
@@ -217,12 +213,9 @@ class Scheduler:
         feasible = self._take_feasible(feasible, candidates, len(all_nodes))
         if not len(feasible):
             raise self._fit_error(cycle, pod, diagnosis)
-        evaluated = len(all_nodes) if allowed is None else len(candidates)
         if len(feasible) == 1 and not explain_scores:
             return ScheduleResult(
                 node=state.names[int(feasible[0])],
-                evaluated_nodes=evaluated,
-                feasible_nodes=1,
                 plugin_scores={},
                 diagnosis=diagnosis,
                 cycle=cycle,
@@ -241,8 +234,6 @@ class Scheduler:
         )
         return ScheduleResult(
             node=names_list[chosen],
-            evaluated_nodes=evaluated,
-            feasible_nodes=len(feasible),
             plugin_scores=plugin_scores,
             diagnosis=diagnosis,
             cycle=cycle,

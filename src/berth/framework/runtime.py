@@ -197,9 +197,6 @@ class Framework:
                 alive = alive[ok]
         return alive, rejected
 
-    def has_filters(self) -> bool:
-        return bool(self.filter)
-
     # ----- one node, from scratch (preemption, nominated pods) ---------------------------------
     def run_filters_on_node(self, pod: PodInfo, node: int) -> Status:
         """PreFilter + Filter for one node slot on the current state, with a fresh CycleState.

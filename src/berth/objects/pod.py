@@ -114,7 +114,6 @@ class PodInfo:
     # status.conditions has DisruptionTarget=True with reason PreemptionByScheduler
     preempted_by_scheduler: bool = False
     controller: tuple[str, str] | None = None  # (kind, name) of the controlling owner
-    extra: dict[str, Any] = field(default_factory=dict)
     volumes: tuple[PodVolume, ...] = ()  # PVC-backed and conflict-checked volumes only
     # metadata.resourceVersion of the object this was parsed from (not part of equality)
     resource_version: str = field(default="", compare=False)

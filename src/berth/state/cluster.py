@@ -82,12 +82,6 @@ class LabelColumn:
         hit: BoolArray = table.take(codes + 1)
         return hit
 
-    def value_of(self, code: int) -> str:
-        for v, c in self.values.items():
-            if c == code:
-                return v
-        raise KeyError(code)
-
 
 @dataclass(slots=True)
 class _SelectorCounts:

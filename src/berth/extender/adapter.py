@@ -43,7 +43,7 @@ from berth.extender.wire import (
     Obj,
 )
 from berth.framework.plugin import MAX_NODE_SCORE, CycleState
-from berth.framework.runtime import Framework, FrameworkError
+from berth.framework.runtime import Framework, FrameworkError, outside_pre_filter_result
 from berth.framework.status import Code, Status, unresolvable
 from berth.kube.binder import Binder
 from berth.objects import parse_node, parse_pod
@@ -229,10 +229,7 @@ class ExtenderAdapter:
         if allowed is not None:
             mask = np.fromiter((n in allowed for n in names), dtype=bool, count=len(names))
             if not mask.all():
-                plugins = sorted(restricting)
-                absent = unresolvable(
-                    f"node(s) didn't satisfy plugin(s) [{' '.join(plugins)}]", plugin=plugins[0]
-                )
+                absent = outside_pre_filter_result(restricting)
                 for n, ok in zip(names, mask, strict=True):
                     if not ok:
                         out[n] = absent

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from berth.framework.plugin import CycleState, FilterPlugin, PostFilterResult
-from berth.framework.runtime import Framework
-from berth.framework.status import Code, Status, unresolvable
+from berth.framework.runtime import Framework, outside_pre_filter_result
+from berth.framework.status import Code, Status
 from berth.objects.pod import PodInfo
 from berth.state.cluster import ClusterState, IndexArray, IntArray
 
@@ -200,13 +200,7 @@ class Scheduler:
                 (state.names[i] in allowed for i in all_nodes), dtype=bool, count=len(all_nodes)
             )
             candidates = all_nodes[mask]
-            names = sorted(restricting)
-            diagnosis.absent = (
-                all_nodes[~mask],
-                unresolvable(
-                    f"node(s) didn't satisfy plugin(s) [{' '.join(names)}]", plugin=names[0]
-                ),
-            )
+            diagnosis.absent = (all_nodes[~mask], outside_pre_filter_result(restricting))
         feasible, rejected = fwk.run_filters(cycle, pod, candidates)
         diagnosis.rejected = rejected
         feasible = self._yield_to_nominated(pod, feasible, diagnosis)

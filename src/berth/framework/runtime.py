@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -42,6 +42,13 @@ from berth.state.cluster import IndexArray, IntArray
 
 class FrameworkError(RuntimeError):
     """A plugin broke its contract (an Error status, or a score outside [0, 100])."""
+
+
+def outside_pre_filter_result(plugins: Iterable[str]) -> Status:
+    """The status of a node outside the PreFilter results of `plugins` (upstream
+    findNodesThatFitPod: "node(s) didn't satisfy plugin(s) [A B]")."""
+    names = sorted(plugins)
+    return unresolvable(f"node(s) didn't satisfy plugin(s) [{' '.join(names)}]", plugin=names[0])
 
 
 # (extension point, upstream's status code name, seconds): upstream's
@@ -212,10 +219,7 @@ class Framework:
             return status
         name = self.handle.state.names[node]
         if allowed is not None and name not in allowed:
-            names = sorted(restricting)
-            return unresolvable(
-                f"node(s) didn't satisfy plugin(s) [{' '.join(names)}]", plugin=names[0]
-            )
+            return outside_pre_filter_result(restricting)
         alive, rejected = self.run_filters(cycle, pod, np.array([node], dtype=np.intp))
         if len(alive):
             return SUCCESS

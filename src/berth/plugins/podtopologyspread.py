@@ -37,10 +37,11 @@ from berth.framework.plugin import (
 )
 from berth.framework.status import SKIP, SUCCESS, Status, unresolvable, unschedulable
 from berth.objects.pod import PodInfo, SpreadConstraint
-from berth.objects.selectors import EVERYTHING, LabelSelector, NodeSelectorTerm, Requirement
+from berth.objects.selectors import EVERYTHING, LabelSelector
 from berth.plugins.helpers import tolerates_node_taints
 from berth.plugins.registry import register
 from berth.state.cluster import BoolArray, ClusterState, IndexArray, IntArray, LabelColumn
+from berth.state.nodemasks import pod_node_selector_mask
 
 NAME = "PodTopologySpread"
 ERR_REASON_CONSTRAINTS_NOT_MATCH = "node(s) didn't match pod topology spread constraints"
@@ -236,51 +237,6 @@ class PodTopologySpreadArgs(BaseModel):
 
 
 # ----- node inclusion --------------------------------------------------------------------------
-def _requirement_mask(state: ClusterState, req: Requirement) -> BoolArray:
-    """`req` evaluated on every slot: once per distinct label value, then indexed by code."""
-    col = state.label_column(req.key)
-    # Codes are assigned in insertion order, so list(values)[code] is the value of `code`;
-    # the extra last entry answers for nodes without the label (code -1).
-    table = np.fromiter(
-        [req.matches({req.key: v}) for v in col.values] + [req.matches({})],
-        dtype=bool,
-        count=len(col.values) + 1,
-    )
-    mask: BoolArray = table[col.codes]
-    return mask
-
-
-def _term_mask(state: ClusterState, term: NodeSelectorTerm) -> BoolArray:
-    n = len(state.present)
-    if not term.expressions and not term.fields:
-        return np.zeros(n, dtype=bool)
-    mask = np.ones(n, dtype=bool)
-    for req in term.expressions:
-        mask &= _requirement_mask(state, req)
-    for req in term.fields:  # metadata.name, In/NotIn
-        named = np.zeros(n, dtype=bool)
-        for v in req.values:
-            idx = state.index.get(v)
-            if idx is not None:
-                named[idx] = True
-        mask &= named if req.operator == "In" else ~named
-    return mask
-
-
-def _node_affinity_mask(state: ClusterState, pod: PodInfo) -> BoolArray:
-    """Slots whose node matches the pod's nodeSelector and required node affinity."""
-    mask = state.present.copy()
-    for key, value in pod.node_selector.items():
-        col = state.label_column(key)
-        mask &= col.codes == col.code(value)
-    if pod.required_node_terms is not None:
-        any_term = np.zeros(len(mask), dtype=bool)
-        for term in pod.required_node_terms:
-            any_term |= _term_mask(state, term)
-        mask &= any_term
-    return mask
-
-
 class _Counter:
     """Per-decision caches: matching pods per node slot, inclusion masks."""
 
@@ -308,7 +264,8 @@ class _Counter:
         mask = state.present.copy()
         if c.node_affinity_policy == "Honor":
             if self._affinity is None:
-                self._affinity = _node_affinity_mask(state, self.pod)
+                # slots whose node matches the pod's nodeSelector and required node affinity
+                self._affinity = pod_node_selector_mask(state, self.pod, None)
             mask &= self._affinity
         if c.node_taints_policy == "Honor":
             if self._taints is None:

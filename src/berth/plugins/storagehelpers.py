@@ -12,8 +12,8 @@ import numpy as np
 from berth.framework.plugin import Handle
 from berth.objects.selectors import NodeSelectorTerm
 from berth.objects.volumes import PVInfo
-from berth.plugins.nodeaffinity import requirement_mask
 from berth.state.cluster import BoolArray, ClusterState, IndexArray
+from berth.state.nodemasks import terms_mask
 from berth.state.volumes import VolumeIndex
 
 VOLUMES_SERVICE = "volumes"
@@ -35,27 +35,11 @@ def not_found(resource: str, name: str) -> str:
     return f'{resource} "{name}" not found'
 
 
-def _term_mask(state: ClusterState, term: NodeSelectorTerm, nodes: IndexArray) -> BoolArray:
-    if not term.expressions and not term.fields:
-        return np.zeros(len(nodes), dtype=bool)
-    mask = np.ones(len(nodes), dtype=bool)
-    for req in term.expressions:
-        mask &= requirement_mask(state, req, nodes)
-    for req in term.fields:
-        # CheckNodeAffinity matches a node made of the labels only: its name is "".
-        if not req.matches({"metadata.name": ""}):
-            mask[:] = False
-    return mask
-
-
 def pv_node_mask(state: ClusterState, pv: PVInfo, nodes: IndexArray) -> BoolArray:
     """upstream volume.CheckNodeAffinity for every node: no required affinity matches all."""
     if pv.node_terms is None:
         return np.ones(len(nodes), dtype=bool)
-    mask = np.zeros(len(nodes), dtype=bool)
-    for term in pv.node_terms:
-        mask |= _term_mask(state, term, nodes)
-    return mask
+    return terms_mask(state, pv.node_terms, nodes, match_fields=False)
 
 
 class PVNodeMasks:

@@ -16,7 +16,6 @@ default constraints never apply.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -36,6 +35,7 @@ from berth.framework.plugin import (
     ScorePlugin,
 )
 from berth.framework.status import SKIP, SUCCESS, Status, unresolvable, unschedulable
+from berth.objects.names import qualified_name_errors
 from berth.objects.pod import PodInfo, SpreadConstraint
 from berth.objects.selectors import EVERYTHING, LabelSelector
 from berth.plugins.helpers import tolerates_node_taints
@@ -72,50 +72,6 @@ SYSTEM_DEFAULT_CONSTRAINTS = (_constraint(LABEL_HOSTNAME, 3), _constraint(LABEL_
 
 
 # ----- args ------------------------------------------------------------------------------------
-_QNAME_RE = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_QNAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_QNAME_MSG = (
-    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-    "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
-    f"validation is '{_QNAME_FMT}')"
-)
-_DNS1123_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DNS1123_MSG = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
-    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
-    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-)
-
-
-def _label_name_errors(value: str) -> list[str]:
-    """apimachinery validation.IsQualifiedName (what ValidateLabelName reports)."""
-    parts = value.split("/")
-    errs: list[str] = []
-    if len(parts) == 1:
-        name = parts[0]
-    elif len(parts) == 2:
-        prefix, name = parts
-        if not prefix:
-            errs.append("prefix part must be non-empty")
-        elif len(prefix) > 253:
-            errs.append("prefix part must be no more than 253 characters")
-        elif not _DNS1123_RE.match(prefix):
-            errs.append("prefix part " + _DNS1123_MSG)
-    else:
-        return [
-            "a qualified name "
-            + _QNAME_MSG
-            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
-        ]
-    if not name:
-        errs.append("name part must be non-empty")
-    elif len(name) > 63:
-        errs.append("name part must be no more than 63 characters")
-    if not _QNAME_RE.match(name):
-        errs.append("name part " + _QNAME_MSG)
-    return errs
-
-
 def _quote(v: Any) -> str:
     return (
         '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -153,7 +109,7 @@ class DefaultConstraint(BaseModel):
     def _topology_key(cls, v: str) -> str:
         if not v:
             raise PydanticCustomError("required", "Required value: can not be empty")
-        errs = _label_name_errors(v)
+        errs = qualified_name_errors(v)
         if errs:
             raise PydanticCustomError(
                 "invalid", "Invalid value: {v}: {msg}", {"v": _quote(v), "msg": errs[0]}

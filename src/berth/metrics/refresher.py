@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from prometheus_client import Counter, Gauge, Histogram
 
+from berth.config.metrics import MetricSource
 from berth.metrics.annotations import NodeFieldSource
 from berth.metrics.base import FetchResult, NodeDirectory, NodeRecord, Source, SourceError
-from berth.metrics.config import MetricSource
 from berth.metrics.metrics_api import MetricsAPISource
 from berth.metrics.prometheus import PrometheusSource
 from berth.metrics.sysdig import SysdigSource

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from berth.config.durations import Duration
 from berth.framework.plugin import (
     MAX_NODE_SCORE,
     CycleState,
@@ -28,7 +29,6 @@ from berth.framework.plugin import (
     ScorePlugin,
 )
 from berth.framework.status import SKIP, SUCCESS, Status, unresolvable
-from berth.metrics.config import Duration
 from berth.metrics.table import MetricKey, MetricTable, Series
 from berth.objects.pod import PodInfo
 from berth.plugins.registry import register

@@ -339,13 +339,10 @@ class LiveScheduler:
         for victim in fit.victims:
             # Count the victims as terminating until the watch reports them gone, so the next
             # attempt waits for them (PodEligibleToPreemptOthers) instead of preempting again.
-            assumed = state.is_assumed(victim.key)
             if state.node_of(victim.key) == node:
-                marked = dataclasses.replace(victim, terminating=True, preempted_by_scheduler=True)
-                if assumed:
-                    state.assume_pod(marked, node)
-                else:
-                    state.add_pod(marked, node)
+                state.replace_pod(
+                    dataclasses.replace(victim, terminating=True, preempted_by_scheduler=True)
+                )
         lower = [p for p in nominator.pods_for_node(node) if p.priority < pod.priority]
         for other in lower:
             nominator.remove(other.key)
@@ -384,11 +381,7 @@ class LiveScheduler:
         for victim, result in zip(victims, evicted, strict=True):
             current = state.pods.get(victim.key)
             if not result.deleted and current is not None and current.preempted_by_scheduler:
-                # Not deleted after all: stop counting it as terminating.
-                if state.is_assumed(victim.key):
-                    state.assume_pod(victim, node)
-                else:
-                    state.add_pod(victim, node)
+                state.replace_pod(victim)  # not deleted after all: no longer terminating
         if not all(r.deleted for r in evicted):
             # Upstream moves the preemptor back to the active queue when a victim could not
             # be preempted; it is retried after its backoff here and may pick other victims.

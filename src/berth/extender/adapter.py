@@ -22,8 +22,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -305,9 +303,11 @@ class ExtenderAdapter:
             if idx is None:
                 out[node_name] = victims
                 continue
-            on_node = {p.uid: p for p in state.node_pods[idx].values() if p.uid}
-            removing = [on_node[u] for u in victims.uids if u in on_node]
-            with _pods_removed(self.engine, removing, node_name):
+            on_node = {p.uid: p.key for p in state.node_pods[idx].values() if p.uid}
+            with state.what_if() as hypothesis:
+                for uid in victims.uids:
+                    if uid in on_node:
+                        hypothesis.remove(on_node[uid])
                 status = fwk.run_filters_on_node(pod, idx)
             if status.ok:
                 out[node_name] = victims
@@ -363,25 +363,6 @@ def scale_score(total: int, max_total: int) -> int:
         return 0
     scaled = (2 * total * MAX_EXTENDER_PRIORITY + max_total) // (2 * max_total)
     return max(0, min(MAX_EXTENDER_PRIORITY, scaled))
-
-
-@contextmanager
-def _pods_removed(engine: Engine, pods: list[PodInfo], node_name: str) -> Iterator[None]:
-    """Take `pods` off the state for the block, then put them back as they were."""
-    state = engine.state
-    removed: list[tuple[PodInfo, bool]] = []
-    try:
-        for p in pods:
-            assumed = state.is_assumed(p.key)
-            if state.remove_pod(p.key) is not None:
-                removed.append((p, assumed))
-        yield
-    finally:
-        for p, assumed in removed:
-            if assumed:
-                state.assume_pod(p, node_name)
-            else:
-                state.add_pod(p, node_name)
 
 
 def describe(adapter: ExtenderAdapter) -> dict[str, Any]:

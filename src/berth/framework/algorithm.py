@@ -255,8 +255,7 @@ class Scheduler:
             pods = fwk.nominated_pods_for(pod, idx)
             if not pods:
                 continue
-            with fwk.pods_added(pods, name):
-                status = fwk.run_filters_on_node(pod, idx)
+            status = fwk.run_filters_with(pods, pod, idx)
             if not status.ok:
                 diagnosis.explicit[idx] = status
                 drop.append(idx)

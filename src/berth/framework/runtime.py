@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -245,25 +244,18 @@ class Framework:
         added) without them, so affinity to them cannot be what makes the pod fit."""
         nominated = self.nominated_pods_for(pod, node)
         if nominated:
-            with self.pods_added(nominated, self.handle.state.names[node]):
-                status = self.run_filters_on_node(pod, node)
+            status = self.run_filters_with(nominated, pod, node)
             if not status.ok:
                 return status
         return self.run_filters_on_node(pod, node)
 
-    @contextmanager
-    def pods_added(self, pods: list[PodInfo], node_name: str) -> Iterator[None]:
-        """Count `pods` on `node_name` for the duration of the block, then take them away."""
+    def run_filters_with(self, pods: list[PodInfo], pod: PodInfo, node: int) -> Status:
+        """run_filters_on_node with `pods` (placed nowhere) counted on the node meanwhile."""
         state = self.handle.state
-        added: list[str] = []
-        try:
+        with state.what_if() as hypothesis:
             for p in pods:
-                state.add_pod(p, node_name)
-                added.append(p.key)
-            yield
-        finally:
-            for key in added:
-                state.remove_pod(key)
+                hypothesis.add(p, state.names[node])
+            return self.run_filters_on_node(pod, node)
 
     # ----- PostFilter --------------------------------------------------------------------------
     @_timed("PostFilter")

@@ -287,32 +287,16 @@ class DefaultPreemption(PostFilterPlugin):
         self, pod: PodInfo, node: int, pdbs: list[PDB]
     ) -> tuple[list[PodInfo], int, Status]:
         """upstream SelectVictimsOnNode: remove every lower-priority pod, check the pod fits,
-        then reprieve as many as possible (PDB-violating ones first, most important first).
-        The state is restored exactly (assumed pods stay assumed, per-node order kept)."""
+        then reprieve as many as possible (PDB-violating ones first, most important first),
+        as a what-if on the state (put back as it was afterwards)."""
         state = self.state
         fwk = self.framework
-        node_name = state.names[node]
         potential = [p for p in state.node_pods[node].values() if p.priority < pod.priority]
         if not potential:
             return [], 0, unresolvable(NO_VICTIMS)
-        order = list(state.node_pods[node])
-        assumed = {p.key for p in potential if state.is_assumed(p.key)}
-        removed: dict[str, PodInfo] = {}
-
-        def remove(p: PodInfo) -> None:
-            state.remove_pod(p.key)
-            removed[p.key] = p
-
-        def restore(p: PodInfo) -> None:
-            if p.key in assumed:
-                state.assume_pod(p, node_name)
-            else:
-                state.add_pod(p, node_name)
-            del removed[p.key]
-
-        try:
+        with state.what_if() as hypothesis:
             for p in potential:
-                remove(p)
+                hypothesis.remove(p.key)
             status = fwk.run_filters_with_nominated(pod, node)
             if not status.ok:
                 return [], 0, status
@@ -323,22 +307,15 @@ class DefaultPreemption(PostFilterPlugin):
             violations = 0
             for group, counts in ((violating, True), (non_violating, False)):
                 for p in group:
-                    restore(p)
+                    hypothesis.restore(p.key)
                     if fwk.run_filters_with_nominated(pod, node).ok:
                         continue
-                    remove(p)
+                    hypothesis.remove(p.key)
                     victims.append(p)
                     violations += counts
             if violating and non_violating:
                 victims.sort(key=key)
             return victims, violations, SUCCESS
-        finally:
-            for p in list(removed.values()):
-                restore(p)
-            pods = state.node_pods[node]
-            kept = {k: pods[k] for k in order if k in pods}
-            kept.update(pods)  # (nothing else expected; never drop a pod)
-            state.node_pods[node] = kept
 
     def pdbs(self) -> list[PDB]:
         """The PDBs the front provides (none when it provides no lister)."""

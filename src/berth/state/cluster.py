@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ import numpy.typing as npt
 from berth.objects.node import NodeInfo, Taint
 from berth.objects.pod import AffinityTerm, PodInfo
 from berth.objects.selectors import LabelSelector
+from berth.state.whatif import WhatIf
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -94,7 +96,8 @@ class _SelectorCounts:
 
 
 class ClusterState:
-    """Nodes and placed pods. Mutated only between decisions; a decision reads it as a snapshot."""
+    """Nodes and placed pods. Mutated between decisions; a decision reads it as a snapshot, and
+    changes it only inside `what_if`, which puts it back."""
 
     def __init__(self, *, capacity: int = 64) -> None:
         self.resources: list[str] = list(BASE_RESOURCES)
@@ -547,6 +550,26 @@ class ClusterState:
         """Placed pods whose required affinity or preferred (anti-)affinity terms may match
         `pod` (a superset of those that do)."""
         return self._holders(self.affinity_by_label, pod)
+
+    @contextmanager
+    def what_if(self) -> Iterator[WhatIf]:
+        """A hypothesis (pods removed or added), undone when the block ends (state/whatif.py)."""
+        hypothesis = WhatIf(self)
+        try:
+            yield hypothesis
+        finally:
+            hypothesis.undo()
+
+    def replace_pod(self, pod: PodInfo) -> None:
+        """Swap the copy of a placed pod (same key) for `pod`, on the same node and as assumed as
+        before (e.g. to mark a preemption victim terminating); a pod placed nowhere is left out."""
+        node_name = self.pod_node.get(pod.key)
+        if node_name is None:
+            return
+        if self.is_assumed(pod.key):
+            self.assume_pod(pod, node_name)
+        else:
+            self.add_pod(pod, node_name)
 
     def assume_pod(self, pod: PodInfo, node_name: str) -> None:
         """Count `pod` on `node_name` before the bind lands, so the next decision sees it."""

@@ -6,6 +6,8 @@ build an Engine from the same configuration, so a plugin is written once and beh
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import random
 from typing import Any, cast
 
@@ -26,13 +28,11 @@ from berth.framework.plugin import (
     ReservePlugin,
     ScorePlugin,
 )
+from berth.framework.ports import Ports
 from berth.framework.runtime import Framework
-from berth.plugins.podtopologyspread import DEFAULT_SELECTOR_SERVICE
+from berth.metrics.refresher import Refresher
 from berth.plugins.registry import registry
-from berth.plugins.storagehelpers import VOLUMES_SERVICE
 from berth.state.cluster import ClusterState
-from berth.state.volumes import VolumeIndex
-from berth.state.workloads import WorkloadIndex
 
 
 def build_framework(resolved: ResolvedProfile, handle: Handle) -> Framework:
@@ -72,27 +72,28 @@ def build_framework(resolved: ResolvedProfile, handle: Handle) -> Framework:
 
 
 class Engine:
-    """Cluster state and a Scheduler per profile (keyed by schedulerName)."""
+    """Cluster state, the ports and a Scheduler per profile (keyed by schedulerName)."""
 
     def __init__(
         self,
         *,
         config: Config | None = None,
         state: ClusterState | None = None,
+        ports: Ports | None = None,
         seed: int | None = None,
-        services: dict[str, Any] | None = None,
     ) -> None:
         self.config = config or parse_config({})
         self.state = state or ClusterState()
+        ports = ports or Ports()
+        # The metric sources of the configuration fill MetricScore's table: in the background
+        # for `berth run` and the extender (`refresher.start()`), once for simulate and bench.
+        self.refresher: Refresher | None = None
+        if ports.metrics is None and self.config.model.metricSources:
+            self.refresher = Refresher.from_config(self.config, state=self.state)
+            ports = dataclasses.replace(ports, metrics=self.refresher.table)
+        self.ports = ports
         self.rng = random.Random(seed)
-        self.workloads = WorkloadIndex()
-        self.volumes = VolumeIndex()
-        merged = {
-            DEFAULT_SELECTOR_SERVICE: self.workloads.default_selector,
-            VOLUMES_SERVICE: self.volumes,
-            **(services or {}),
-        }
-        self.handle = Handle(state=self.state, rng=self.rng, services=merged)
+        self.handle = Handle(state=self.state, ports=self.ports, rng=self.rng)
         self.schedulers: dict[str, Scheduler] = {
             name: Scheduler(framework=build_framework(resolved, self.handle), rng=self.rng)
             for name, resolved in self.config.profiles.items()
@@ -100,3 +101,24 @@ class Engine:
 
     def scheduler_for(self, scheduler_name: str) -> Scheduler | None:
         return self.schedulers.get(scheduler_name)
+
+    def sample_metrics(self) -> list[str]:
+        """One refresh of every metric source, for a front without the background loop (offline,
+        the benchmark); the names of the sources that did not answer. Not on an event loop."""
+        refresher = self.refresher
+        if refresher is None:
+            return []
+
+        async def once() -> dict[str, bool]:
+            try:
+                return await refresher.refresh_once()
+            finally:
+                await refresher.stop()
+
+        return [name for name, up in asyncio.run(once()).items() if not up]
+
+    def schedules(self, raw_pod: dict[str, Any]) -> bool:
+        """Is the pod one of this engine's (its schedulerName names a profile)?"""
+        spec = raw_pod.get("spec")
+        name = spec.get("schedulerName") if isinstance(spec, dict) else None
+        return (name or "default-scheduler") in self.schedulers

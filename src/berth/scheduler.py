@@ -19,46 +19,32 @@ from typing import Any
 from aiolimiter import AsyncLimiter
 
 from berth.engine import Engine
+from berth.feed import Feed, FeedListener
 from berth.framework.algorithm import FitError
 from berth.framework.events import (
-    ASSIGNED_POD_ADD,
+    ASSIGNED_POD,
     ASSIGNED_POD_DELETE,
-    CSI_NODE,
-    NODE_ADD,
-    NODE_DELETE,
-    PERSISTENT_VOLUME,
-    PERSISTENT_VOLUME_CLAIM,
     POD_GROUP,
-    STORAGE_CLASS,
     UNSCHEDULABLE_POD_ADD,
     ActionType,
     ClusterEvent,
     collect_registrations,
-    node_changes,
-    pod_changes,
 )
 from berth.framework.runtime import FrameworkError
 from berth.framework.status import SUCCESS, Code, Status
 from berth.kube.events import EventRecorder
 from berth.kube.evictor import Evictor
-from berth.kube.informer import Obj, ObjectCache, object_key
-from berth.objects import ObjectError, parse_node, parse_pod
-from berth.objects.pod import POD_GROUP_LABEL, PodInfo
-from berth.plugins.coscheduling import GROUP_PODS_SERVICE, PODGROUP_SERVICE, creation_time
+from berth.kube.informer import Handler, Obj, object_key
+from berth.objects import ObjectError
+from berth.objects.pod import PodInfo
 from berth.plugins.coscheduling import NAME as COSCHEDULING
+from berth.plugins.coscheduling import creation_time
 from berth.plugins.podtopologyspread import NAME as POD_TOPOLOGY_SPREAD
 from berth.queue import QueuedPod, SchedulingQueue
 from berth.telemetry import SchedulerMetrics
 
 log = logging.getLogger("berth.scheduler")
 TERMINAL = ("Succeeded", "Failed")
-# The volume informers' kinds -> event resources.
-VOLUME_RESOURCES = {
-    "PersistentVolume": PERSISTENT_VOLUME,
-    "PersistentVolumeClaim": PERSISTENT_VOLUME_CLAIM,
-    "StorageClass": STORAGE_CLASS,
-    "CSINode": CSI_NODE,
-}
 
 
 class LiveScheduler:
@@ -86,20 +72,17 @@ class LiveScheduler:
         self.pods: dict[str, Obj] = {}  # latest raw object of every pod we know, by key
         self.scheduled = 0
         self.bind_failures = 0
-        # Read by preemption (PDBs) and gang scheduling (PodGroups).
-        self.pdbs = ObjectCache()
-        self.pod_groups = PodGroupEvents(self)
-        # "namespace/group" -> keys of the known non-terminal pods labelled with that group, and
-        # each such pod's group (gang scheduling counts a group's pods on every decision).
-        self.group_members: dict[str, set[str]] = {}
-        self._group_of: dict[str, str] = {}
         self.gang = any(
             COSCHEDULING in (p.name for p in sch.framework.permit)
             for sch in engine.schedulers.values()
         )
-        services = engine.handle.services
-        services.setdefault(PODGROUP_SERVICE, self.pod_groups.objects.get)
-        services.setdefault(GROUP_PODS_SERVICE, self.group_size)
+        # The informers' objects go through the engine's feed; its listener moves the queue.
+        self.feed = Feed(
+            state=engine.state,
+            ports=engine.ports,
+            responsible=engine.schedules,
+            listener=_Queue(self),
+        )
         if self.gang:
             queue.group_order = self.group_order
         if any(sch.framework.pre_enqueue for sch in engine.schedulers.values()):
@@ -122,9 +105,12 @@ class LiveScheduler:
                 histogram.labels(point, code, profile).observe(seconds)
 
             sch.framework.observe = observe
-        self.nodes = NodeEvents(self)
-        self.pod_events = PodEvents(self)
-        self.namespaces = NamespaceEvents(self)
+
+    def handler(self, kind: str) -> Handler:
+        """The informer handler for `kind`: the feed's (pods: the latest raw pod kept first)."""
+        if kind == "Pod":
+            return _RawPods(self.pods, self.feed.handler(kind))
+        return self.feed.handler(kind)
 
     def _incoming(self, queue: str, event: str) -> None:
         self.metrics.incoming.labels(queue, event).inc()
@@ -150,48 +136,12 @@ class LiveScheduler:
         binding cycle): its room may help others."""
         self.queue.move_all(ASSIGNED_POD_DELETE, old=pod)
 
-    # ----- pods by PodGroup (gang scheduling) ---------------------------------------------------
-    def remember(self, key: str, obj: Obj) -> None:
-        """Keep the latest raw pod and its PodGroup membership."""
-        self.pods[key] = obj
-        meta = obj.get("metadata") or {}
-        group = str((meta.get("labels") or {}).get(POD_GROUP_LABEL) or "")
-        full = f"{meta.get('namespace') or 'default'}/{group}" if group else ""
-        old = self._group_of.get(key, "")
-        if old == full:
-            return
-        if old:
-            self._drop_member(key, old)
-        if full:
-            self._group_of[key] = full
-            self.group_members.setdefault(full, set()).add(key)
-            if self.gang:
-                # A new member (ours or not) may complete a group whose pods lacked siblings.
-                self.queue.move_all(UNSCHEDULABLE_POD_ADD, only_plugins={COSCHEDULING})
-
-    def forget(self, key: str) -> None:
-        self.pods.pop(key, None)
-        old = self._group_of.get(key)
-        if old:
-            self._drop_member(key, old)
-
-    def _drop_member(self, key: str, group: str) -> None:
-        self._group_of.pop(key, None)
-        members = self.group_members.get(group)
-        if members is not None:
-            members.discard(key)
-            if not members:
-                del self.group_members[group]
-
-    def group_size(self, namespace: str, group: str) -> int:
-        return len(self.group_members.get(f"{namespace}/{group}", ()))
-
     def group_order(self, pod: PodInfo) -> tuple[float, str]:
         """Coscheduling's queue order after priority: the PodGroup's creation time (the pod's
         own when it has no PodGroup) and the group's full name (the pod's key)."""
         if pod.pod_group:
             key = f"{pod.namespace}/{pod.pod_group}"
-            created = creation_time(self.pod_groups.objects.get(key))
+            created = creation_time(self.engine.ports.pod_groups.get(key))
             return (pod.created if created is None else created), key
         return pod.created, pod.key
 
@@ -208,20 +158,6 @@ class LiveScheduler:
                 extra={"pod": pod.key, "plugin": status.plugin, "reason": status.message},
             )
         return status
-
-    def volume_event(self, kind: str, old: Obj | None, new: Obj | None) -> None:
-        """A PV, claim, StorageClass or CSINode was added, changed or deleted: retry the pods
-        whose rejecting plugins registered for that (the volume plugins do)."""
-        resource = VOLUME_RESOURCES.get(kind)
-        if resource is None:
-            return
-        if new is None:
-            action = ActionType.DELETE
-        elif old is None:
-            action = ActionType.ADD
-        else:
-            action = ActionType.UPDATE
-        self.queue.move_all(ClusterEvent(resource, action), old=old, new=new)
 
     # ----- the loop ----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -241,7 +177,7 @@ class LiveScheduler:
         """Stop taking pods; wait for binds in flight."""
         self._stopping = True
         self.queue.close()
-        for waiting in self.engine.handle.waiting_pods:
+        for waiting in self.engine.handle.ports.waiting_pods:
             waiting.reject("", "scheduler stopping")
         pending = self._binds | self._preemptions
         if pending:
@@ -326,7 +262,7 @@ class LiveScheduler:
         pod = entry.pod
         node = fit.nominated_node
         state = self.engine.state
-        nominator = self.engine.handle.nominator
+        nominator = self.engine.handle.ports.nominator
         if not node:
             # Preemption cannot help: clear an earlier nomination, if any.
             if nominator.node_of(pod.key) or pod.nominated_node:
@@ -424,8 +360,8 @@ class LiveScheduler:
             # upstream WaitOnPermit: bind only once allowed; a rejection or timeout releases
             # the room the pod held (Unreserve rejects its waiting siblings too) and requeues it.
             permit = await waiting.wait()
-            if self.engine.handle.waiting_pods.get(pod.key) is waiting:
-                self.engine.handle.waiting_pods.remove(pod.key)
+            if self.engine.handle.ports.waiting_pods.get(pod.key) is waiting:
+                self.engine.handle.ports.waiting_pods.remove(pod.key)
             if not permit.ok:
                 fwk.run_unreserve(cycle, pod, node)
                 self.engine.state.forget_pod(pod.key)
@@ -461,7 +397,7 @@ class LiveScheduler:
                 )
             self.metrics.scheduling_attempts.observe(entry.attempts)
             self.queue.done(pod.key)
-            self.engine.handle.nominator.remove(pod.key)
+            self.engine.handle.ports.nominator.remove(pod.key)
             self.recorder.event(
                 pod,
                 type_="Normal",
@@ -491,10 +427,6 @@ class LiveScheduler:
         self.queue.requeue_backoff(entry)
 
     # ----- informer events ---------------------------------------------------------------------
-    def ours(self, raw: Obj) -> bool:
-        spec = raw.get("spec") or {}
-        return (spec.get("schedulerName") or "default-scheduler") in self.engine.schedulers
-
     def malformed(self, raw: Obj, exc: ObjectError) -> None:
         """A pod we cannot parse: tell its owner through an event, never crash."""
         meta = raw.get("metadata") or {}
@@ -531,246 +463,68 @@ class LiveScheduler:
         self._failed_scheduling(stub, f"invalid pod spec: {exc.where}")
 
 
-class PodEvents:
-    def __init__(self, s: LiveScheduler) -> None:
-        self.s = s
+class _RawPods:
+    """The pods informer's handler: keep the latest raw pod (events and conditions are written
+    from it), then feed it."""
+
+    def __init__(self, pods: dict[str, Obj], feed: Handler) -> None:
+        self._pods = pods
+        self._feed = feed
 
     def on_add(self, obj: Obj) -> None:
-        self._apply(obj, added=True)
+        self._keep(obj)
+        self._feed.on_add(obj)
 
     def on_update(self, old: Obj, new: Obj) -> None:
-        if _nominated(old) != _nominated(new):
-            self._sync_nomination(new)
-        if not (new.get("spec") or {}).get("nodeName") and not _pod_changed(old, new):
-            # upstream isPodUpdated: our own condition patch, or a resourceVersion bump, must
-            # not put an unschedulable pod back in line.
-            self.s.remember(object_key(new), new)
-            return
-        self._apply(new, added=False, old=old)
-
-    def _sync_nomination(self, obj: Obj) -> None:
-        """status.nominatedNodeName changed (by us or another scheduler): follow it."""
-        key = object_key(obj)
-        nominator = self.s.engine.handle.nominator
-        node = _nominated(obj)
-        if not node or (obj.get("spec") or {}).get("nodeName"):
-            nominator.remove(key)
-            return
-        if nominator.node_of(key) == node:
-            return
-        try:
-            nominator.add(parse_pod(obj), node)
-        except ObjectError:
-            nominator.remove(key)
+        self._keep(new)
+        self._feed.on_update(old, new)
 
     def on_delete(self, obj: Obj) -> None:
-        key = object_key(obj)
-        s = self.s
-        s.engine.handle.nominator.remove(key)
-        s.forget(key)
-        waiting = s.engine.handle.waiting_pods.get(key)
-        if waiting is not None:
-            waiting.reject("", "pod deleted while waiting at permit")
-        s.queue.delete(key)
-        removed = s.engine.state.remove_pod(key)
-        if removed is not None:
-            s.assigned_pod_deleted(removed)
+        self._pods.pop(object_key(obj), None)
+        self._feed.on_delete(obj)
 
-    def _apply(self, obj: Obj, *, added: bool, old: Obj | None = None) -> None:
-        s = self.s
-        key = object_key(obj)
-        spec = obj.get("spec") or {}
-        status = obj.get("status") or {}
-        state = s.engine.state
-        if status.get("phase") in TERMINAL:
-            s.engine.handle.nominator.remove(key)
-            s.forget(key)
-            s.queue.delete(key)
-            removed = state.remove_pod(key)
-            if removed is not None:
-                s.assigned_pod_deleted(removed)
-            return
-        s.remember(key, obj)
-        if spec.get("nodeName"):
-            previous: PodInfo | None = None
-            if old is not None and self._confirms_assumed(key, old, obj):
-                # Our bind landed: the assumed pod is what parsing `obj` would give (it was
-                # parsed from `old`, and only the node and server-set fields differ), so it
-                # stays counted as it is, without parsing and re-indexing the pod again.
-                state.confirm_pod(key)
-                pod = state.pods[key]
-            else:
-                try:
-                    pod = parse_pod(obj)
-                except ObjectError as exc:
-                    log.warning("cannot account bound pod", extra={"pod": key, "error": str(exc)})
-                    return
-                if state.node_of(key) is not None and not state.is_assumed(key):
-                    previous = state.pods.get(key)
-                state.add_pod(pod)  # confirms an assumed pod, or accounts someone else's
-            s.engine.handle.nominator.remove(key)  # bound: no longer holds room by nomination
-            s.queue.delete(key)
-            if previous is None:
-                s.queue.move_all(ASSIGNED_POD_ADD, new=pod, pre_check=s.cross_topology(pod))
-                return
-            # upstream AssignedPodUpdated: only the specific changes (labels, scale down,
-            # tolerations) are dispatched; a label change goes through the same pre-check.
-            for event in pod_changes(previous, pod):
-                if event.action == ActionType.UPDATE_POD_LABEL:
-                    check = s.cross_topology(pod)
-                    s.queue.move_all(event, old=previous, new=pod, pre_check=check)
-                elif event.action != ActionType.UPDATE:
-                    s.queue.move_all(event, old=previous, new=pod)
-            return
-        if not s.ours(obj):
-            return
-        if (obj.get("metadata") or {}).get("deletionTimestamp"):
-            s.queue.delete(key)
-            return
-        try:
-            pod = parse_pod(obj)
-        except ObjectError as exc:
-            s.queue.delete(key)
-            if added or key not in s.queue:
-                s.malformed(obj, exc)
-            return
-        if state.node_of(key) is not None:
-            return  # assumed and binding: the bind task owns it
-        if added and pod.nominated_node:
-            s.engine.handle.nominator.add(pod, pod.nominated_node)  # e.g. after a restart
-        if added:
-            s.queue.add(pod)
+    def _keep(self, obj: Obj) -> None:
+        if (obj.get("status") or {}).get("phase") in TERMINAL:
+            self._pods.pop(object_key(obj), None)
         else:
-            s.queue.update(pod)
-
-    def _confirms_assumed(self, key: str, old: Obj, new: Obj) -> bool:
-        """Is `new` the pod assumed on its node, parsed from `old`, with only the binding's
-        changes (spec.nodeName, resourceVersion, managedFields, the PodScheduled condition)?"""
-        state = self.s.engine.state
-        node = (new.get("spec") or {}).get("nodeName")
-        if not state.is_assumed(key) or state.node_of(key) != node:
-            return False
-        assumed = state.pods.get(key)
-        old_meta = old.get("metadata") or {}
-        if assumed is None or not assumed.resource_version:
-            return False
-        if assumed.resource_version != old_meta.get("resourceVersion"):
-            return False  # updated while it was being bound: parse the newest
-        if (old.get("spec") or {}).get("nodeName"):
-            return False
-        return _but_binding(old) == _but_binding(new)
+            self._pods[object_key(obj)] = obj
 
 
-class PodGroupEvents(ObjectCache):
-    """The PodGroups (scheduler-plugins CRD); a new or changed one may unblock its pods."""
+class _Queue(FeedListener):
+    """What the feed reports, as upstream's event handlers act on it: pods queued, dequeued and
+    moved back from unschedulable on the cluster events their rejectors registered for."""
 
     def __init__(self, s: LiveScheduler) -> None:
-        super().__init__()
         self.s = s
 
-    def on_add(self, obj: Obj) -> None:
-        super().on_add(obj)
+    def cluster_event(self, event: ClusterEvent, old: Any, new: Any) -> None:
+        queue = self.s.queue
+        if event.resource == ASSIGNED_POD and event.action in (
+            ActionType.ADD,
+            ActionType.UPDATE_POD_LABEL,
+        ):
+            queue.move_all(event, old=old, new=new, pre_check=self.s.cross_topology(new))
+        elif event.resource == POD_GROUP and not self.s.gang:
+            return
+        else:
+            queue.move_all(event, old=old, new=new)
+
+    def pending(self, pod: PodInfo, *, added: bool) -> None:
+        if added:
+            self.s.queue.add(pod)
+        else:
+            self.s.queue.update(pod)
+
+    def pending_gone(self, key: str) -> None:
+        self.s.queue.delete(key)
+
+    def pod_group_grew(self, group: str) -> None:
         if self.s.gang:
-            self.s.queue.move_all(ClusterEvent(POD_GROUP, ActionType.ADD), new=obj)
+            # A new member (ours or not) may complete a group whose pods lacked siblings.
+            self.s.queue.move_all(UNSCHEDULABLE_POD_ADD, only_plugins={COSCHEDULING})
 
-    def on_update(self, old: Obj, new: Obj) -> None:
-        super().on_update(old, new)
-        if self.s.gang and old.get("spec") != new.get("spec"):
-            self.s.queue.move_all(ClusterEvent(POD_GROUP, ActionType.UPDATE), old=old, new=new)
-
-
-class NodeEvents:
-    def __init__(self, s: LiveScheduler) -> None:
-        self.s = s
-
-    def on_add(self, obj: Obj) -> None:
-        self._upsert(obj)
-
-    def on_update(self, old: Obj, new: Obj) -> None:
-        self._upsert(new)
-
-    def on_delete(self, obj: Obj) -> None:
-        name = (obj.get("metadata") or {}).get("name")
-        if not isinstance(name, str):
-            return
-        state = self.s.engine.state
-        idx = state.index.get(name)
-        gone = state.nodes[idx] if idx is not None else None
-        state.remove_node(name)
-        if gone is not None:
-            self.s.queue.move_all(NODE_DELETE, old=gone)  # e.g. PodTopologySpread's domains
-
-    def _upsert(self, obj: Obj) -> None:
-        try:
-            node = parse_node(obj)
-        except ObjectError as exc:
-            log.warning("malformed node ignored", extra={"error": str(exc)})
-            return
-        state = self.s.engine.state
-        idx = state.index.get(node.name)
-        old = state.nodes[idx] if idx is not None else None
-        state.upsert_node(node)
-        if old is None:
-            self.s.queue.move_all(NODE_ADD, new=node)
-            return
-        # upstream nodeSchedulingPropertiesChange: one event per kind of change; a heartbeat
-        # or other status-only change (conditions, annotations) raises none.
-        for event in node_changes(old, node):
-            self.s.queue.move_all(event, old=old, new=node)
-
-
-class NamespaceEvents:
-    def __init__(self, s: LiveScheduler) -> None:
-        self.s = s
-
-    def on_add(self, obj: Obj) -> None:
-        meta = obj.get("metadata") or {}
-        self.s.engine.state.set_namespace(str(meta.get("name")), dict(meta.get("labels") or {}))
-
-    def on_update(self, old: Obj, new: Obj) -> None:
-        self.on_add(new)
-
-    def on_delete(self, obj: Obj) -> None:
-        self.s.engine.state.remove_namespace(str((obj.get("metadata") or {}).get("name")))
-
-
-_SERVER_META = ("resourceVersion", "managedFields", "generation")
-
-
-def _without(d: Obj, keys: tuple[str, ...]) -> Obj:
-    return {k: v for k, v in d.items() if k not in keys}
-
-
-def _strip(obj: Obj) -> Obj:
-    """The pod without its status and the metadata the server maintains."""
-    return {
-        **_without(obj, ("status",)),
-        "metadata": _without(obj.get("metadata") or {}, _SERVER_META),
-    }
-
-
-def _but_binding(obj: Obj) -> Obj:
-    """The pod without what binding it changes: spec.nodeName, the PodScheduled condition,
-    and the metadata the server maintains."""
-    status = dict(obj.get("status") or {})
-    conditions = [
-        c for c in status.pop("conditions", None) or () if c.get("type") != "PodScheduled"
-    ]
-    if conditions:
-        status["conditions"] = conditions
-    # metadata, spec and status only: a listed pod carries no apiVersion/kind, a watched one does
-    return {
-        "metadata": _without(obj.get("metadata") or {}, _SERVER_META),
-        "spec": _without(obj.get("spec") or {}, ("nodeName",)),
-        "status": status,
-    }
-
-
-def _nominated(obj: Obj) -> str:
-    return str((obj.get("status") or {}).get("nominatedNodeName") or "")
-
-
-def _pod_changed(old: Obj, new: Obj) -> bool:
-    if (old.get("status") or {}).get("phase") != (new.get("status") or {}).get("phase"):
-        return True
-    return _strip(old) != _strip(new)
+    def malformed(self, kind: str, raw: Obj, error: ObjectError) -> None:
+        if kind == "Pod" and not (raw.get("spec") or {}).get("nodeName"):
+            self.s.malformed(raw, error)  # a pod of ours: tell its owner
+        else:
+            super().malformed(kind, raw, error)

@@ -7,17 +7,18 @@ node and reserved (untimed), so the state fills up as the run goes. No API serve
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from berth.bench.errors import BenchError
 from berth.config.loader import Config
 from berth.engine import Engine
+from berth.feed import Feed
 from berth.framework.algorithm import FitError
-from berth.objects import parse_node, parse_pod
+from berth.objects import parse_pod
 
 JSON = dict[str, Any]
 Progress = Callable[[int, int], None]
@@ -46,42 +47,25 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     return {"p50": rank(0.50), "p90": rank(0.90), "p99": rank(0.99), "max": round(ordered[-1], 2)}
 
 
-def attach_metric_table(engine: Engine, config: Config) -> None:
-    """Fill a metric table from the configured sources once, as the refresher would, and give
-    it to MetricScore (only when the profile reads metrics and no table is there yet)."""
-    from berth.metrics.refresher import Refresher, keys_from_config
-    from berth.plugins.metricscore import SERVICE
-
-    if not keys_from_config(config) or SERVICE in engine.handle.services:
-        return
-    refresher = Refresher.from_config(config, state=engine.state)
-
-    async def once() -> None:
-        try:
-            up = await refresher.refresh_once()
-        finally:
-            await refresher.stop()
-        down = [name for name, ok in up.items() if not ok]
-        if down:
-            raise RuntimeError(f"metric sources down: {', '.join(down)}")
-
-    asyncio.run(once())
-    engine.handle.services[SERVICE] = refresher.table
-
-
 def load_engine(
     *, config: Config, nodes: list[JSON], running: list[JSON], namespaces: list[str]
 ) -> Engine:
+    """An engine fed the workload's objects, its metric table sampled once (as the refresher
+    would have before the first decision)."""
     engine = Engine(config=config, seed=1)
-    state = engine.state
+    feed = Feed(state=engine.state, ports=engine.ports, responsible=engine.schedules)
     for ns in namespaces:
-        state.set_namespace(ns, {"kubernetes.io/metadata.name": ns})
-    for raw in nodes:
-        state.upsert_node(parse_node(raw))
-    for raw in running:
-        state.add_pod(parse_pod(raw))
-    attach_metric_table(engine, config)
+        feed.add({"kind": "Namespace", "metadata": {"name": ns, "labels": _ns_labels(ns)}})
+    for raw in [*nodes, *running]:
+        feed.add(raw)
+    down = engine.sample_metrics()
+    if down:
+        raise BenchError(f"metric sources down: {', '.join(down)}")
     return engine
+
+
+def _ns_labels(name: str) -> dict[str, str]:
+    return {"kubernetes.io/metadata.name": name}
 
 
 def measure_decisions(

@@ -11,7 +11,7 @@ of two places:
 - `NodeNames` (`nodeCacheCapable: true`): the names are looked up in the node table the nodes
   informer keeps, exactly like `berth run`'s cache.
 
-Bound pods come from the pods informer in both modes (see `berth.extender.informers`); without a
+Bound pods come from the pods informer in both modes (`berth.extender.server`); without a
 cluster connection the node table holds no pods, so only per-node facts (allocatable, taints,
 labels, cordons) decide. Every verb runs synchronously on the event loop, between informer
 updates, so a decision reads a consistent snapshot.
@@ -40,6 +40,7 @@ from berth.extender.wire import (
     MetaVictims,
     Obj,
 )
+from berth.feed import Feed
 from berth.framework.plugin import MAX_NODE_SCORE, CycleState
 from berth.framework.runtime import Framework, FrameworkError, outside_pre_filter_result
 from berth.framework.status import Code, Status, unresolvable
@@ -77,6 +78,9 @@ class ExtenderAdapter:
         bind_timeout: float = 4.0,
     ) -> None:
         self.engine = engine
+        # Bound pods, namespaces and workloads from the informers, nodes from the informer or
+        # the payloads: every pod is the extender's to judge (kube-scheduler asks about its own).
+        self.feed = Feed(state=engine.state, ports=engine.ports, responsible=lambda _: True)
         self.binder = binder
         self.nodes_from_informer = nodes_from_informer
         self.node_ttl = node_ttl
@@ -143,7 +147,7 @@ class ExtenderAdapter:
                         problems[name] = unresolvable(f"invalid node: {exc}")
                         continue
                     self.stats.parsed += 1
-                    state.upsert_node(node)
+                    self.feed.upsert_node(node)
                     self._parsed[name] = (rv, node)
                 self._last_sent[name] = now
             self._prune(now)
@@ -163,12 +167,11 @@ class ExtenderAdapter:
         if self.nodes_from_informer or now - self._last_prune < 10.0:
             return
         self._last_prune = now
-        state = self.engine.state
         for name, seen in list(self._last_sent.items()):
             if now - seen > self.node_ttl:
                 del self._last_sent[name]
                 self._parsed.pop(name, None)
-                state.remove_node(name)
+                self.feed.remove_node(name)
 
     # ----- filter ------------------------------------------------------------------------------
     def filter(self, args: ExtenderArgs) -> ExtenderFilterResult:
@@ -245,7 +248,7 @@ class ExtenderAdapter:
     ) -> dict[str, Status]:
         """upstream RunFilterPluginsWithNominatedPods for the feasible nodes that have pods
         nominated there with equal or higher priority: the pod must fit with them counted."""
-        nominator = self.engine.handle.nominator
+        nominator = self.engine.handle.ports.nominator
         if not len(nominator) or not len(feasible):
             return {}
         state = self.engine.state

@@ -178,7 +178,7 @@ class Scheduler:
         if not status.ok:
             diagnosis.pre_filter_status = status
             raise self._fit_error(cycle, pod, diagnosis)
-        nominated_node = pod.nominated_node or fwk.handle.nominator.node_of(pod.key) or ""
+        nominated_node = pod.nominated_node or fwk.handle.ports.nominator.node_of(pod.key) or ""
         if nominated_node and nominated_node in state.index:
             # upstream evaluates the nominated node (set by preemption) first, and alone if it fits.
             nominated = np.array([state.index[nominated_node]], dtype=np.intp)
@@ -242,7 +242,7 @@ class Scheduler:
         equal or higher priority are counted (upstream RunFilterPluginsWithNominatedPods, run
         only for the few nodes that have such pods; the pass without them is the one above)."""
         fwk = self.framework
-        nominator = fwk.handle.nominator
+        nominator = fwk.handle.ports.nominator
         if not len(nominator) or not len(feasible):
             return feasible
         state = self.state

@@ -74,6 +74,16 @@ STORAGE_CLASS = "storage.k8s.io/StorageClass"
 POD_GROUP = "podgroups.v1alpha1.scheduling.x-k8s.io"
 WILDCARD = "*"
 
+# The event resource of each kind of object the engine's stores hold; changes to kinds not listed
+# raise no event (no plugin registers for them).
+RESOURCE_OF_KIND = {
+    "PersistentVolume": PERSISTENT_VOLUME,
+    "PersistentVolumeClaim": PERSISTENT_VOLUME_CLAIM,
+    "StorageClass": STORAGE_CLASS,
+    "CSINode": CSI_NODE,
+    "PodGroup": POD_GROUP,
+}
+
 # Labels of the queue's own moves (upstream pkg/scheduler/framework/events.go).
 SCHEDULE_ATTEMPT_FAILURE = "ScheduleAttemptFailure"
 BACKOFF_COMPLETE = "BackoffComplete"

@@ -228,7 +228,7 @@ class Framework:
     def nominated_pods_for(self, pod: PodInfo, node: int) -> list[PodInfo]:
         """Pods nominated to `node` that `pod` must yield to: equal or higher priority, not
         `pod` itself, not placed anywhere yet (upstream addNominatedPods)."""
-        nominator = self.handle.nominator
+        nominator = self.handle.ports.nominator
         if not len(nominator):
             return []
         state = self.handle.state
@@ -333,9 +333,10 @@ class Framework:
     def run_permit(self, cycle: CycleState, pod: PodInfo, node_name: str) -> tuple[Status, float]:
         """Success, or Wait with the shortest timeout any plugin asked for, or a rejection.
 
-        On Wait the pod is registered in `handle.waiting_pods` (upstream RunPermitPlugins adds a
-        waitingPod with one timer per waiting plugin); the front keeps it assumed and binds it
-        only once every waiting plugin allowed it, or unreserves it on rejection or timeout.
+        On Wait the pod is registered in the waiting-pods port (upstream RunPermitPlugins adds
+        a waitingPod with one timer per waiting plugin); the binding cycle keeps it assumed and
+        binds it only once every waiting plugin allowed it, or unreserves it on rejection or
+        timeout.
         """
         waits: dict[str, float] = {}
         for plugin in self.permit:
@@ -345,14 +346,14 @@ class Framework:
             elif not status.ok:
                 return status.with_plugin(plugin.name), 0.0
         if waits:
-            self.handle.waiting_pods.add(
+            self.handle.ports.waiting_pods.add(
                 WaitingPod(pod=pod, node=node_name, cycle=cycle, pending=waits)
             )
             return Status(Code.WAIT), min(waits.values())
         return SUCCESS, 0.0
 
     def waiting_pod(self, key: str) -> WaitingPod | None:
-        return self.handle.waiting_pods.get(key)
+        return self.handle.ports.waiting_pods.get(key)
 
     @_timed_async("PreBind")
     async def run_pre_bind(self, cycle: CycleState, pod: PodInfo, node_name: str) -> Status:

@@ -5,10 +5,9 @@ A refresh writes whole series into the MetricTable; a failure leaves the old val
 `berth_metric_source_errors_total` and one log line per transition (down, recovered). Scheduling
 never waits on any of this: decisions only read the table.
 
-Wiring for a front:
-    refresher = Refresher.from_config(config, state=engine_state)
-    engine = Engine(config=config, state=engine_state, services={"metrics": refresher.table})
-    await refresher.start()   # ... and `await refresher.stop()` on the way out
+The engine builds one from the configuration's metricSources (`Engine.refresher`, whose table is
+the engine's metrics port); a live front runs `await refresher.start()` ... `await
+refresher.stop()`, an offline one takes a single sample (`Engine.sample_metrics`).
 """
 
 from __future__ import annotations

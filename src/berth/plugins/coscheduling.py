@@ -17,10 +17,8 @@ The queue-sort half (priority, then the PodGroup's creation time, then the group
 members of a group are tried one after another) lives in `berth.queue` and `berth.simulate`,
 which switch it on when a profile enables this plugin.
 
-PodGroups and the number of pods per group come from services the fronts provide:
-`handle.services[PODGROUP_SERVICE](key)` returns the raw PodGroup for "namespace/name" (or None)
-and `handle.services[GROUP_PODS_SERVICE](namespace, name)` the number of non-terminal pods that
-carry the label (upstream's pod lister).
+PodGroups and the pods of each group come from the pod_groups store, which the feed keeps on
+every front (all non-terminal pods that carry the label, as upstream's pod lister).
 """
 
 from __future__ import annotations
@@ -50,8 +48,6 @@ from berth.objects.quantity import resource_value
 from berth.plugins.registry import register
 
 NAME = "Coscheduling"
-PODGROUP_SERVICE = "podgroups"
-GROUP_PODS_SERVICE = "podgroup_pods"
 POD_GROUP_NOT_FOUND = "PodGroup not found"
 OPTIMISTIC_REJECTION = "optimistic rejection in PostFilter"
 UNRESERVE_REJECTION = "rejection in Unreserve"
@@ -116,16 +112,14 @@ class Coscheduling(PreFilterPlugin, PostFilterPlugin, ReservePlugin, PermitPlugi
         key = group_key(pod)
         if not key:
             return "", None
-        lookup = self.handle.services.get(PODGROUP_SERVICE)
-        pg = lookup(key) if lookup is not None else None
-        return key, pg if isinstance(pg, dict) else None
+        return key, self.ports.pod_groups.get(key)
 
     def assigned(self, namespace: str, group: str, *, exclude: str = "") -> int:
         """upstream CalculateAssignedPods: the group's pods placed on a node, assumed or bound
         (this cycle's pod, assumed before Permit in Berth, is left out as upstream's snapshot
         does)."""
         pods = self.state.pods_by_label.get(namespace, {}).get((POD_GROUP_LABEL, group), {})
-        waiting = self.handle.waiting_pods
+        waiting = self.handle.ports.waiting_pods
         count = 0
         for key in pods:
             if key == exclude:
@@ -137,10 +131,8 @@ class Coscheduling(PreFilterPlugin, PostFilterPlugin, ReservePlugin, PermitPlugi
         return count
 
     def total_pods(self, pod: PodInfo) -> int:
-        count = self.handle.services.get(GROUP_PODS_SERVICE)
-        if count is None:
-            return self.assigned(pod.namespace, pod.pod_group, exclude=pod.key) + 1
-        return int(count(pod.namespace, pod.pod_group))
+        """The group's non-terminal pods, placed or not (upstream's pod lister)."""
+        return self.ports.pod_groups.size(group_key(pod))
 
     def backoff(self, key: str, seconds: float) -> None:
         """upstream BackoffPodGroup."""
@@ -231,7 +223,7 @@ class Coscheduling(PreFilterPlugin, PostFilterPlugin, ReservePlugin, PermitPlugi
 
     def reject_waiting(self, key: str, message: str) -> int:
         rejected = 0
-        for waiting in self.handle.waiting_pods:
+        for waiting in self.handle.ports.waiting_pods:
             if group_key(waiting.pod) == key and not waiting.done:
                 waiting.reject(self.name, message)
                 rejected += 1
@@ -258,7 +250,7 @@ class Coscheduling(PreFilterPlugin, PostFilterPlugin, ReservePlugin, PermitPlugi
             return unschedulable(POD_GROUP_NOT_FOUND), 0.0
         assigned = self.assigned(pod.namespace, pod.pod_group, exclude=pod.key)
         if assigned + 1 >= min_member(pg):
-            for waiting in self.handle.waiting_pods:
+            for waiting in self.handle.ports.waiting_pods:
                 if group_key(waiting.pod) == key:
                     waiting.allow(self.name)
             return SUCCESS, 0.0
@@ -268,9 +260,7 @@ class Coscheduling(PreFilterPlugin, PostFilterPlugin, ReservePlugin, PermitPlugi
 register(Coscheduling, CoschedulingArgs)
 
 __all__ = [
-    "GROUP_PODS_SERVICE",
     "NAME",
-    "PODGROUP_SERVICE",
     "Coscheduling",
     "CoschedulingArgs",
     "creation_time",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,14 +24,11 @@ from pydantic_core import PydanticCustomError
 
 from berth.framework.plugin import CycleState, PostFilterPlugin, PostFilterResult
 from berth.framework.status import SUCCESS, Code, Status, error, unresolvable, unschedulable
-from berth.objects.errors import ObjectError
+from berth.objects.pdb import PDB
 from berth.objects.pod import PodInfo
-from berth.objects.selectors import LabelSelector, parse_label_selector
 from berth.plugins.registry import register
 
 NAME = "DefaultPreemption"
-# handle.services[PDB_SERVICE]: a callable returning the raw policy/v1 PodDisruptionBudgets.
-PDB_SERVICE = "pdbs"
 
 NOT_ELIGIBLE_NEVER = "not eligible due to preemptionPolicy=Never."
 NOT_ELIGIBLE_TERMINATING = "not eligible due to a terminating pod on the nominated node."
@@ -78,40 +75,6 @@ class DefaultPreemptionArgs(BaseModel):
                 "as minCandidateNodesAbsolute",
             )
         return self
-
-
-@dataclass(frozen=True, slots=True)
-class PDB:
-    """What preemption reads of a PodDisruptionBudget."""
-
-    namespace: str
-    selector: LabelSelector
-    disruptions_allowed: int
-    disrupted_pods: frozenset[str]
-
-
-def parse_pdb(raw: dict[str, Any]) -> PDB | None:
-    """A PDB, or None for one whose selector matches nothing (nil, empty or invalid)."""
-    meta = raw.get("metadata") or {}
-    spec = raw.get("spec") or {}
-    status = raw.get("status") or {}
-    name = str(meta.get("name") or "")
-    try:
-        selector = parse_label_selector(
-            spec.get("selector"), where="spec.selector", kind="PodDisruptionBudget", name=name
-        )
-    except ObjectError:
-        return None  # upstream: an invalid selector does not match the pod
-    if selector.matches_nothing or selector.is_everything:
-        return None  # policy/v1: a nil or empty selector matches no pods
-    allowed = status.get("disruptionsAllowed")
-    disrupted = status.get("disruptedPods") or {}
-    return PDB(
-        namespace=str(meta.get("namespace") or "default"),
-        selector=selector,
-        disruptions_allowed=allowed if isinstance(allowed, int) else 0,
-        disrupted_pods=frozenset(disrupted) if isinstance(disrupted, dict) else frozenset(),
-    )
 
 
 @dataclass(slots=True)
@@ -200,7 +163,7 @@ class DefaultPreemption(PostFilterPlugin):
         """upstream Evaluator.Preempt (without extenders)."""
         state = self.state
         statuses: dict[str, Status] = diagnosis.node_statuses()
-        nominated = pod.nominated_node or self.handle.nominator.node_of(pod.key) or ""
+        nominated = pod.nominated_node or self.handle.ports.nominator.node_of(pod.key) or ""
         eligible, msg = self.pod_eligible_to_preempt_others(pod, nominated, statuses.get(nominated))
         if not eligible:
             return None, unschedulable(msg)
@@ -318,12 +281,7 @@ class DefaultPreemption(PostFilterPlugin):
             return victims, violations, SUCCESS
 
     def pdbs(self) -> list[PDB]:
-        """The PDBs the front provides (none when it provides no lister)."""
-        lister = self.handle.services.get(PDB_SERVICE)
-        if lister is None:
-            return []
-        raw: Iterable[dict[str, Any]] = lister()
-        return [p for p in (parse_pdb(r) for r in raw) if p is not None]
+        return self.ports.disruption_budgets.all()
 
 
 def _fit_message(num_all_nodes: int, node_status: dict[str, Status]) -> str:

@@ -6,17 +6,16 @@ code over the state's per-node counter for (namespace, selector), which ClusterS
 as pods come and go (built on first use), so a decision is O(nodes) whatever the group's size;
 Filter and Score are array lookups per node.
 
-Limitation: default constraints (defaultingType System or List) apply to a pod without its own
-constraints only through a selector built from the pod's Services / ReplicaSets / StatefulSets /
-ReplicationControllers. Berth's state does not track those, so the selector comes from the optional
-`handle.services["default_selector"]` (PodInfo -> LabelSelector | None); without that service,
-default constraints never apply.
+Default constraints (defaultingType System or List) apply to a pod without constraints of its own,
+with the selector built from the Services, ReplicaSets, StatefulSets and ReplicationControllers
+that select or own it (the workloads store, upstream helper.DefaultSelector); a pod none of them
+selects is not spread by default.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -53,14 +52,11 @@ SYSTEM_DEFAULTING = "System"
 LIST_DEFAULTING = "List"
 LABEL_HOSTNAME = "kubernetes.io/hostname"
 LABEL_ZONE = "topology.kubernetes.io/zone"
-DEFAULT_SELECTOR_SERVICE = "default_selector"
 _MAX_INT32 = 2**31 - 1
 
 _PRE_FILTER_KEY = "PreFilter" + NAME
 _PRE_SCORE_KEY = "PreScore" + NAME
 _COUNTER_KEY = "Counter" + NAME
-
-DefaultSelector = Callable[[PodInfo], LabelSelector | None]
 
 
 def _constraint(key: str, max_skew: int) -> SpreadConstraint:
@@ -305,9 +301,8 @@ class PodTopologySpread(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlug
         defaults = [c for c in self.default_constraints if c.when_unsatisfiable == action]
         if not defaults:
             return []
-        lookup: DefaultSelector | None = self.handle.services.get(DEFAULT_SELECTOR_SERVICE)
-        selector = lookup(pod) if lookup is not None else None
-        if selector is None or selector.is_everything:  # upstream: selector.Empty()
+        selector = self.ports.workloads.default_selector(pod)
+        if selector.is_everything:  # upstream: selector.Empty()
             return []
         return [replace(c, selector=selector) for c in defaults]
 

@@ -1,5 +1,5 @@
-"""What the volume plugins share: the volume index service, PV node affinity over node columns
-(and its cache, PVNodeMasks), and upstream's NotFound messages.
+"""What the volume plugins share: PV node affinity over node columns (and its cache,
+PVNodeMasks), and upstream's NotFound messages.
 
 Upstream: component-helpers/storage/volume (CheckNodeAffinity) and apimachinery's NotFound
 errors, whose text the plugins return as reasons (`persistentvolumeclaim "data" not found`).
@@ -9,25 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from berth.framework.plugin import Handle
 from berth.objects.selectors import NodeSelectorTerm
 from berth.objects.volumes import PVInfo
 from berth.state.cluster import BoolArray, ClusterState, IndexArray
 from berth.state.nodemasks import terms_mask
-from berth.state.volumes import VolumeIndex
-
-VOLUMES_SERVICE = "volumes"
-PV_MASKS_SERVICE = "pv-node-masks"
-
-
-def volume_index(handle: Handle) -> VolumeIndex:
-    """The front's volume index, or an empty one (a front that knows no storage objects)."""
-    found = handle.services.get(VOLUMES_SERVICE)
-    if isinstance(found, VolumeIndex):
-        return found
-    index = VolumeIndex()
-    handle.services[VOLUMES_SERVICE] = index
-    return index
 
 
 def not_found(resource: str, name: str) -> str:
@@ -105,13 +90,3 @@ class PVNodeMasks:
             return np.ones(len(nodes), dtype=bool)
         found: BoolArray = np.isin(nodes, self.slots[gid], assume_unique=True)
         return found
-
-
-def pv_masks(handle: Handle) -> PVNodeMasks:
-    """The PV node-affinity cache shared by the front's plugins."""
-    found = handle.services.get(PV_MASKS_SERVICE)
-    if isinstance(found, PVNodeMasks) and found.state is handle.state:
-        return found
-    masks = PVNodeMasks(handle.state)
-    handle.services[PV_MASKS_SERVICE] = masks
-    return masks

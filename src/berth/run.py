@@ -14,7 +14,9 @@ import logging
 import os
 import socket
 import ssl
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiolimiter import AsyncLimiter
@@ -22,6 +24,7 @@ from aiolimiter import AsyncLimiter
 from berth.config.loader import Config
 from berth.engine import Engine
 from berth.framework.ports import Ports
+from berth.framework.status import Status
 from berth.kube.binder import Binder
 from berth.kube.client import Connection
 from berth.kube.events import EventRecorder
@@ -29,6 +32,7 @@ from berth.kube.evictor import Evictor
 from berth.kube.leader import LeaderElector
 from berth.kube.listers import LISTERS, build_informers
 from berth.kube.volumes import ApiVolumeBinder
+from berth.objects.pod import PodInfo
 from berth.queue import SchedulingQueue
 from berth.scheduler import LiveScheduler
 from berth.state.cluster import ClusterState
@@ -48,6 +52,33 @@ class RunOptions:
     tls_key_file: str | None = None
 
 
+class ThrottledBinder:
+    """The binder port of `berth run`: the Binder's POSTs, at most `in_flight` at once and at
+    the client's QPS (clientConnection.qps/burst), each timed for the binding latency metric."""
+
+    def __init__(
+        self,
+        binder: Binder,
+        *,
+        limiter: AsyncLimiter | None,
+        in_flight: int,
+        observe: Callable[[float], None],
+    ) -> None:
+        self._binder = binder
+        self._limiter = limiter
+        self._slots = asyncio.Semaphore(in_flight)
+        self._observe = observe
+
+    async def __call__(self, pod: PodInfo, node_name: str) -> Status:
+        async with self._slots:
+            if self._limiter is not None:
+                await self._limiter.acquire()
+            start = time.perf_counter()
+            status = await self._binder(pod, node_name)
+            self._observe(time.perf_counter() - start)
+            return status
+
+
 class Runner:
     """One scheduler process's parts; `run()` returns the exit code."""
 
@@ -57,11 +88,18 @@ class Runner:
         self.options = options
         model = config.model
         self.binder = Binder(connection=connection)
+        self.metrics = SchedulerMetrics()
+        qps, burst = model.clientConnection.qps, model.clientConnection.burst
         state = ClusterState()
         volumes = VolumeIndex()
         ports = Ports(
             volumes=volumes,
-            binder=self.binder,
+            binder=ThrottledBinder(
+                self.binder,
+                limiter=AsyncLimiter(burst, burst / qps),
+                in_flight=burst,
+                observe=self.metrics.binding_duration.observe,
+            ),
             volume_binder=ApiVolumeBinder(
                 connection=connection,
                 volumes=volumes,
@@ -75,16 +113,12 @@ class Runner:
             initial_backoff=model.podInitialBackoffSeconds,
             max_backoff=model.podMaxBackoffSeconds,
         )
-        self.metrics = SchedulerMetrics()
         self.recorder = EventRecorder(connection=connection)
-        qps, burst = model.clientConnection.qps, model.clientConnection.burst
         self.scheduler = LiveScheduler(
             engine=self.engine,
             queue=self.queue,
             recorder=self.recorder,
             metrics=self.metrics,
-            limiter=AsyncLimiter(burst, burst / qps),
-            max_binds_in_flight=burst,
             evictor=Evictor(connection=connection, recorder=self.recorder),
         )
         self.informers = build_informers(connection, LISTERS, self.scheduler.handler)

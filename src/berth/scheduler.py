@@ -10,35 +10,39 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
-from aiolimiter import AsyncLimiter
-
 from berth.engine import Engine
 from berth.feed import Feed, FeedListener
-from berth.framework.algorithm import FitError
+from berth.framework.cycle import (
+    PRE_BIND,
+    BindFailed,
+    Bound,
+    Error,
+    Nominated,
+    PermitRejected,
+    Reserved,
+    Scheduled,
+    Unschedulable,
+    Waiting,
+)
 from berth.framework.events import (
     ASSIGNED_POD,
     ASSIGNED_POD_DELETE,
-    POD_GROUP,
     UNSCHEDULABLE_POD_ADD,
     ActionType,
     ClusterEvent,
-    collect_registrations,
 )
-from berth.framework.runtime import FrameworkError
-from berth.framework.status import SUCCESS, Code, Status
+from berth.framework.status import Status
 from berth.kube.events import EventRecorder
 from berth.kube.evictor import Evictor
 from berth.kube.informer import Handler, Obj, object_key
 from berth.objects import ObjectError
-from berth.objects.pod import PodInfo
+from berth.objects.pod import PodInfo, pod_stub
 from berth.plugins.coscheduling import NAME as COSCHEDULING
-from berth.plugins.coscheduling import creation_time
 from berth.plugins.podtopologyspread import NAME as POD_TOPOLOGY_SPREAD
 from berth.queue import QueuedPod, SchedulingQueue
 from berth.telemetry import SchedulerMetrics
@@ -48,6 +52,8 @@ TERMINAL = ("Succeeded", "Failed")
 
 
 class LiveScheduler:
+    """The scheduling loop of `berth run`: pop a pod, run the engine's cycle, act on the outcome."""
+
     def __init__(
         self,
         *,
@@ -55,8 +61,6 @@ class LiveScheduler:
         queue: SchedulingQueue,
         recorder: EventRecorder,
         metrics: SchedulerMetrics,
-        limiter: AsyncLimiter | None = None,
-        max_binds_in_flight: int = 100,
         evictor: Evictor | None = None,
     ) -> None:
         self.engine = engine
@@ -65,17 +69,11 @@ class LiveScheduler:
         self.queue = queue
         self.recorder = recorder
         self.metrics = metrics
-        self.limiter = limiter
-        self._bind_slots = asyncio.Semaphore(max_binds_in_flight)
         self._binds: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.pods: dict[str, Obj] = {}  # latest raw object of every pod we know, by key
         self.scheduled = 0
         self.bind_failures = 0
-        self.gang = any(
-            COSCHEDULING in (p.name for p in sch.framework.permit)
-            for sch in engine.schedulers.values()
-        )
         # The informers' objects go through the engine's feed; its listener moves the queue.
         self.feed = Feed(
             state=engine.state,
@@ -83,20 +81,10 @@ class LiveScheduler:
             responsible=engine.schedules,
             listener=_Queue(self),
         )
-        if self.gang:
-            queue.group_order = self.group_order
+        queue.order = engine.queue_order
         if any(sch.framework.pre_enqueue for sch in engine.schedulers.values()):
             queue.pre_enqueue = self.pre_enqueue
-        # What each plugin that can reject a pod registered (upstream builds this from the
-        # PreEnqueue, PreFilter, Filter, Reserve and Permit plugins of every profile).
-        queue.set_registrations(
-            collect_registrations(
-                plugin
-                for sch in engine.schedulers.values()
-                for point in ("pre_enqueue", "pre_filter", "filter", "reserve", "permit")
-                for plugin in getattr(sch.framework, point)
-            )
-        )
+        queue.set_registrations(engine.registrations())
         queue.on_incoming = self._incoming
         histogram = metrics.extension_point_duration
         for profile, sch in engine.schedulers.items():
@@ -136,22 +124,10 @@ class LiveScheduler:
         binding cycle): its room may help others."""
         self.queue.move_all(ASSIGNED_POD_DELETE, old=pod)
 
-    def group_order(self, pod: PodInfo) -> tuple[float, str]:
-        """Coscheduling's queue order after priority: the PodGroup's creation time (the pod's
-        own when it has no PodGroup) and the group's full name (the pod's key)."""
-        if pod.pod_group:
-            key = f"{pod.namespace}/{pod.pod_group}"
-            created = creation_time(self.engine.ports.pod_groups.get(key))
-            return (pod.created if created is None else created), key
-        return pod.created, pod.key
-
     def pre_enqueue(self, pod: PodInfo) -> Status:
         """The pod's profile's PreEnqueue plugins (SchedulingGates); the queue holds a pod they
         reject as gated: not tried, no FailedScheduling event (as upstream)."""
-        scheduler = self.engine.scheduler_for(pod.scheduler_name)
-        if scheduler is None or not scheduler.framework.pre_enqueue:
-            return SUCCESS
-        status = scheduler.framework.run_pre_enqueue(pod)
+        status = self.engine.pre_enqueue(pod)
         if not status.ok:
             log.debug(
                 "pod gated",
@@ -167,7 +143,7 @@ class LiveScheduler:
             if entry is None:
                 break
             try:
-                await self.schedule_one(entry)
+                self.schedule_one(entry)
             except Exception:  # a bug must not stop the scheduler; the pod is retried
                 log.exception("scheduling cycle failed", extra={"pod": entry.key})
                 self.queue.requeue_backoff(entry)
@@ -177,7 +153,7 @@ class LiveScheduler:
         """Stop taking pods; wait for binds in flight."""
         self._stopping = True
         self.queue.close()
-        for waiting in self.engine.handle.ports.waiting_pods:
+        for waiting in self.engine.ports.waiting_pods:
             waiting.reject("", "scheduler stopping")
         pending = self._binds | self._preemptions
         if pending:
@@ -200,96 +176,122 @@ class LiveScheduler:
         for (plugin, profile), count in per_plugin.items():
             gauge.labels(plugin, profile).set(count)
 
-    async def schedule_one(self, entry: QueuedPod) -> None:
+    def schedule_one(self, entry: QueuedPod) -> None:
+        """upstream ScheduleOne: the engine's scheduling cycle, then its outcome: a binding
+        cycle in its own task, or the failure handling (events, condition, queue)."""
         pod = entry.pod
-        state = self.engine.state
-        if state.node_of(pod.key) is not None or pod.key not in self.pods:
-            self.queue.done(pod.key)  # bound or assumed already, or deleted
-            return
-        scheduler = self.engine.scheduler_for(pod.scheduler_name)
-        if scheduler is None:
+        engine = self.engine
+        if (
+            engine.state.node_of(pod.key) is not None  # bound or assumed already
+            or pod.key not in self.pods  # deleted
+            or engine.scheduler_for(pod.scheduler_name) is None
+        ):
             self.queue.done(pod.key)
             return
         profile = pod.scheduler_name
         start = time.perf_counter()
-        try:
-            result = scheduler.schedule(pod)
-        except FitError as fit:
-            self.metrics.algorithm_duration.observe(time.perf_counter() - start)
-            self._count("unschedulable", profile, start)
-            message = fit.message
-            log.info("pod unschedulable", extra={"pod": pod.key, "reason": message})
-            self._failed_scheduling(pod, message)
-            self._set_condition(pod, message)
-            if scheduler.framework.post_filter:
-                self.metrics.preemption_attempts.inc()
-            if fit.post_filter is not None and self._preempt(entry, fit):
-                # Victims are being deleted; retry after backoff, when the room is free.
-                self.queue.requeue_backoff(entry)
-                return
-            self.queue.requeue_unschedulable(entry, plugins=fit.diagnosis.unschedulable_plugins())
-            return
-        except FrameworkError as exc:
-            self._error(entry, profile, start, f"running scheduling plugins: {exc}")
-            return
-        self.metrics.algorithm_duration.observe(time.perf_counter() - start)
-        fwk = scheduler.framework
-        node = result.node
-        state.assume_pod(pod, node)
-        status = fwk.run_reserve(result.cycle, pod, node)
-        if status.ok:
-            status, _ = fwk.run_permit(result.cycle, pod, node)
-            if status.code == Code.WAIT:
-                # Held at Permit: stays assumed; the bind task waits for allow/reject/timeout.
-                log.info("pod waiting at permit", extra={"pod": pod.key, "node": node})
-                status = status.__class__()
-        if not status.ok:
-            fwk.run_unreserve(result.cycle, pod, node)
-            state.forget_pod(pod.key)
-            self._error(entry, profile, start, f"{status.plugin}: {status.message}")
-            return
-        task = asyncio.get_running_loop().create_task(
-            self._bind(entry, fwk, result.cycle, node, profile, start)
-        )
-        self._binds.add(task)
-        task.add_done_callback(self._binds.discard)
-
-    # ----- preemption -------------------------------------------------------------------------
-    def _preempt(self, entry: QueuedPod, fit: FitError) -> bool:
-        """Act on PostFilter's result (upstream prepareCandidate + the nomination): nominate the
-        pod, delete the victims, clear lower-priority nominations on that node. True when the
-        pod was nominated (and should come back after backoff)."""
-        pod = entry.pod
-        node = fit.nominated_node
-        state = self.engine.state
-        nominator = self.engine.handle.ports.nominator
-        if not node:
-            # Preemption cannot help: clear an earlier nomination, if any.
-            if nominator.node_of(pod.key) or pod.nominated_node:
-                nominator.remove(pod.key)
-                pod.nominated_node = ""
-                self._spawn(self._nominate(pod, ""))
-            return False
-        nominator.add(pod, node)
-        pod.nominated_node = node
-        for victim in fit.victims:
-            # Count the victims as terminating until the watch reports them gone, so the next
-            # attempt waits for them (PodEligibleToPreemptOthers) instead of preempting again.
-            if state.node_of(victim.key) == node:
-                state.replace_pod(
-                    dataclasses.replace(victim, terminating=True, preempted_by_scheduler=True)
+        outcome = engine.schedule(pod)
+        match outcome:
+            case Scheduled() | Waiting():
+                self.metrics.algorithm_duration.observe(outcome.seconds)
+                if isinstance(outcome, Waiting):
+                    # Held at Permit: stays assumed; the binding cycle waits for the verdict.
+                    log.info("pod waiting at permit", extra={"pod": pod.key, "node": outcome.node})
+                task = asyncio.get_running_loop().create_task(
+                    self._binding_cycle(entry, outcome, start)
                 )
-        lower = [p for p in nominator.pods_for_node(node) if p.priority < pod.priority]
-        for other in lower:
-            nominator.remove(other.key)
-            other.nominated_node = ""
+                self._binds.add(task)
+                task.add_done_callback(self._binds.discard)
+            case Unschedulable():
+                self.metrics.algorithm_duration.observe(outcome.seconds)
+                self._count("unschedulable", profile, start)
+                message = outcome.fit.message
+                log.info("pod unschedulable", extra={"pod": pod.key, "reason": message})
+                self._failed_scheduling(pod, message)
+                self._set_condition(pod, message)
+                if outcome.framework.post_filter:
+                    self.metrics.preemption_attempts.inc()
+                if isinstance(outcome, Nominated):
+                    self._preempt(outcome)
+                    # Victims are being deleted; retry after backoff, when the room is free.
+                    self.queue.requeue_backoff(entry)
+                    return
+                if outcome.cleared_nomination:
+                    self._spawn(self._nominate(pod, ""))
+                self.queue.requeue_unschedulable(entry, plugins=outcome.rejectors)
+            case Error(status=status):
+                if status.plugin:  # Reserve or Permit rejected the node
+                    message = f"{status.plugin}: {status.message}"
+                else:
+                    message = f"running scheduling plugins: {status.message}"
+                self._error(entry, profile, start, message)
+
+    async def _binding_cycle(self, entry: QueuedPod, reserved: Reserved, start: float) -> None:
+        """The engine's binding cycle, then its outcome: the Scheduled event, or the pod back
+        in the queue (its room given back: pods it was blocking may fit now)."""
+        pod = entry.pod
+        profile = pod.scheduler_name
+        outcome = await self.engine.bind(reserved)
+        match outcome:
+            case Bound(node=node):
+                self.scheduled += 1
+                self._count("scheduled", profile, start)
+                if entry.initial_attempt is not None:
+                    attempts = "15+" if entry.attempts >= 15 else str(entry.attempts)
+                    self.metrics.sli_duration.labels(attempts).observe(
+                        self.queue.clock() - entry.initial_attempt
+                    )
+                self.metrics.scheduling_attempts.observe(entry.attempts)
+                self.queue.done(pod.key)
+                self.recorder.event(
+                    pod,
+                    type_="Normal",
+                    reason="Scheduled",
+                    action="Binding",
+                    message=f"Successfully assigned {pod.key} to {node}",
+                )
+            case PermitRejected(status=status):
+                self.assigned_pod_deleted(pod)  # upstream handleBindingCycleError
+                if pod.key not in self.pods or self._stopping:
+                    self.queue.done(pod.key)
+                    return
+                message = f"{status.plugin}: {status.message}" if status.plugin else status.message
+                self._count("unschedulable", profile, start)
+                log.info("pod rejected at permit", extra={"pod": pod.key, "reason": message})
+                self._failed_scheduling(pod, message)
+                self._set_condition(pod, message)
+                self.queue.requeue_backoff(entry)
+            case BindFailed(node=node, status=status, stage=stage):
+                self.bind_failures += 1
+                self.metrics.binding_errors.inc()
+                self.assigned_pod_deleted(pod)  # upstream handleBindingCycleError
+                latest = self.pods.get(pod.key)
+                if latest is None or (latest.get("spec") or {}).get("nodeName"):
+                    # Deleted, or bound by someone else: nothing left for us to do.
+                    log.info("bind dropped", extra={"pod": pod.key, "reason": status.message})
+                    self.queue.done(pod.key)
+                    return
+                self._count("error", profile, start)
+                log.warning(
+                    "bind failed", extra={"pod": pod.key, "node": node, "error": status.message}
+                )
+                if stage == PRE_BIND:
+                    message = f'running PreBind plugin "{status.plugin}": {status.message}'
+                else:
+                    message = f"Binding rejected: {status.message}"
+                self._failed_scheduling(pod, message)
+                self.queue.requeue_backoff(entry)
+
+    # ----- preemption, through the API ---------------------------------------------------------
+    def _preempt(self, nominated: Nominated) -> None:
+        """The engine nominated the pod and counts its victims as terminating: delete them and
+        write the nominations (upstream prepareCandidate, asynchronously)."""
+        pod, node, victims = nominated.pod, nominated.node, nominated.victims
         log.info(
-            "preempting",
-            extra={"pod": pod.key, "node": node, "victims": [v.key for v in fit.victims]},
+            "preempting", extra={"pod": pod.key, "node": node, "victims": [v.key for v in victims]}
         )
-        self.metrics.preemption_victims.observe(len(fit.victims))
-        self._spawn(self._carry_out(pod, node, fit.victims, lower))
-        return True
+        self.metrics.preemption_victims.observe(len(victims))
+        self._spawn(self._carry_out(pod, node, victims, list(nominated.cleared)))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -351,112 +353,14 @@ class LiveScheduler:
                 return  # already says so
         self.recorder.condition(pod, status="False", reason="Unschedulable", message=message)
 
-    async def _bind(
-        self, entry: QueuedPod, fwk: Any, cycle: Any, node: str, profile: str, start: float
-    ) -> None:
-        pod = entry.pod
-        waiting = fwk.waiting_pod(pod.key)
-        if waiting is not None:
-            # upstream WaitOnPermit: bind only once allowed; a rejection or timeout releases
-            # the room the pod held (Unreserve rejects its waiting siblings too) and requeues it.
-            permit = await waiting.wait()
-            if self.engine.handle.ports.waiting_pods.get(pod.key) is waiting:
-                self.engine.handle.ports.waiting_pods.remove(pod.key)
-            if not permit.ok:
-                fwk.run_unreserve(cycle, pod, node)
-                self.engine.state.forget_pod(pod.key)
-                self.assigned_pod_deleted(pod)  # upstream handleBindingCycleError
-                if pod.key not in self.pods or self._stopping:
-                    self.queue.done(pod.key)
-                    return
-                message = f"{permit.plugin}: {permit.message}" if permit.plugin else permit.message
-                self._count("unschedulable", profile, start)
-                log.info("pod rejected at permit", extra={"pod": pod.key, "reason": message})
-                self._failed_scheduling(pod, message)
-                self._set_condition(pod, message)
-                self.queue.requeue_backoff(entry)
-                return
-        # PreBind (VolumeBinding waits for claims to be bound) runs before taking a bind slot.
-        status = await fwk.run_pre_bind(cycle, pod, node)
-        pre_bind_failed = not status.ok
-        if status.ok:
-            async with self._bind_slots:
-                if self.limiter is not None:
-                    await self.limiter.acquire()
-                bind_start = time.perf_counter()
-                status = await fwk.run_bind(cycle, pod, node)
-                self.metrics.binding_duration.observe(time.perf_counter() - bind_start)
-        state = self.engine.state
-        if status.ok:
-            self.scheduled += 1
-            self._count("scheduled", profile, start)
-            if entry.initial_attempt is not None:
-                attempts = "15+" if entry.attempts >= 15 else str(entry.attempts)
-                self.metrics.sli_duration.labels(attempts).observe(
-                    self.queue.clock() - entry.initial_attempt
-                )
-            self.metrics.scheduling_attempts.observe(entry.attempts)
-            self.queue.done(pod.key)
-            self.engine.handle.ports.nominator.remove(pod.key)
-            self.recorder.event(
-                pod,
-                type_="Normal",
-                reason="Scheduled",
-                action="Binding",
-                message=f"Successfully assigned {pod.key} to {node}",
-            )
-            return
-        self.bind_failures += 1
-        self.metrics.binding_errors.inc()
-        fwk.run_unreserve(cycle, pod, node)
-        state.forget_pod(pod.key)
-        self.assigned_pod_deleted(pod)  # upstream handleBindingCycleError
-        latest = self.pods.get(pod.key)
-        if latest is None or (latest.get("spec") or {}).get("nodeName"):
-            # Deleted, or bound by someone else: nothing left for us to do.
-            log.info("bind dropped", extra={"pod": pod.key, "reason": status.message})
-            self.queue.done(pod.key)
-            return
-        self._count("error", profile, start)
-        log.warning("bind failed", extra={"pod": pod.key, "node": node, "error": status.message})
-        if pre_bind_failed:
-            message = f'running PreBind plugin "{status.plugin}": {status.message}'
-        else:
-            message = f"Binding rejected: {status.message}"
-        self._failed_scheduling(pod, message)
-        self.queue.requeue_backoff(entry)
-
-    # ----- informer events ---------------------------------------------------------------------
     def malformed(self, raw: Obj, exc: ObjectError) -> None:
         """A pod we cannot parse: tell its owner through an event, never crash."""
         meta = raw.get("metadata") or {}
-        stub = PodInfo(
+        stub = pod_stub(
             namespace=str(meta.get("namespace") or "default"),
             name=str(meta.get("name")),
             uid=str(meta.get("uid") or ""),
-            labels={},
-            node_name="",
             scheduler_name=str((raw.get("spec") or {}).get("schedulerName") or "default-scheduler"),
-            priority=0,
-            preemption_policy="",
-            created=0.0,
-            phase="",
-            terminating=False,
-            requests={},
-            nonzero_cpu=0,
-            nonzero_memory=0,
-            host_ports=(),
-            tolerations=(),
-            node_selector={},
-            required_node_terms=None,
-            preferred_node_terms=(),
-            required_affinity=(),
-            required_anti_affinity=(),
-            preferred_affinity=(),
-            preferred_anti_affinity=(),
-            spread_constraints=(),
-            images=(),
-            pod_group="",
             resource_version=str(meta.get("resourceVersion") or ""),
         )
         log.warning("malformed pod", extra={"pod": stub.key, "error": str(exc)})
@@ -504,8 +408,6 @@ class _Queue(FeedListener):
             ActionType.UPDATE_POD_LABEL,
         ):
             queue.move_all(event, old=old, new=new, pre_check=self.s.cross_topology(new))
-        elif event.resource == POD_GROUP and not self.s.gang:
-            return
         else:
             queue.move_all(event, old=old, new=new)
 
@@ -519,9 +421,8 @@ class _Queue(FeedListener):
         self.s.queue.delete(key)
 
     def pod_group_grew(self, group: str) -> None:
-        if self.s.gang:
-            # A new member (ours or not) may complete a group whose pods lacked siblings.
-            self.s.queue.move_all(UNSCHEDULABLE_POD_ADD, only_plugins={COSCHEDULING})
+        # A new member (ours or not) may complete a group whose pods lacked siblings.
+        self.s.queue.move_all(UNSCHEDULABLE_POD_ADD, only_plugins={COSCHEDULING})
 
     def malformed(self, kind: str, raw: Obj, error: ObjectError) -> None:
         if kind == "Pod" and not (raw.get("spec") or {}).get("nodeName"):

@@ -31,15 +31,22 @@ from berth.config.loader import Config
 from berth.dump import Dump
 from berth.engine import Engine
 from berth.feed import Feed, FeedListener
-from berth.framework.algorithm import FitError
-from berth.framework.plugin import CycleState
+from berth.framework.algorithm import ScheduleResult
+from berth.framework.cycle import (
+    BindFailed,
+    BindingOutcome,
+    Error,
+    Nominated,
+    PermitRejected,
+    Unschedulable,
+    Waiting,
+)
 from berth.framework.ports import Ports
-from berth.framework.runtime import FrameworkError
 from berth.framework.status import SUCCESS, Code, Status
 from berth.objects import ObjectError
 from berth.objects.pod import PodInfo
 from berth.plugins.coscheduling import NAME as COSCHEDULING
-from berth.plugins.coscheduling import creation_time, group_key, min_member
+from berth.plugins.coscheduling import group_key, min_member
 
 
 @dataclass
@@ -104,11 +111,7 @@ class Simulation:
         # (pod key, the parsed pod or None when malformed, the problem) in queue order
         self.pending: list[tuple[str, PodInfo | None, str]] = []
         # Decisions of pods held at Permit, reported when their wait ends.
-        self._held: dict[str, tuple[Decision, CycleState]] = {}
-        self.gang = any(
-            COSCHEDULING in (p.name for p in sch.framework.permit)
-            for sch in self.engine.schedulers.values()
-        )
+        self._held: dict[str, tuple[Decision, Waiting]] = {}
         self._load()
 
     async def _bind(self, pod: PodInfo, node_name: str) -> Status:
@@ -137,24 +140,14 @@ class Simulation:
                     default = value
         for raw in self.dump.pods:
             feed.add(_with_priority(raw, classes, default))
-        pod_groups = self.engine.ports.pod_groups
+        queue_order = self.engine.queue_order
 
         def order(item: tuple[str, PodInfo | None, str]) -> tuple[Any, ...]:
             key, pod, _ = item
             if pod is None:
                 return (0, 0.0, key)
-            if self.gang:
-                # Coscheduling's QueueSort: priority, group creation time, group name.
-                group = group_key(pod)
-                created = creation_time(pod_groups.get(group)) if group else None
-                return (
-                    -pod.priority,
-                    pod.created if created is None else created,
-                    group or pod.key,
-                    pod.created,
-                    pod.key,
-                )
-            return (-pod.priority, pod.created, pod.key)
+            # The engine's QueueSort, with the creation time as the time queued.
+            return (*queue_order(pod, pod.created), pod.key)
 
         self.pending.sort(key=order)
 
@@ -162,29 +155,14 @@ class Simulation:
         """Finish the pods whose wait at Permit ended: bind the allowed, release the rejected
         (whose Unreserve may reject more, hence the loop)."""
         out: list[Decision] = []
-        waiting = self.engine.handle.ports.waiting_pods
+        waiting = self.engine.ports.waiting_pods
         while True:
             ended = [w for w in waiting if w.done]
             if not ended:
                 return out
             for w in ended:
-                waiting.remove(w.key)
-                decision, cycle = self._held.pop(w.key)
-                fwk = self.engine.schedulers[w.pod.scheduler_name].framework
-                status = w.result or SUCCESS
-                if status.ok:
-                    status = await fwk.run_pre_bind(cycle, w.pod, w.node)
-                if status.ok:
-                    status = await fwk.run_bind(cycle, w.pod, w.node)
-                if status.ok:
-                    self.engine.state.assumed.discard(w.key)
-                else:
-                    fwk.run_unreserve(cycle, w.pod, w.node)
-                    self.engine.state.forget_pod(w.key)
-                    decision.node = None
-                    decision.message = f"{status.plugin}: {status.message or status.code}"
-                    if status.code == Code.ERROR:
-                        decision.error = decision.message
+                decision, reserved = self._held.pop(w.key)
+                _bound(decision, await self.engine.bind(reserved))
                 out.append(decision)
 
     async def _release_incomplete(self) -> list[Decision]:
@@ -222,7 +200,7 @@ class Simulation:
                 if pod is None:
                     yield Decision(pod=key, node=None, error=problem, message=problem)
                     continue
-                gate = self.engine.schedulers[pod.scheduler_name].framework.run_pre_enqueue(pod)
+                gate = self.engine.pre_enqueue(pod)
                 if not gate.ok:
                     # Gated (upstream keeps it out of the active queue): not tried at all.
                     message = f"{gate.plugin}: {gate.message or gate.code}"
@@ -239,65 +217,66 @@ class Simulation:
             loop.close()
 
     async def _decide(self, pod: PodInfo) -> Decision:
-        scheduler = self.engine.schedulers[pod.scheduler_name]
-        fwk = scheduler.framework
+        engine = self.engine
         preempted: list[str] = []
-        try:
-            try:
-                result = scheduler.schedule(pod, explain_scores=True)
-            except FitError as fit:
-                if not fit.nominated_node:
-                    raise
-                # Offline, victims vanish at once: evict them and place the pod on its node.
-                for victim in fit.victims:
-                    self.engine.state.remove_pod(victim.key)
-                    preempted.append(victim.key)
-                pod.nominated_node = fit.nominated_node
-                result = scheduler.schedule(pod, explain_scores=True)
-        except FitError as fit:
-            reasons = {n: list(s.reasons) for n, s in fit.diagnosis.node_statuses().items()}
+        outcome = engine.schedule(pod, explain_scores=True)
+        if isinstance(outcome, Nominated):
+            # Offline, victims vanish at once: evict them and place the pod on its node.
+            for victim in outcome.victims:
+                engine.state.remove_pod(victim.key)
+                preempted.append(victim.key)
+            outcome = engine.schedule(pod, explain_scores=True)
+        nominated = pod.nominated_node if preempted else ""
+        if isinstance(outcome, Unschedulable):
+            fit = outcome.fit
             return Decision(
                 pod=pod.key,
                 node=None,
-                reasons=reasons,
+                reasons={n: list(s.reasons) for n, s in fit.diagnosis.node_statuses().items()},
                 message=fit.message,
                 preempted=preempted,
-                nominated_node=pod.nominated_node if preempted else "",
+                nominated_node=nominated,
             )
-        except FrameworkError as exc:
-            return Decision(pod=pod.key, node=None, error=str(exc), message=str(exc))
-        reasons = {n: list(s.reasons) for n, s in result.diagnosis.node_statuses().items()}
-        decision = Decision(
-            pod=pod.key,
-            node=result.node,
-            reasons=reasons,
-            scores=result.scores,
-            plugin_scores=result.plugin_scores,
-            preempted=preempted,
-            nominated_node=pod.nominated_node if preempted else "",
-        )
-        self.engine.state.assume_pod(pod, result.node)
-        status = fwk.run_reserve(result.cycle, pod, result.node)
-        if status.ok:
-            status, _ = fwk.run_permit(result.cycle, pod, result.node)
-            if status.code == Code.WAIT:
-                # Held at Permit: it keeps its room; _settle reports it when the wait ends.
-                self._held[pod.key] = (decision, result.cycle)
-                return decision
-        if status.ok:
-            status = await fwk.run_pre_bind(result.cycle, pod, result.node)
-        if status.ok:
-            status = await fwk.run_bind(result.cycle, pod, result.node)
-        if not status.ok:
-            fwk.run_unreserve(result.cycle, pod, result.node)
-            self.engine.state.forget_pod(pod.key)
-            decision.node = None
-            decision.message = f"{status.plugin}: {status.message or status.code}"
-            if status.code == Code.ERROR:
-                decision.error = decision.message
+        if outcome.result is None:  # a plugin broke its contract
+            message = outcome.status.message
+            return Decision(pod=pod.key, node=None, error=message, message=message)
+        decision = _decided(pod, outcome.result, preempted, nominated)
+        if isinstance(outcome, Error):  # Reserve or Permit rejected the node
+            _failed(decision, outcome.status)
+        elif isinstance(outcome, Waiting):
+            # Held at Permit: it keeps its room; _settle reports it when the wait ends.
+            self._held[pod.key] = (decision, outcome)
         else:
-            self.engine.state.assumed.discard(pod.key)
+            _bound(decision, await engine.bind(outcome))
         return decision
+
+
+def _decided(
+    pod: PodInfo, result: ScheduleResult, preempted: list[str], nominated: str
+) -> Decision:
+    reasons = {n: list(s.reasons) for n, s in result.diagnosis.node_statuses().items()}
+    return Decision(
+        pod=pod.key,
+        node=result.node,
+        reasons=reasons,
+        scores=result.scores,
+        plugin_scores=result.plugin_scores,
+        preempted=preempted,
+        nominated_node=nominated,
+    )
+
+
+def _failed(decision: Decision, status: Status) -> None:
+    decision.node = None
+    decision.message = f"{status.plugin}: {status.message or status.code}"
+    if status.code == Code.ERROR:
+        decision.error = decision.message
+
+
+def _bound(decision: Decision, outcome: BindingOutcome) -> None:
+    """The decision as the binding cycle ended it (the in-memory binder records a placement)."""
+    if isinstance(outcome, PermitRejected | BindFailed):
+        _failed(decision, outcome.status)
 
 
 class _Loading(FeedListener):

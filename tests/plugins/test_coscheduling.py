@@ -309,21 +309,22 @@ def test_waiting_pod_allowed_while_awaited() -> None:
 
 
 # ----- QueueSort (coscheduling_test.go TestLess) ------------------------------------------------
+LONE_CREATED = {"creationTimestamp": "2026-01-01T00:00:07Z"}  # between the two groups
+
+
 def test_group_order_keeps_members_adjacent() -> None:
-    created = {"default/pg1": 10.0, "default/pg2": 5.0}
+    """Priority first, then the PodGroup's creation time (the pod's own without a group), then
+    the group's name: the queue pops a group's members one after another."""
+    groups = [pg("pg1", 2), pg("pg2", 2)]
+    groups[0]["metadata"]["creationTimestamp"] = "2026-01-01T00:00:10Z"
+    groups[1]["metadata"]["creationTimestamp"] = "2026-01-01T00:00:05Z"
+    cs = plugin(groups)
     q = SchedulingQueue()
-
-    def order(p: PodInfo) -> tuple[float, str]:
-        if p.pod_group:
-            key = f"{p.namespace}/{p.pod_group}"
-            return created[key], key
-        return 7.0, p.key
-
-    q.group_order = order
+    q.order = cs.sort_key
     pods = [
         parsed(member("a1", "pg1")),
         parsed(member("b1", "pg2")),
-        parsed(pod("lone", cpu="1")),
+        parsed({**pod("lone", cpu="1"), "metadata": {**pod("lone")["metadata"], **LONE_CREATED}}),
         parsed(member("a2", "pg1")),
         parsed(member("b2", "pg2")),
         parsed({**pod("high", cpu="1", priority=10)}),

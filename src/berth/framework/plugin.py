@@ -84,6 +84,13 @@ class Plugin(abc.ABC):
         return None
 
 
+class QueueSortPlugin(Plugin):
+    @abc.abstractmethod
+    def sort_key(self, pod: PodInfo, queued_at: float) -> tuple[Any, ...]:
+        """upstream QueueSort's Less as a key: the pod with the smaller key is tried first.
+        Without such a plugin the order is upstream PrioritySort's (priority, then time)."""
+
+
 class PreEnqueuePlugin(Plugin):
     @abc.abstractmethod
     def pre_enqueue(self, pod: PodInfo) -> Status:
@@ -221,6 +228,7 @@ __all__ = [
     "PreFilterPlugin",
     "PreFilterResult",
     "PreScorePlugin",
+    "QueueSortPlugin",
     "ReservePlugin",
     "ScorePlugin",
 ]

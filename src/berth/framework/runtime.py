@@ -30,6 +30,7 @@ from berth.framework.plugin import (
     PreEnqueuePlugin,
     PreFilterPlugin,
     PreScorePlugin,
+    QueueSortPlugin,
     ReservePlugin,
     ScorePlugin,
 )
@@ -130,6 +131,8 @@ class Framework:
     pre_bind: list[PreBindPlugin] = field(default_factory=list)
     bind: list[BindPlugin] = field(default_factory=list)
     percentage_of_nodes_to_score: int | None = None
+    # The profile's QueueSort plugin (Coscheduling), None for upstream's PrioritySort.
+    queue_sort: QueueSortPlugin | None = None
     observe: Observer | None = None
 
     # ----- PreEnqueue --------------------------------------------------------------------------

@@ -548,3 +548,29 @@ def _controller(meta: dict[str, Any]) -> tuple[str, str] | None:
         if isinstance(ref, dict) and ref.get("controller") is True:
             return str(ref.get("kind")), str(ref.get("name"))
     return None
+
+
+def pod_stub(
+    *,
+    namespace: str,
+    name: str,
+    uid: str = "",
+    scheduler_name: str = "default-scheduler",
+    resource_version: str = "",
+) -> PodInfo:
+    """A PodInfo that only names a pod: for an event about a pod that cannot be parsed, or a
+    binding the extender is asked to make for a pod it was not sent."""
+    return parse_pod(
+        {
+            "metadata": {
+                "name": name,
+                "namespace": namespace or "default",
+                "uid": uid,
+                "resourceVersion": resource_version,
+            },
+            "spec": {
+                "schedulerName": scheduler_name,
+                "containers": [{"name": "stub", "image": "stub"}],
+            },
+        }
+    )

@@ -13,9 +13,8 @@ Follows scheduler-plugins' pkg/coscheduling/coscheduling.go and core/core.go: Po
   `permitWaitingTimeSeconds`);
 - Unreserve (a waiting member timed out or was rejected) rejects the waiting siblings too.
 
-The queue-sort half (priority, then the PodGroup's creation time, then the group's name, so the
-members of a group are tried one after another) lives in `berth.queue` and `berth.simulate`,
-which switch it on when a profile enables this plugin.
+- QueueSort: priority, then the PodGroup's creation time, then the group's name, so the members
+  of a group are tried one after another (the engine's queue order once a profile enables it).
 
 PodGroups and the pods of each group come from the pod_groups store, which the feed keeps on
 every front (all non-terminal pods that carry the label, as upstream's pod lister).
@@ -39,6 +38,7 @@ from berth.framework.plugin import (
     PostFilterResult,
     PreFilterPlugin,
     PreFilterResult,
+    QueueSortPlugin,
     ReservePlugin,
 )
 from berth.framework.status import SUCCESS, Code, Status, unresolvable, unschedulable
@@ -93,7 +93,7 @@ def wait_seconds(pg: dict[str, Any], default: float) -> float:
     return default
 
 
-class Coscheduling(PreFilterPlugin, PostFilterPlugin, ReservePlugin, PermitPlugin):
+class Coscheduling(PreFilterPlugin, PostFilterPlugin, ReservePlugin, PermitPlugin, QueueSortPlugin):
     name = NAME
 
     def events_to_register(self) -> Sequence[ClusterEventWithHint]:
@@ -138,6 +138,17 @@ class Coscheduling(PreFilterPlugin, PostFilterPlugin, ReservePlugin, PermitPlugi
         """upstream BackoffPodGroup."""
         if seconds > 0:
             self._backed_off[key] = self.clock() + seconds
+
+    # ----- QueueSort ---------------------------------------------------------------------------
+    def sort_key(self, pod: PodInfo, queued_at: float) -> tuple[Any, ...]:
+        """scheduler-plugins Less: priority, then the PodGroup's creation time (the pod's own
+        when it has no PodGroup) and the group's full name (the pod's key), so the members of
+        a group are tried one after another."""
+        key = group_key(pod)
+        if key:
+            created = creation_time(self.ports.pod_groups.get(key))
+            return (-pod.priority, pod.created if created is None else created, key, queued_at)
+        return (-pod.priority, pod.created, pod.key, queued_at)
 
     # ----- PreFilter ---------------------------------------------------------------------------
     def pre_filter(self, cycle: CycleState, pod: PodInfo) -> tuple[PreFilterResult | None, Status]:

@@ -41,14 +41,14 @@ from berth.extender.wire import (
     Obj,
 )
 from berth.feed import Feed
-from berth.framework.plugin import MAX_NODE_SCORE, CycleState
-from berth.framework.runtime import Framework, FrameworkError, outside_pre_filter_result
+from berth.framework.algorithm import Scheduler
+from berth.framework.runtime import FrameworkError
 from berth.framework.status import Code, Status, unresolvable
 from berth.kube.binder import Binder
 from berth.objects import parse_node, parse_pod
 from berth.objects.errors import ObjectError
 from berth.objects.node import NodeInfo
-from berth.objects.pod import PodInfo
+from berth.objects.pod import PodInfo, pod_stub
 
 NODE_NOT_FOUND = "node(s) not found in berth's node cache"
 DEFAULT_NODE_TTL = 600.0
@@ -93,12 +93,11 @@ class ExtenderAdapter:
         self._recent_pods: OrderedDict[str, PodInfo] = OrderedDict()
 
     # ----- shared ------------------------------------------------------------------------------
-    def framework_for(self, pod: PodInfo) -> Framework:
+    def scheduler_for(self, pod: PodInfo) -> Scheduler:
         """The profile named by the pod's schedulerName, else the first configured profile
         (kube-scheduler calls the extender for its own pods, usually `default-scheduler`)."""
         schedulers = self.engine.schedulers
-        chosen = schedulers.get(pod.scheduler_name) or next(iter(schedulers.values()))
-        return chosen.framework
+        return schedulers.get(pod.scheduler_name) or next(iter(schedulers.values()))
 
     def parse_pod(self, raw: Obj) -> PodInfo:
         """The request's pod, parsed; remembered (a bounded LRU) so a later bind can count it on
@@ -217,51 +216,14 @@ class ExtenderAdapter:
         return result
 
     def _filter_statuses(self, pod: PodInfo, names: list[str]) -> dict[str, Status]:
+        """The engine's PreFilter, Filter and nominated-pods check over the sent nodes: each
+        rejected node's status."""
         if not names:
             return {}
-        fwk = self.framework_for(pod)
         state = self.engine.state
         slots = np.array([state.index[n] for n in names], dtype=np.intp)
-        cycle = CycleState()
-        allowed, status, restricting = fwk.run_pre_filter(cycle, pod)
-        if not status.ok:
-            return dict.fromkeys(names, status)
-        out: dict[str, Status] = {}
-        if allowed is not None:
-            mask = np.fromiter((n in allowed for n in names), dtype=bool, count=len(names))
-            if not mask.all():
-                absent = outside_pre_filter_result(restricting)
-                for n, ok in zip(names, mask, strict=True):
-                    if not ok:
-                        out[n] = absent
-            slots = slots[mask]
-        feasible, rejected = fwk.run_filters(cycle, pod, slots)
-        for plugin, nodes in rejected:
-            for idx in nodes:
-                explained = plugin.explain(cycle, pod, int(idx)).with_plugin(plugin.name)
-                out[state.names[int(idx)]] = explained
-        out.update(self._nominated_rejections(fwk, pod, feasible))
-        return out
-
-    def _nominated_rejections(
-        self, fwk: Framework, pod: PodInfo, feasible: Any
-    ) -> dict[str, Status]:
-        """upstream RunFilterPluginsWithNominatedPods for the feasible nodes that have pods
-        nominated there with equal or higher priority: the pod must fit with them counted."""
-        nominator = self.engine.handle.ports.nominator
-        if not len(nominator) or not len(feasible):
-            return {}
-        state = self.engine.state
-        alive = set(feasible.tolist())
-        out: dict[str, Status] = {}
-        for name in nominator.nodes():
-            idx = state.index.get(name)
-            if idx is None or idx not in alive:
-                continue
-            status = fwk.run_filters_with_nominated(pod, idx)
-            if not status.ok:
-                out[name] = status
-        return out
+        _, diagnosis = self.scheduler_for(pod).find_feasible(pod, slots)
+        return diagnosis.node_statuses()
 
     # ----- prioritize --------------------------------------------------------------------------
     def prioritize(self, args: ExtenderArgs) -> list[HostPriority]:
@@ -278,16 +240,9 @@ class ExtenderAdapter:
         known = [n for n in names if n not in problems]
         scores = dict.fromkeys(names, 0)
         if known:
-            fwk = self.framework_for(pod)
             state = self.engine.state
             slots = np.array([state.index[n] for n in known], dtype=np.intp)
-            cycle = CycleState()
-            fwk.run_pre_filter(cycle, pod)  # some PreScore/Score steps read PreFilter's state
-            fwk.run_pre_score(cycle, pod, slots)
-            total, _ = fwk.run_score(cycle, pod, slots)
-            max_total = MAX_NODE_SCORE * sum(
-                w for p, w in fwk.score if p.name not in cycle.skip_score
-            )
+            total, max_total = self.scheduler_for(pod).prioritize(pod, slots)
             for name, value in zip(known, total.tolist(), strict=True):
                 scores[name] = scale_score(int(value), max_total)
         return [HostPriority(host=n, score=scores[n]) for n in names]
@@ -298,7 +253,7 @@ class ExtenderAdapter:
         gone; drop the others. Victims are left as kube-scheduler chose them (Berth does not
         propose fewer or other victims). A node Berth does not know is kept unchanged."""
         pod = self.parse_pod(args.pod)
-        fwk = self.framework_for(pod)
+        fwk = self.scheduler_for(pod).framework
         state = self.engine.state
         out: dict[str, MetaVictims] = {}
         for node_name, victims in args.victims.items():
@@ -326,15 +281,8 @@ class ExtenderAdapter:
                 error="berth extender has no cluster connection: start it with --kubeconfig "
                 "(or in a cluster) to serve the bind verb"
             )
-        stub = parse_pod(
-            {
-                "metadata": {
-                    "name": args.pod_name,
-                    "namespace": args.pod_namespace or "default",
-                    "uid": args.pod_uid,
-                },
-                "spec": {"containers": [{"name": "stub", "image": "stub"}]},
-            }
+        stub = pod_stub(
+            namespace=args.pod_namespace or "default", name=args.pod_name, uid=args.pod_uid
         )
         try:
             status = await asyncio.wait_for(

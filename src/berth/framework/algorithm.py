@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from berth.framework.plugin import CycleState, FilterPlugin, PostFilterResult
+from berth.framework.plugin import MAX_NODE_SCORE, CycleState, FilterPlugin, PostFilterResult
 from berth.framework.runtime import Framework, outside_pre_filter_result
 from berth.framework.status import Code, Status
 from berth.objects.pod import PodInfo
@@ -51,6 +51,8 @@ class Diagnosis:
     rejected: list[tuple[FilterPlugin, IndexArray]] = field(default_factory=list)
     absent: tuple[IndexArray, Status] | None = None
     pre_filter_status: Status | None = None
+    # The nodes considered (None: every node of the state), which a PreFilter rejection covers.
+    nodes: IndexArray | None = None
     # Nodes whose filters passed but not with the pods nominated there counted (their status
     # was computed while those pods were counted, so it is kept rather than explained later).
     explicit: dict[int, Status] = field(default_factory=dict)
@@ -63,7 +65,8 @@ class Diagnosis:
             out: dict[str, Status] = {}
             names = self.state.names
             if self.pre_filter_status is not None:
-                for idx in self.state.node_indices():
+                nodes = self.state.node_indices() if self.nodes is None else self.nodes
+                for idx in nodes:
                     out[names[idx]] = self.pre_filter_status
             if self.absent is not None:
                 nodes, status = self.absent
@@ -194,16 +197,7 @@ class Scheduler:
                         diagnosis=diagnosis,
                         cycle=cycle,
                     )
-        candidates = all_nodes
-        if allowed is not None:
-            mask = np.fromiter(
-                (state.names[i] in allowed for i in all_nodes), dtype=bool, count=len(all_nodes)
-            )
-            candidates = all_nodes[mask]
-            diagnosis.absent = (all_nodes[~mask], outside_pre_filter_result(restricting))
-        feasible, rejected = fwk.run_filters(cycle, pod, candidates)
-        diagnosis.rejected = rejected
-        feasible = self._yield_to_nominated(pod, feasible, diagnosis)
+        feasible, candidates = self._fitting(cycle, pod, all_nodes, allowed, restricting, diagnosis)
         feasible = self._take_feasible(feasible, candidates, len(all_nodes))
         if not len(feasible):
             raise self._fit_error(cycle, pod, diagnosis)
@@ -234,6 +228,56 @@ class Scheduler:
             scored=feasible,
             totals=total,
         )
+
+    def find_feasible(self, pod: PodInfo, nodes: IndexArray) -> tuple[IndexArray, Diagnosis]:
+        """PreFilter, Filter and the nominated pods' check over exactly `nodes` (the extender's:
+        every node kube-scheduler sent, no scan limit, no nominated-node shortcut, no
+        PostFilter): the feasible slots, and the diagnosis of the others."""
+        fwk = self.framework
+        state = self.state
+        cycle = CycleState()
+        diagnosis = Diagnosis(
+            state=state, cycle=cycle, pod=pod, num_all_nodes=len(nodes), nodes=nodes
+        )
+        allowed, status, restricting = fwk.run_pre_filter(cycle, pod)
+        if not status.ok:
+            diagnosis.pre_filter_status = status
+            return nodes[:0], diagnosis
+        feasible, _ = self._fitting(cycle, pod, nodes, allowed, restricting, diagnosis)
+        return feasible, diagnosis
+
+    def prioritize(self, pod: PodInfo, nodes: IndexArray) -> tuple[IntArray, int]:
+        """PreScore and Score over exactly `nodes` (after PreFilter, whose cycle state some
+        scores read): the weighted totals, and the highest total there could be (100 times the
+        weights of the plugins that scored)."""
+        fwk = self.framework
+        cycle = CycleState()
+        fwk.run_pre_filter(cycle, pod)
+        fwk.run_pre_score(cycle, pod, nodes)
+        total, _ = fwk.run_score(cycle, pod, nodes)
+        best = MAX_NODE_SCORE * sum(w for p, w in fwk.score if p.name not in cycle.skip_score)
+        return total, best
+
+    def _fitting(
+        self,
+        cycle: CycleState,
+        pod: PodInfo,
+        nodes: IndexArray,
+        allowed: frozenset[str] | None,
+        restricting: list[str],
+        diagnosis: Diagnosis,
+    ) -> tuple[IndexArray, IndexArray]:
+        """upstream findNodesThatPassFilters over `nodes` after PreFilter, then the nominated
+        pods' check: the feasible slots and the candidates (the PreFilter result's nodes)."""
+        candidates = nodes
+        if allowed is not None:
+            names = self.state.names
+            mask = np.fromiter((names[i] in allowed for i in nodes), dtype=bool, count=len(nodes))
+            candidates = nodes[mask]
+            diagnosis.absent = (nodes[~mask], outside_pre_filter_result(restricting))
+        feasible, rejected = self.framework.run_filters(cycle, pod, candidates)
+        diagnosis.rejected = rejected
+        return self._yield_to_nominated(pod, feasible, diagnosis), candidates
 
     def _yield_to_nominated(
         self, pod: PodInfo, feasible: IndexArray, diagnosis: Diagnosis

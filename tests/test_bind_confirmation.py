@@ -14,8 +14,8 @@ import pytest
 from berth.config import parse_config
 from berth.engine import Engine
 from berth.objects import parse_node, parse_pod
-from berth.queue import SchedulingQueue
-from berth.scheduler import LiveScheduler
+from berth.run.loop import LiveScheduler
+from berth.run.queue import SchedulingQueue
 from berth.telemetry import SchedulerMetrics
 from tests.builders import node, pod
 

@@ -15,7 +15,7 @@ from berth.framework.status import Code
 from berth.framework.waiting import WaitingPod, timeout_message
 from berth.objects.pod import POD_GROUP_LABEL, PodInfo
 from berth.plugins.coscheduling import Coscheduling, CoschedulingArgs
-from berth.queue import SchedulingQueue
+from berth.run.queue import SchedulingQueue
 from tests.builders import make_state, node, parsed, pod
 
 

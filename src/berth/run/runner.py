@@ -33,8 +33,8 @@ from berth.kube.leader import LeaderElector
 from berth.kube.listers import LISTERS, build_informers
 from berth.kube.volumes import ApiVolumeBinder
 from berth.objects.pod import PodInfo
-from berth.queue import SchedulingQueue
-from berth.scheduler import LiveScheduler
+from berth.run.loop import LiveScheduler
+from berth.run.queue import SchedulingQueue
 from berth.state.cluster import ClusterState
 from berth.state.volumes import VolumeIndex
 from berth.telemetry import HealthServer, SchedulerMetrics, parse_address

@@ -44,7 +44,7 @@ from berth.objects import ObjectError
 from berth.objects.pod import PodInfo, pod_stub
 from berth.plugins.coscheduling import NAME as COSCHEDULING
 from berth.plugins.podtopologyspread import NAME as POD_TOPOLOGY_SPREAD
-from berth.queue import QueuedPod, SchedulingQueue
+from berth.run.queue import QueuedPod, SchedulingQueue
 from berth.telemetry import SchedulerMetrics
 
 log = logging.getLogger("berth.scheduler")

@@ -47,7 +47,9 @@ def test_a_mutated_storage_object_is_ignored_with_a_warning_not_a_crash(
     reported: list[ObjectError] = []
 
     class Listener(FeedListener):
-        def malformed(self, kind: str, raw: dict[str, Any], error: ObjectError) -> None:
+        def malformed(
+            self, kind: str, raw: dict[str, Any], error: ObjectError, *, pending: bool = False
+        ) -> None:
             reported.append(error)
 
     feed = Feed(

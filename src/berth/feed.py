@@ -54,8 +54,9 @@ class FeedListener:
     def pod_group_grew(self, group: str) -> None:
         """A pod joined the PodGroup "namespace/name" (gang scheduling may now succeed)."""
 
-    def malformed(self, kind: str, raw: Obj, error: ObjectError) -> None:
-        """An object that cannot be understood was left out."""
+    def malformed(self, kind: str, raw: Obj, error: ObjectError, *, pending: bool = False) -> None:
+        """An object that cannot be understood was left out (`pending`: a pod this engine
+        would have scheduled)."""
         log.warning("malformed %s ignored", kind, extra={"error": str(error)})
 
 
@@ -222,7 +223,7 @@ class Feed:
             pod = parse_pod(new)
         except ObjectError as exc:
             self.listener.pending_gone(key)
-            self.listener.malformed("Pod", new, exc)
+            self.listener.malformed("Pod", new, exc, pending=True)
             return
         if self.state.node_of(key) is not None:
             return  # assumed: its binding cycle owns it

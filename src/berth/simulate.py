@@ -288,8 +288,10 @@ class _Loading(FeedListener):
     def pending(self, pod: PodInfo, *, added: bool) -> None:
         self.simulation.pending.append((pod.key, pod, ""))
 
-    def malformed(self, kind: str, raw: dict[str, Any], error: ObjectError) -> None:
-        if kind == "Pod" and not (raw.get("spec") or {}).get("nodeName"):
+    def malformed(
+        self, kind: str, raw: dict[str, Any], error: ObjectError, *, pending: bool = False
+    ) -> None:
+        if pending:
             self.simulation.pending.append((_key(raw), None, str(error)))
         else:
             self.simulation.load_errors.append(str(error))

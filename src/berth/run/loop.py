@@ -1,9 +1,10 @@
-"""The live loop: informer events into state and queue; pop, decide, assume, bind, record.
+"""The scheduling loop of `berth run` (upstream ScheduleOne): pop a pod, run the engine's cycle,
+say what its outcome means: a binding cycle in its own task, events, metrics and the queue.
 
-Decisions are CPU-only (the engine never waits on the network); binding runs in its own task off
-the decision path. A pod is assumed on its node the moment it is chosen; a failed bind forgets it
-and requeues it; the watch confirms a successful one. `409` from someone else's bind, or a pod
-deleted meanwhile, is dropped cleanly.
+Decisions are CPU-only (the engine never waits on the network); binding runs off the decision
+path. A pod is assumed on its node the moment it is chosen; a failed bind forgets it and requeues
+it; the watch confirms a successful one. `409` from someone else's bind, or a pod deleted
+meanwhile, is dropped cleanly.
 """
 
 from __future__ import annotations
@@ -12,11 +13,9 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
 
 from berth.engine import Engine
-from berth.feed import Feed, FeedListener
+from berth.feed import Feed
 from berth.framework.cycle import (
     PRE_BIND,
     BindFailed,
@@ -29,26 +28,18 @@ from berth.framework.cycle import (
     Unschedulable,
     Waiting,
 )
-from berth.framework.events import (
-    ASSIGNED_POD,
-    ASSIGNED_POD_DELETE,
-    UNSCHEDULABLE_POD_ADD,
-    ActionType,
-    ClusterEvent,
-)
+from berth.framework.events import ASSIGNED_POD_DELETE
 from berth.framework.status import Status
 from berth.kube.events import EventRecorder
 from berth.kube.evictor import Evictor
-from berth.kube.informer import Handler, Obj, object_key
-from berth.objects import ObjectError
-from berth.objects.pod import PodInfo, pod_stub
-from berth.plugins.coscheduling import NAME as COSCHEDULING
-from berth.plugins.podtopologyspread import NAME as POD_TOPOLOGY_SPREAD
+from berth.kube.informer import Handler, Obj
+from berth.objects.pod import PodInfo
+from berth.run.listener import QueueListener, RawPods
+from berth.run.preemption import Preemptions
 from berth.run.queue import QueuedPod, SchedulingQueue
 from berth.telemetry import SchedulerMetrics
 
 log = logging.getLogger("berth.scheduler")
-TERMINAL = ("Succeeded", "Failed")
 
 
 class LiveScheduler:
@@ -65,7 +56,7 @@ class LiveScheduler:
     ) -> None:
         self.engine = engine
         self.evictor = evictor
-        self._preemptions: set[asyncio.Task[None]] = set()
+        self.preemptions = Preemptions(evictor=evictor, state=engine.state)
         self.queue = queue
         self.recorder = recorder
         self.metrics = metrics
@@ -79,7 +70,7 @@ class LiveScheduler:
             state=engine.state,
             ports=engine.ports,
             responsible=engine.schedules,
-            listener=_Queue(self),
+            listener=QueueListener(queue, engine.state, self.failed_scheduling),
         )
         queue.order = engine.queue_order
         if any(sch.framework.pre_enqueue for sch in engine.schedulers.values()):
@@ -97,27 +88,11 @@ class LiveScheduler:
     def handler(self, kind: str) -> Handler:
         """The informer handler for `kind`: the feed's (pods: the latest raw pod kept first)."""
         if kind == "Pod":
-            return _RawPods(self.pods, self.feed.handler(kind))
+            return RawPods(self.pods, self.feed.handler(kind))
         return self.feed.handler(kind)
 
     def _incoming(self, queue: str, event: str) -> None:
         self.metrics.incoming.labels(queue, event).inc()
-
-    def cross_topology(self, added: PodInfo) -> Callable[[QueuedPod], bool]:
-        """upstream getUnschedulablePodsWithCrossTopologyTerm: a bound pod added (or relabelled)
-        can help only pods PodTopologySpread rejected in its namespace, or pods with a required
-        affinity term it matches."""
-        ns_labels = self.engine.state.namespace_labels
-
-        def check(entry: QueuedPod) -> bool:
-            pod = entry.pod
-            if POD_TOPOLOGY_SPREAD in entry.unschedulable_plugins and (
-                pod.namespace == added.namespace
-            ):
-                return True
-            return any(term.matches_pod(added, ns_labels) for term in pod.required_affinity)
-
-        return check
 
     def assigned_pod_deleted(self, pod: PodInfo) -> None:
         """A pod counted on a node is gone (deleted, finished, or forgotten after a failed
@@ -155,7 +130,7 @@ class LiveScheduler:
         self.queue.close()
         for waiting in self.engine.ports.waiting_pods:
             waiting.reject("", "scheduler stopping")
-        pending = self._binds | self._preemptions
+        pending = self._binds | self.preemptions.tasks
         if pending:
             await asyncio.wait(pending, timeout=timeout)
         await self.recorder.flush()
@@ -207,17 +182,18 @@ class LiveScheduler:
                 self._count("unschedulable", profile, start)
                 message = outcome.fit.message
                 log.info("pod unschedulable", extra={"pod": pod.key, "reason": message})
-                self._failed_scheduling(pod, message)
+                self.failed_scheduling(pod, message)
                 self._set_condition(pod, message)
                 if outcome.framework.post_filter:
                     self.metrics.preemption_attempts.inc()
                 if isinstance(outcome, Nominated):
-                    self._preempt(outcome)
+                    self.metrics.preemption_victims.observe(len(outcome.victims))
+                    self.preemptions.carry_out(outcome)
                     # Victims are being deleted; retry after backoff, when the room is free.
                     self.queue.requeue_backoff(entry)
                     return
                 if outcome.cleared_nomination:
-                    self._spawn(self._nominate(pod, ""))
+                    self.preemptions.clear(pod)
                 self.queue.requeue_unschedulable(entry, plugins=outcome.rejectors)
             case Error(status=status):
                 if status.plugin:  # Reserve or Permit rejected the node
@@ -258,7 +234,7 @@ class LiveScheduler:
                 message = f"{status.plugin}: {status.message}" if status.plugin else status.message
                 self._count("unschedulable", profile, start)
                 log.info("pod rejected at permit", extra={"pod": pod.key, "reason": message})
-                self._failed_scheduling(pod, message)
+                self.failed_scheduling(pod, message)
                 self._set_condition(pod, message)
                 self.queue.requeue_backoff(entry)
             case BindFailed(node=node, status=status, stage=stage):
@@ -279,58 +255,16 @@ class LiveScheduler:
                     message = f'running PreBind plugin "{status.plugin}": {status.message}'
                 else:
                     message = f"Binding rejected: {status.message}"
-                self._failed_scheduling(pod, message)
+                self.failed_scheduling(pod, message)
                 self.queue.requeue_backoff(entry)
 
-    # ----- preemption, through the API ---------------------------------------------------------
-    def _preempt(self, nominated: Nominated) -> None:
-        """The engine nominated the pod and counts its victims as terminating: delete them and
-        write the nominations (upstream prepareCandidate, asynchronously)."""
-        pod, node, victims = nominated.pod, nominated.node, nominated.victims
-        log.info(
-            "preempting", extra={"pod": pod.key, "node": node, "victims": [v.key for v in victims]}
-        )
-        self.metrics.preemption_victims.observe(len(victims))
-        self._spawn(self._carry_out(pod, node, victims, list(nominated.cleared)))
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._preemptions.add(task)
-        task.add_done_callback(self._preemptions.discard)
-
-    async def _nominate(self, pod: PodInfo, node: str) -> None:
-        if self.evictor is not None:
-            await self.evictor.nominate(pod, node)
-
-    async def _carry_out(
-        self, pod: PodInfo, node: str, victims: tuple[PodInfo, ...], lower: list[PodInfo]
-    ) -> None:
-        evictor = self.evictor
-        if evictor is None:
-            log.warning("no evictor: victims not deleted", extra={"pod": pod.key})
-            return
-        evictions = [evictor.preempt(v, preemptor=pod, node=node) for v in victims]
-        _, evicted, _ = await asyncio.gather(
-            evictor.nominate(pod, node),
-            asyncio.gather(*evictions),
-            asyncio.gather(*(evictor.nominate(p, "") for p in lower)),
-        )
-        state = self.engine.state
-        for victim, result in zip(victims, evicted, strict=True):
-            current = state.pods.get(victim.key)
-            if not result.deleted and current is not None and current.preempted_by_scheduler:
-                state.replace_pod(victim)  # not deleted after all: no longer terminating
-        if not all(r.deleted for r in evicted):
-            # Upstream moves the preemptor back to the active queue when a victim could not
-            # be preempted; it is retried after its backoff here and may pick other victims.
-            log.warning("some victims were not preempted", extra={"pod": pod.key, "node": node})
-
+    # ----- what outcomes say ------------------------------------------------------------------
     def _count(self, result: str, profile: str, start: float) -> None:
         """One attempt in `scheduler_schedule_attempts_total` and its duration histogram."""
         self.metrics.attempts.labels(result, profile).inc()
         self.metrics.attempt_duration.labels(result, profile).observe(time.perf_counter() - start)
 
-    def _failed_scheduling(self, pod: PodInfo, message: str) -> None:
+    def failed_scheduling(self, pod: PodInfo, message: str) -> None:
         self.recorder.event(
             pod, type_="Warning", reason="FailedScheduling", action="Scheduling", message=message
         )
@@ -338,7 +272,7 @@ class LiveScheduler:
     def _error(self, entry: QueuedPod, profile: str, start: float, message: str) -> None:
         self._count("error", profile, start)
         log.warning("scheduling error", extra={"pod": entry.key, "error": message})
-        self._failed_scheduling(entry.pod, message)
+        self.failed_scheduling(entry.pod, message)
         self.queue.requeue_backoff(entry)
 
     def _set_condition(self, pod: PodInfo, message: str) -> None:
@@ -352,80 +286,3 @@ class LiveScheduler:
             ):
                 return  # already says so
         self.recorder.condition(pod, status="False", reason="Unschedulable", message=message)
-
-    def malformed(self, raw: Obj, exc: ObjectError) -> None:
-        """A pod we cannot parse: tell its owner through an event, never crash."""
-        meta = raw.get("metadata") or {}
-        stub = pod_stub(
-            namespace=str(meta.get("namespace") or "default"),
-            name=str(meta.get("name")),
-            uid=str(meta.get("uid") or ""),
-            scheduler_name=str((raw.get("spec") or {}).get("schedulerName") or "default-scheduler"),
-            resource_version=str(meta.get("resourceVersion") or ""),
-        )
-        log.warning("malformed pod", extra={"pod": stub.key, "error": str(exc)})
-        self._failed_scheduling(stub, f"invalid pod spec: {exc.where}")
-
-
-class _RawPods:
-    """The pods informer's handler: keep the latest raw pod (events and conditions are written
-    from it), then feed it."""
-
-    def __init__(self, pods: dict[str, Obj], feed: Handler) -> None:
-        self._pods = pods
-        self._feed = feed
-
-    def on_add(self, obj: Obj) -> None:
-        self._keep(obj)
-        self._feed.on_add(obj)
-
-    def on_update(self, old: Obj, new: Obj) -> None:
-        self._keep(new)
-        self._feed.on_update(old, new)
-
-    def on_delete(self, obj: Obj) -> None:
-        self._pods.pop(object_key(obj), None)
-        self._feed.on_delete(obj)
-
-    def _keep(self, obj: Obj) -> None:
-        if (obj.get("status") or {}).get("phase") in TERMINAL:
-            self._pods.pop(object_key(obj), None)
-        else:
-            self._pods[object_key(obj)] = obj
-
-
-class _Queue(FeedListener):
-    """What the feed reports, as upstream's event handlers act on it: pods queued, dequeued and
-    moved back from unschedulable on the cluster events their rejectors registered for."""
-
-    def __init__(self, s: LiveScheduler) -> None:
-        self.s = s
-
-    def cluster_event(self, event: ClusterEvent, old: Any, new: Any) -> None:
-        queue = self.s.queue
-        if event.resource == ASSIGNED_POD and event.action in (
-            ActionType.ADD,
-            ActionType.UPDATE_POD_LABEL,
-        ):
-            queue.move_all(event, old=old, new=new, pre_check=self.s.cross_topology(new))
-        else:
-            queue.move_all(event, old=old, new=new)
-
-    def pending(self, pod: PodInfo, *, added: bool) -> None:
-        if added:
-            self.s.queue.add(pod)
-        else:
-            self.s.queue.update(pod)
-
-    def pending_gone(self, key: str) -> None:
-        self.s.queue.delete(key)
-
-    def pod_group_grew(self, group: str) -> None:
-        # A new member (ours or not) may complete a group whose pods lacked siblings.
-        self.s.queue.move_all(UNSCHEDULABLE_POD_ADD, only_plugins={COSCHEDULING})
-
-    def malformed(self, kind: str, raw: Obj, error: ObjectError) -> None:
-        if kind == "Pod" and not (raw.get("spec") or {}).get("nodeName"):
-            self.s.malformed(raw, error)  # a pod of ours: tell its owner
-        else:
-            super().malformed(kind, raw, error)

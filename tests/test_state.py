@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from berth.objects import parse_node, parse_pod
 from berth.objects.selectors import parse_label_selector
 from berth.state.cluster import CPU, PODS, ClusterState
+from berth.state.whatif import what_if
 from tests.builders import node, pod
 
 
@@ -135,7 +136,7 @@ def test_a_what_if_leaves_the_state_as_it_found_it(
             state.add_pod(parse_pod(raw))
     state.matching_pods_per_node("default", SELECT_APP_A)  # built first: kept current after
     before = _fingerprint(state)
-    with state.what_if() as hypothesis:
+    with what_if(state) as hypothesis:
         for op, k in steps:
             key = f"default/p{k}"
             if op == "remove":

@@ -49,6 +49,7 @@ from berth.objects import parse_node, parse_pod
 from berth.objects.errors import ObjectError
 from berth.objects.node import NodeInfo
 from berth.objects.pod import PodInfo, pod_stub
+from berth.state.whatif import what_if
 
 NODE_NOT_FOUND = "node(s) not found in berth's node cache"
 DEFAULT_NODE_TTL = 600.0
@@ -262,7 +263,7 @@ class ExtenderAdapter:
                 out[node_name] = victims
                 continue
             on_node = {p.uid: p.key for p in state.node_pods[idx].values() if p.uid}
-            with state.what_if() as hypothesis:
+            with what_if(state) as hypothesis:
                 for uid in victims.uids:
                     if uid in on_node:
                         hypothesis.remove(on_node[uid])

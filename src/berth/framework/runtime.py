@@ -38,6 +38,7 @@ from berth.framework.status import SKIP, SUCCESS, Code, Status, error, unresolva
 from berth.framework.waiting import WaitingPod
 from berth.objects.pod import PodInfo
 from berth.state.cluster import IndexArray, IntArray
+from berth.state.whatif import what_if
 
 
 class FrameworkError(RuntimeError):
@@ -255,7 +256,7 @@ class Framework:
     def run_filters_with(self, pods: list[PodInfo], pod: PodInfo, node: int) -> Status:
         """run_filters_on_node with `pods` (placed nowhere) counted on the node meanwhile."""
         state = self.handle.state
-        with state.what_if() as hypothesis:
+        with what_if(state) as hypothesis:
             for p in pods:
                 hypothesis.add(p, state.names[node])
             return self.run_filters_on_node(pod, node)

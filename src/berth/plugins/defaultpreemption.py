@@ -27,6 +27,7 @@ from berth.framework.status import SUCCESS, Code, Status, error, unresolvable, u
 from berth.objects.pdb import PDB
 from berth.objects.pod import PodInfo
 from berth.plugins.registry import register
+from berth.state.whatif import what_if
 
 NAME = "DefaultPreemption"
 
@@ -257,7 +258,7 @@ class DefaultPreemption(PostFilterPlugin):
         potential = [p for p in state.node_pods[node].values() if p.priority < pod.priority]
         if not potential:
             return [], 0, unresolvable(NO_VICTIMS)
-        with state.what_if() as hypothesis:
+        with what_if(state) as hypothesis:
             for p in potential:
                 hypothesis.remove(p.key)
             status = fwk.run_filters_with_nominated(pod, node)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +18,6 @@ import numpy.typing as npt
 from berth.objects.node import NodeInfo, Taint
 from berth.objects.pod import AffinityTerm, PodInfo
 from berth.objects.selectors import LabelSelector
-from berth.state.whatif import WhatIf
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -97,7 +95,7 @@ class _SelectorCounts:
 
 class ClusterState:
     """Nodes and placed pods. Mutated between decisions; a decision reads it as a snapshot, and
-    changes it only inside `what_if`, which puts it back."""
+    changes it only inside `berth.state.whatif.what_if`, which puts it back."""
 
     def __init__(self, *, capacity: int = 64) -> None:
         self.resources: list[str] = list(BASE_RESOURCES)
@@ -550,15 +548,6 @@ class ClusterState:
         """Placed pods whose required affinity or preferred (anti-)affinity terms may match
         `pod` (a superset of those that do)."""
         return self._holders(self.affinity_by_label, pod)
-
-    @contextmanager
-    def what_if(self) -> Iterator[WhatIf]:
-        """A hypothesis (pods removed or added), undone when the block ends (state/whatif.py)."""
-        hypothesis = WhatIf(self)
-        try:
-            yield hypothesis
-        finally:
-            hypothesis.undo()
 
     def replace_pod(self, pod: PodInfo) -> None:
         """Swap the copy of a placed pod (same key) for `pod`, on the same node and as assumed as

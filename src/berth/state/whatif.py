@@ -1,4 +1,4 @@
-"""A hypothesis on the cluster state that puts the state back by itself (`ClusterState.what_if`).
+"""A hypothesis on the cluster state that puts the state back by itself (`what_if(state)`).
 
 Preemption asks "does the pod fit once these pods are gone?", the nominated-pods check "does it
 still fit with those pods added?", the extender's preempt verb "does it fit without the victims
@@ -10,12 +10,21 @@ with their assumed flag, added pods go, and each touched node lists its pods in 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from berth.objects.pod import PodInfo
+from berth.state.cluster import ClusterState
 
-if TYPE_CHECKING:
-    from berth.state.cluster import ClusterState
+
+@contextmanager
+def what_if(state: ClusterState) -> Iterator[WhatIf]:
+    """A hypothesis (pods removed or added) on `state`, undone when the block ends."""
+    hypothesis = WhatIf(state)
+    try:
+        yield hypothesis
+    finally:
+        hypothesis.undo()
 
 
 class WhatIf:

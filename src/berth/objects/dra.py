@@ -593,8 +593,8 @@ def _allocation(p: _Parser, raw: Any) -> Allocation | None:
 @reports_malformed("ResourceClaim")
 def parse_resource_claim(raw: Any) -> ClaimInfo:
     meta, name = object_meta(raw, kind="ResourceClaim")
-    namespace = str(meta.get("namespace") or "default")
-    p = _Parser("ResourceClaim", f"{namespace}/{name}")
+    namespace = str(meta.get("namespace") or "")
+    p = _Parser("ResourceClaim", f"{namespace}/{name}" if namespace else name)
     status = p.obj(raw.get("status"), "status")
     reserved = []
     for i, r in enumerate(p.lst(status.get("reservedFor"), "status.reservedFor")):

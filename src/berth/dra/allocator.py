@@ -726,9 +726,9 @@ class _Run:
                 continue
             terms = selector.raw.get("nodeSelectorTerms") or []
             if len(terms) == 1:
-                term = terms[0] or {}
-                _add_requirements(term.get("matchFields") or [], fields)
-                _add_requirements(term.get("matchExpressions") or [], expressions)
+                first = terms[0] or {}
+                _add_requirements(first.get("matchFields") or [], fields)
+                _add_requirements(first.get("matchExpressions") or [], expressions)
             elif len(terms) > 1:
                 raise AllocationError(
                     f"create NodeSelector: unsupported ResourceSlice.NodeSelector with "

@@ -1,6 +1,6 @@
 """The DRA side of a benchmark workload (upstream scheduler_perf's
-SchedulingWithResourceClaimTemplate): one ResourceSlice per node with `devicesPerNode` devices shaped like upstream's template (an
-Intel GPU's attributes, unique PCI addresses), the DeviceClass `test-class`, claims already
+SchedulingWithResourceClaimTemplate): one ResourceSlice per node with `devicesPerNode`
+devices shaped like upstream's template (an Intel GPU's attributes, unique PCI addresses), the DeviceClass `test-class`, claims already
 allocated (upstream's initClaims) and, for each pod to schedule, the claim the ResourceClaim
 controller would create from the pod's template. `verify_devices` checks the outcome: no device
 allocated twice, every claim's devices on the node of the pod that got them.

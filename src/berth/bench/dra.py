@@ -6,6 +6,68 @@ schedule, the claim the ResourceClaim controller would create from the pod's tem
 `verify_devices` checks the outcome: no device allocated twice, every claim's devices on the
 node of the pod that got them.
 """
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+JSON = dict[str, Any]
+DRIVER = "test-driver.cdi.k8s.io"
+CLASS = "test-class"
+TEMPLATE = "test-claim-template"
+
+
+@dataclass(frozen=True)
+class DRASpec:
+    devices_per_node: int = 10
+    pci_roots: int = 2
+    requests_per_claim: int = 1
+
+
+def parse_dra(raw: Any) -> DRASpec | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ValueError("dra: must be a mapping")
+    spec = DRASpec(
+        devices_per_node=int(raw.get("devicesPerNode", 10)),
+        pci_roots=int(raw.get("pciRoots", 2)),
+        requests_per_claim=int(raw.get("requestsPerClaim", 1)),
+    )
+    if spec.devices_per_node < 1 or spec.pci_roots < 1 or spec.requests_per_claim < 1:
+        raise ValueError("dra: devicesPerNode, pciRoots and requestsPerClaim must be >= 1")
+    return spec
+
+
+def _device(i: int, roots: int) -> JSON:
+    root = i % roots
+    return {
+        "name": f"basic-device-{i}",
+        "attributes": {
+            "driver": {"string": "xe"},
+            "driverVersion": {"version": "1.2.3"},
+            "resource.k8s.io/pciRoot": {"string": str(root)},
+            "family": {"string": "Arc Pro B-Series"},
+            "health": {"string": "Healthy"},
+            "model": {"string": "B60"},
+            "pciAddress": {"string": f"0000:0{i}:00.0"},
+            "pciId": {"string": "0xe211"},
+            "pciRoot": {"string": f"0{root}"},
+            "resource.kubernetes.io/pciBusID": {"string": f"0000:0{i}:00.0"},
+            "resource.kubernetes.io/pciRoot": {"string": f"pci0000:0{root}"},
+            "sriov": {"bool": True},
+            "type": {"string": "gpu"},
+        },
+        "capacity": {"memory": {"value": "24480Mi"}, "millicores": {"value": "1k"}},
+    }
+
+
+def cluster_objects(
+    spec: DRASpec, nodes: list[JSON], *, init_claims: int, namespace: str
+) -> list[JSON]:
+    """The DeviceClass, one slice per node and `init_claims` claims allocated round-robin."""
     out: list[JSON] = [
         {
             "apiVersion": "resource.k8s.io/v1",

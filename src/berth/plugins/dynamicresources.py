@@ -177,7 +177,8 @@ class _Table:
     slow_slots: set[int]  # nodes that see a pool the table does not hold
     slow_everywhere: bool
     matches: dict[tuple[Any, ...], BoolArray | None] = field(default_factory=dict)
-    free_version: int = -1
+    free_at: int = 0  # how much of the index's allocation_log `free` reflects
+    free_epoch: int = 0
     free: BoolArray | None = None
     group_masks: BoolArray | None = None  # groups x node slots
 
@@ -450,15 +451,24 @@ class DynamicResources(
         return result
 
     def _free(self, table: _Table) -> BoolArray:
+        """Devices of the table nobody holds: built once per table from the allocated set,
+        then kept current from the index's allocation log (one entry per change)."""
         index = self.index
-        if table.free is not None and table.free_version == index.claims_version:
-            return table.free
-        free = np.ones(len(table.ids), dtype=bool)
-        for device in index.allocated:
+        log = index.allocation_log
+        if table.free is None or table.free_epoch != index.log_epoch:
+            free = np.ones(len(table.ids), dtype=bool)
+            for device in index.allocated:
+                row = table.row.get(device)
+                if row is not None:
+                    free[row] = False
+            table.free, table.free_at, table.free_epoch = free, len(log), index.log_epoch
+            return free
+        free = table.free
+        for device, used in log[table.free_at :]:
             row = table.row.get(device)
             if row is not None:
-                free[row] = False
-        table.free, table.free_version = free, index.claims_version
+                free[row] = not used
+        table.free_at = len(log)
         return free
 
     def _group_masks(self, table: _Table) -> BoolArray:

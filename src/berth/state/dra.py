@@ -33,6 +33,7 @@ log = logging.getLogger("berth.state.dra")
 Obj = dict[str, Any]
 KINDS = ("DeviceClass", "ResourceSlice", "ResourceClaim", "ResourceClaimTemplate")
 Listener = Callable[[str, Obj | None, Obj | None], None]
+MAX_LOG = 1 << 17
 
 
 def _rv(value: str) -> int:
@@ -66,6 +67,10 @@ class DRAIndex:
         # PreBind's writes the informer has not delivered yet ("namespace/name" -> claim)
         self.assumed: dict[str, ClaimInfo] = {}
         self.allocated: Counter[DeviceID] = Counter()
+        # Every device that became used (True) or free (False), in order: a consumer keeping a
+        # mask of used devices applies the entries since it last looked (`allocation_log`).
+        self.allocation_log: list[tuple[DeviceID, bool]] = []
+        self.log_epoch = 0  # bumped when the log is cut short: consumers rebuild their mask
         self._counted: dict[str, tuple[DeviceID, ...]] = {}  # claim uid -> devices counted
         self.match_cache = MatchCache()
         self.listeners: list[Listener] = []
@@ -116,14 +121,20 @@ class DRAIndex:
             self.allocated[d] -= 1
             if self.allocated[d] <= 0:
                 del self.allocated[d]
+                self.allocation_log.append((d, False))
         claim = self._effective(uid)
         if claim is None or claim.allocation is None:
             return
         devices = tuple(r.device_id for r in claim.allocation.results if not r.admin_access)
         for d in devices:
             self.allocated[d] += 1
+            if self.allocated[d] == 1:
+                self.allocation_log.append((d, True))
         self._counted[uid] = devices
         self.claims_version += 1
+        if len(self.allocation_log) > MAX_LOG:
+            self.allocation_log.clear()
+            self.log_epoch += 1
 
     # ----- in-flight allocations (Reserve / Unreserve / PreBind) -------------------------------
     def signal_pending_allocation(self, claim: ClaimInfo) -> None:

@@ -297,8 +297,6 @@ class DynamicResources(
                         "unknown request type"
                     )
                 if problem is not None:
-                    if problem.code == Code.ERROR:
-                        return None, problem
                     return None, problem
             state.to_allocate.append(i)
         if state.to_allocate:
@@ -677,16 +675,13 @@ class DynamicResources(
             if any(r.uid == pod.uid for r in claim.reserved_for):
                 continue
             allocation = state.pending.get(i)
-            try:
-                if writer is None:
-                    updated = _bound(claim, allocation, consumer)
-                else:
-                    answer = await writer.bind_claim(claim, allocation, consumer)
-                    if isinstance(answer, str):
-                        return error(answer)
-                    updated = parse_resource_claim(answer)
-            finally:
-                pass
+            if writer is None:
+                updated = _bound(claim, allocation, consumer)
+            else:
+                answer = await writer.bind_claim(claim, stamped(allocation, claim), consumer)
+                if isinstance(answer, str):
+                    return error(answer)
+                updated = parse_resource_claim(answer)
             index.assume(updated)
             if index.remove_pending_allocation(claim.uid):
                 state.pending.pop(i, None)

@@ -126,7 +126,7 @@ class Simulation:
             listener=_Loading(self),
         )
         for obj in [*self.dump.namespaces, *self.dump.other, *self.dump.pod_groups]:
-            feed.add(obj)  # Services and controllers, storage objects, PDBs, PodGroups
+            feed.add(obj)  # workloads, storage, PDBs, DRA objects, PodGroups
         for raw in self.dump.nodes:
             feed.add(raw)
         classes: dict[str, int] = {}

@@ -18,7 +18,7 @@ from berth.bench.errors import BenchError
 from berth.config.loader import Config
 from berth.engine import Engine
 from berth.feed import Feed
-from berth.framework.cycle import Unschedulable
+from berth.framework.cycle import Reserved, Unschedulable
 from berth.objects import parse_pod
 
 JSON = dict[str, Any]
@@ -30,6 +30,9 @@ class DecisionResult:
     samples_ms: list[float]
     unschedulable: int
     build_s: float
+    # DRA workloads: device checks made on the final allocations, and what broke them
+    device_checks: int = 0
+    device_violations: list[str] | None = None
 
     def percentiles(self) -> dict[str, float]:
         return percentiles(self.samples_ms)
@@ -49,12 +52,19 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 
 
 def load_engine(
-    *, config: Config, nodes: list[JSON], running: list[JSON], namespaces: list[str]
+    *,
+    config: Config,
+    nodes: list[JSON],
+    running: list[JSON],
+    namespaces: list[str],
+    objects: list[JSON] = (),  # type: ignore[assignment]
 ) -> Engine:
     """An engine fed the workload's objects, its metric table sampled once (as the refresher
     would have before the first decision)."""
     engine = Engine(config=config, seed=1)
     feed = Feed(state=engine.state, ports=engine.ports, responsible=engine.schedules)
+    for raw in objects:
+        feed.add(raw)  # DeviceClasses, ResourceSlices, ResourceClaims
     for ns in namespaces:
         feed.add({"kind": "Namespace", "metadata": {"name": ns, "labels": _ns_labels(ns)}})
     for raw in [*nodes, *running]:
@@ -77,14 +87,19 @@ def measure_decisions(
     pending: list[JSON],
     namespaces: list[str],
     progress: Progress | None = None,
+    objects: list[JSON] = (),  # type: ignore[assignment]
 ) -> DecisionResult:
-    """Decide every pod of `pending` in order; returns one latency sample per decision."""
+    """Decide every pod of `pending` in order; returns one latency sample per decision.
+    `objects` are resource.k8s.io objects (DRA workloads); their final allocations are checked."""
     t0 = time.perf_counter()
-    engine = load_engine(config=config, nodes=nodes, running=running, namespaces=namespaces)
+    engine = load_engine(
+        config=config, nodes=nodes, running=running, namespaces=namespaces, objects=objects
+    )
     build_s = time.perf_counter() - t0
     gc.freeze()  # as `berth run` does once its caches have synced
     samples: list[float] = []
     unschedulable = 0
+    placed: dict[str, str] = {}
     total = len(pending)
     next_report = time.monotonic() + 5.0
     for k, raw in enumerate(pending):
@@ -97,7 +112,22 @@ def measure_decisions(
         if isinstance(outcome, Unschedulable):
             unschedulable += 1
             continue
+        if isinstance(outcome, Reserved):
+            placed[pod.uid] = outcome.node
         if progress is not None and time.monotonic() >= next_report:
             next_report = time.monotonic() + 5.0
             progress(k + 1, total)
-    return DecisionResult(samples_ms=samples, unschedulable=unschedulable, build_s=build_s)
+    out = DecisionResult(samples_ms=samples, unschedulable=unschedulable, build_s=build_s)
+    if objects:
+        from berth.bench.dra import verify_devices
+
+        dra = engine.ports.dra
+        claims = {c.uid: c for c in dra.claims.values()}
+        claims.update(dra.in_flight)  # Reserve's allocations, as PreBind would write them
+        owners = {c.uid: c.controller[2] if c.controller else "" for c in claims.values()}
+        out.device_checks, out.device_violations = verify_devices(
+            (c.key, placed.get(owners[c.uid], ""), c.allocation.raw)
+            for c in claims.values()
+            if c.allocation is not None
+        )
+    return out

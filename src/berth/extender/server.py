@@ -248,6 +248,8 @@ class ExtenderProcess:
         # kube-scheduler runs the volume plugins itself before asking; the extender does not
         # watch storage, so its volume plugins stand aside.
         self.engine.ports.volumes.tracked = False
+        # Likewise kube-scheduler's own DynamicResources allocates devices: Berth's skips.
+        self.engine.ports.dra.tracked = False
         binder = None
         if connection is not None:
             # Short retries: the whole bind must answer within kube-scheduler's httpTimeout.

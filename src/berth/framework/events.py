@@ -37,7 +37,8 @@ class ActionType(enum.IntFlag):
     UPDATE_POD_TOLERATION = 1 << 9
     UPDATE_POD_SCHEDULING_GATES_ELIMINATED = 1 << 10
     UPDATE_POD_GENERATED_RESOURCE_CLAIM = 1 << 11
-    ALL = (1 << 12) - 1
+    UPDATE_NODE_DECLARED_FEATURE = 1 << 12
+    ALL = (1 << 13) - 1
     UPDATE = ALL & ~(ADD | DELETE)
 
 
@@ -55,6 +56,7 @@ _ACTION_NAMES = {
     ActionType.UPDATE_POD_TOLERATION: "UpdatePodToleration",
     ActionType.UPDATE_POD_SCHEDULING_GATES_ELIMINATED: "UpdatePodSchedulingGatesEliminated",
     ActionType.UPDATE_POD_GENERATED_RESOURCE_CLAIM: "UpdatePodGeneratedResourceClaim",
+    ActionType.UPDATE_NODE_DECLARED_FEATURE: "UpdateNodeDeclaredFeature",
     ActionType.ALL: "All",
     ActionType.UPDATE: "Update",
 }
@@ -70,6 +72,9 @@ CSI_NODE = "storage.k8s.io/CSINode"
 CSI_DRIVER = "storage.k8s.io/CSIDriver"
 CSI_STORAGE_CAPACITY = "storage.k8s.io/CSIStorageCapacity"
 STORAGE_CLASS = "storage.k8s.io/StorageClass"
+RESOURCE_CLAIM = "resource.k8s.io/ResourceClaim"
+RESOURCE_SLICE = "resource.k8s.io/ResourceSlice"
+DEVICE_CLASS = "resource.k8s.io/DeviceClass"
 # scheduler-plugins' Coscheduling registers its CRD as "<plural>.<version>.<group>".
 POD_GROUP = "podgroups.v1alpha1.scheduling.x-k8s.io"
 WILDCARD = "*"
@@ -82,6 +87,9 @@ RESOURCE_OF_KIND = {
     "StorageClass": STORAGE_CLASS,
     "CSINode": CSI_NODE,
     "PodGroup": POD_GROUP,
+    "ResourceClaim": RESOURCE_CLAIM,
+    "ResourceSlice": RESOURCE_SLICE,
+    "DeviceClass": DEVICE_CLASS,
 }
 
 # Labels of the queue's own moves (upstream pkg/scheduler/framework/events.go).
@@ -158,6 +166,8 @@ def node_changes(old: NodeInfo, new: NodeInfo) -> list[ClusterEvent]:
         actions.append(ActionType.UPDATE_NODE_LABEL)
     if old.taints != new.taints and ActionType.UPDATE_NODE_TAINT not in actions:
         actions.append(ActionType.UPDATE_NODE_TAINT)
+    if old.declared_features != new.declared_features:
+        actions.append(ActionType.UPDATE_NODE_DECLARED_FEATURE)
     return [ClusterEvent(NODE, a) for a in actions]
 
 

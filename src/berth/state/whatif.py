@@ -62,6 +62,9 @@ class WhatIf:
         """Put back a pod this hypothesis removed (as it was: same copy, node, assumed flag)."""
         entry = self._removed.pop(key, None)
         if entry is not None:
+            if key in self._added:  # a copy this hypothesis added meanwhile gives way
+                self._added.remove(key)
+                self._state.remove_pod(key)
             self._put_back(*entry)
 
     def add(self, pod: PodInfo, node_name: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from berth.bench.errors import BenchError
@@ -23,6 +23,7 @@ from berth.objects import parse_pod
 
 JSON = dict[str, Any]
 Progress = Callable[[int, int], None]
+Verify = Callable[[Engine, dict[str, str]], tuple[int, list[str]]]
 
 
 @dataclass
@@ -30,9 +31,9 @@ class DecisionResult:
     samples_ms: list[float]
     unschedulable: int
     build_s: float
-    # DRA workloads: device checks made on the final allocations, and what broke them
-    device_checks: int = 0
-    device_violations: list[str] | None = None
+    # decisions-only workloads (DRA, volumes): checks of the final allocations, what broke
+    checks: int = 0
+    violations: list[str] = field(default_factory=list)
 
     def percentiles(self) -> dict[str, float]:
         return percentiles(self.samples_ms)
@@ -64,7 +65,7 @@ def load_engine(
     engine = Engine(config=config, seed=1)
     feed = Feed(state=engine.state, ports=engine.ports, responsible=engine.schedules)
     for raw in objects:
-        feed.add(raw)  # DeviceClasses, ResourceSlices, ResourceClaims
+        feed.add(raw)  # DRA's devices and claims, storage classes, volumes and claims
     for ns in namespaces:
         feed.add({"kind": "Namespace", "metadata": {"name": ns, "labels": _ns_labels(ns)}})
     for raw in [*nodes, *running]:
@@ -88,9 +89,11 @@ def measure_decisions(
     namespaces: list[str],
     progress: Progress | None = None,
     objects: list[JSON] = (),  # type: ignore[assignment]
+    verify: Verify | None = None,
 ) -> DecisionResult:
     """Decide every pod of `pending` in order; returns one latency sample per decision.
-    `objects` are resource.k8s.io objects (DRA workloads); their final allocations are checked."""
+    `objects` (DRA's, storage) are fed in first; `verify(engine, placed)` checks the outcome
+    (placed: pod uid -> node)."""
     t0 = time.perf_counter()
     engine = load_engine(
         config=config, nodes=nodes, running=running, namespaces=namespaces, objects=objects
@@ -118,16 +121,6 @@ def measure_decisions(
             next_report = time.monotonic() + 5.0
             progress(k + 1, total)
     out = DecisionResult(samples_ms=samples, unschedulable=unschedulable, build_s=build_s)
-    if objects:
-        from berth.bench.dra import verify_devices
-
-        dra = engine.ports.dra
-        claims = {c.uid: c for c in dra.claims.values()}
-        claims.update(dra.in_flight)  # Reserve's allocations, as PreBind would write them
-        owners = {c.uid: c.controller[2] if c.controller else "" for c in claims.values()}
-        out.device_checks, out.device_violations = verify_devices(
-            (c.key, placed.get(owners[c.uid], ""), c.allocation.raw)
-            for c in claims.values()
-            if c.allocation is not None
-        )
+    if verify is not None:
+        out.checks, out.violations = verify(engine, placed)
     return out

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from berth.bench.dra import DRASpec, parse_dra
+from berth.bench.volumes import VolumeSpec, parse_volumes
 
 JSON = dict[str, Any]
 NAMESPACE = "bench"
@@ -80,6 +81,7 @@ class Workload:
     config: JSON
     source: str
     dra: DRASpec | None = None  # DRA devices and claims (berth.bench.dra)
+    volumes: VolumeSpec | None = None  # local volumes and a claim per pod (berth.bench.volumes)
 
     # ----- expansion ---------------------------------------------------------------------------
     def nodes(self, size: Size, *, seed: int = 1) -> list[JSON]:
@@ -283,6 +285,7 @@ def parse_workload(raw: Any, *, source: str) -> Workload:
     _require(isinstance(config, dict), source, "config", "must be a mapping")
     try:
         dra = parse_dra(raw.get("dra"))
+        volumes = parse_volumes(raw.get("volumes"))
     except ValueError as exc:
         raise WorkloadError(f"{source}: {exc}") from None
     return Workload(
@@ -296,6 +299,7 @@ def parse_workload(raw: Any, *, source: str) -> Workload:
         config=config,
         source=source,
         dra=dra,
+        volumes=volumes,
     )
 
 

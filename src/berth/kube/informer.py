@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from berth.kube.client import read_json, status_message
+from berth.state.store import object_key
 
 log = logging.getLogger("berth.informer")
 Obj = dict[str, Any]
@@ -53,12 +54,6 @@ class ObjectCache:
 
     def on_delete(self, obj: Obj) -> None:
         self.objects.pop(object_key(obj), None)
-
-
-def object_key(obj: Obj) -> str:
-    meta = obj.get("metadata") or {}
-    ns = meta.get("namespace")
-    return f"{ns}/{meta.get('name')}" if ns else str(meta.get("name"))
 
 
 class Informer:

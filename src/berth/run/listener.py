@@ -12,13 +12,14 @@ from typing import Any
 
 from berth.feed import TERMINAL_PHASES, FeedListener
 from berth.framework.events import ASSIGNED_POD, UNSCHEDULABLE_POD_ADD, ActionType, ClusterEvent
-from berth.kube.informer import Handler, Obj, object_key
+from berth.kube.informer import Handler, Obj
 from berth.objects import ObjectError
 from berth.objects.pod import PodInfo, pod_stub
 from berth.plugins.coscheduling import NAME as COSCHEDULING
 from berth.plugins.podtopologyspread import NAME as POD_TOPOLOGY_SPREAD
 from berth.run.queue import QueuedPod, SchedulingQueue
 from berth.state.cluster import ClusterState
+from berth.state.store import object_key
 
 log = logging.getLogger("berth.scheduler")
 

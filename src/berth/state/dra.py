@@ -26,7 +26,7 @@ from berth.objects.dra import (
     parse_resource_claim,
     parse_resource_slice,
 )
-from berth.state.store import Store
+from berth.state.store import Store, object_key
 
 Obj = dict[str, Any]
 KINDS = ("DeviceClass", "ResourceSlice", "ResourceClaim", "ResourceClaimTemplate")
@@ -38,14 +38,6 @@ def _rv(value: str) -> int:
         return int(value)
     except ValueError:
         return 0
-
-
-def _key(obj: Obj) -> str:
-    meta = obj.get("metadata")
-    if not isinstance(meta, dict):
-        return "?"
-    ns = meta.get("namespace")
-    return f"{ns}/{meta.get('name')}" if ns else str(meta.get("name"))
 
 
 class ClaimWriter(Protocol):
@@ -245,7 +237,7 @@ class DRAIndex(Store):
 
     def delete(self, obj: Obj) -> None:
         kind = obj.get("kind")
-        key = _key(obj)
+        key = object_key(obj)
         if kind == "ResourceSlice":
             self._remove_slice(key)
         elif kind == "DeviceClass":

@@ -28,21 +28,13 @@ from berth.objects.volumes import (
     parse_pvc,
     parse_storage_class,
 )
-from berth.state.store import Store
+from berth.state.store import Store, object_key
 
 log = logging.getLogger("berth.state.volumes")
 Obj = dict[str, Any]
 KINDS = ("PersistentVolume", "PersistentVolumeClaim", "StorageClass", "CSINode")
 # Journal entries kept; a consumer further behind than this starts over (changes_since: None).
 MAX_JOURNAL = 4096
-
-
-def _key(obj: Obj) -> str:
-    meta = obj.get("metadata")
-    if not isinstance(meta, dict):
-        return "?"  # the parser reports it
-    ns = meta.get("namespace")
-    return f"{ns}/{meta.get('name')}" if ns else str(meta.get("name"))
 
 
 @dataclass(slots=True)
@@ -136,7 +128,7 @@ class VolumeIndex(Store):
         kind = obj.get("kind")
         if kind not in KINDS:
             return False
-        key = _key(obj)
+        key = object_key(obj)
         if kind == "PersistentVolume":
             pv = parse_pv(obj)
             self._unindex_pv(pv.name)
@@ -161,7 +153,7 @@ class VolumeIndex(Store):
 
     def delete(self, obj: Obj) -> None:
         kind = obj.get("kind")
-        key = _key(obj)
+        key = object_key(obj)
         if kind == "PersistentVolume":
             self._unindex_pv(key)
             self.pvs.pop(key, None)

@@ -105,7 +105,7 @@ def bench(
     try:
         chosen.extend(load_workload(f) for f in files)
     except WorkloadError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.BadParameter(str(exc), param_hint="--workload") from None
     if not chosen:
         chosen = list(builtin.values())
     options = Options(

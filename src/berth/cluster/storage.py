@@ -19,6 +19,7 @@ import uuid
 from typing import Any
 
 from berth.cluster.admission import now
+from berth.cluster.reconcile import ObjectErrors
 from berth.cluster.resources import NODES, PVCS, PVS, STORAGE_CLASSES, ResourceType
 from berth.cluster.store import Change, Store
 from berth.objects.quantity import resource_value
@@ -165,6 +166,7 @@ class VolumeController:
         self.store = store
         self.interval = interval
         self._wake = asyncio.Event()
+        self.errors = ObjectErrors("volume controller")
         store.add_listener(self._on_change)
 
     def _on_change(self, change: Change) -> None:
@@ -175,19 +177,17 @@ class VolumeController:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            try:
-                self.reconcile()
-            except Exception:  # a bad object must not stop the controller
-                log.exception("volume controller pass failed")
+            self.reconcile()
             await asyncio.sleep(self.interval)
 
     def reconcile(self) -> int:
-        """One pass over all claims and volumes; returns the number of writes made."""
+        """One pass over all claims and volumes; returns the number of writes made. An object
+        that cannot be handled is skipped (and logged), the others are reconciled."""
         writes = 0
         for pv in list(self.store.items(PVS)):
-            writes += self._sync_volume(pv)
+            writes += self.errors.run(pv, self._sync_volume)
         for pvc in list(self.store.items(PVCS)):
-            writes += self._sync_claim(pvc)
+            writes += self.errors.run(pvc, self._sync_claim)
         return writes
 
     # -- volumes --

@@ -175,3 +175,17 @@ def generate(*, directory: Path, hosts: list[str]) -> Certificates:
         write_private(out.key_path, _pem_key(key))
         write_private(out.cert_path, cert.public_bytes(serialization.Encoding.PEM))
     return out
+
+
+def self_signed_context(*, hosts: list[str]) -> ssl.SSLContext:
+    """A server context with a certificate for `hosts` made now and kept in memory only (its
+    key touches disk for a moment, in a private temporary directory, because ssl loads keys
+    from files)."""
+    import shutil
+    import tempfile
+
+    directory = Path(tempfile.mkdtemp(prefix="berth-tls-"))
+    try:
+        return generate(directory=directory, hosts=hosts).server_context()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

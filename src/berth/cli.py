@@ -73,7 +73,7 @@ def simulate(dump: str, config_path: str | None, output: str, seed: int | None) 
     try:
         data = read_dump(dump)
     except DumpError as exc:
-        _fail(str(exc), code=1)
+        _fail(str(exc), code=2)
     sim = Simulation(dump=data, config=config, seed=seed)
     for problem in sim.load_errors:
         click.echo(f"warning: skipped {problem}", err=True)

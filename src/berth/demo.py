@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from berth.clierrors import BadInput
 from berth.cluster import EmbeddedCluster
 from berth.config.loader import Config
 from berth.kube.client import Connection, connect, raw_body, read_json, status_message
@@ -186,7 +187,7 @@ def run_demo(
     try:
         pods = load_workload(workload)
     except InputError as exc:
-        raise click.BadParameter(str(exc), param_hint="--workload") from None
+        raise BadInput(str(exc)) from None
     with EmbeddedCluster(
         nodes=5, zones=2, node_cpu="8", node_memory="32Gi", kubeconfig_out=kubeconfig_out
     ) as cluster:

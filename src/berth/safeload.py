@@ -104,6 +104,8 @@ def _scan(text: str | bytes, limits: YamlLimits) -> None:
             elif isinstance(event, yaml.DocumentEndEvent):
                 anchors.clear()  # anchors are local to a document
     except yaml.YAMLError as exc:
+        if "nesting depth" in str(getattr(exc, "problem", "")):  # libyaml's own bound (1,000)
+            raise InputError(f"the document nests deeper than {limits.max_depth} levels") from None
         raise InputError(_yaml_message(exc)) from None
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from berth.clierrors import BadInput
 from berth.cluster.core import ClusterConfig
 from berth.cluster.limits import Limits
 from berth.cluster.rbac import User, load_documents, parse_token_auth_file, parse_token_users
@@ -177,7 +178,7 @@ def cluster(
         rbac = [d for f in rbac_files for d in load_documents(f)] if rbac_files else None
         limits = Limits(**limit_values)
     except (ValueError, TokenError) as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise BadInput(str(exc)) from None
     warning = plain_http_token_warning(tls=tls, tokens=bool(token or users or rbac is not None))
     if warning:
         click.echo(f"warning: {warning}", err=True)

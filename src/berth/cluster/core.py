@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from berth.cluster import wiretypes
 from berth.cluster.api import Api
 from berth.cluster.errors import ApiError
 from berth.cluster.faults import Faults
@@ -155,6 +156,7 @@ class ClusterCore:
             try:
                 if obj is None or not isinstance(obj.get("metadata"), dict):
                     raise ValueError("not a JSON object with metadata")
+                wiretypes.check(api_version=rt.api_version, kind=rt.kind, obj=obj)
                 self.store.load(rt, obj)
             except (ApiError, ValueError, TypeError, KeyError) as exc:
                 log.warning(

@@ -155,6 +155,12 @@ def _meta(obj: JSON) -> JSON:
     return meta
 
 
+def _claim_ref(pv: JSON) -> JSON:
+    """A PV's claimRef, or {} (a malformed one must not break the scans of every claim)."""
+    ref = (pv.get("spec") or {}).get("claimRef")
+    return ref if isinstance(ref, dict) else {}
+
+
 def _annotations(obj: JSON) -> dict[str, str]:
     return dict(_meta(obj).get("annotations") or {})
 
@@ -192,7 +198,9 @@ class VolumeController:
 
     # -- volumes --
     def _sync_volume(self, pv: JSON) -> int:
-        ref = (pv.get("spec") or {}).get("claimRef")
+        if not isinstance((pv.get("spec") or {}).get("claimRef") or {}, dict):
+            return 0  # malformed: never touched, never offered to a claim
+        ref = _claim_ref(pv)
         phase = (pv.get("status") or {}).get("phase")
         if _meta(pv).get("deletionTimestamp"):
             return 0
@@ -276,7 +284,7 @@ class VolumeController:
                     self.store.replace(PVCS, {**claim, "status": status}, claim)
                     return 1
                 return 0
-            ref = (pv.get("spec") or {}).get("claimRef") or {}
+            ref = _claim_ref(pv)
             if not ref or (ref.get("name"), ref.get("namespace")) == (
                 cmeta["name"],
                 cmeta["namespace"],
@@ -285,7 +293,7 @@ class VolumeController:
             return 0
         # A volume pre-bound to this claim (by a scheduler or a user) is bound in _sync_volume.
         for pv in self.store.items(PVS):
-            ref = (pv.get("spec") or {}).get("claimRef") or {}
+            ref = _claim_ref(pv)
             if (ref.get("name"), ref.get("namespace")) == (cmeta["name"], cmeta["namespace"]):
                 return 0
         class_name = spec.get("storageClassName") or ""

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from berth.cluster.resources import ResourceType
 from berth.cluster.selectors import Predicate
@@ -78,7 +78,10 @@ async def serve_watch(
     watcher = store.watch(storage_rt, namespace=namespace, predicate=predicate, since=since)
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     try:
-        response.enable_chunked_encoding()
+        if request.version >= HttpVersion11:
+            response.enable_chunked_encoding()
+        else:  # HTTP/1.0 has no chunks: the stream ends with the connection
+            response.force_close()
         await response.prepare(request)
         deadline = time.monotonic() + timeout
         next_bookmark = time.monotonic() + bookmark_interval

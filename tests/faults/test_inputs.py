@@ -64,7 +64,10 @@ def test_an_alias_bomb_through_rbac(tmp_path: Path) -> None:
     bomb.write_text(BOMB)
     assert len(BOMB) < 600
     started = time.monotonic()
-    got = berth(tmp_path, "cluster", "--port", "0", "--rbac", str(bomb))
+    out = tmp_path / "kubeconfig"
+    got = berth(
+        tmp_path, "cluster", "--port", "0", "--kubeconfig-out", str(out), "--rbac", str(bomb)
+    )
     one_line_exit_2(got, str(bomb), "excessive aliasing")
     assert time.monotonic() - started < 30
 

@@ -110,6 +110,7 @@ class ClusterProcess:
             text=True,
             env=env or env_without_cluster(self.tmp),
         )
+        STARTED.append(self.proc)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -148,15 +149,18 @@ class ClusterProcess:
         raise AssertionError("no VmRSS")
 
 
-@pytest.fixture
-def cluster_process(tmp_path: Path) -> Iterator[list[ClusterProcess]]:
-    """Started cluster processes are appended here; all are stopped at the end."""
-    started: list[ClusterProcess] = []
-    yield started
-    for c in started:
-        if c.proc is not None and c.proc.poll() is None:
-            c.proc.kill()
-            c.proc.wait(timeout=10)
+STARTED: list[subprocess.Popen[Any]] = []
+
+
+@pytest.fixture(autouse=True)
+def _reap() -> Iterator[None]:
+    """Whatever a test started and did not stop (it failed half-way) is killed after it."""
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def kubectl(

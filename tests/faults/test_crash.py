@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ClusterProcess, call, env_without_cluster, pod, report
+from .conftest import STARTED, ClusterProcess, call, env_without_cluster, pod, report
 
 pytestmark = pytest.mark.timeout(300)
 ROUNDS = int(os.environ.get("BERTH_FAULTS_ROUNDS", "5"))
@@ -143,6 +143,7 @@ def test_pods_created_after_a_crash_are_scheduled(tmp_path: Path) -> None:
         stdout=subprocess.DEVNULL,
         stderr=(tmp_path / "run.log").open("w"),
     )
+    STARTED.append(scheduler)
     pods_url = c.url + "/api/v1/namespaces/default/pods"
 
     def create(names: list[str]) -> None:

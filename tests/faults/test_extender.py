@@ -31,7 +31,7 @@ from tests.builders import pod as builder_pod
 from tests.extender.conftest import args as extender_args
 from tests.extender.conftest import post, serving
 
-from .conftest import call, env_without_cluster, free_port
+from .conftest import STARTED, call, env_without_cluster, free_port
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -58,6 +58,7 @@ class Extender:
             stdout=subprocess.DEVNULL,
             stderr=(tmp / "extender.log").open("w"),
         )
+        STARTED.append(self.proc)
         self.log = tmp / "extender.log"
 
     @property
@@ -167,7 +168,7 @@ def _client_cert(ca_dir: Path, out: Path) -> tuple[Path, Path]:
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+        .sign(ca_key, hashes.SHA256())
     )
     cert_path, key_path = out / "client.crt", out / "client.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

@@ -16,7 +16,7 @@ from berth.clierrors import BadInput
 from berth.cluster.core import ClusterConfig
 from berth.cluster.limits import Limits
 from berth.cluster.rbac import User, load_documents, parse_token_auth_file, parse_token_users
-from berth.cluster.server import AsyncEmbeddedCluster
+from berth.cluster.server import AsyncEmbeddedCluster, url_host
 from berth.secretfile import TokenError, read_token
 
 _LIMIT_HELP = {
@@ -239,11 +239,11 @@ async def _serve(config: ClusterConfig, *, metrics_port: int | None = None) -> N
             exporter = await start_exporter(
                 nodes=lambda: list(store.items(NODES)), host=config.host, port=metrics_port
             )
-            bound = exporter.addresses[0][1]
-            click.echo(f"simulated exporter: http://{config.host}:{bound}/metrics")
+            bound = exporter.port
+            click.echo(f"simulated exporter: http://{url_host(config.host)}:{bound}/metrics")
         try:
             await stop.wait()
         finally:
             if exporter is not None:
-                await exporter.cleanup()
+                await exporter.stop()
     click.echo("berth cluster stopped")

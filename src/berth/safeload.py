@@ -134,11 +134,14 @@ def load_one(text: str | bytes, *, limits: YamlLimits = YamlLimits()) -> Any:
     return docs[0] if docs else None
 
 
-def nesting_depth_exceeds(value: Any, limit: int) -> bool:
+def nesting_depth_exceeds(value: Any, limit: int, *, encoded: bytes | None = None) -> bool:
     """Whether decoded JSON nests deeper than `limit` (objects and arrays count one level each).
 
     Iterative, so it is safe on any input orjson accepts (1,024 levels), before anything
-    recursive touches it."""
+    recursive touches it. With `encoded` (the value's JSON), a value with no more opening
+    brackets than `limit` is answered without the walk: nearly every Kubernetes object."""
+    if encoded is not None and encoded.count(b"{") + encoded.count(b"[") <= limit:
+        return False
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, level = stack.pop()

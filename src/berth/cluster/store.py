@@ -107,11 +107,18 @@ class Watcher:
         self.wakeup.set()
 
 
-def _paths(rt: ResourceType) -> tuple[tuple[str, ...], ...]:
-    return tuple(tuple(p.split(".")) for p in rt.field_labels)
+def _plan(rt: ResourceType) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """A resource's field labels grouped by their first segment: (top, (rest of each path))."""
+    groups: dict[str, list[str]] = {}
+    for path in rt.field_labels:
+        top, _, rest = path.partition(".")
+        if "." in rest:
+            raise ValueError(f"{rt.key}: field label {path} is deeper than the projection reads")
+        groups.setdefault(top, []).append(rest)
+    return tuple((top, tuple(rests)) for top, rests in groups.items())
 
 
-_FIELD_PATHS = {r.key: _paths(r) for r in STORED}
+_FIELD_PLANS = {r.key: _plan(r) for r in STORED}
 
 
 def _selectable(key: str, obj: JSON) -> JSON:
@@ -125,16 +132,21 @@ def _selectable(key: str, obj: JSON) -> JSON:
             "labels": meta.get("labels"),
         }
     }
-    for path in _FIELD_PATHS.get(key, ()):
-        cur: Any = obj
-        for part in path:
-            cur = cur.get(part) if isinstance(cur, dict) else None
-        if cur is None:
+    for top, rests in _FIELD_PLANS.get(key, ()):
+        value = obj.get(top)
+        if value is None:
             continue
-        target = out
-        for part in path[:-1]:
-            target = target.setdefault(part, {})
-        target[path[-1]] = cur
+        if rests == ("",):  # a top-level field (an event's `reason`, `source`)
+            out[top] = value
+            continue
+        if not isinstance(value, dict):
+            continue
+        picked: JSON = {}
+        for rest in rests:
+            v = value.get(rest)
+            if v is not None:
+                picked[rest] = v
+        out[top] = picked
     return out
 
 
@@ -193,12 +205,14 @@ class Store:
         """`obj` serialised, or the ApiError a write of it gets (too deep, too large; `sized`
         False skips the size limit: a delete must go through for an object already stored)."""
         limits = self.limits
-        if nesting_depth_exceeds(obj, limits.max_depth):
-            raise errors.too_deep(what=what, limit=limits.max_depth)
         try:
             data = orjson.dumps(obj)
         except orjson.JSONEncodeError as exc:
+            if "Recursion limit" in str(exc):  # orjson's own bound, above any allowed depth
+                raise errors.too_deep(what=what, limit=limits.max_depth) from exc
             raise errors.bad_request(f"{what} cannot be encoded as JSON") from exc
+        if nesting_depth_exceeds(obj, limits.max_depth, encoded=data):
+            raise errors.too_deep(what=what, limit=limits.max_depth)
         if sized and len(data) > limits.max_object_bytes:
             raise errors.object_too_large(size=len(data), limit=limits.max_object_bytes)
         return data

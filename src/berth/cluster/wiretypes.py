@@ -21,18 +21,39 @@ from berth.cluster.errors import bad_request
 
 JSON = dict[str, Any]
 Spec = str | list[Any]
+# A compiled spec: (kind, payload, the spec as written). kind is "obj" (payload: the struct's
+# name and its fields), "list" or "map" (payload: the items' spec), or a scalar's name. Specs are
+# compiled once, so checking a field is a tuple lookup and a type test, not a walk of the JSON.
+Compiled = tuple[str, Any, Spec]
 
 
 @functools.cache
-def _schema() -> JSON:
+def _schema() -> tuple[dict[str, str], dict[str, Compiled]]:
     text = resources.files("berth.cluster").joinpath("wire_types.json").read_text()
     loaded: JSON = json.loads(text)
-    return loaded
+    types: JSON = loaded["types"]
+    compiled: dict[str, Compiled] = {}
+
+    def compile_spec(spec: Spec) -> Compiled:
+        if isinstance(spec, list):
+            return ("list" if spec[0] == "[]" else "map", compile_spec(spec[1]), spec)
+        if spec in types:
+            if spec not in compiled:
+                fields: dict[str, Compiled] = {}
+                compiled[spec] = ("obj", (spec.rsplit(".", 1)[-1], fields), spec)
+                fields.update({k: compile_spec(v) for k, v in types[spec].items()})
+            return compiled[spec]
+        return (spec, None, spec)
+
+    kinds: dict[str, str] = loaded["kinds"]
+    for root in kinds.values():
+        compile_spec(root)
+    return kinds, compiled
 
 
 def known_kinds() -> frozenset[str]:
     """`apiVersion/Kind` of every kind with upstream types."""
-    return frozenset(_schema()["kinds"])
+    return frozenset(_schema()[0])
 
 
 def _json_kind(value: Any) -> str:
@@ -61,79 +82,78 @@ def _go_type(spec: Spec) -> str:
 
 
 class _Mismatch(Exception):
-    def __init__(self, value: str, struct: str, path: str, spec: Spec) -> None:
+    def __init__(self, value: Any, struct: str, path: str, spec: Spec) -> None:
+        found = _json_kind(value)
+        if found == "number" and spec in ("int32", "int64", "intorstring"):
+            found = f"number {json.dumps(value)}"  # Go names the literal it cannot fit
         self.text = (
-            f"json: cannot unmarshal {value} into Go struct field {struct}.{path} of type "
+            f"json: cannot unmarshal {found} into Go struct field {struct}.{path} of type "
             f"{_go_type(spec)}"
         )
 
 
-def _scalar_ok(spec: str, value: Any) -> bool:
-    if spec == "string":
-        return isinstance(value, str)
-    if spec == "bool":
-        return isinstance(value, bool)
-    if spec in ("int32", "int64"):
-        if isinstance(value, bool) or not isinstance(value, int | float):
+def _scalar_ok(kind: str, value: Any) -> bool:
+    t = type(value)
+    if kind == "string":
+        return t is str
+    if kind == "bool":
+        return t is bool
+    if kind in ("int32", "int64"):
+        if t is float and value.is_integer():
+            value = int(value)
+        elif t is not int:
             return False
-        bits = 31 if spec == "int32" else 63
-        return float(value).is_integer() and -(2**bits) <= value < 2**bits
-    if spec == "float64":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if spec == "quantity":
-        return isinstance(value, str | int | float) and not isinstance(value, bool)
-    if spec == "intorstring":
-        return isinstance(value, str) or (
-            isinstance(value, int) and not isinstance(value, bool) and -(2**31) <= value < 2**31
-        )
+        bits = 31 if kind == "int32" else 63
+        return bool(-(2**bits) <= value < 2**bits)
+    if kind == "float64":
+        return t is int or t is float
+    if kind == "quantity":
+        return t is str or t is int or t is float
+    if kind == "intorstring":
+        return t is str or (t is int and -(2**31) <= value < 2**31)
     return True  # any
 
 
-def _check(spec: Spec, value: Any, struct: str, path: str, types: JSON) -> None:
-    if value is None:
-        return
-    if isinstance(spec, list):
-        if spec[0] == "[]":
-            if not isinstance(value, list):
-                raise _Mismatch(_json_kind(value), struct, path, spec)
-            for item in value:
-                _check(spec[1], item, struct, path, types)
-        else:
-            if not isinstance(value, dict):
-                raise _Mismatch(_json_kind(value), struct, path, spec)
-            for item in value.values():
-                _check(spec[1], item, struct, path, types)
-        return
-    fields = types.get(spec)
-    if fields is None:
-        if not _scalar_ok(spec, value):
-            kind = _json_kind(value)
-            if kind == "number":
-                kind = f"number {json.dumps(value)}"
-            raise _Mismatch(kind, struct, path, spec)
-        return
-    if not isinstance(value, dict):
-        raise _Mismatch(_json_kind(value), struct, path, spec)
-    name = spec.rsplit(".", 1)[-1]
-    for key, item in value.items():
-        sub = fields.get(key)
-        if sub is not None:
-            _check(sub, item, name, f"{path}.{key}" if path else key, types)
+def _check(spec: Compiled, value: Any, struct: str, path: str) -> None:
+    kind, payload, written = spec
+    if kind == "obj":
+        if type(value) is not dict:
+            raise _Mismatch(value, struct, path, written)
+        name, fields = payload
+        for key, item in value.items():
+            sub = fields.get(key)
+            if sub is None or item is None or sub[0] == "any":
+                continue
+            if sub[0] == "string":  # most fields: tested here, without a call
+                if type(item) is not str:
+                    raise _Mismatch(item, name, f"{path}.{key}" if path else key, sub[2])
+            else:
+                _check(sub, item, name, f"{path}.{key}" if path else key)
+    elif kind == "list":
+        if type(value) is not list:
+            raise _Mismatch(value, struct, path, written)
+        for item in value:
+            if item is not None:
+                _check(payload, item, struct, path)
+    elif kind == "map":
+        if type(value) is not dict:
+            raise _Mismatch(value, struct, path, written)
+        for item in value.values():
+            if item is not None:
+                _check(payload, item, struct, path)
+    elif not _scalar_ok(kind, value):
+        raise _Mismatch(value, struct, path, written)
 
 
 def check(*, api_version: str, kind: str, obj: JSON) -> None:
     """Raise 400 if `obj` (of `apiVersion`/`kind`, as served) has a field of the wrong JSON
     type; kinds without upstream types (custom resources) pass."""
-    schema = _schema()
-    root = schema["kinds"].get(f"{api_version}/{kind}")
+    kinds, compiled = _schema()
+    root = kinds.get(f"{api_version}/{kind}")
     if root is None:
         return
-    types = schema["types"]
     try:
-        for key, value in obj.items():
-            sub = types[root].get(key)
-            if sub is not None:
-                _check(sub, value, kind, key, types)
+        _check(compiled[root], obj, kind, "")
     except _Mismatch as exc:
         version = api_version.rsplit("/", 1)[-1]
         raise bad_request(

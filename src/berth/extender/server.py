@@ -203,7 +203,7 @@ class ExtenderServer:
             return _error(
                 f"malformed JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", 400
             )
-        if nesting_depth_exceeds(body, self.options.max_depth):
+        if nesting_depth_exceeds(body, self.options.max_depth, encoded=raw):
             return _error(f"the body nests deeper than {self.options.max_depth} levels", 400)
         loop = self._engine_loop
         if loop is None or loop is asyncio.get_running_loop():

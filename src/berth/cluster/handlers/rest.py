@@ -142,7 +142,7 @@ class RestHandler:
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         """Serve one request: watches and health as they come, anything else counted against
-        the requests in flight and bounded by the request timeout."""
+        the requests in flight (a body is read within the request timeout, see `_body`)."""
         if request.path in _HEALTH or _is_watch(request):
             return await self._serve(request)
         limits = self.settings.limits
@@ -150,19 +150,7 @@ class RestHandler:
             return error_response(errors.too_many_inflight(limits.max_requests_inflight))
         self.inflight += 1
         try:
-            async with asyncio.timeout(limits.request_timeout):
-                return await self._serve(request)
-        except TimeoutError:
-            # upstream's timeout filter: 504 and a Status (the store is only touched
-            # synchronously, so a request cut here wrote all or nothing)
-            return error_response(
-                ApiError(
-                    code=504,
-                    reason="Timeout",
-                    message="Timeout: request did not complete within the allowed duration "
-                    f"({limits.request_timeout:g}s)",
-                )
-            )
+            return await self._serve(request)
         finally:
             self.inflight -= 1
 
@@ -224,14 +212,26 @@ class RestHandler:
         if request.content_length is not None and request.content_length > limit:
             raise errors.too_large(limit)
         data = bytearray()
-        async for chunk in request.content.iter_chunked(65536):
-            data += chunk
-            if len(data) > limit:
-                raise errors.too_large(limit)
+        try:
+            # The only wait of a non-watch request: the store is touched synchronously after
+            # it, so a request cut here has written nothing.
+            async with asyncio.timeout(limits.request_timeout):
+                async for chunk in request.content.iter_chunked(65536):
+                    data += chunk
+                    if len(data) > limit:
+                        raise errors.too_large(limit)
+        except TimeoutError:
+            raise ApiError(  # upstream's timeout filter: 504 with a Status
+                code=504,
+                reason="Timeout",
+                message="Timeout: request did not complete within the allowed duration "
+                f"({limits.request_timeout:g}s)",
+            ) from None
         if not data:
             return None
+        raw = bytes(data)
         try:
-            body = orjson.loads(bytes(data))
+            body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             ctype = request.headers.get("Content-Type", "")
             if "yaml" in ctype:
@@ -242,7 +242,7 @@ class RestHandler:
                 f"the request body is not valid JSON: {exc.msg} at line {exc.lineno}, "
                 f"column {exc.colno}"
             ) from exc
-        if nesting_depth_exceeds(body, limits.max_depth):
+        if nesting_depth_exceeds(body, limits.max_depth, encoded=raw):
             raise errors.too_deep(what="the request body", limit=limits.max_depth)
         return body
 

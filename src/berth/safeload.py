@@ -23,6 +23,7 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 DEFAULT_MAX_DEPTH = 100
+_LIBYAML_MAX_DEPTH = 1000  # libyaml refuses deeper flows itself
 
 
 class InputError(ValueError):
@@ -104,8 +105,9 @@ def _scan(text: str | bytes, limits: YamlLimits) -> None:
             elif isinstance(event, yaml.DocumentEndEvent):
                 anchors.clear()  # anchors are local to a document
     except yaml.YAMLError as exc:
-        if "nesting depth" in str(getattr(exc, "problem", "")):  # libyaml's own bound (1,000)
-            raise InputError(f"the document nests deeper than {limits.max_depth} levels") from None
+        if "nesting depth" in str(getattr(exc, "problem", "")):  # libyaml's own bound
+            bound = min(limits.max_depth, _LIBYAML_MAX_DEPTH)
+            raise InputError(f"the document nests deeper than {bound} levels") from None
         raise InputError(_yaml_message(exc)) from None
 
 

@@ -31,7 +31,7 @@ from tests.builders import pod as builder_pod
 from tests.extender.conftest import args as extender_args
 from tests.extender.conftest import post, serving
 
-from .conftest import STARTED, call, env_without_cluster, free_port
+from .conftest import STARTED, call, env_without_cluster, free_port, report
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -230,6 +230,7 @@ def test_requests_in_flight_are_capped(tmp_path: Path) -> None:
 
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             codes = list(pool.map(lambda _: filter_once(), range(8)))
+        report("extender_inflight_cap_1", {"ok": codes.count(200), "refused_429": codes.count(429)})
         assert 200 in codes and 429 in codes, codes
         assert set(codes) <= {200, 429}
     finally:
@@ -264,4 +265,5 @@ def test_health_answers_while_a_decision_holds_the_engine() -> None:
             return await probing
 
     latency = asyncio.run(main())
+    report("extender_health_during_1.5s_decision", {"healthz_ms": round(latency * 1000, 1)})
     assert latency < 0.5, latency

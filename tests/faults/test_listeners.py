@@ -14,7 +14,7 @@ import pytest
 
 from berth.cluster import EmbeddedCluster
 
-from .conftest import ClusterProcess, call, kubectl, needs_kubectl, pod
+from .conftest import ClusterProcess, call, kubectl, needs_kubectl, pod, report
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -41,6 +41,10 @@ def test_stalled_connections_are_closed_by_the_header_timeout(tmp_path: Path) ->
         started = time.monotonic()
         closed = sum(
             closed_by_server(s, max(0.1, 6 - (time.monotonic() - started))) for s in stalled
+        )
+        report(
+            "stalled_connections_header_timeout_1s",
+            {"opened": 300, "closed": closed, "seconds": round(time.monotonic() - started, 2)},
         )
         assert closed == 300, closed
         for s in stalled:

@@ -20,6 +20,8 @@ from typing import Any
 
 from berth.safeload import InputError, load_one
 
+from berth.bench.dra import DRASpec, parse_dra
+
 JSON = dict[str, Any]
 NAMESPACE = "bench"
 CEILING_NAMESPACE = "bench-ceiling"
@@ -77,6 +79,7 @@ class Workload:
     pods: tuple[PodTemplate, ...]
     config: JSON
     source: str
+    dra: DRASpec | None = None  # DRA devices and claims (berth.bench.dra)
 
     # ----- expansion ---------------------------------------------------------------------------
     def nodes(self, size: Size, *, seed: int = 1) -> list[JSON]:
@@ -278,6 +281,10 @@ def parse_workload(raw: Any, *, source: str) -> Workload:
     capacity.update({str(k): str(v) for k, v in (nodes.get("capacity") or {}).items()})
     config = raw.get("config") or {}
     _require(isinstance(config, dict), source, "config", "must be a mapping")
+    try:
+        dra = parse_dra(raw.get("dra"))
+    except ValueError as exc:
+        raise WorkloadError(f"{source}: {exc}") from None
     return Workload(
         name=name,
         description=str(raw.get("description") or "").strip(),
@@ -288,6 +295,7 @@ def parse_workload(raw: Any, *, source: str) -> Workload:
         pods=_templates(raw.get("pods"), source, "pods"),
         config=config,
         source=source,
+        dra=dra,
     )
 
 

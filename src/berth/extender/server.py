@@ -347,6 +347,8 @@ class ExtenderProcess:
         # kube-scheduler runs the volume plugins itself before asking; the extender does not
         # watch storage, so its volume plugins stand aside.
         self.engine.volumes.tracked = False
+        # Likewise kube-scheduler's own DynamicResources allocates devices: Berth's skips.
+        self.engine.dra.tracked = False
         binder = None
         self.informers: list[Informer] = []
         if connection is not None:

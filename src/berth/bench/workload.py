@@ -18,9 +18,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from berth.safeload import InputError, load_one
-
 from berth.bench.dra import DRASpec, parse_dra
+from berth.safeload import InputError, load_one
 
 JSON = dict[str, Any]
 NAMESPACE = "bench"

@@ -436,7 +436,7 @@ def extender(
     from berth.extender.server import ExtenderOptions, serve
     from berth.listener import ListenerLimits
     from berth.secretfile import TokenError, read_token
-    from berth.telemetry import parse_address, setup_logging
+    from berth.telemetry import is_loopback, parse_address, setup_logging
 
     setup_logging(fmt=log_format, level=log_level)
     if bool(tls_cert) != bool(tls_key):
@@ -454,9 +454,15 @@ def extender(
     except TokenError as exc:
         _fail(str(exc), code=2)
     try:
-        parse_address(bind_address)
+        host, _ = parse_address(bind_address)
     except ValueError as exc:
         _fail(f"--bind-address: {exc}", code=2)
+    if not tls_cert and not is_loopback(host):
+        click.echo(
+            f"warning: serving the extender on {host} over plain HTTP: anyone who can reach it "
+            "reads your nodes' placement; add --tls-cert/--tls-key",
+            err=True,
+        )
     config = _load_config(config_path)
     options = ExtenderOptions(
         bind_address=bind_address,

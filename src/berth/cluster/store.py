@@ -251,8 +251,9 @@ class Store:
 
     def load(self, rt: ResourceType, obj: JSON) -> None:
         """Put an object back without an event (restoring persisted state); raises ApiError
-        for one the limits refuse."""
-        self.check(obj)
+        for one that cannot be served (too deep to encode). Not the size limit: an object
+        stored under a larger one stays, rather than vanish because the limit was lowered."""
+        self.check(obj, sized=False)
         meta = obj["metadata"]
         self._objects[rt.key][(meta.get("namespace", ""), meta["name"])] = obj
         self.rv = max(self.rv, int(meta.get("resourceVersion", "0")))

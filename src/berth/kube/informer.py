@@ -40,22 +40,6 @@ class NotServed(Exception):
     """The server does not serve this resource (404 on list), e.g. a CRD that is not installed."""
 
 
-class ObjectCache:
-    """A handler that only keeps the latest raw objects (for resources read at decision time)."""
-
-    def __init__(self) -> None:
-        self.objects: dict[str, Obj] = {}
-
-    def on_add(self, obj: Obj) -> None:
-        self.objects[object_key(obj)] = obj
-
-    def on_update(self, old: Obj, new: Obj) -> None:
-        self.objects[object_key(new)] = new
-
-    def on_delete(self, obj: Obj) -> None:
-        self.objects.pop(object_key(obj), None)
-
-
 class Informer:
     """One resource's list+watch loop feeding a handler; `synced` is set after the first list."""
 

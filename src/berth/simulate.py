@@ -237,7 +237,8 @@ class Simulation:
                 preempted=preempted,
                 nominated_node=nominated,
             )
-        if outcome.result is None:  # a plugin broke its contract
+        if outcome.result is None:  # a plugin broke its contract (explained runs keep results)
+            assert isinstance(outcome, Error)
             message = outcome.status.message
             return Decision(pod=pod.key, node=None, error=message, message=message)
         decision = _decided(pod, outcome.result, preempted, nominated)

@@ -33,14 +33,13 @@ class Outcome:
 
 @dataclass(frozen=True, eq=False)
 class Reserved(Outcome):
-    """A node was chosen: the pod is assumed there and reserved; the binding cycle finishes."""
+    """A node was chosen: the pod is assumed there and reserved; the binding cycle finishes.
+    `result` (the scores and every node's reasons) is kept only when they were asked for: a
+    binding cycle can wait a long time, and the live loop has many in flight."""
 
     node: str
-    result: ScheduleResult
-
-    @property
-    def cycle(self) -> CycleState:
-        return self.result.cycle
+    cycle: CycleState
+    result: ScheduleResult | None
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,6 +106,7 @@ def scheduling_cycle(
     except FrameworkError as exc:
         return Error(pod, fwk, time.perf_counter() - start, error(str(exc)))
     seconds = time.perf_counter() - start
+    kept = result if explain_scores else None
     if explain_scores:
         result.diagnosis.node_statuses()  # explained on the state the decision saw
     node = result.node
@@ -117,12 +117,12 @@ def scheduling_cycle(
         if status.code == Code.WAIT:
             waiting = fwk.handle.ports.waiting_pods.get(pod.key)
             assert waiting is not None
-            return Waiting(pod, fwk, seconds, node, result, waiting)
+            return Waiting(pod, fwk, seconds, node, result.cycle, kept, waiting)
     if not status.ok:
         fwk.run_unreserve(result.cycle, pod, node)
         state.forget_pod(pod.key)
         return Error(pod, fwk, seconds, status, result)
-    return Scheduled(pod, fwk, seconds, node, result)
+    return Scheduled(pod, fwk, seconds, node, result.cycle, kept)
 
 
 def _no_fit(fwk: Framework, pod: PodInfo, fit: FitError, seconds: float) -> Unschedulable:

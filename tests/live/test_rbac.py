@@ -1,8 +1,9 @@
-"""The shipped RBAC is enough, checked by enforcing it: the embedded cluster loads every document
-of deploy/rbac.yaml and authorizes the ServiceAccount it binds; `berth run` connects with that
-account's token, with leader election on the Lease the shipped configuration names, and does its
-whole job (binds pods, events and PodScheduled=False for a pod that fits nowhere, preemption,
-a WaitForFirstConsumer claim through VolumeBinding's PreBind, a gated pod released) without a
+"""The shipped RBAC is enough, checked by enforcing it: the embedded cluster loads the RBAC of
+the rendered manifests (`kubectl kustomize deploy/scheduler`, and the Helm chart's rendering)
+and authorizes the ServiceAccount they bind; `berth run` connects with that account's token and
+the rendered configuration, with leader election on the Lease it names, and does its whole job
+(binds pods, events and PodScheduled=False for a pod that fits nowhere, preemption, a
+WaitForFirstConsumer claim through VolumeBinding's PreBind, a gated pod released) without a
 single authorization denial. Without `pods/binding`, the same run leaves its pods unbound and the
 denial is recorded in upstream's words."""
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,67 +24,68 @@ from berth.cluster.rbac import load_documents
 from berth.config import parse_config
 from berth.kube.client import Connection, connect, read_json
 from berth.run import Runner, RunOptions
+from tests.deploy.render import helm, kustomize
 from tests.live.conftest import create, events, eventually, node_of, pod, pods
 from tests.live.test_preemption import priority_class
 from tests.live.test_volumes import claim, get, post, storage_class, with_claims
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-SA = "system:serviceaccount:kube-system:berth"
 SA_TOKEN = "berth-sa-token"
 ADMIN_TOKEN = "admin-token"
+RENDERINGS = {"kustomize": lambda: kustomize("scheduler"), "helm": lambda: helm("scheduler")}
 
 
-def shipped_config() -> dict[str, Any]:
-    """The BerthConfiguration of deploy/config.yaml (leader election on kube-system/berth)."""
-    (cm,) = [
-        d
-        for d in yaml.safe_load_all((DEPLOY / "config.yaml").read_text())
-        if d["kind"] == "ConfigMap"
-    ]
+def rendered(source: str) -> list[dict[str, Any]]:
+    return RENDERINGS[source]()
+
+
+def service_account(docs: list[dict[str, Any]]) -> str:
+    (sa,) = [d for d in docs if d["kind"] == "ServiceAccount"]
+    return f"system:serviceaccount:{sa['metadata']['namespace']}:{sa['metadata']['name']}"
+
+
+def shipped_config(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rendered BerthConfiguration (leader election on kube-system/berth)."""
+    (cm,) = [d for d in docs if d["kind"] == "ConfigMap"]
     cfg: dict[str, Any] = yaml.safe_load(cm["data"]["config.yaml"])
     assert cfg["leaderElection"]["leaderElect"] is True
     return cfg
 
 
 def without_binding(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
+    out, removed = [], 0
     for d in docs:
         if d["kind"] == "ClusterRole":
             rules = [r for r in d["rules"] if r["resources"] != ["pods/binding"]]
-            assert len(rules) == len(d["rules"]) - 1
+            removed += len(d["rules"]) - len(rules)
             d = {**d, "rules": rules}
         out.append(d)
+    assert removed == 1
     return out
 
 
 def secured(docs: list[dict[str, Any]]) -> EmbeddedCluster:
+    """An embedded cluster enforcing the RBAC documents among `docs`."""
     return EmbeddedCluster(
         nodes=3,
         zones=2,
         node_cpu="4",
         node_memory="16Gi",
         token=ADMIN_TOKEN,
-        rbac=docs,
-        token_users={SA_TOKEN: SA},
+        rbac=load_documents(docs),
+        token_users={SA_TOKEN: service_account(docs)},
     )
-
-
-@pytest.fixture
-def cluster() -> Iterator[EmbeddedCluster]:
-    with secured(load_documents(DEPLOY / "rbac.yaml")) as c:
-        yield c
 
 
 @contextlib.asynccontextmanager
 async def berth_as_service_account(
-    cluster: EmbeddedCluster, tmp_path: Path
+    cluster: EmbeddedCluster, docs: list[dict[str, Any]], tmp_path: Path
 ) -> AsyncIterator[tuple[Runner, Connection]]:
     """`berth run` (in process) with the ServiceAccount's token and leader election on; yields
     it and an admin connection for the test's own writes."""
     kubeconfig = cluster.kubeconfig_for(SA_TOKEN, tmp_path / "berth.kubeconfig")
     conn = await connect(kubeconfig=str(kubeconfig))
     admin = await connect(kubeconfig=str(cluster.kubeconfig_path))
-    cfg = {**shipped_config(), "podInitialBackoffSeconds": 1, "podMaxBackoffSeconds": 2}
+    cfg = {**shipped_config(docs), "podInitialBackoffSeconds": 1, "podMaxBackoffSeconds": 2}
     runner = Runner(
         config=parse_config(cfg),
         connection=conn,
@@ -113,9 +115,33 @@ async def _remove_gate(conn: Connection, name: str) -> None:
     assert response.status == 200, answer
 
 
-def test_shipped_rbac_is_enough_for_berth_run(cluster: EmbeddedCluster, tmp_path: Path) -> None:
+@pytest.mark.parametrize("source", list(RENDERINGS))
+def test_shipped_rbac_is_enough_for_berth_run(source: str, tmp_path: Path) -> None:
+    docs = rendered(source)
+    sa = service_account(docs)
+    with secured(docs) as cluster:
+        _whole_job(cluster, docs, tmp_path)
+        denials = cluster.denials
+        assert denials == [], [d.message for d in denials]
+        assert cluster.requests_by(sa) > 20  # every call Berth made was authorized as the account
+        # ... and the run did exercise every write the manifest grants for its job
+        granted = cluster.call(lambda core: set(core.authorizer.granted if core.authorizer else ()))
+        assert {
+            (sa, "create", "", "pods/binding"),
+            (sa, "patch", "", "pods/status"),
+            (sa, "delete", "", "pods"),
+            (sa, "create", "events.k8s.io", "events"),
+            (sa, "patch", "", "persistentvolumeclaims"),
+            (sa, "create", "coordination.k8s.io", "leases"),
+            (sa, "get", "coordination.k8s.io", "leases"),
+            (sa, "update", "coordination.k8s.io", "leases"),
+            (sa, "watch", "", "pods"),
+        } <= granted
+
+
+def _whole_job(cluster: EmbeddedCluster, docs: list[dict[str, Any]], tmp_path: Path) -> None:
     async def main() -> None:
-        async with berth_as_service_account(cluster, tmp_path) as (runner, conn):
+        async with berth_as_service_account(cluster, docs, tmp_path) as (runner, conn):
             await priority_class(conn, "low", 10)
             await priority_class(conn, "high", 1000)
             # a pod with a WaitForFirstConsumer claim: PreBind annotates the claim (patch)
@@ -169,30 +195,15 @@ def test_shipped_rbac_is_enough_for_berth_run(cluster: EmbeddedCluster, tmp_path
             assert lease["spec"]["holderIdentity"] == "t"
 
     asyncio.run(main())
-    denials = cluster.denials
-    assert denials == [], [d.message for d in denials]
-    assert cluster.requests_by(SA) > 20  # every call Berth made was authorized as the account
-    # ... and the run did exercise every write the manifest grants for its job
-    granted = cluster.call(lambda core: set(core.authorizer.granted if core.authorizer else ()))
-    assert {
-        (SA, "create", "", "pods/binding"),
-        (SA, "patch", "", "pods/status"),
-        (SA, "delete", "", "pods"),
-        (SA, "create", "events.k8s.io", "events"),
-        (SA, "patch", "", "persistentvolumeclaims"),
-        (SA, "create", "coordination.k8s.io", "leases"),
-        (SA, "get", "coordination.k8s.io", "leases"),
-        (SA, "update", "coordination.k8s.io", "leases"),
-        (SA, "watch", "", "pods"),
-    } <= granted
 
 
 def test_a_missing_permission_is_denied_and_reported(tmp_path: Path) -> None:
-    docs = without_binding(load_documents(DEPLOY / "rbac.yaml"))
+    docs = without_binding(rendered("kustomize"))
+    sa = service_account(docs)
     with secured(docs) as cluster:
 
         async def main() -> None:
-            async with berth_as_service_account(cluster, tmp_path) as (_, conn):
+            async with berth_as_service_account(cluster, docs, tmp_path) as (_, conn):
                 await create(conn, pod("p"))
 
                 async def denied() -> bool:
@@ -204,6 +215,6 @@ def test_a_missing_permission_is_denied_and_reported(tmp_path: Path) -> None:
         asyncio.run(main())
         messages = {d.message for d in cluster.denials}
         assert messages == {
-            f'pods "p" is forbidden: User "{SA}" cannot create resource "pods/binding" in API '
+            f'pods "p" is forbidden: User "{sa}" cannot create resource "pods/binding" in API '
             'group "" in the namespace "default"'
         }

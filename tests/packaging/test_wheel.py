@@ -59,8 +59,13 @@ def sh(*args: str | Path, cwd: Path, timeout: float = 300) -> str:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # from a copy of what the sdist holds: a build in the checkout would reuse its build/
+    tree = tmp_path_factory.mktemp("tree")
+    for f in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / f, tree / f)
+    shutil.copytree(ROOT / "src", tree / "src", ignore=shutil.ignore_patterns("*.egg-info"))
     out = tmp_path_factory.mktemp("dist")
-    build = ("wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT))
+    build = ("wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(tree))
     sh(sys.executable, "-m", "pip", *build, cwd=out)
     (built,) = out.glob("berth-*.whl")
     return built

@@ -8,6 +8,8 @@ same objects as the kustomize variant it stands for."""
 from __future__ import annotations
 
 import re
+import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +24,9 @@ from tests.deploy.render import (
     Doc,
     documents,
     helm,
+    kubectl,
     kustomize,
+    run,
 )
 from tests.deploy.schemas import validate
 
@@ -278,3 +282,20 @@ def test_rbac_is_least_privilege(name: str) -> None:
     if "extender" in name:  # reads only, plus pods/binding when Berth binds
         writes = {v for r in rules(docs) for v in r["verbs"]} - {"get", "list", "watch"}
         assert writes == ({"create"} if name.endswith("bind") else set())
+
+
+def test_the_install_guides_overlay_points_the_manifests_at_your_image(tmp_path: Path) -> None:
+    text = (DEPLOY.parent / "docs" / "install.md").read_text()
+    (block,) = re.findall(r"\n( *)```yaml\n(\1# my-berth/kustomization.yaml\n.*?)\1```", text, re.S)
+    block = textwrap.dedent(block[1])
+    (tmp_path / "deploy").symlink_to(DEPLOY)
+    overlay = tmp_path / "my-berth"  # beside deploy/, as the guide has it
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(block)
+    docs = documents(run(kubectl(), "kustomize", overlay))
+    (container,) = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "registry.example.com/berth:0.1.0"
+    ours, shipped = normalised(docs), normalised(kustomize("scheduler"))
+    (ours_c,) = ours[("Deployment", "berth")]["spec"]["template"]["spec"]["containers"]
+    ours_c["image"] = "berth:0.1.0"  # the one difference
+    assert ours == shipped

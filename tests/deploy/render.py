@@ -27,7 +27,7 @@ HELM_OPTIONS: dict[str, list[str]] = {
     "scheduler": [],
     "with-prometheus": ["prometheus.enabled=true", "serviceMonitor.enabled=true"],
     "extender": ["mode=extender"],
-    "extender-bind": ["mode=extender", "extender.bind=true", "extender.nodeCacheCapable=true"],
+    "extender-node-cache": ["mode=extender", "extender.nodeCacheCapable=true", "extender.weight=3"],
     "tls-create": ["tls.create=true", "serviceMonitor.enabled=true"],
     "minimal": [
         "replicas=1",

@@ -33,7 +33,6 @@ from tests.deploy.schemas import validate
 # The first test that needs helm or controller-gen builds it (tools/build: minutes when cold).
 pytestmark = pytest.mark.timeout(1500)
 
-STATIC = ("extender/rbac-bind.yaml",)  # shipped beside a kustomization, not in its resources
 RENDERINGS = [f"kustomize:{k or '.'}" for k in KUSTOMIZATIONS] + [f"helm:{h}" for h in HELM_OPTIONS]
 POD_KINDS = ("Deployment", "DaemonSet")
 
@@ -58,12 +57,9 @@ def configs(docs: list[Doc]) -> list[dict[str, Any]]:
     return [yaml.safe_load(cm["data"]["config.yaml"]) for cm in by_kind(docs, "ConfigMap")]
 
 
-@pytest.mark.parametrize("name", RENDERINGS + [f"file:{s}" for s in STATIC])
+@pytest.mark.parametrize("name", RENDERINGS)
 def test_every_object_is_valid_strictly(name: str) -> None:
-    if name.startswith("file:"):
-        docs = documents((DEPLOY / name.removeprefix("file:")).read_text())
-    else:
-        docs = rendered(name)
+    docs = rendered(name)
     assert docs
     for doc in docs:
         validate(doc)
@@ -207,14 +203,6 @@ def test_the_chart_renders_what_kustomize_renders(variant: str) -> None:
         assert ours[key] == theirs[key], key
 
 
-def test_the_extender_bind_option_adds_exactly_the_shipped_bind_role() -> None:
-    added = normalised(helm("extender-bind")).keys() - normalised(helm("extender")).keys()
-    shipped = normalised(documents((DEPLOY / "extender" / "rbac-bind.yaml").read_text()))
-    assert added == shipped.keys()
-    chart = normalised(helm("extender-bind"))
-    assert all(chart[k] == shipped[k] for k in added)
-
-
 # --- RBAC: what `berth run` calls, nothing broader -------------------------------------------
 
 
@@ -279,9 +267,8 @@ def test_rbac_is_least_privilege(name: str) -> None:
         ("events.k8s.io", "events", "update"),
     ]:
         assert not allowed(docs, group, resource, verb), (group, resource, verb)
-    if "extender" in name:  # reads only, plus pods/binding when Berth binds
-        writes = {v for r in rules(docs) for v in r["verbs"]} - {"get", "list", "watch"}
-        assert writes == ({"create"} if name.endswith("bind") else set())
+    if "extender" in name:  # reads only: kube-scheduler binds
+        assert {v for r in rules(docs) for v in r["verbs"]} == {"get", "list", "watch"}
 
 
 def test_the_install_guides_overlay_points_the_manifests_at_your_image(tmp_path: Path) -> None:

@@ -18,9 +18,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from berth.bench.dra import DRASpec, parse_dra
+from berth.safeload import InputError, load_one
 
 JSON = dict[str, Any]
 NAMESPACE = "bench"
@@ -301,9 +300,11 @@ def parse_workload(raw: Any, *, source: str) -> Workload:
 
 def load_workload(path: Path) -> Workload:
     try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise WorkloadError(f"{path}: {exc}") from exc
+        raw = load_one(path.read_bytes())
+    except OSError as exc:
+        raise WorkloadError(f"{path}: cannot read: {exc.strerror}") from None
+    except InputError as exc:
+        raise WorkloadError(f"{path}: {exc}") from None
     return parse_workload(raw, source=str(path))
 
 
@@ -313,6 +314,6 @@ def builtin_workloads() -> dict[str, Workload]:
     folder = resources.files("berth.bench").joinpath("workloads")
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
-            w = parse_workload(yaml.safe_load(entry.read_text()), source=entry.name)
+            w = parse_workload(load_one(entry.read_text()), source=entry.name)
             out[w.name] = w
     return out

@@ -208,8 +208,9 @@ def test_the_image_does_the_deployments_job_on_a_read_only_root(image: Image) ->
     (etc / "tls").mkdir(parents=True)
     (etc / "config.yaml").write_text(cm["data"]["config.yaml"])
     generate(directory=etc / "tls", hosts=["127.0.0.1"])
+    (etc / "tls").chmod(0o755)  # a Secret volume's default mode: readable by the pod's user
     for f in (etc / "tls").iterdir():
-        f.chmod(0o644)  # the pod's Secret volume is readable by the pod's user
+        f.chmod(0o644)
     user = f"system:serviceaccount:{sa['metadata']['namespace']}:{sa['metadata']['name']}"
     with EmbeddedCluster(
         nodes=2, token="admin", rbac=load_documents(docs), token_users={"sa": user}
@@ -242,8 +243,13 @@ def test_the_image_does_the_deployments_job_on_a_read_only_root(image: Image) ->
             tls = ssl.create_default_context(cafile=str(etc / "tls" / "ca.crt"))
             for path in ("/healthz", "/readyz"):
                 url = f"https://127.0.0.1:{port}{path}"
-                with urllib.request.urlopen(url, context=tls, timeout=10) as answer:
-                    assert answer.status == 200, path
+                try:
+                    with urllib.request.urlopen(url, context=tls, timeout=10) as answer:
+                        assert answer.status == 200, path
+                except OSError as exc:
+                    proc.send_signal(signal.SIGTERM)
+                    _, err = proc.communicate(timeout=30)
+                    raise AssertionError(f"{url}: {exc}\n{err}") from exc
         finally:
             proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=30)

@@ -95,6 +95,7 @@ def test_berth_demo_from_the_wheel(version: str, wheel: Path, tmp_path: Path) ->
     assert "default/web-0" in out and "node-00" in out
     assert "6/9 pods placed" in out, out
     assert "schedulerName is 'default-scheduler': not Berth's to place" in out
+    assert "  berth demo --keep-running" in out  # a command this install has
 
     # the sample dump, written out from the package and simulated, as the README shows
     dump = sh(berth, "examples", "cluster.yaml", cwd=tmp_path)

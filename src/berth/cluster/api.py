@@ -321,6 +321,9 @@ class Api:
         conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
         conditions.append({"type": "PodScheduled", "status": "True", "lastTransitionTime": stamp})
         status["conditions"] = conditions
+        # upstream clears the nomination hint on binding (ClearingNominatedNodeNameAfterBinding,
+        # on by default since 1.35)
+        status.pop("nominatedNodeName", None)
         annotations = (binding.get("metadata") or {}).get("annotations")
         new_meta = meta
         if annotations:

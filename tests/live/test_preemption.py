@@ -10,7 +10,16 @@ from kubernetes.aio.client import SchedulingV1Api
 
 from berth.cluster import EmbeddedCluster
 from berth.kube.client import Connection, read_json
-from tests.live.conftest import create, events, eventually, node_of, pod, pods, running
+from tests.live.conftest import (
+    create,
+    events,
+    eventually,
+    node_of,
+    pod,
+    pod_versions,
+    pods,
+    running,
+)
 
 
 async def priority_class(conn: Connection, name: str, value: int) -> None:
@@ -24,6 +33,16 @@ async def priority_class(conn: Connection, name: str, value: int) -> None:
     response = await api.create_priority_class_without_preload_content(body=body)
     answer = await read_json(response)
     assert response.status == 201, answer
+
+
+def nominations(versions: list[dict[str, Any]]) -> list[str]:
+    """The distinct nominated nodes of a pod's unbound versions, in order."""
+    out: list[str] = []
+    for v in versions:
+        nominated = (v.get("status") or {}).get("nominatedNodeName")
+        if nominated and not node_of(v) and nominated not in out:
+            out.append(nominated)
+    return out
 
 
 def test_high_priority_pod_preempts_on_a_full_cluster(cluster: EmbeddedCluster) -> None:
@@ -40,18 +59,21 @@ def test_high_priority_pod_preempts_on_a_full_cluster(cluster: EmbeddedCluster) 
                 return sum(1 for p in listed.values() if node_of(p)) == 6
 
             await eventually(all_bound)
-            await create(conn, pod("vip", cpu="3", priorityClassName="high"))
+            async with pod_versions(conn, "vip") as versions:
+                await create(conn, pod("vip", cpu="3", priorityClassName="high"))
 
-            async def vip_bound() -> bool:
-                listed = await pods(conn)
-                return "vip" in listed and node_of(listed["vip"]) is not None
+                async def vip_bound() -> bool:
+                    listed = await pods(conn)
+                    return "vip" in listed and node_of(listed["vip"]) is not None
 
-            await eventually(vip_bound, timeout=20)
+                await eventually(vip_bound, timeout=20)
             listed = await pods(conn)
             vip = listed["vip"]
             node = node_of(vip)
             assert vip["spec"]["priority"] == 1000
-            assert vip["status"]["nominatedNodeName"] == node  # nominated, then bound there
+            # nominated while unbound, then bound there; the binding clears the nomination
+            assert nominations(versions) == [node]
+            assert "nominatedNodeName" not in vip["status"]
             gone = sorted(f"low-{i}" for i in range(6) if f"low-{i}" not in listed)
             assert len(gone) == 2  # both pods of one node, and nothing else
             evs = await events(conn)

@@ -19,13 +19,14 @@ import yaml
 from kubernetes.aio.client import CoordinationV1Api
 
 from berth.cluster import EmbeddedCluster
-from berth.cluster.rbac import load_documents
+from berth.cluster.rbac import RBAC_KINDS, load_documents
 from berth.config import parse_config
 from berth.kube.client import Connection, connect, read_json
 from berth.run import Runner, RunOptions
 from tests.live.conftest import create, events, eventually, node_of, pod, pods
 from tests.live.test_preemption import priority_class
 from tests.live.test_volumes import claim, get, post, storage_class, with_claims
+from tests.upstream import SERVERS, UpstreamCluster, upstream_cluster
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SA = "system:serviceaccount:kube-system:berth"
@@ -68,19 +69,66 @@ def secured(docs: list[dict[str, Any]]) -> EmbeddedCluster:
     )
 
 
-@pytest.fixture
-def cluster() -> Iterator[EmbeddedCluster]:
-    with secured(load_documents(DEPLOY / "rbac.yaml")) as c:
-        yield c
+def rbac_cluster(
+    request: pytest.FixtureRequest, docs: list[dict[str, Any]]
+) -> Iterator[EmbeddedCluster | UpstreamCluster]:
+    """The embedded cluster enforcing `docs`, or the real one (RBAC is always enforced there)
+    with `docs` and deploy/rbac.yaml's other objects created through its API."""
+    if request.param == "embedded":
+        with secured(docs) as c:
+            yield c
+        return
+    cluster = upstream_cluster(request, nodes=3, zones=2, cpu="4", memory="16Gi")
+    every = yaml.safe_load_all((DEPLOY / "rbac.yaml").read_text())
+    others = [d for d in every if d["kind"] not in RBAC_KINDS]
+    for doc in [*others, *docs]:  # the ServiceAccount too
+        cluster.session.create(doc)
+    yield cluster
+
+
+@pytest.fixture(params=SERVERS)
+def cluster(request: pytest.FixtureRequest) -> Iterator[EmbeddedCluster | UpstreamCluster]:
+    yield from rbac_cluster(request, load_documents(DEPLOY / "rbac.yaml"))
+
+
+@pytest.fixture(params=SERVERS)
+def cluster_without_binding(
+    request: pytest.FixtureRequest,
+) -> Iterator[EmbeddedCluster | UpstreamCluster]:
+    yield from rbac_cluster(request, without_binding(load_documents(DEPLOY / "rbac.yaml")))
+
+
+def berth_kubeconfig(cluster: EmbeddedCluster | UpstreamCluster, path: Path) -> Path:
+    """A kubeconfig authenticating as deploy/rbac.yaml's ServiceAccount."""
+    if isinstance(cluster, UpstreamCluster):
+        return cluster.service_account_kubeconfig(namespace="kube-system", name="berth", path=path)
+    return cluster.kubeconfig_for(SA_TOKEN, path)
+
+
+def denial_messages(cluster: EmbeddedCluster | UpstreamCluster) -> list[str]:
+    return [d.message for d in cluster.denials]
+
+
+def denied_subresources(cluster: EmbeddedCluster | UpstreamCluster) -> set[str]:
+    if isinstance(cluster, UpstreamCluster):
+        return {d.subresource for d in cluster.denials}
+    return {d.attributes.subresource for d in cluster.denials}
+
+
+def granted(cluster: EmbeddedCluster | UpstreamCluster) -> set[tuple[str, str, str, str]]:
+    """(user, verb, API group, resource[/subresource]) of every request authorized for SA."""
+    if isinstance(cluster, UpstreamCluster):
+        return cluster.granted(SA)
+    return cluster.call(lambda core: set(core.authorizer.granted if core.authorizer else ()))
 
 
 @contextlib.asynccontextmanager
 async def berth_as_service_account(
-    cluster: EmbeddedCluster, tmp_path: Path
+    cluster: EmbeddedCluster | UpstreamCluster, tmp_path: Path
 ) -> AsyncIterator[tuple[Runner, Connection]]:
     """`berth run` (in process) with the ServiceAccount's token and leader election on; yields
     it and an admin connection for the test's own writes."""
-    kubeconfig = cluster.kubeconfig_for(SA_TOKEN, tmp_path / "berth.kubeconfig")
+    kubeconfig = berth_kubeconfig(cluster, tmp_path / "berth.kubeconfig")
     conn = await connect(kubeconfig=str(kubeconfig))
     admin = await connect(kubeconfig=str(cluster.kubeconfig_path))
     cfg = {**shipped_config(), "podInitialBackoffSeconds": 1, "podMaxBackoffSeconds": 2}
@@ -113,7 +161,9 @@ async def _remove_gate(conn: Connection, name: str) -> None:
     assert response.status == 200, answer
 
 
-def test_shipped_rbac_is_enough_for_berth_run(cluster: EmbeddedCluster, tmp_path: Path) -> None:
+def test_shipped_rbac_is_enough_for_berth_run(
+    cluster: EmbeddedCluster | UpstreamCluster, tmp_path: Path
+) -> None:
     async def main() -> None:
         async with berth_as_service_account(cluster, tmp_path) as (runner, conn):
             await priority_class(conn, "low", 10)
@@ -142,7 +192,7 @@ def test_shipped_rbac_is_enough_for_berth_run(cluster: EmbeddedCluster, tmp_path
             await create(conn, pod("vip", cpu="3", priorityClassName="high"))
             await eventually(lambda: bound("vip"), timeout=30)
             listed = await pods(conn)
-            assert listed["vip"]["status"]["nominatedNodeName"] == node_of(listed["vip"])
+            assert "nominatedNodeName" not in listed["vip"]["status"]  # cleared by the binding
             assert len([n for n in (f"low-{i}" for i in range(6)) if n not in listed]) >= 1
             assert runner.scheduler.evictor is not None and runner.scheduler.evictor.evicted >= 1
 
@@ -169,11 +219,9 @@ def test_shipped_rbac_is_enough_for_berth_run(cluster: EmbeddedCluster, tmp_path
             assert lease["spec"]["holderIdentity"] == "t"
 
     asyncio.run(main())
-    denials = cluster.denials
-    assert denials == [], [d.message for d in denials]
+    assert denial_messages(cluster) == []
     assert cluster.requests_by(SA) > 20  # every call Berth made was authorized as the account
     # ... and the run did exercise every write the manifest grants for its job
-    granted = cluster.call(lambda core: set(core.authorizer.granted if core.authorizer else ()))
     assert {
         (SA, "create", "", "pods/binding"),
         (SA, "patch", "", "pods/status"),
@@ -184,26 +232,26 @@ def test_shipped_rbac_is_enough_for_berth_run(cluster: EmbeddedCluster, tmp_path
         (SA, "get", "coordination.k8s.io", "leases"),
         (SA, "update", "coordination.k8s.io", "leases"),
         (SA, "watch", "", "pods"),
-    } <= granted
+    } <= granted(cluster)
 
 
-def test_a_missing_permission_is_denied_and_reported(tmp_path: Path) -> None:
-    docs = without_binding(load_documents(DEPLOY / "rbac.yaml"))
-    with secured(docs) as cluster:
+def test_a_missing_permission_is_denied_and_reported(
+    cluster_without_binding: EmbeddedCluster | UpstreamCluster, tmp_path: Path
+) -> None:
+    cluster = cluster_without_binding
 
-        async def main() -> None:
-            async with berth_as_service_account(cluster, tmp_path) as (_, conn):
-                await create(conn, pod("p"))
+    async def main() -> None:
+        async with berth_as_service_account(cluster, tmp_path) as (_, conn):
+            await create(conn, pod("p"))
 
-                async def denied() -> bool:
-                    return any(d.attributes.subresource == "binding" for d in cluster.denials)
+            async def denied() -> bool:
+                return "binding" in denied_subresources(cluster)
 
-                await eventually(denied, timeout=20)
-                assert node_of((await pods(conn))["p"]) is None
+            await eventually(denied, timeout=20)
+            assert node_of((await pods(conn))["p"]) is None
 
-        asyncio.run(main())
-        messages = {d.message for d in cluster.denials}
-        assert messages == {
-            f'pods "p" is forbidden: User "{SA}" cannot create resource "pods/binding" in API '
-            'group "" in the namespace "default"'
-        }
+    asyncio.run(main())
+    assert set(denial_messages(cluster)) == {
+        f'pods "p" is forbidden: User "{SA}" cannot create resource "pods/binding" in API '
+        'group "" in the namespace "default"'
+    }

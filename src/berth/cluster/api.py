@@ -219,22 +219,23 @@ class Api:
         old = self.get(rt, namespace=namespace, name=name)
         pre = (options or {}).get("preconditions") or {}
         meta = old["metadata"]
+        # upstream checks delete preconditions early (registry/rest/delete.go), naming the kind
         if pre.get("uid") and pre["uid"] != meta["uid"]:
             raise errors.conflict(
-                plural=rt.plural,
+                plural=rt.kind,
                 group=rt.group,
                 name=name,
-                why=f"Precondition failed: UID in precondition: {pre['uid']}, "
-                f"UID in object meta: {meta['uid']}",
+                why=f"the UID in the precondition ({pre['uid']}) does not match the UID in "
+                f"record ({meta['uid']}). The object might have been deleted and then recreated",
             )
         if pre.get("resourceVersion") and pre["resourceVersion"] != meta["resourceVersion"]:
             raise errors.conflict(
-                plural=rt.plural,
+                plural=rt.kind,
                 group=rt.group,
                 name=name,
-                why="Precondition failed: ResourceVersion in precondition: "
-                f"{pre['resourceVersion']}, ResourceVersion in object meta: "
-                f"{meta['resourceVersion']}",
+                why="the ResourceVersion in the precondition "
+                f"({pre['resourceVersion']}) does not match the ResourceVersion in record "
+                f"({meta['resourceVersion']}). The object might have been modified",
             )
         if rt is NAMESPACES:
             if name in PROTECTED_NAMESPACES:
@@ -289,8 +290,10 @@ class Api:
                 plural="pods",
                 group="",
                 name=name,
-                why=f"Precondition failed: UID in precondition: {want_uid}, "
-                f"UID in object meta: {meta['uid']}",
+                why=precondition_failed(
+                    f"/registry/pods/{namespace}/{name}",
+                    f"UID in precondition: {want_uid}, UID in object meta: {meta['uid']}",
+                ),
             )
         if meta.get("deletionTimestamp"):
             raise errors.conflict(
@@ -346,3 +349,12 @@ def status_error_for(exc: Exception) -> ApiError:
     if isinstance(exc, ApiError):
         return exc
     return errors.internal(f"{type(exc).__name__}: {exc}")
+
+
+def precondition_failed(key: str, detail: str) -> str:
+    """upstream's wording of a precondition the storage layer refuses: its InvalidObj error for
+    the object's etcd key (storage.Preconditions.Check, StorageError.Error)."""
+    return (
+        f"StorageError: invalid object, Code: 4, Key: {key}, ResourceVersion: 0, "
+        f"AdditionalErrorMsg: Precondition failed: {detail}"
+    )

@@ -28,6 +28,7 @@ from berth.upstream.pki import write_private
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 # The CSI provisioner the tests' StorageClasses name, simulated beside the real PV controller.
 PROVISIONER = "csi.example.com"  # a CSI driver name is a DNS subdomain
+UNCACHED = "leases.coordination.k8s.io"
 # Created by the control plane itself and needed by it: never deleted by a reset.
 _SYSTEM_SERVICE_OBJECTS = {("endpoints", "default", "kubernetes")}
 # Workloads first (else their controllers recreate what a reset deletes), pods after them.
@@ -88,7 +89,17 @@ class UpstreamSession:
     """The session's control plane (simulated kubelet and audit log on) and its baseline."""
 
     def __init__(self) -> None:
-        self.plane = ControlPlane(Options(kubelet=True, provisioners=(PROVISIONER,), audit=True))
+        self.plane = ControlPlane(
+            Options(
+                kubelet=True,
+                provisioners=(PROVISIONER,),
+                audit=True,
+                # Leases are watched straight from etcd, so that compacting it provokes a watch
+                # from an expired resourceVersion at once (the watch cache replays a snapshot
+                # until it has dropped events, which takes 75 s at least).
+                extra_args={"kube-apiserver": (f"--watch-cache-sizes={UNCACHED}#0",)},
+            )
+        )
         self.baseline: set[str] = set()
         self.resources: list[Resource] = []
 

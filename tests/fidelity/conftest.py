@@ -174,8 +174,12 @@ _ORDER: list[str] = []
 
 
 def _behaviour(item: pytest.Item) -> str:
+    """The test's docstring (its first paragraph), with its parameters other than the server."""
     doc = getattr(getattr(item, "function", None), "__doc__", None) or item.name
-    return " ".join(doc.strip().split("\n\n")[0].split())
+    text = " ".join(doc.strip().split("\n\n")[0].split())
+    callspec = getattr(item, "callspec", None)
+    extra = [p for p in (callspec.id.split("-") if callspec else []) if p not in SERVERS]
+    return f"{text} ({', '.join(extra)})" if extra else text
 
 
 @pytest.hookimpl(hookwrapper=True)

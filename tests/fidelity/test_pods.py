@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.fidelity.conftest import Api, differs
+from tests.fidelity.conftest import Api
 from tests.fidelity.test_objects import PODS, pod
 
 PDBS = "/apis/policy/v1/namespaces/default/poddisruptionbudgets"
@@ -84,17 +84,15 @@ def test_binding_clears_the_nomination(api: Api) -> None:
     assert "nominatedNodeName" not in api.get(f"{PODS}/p").body["status"]
 
 
-@differs("binding does not copy the node's topology labels onto the pod")
 def test_binding_copies_topology_labels(api: Api) -> None:
-    """binding copies the node's topology.kubernetes.io/zone and region labels onto the pod
-    (PodTopologyLabels admission, on by default since 1.35)"""
+    """binding, or creating a pod bound, copies the node's topology.kubernetes.io/zone and
+    region labels onto the pod (PodTopologyLabels admission, on by default since 1.35)"""
+    want = {"topology.kubernetes.io/zone": "zone-a", "topology.kubernetes.io/region": "region-1"}
     api.post(PODS, pod("p"))
     assert api.post(f"{PODS}/p/binding", binding("p", "node-001")).status == 201
-    labels = api.get(f"{PODS}/p").body["metadata"].get("labels") or {}
-    assert labels == {
-        "topology.kubernetes.io/zone": "zone-a",
-        "topology.kubernetes.io/region": "region-1",
-    }
+    assert api.get(f"{PODS}/p").body["metadata"].get("labels") == want
+    created = api.post(PODS, pod("q", nodeName="node-002"))
+    assert created.status == 201 and created.body["metadata"].get("labels") == want
 
 
 def running_pods(api: Api, n: int) -> None:

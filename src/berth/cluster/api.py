@@ -16,6 +16,7 @@ from berth.cluster.patch import json_patch, merge_patch, strategic_merge_patch
 from berth.cluster.pdb import DisruptionController
 from berth.cluster.resources import (
     NAMESPACES,
+    NODES,
     PODS,
     PRIORITY_CLASSES,
     STORED,
@@ -100,6 +101,9 @@ class Api:
         validate(rt, obj)
         if rt is PODS:
             obj = default_pod(obj, priority_class=self._priority_class)
+            node = (obj.get("spec") or {}).get("nodeName")
+            if node:
+                obj = {**obj, "metadata": self._with_topology_labels(obj["metadata"], node)}
         elif rt is NAMESPACES:
             obj = {**obj, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
             meta = dict(obj["metadata"])
@@ -268,6 +272,17 @@ class Api:
 
     # --- pod subresources --------------------------------------------------------------------
 
+    def _with_topology_labels(self, meta: JSON, node_name: str) -> JSON:
+        """`meta` with the node's zone and region labels, as upstream's PodTopologyLabels
+        admission copies them onto a pod bound (or created bound) to it (on since 1.35)."""
+        node = self.store.get(NODES, "", node_name)
+        labels = ((node or {}).get("metadata") or {}).get("labels") or {}
+        copied = {k: labels[k] for k in TOPOLOGY_LABELS if k in labels}
+        if not copied:
+            return meta
+        return {**meta, "labels": {**(meta.get("labels") or {}), **copied}}
+
+
     def bind(self, *, namespace: str, name: str, body: Any) -> None:
         """POST pods/NAME/binding (or /bindings): set spec.nodeName and PodScheduled."""
         binding = require_object(body)
@@ -328,9 +343,10 @@ class Api:
         # on by default since 1.35)
         status.pop("nominatedNodeName", None)
         annotations = (binding.get("metadata") or {}).get("annotations")
-        new_meta = meta
+        new_meta = self._with_topology_labels(meta, node)
         if annotations:
-            new_meta = {**meta, "annotations": {**(meta.get("annotations") or {}), **annotations}}
+            merged = {**(meta.get("annotations") or {}), **annotations}
+            new_meta = {**new_meta, "annotations": merged}
         spec = {**pod["spec"], "nodeName": node}
         self.store.replace(PODS, {**pod, "metadata": new_meta, "spec": spec, "status": status}, pod)
 
@@ -349,6 +365,9 @@ def status_error_for(exc: Exception) -> ApiError:
     if isinstance(exc, ApiError):
         return exc
     return errors.internal(f"{type(exc).__name__}: {exc}")
+
+
+TOPOLOGY_LABELS = ("topology.kubernetes.io/zone", "topology.kubernetes.io/region")
 
 
 def precondition_failed(key: str, detail: str) -> str:

@@ -34,6 +34,13 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def eventually(check: Callable[[], bool], *, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
 @dataclass
 class Answer:
     status: int
@@ -187,7 +194,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report = outcome.get_result()
     params = getattr(getattr(item, "callspec", None), "params", {})
-    name = params.get("server")
+    name = next((v for v in params.values() if isinstance(v, str) and v in SERVERS), None)
     if name is None or not str(item.nodeid).startswith("tests/fidelity/"):
         return
     if report.when == "setup" and report.skipped:

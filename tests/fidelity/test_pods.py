@@ -4,10 +4,9 @@ PodDisruptionBudget blocks (429)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from tests.fidelity.conftest import Api
+from tests.fidelity.conftest import Api, eventually
 from tests.fidelity.test_objects import PODS, pod
 
 PDBS = "/apis/policy/v1/namespaces/default/poddisruptionbudgets"
@@ -105,14 +104,7 @@ def running_pods(api: Api, n: int) -> None:
         items = api.get(PODS, labelSelector="app=guarded").body["items"]
         return len(items) == n and all(i["status"].get("phase") == "Running" for i in items)
 
-    wait(all_running)
-
-
-def wait(check: Any, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
+    eventually(all_running)
 
 
 def eviction(name: str) -> dict[str, Any]:
@@ -135,7 +127,7 @@ def test_eviction_blocked_by_a_disruption_budget_is_429(api: Api) -> None:
         status = api.get(f"{PDBS}/guard").body.get("status") or {}
         return status.get("observedGeneration") == 1 and status.get("currentHealthy") == 2
 
-    wait(observed)
+    eventually(observed)
     answer = api.post(f"{PODS}/p0/eviction", eviction("p0"))
     assert answer.status == 429 and answer.reason == "TooManyRequests"
     assert answer.message == "Cannot evict pod as it would violate the pod's disruption budget."
@@ -159,7 +151,9 @@ def test_eviction_allowed_by_the_budget(api: Api) -> None:
         "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}},
     }
     assert api.post(PDBS, pdb).status == 201
-    wait(lambda: (api.get(f"{PDBS}/guard").body.get("status") or {}).get("disruptionsAllowed") == 1)
+    eventually(
+        lambda: (api.get(f"{PDBS}/guard").body.get("status") or {}).get("disruptionsAllowed") == 1
+    )
     answer = api.post(f"{PODS}/p0/eviction", eviction("p0"))
     assert answer.status == 201 and answer.body["status"] == "Success"
-    wait(lambda: api.get(f"{PODS}/p0").status == 404)
+    eventually(lambda: api.get(f"{PODS}/p0").status == 404)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.fidelity.conftest import Api
+from tests.fidelity.conftest import Api, eventually
 from tests.fidelity.test_objects import CM, PODS, configmap, pod
 from tests.upstream import SERVERS, UpstreamCluster, clusters
 
@@ -117,6 +117,7 @@ def test_field_selectors(api: Api) -> None:
     field is 400 with upstream's message"""
     api.post(PODS, pod("a", nodeName="node-001"))
     api.post(PODS, pod("b"))
+    eventually(lambda: api.get(f"{PODS}/a").body["status"].get("phase") == "Running")
 
     def names(selector: str) -> list[str]:
         answer = api.get(PODS, fieldSelector=selector)
@@ -126,6 +127,7 @@ def test_field_selectors(api: Api) -> None:
     assert names("spec.nodeName=node-001") == ["a"]
     assert names("spec.nodeName=") == ["b"]
     assert names("metadata.name!=a") == ["b"]
+    assert names("status.phase=Pending") == ["b"]  # a runs: a kubelet (simulated) started it
     answer = api.get(PODS, fieldSelector="spec.bogus=x")
     assert answer.status == 400 and answer.reason == "BadRequest"
     assert answer.message == "field label not supported: spec.bogus"

@@ -282,7 +282,6 @@ class Api:
             return meta
         return {**meta, "labels": {**(meta.get("labels") or {}), **copied}}
 
-
     def bind(self, *, namespace: str, name: str, body: Any) -> None:
         """POST pods/NAME/binding (or /bindings): set spec.nodeName and PodScheduled."""
         binding = require_object(body)

@@ -134,6 +134,7 @@ def run_command(
         click.echo(f"kube-apiserver serving {plane.url}")
         click.echo(f"kubeconfig: {kubeconfig_out}  (export KUBECONFIG={kubeconfig_out})")
         click.echo(f"ready in {plane.ready_seconds:.1f}s")
+        click.echo(f"data and logs: {plane.directory} (removed on exit)", err=True)
         if audit:
             click.echo(f"audit log: {plane.audit_log}")
         while not stop.wait(1.0):

@@ -72,9 +72,10 @@ def profile(plugins: dict[str, Any], **extra: Any) -> dict[str, Any]:
 def test_defaults() -> None:
     cfg = parse_config({})
     p = cfg.profiles["berth"]
+    # upstream 1.37 default_plugins.go: NodeName before NodeUnschedulable
     assert p.points["filter"][:6] == [
-        "NodeUnschedulable",
         "NodeName",
+        "NodeUnschedulable",
         "TaintToleration",
         "NodeAffinity",
         "NodePorts",
@@ -84,6 +85,12 @@ def test_defaults() -> None:
     assert p.weights["NodeAffinity"] == 2
     assert p.weights["NodeResourcesFit"] == 1
     assert p.points["bind"] == ["DefaultBinder"]
+    # DynamicResources (weight 2) before DefaultPreemption; NodeDeclaredFeatures last
+    assert p.points["postFilter"] == ["DynamicResources", "DefaultPreemption"]
+    assert p.weights["DynamicResources"] == 2
+    assert p.points["filter"][-2:] == ["DynamicResources", "NodeDeclaredFeatures"]
+    assert p.points["reserve"] == ["VolumeBinding", "DynamicResources"]
+    assert p.points["preBind"] == ["VolumeBinding", "DynamicResources"]
     assert cfg.model.podInitialBackoffSeconds == 1
     assert cfg.model.podMaxBackoffSeconds == 10
     assert cfg.model.leaderElection.leaseDuration == 15.0

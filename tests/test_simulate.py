@@ -95,13 +95,13 @@ def test_malformed_node_is_skipped_with_a_warning() -> None:
 
 def test_not_yaml_is_a_clear_error() -> None:
     result = run(["simulate", "-"], stdin="{ this is: [not yaml")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "not valid YAML or JSON" in result.output
 
 
 def test_missing_file() -> None:
     result = run(["simulate", "/nonexistent/dump.yaml"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "cannot read" in result.output
 
 

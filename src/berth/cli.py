@@ -73,7 +73,7 @@ def simulate(dump: str, config_path: str | None, output: str, seed: int | None) 
     try:
         data = read_dump(dump)
     except DumpError as exc:
-        _fail(str(exc), code=1)
+        _fail(str(exc), code=2)
     sim = Simulation(dump=data, config=config, seed=seed)
     for problem in sim.load_errors:
         click.echo(f"warning: skipped {problem}", err=True)
@@ -352,11 +352,60 @@ def annotate(
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option(
+    "--client-ca-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Verify client certificates against this CA (with --tls-cert); a verified client "
+    "may call bind (kube-scheduler's tlsConfig certFile/keyFile).",
+)
+@click.option(
+    "--bind-token-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A bearer token (first line of FILE, or $BERTH_EXTENDER_BIND_TOKEN) that may call "
+    "bind. Without this or --client-ca-file the bind verb is refused.",
+)
+@click.option(
     "--max-body-bytes",
     type=click.IntRange(min=1024),
     default=64 * 1024 * 1024,
     show_default=True,
     help="Larger request bodies are refused with 413.",
+)
+@click.option(
+    "--max-requests-inflight",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Requests served at once; more get 429.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=1024,
+    show_default=True,
+    help="Open connections; more are closed at once.",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0.001),
+    default=32.0,
+    show_default=True,
+    help="Seconds a new connection has to send its request headers.",
+)
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(min=0.001),
+    default=90.0,
+    show_default=True,
+    help="Seconds an idle connection is kept open.",
+)
+@click.option(
+    "--request-timeout",
+    type=click.FloatRange(min=0.001),
+    default=30.0,
+    show_default=True,
+    help="Seconds to receive a request body.",
 )
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info")
@@ -368,24 +417,52 @@ def extender(
     node_cache_capable: bool,
     tls_cert: str | None,
     tls_key: str | None,
+    client_ca_file: str | None,
+    bind_token_file: str | None,
     max_body_bytes: int,
+    max_requests_inflight: int,
+    max_connections: int,
+    header_timeout: float,
+    idle_timeout: float,
+    request_timeout: float,
     log_format: str,
     log_level: str,
 ) -> None:
     """Serve kube-scheduler's extender webhook (filter, prioritize, preempt, bind) with
     Berth's plugins. See docs/extender.md."""
     import asyncio
+    import os
 
     from berth.extender.server import ExtenderOptions, serve
-    from berth.telemetry import parse_address, setup_logging
+    from berth.listener import ListenerLimits
+    from berth.secretfile import TokenError, read_token
+    from berth.telemetry import is_loopback, parse_address, setup_logging
 
     setup_logging(fmt=log_format, level=log_level)
     if bool(tls_cert) != bool(tls_key):
         _fail("--tls-cert and --tls-key go together", code=2)
+    if client_ca_file and not tls_cert:
+        _fail(
+            "--client-ca-file needs --tls-cert and --tls-key (client certificates need TLS)", code=2
+        )
     try:
-        parse_address(bind_address)
+        bind_token = read_token(
+            value=os.environ.get("BERTH_EXTENDER_BIND_TOKEN") if not bind_token_file else None,
+            file=bind_token_file,
+            what="the bind token",
+        )
+    except TokenError as exc:
+        _fail(str(exc), code=2)
+    try:
+        host, _ = parse_address(bind_address)
     except ValueError as exc:
         _fail(f"--bind-address: {exc}", code=2)
+    if not tls_cert and not is_loopback(host):
+        click.echo(
+            f"warning: serving the extender on {host} over plain HTTP: anyone who can reach it "
+            "reads your nodes' placement; add --tls-cert/--tls-key",
+            err=True,
+        )
     config = _load_config(config_path)
     options = ExtenderOptions(
         bind_address=bind_address,
@@ -393,6 +470,15 @@ def extender(
         node_cache_capable=node_cache_capable,
         tls_cert_file=tls_cert,
         tls_key_file=tls_key,
+        client_ca_file=client_ca_file,
+        bind_token=bind_token,
         max_body_bytes=max_body_bytes,
+        max_requests_inflight=max_requests_inflight,
+        request_timeout=request_timeout,
+        listener=ListenerLimits(
+            max_connections=max_connections,
+            header_timeout=header_timeout,
+            idle_timeout=idle_timeout,
+        ),
     )
     raise SystemExit(asyncio.run(serve(config=config, kubeconfig=kubeconfig, options=options)))

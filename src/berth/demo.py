@@ -15,24 +15,33 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
+from berth.clierrors import BadInput
 from berth.cluster import EmbeddedCluster
 from berth.config.loader import Config
 from berth.kube.client import Connection, connect, raw_body, read_json, status_message
 from berth.queue import PARKED
 from berth.run import Runner, RunOptions
+from berth.safeload import InputError, load_all
 
 TAINTED, CORDONED = "node-004", "node-005"
 
 
 def load_workload(path: Path) -> list[dict[str, Any]]:
     """Namespaces, PriorityClasses and Pods from a YAML file (a List or a multi-document
-    stream), in that order so each exists before what refers to it."""
-    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    stream), in that order so each exists before what refers to it; raises InputError."""
+    try:
+        docs = [d for d in load_all(path.read_bytes()) if d]
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
     items: list[dict[str, Any]] = []
-    for d in docs:
-        items.extend(d.get("items", []) if d.get("kind") == "List" else [d])
+    for i, d in enumerate(docs):
+        found = d.get("items", []) if isinstance(d, dict) and d.get("kind") == "List" else [d]
+        if not isinstance(found, list) or not all(isinstance(o, dict) for o in found):
+            raise InputError(f"{path}: document {i}: not a Kubernetes object or List")
+        items.extend(found)
     order = ("Namespace", "PriorityClass", "Pod")
     return sorted(
         (i for i in items if i.get("kind") in order), key=lambda i: order.index(i["kind"])
@@ -85,7 +94,11 @@ def _row(raw: dict[str, Any], profiles: set[str]) -> tuple[str, str, str]:
 
 
 async def _demo(
-    cluster: EmbeddedCluster, config: Config, workload: Path, timeout: float, keep: bool
+    cluster: EmbeddedCluster,
+    config: Config,
+    pods: list[dict[str, Any]],
+    timeout: float,
+    keep: bool,
 ) -> list[tuple[str, str, str]]:
     conn = await connect(kubeconfig=str(cluster.kubeconfig_path))
     runner = Runner(
@@ -96,7 +109,6 @@ async def _demo(
     task = asyncio.create_task(runner.run())
     try:
         await _prepare_nodes(conn)
-        pods = load_workload(workload)
         profiles = {p.schedulerName for p in config.model.profiles}
 
         def key_of(p: dict[str, Any]) -> str:
@@ -172,6 +184,10 @@ def run_demo(
     keep_running: bool,
     kubeconfig_out: Path | None,
 ) -> int:
+    try:
+        pods = load_workload(workload)
+    except InputError as exc:
+        raise BadInput(str(exc)) from None
     with EmbeddedCluster(
         nodes=5, zones=2, node_cpu="8", node_memory="32Gi", kubeconfig_out=kubeconfig_out
     ) as cluster:
@@ -180,7 +196,7 @@ def run_demo(
             f"{CORDONED} cordoned)"
         )
         try:
-            rows = asyncio.run(_demo(cluster, config, workload, timeout, keep_running))
+            rows = asyncio.run(_demo(cluster, config, pods, timeout, keep_running))
         except KeyboardInterrupt:
             return 0
         if not keep_running:

@@ -1,7 +1,7 @@
 """Reading cluster dumps: `kubectl get ... -o yaml` Lists, multi-document YAML, or JSON.
 
 Objects are returned raw (dicts) and sorted by kind; nothing here interprets them. YAML is read
-with the safe loader only (C-accelerated when available).
+through `berth.safeload` (safe loader, depth and alias limits).
 """
 
 from __future__ import annotations
@@ -12,12 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-try:
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+from berth.safeload import InputError, load_all
 
 MAX_DUMP_BYTES = 1 << 30
 
@@ -57,9 +52,9 @@ def _flatten(doc: Any, where: str) -> Iterator[tuple[str, Any]]:
 
 def parse_dump(text: str | bytes) -> Dump:
     try:
-        docs = list(yaml.load_all(text, Loader=_Loader))
-    except yaml.YAMLError as exc:
-        raise DumpError(f"not valid YAML or JSON: {exc}") from None
+        docs = load_all(text)
+    except InputError as exc:
+        raise DumpError(str(exc)) from None
     dump = Dump()
     buckets = {
         "Node": dump.nodes,

@@ -27,10 +27,12 @@ from berth.framework.plugin import (
     ScorePlugin,
 )
 from berth.framework.runtime import Framework
+from berth.plugins.dynamicresources import DRA_SERVICE
 from berth.plugins.podtopologyspread import DEFAULT_SELECTOR_SERVICE
 from berth.plugins.registry import registry
 from berth.plugins.storagehelpers import VOLUMES_SERVICE
 from berth.state.cluster import ClusterState
+from berth.state.dra import DRAIndex
 from berth.state.volumes import VolumeIndex
 from berth.state.workloads import WorkloadIndex
 
@@ -87,9 +89,11 @@ class Engine:
         self.rng = random.Random(seed)
         self.workloads = WorkloadIndex()
         self.volumes = VolumeIndex()
+        self.dra = DRAIndex()
         merged = {
             DEFAULT_SELECTOR_SERVICE: self.workloads.default_selector,
             VOLUMES_SERVICE: self.volumes,
+            DRA_SERVICE: self.dra,
             **(services or {}),
         }
         self.handle = Handle(state=self.state, rng=self.rng, services=merged)

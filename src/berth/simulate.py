@@ -153,6 +153,7 @@ class Simulation:
         for obj in self.dump.other:
             self.engine.workloads.upsert(obj)  # Services and controllers, for default spreading
             self.engine.volumes.upsert(obj)  # PVs, PVCs, StorageClasses, CSINodes
+            self.engine.dra.upsert(obj)  # DeviceClasses, ResourceSlices, ResourceClaims
         for raw in self.dump.nodes:
             try:
                 state.upsert_node(parse_node(raw))

@@ -9,6 +9,7 @@ Metric names follow pkg/scheduler/metrics so existing dashboards work:
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import ssl
@@ -26,6 +27,8 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from berth.listener import BoundedListener, bind_socket, start_listener
 
 _BUCKETS = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048)
 
@@ -151,7 +154,7 @@ class HealthServer:
         self.ready = ready
         self.healthy = healthy
         self.refresh = refresh
-        self._runner: web.AppRunner | None = None
+        self._listener: BoundedListener | None = None
         self.port = 0
 
     def app(self) -> web.Application:
@@ -179,18 +182,36 @@ class HealthServer:
     async def start(
         self, *, host: str, port: int, ssl_context: ssl.SSLContext | None = None
     ) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host=host, port=port, ssl_context=ssl_context)
-        await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else port
+        """Serve on `host:port`. Beyond loopback without a certificate, HTTPS with a
+        self-signed one generated in memory, as kube-scheduler does without --tls-cert-file:
+        /metrics is never plain HTTP on a reachable address."""
+        if ssl_context is None and not is_loopback(host):
+            from berth.cluster.tls import self_signed_context
+
+            ssl_context = self_signed_context(hosts=[host])
+            logging.getLogger("berth").warning(
+                "serving health and metrics over HTTPS with a self-signed certificate "
+                "(give --tls-cert-file and --tls-private-key-file for your own)",
+                extra={"address": f"{host}:{port}"},
+            )
+        sock = bind_socket(host, port)
+        self._listener = await start_listener(self.app(), sock=sock, ssl_context=ssl_context)
+        self.port = sock.getsockname()[1]
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._listener is not None:
+            await self._listener.stop()
+            self._listener = None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or `localhost`) only reaches this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_address(address: str) -> tuple[str, int]:

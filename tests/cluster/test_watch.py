@@ -51,7 +51,7 @@ def test_watch_older_than_window_is_gone(small: EmbeddedCluster) -> None:
     replay = _lines(
         small,
         f"/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={recent}"
-        "&timeoutSeconds=0.3",
+        "&timeoutSeconds=1",
     )
     assert [e["object"]["metadata"]["name"] for e in replay] == [
         f"gone-{i}" for i in (26, 27, 28, 29)
@@ -78,7 +78,7 @@ def test_send_initial_events_ends_with_marked_bookmark(small: EmbeddedCluster) -
     events = _lines(
         small,
         "/api/v1/nodes?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
-        "&allowWatchBookmarks=true&timeoutSeconds=0.3",
+        "&allowWatchBookmarks=true&timeoutSeconds=1",
     )
     assert [e["type"] for e in events[:2]] == ["ADDED", "ADDED"]
     marked = next(e for e in events if e["type"] == "BOOKMARK")
@@ -96,7 +96,7 @@ def test_field_selector_watch_sees_pods_enter_and_leave(small: EmbeddedCluster) 
     events = _lines(
         small,
         f"/api/v1/namespaces/default/pods?watch=true&resourceVersion={rv}"
-        "&fieldSelector=spec.nodeName%3D&timeoutSeconds=0.3",
+        "&fieldSelector=spec.nodeName%3D&timeoutSeconds=1",
     )
     # The pod stops matching spec.nodeName= when bound: the watcher sees it as DELETED.
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("DELETED", "mover")]
@@ -106,9 +106,9 @@ def test_field_selector_watch_sees_pods_enter_and_leave(small: EmbeddedCluster) 
 def test_forced_410_and_dropped_watches() -> None:
     with EmbeddedCluster(nodes=1, admin=True) as c:
         c.faults.expire_next_watch()
-        first = _lines(c, "/api/v1/pods?watch=true&timeoutSeconds=0.2")
+        first = _lines(c, "/api/v1/pods?watch=true&timeoutSeconds=1")
         assert first[0]["type"] == "ERROR" and first[0]["object"]["code"] == 410
-        second = _lines(c, "/api/v1/nodes?watch=true&timeoutSeconds=0.2")
+        second = _lines(c, "/api/v1/nodes?watch=true&timeoutSeconds=1")
         assert [e["type"] for e in second] == ["ADDED"]
 
         got: list[dict[str, Any]] = []

@@ -36,14 +36,16 @@ async def serving(
         await server.stop()
 
 
-async def post(url: str, body: Any, *, raw: bytes | None = None) -> tuple[int, Any]:
+async def post(
+    url: str, body: Any, *, raw: bytes | None = None, token: str | None = None
+) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
     async with (
         aiohttp.ClientSession() as session,
         session.post(
-            url,
-            json=None if raw is not None else body,
-            data=raw,
-            headers={"Content-Type": "application/json"},
+            url, json=None if raw is not None else body, data=raw, headers=headers
         ) as response,
     ):
         return response.status, await response.json(content_type=None)

@@ -23,6 +23,9 @@ def cluster() -> Iterator[EmbeddedCluster]:
         yield c
 
 
+BIND_TOKEN = "bind-s3cret"
+
+
 @contextlib.asynccontextmanager
 async def extender(
     cluster: EmbeddedCluster, *, cache: bool = True
@@ -31,7 +34,9 @@ async def extender(
     process = ExtenderProcess(
         config=parse_config({}),
         connection=conn,
-        options=ExtenderOptions(bind_address="127.0.0.1:0", node_cache_capable=cache),
+        options=ExtenderOptions(
+            bind_address="127.0.0.1:0", node_cache_capable=cache, bind_token=BIND_TOKEN
+        ),
     )
     task = asyncio.create_task(process.run())
     try:
@@ -88,7 +93,11 @@ def test_bind_binds_once_and_reports_errors(cluster: EmbeddedCluster) -> None:
             listed = await read_json(await conn.core.list_node_without_preload_content())
             first, second = sorted(n["metadata"]["name"] for n in listed["items"])[:2]
             args = {"PodName": "p", "PodNamespace": "default", "PodUID": uid, "Node": first}
-            code, out = await post(f"{url}/bind", args)
+            for token in (None, "wrong"):  # binding needs the bind token (or a client cert)
+                code, out = await post(f"{url}/bind", args, token=token)
+                assert code == 403 and "not authorized to bind" in out["Error"]
+            assert node_of((await pods(conn))["p"]) is None
+            code, out = await post(f"{url}/bind", args, token=BIND_TOKEN)
             assert (code, out) == (200, {"Error": ""})
             assert node_of((await pods(conn))["p"]) == first
 
@@ -97,12 +106,15 @@ def test_bind_binds_once_and_reports_errors(cluster: EmbeddedCluster) -> None:
 
             await eventually(counted)
             # The same bind again is what a retry after a lost answer looks like: it succeeds.
-            assert await post(f"{url}/bind", args) == (200, {"Error": ""})
-            code, out = await post(f"{url}/bind", {**args, "Node": second})
+            assert await post(f"{url}/bind", args, token=BIND_TOKEN) == (200, {"Error": ""})
+            code, out = await post(f"{url}/bind", {**args, "Node": second}, token=BIND_TOKEN)
             assert code == 200
             assert out["Error"].startswith(f"binding default/p to {second}:")
             assert "already bound" in out["Error"]
-            code, out = await post(f"{url}/bind", {**args, "PodName": "missing", "PodUID": ""})
+            code, out = await post(f"{url}/bind", {**args, "PodUID": ""}, token=BIND_TOKEN)
+            assert (code, out) == (400, {"Error": "PodUID: required"})
+            other = {**args, "PodName": "missing", "PodUID": "0000"}
+            code, out = await post(f"{url}/bind", other, token=BIND_TOKEN)
             assert code == 200 and out["Error"]
             assert node_of((await pods(conn))["p"]) == first
 

@@ -207,10 +207,9 @@ def test_errors_are_json_with_an_error_field() -> None:
 
 def test_bind_without_a_cluster_answers_an_error() -> None:
     async def main() -> None:
-        async with serving() as (url, _):
-            code, out = await post(
-                f"{url}/bind", {"PodName": "p", "PodNamespace": "d", "PodUID": "u", "Node": "n"}
-            )
+        async with serving(bind_token="t") as (url, _):
+            body = {"PodName": "p", "PodNamespace": "d", "PodUID": "u", "Node": "n"}
+            code, out = await post(f"{url}/bind", body, token="t")
             assert code == 200 and "no cluster connection" in out["Error"]
 
     run(main())
@@ -313,11 +312,11 @@ def test_bind_counts_a_filtered_pod_on_its_node_at_once() -> None:
     nodes = [node("n1", cpu="4"), node("n2", cpu="4")]
 
     async def main() -> None:
-        async with serving(engine=engine, binder=binder) as (url, _):  # type: ignore[arg-type]
+        async with serving(engine=engine, binder=binder, bind_token="t") as (url, _):  # type: ignore[arg-type]
             _, out = await post(f"{url}/filter", args(pod("a", cpu="3"), *nodes))
             assert len(out["Nodes"]["items"]) == 2
             bind = {"PodName": "a", "PodNamespace": "default", "PodUID": "uid-a", "Node": "n1"}
-            assert await post(f"{url}/bind", bind) == (200, {"Error": ""})
+            assert await post(f"{url}/bind", bind, token="t") == (200, {"Error": ""})
             assert binder.calls == [("default/a", "n1")]
             assert engine.state.node_of("default/a") == "n1"
             # Before any watch event, the next pod already sees n1 as 3 cpu fuller.

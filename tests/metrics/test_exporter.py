@@ -53,7 +53,7 @@ def test_served_over_http_with_nodes_read_per_scrape() -> None:
 
     async def scenario() -> tuple[str, str, str]:
         runner = await start_exporter(nodes=lambda: nodes, port=0)
-        port = runner.addresses[0][1]
+        port = runner.port
         try:
             async with aiohttp.ClientSession() as session:
                 async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
@@ -63,7 +63,7 @@ def test_served_over_http_with_nodes_read_per_scrape() -> None:
                 async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
                     second = await resp.text()
         finally:
-            await runner.cleanup()
+            await runner.stop()
         return first, second, content_type
 
     first, second, content_type = asyncio.run(scenario())

@@ -60,14 +60,14 @@ class Exporter:
         self.nodes = [node(n, cpu="32", memory="128Gi") for n in NODES]
         self.thread = LoopThread()
         self.runner = self.thread.run(start_exporter(nodes=lambda: self.nodes, port=0))
-        self.port: int = self.runner.addresses[0][1]
+        self.port: int = self.runner.port
 
     def set_latency(self, values: dict[str, float]) -> None:
         for raw in self.nodes:
             raw["metadata"]["annotations"] = {LATENCY: repr(values[raw["metadata"]["name"]])}
 
     def close(self) -> None:
-        self.thread.run(self.runner.cleanup())
+        self.thread.run(self.runner.stop())
         self.thread.close()
 
 

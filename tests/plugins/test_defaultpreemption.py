@@ -106,7 +106,7 @@ def engine(
 
 
 def plugin_of(e: Engine) -> DefaultPreemption:
-    (p,) = e.schedulers["berth"].framework.post_filter
+    (p,) = [p for p in e.schedulers["berth"].framework.post_filter if p.name == "DefaultPreemption"]
     assert isinstance(p, DefaultPreemption)
     return p
 

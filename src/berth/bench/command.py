@@ -14,6 +14,7 @@ from berth.bench.workload import (
     builtin_workloads,
     load_workload,
 )
+from berth.clierrors import BadInput
 
 
 @click.command()
@@ -105,7 +106,7 @@ def bench(
     try:
         chosen.extend(load_workload(f) for f in files)
     except WorkloadError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise BadInput(str(exc)) from None
     if not chosen:
         chosen = list(builtin.values())
     options = Options(

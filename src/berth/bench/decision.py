@@ -28,6 +28,9 @@ class DecisionResult:
     samples_ms: list[float]
     unschedulable: int
     build_s: float
+    # DRA workloads: device checks made on the final allocations, and what broke them
+    device_checks: int = 0
+    device_violations: list[str] | None = None
 
     def percentiles(self) -> dict[str, float]:
         return percentiles(self.samples_ms)
@@ -70,9 +73,16 @@ def attach_metric_table(engine: Engine, config: Config) -> None:
 
 
 def load_engine(
-    *, config: Config, nodes: list[JSON], running: list[JSON], namespaces: list[str]
+    *,
+    config: Config,
+    nodes: list[JSON],
+    running: list[JSON],
+    namespaces: list[str],
+    objects: list[JSON] = (),  # type: ignore[assignment]
 ) -> Engine:
     engine = Engine(config=config, seed=1)
+    for raw in objects:
+        engine.dra.upsert(raw)  # DeviceClasses, ResourceSlices, ResourceClaims
     state = engine.state
     for ns in namespaces:
         state.set_namespace(ns, {"kubernetes.io/metadata.name": ns})
@@ -92,14 +102,19 @@ def measure_decisions(
     pending: list[JSON],
     namespaces: list[str],
     progress: Progress | None = None,
+    objects: list[JSON] = (),  # type: ignore[assignment]
 ) -> DecisionResult:
-    """Decide every pod of `pending` in order; returns one latency sample per decision."""
+    """Decide every pod of `pending` in order; returns one latency sample per decision.
+    `objects` are resource.k8s.io objects (DRA workloads); their final allocations are checked."""
     t0 = time.perf_counter()
-    engine = load_engine(config=config, nodes=nodes, running=running, namespaces=namespaces)
+    engine = load_engine(
+        config=config, nodes=nodes, running=running, namespaces=namespaces, objects=objects
+    )
     build_s = time.perf_counter() - t0
     gc.freeze()  # as `berth run` does once its caches have synced
     samples: list[float] = []
     unschedulable = 0
+    placed: dict[str, str] = {}
     total = len(pending)
     next_report = time.monotonic() + 5.0
     for k, raw in enumerate(pending):
@@ -116,7 +131,21 @@ def measure_decisions(
         samples.append((time.perf_counter() - start) * 1000)
         engine.state.assume_pod(pod, result.node)
         scheduler.framework.run_reserve(result.cycle, pod, result.node)
+        placed[pod.uid] = result.node
         if progress is not None and time.monotonic() >= next_report:
             next_report = time.monotonic() + 5.0
             progress(k + 1, total)
-    return DecisionResult(samples_ms=samples, unschedulable=unschedulable, build_s=build_s)
+    out = DecisionResult(samples_ms=samples, unschedulable=unschedulable, build_s=build_s)
+    if objects:
+        from berth.bench.dra import verify_devices
+
+        dra = engine.dra
+        claims = {c.uid: c for c in dra.claims.values()}
+        claims.update(dra.in_flight)  # Reserve's allocations, as PreBind would write them
+        owners = {c.uid: c.controller[2] if c.controller else "" for c in claims.values()}
+        out.device_checks, out.device_violations = verify_devices(
+            (c.key, placed.get(owners[c.uid], ""), c.allocation.raw)
+            for c in claims.values()
+            if c.allocation is not None
+        )
+    return out

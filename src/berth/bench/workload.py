@@ -18,7 +18,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
+from berth.bench.dra import DRASpec, parse_dra
+from berth.safeload import InputError, load_one
 
 JSON = dict[str, Any]
 NAMESPACE = "bench"
@@ -77,6 +78,7 @@ class Workload:
     pods: tuple[PodTemplate, ...]
     config: JSON
     source: str
+    dra: DRASpec | None = None  # DRA devices and claims (berth.bench.dra)
 
     # ----- expansion ---------------------------------------------------------------------------
     def nodes(self, size: Size, *, seed: int = 1) -> list[JSON]:
@@ -278,6 +280,10 @@ def parse_workload(raw: Any, *, source: str) -> Workload:
     capacity.update({str(k): str(v) for k, v in (nodes.get("capacity") or {}).items()})
     config = raw.get("config") or {}
     _require(isinstance(config, dict), source, "config", "must be a mapping")
+    try:
+        dra = parse_dra(raw.get("dra"))
+    except ValueError as exc:
+        raise WorkloadError(f"{source}: {exc}") from None
     return Workload(
         name=name,
         description=str(raw.get("description") or "").strip(),
@@ -288,14 +294,17 @@ def parse_workload(raw: Any, *, source: str) -> Workload:
         pods=_templates(raw.get("pods"), source, "pods"),
         config=config,
         source=source,
+        dra=dra,
     )
 
 
 def load_workload(path: Path) -> Workload:
     try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise WorkloadError(f"{path}: {exc}") from exc
+        raw = load_one(path.read_bytes())
+    except OSError as exc:
+        raise WorkloadError(f"{path}: cannot read: {exc.strerror}") from None
+    except InputError as exc:
+        raise WorkloadError(f"{path}: {exc}") from None
     return parse_workload(raw, source=str(path))
 
 
@@ -305,6 +314,6 @@ def builtin_workloads() -> dict[str, Workload]:
     folder = resources.files("berth.bench").joinpath("workloads")
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
-            w = parse_workload(yaml.safe_load(entry.read_text()), source=entry.name)
+            w = parse_workload(load_one(entry.read_text()), source=entry.name)
             out[w.name] = w
     return out

@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from berth.cluster import errors
+from berth.cluster import errors, wiretypes
 from berth.cluster.admission import default_pod, now, prepare_create, prepare_update
-from berth.cluster.errors import ApiError
 from berth.cluster.patch import json_patch, merge_patch, strategic_merge_patch
 from berth.cluster.pdb import DisruptionController
 from berth.cluster.resources import (
@@ -89,13 +88,7 @@ class Api:
     # --- create ------------------------------------------------------------------------------
 
     def create(self, rt: ResourceType, *, namespace: str | None, body: Any) -> Change:
-        body = require_object(body)
-        kind = body.get("kind")
-        if kind and kind != rt.kind:
-            raise errors.bad_request(
-                f"the API version in the data ({body.get('apiVersion')}) and kind ({kind}) "
-                f"do not match the resource ({rt.api_version}, {rt.kind})"
-            )
+        body = _typed(rt, body)
         self._require_namespace(rt, namespace)
         obj = prepare_create(rt, body, namespace=namespace if rt.namespaced else None)
         validate(rt, obj)
@@ -144,7 +137,7 @@ class Api:
     def update(
         self, rt: ResourceType, *, namespace: str, name: str, body: Any, subresource: str = ""
     ) -> Change:
-        body = require_object(body)
+        body = _typed(rt, body)
         old = self.get(rt, namespace=namespace, name=name)
         meta = body.get("metadata") or {}
         if meta.get("name") and meta["name"] != name:
@@ -200,13 +193,20 @@ class Api:
         old = self.get(rt, namespace=namespace, name=name)
         shown = view[0](old) if view else old
         if kind == "json":
-            new = json_patch(shown, body)
+            limits = self.store.limits
+            new = json_patch(
+                shown,
+                body,
+                max_copy_bytes=limits.json_patch_max_copy_bytes,
+                max_operations=limits.json_patch_max_operations,
+            )
         else:
             body = require_object(body)
             new = (strategic_merge_patch if kind == "strategic" else merge_patch)(shown, body)
         new = require_object(new)
         if view:
             new = view[1](new)
+        wiretypes.check(api_version=rt.api_version, kind=rt.kind, obj=new)
         meta = new.get("metadata") or {}
         rv = meta.get("resourceVersion")
         if rv and rv != old["metadata"]["resourceVersion"]:
@@ -285,6 +285,7 @@ class Api:
     def bind(self, *, namespace: str, name: str, body: Any) -> None:
         """POST pods/NAME/binding (or /bindings): set spec.nodeName and PodScheduled."""
         binding = require_object(body)
+        wiretypes.check(api_version="v1", kind="Binding", obj=binding)
         target = binding.get("target") or {}
         node = target.get("name")
         if not node:
@@ -352,6 +353,7 @@ class Api:
     def evict(self, *, namespace: str, name: str, body: Any) -> None:
         """POST pods/NAME/eviction: delete the pod unless a PodDisruptionBudget forbids it."""
         eviction = require_object(body)
+        wiretypes.check(api_version="policy/v1", kind="Eviction", obj=eviction)
         pod = self.store.get(PODS, namespace, name)
         if pod is None:
             raise errors.not_found(plural="pods", group="", name=name)
@@ -359,11 +361,22 @@ class Api:
         self.delete(PODS, namespace=namespace, name=name, options=eviction.get("deleteOptions"))
 
 
-def status_error_for(exc: Exception) -> ApiError:
-    """Any exception as an ApiError (500 for the unexpected)."""
-    if isinstance(exc, ApiError):
-        return exc
-    return errors.internal(f"{type(exc).__name__}: {exc}")
+def _typed(rt: ResourceType, body: Any) -> JSON:
+    """The body as an object of `rt`'s kind, or 400 as upstream's create and update handlers
+    answer a body of another API version or kind."""
+    obj = require_object(body)
+    version, kind = obj.get("apiVersion"), obj.get("kind")
+    if version and version != rt.api_version:
+        raise errors.bad_request(
+            f"the API version in the data ({version}) does not match the expected API version "
+            f"({rt.api_version})"
+        )
+    if kind and kind != rt.kind:
+        raise errors.bad_request(
+            f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})"
+        )
+    wiretypes.check(api_version=rt.api_version, kind=rt.kind, obj=obj)
+    return obj
 
 
 TOPOLOGY_LABELS = ("topology.kubernetes.io/zone", "topology.kubernetes.io/region")

@@ -4,14 +4,53 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import signal
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
+from berth.clierrors import BadInput
 from berth.cluster.core import ClusterConfig
-from berth.cluster.rbac import load_documents, parse_token_users
-from berth.cluster.server import AsyncEmbeddedCluster
+from berth.cluster.limits import Limits
+from berth.cluster.rbac import User, load_documents, parse_token_auth_file, parse_token_users
+from berth.cluster.server import AsyncEmbeddedCluster, url_host
+from berth.secretfile import TokenError, read_token
+
+_LIMIT_HELP = {
+    "max_body_bytes": "Larger request bodies get 413.",
+    "max_object_bytes": "Larger stored objects are refused (as etcd's 'request is too large').",
+    "max_depth": "Deeper request bodies and objects get 400 (levels of objects and arrays).",
+    "json_patch_max_copy_bytes": "What the copy operations of one JSON patch may add.",
+    "json_patch_max_operations": "Operations of one JSON patch.",
+    "watch_window": "Watch events kept; older resourceVersions get 410 Gone.",
+    "watch_cache_bytes": "Bytes of watch events kept (and the most one watcher may lag).",
+    "max_connections": "Open connections; more are closed at once.",
+    "max_requests_inflight": "Requests served at once, watches excepted; more get 429.",
+    "header_timeout": "Seconds a new connection has to send its request headers.",
+    "idle_timeout": "Seconds an idle connection is kept open.",
+    "request_timeout": "Seconds to read a body and answer a request (watches excepted).",
+    "min_request_timeout": "A watch without timeoutSeconds ends after 1-2x this many seconds.",
+}
+
+
+def limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """One option per field of Limits (`--max-object-bytes`, ...), with its default."""
+    defaults = Limits()
+    for f in reversed(dataclasses.fields(Limits)):
+        default = getattr(defaults, f.name)
+        kind = click.IntRange(min=1) if isinstance(default, int) else click.FloatRange(min=0.001)
+        command = click.option(
+            "--" + f.name.replace("_", "-"),
+            f.name,
+            type=kind,
+            default=default,
+            show_default=True,
+            help=_LIMIT_HELP[f.name],
+        )(command)
+    return command
 
 
 @click.command("cluster")
@@ -36,14 +75,33 @@ from berth.cluster.server import AsyncEmbeddedCluster
     help="Keep state in DIR (sqlite3) so it survives a restart; in memory without it.",
 )
 @click.option("--tls/--no-tls", default=False, show_default=True, help="Serve HTTPS.")
-@click.option("--token", default=None, help="Require this bearer token (the admin's).")
+@click.option(
+    "--token",
+    envvar="BERTH_CLUSTER_TOKEN",
+    default=None,
+    help="Require this bearer token (the admin's); also from $BERTH_CLUSTER_TOKEN. Prefer "
+    "--token-file or the variable: arguments are visible to every user in ps.",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Read the admin's bearer token from FILE (its first line).",
+)
+@click.option(
+    "--token-auth-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="More bearer tokens, as kube-apiserver's --token-auth-file: CSV lines "
+    'token,user,uid[,"group1,group2"].',
+)
 @click.option(
     "--token-user",
     "token_users",
     multiple=True,
     metavar="TOKEN=USER[,GROUP...]",
-    help="Also accept bearer TOKEN as USER (repeatable), e.g. "
-    "t1=system:serviceaccount:kube-system:berth.",
+    help="Also accept bearer TOKEN as USER (repeatable; visible in ps, so prefer "
+    "--token-auth-file), e.g. t1=system:serviceaccount:kube-system:berth.",
 )
 @click.option(
     "--rbac",
@@ -66,12 +124,14 @@ from berth.cluster.server import AsyncEmbeddedCluster
     help="Simulate the PV controller and a provisioner: claims get bound and provisioned.",
 )
 @click.option(
-    "--watch-window",
-    default=50_000,
+    "--persist-interval",
+    default=0.0,
     show_default=True,
-    type=click.IntRange(min=1),
-    help="Watch events kept; older resourceVersions get 410 Gone.",
+    type=click.FloatRange(min=0),
+    help="With --data-dir: 0 commits every write before it is acknowledged; more buffers "
+    "writes for that many seconds (faster, but a crash may lose the last interval's writes).",
 )
+@limit_options
 @click.option(
     "--metrics-port",
     type=click.IntRange(min=0, max=65535),
@@ -98,23 +158,30 @@ def cluster(
     data_dir: Path | None,
     tls: bool,
     token: str | None,
+    token_file: Path | None,
+    token_auth_file: Path | None,
     token_users: tuple[str, ...],
     rbac_files: tuple[Path, ...],
     kubelet: bool,
     volume_controller: bool,
-    watch_window: int,
+    persist_interval: float,
     admin: bool,
     metrics_port: int | None,
+    **limit_values: Any,
 ) -> None:
     """Serve an embedded Kubernetes API (kubectl and client libraries work against it)."""
-    warning = plain_http_token_warning(tls=tls, tokens=bool(token or token_users))
+    try:
+        token = read_token(value=token, file=token_file, what="--token")
+        users: dict[str, str | User] = dict(parse_token_users(token_users))
+        if token_auth_file is not None:
+            users.update(parse_token_auth_file(token_auth_file))
+        rbac = [d for f in rbac_files for d in load_documents(f)] if rbac_files else None
+        limits = Limits(**limit_values)
+    except (ValueError, TokenError) as exc:
+        raise BadInput(str(exc)) from None
+    warning = plain_http_token_warning(tls=tls, tokens=bool(token or users or rbac is not None))
     if warning:
         click.echo(f"warning: {warning}", err=True)
-    try:
-        users = parse_token_users(token_users)
-        rbac = [d for f in rbac_files for d in load_documents(f)] if rbac_files else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
     config = ClusterConfig(
         host=host,
         port=port,
@@ -131,7 +198,8 @@ def cluster(
         rbac=rbac,
         kubelet=kubelet,
         volume_controller=volume_controller,
-        watch_window=watch_window,
+        persist_interval=persist_interval,
+        limits=limits,
         admin=admin,
     )
     asyncio.run(_serve(config, metrics_port=metrics_port))
@@ -160,6 +228,7 @@ async def _serve(config: ClusterConfig, *, metrics_port: int | None = None) -> N
         if config.rbac is not None:
             click.echo(
                 f"RBAC enforced: {len(config.rbac)} objects, {len(config.token_users)} token users"
+                " (the admin's token is in the kubeconfig)"
             )
         exporter = None
         if metrics_port is not None:
@@ -170,11 +239,11 @@ async def _serve(config: ClusterConfig, *, metrics_port: int | None = None) -> N
             exporter = await start_exporter(
                 nodes=lambda: list(store.items(NODES)), host=config.host, port=metrics_port
             )
-            bound = exporter.addresses[0][1]
-            click.echo(f"simulated exporter: http://{config.host}:{bound}/metrics")
+            bound = exporter.port
+            click.echo(f"simulated exporter: http://{url_host(config.host)}:{bound}/metrics")
         try:
             await stop.wait()
         finally:
             if exporter is not None:
-                await exporter.cleanup()
+                await exporter.stop()
     click.echo("berth cluster stopped")

@@ -6,18 +6,22 @@ disruption controller, persistence and the aiohttp application that serves them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from berth.cluster import wiretypes
 from berth.cluster.api import Api
+from berth.cluster.errors import ApiError
 from berth.cluster.faults import Faults
 from berth.cluster.handlers.admin import add_admin_routes
 from berth.cluster.handlers.rest import RestHandler, ServerSettings
 from berth.cluster.kubelet import Kubelet
+from berth.cluster.limits import Limits
 from berth.cluster.nodes import NodeShape, make_node, make_node_lease
 from berth.cluster.pdb import DisruptionController
 from berth.cluster.persistence import SqlitePersistence
@@ -35,6 +39,7 @@ from berth.cluster.storage import VolumeController
 from berth.cluster.store import Store
 
 JSON = dict[str, Any]
+log = logging.getLogger("berth.cluster")
 
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 SYSTEM_PRIORITY_CLASSES = (
@@ -71,33 +76,41 @@ class ClusterConfig:
     kubelet_delay: float = 0.0
     kubelet_interval: float = 0.05
     volume_controller: bool = True
-    watch_window: int = 50_000
-    max_body_bytes: int = 3 * 1024 * 1024
+    limits: Limits = field(default_factory=Limits)
     admin: bool = False
     bookmark_interval: float = 5.0
-    persist_interval: float = 0.2
+    # With a data directory: 0 commits every write before it is acknowledged; more buffers
+    # writes for that many seconds (a crash may lose them).
+    persist_interval: float = 0.0
     faults: Faults = field(default_factory=Faults)
     # RBAC: None = no authorization (any authenticated request may do anything); a list of
     # Role/ClusterRole/RoleBinding/ClusterRoleBinding documents (possibly empty) = enforce RBAC
-    # for every user except the admin (`token`, or no token on a cluster without one).
+    # for every user except the admin (the holder of `token`; with RBAC on and no token given,
+    # one is generated, so a request without a token is never the admin).
     rbac: list[JSON] | None = None
-    # extra bearer tokens and their users: TOKEN -> "NAME[,GROUP...]"
-    token_users: dict[str, str] = field(default_factory=dict)
+    # extra bearer tokens and their users: TOKEN -> "NAME[,GROUP...]" or a User
+    token_users: dict[str, str | User] = field(default_factory=dict)
 
 
 class ClusterCore:
     """The store, controllers and HTTP application of one embedded cluster."""
 
     def __init__(self, *, config: ClusterConfig) -> None:
+        if config.rbac is not None and config.token is None:
+            config.token = secrets.token_urlsafe(32)
         self.config = config
         self.faults = config.faults
         self.persistence: SqlitePersistence | None = None
         if config.data_dir is not None:
-            self.persistence = SqlitePersistence(data_dir=config.data_dir)
+            self.persistence = SqlitePersistence(
+                data_dir=config.data_dir, sync=config.persist_interval <= 0
+            )
         self.store = Store(
-            window=config.watch_window,
+            limits=config.limits,
             writer=self.persistence.write if self.persistence else None,
         )
+        if self.persistence is not None:
+            self.store.reserve = self.persistence.reserve
         self.disruption = DisruptionController(store=self.store)
         self.api = Api(store=self.store, disruption=self.disruption)
         self.kubelet: Kubelet | None = None
@@ -111,11 +124,13 @@ class ClusterCore:
         self.authorizer: Authorizer | None = None
         if config.rbac is not None:
             self.authorizer = Authorizer(store=self.store)
-        token_users: dict[str, User] = {t: user_for(u) for t, u in config.token_users.items()}
+        token_users = {
+            t: user_for(u) if isinstance(u, str) else u for t, u in config.token_users.items()
+        }
         self.settings = ServerSettings(
             token=config.token,
             token_users=token_users,
-            max_body_bytes=config.max_body_bytes,
+            limits=config.limits,
             bookmark_interval=config.bookmark_interval,
             server_address=f"{config.host}:{config.port}",
         )
@@ -130,13 +145,30 @@ class ClusterCore:
     # --- state -------------------------------------------------------------------------------
 
     def _restore(self) -> None:
+        """Load the data directory. A row that cannot be served (undecodable, or refused by
+        the limits, as a store written by an older version may hold) is skipped and named in
+        the log, never the reason the cluster does not start."""
         assert self.persistence is not None
-        for key, obj in self.persistence.load():
+        for key, obj, raw in self.persistence.load():
             rt = BY_KEY.get(key)
-            if rt is not None and rt in STORED:
+            if rt is None or rt not in STORED:
+                continue
+            try:
+                if obj is None or not isinstance(obj.get("metadata"), dict):
+                    raise ValueError("not a JSON object with metadata")
+                wiretypes.check(api_version=rt.api_version, kind=rt.kind, obj=obj)
                 self.store.load(rt, obj)
-        self.store.rv = max(self.store.rv, self.persistence.rv)
-        self.store.compacted_rv = self.store.rv
+            except (ApiError, ValueError, TypeError, KeyError) as exc:
+                log.warning(
+                    "skipped a stored %s that cannot be served (%d bytes): %s",
+                    key,
+                    len(raw),
+                    exc,
+                )
+        # Every version handed out before a crash is below the reserved bound: resume there, so
+        # versions only grow, and a watch from any earlier version gets 410 Gone.
+        rv = max(self.store.rv, self.persistence.rv, self.persistence.reserved)
+        self.store.rv = self.store.compacted_rv = self.store.reserved_rv = rv
 
     def _seed(self) -> None:
         for ns in INITIAL_NAMESPACES:
@@ -188,7 +220,7 @@ class ClusterCore:
     # --- lifecycle ---------------------------------------------------------------------------
 
     def make_app(self) -> web.Application:
-        app = web.Application(client_max_size=self.config.max_body_bytes + 1)
+        app = web.Application(client_max_size=self.config.limits.max_body_bytes + 1)
         if self.config.admin:
             add_admin_routes(app, faults=self.faults, store=self.store, token=self.config.token)
         handler = RestHandler(
@@ -218,19 +250,31 @@ class ClusterCore:
 
     async def _flush_loop(self) -> None:
         assert self.persistence is not None
+        interval = self.config.persist_interval
         while True:
-            await asyncio.sleep(self.config.persist_interval)
-            self.persistence.flush(rv=self.store.rv)
+            await asyncio.sleep(interval if interval > 0 else 1.0)
+            try:
+                self.persistence.flush(rv=self.store.rv)
+            except Exception:  # the writes stay buffered; the next pass retries
+                log.exception("persisting to %s failed", self.persistence.path)
 
     async def stop_background(self) -> None:
-        if self.store.close_watches():
-            await asyncio.sleep(0.05)  # let each stream end its chunked body cleanly
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
-        if self.persistence is not None:
-            self.persistence.close(rv=self.store.rv)
-            self.persistence = None
+        """Stop the controllers and commit every acknowledged write, whatever state the
+        controllers ended in (a controller's failure is logged, never a reason to lose data)."""
+        try:
+            if self.store.close_watches():
+                await asyncio.sleep(0.05)  # let each stream end its chunked body cleanly
+            for task in self._tasks:
+                task.cancel()
+            for task in self._tasks:
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+                except Exception:
+                    log.exception("cluster task %s had failed", task.get_name())
+            self._tasks.clear()
+        finally:
+            if self.persistence is not None:
+                self.persistence.close(rv=self.store.rv)
+                self.persistence = None

@@ -179,6 +179,50 @@ def too_large(limit: int) -> ApiError:
     )
 
 
+def object_too_large(*, size: int, limit: int) -> ApiError:
+    """A write whose object is over the stored-object limit: upstream answers etcd's refusal as
+    a 500 with etcd's words, which is what users search for."""
+    return ApiError(
+        code=500,
+        reason="InternalError",
+        message=f"etcdserver: request is too large (the object would be {size} bytes; "
+        f"objects are stored up to {limit} bytes)",
+    )
+
+
+def too_deep(*, what: str, limit: int) -> ApiError:
+    return ApiError(
+        code=400,
+        reason="BadRequest",
+        message=f"{what} nests deeper than {limit} levels of objects and arrays",
+    )
+
+
+def too_many_inflight(limit: int) -> ApiError:
+    """kube-apiserver's max-in-flight refusal (a client retries after Retry-After)."""
+    return ApiError(
+        code=429,
+        reason="TooManyRequests",
+        message=f"Too many requests, please try again later. ({limit} requests in flight)",
+        details={"retryAfterSeconds": 1},
+    )
+
+
+def too_large_resource_version(*, requested: int, current: int) -> ApiError:
+    """upstream storage.NewTooLargeResourceVersionError: a 504 client-go answers by relisting."""
+    return ApiError(
+        code=504,
+        reason="Timeout",
+        message=f"Timeout: Too large resource version: {requested}, current: {current}",
+        details={
+            "causes": [
+                {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}
+            ],
+            "retryAfterSeconds": 1,
+        },
+    )
+
+
 def internal(message: str) -> ApiError:
     return ApiError(code=500, reason="InternalError", message=message)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from berth.cluster.admission import now
 from berth.cluster.nodes import node_ip
+from berth.cluster.reconcile import ObjectErrors
 from berth.cluster.resources import NODES, PODS
 from berth.cluster.store import Change, Store
 
@@ -34,6 +35,7 @@ class Kubelet:
         self._pending: dict[tuple[str, str], tuple[float, str]] = {}
         self._addresses = PodAddresses()
         self._wake = asyncio.Event()
+        self.errors = ObjectErrors("kubelet")
         store.add_listener(self._on_change)
 
     def _on_change(self, change: Change) -> None:
@@ -41,7 +43,9 @@ class Kubelet:
             return
         pod = change.obj
         node = (pod.get("spec") or {}).get("nodeName")
-        if not node or (pod.get("status") or {}).get("phase", "Pending") != "Pending":
+        if not isinstance(node, str) or not node:
+            return
+        if (pod.get("status") or {}).get("phase", "Pending") != "Pending":
             return
         old_node = ((change.old or {}).get("spec") or {}).get("nodeName")
         if change.type == "MODIFIED" and old_node == node:
@@ -68,14 +72,16 @@ class Kubelet:
         for key in due:
             _, uid = self._pending.pop(key)
             pod = self.store.get(PODS, key[0], key[1])
-            if pod is None or pod["metadata"]["uid"] != uid:
-                continue
-            node = self.store.get(NODES, "", pod["spec"]["nodeName"])
-            if node is None or (pod.get("status") or {}).get("phase", "Pending") != "Pending":
-                continue
-            self.store.replace(PODS, running(pod, node, pod_ip=self._addresses.next(node)), pod)
-            started += 1
+            if pod is not None and pod["metadata"]["uid"] == uid:
+                started += self.errors.run(pod, self._start)
         return started
+
+    def _start(self, pod: JSON) -> int:
+        node = self.store.get(NODES, "", pod["spec"]["nodeName"])
+        if node is None or (pod.get("status") or {}).get("phase", "Pending") != "Pending":
+            return 0
+        self.store.replace(PODS, running(pod, node, pod_ip=self._addresses.next(node)), pod)
+        return 1
 
 
 class PodAddresses:

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from berth.cluster.errors import ApiError, bad_request
+from berth.cluster.limits import Limits
 
 JSON = dict[str, Any]
 
@@ -193,14 +194,39 @@ def _add(doc: Any, parts: list[str], value: Any, *, replace: bool) -> Any:
     return doc
 
 
-def json_patch(target: JSON, ops: Any) -> Any:
-    """RFC 6902 JSON patch on a copy of `target`."""
+def _copy(value: Any) -> tuple[Any, int]:
+    """A deep copy of a JSON value and its encoded size (what a copy adds to the document)."""
+    try:
+        data = orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        raise bad_request("json patch: the value to copy nests too deep") from None
+    return orjson.loads(data), len(data)
+
+
+def json_patch(
+    target: JSON,
+    ops: Any,
+    *,
+    max_copy_bytes: int = Limits.json_patch_max_copy_bytes,
+    max_operations: int = Limits.json_patch_max_operations,
+) -> Any:
+    """RFC 6902 JSON patch on a copy of `target`, with upstream's bounds: at most
+    `max_operations` operations (413) and `max_copy_bytes` added by "copy" operations (422),
+    so a small patch cannot build a huge object."""
     if not isinstance(ops, list):
         raise bad_request("json patch: the patch must be a list of operations")
-    doc: Any = orjson.loads(orjson.dumps(target))
-    for op in ops:
+    if len(ops) > max_operations:
+        raise ApiError(
+            code=413,
+            reason="RequestEntityTooLarge",
+            message="Request entity too large: The allowed maximum operations in a JSON patch "
+            f"is {max_operations}, got {len(ops)}",
+        )
+    doc, _ = _copy(target)
+    copied = 0
+    for i, op in enumerate(ops):
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
-            raise bad_request(f"json patch: invalid operation {op!r}")
+            raise bad_request(f"json patch: operation {i} is not an object with op and path")
         kind, parts = op["op"], _pointer(str(op["path"]))
         if kind == "add":
             doc = _add(doc, parts, op.get("value"), replace=False)
@@ -212,7 +238,16 @@ def json_patch(target: JSON, ops: Any) -> Any:
             value = _remove(doc, _pointer(str(op.get("from", ""))))
             doc = _add(doc, parts, value, replace=False)
         elif kind == "copy":
-            value = orjson.loads(orjson.dumps(_get(doc, _pointer(str(op.get("from", ""))))))
+            value, size = _copy(_get(doc, _pointer(str(op.get("from", "")))))
+            copied += size
+            if copied > max_copy_bytes:
+                # evanphx/json-patch's AccumulatedCopySizeError, answered 422 upstream
+                raise ApiError(
+                    code=422,
+                    reason="Invalid",
+                    message="Unable to complete the copy, the accumulated size increase of copy "
+                    f"is {copied}, exceeding the limit {max_copy_bytes}",
+                )
             doc = _add(doc, parts, value, replace=False)
         elif kind == "test":
             if _get(doc, parts) != op.get("value"):
@@ -222,5 +257,5 @@ def json_patch(target: JSON, ops: Any) -> Any:
                     message=f"json patch: test operation for path {op['path']} failed",
                 )
         else:
-            raise bad_request(f"json patch: unknown operation {kind!r}")
+            raise bad_request(f"json patch: operation {i}: unknown op {str(kind)[:40]!r}")
     return doc

@@ -13,6 +13,7 @@ from typing import Any
 
 from berth.cluster.admission import now
 from berth.cluster.errors import internal, too_many_requests
+from berth.cluster.reconcile import ObjectErrors
 from berth.cluster.resources import PDBS, PODS
 from berth.cluster.selectors import selector_from_label_selector
 from berth.cluster.store import Change, Store
@@ -111,6 +112,7 @@ class DisruptionController:
         self.interval = interval
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
+        self.errors = ObjectErrors("disruption controller")
         store.add_listener(self._on_change)
 
     def _on_change(self, change: Change) -> None:
@@ -129,10 +131,16 @@ class DisruptionController:
         if not pdbs:
             return
         pods = list(self.store.items(PODS, namespace))
-        for pdb in pdbs:
+
+        def sync(pdb: JSON) -> int:
             status = compute_status(pdb, pods)
-            if not _same(status, pdb.get("status") or {}):
-                self.store.replace(PDBS, {**pdb, "status": status}, pdb)
+            if _same(status, pdb.get("status") or {}):
+                return 0
+            self.store.replace(PDBS, {**pdb, "status": status}, pdb)
+            return 1
+
+        for pdb in pdbs:
+            self.errors.run(pdb, sync)
 
     async def run(self) -> None:
         while True:

@@ -19,6 +19,7 @@ be read and changed over the API; upstream's bootstrap `system:discovery`,
 
 from __future__ import annotations
 
+import csv
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -26,11 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from berth.cluster.errors import ApiError
+from berth.cluster.params import query_bool
 from berth.cluster.resources import CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, ROLE_BINDINGS, ROLES
+from berth.cluster.selectors import parse_field_terms, requires_exact_match
 from berth.cluster.store import Store
+from berth.safeload import InputError, load_all
 
 JSON = dict[str, Any]
 log = logging.getLogger("berth.cluster.rbac")
@@ -82,15 +84,46 @@ def parse_token_users(pairs: Iterable[str]) -> dict[str, str]:
     return out
 
 
+def parse_token_auth_file(path: Path) -> dict[str, User]:
+    """kube-apiserver's `--token-auth-file`: CSV lines `token,user,uid[,"group1,group2"]`
+    (tokenfile.NewCSV); every user also gets `system:authenticated`. Raises ValueError."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read: {exc.strerror}") from None
+    out: dict[str, User] = {}
+    for number, record in enumerate(csv.reader(text.splitlines()), start=1):
+        if not record:
+            continue
+        if len(record) < 3:
+            raise ValueError(
+                f"{path}: line {number}: must have at least 3 columns (token, user name, user "
+                f"uid), found {len(record)}"
+            )
+        token, name = record[0], record[1]
+        if not token or not name:
+            raise ValueError(f"{path}: line {number}: empty token or user name")
+        groups = [g for g in record[3].split(",") if g] if len(record) >= 4 else []
+        out[token] = User(name, tuple(dict.fromkeys([*groups, AUTHENTICATED])))
+    return out
+
+
 def load_documents(source: str | Path | Iterable[Any]) -> list[JSON]:
     """RBAC documents from a YAML file (Path), YAML text (str) or already parsed objects.
 
     Every document of a multi-document file is taken; kinds other than Role, ClusterRole,
-    RoleBinding and ClusterRoleBinding (a ServiceAccount, say) are skipped."""
+    RoleBinding and ClusterRoleBinding (a ServiceAccount, say) are skipped. Raises ValueError
+    (`berth.safeload.InputError` for a file that is not safe YAML) with a one-line message."""
+    docs: Iterable[Any]
     if isinstance(source, Path):
-        docs: Iterable[Any] = yaml.safe_load_all(source.read_text())
+        try:
+            docs = load_all(source.read_bytes())
+        except OSError as exc:
+            raise InputError(f"{source}: cannot read: {exc.strerror}") from None
+        except InputError as exc:
+            raise InputError(f"{source}: {exc}") from None
     elif isinstance(source, str):
-        docs = yaml.safe_load_all(source)
+        docs = load_all(source)
     else:
         docs = source
     out: list[JSON] = []
@@ -131,16 +164,12 @@ class Attributes:
 
 
 def _name_from_field_selector(selector: str) -> str:
-    """The name a list/watch is limited to by `metadata.name=X` (RequiresExactMatch)."""
-    name = ""
-    for term in selector.split(","):
-        term = term.strip()
-        for op in ("==", "="):
-            key, sep, value = term.partition(op)
-            if sep and "!" not in key:
-                if key.strip() == "metadata.name":
-                    name = value.strip()
-                break
+    """The name a list/watch is limited to by `metadata.name=X` (RequiresExactMatch), read by
+    the parser the list handler uses; a selector that does not parse names nothing."""
+    try:
+        name = requires_exact_match(parse_field_terms(selector), "metadata.name") or ""
+    except ApiError:
+        return ""
     if name in (".", "..") or "/" in name or "%" in name:
         return ""
     return name
@@ -184,8 +213,7 @@ def request_attributes(
     name = rest[1] if len(rest) >= 2 else ""
     subresource = rest[2] if len(rest) >= 3 and verb not in _NO_SUBRESOURCE_VERBS else ""
     if not name and verb == "get":
-        watch = query.get("watch")
-        verb = "list" if watch is None or watch.lower() in ("false", "0") else "watch"
+        verb = "watch" if query_bool(query, "watch") else "list"
     if verb in ("list", "watch") and not name:
         name = _name_from_field_selector(query.get("fieldSelector", ""))
     if not name and verb == "delete":

@@ -1,8 +1,9 @@
 """Label and field selectors, parsed once per request into predicates over raw object dicts.
 
 Label selectors follow apimachinery's grammar (`=`, `==`, `!=`, `in`, `notin`, `key`, `!key`,
-`>`/`<`); field selectors support `=`, `==`, `!=` over the field labels each resource declares,
-and report unsupported labels as upstream does (400, "field label not supported").
+`>`/`<`); field selectors follow upstream's fields package exactly (escapes, `=`, `==`, `!=`) over
+the field labels each resource declares, and report unsupported labels as upstream does (400,
+"field label not supported"). The authorizer reads field selectors with the same parser.
 """
 
 from __future__ import annotations
@@ -149,29 +150,85 @@ def field_value(obj: JSON, path: str) -> str:
     return str(cur)
 
 
-def parse_field_selector(text: str | None, *, supported: tuple[str, ...], kind: str) -> Predicate:
-    """A predicate for a field selector; unsupported field labels raise 400 as upstream."""
-    if not text or not text.strip():
-        return _always
-    tests: list[tuple[str, bool, str]] = []
-    for part in _SPLIT.split(text):
-        part = part.strip()
+FieldTerm = tuple[str, str, str]  # field, operator ("=" or "!="), unescaped value
+
+
+def _split_terms(text: str) -> list[str]:
+    """upstream fields.splitTerms: commas split terms unless backslash-escaped."""
+    terms, start, escaped = [], 0, False
+    for i, c in enumerate(text):
+        if escaped:
+            escaped = False
+        elif c == "\\":
+            escaped = True
+        elif c == ",":
+            terms.append(text[start:i])
+            start = i + 1
+    terms.append(text[start:])
+    return terms
+
+
+def _unescape(value: str) -> str:
+    """upstream fields.UnescapeValue: `\\`, `\\,` and `\\=` are escapes; bare `,`/`=` are errors."""
+    if not any(c in value for c in "\\,="):
+        return value
+    out, escaped = [], False
+    for c in value:
+        if escaped:
+            if c not in "\\,=":
+                raise bad_request(f"invalid field selector: invalid escape sequence: \\{c}")
+            out.append(c)
+            escaped = False
+        elif c == "\\":
+            escaped = True
+        elif c in ",=":
+            # upstream prints the rune with %v, i.e. its code point
+            raise bad_request(f"invalid field selector: unescaped character in value: {ord(c)}")
+        else:
+            out.append(c)
+    if escaped:
+        raise bad_request("invalid field selector: invalid escape sequence: \\")
+    return "".join(out)
+
+
+def parse_field_terms(text: str | None) -> list[FieldTerm]:
+    """A field selector's terms exactly as upstream's fields.ParseSelector reads them (sorted,
+    the first operator from the left splits a term, no whitespace trimming), so the authorizer
+    and the list handler can never read one selector two ways; raises 400."""
+    if not text:
+        return []
+    out: list[FieldTerm] = []
+    for part in sorted(_split_terms(text)):
         if not part:
             continue
-        for op in ("!=", "==", "="):
-            if op in part:
-                path, _, value = part.partition(op)
+        for i in range(len(part)):
+            op = next((o for o in ("!=", "==", "=") if part.startswith(o, i)), None)
+            if op is not None:
+                out.append((part[:i], "!=" if op == "!=" else "=", _unescape(part[i + len(op) :])))
                 break
         else:
             raise bad_request(f"invalid selector: '{text}'; can't understand '{part}'")
-        path = path.strip()
+    return out
+
+
+def requires_exact_match(terms: list[FieldTerm], field: str) -> str | None:
+    """upstream Selector.RequiresExactMatch: the value of the first `field=value` term."""
+    return next((v for f, op, v in terms if f == field and op == "="), None)
+
+
+def parse_field_selector(text: str | None, *, supported: tuple[str, ...], kind: str) -> Predicate:
+    """A predicate for a field selector; unsupported field labels raise 400 as upstream."""
+    terms = parse_field_terms(text)
+    if not terms:
+        return _always
+    for path, _, _ in terms:
         if path not in ("metadata.name", "metadata.namespace") and path not in supported:
             raise ApiError(
                 code=400,
                 reason="BadRequest",
                 message=f"field label not supported: {path}",
             )
-        tests.append((path, op == "!=", value.strip()))
+    tests = [(path, op == "!=", value) for path, op, value in terms]
 
     def match(obj: JSON) -> bool:
         return all((field_value(obj, path) == value) != negate for path, negate, value in tests)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import dataclasses
 import shutil
-import socket
 import tempfile
 import threading
 from collections.abc import Callable
@@ -18,13 +18,15 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import yaml
-from aiohttp import web
 
 from berth.cluster.core import ClusterConfig, ClusterCore
 from berth.cluster.faults import Faults
+from berth.cluster.limits import LIMIT_NAMES
 from berth.cluster.rbac import Denial, load_documents
 from berth.cluster.store import Store
 from berth.cluster.tls import Certificates, generate
+from berth.listener import BoundedListener, ListenerLimits, bind_socket, start_listener
+from berth.secretfile import write_private
 
 T = TypeVar("T")
 
@@ -47,8 +49,17 @@ def kubeconfig(*, server: str, ca_pem: bytes | None, token: str | None, name: st
     return yaml.safe_dump(doc, sort_keys=False)
 
 
+def url_host(host: str) -> str:
+    """`host` as it goes in a URL: an IPv6 address in brackets (RFC 3986)."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
 def _config(config: ClusterConfig | None, options: dict[str, Any]) -> ClusterConfig:
+    """`config` with `options` applied: ClusterConfig fields, or Limits fields by name."""
     base = config or ClusterConfig()
+    limits = {k: options.pop(k) for k in list(options) if k in LIMIT_NAMES}
+    if limits:
+        base.limits = dataclasses.replace(base.limits, **limits)
     for key, value in options.items():
         if not hasattr(base, key):
             raise TypeError(f"unknown cluster option {key!r}")
@@ -69,7 +80,7 @@ class AsyncEmbeddedCluster:
     def __init__(self, *, config: ClusterConfig | None = None, **options: Any) -> None:
         self.config = _config(config, options)
         self.core: ClusterCore | None = None
-        self._runner: web.AppRunner | None = None
+        self._listener: BoundedListener | None = None
         self._tmp: Path | None = None
         self.port = 0
         self.certificates: Certificates | None = None
@@ -78,7 +89,7 @@ class AsyncEmbeddedCluster:
     @property
     def url(self) -> str:
         scheme = "https" if self.config.tls else "http"
-        return f"{scheme}://{self.config.host}:{self.port}"
+        return f"{scheme}://{url_host(self.config.host)}:{self.port}"
 
     @property
     def store(self) -> Store:
@@ -114,35 +125,43 @@ class AsyncEmbeddedCluster:
         c = self.config
         self._tmp = Path(tempfile.mkdtemp(prefix="berth-cluster-"))
         self.core = ClusterCore(config=c)
-        sock = socket.socket(socket.AF_INET6 if ":" in c.host else socket.AF_INET)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((c.host, c.port))
+        sock = bind_socket(c.host, c.port)
         self.port = sock.getsockname()[1]
-        self.core.settings.server_address = f"{c.host}:{self.port}"
+        self.core.settings.server_address = f"{url_host(c.host)}:{self.port}"
         ssl_context = None
         if c.tls:
             tls_dir = (c.data_dir / "tls") if c.data_dir else self._tmp
             self.certificates = generate(directory=tls_dir, hosts=[c.host])
             ssl_context = self.certificates.server_context()
-        self._runner = web.AppRunner(
-            self.core.make_app(), access_log=None, handle_signals=False, shutdown_timeout=0.5
+        limits = c.limits
+        self._listener = await start_listener(
+            self.core.make_app(),
+            sock=sock,
+            ssl_context=ssl_context,
+            limits=ListenerLimits(
+                max_connections=limits.max_connections,
+                header_timeout=limits.header_timeout,
+                idle_timeout=limits.idle_timeout,
+            ),
         )
-        await self._runner.setup()
-        site = web.SockSite(self._runner, sock, ssl_context=ssl_context)
-        await site.start()
         self.core.start_background()
         path = c.kubeconfig_out or (self._tmp / "kubeconfig")
-        path.parent.mkdir(parents=True, exist_ok=True)
         ca = self.certificates.ca_pem if self.certificates else None
-        path.write_text(kubeconfig(server=self.url, ca_pem=ca, token=c.token))
+        write_private(path, kubeconfig(server=self.url, ca_pem=ca, token=c.token))
         self.kubeconfig_path = path
 
     async def stop(self) -> None:
-        if self.core is not None:
-            await self.core.stop_background()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        """End watches, stop serving (requests in progress finish), then stop the controllers
+        and commit the data directory, so no acknowledged write is left uncommitted."""
+        try:
+            if self._listener is not None:
+                if self.core is not None and self.core.store.close_watches():
+                    await asyncio.sleep(0.05)  # let each stream end its chunked body cleanly
+                await self._listener.stop()
+                self._listener = None
+        finally:
+            if self.core is not None:
+                await self.core.stop_background()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
@@ -154,8 +173,7 @@ class AsyncEmbeddedCluster:
     def kubeconfig_for(self, token: str, path: Path) -> Path:
         """Write a kubeconfig for this cluster that authenticates with `token`."""
         ca = self.certificates.ca_pem if self.certificates else None
-        path.write_text(kubeconfig(server=self.url, ca_pem=ca, token=token))
-        return path
+        return write_private(path, kubeconfig(server=self.url, ca_pem=ca, token=token))
 
     async def __aenter__(self) -> AsyncEmbeddedCluster:
         await self.start()

@@ -19,6 +19,7 @@ import uuid
 from typing import Any
 
 from berth.cluster.admission import now
+from berth.cluster.reconcile import ObjectErrors
 from berth.cluster.resources import NODES, PVCS, PVS, STORAGE_CLASSES, ResourceType
 from berth.cluster.store import Change, Store
 from berth.objects.quantity import resource_value
@@ -154,6 +155,12 @@ def _meta(obj: JSON) -> JSON:
     return meta
 
 
+def _claim_ref(pv: JSON) -> JSON:
+    """A PV's claimRef, or {} (a malformed one must not break the scans of every claim)."""
+    ref = (pv.get("spec") or {}).get("claimRef")
+    return ref if isinstance(ref, dict) else {}
+
+
 def _annotations(obj: JSON) -> dict[str, str]:
     return dict(_meta(obj).get("annotations") or {})
 
@@ -165,6 +172,7 @@ class VolumeController:
         self.store = store
         self.interval = interval
         self._wake = asyncio.Event()
+        self.errors = ObjectErrors("volume controller")
         store.add_listener(self._on_change)
 
     def _on_change(self, change: Change) -> None:
@@ -175,24 +183,24 @@ class VolumeController:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            try:
-                self.reconcile()
-            except Exception:  # a bad object must not stop the controller
-                log.exception("volume controller pass failed")
+            self.reconcile()
             await asyncio.sleep(self.interval)
 
     def reconcile(self) -> int:
-        """One pass over all claims and volumes; returns the number of writes made."""
+        """One pass over all claims and volumes; returns the number of writes made. An object
+        that cannot be handled is skipped (and logged), the others are reconciled."""
         writes = 0
         for pv in list(self.store.items(PVS)):
-            writes += self._sync_volume(pv)
+            writes += self.errors.run(pv, self._sync_volume)
         for pvc in list(self.store.items(PVCS)):
-            writes += self._sync_claim(pvc)
+            writes += self.errors.run(pvc, self._sync_claim)
         return writes
 
     # -- volumes --
     def _sync_volume(self, pv: JSON) -> int:
-        ref = (pv.get("spec") or {}).get("claimRef")
+        if not isinstance((pv.get("spec") or {}).get("claimRef") or {}, dict):
+            return 0  # malformed: never touched, never offered to a claim
+        ref = _claim_ref(pv)
         phase = (pv.get("status") or {}).get("phase")
         if _meta(pv).get("deletionTimestamp"):
             return 0
@@ -276,7 +284,7 @@ class VolumeController:
                     self.store.replace(PVCS, {**claim, "status": status}, claim)
                     return 1
                 return 0
-            ref = (pv.get("spec") or {}).get("claimRef") or {}
+            ref = _claim_ref(pv)
             if not ref or (ref.get("name"), ref.get("namespace")) == (
                 cmeta["name"],
                 cmeta["namespace"],
@@ -285,7 +293,7 @@ class VolumeController:
             return 0
         # A volume pre-bound to this claim (by a scheduler or a user) is bound in _sync_volume.
         for pv in self.store.items(PVS):
-            ref = (pv.get("spec") or {}).get("claimRef") or {}
+            ref = _claim_ref(pv)
             if (ref.get("name"), ref.get("namespace")) == (cmeta["name"], cmeta["namespace"]):
                 return 0
         class_name = spec.get("storageClassName") or ""

@@ -8,6 +8,7 @@ upstream's field paths, so a client sees the same error it would on a real clust
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 from berth.cluster.errors import ApiError, invalid
@@ -27,16 +28,24 @@ _LABEL_NAMES = ("namespaces",)  # resources whose names must be DNS-1123 labels
 _TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
 
-def _quantity_ok(value: Any) -> bool:
+def _quantity(value: Any) -> Decimal | None:
+    """The value of a quantity, or None when it does not parse."""
     from kubernetes.utils.quantity import parse_quantity
 
     if not isinstance(value, str | int | float) or isinstance(value, bool):
-        return False
+        return None
     try:
-        parse_quantity(value)  # type: ignore[no-untyped-call]
+        parsed: Decimal = parse_quantity(value)  # type: ignore[no-untyped-call]
     except (ValueError, ArithmeticError):
-        return False
-    return True
+        return None
+    return parsed
+
+
+def _quantity_ok(value: Any) -> bool:
+    return _quantity(value) is not None
+
+
+_NEGATIVE = "must be greater than or equal to 0"
 
 
 def name_causes(rt: ResourceType, name: str) -> list[Cause]:
@@ -132,7 +141,8 @@ def _resources_causes(path: str, resources: Any) -> list[Cause]:
             causes.append(("FieldValueInvalid", f"{path}.{part}", "Invalid value: must be a map"))
             continue
         for res, q in values.items():
-            if not _quantity_ok(q):
+            value = _quantity(q)
+            if value is None:
                 causes.append(
                     (
                         "FieldValueInvalid",
@@ -141,7 +151,89 @@ def _resources_causes(path: str, resources: Any) -> list[Cause]:
                         "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
                     )
                 )
+            elif value < 0:  # upstream ValidateNonnegativeQuantity
+                causes.append(
+                    (
+                        "FieldValueInvalid",
+                        f"{path}.{part}[{res}]",
+                        f'Invalid value: "{q}": {_NEGATIVE}',
+                    )
+                )
     return causes
+
+
+_TOLERATION_OPERATORS = ("Equal", "Exists")
+
+
+def _toleration_causes(tolerations: Any) -> list[Cause]:
+    """upstream ValidateTolerations (without the gated Lt/Gt operators)."""
+    causes: list[Cause] = []
+    for i, t in enumerate(tolerations if isinstance(tolerations, list) else []):
+        if not isinstance(t, dict):
+            continue
+        path = f"spec.tolerations[{i}]"
+        key, op = t.get("key") or "", t.get("operator") or ""
+        value, effect = t.get("value") or "", t.get("effect") or ""
+        if key:
+            causes += [(r, f"{path}.key", m) for r, _, m in _qualified_name_causes(path, key)]
+        elif op != "Exists":
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    f"{path}.operator",
+                    f'Invalid value: "{op}": operator must be Exists when `key` is empty, which '
+                    'means "match all values and all keys"',
+                )
+            )
+        if t.get("tolerationSeconds") is not None and effect != "NoExecute":
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    f"{path}.effect",
+                    f"Invalid value: \"{effect}\": effect must be 'NoExecute' when "
+                    "`tolerationSeconds` is set",
+                )
+            )
+        if op in ("", "Equal"):
+            if len(value) > 63 or not _LABEL_VALUE.match(value):
+                causes.append(
+                    (
+                        "FieldValueInvalid",
+                        f"{path}.operator",
+                        f'Invalid value: "{value}": a valid label must be an empty string or '
+                        "consist of alphanumeric characters, '-', '_' or '.'",
+                    )
+                )
+        elif op == "Exists":
+            if value:
+                causes.append(
+                    (
+                        "FieldValueInvalid",
+                        f"{path}.operator",
+                        f'Invalid value: "{value}": value must be empty when `operator` is '
+                        "'Exists'",
+                    )
+                )
+        else:
+            supported = (
+                (*_TOLERATION_OPERATORS, "Lt", "Gt")
+                if op in ("Lt", "Gt")
+                else (_TOLERATION_OPERATORS)
+            )
+            causes.append(_not_supported(f"{path}.operator", op, supported))
+        if effect and effect not in _TAINT_EFFECTS:
+            causes.append(_not_supported(f"{path}.effect", effect, _TAINT_EFFECTS))
+    return causes
+
+
+def _not_supported(path: str, value: Any, supported: tuple[str, ...]) -> Cause:
+    """upstream field.NotSupported."""
+    values = ", ".join(f'"{v}"' for v in supported)
+    return (
+        "FieldValueNotSupported",
+        path,
+        f'Unsupported value: "{value}": supported values: {values}',
+    )
 
 
 def _pod_causes(pod: JSON) -> list[Cause]:
@@ -179,6 +271,7 @@ def _pod_causes(pod: JSON) -> list[Cause]:
             if not c.get("image"):
                 causes.append(("FieldValueRequired", f"{path}.image", "Required value"))
             causes += _resources_causes(f"{path}.resources", c.get("resources"))
+    causes += _toleration_causes(spec.get("tolerations"))
     gates = spec.get("schedulingGates")
     causes += scheduling_gate_causes(gates)
     if gates and spec.get("nodeName"):
@@ -276,17 +369,96 @@ def _node_causes(node: JSON) -> list[Cause]:
     return causes
 
 
+_PERCENT = re.compile(r"^[0-9]+%$")
+_PERCENT_MSG = (
+    "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or "
+    "'93%',  regex used for validation is '[0-9]+%')"
+)
+_SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+
+
+def _int_or_percent_causes(path: str, value: Any) -> list[Cause]:
+    """upstream ValidatePositiveIntOrPercent and IsNotMoreThan100Percent."""
+    if isinstance(value, str):
+        if not _PERCENT.match(value):
+            return [("FieldValueInvalid", path, f'Invalid value: "{value}": {_PERCENT_MSG}')]
+        if int(value[:-1]) > 100:
+            return [
+                (
+                    "FieldValueInvalid",
+                    path,
+                    f'Invalid value: "{value}": must not be greater than 100%',
+                )
+            ]
+    elif isinstance(value, int) and value < 0:
+        return [("FieldValueInvalid", path, f"Invalid value: {value}: {_NEGATIVE}")]
+    return []
+
+
+def label_selector_causes(path: str, selector: Any) -> list[Cause]:
+    """upstream ValidateLabelSelector: known operators, values as each operator wants."""
+    causes: list[Cause] = []
+    if not isinstance(selector, dict):
+        return causes
+    for i, e in enumerate(selector.get("matchExpressions") or []):
+        if not isinstance(e, dict):
+            continue
+        where = f"{path}.matchExpressions[{i}]"
+        op, values = e.get("operator"), e.get("values") or []
+        if op in ("In", "NotIn") and not values:
+            causes.append(
+                (
+                    "FieldValueRequired",
+                    f"{where}.values",
+                    "Required value: must be specified when `operator` is 'In' or 'NotIn'",
+                )
+            )
+        elif op in ("Exists", "DoesNotExist") and values:
+            causes.append(
+                (
+                    "FieldValueForbidden",
+                    f"{where}.values",
+                    "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                )
+            )
+        elif op not in _SELECTOR_OPERATORS:
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    f"{where}.operator",
+                    f'Invalid value: "{op}": not a valid selector operator',
+                )
+            )
+        key = e.get("key")
+        if not isinstance(key, str) or not key:
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    f"{where}.key",
+                    'Invalid value: "": name part must be non-empty',
+                )
+            )
+        else:
+            causes += [(r, f"{where}.key", m) for r, _, m in _qualified_name_causes(where, key)]
+    return causes
+
+
 def _pdb_causes(pdb: JSON) -> list[Cause]:
     spec = pdb.get("spec") or {}
+    causes: list[Cause] = []
     if "minAvailable" in spec and "maxUnavailable" in spec:
-        return [
+        causes.append(
             (
                 "FieldValueInvalid",
                 "spec",
                 "Invalid value: minAvailable and maxUnavailable cannot be both set",
             )
-        ]
-    return []
+        )
+    for part in ("minAvailable", "maxUnavailable"):
+        if spec.get(part) is not None:
+            causes += _int_or_percent_causes(f"spec.{part}", spec[part])
+    causes += label_selector_causes("spec.selector", spec.get("selector"))
+    return causes
 
 
 def _priority_class_causes(pc: JSON) -> list[Cause]:

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from berth.config.errors import ConfigError, format_validation_error
 from berth.config.model import BerthConfiguration
 from berth.config.plugins import ResolvedProfile, resolve_profile
 from berth.metrics.config import check_metric_references
+from berth.safeload import InputError, load_one
 
 MAX_CONFIG_BYTES = 1 << 20
 
@@ -71,7 +71,7 @@ def load_config(path: str | Path | None) -> Config:
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError([f"{path}: larger than {MAX_CONFIG_BYTES} bytes"])
     try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{path}: not valid YAML: {exc}"]) from None
+        data = load_one(raw)
+    except InputError as exc:
+        raise ConfigError([f"{path}: {exc}"]) from None
     return parse_config(data)

@@ -15,12 +15,13 @@ from berth.config.model import PluginRef, Plugins, PluginSet, Profile
 from berth.framework.plugin import EXTENSION_POINTS, POINT_INTERFACE_NAMES
 from berth.plugins.registry import registry
 
-# Upstream's default MultiPoint list, minus what Berth does not implement (DynamicResources;
-# queue sort is built into Berth's queue).
+# Upstream 1.37's default MultiPoint list with its default feature gates (apis/config/v1/
+# default_plugins.go: DynamicResources before DefaultPreemption, NodeDeclaredFeatures last);
+# PrioritySort is not listed: queue sort is built into Berth's queue.
 DEFAULT_MULTI_POINT: tuple[tuple[str, int | None], ...] = (
     ("SchedulingGates", None),
-    ("NodeUnschedulable", None),
     ("NodeName", None),
+    ("NodeUnschedulable", None),
     ("TaintToleration", 3),
     ("NodeAffinity", 2),
     ("NodePorts", None),
@@ -31,10 +32,12 @@ DEFAULT_MULTI_POINT: tuple[tuple[str, int | None], ...] = (
     ("VolumeZone", None),
     ("PodTopologySpread", 2),
     ("InterPodAffinity", 2),
+    ("DynamicResources", 2),
     ("DefaultPreemption", None),
     ("NodeResourcesBalancedAllocation", 1),
     ("ImageLocality", 1),
     ("DefaultBinder", None),
+    ("NodeDeclaredFeatures", None),
 )
 
 POINTS = tuple(EXTENSION_POINTS)  # preEnqueue .. bind, in run order

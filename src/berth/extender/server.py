@@ -15,12 +15,15 @@ synchronous on the event loop, so informer updates never interleave with a decis
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import hmac
 import logging
 import ssl
+import threading
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -42,6 +45,8 @@ from berth.framework.runtime import FrameworkError
 from berth.kube.binder import Binder, BindPolicy
 from berth.kube.client import Connection
 from berth.kube.informer import Informer
+from berth.listener import BoundedListener, ListenerLimits, bind_socket, start_listener
+from berth.safeload import DEFAULT_MAX_DEPTH, nesting_depth_exceeds
 from berth.telemetry import HealthServer, SchedulerMetrics, parse_address
 
 log = logging.getLogger("berth.extender")
@@ -58,7 +63,15 @@ class ExtenderOptions:
     node_cache_capable: bool = False
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
+    # TLS client authentication: a CA whose client certificates may call bind.
+    client_ca_file: str | None = None
+    # A bearer token that may call bind (read from a file or the environment).
+    bind_token: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_depth: int = DEFAULT_MAX_DEPTH
+    max_requests_inflight: int = 100
+    request_timeout: float = 30.0
+    listener: ListenerLimits = field(default_factory=ListenerLimits)
 
 
 class ExtenderMetrics(SchedulerMetrics):
@@ -101,7 +114,13 @@ def _error(message: str, status: int) -> web.Response:
 
 
 class ExtenderServer:
-    """The aiohttp application for one adapter."""
+    """The extender's HTTP front for one adapter.
+
+    HTTP is served on its own thread and event loop: connections, bodies, limits, JSON
+    decoding, authentication and the health and metrics endpoints live there, so `/healthz`
+    answers while a long decision holds the engine's loop. Each verb's work is handed to the
+    engine's loop (the one `start` is called on), so decisions and informer updates never
+    interleave, as before."""
 
     def __init__(
         self,
@@ -116,9 +135,13 @@ class ExtenderServer:
         self.metrics = metrics or ExtenderMetrics()
         self.health = HealthServer(metrics=self.metrics, ready=ready, refresh=self._refresh)
         self.prefix = "/" + options.url_prefix.strip("/") if options.url_prefix.strip("/") else ""
-        self._runner: web.AppRunner | None = None
         self.port = 0
+        self.inflight = 0
         self._seen = (0, 0)
+        self._engine_loop: asyncio.AbstractEventLoop | None = None
+        self._http_loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._listener: BoundedListener | None = None
 
     def _refresh(self) -> None:
         parsed, reused = self.adapter.stats.parsed, self.adapter.stats.reused
@@ -141,85 +164,161 @@ class ExtenderServer:
         verb = request.match_info["verb"]
         label = verb if verb in VERBS else "unknown"
         start = time.perf_counter()
-        try:
-            response = await self._answer(verb, request)
-        except Exception as exc:  # never a traceback page: kube-scheduler wants JSON
-            log.exception("extender request failed", extra={"verb": verb})
-            response = _error(f"internal error: {exc}", 500)
+        limit = self.options.max_requests_inflight
+        if self.inflight >= limit:
+            response = _error(f"too many requests in flight (limit {limit}); retry", 429)
+        else:
+            self.inflight += 1
+            try:
+                response = await self._answer(verb, request)
+            except Exception:  # never a traceback page: kube-scheduler wants JSON
+                log.exception("extender request failed", extra={"verb": verb})
+                response = _error("internal error (the extender's log has the details)", 500)
+            finally:
+                self.inflight -= 1
         self.metrics.requests.labels(label, str(response.status)).inc()
         self.metrics.duration.labels(label).observe(time.perf_counter() - start)
         return response
 
     async def _answer(self, verb: str, request: web.Request) -> web.Response:
-        handler = self._handlers().get(verb)
-        if handler is None:
+        if verb not in VERBS:
             return _error(f"unknown verb {verb!r}; this extender serves {', '.join(VERBS)}", 404)
+        if verb == "bind":
+            refusal = self._bind_refusal(request)
+            if refusal is not None:
+                return _error(refusal, 403)
         limit = self.options.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             return _error(f"request body of {request.content_length} bytes is over {limit}", 413)
         try:
-            raw = await request.read()
+            async with asyncio.timeout(self.options.request_timeout):
+                raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return _error(f"request body is over {limit} bytes", 413)
+        except TimeoutError:
+            return _error(f"request body not received within {self.options.request_timeout}s", 408)
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            return _error(f"malformed JSON: {exc}", 400)
+            return _error(
+                f"malformed JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", 400
+            )
+        if nesting_depth_exceeds(body, self.options.max_depth, encoded=raw):
+            return _error(f"the body nests deeper than {self.options.max_depth} levels", 400)
+        loop = self._engine_loop
+        if loop is None or loop is asyncio.get_running_loop():
+            result = await self._decide(verb, body)
+        else:
+            result = await asyncio.wrap_future(
+                asyncio.run_coroutine_threadsafe(self._decide(verb, body), loop)
+            )
+        return _json(result[0], result[1])
+
+    def _bind_refusal(self, request: web.Request) -> str | None:
+        """Why this request may not bind (None: it may). Binding is behind TLS client
+        authentication (a certificate the --client-ca-file CA signed) or the bind token."""
+        o = self.options
+        transport = request.transport
+        if o.client_ca_file and transport is not None and transport.get_extra_info("peercert"):
+            return None  # the TLS handshake verified it against the client CA
+        if o.bind_token:
+            offered = request.headers.get("Authorization", "")
+            if hmac.compare_digest(offered.encode(), f"Bearer {o.bind_token}".encode()):
+                return None
+        if not (o.client_ca_file or o.bind_token):
+            return (
+                "the bind verb is disabled: start berth extender with --client-ca-file (and "
+                "kube-scheduler's tlsConfig client certificate) or --bind-token-file"
+            )
+        return "not authorized to bind: a client certificate or the bind token is required"
+
+    async def _decide(self, verb: str, body: Any) -> tuple[Any, int]:
+        """The verb's answer and HTTP status, computed on the engine's loop."""
         try:
-            return await handler(body)
+            if verb == "filter":
+                return self.adapter.filter(ExtenderArgs.from_wire(body)).to_wire(), 200
+            if verb == "prioritize":
+                args = ExtenderArgs.from_wire(body)
+                return host_priority_list(self.adapter.prioritize(args)), 200
+            if verb == "preempt":
+                preemption = ExtenderPreemptionArgs.from_wire(body)
+                return self.adapter.preempt(preemption).to_wire(), 200
+            return (await self._bind(body)), 200
         except (WireError, PodError) as exc:
-            return _error(str(exc), 400)
+            return {"Error": str(exc)}, 400
         except FrameworkError as exc:
-            return _error(str(exc), 500)
+            return {"Error": str(exc)}, 500
 
-    def _handlers(self) -> dict[str, Callable[[Any], Awaitable[web.Response]]]:
-        return {
-            "filter": self._filter,
-            "prioritize": self._prioritize,
-            "preempt": self._preempt,
-            "bind": self._bind,
-        }
-
-    async def _filter(self, body: Any) -> web.Response:
-        return _json(self.adapter.filter(ExtenderArgs.from_wire(body)).to_wire())
-
-    async def _prioritize(self, body: Any) -> web.Response:
-        return _json(host_priority_list(self.adapter.prioritize(ExtenderArgs.from_wire(body))))
-
-    async def _preempt(self, body: Any) -> web.Response:
-        return _json(self.adapter.preempt(ExtenderPreemptionArgs.from_wire(body)).to_wire())
-
-    async def _bind(self, body: Any) -> web.Response:
+    async def _bind(self, body: Any) -> Any:
         start = time.perf_counter()
         result = await self.adapter.bind(ExtenderBindingArgs.from_wire(body))
         self.metrics.binding_duration.observe(time.perf_counter() - start)
         if result.error:
             self.metrics.binding_errors.inc()
-        return _json(result.to_wire())
+        return result.to_wire()
 
     async def start(
         self, *, host: str, port: int, ssl_context: ssl.SSLContext | None = None
     ) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host=host, port=port, ssl_context=ssl_context)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else port
+        """Serve on `host:port` from the HTTP thread; verbs run on the calling loop."""
+        self._engine_loop = asyncio.get_running_loop()
+        sock = bind_socket(host, port)
+        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._http_loop = loop
+
+            async def serve() -> None:
+                self._listener = await start_listener(
+                    self.app(), sock=sock, ssl_context=ssl_context, limits=self.options.listener
+                )
+
+            try:
+                loop.run_until_complete(serve())
+            except BaseException as exc:
+                ready.set_exception(exc)
+                loop.close()
+                return
+            ready.set_result(None)
+            try:
+                loop.run_forever()
+            finally:
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="berth-extender-http", daemon=True)
+        self._thread.start()
+        await asyncio.wrap_future(ready)
+        self.port = sock.getsockname()[1]
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        loop, thread, listener = self._http_loop, self._thread, self._listener
+        if loop is None or thread is None:
+            return
+        if listener is not None and not loop.is_closed():
+            done = asyncio.run_coroutine_threadsafe(listener.stop(), loop)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.wrap_future(done), timeout=10)
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(loop.stop)
+        await asyncio.to_thread(thread.join, 10)
+        self._thread = self._http_loop = self._listener = None
 
 
-def ssl_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
-    """HTTPS (TLS 1.2+) when a certificate is given (kube-scheduler's `enableHTTPS`)."""
+def ssl_context(
+    cert: str | None, key: str | None, *, client_ca: str | None = None
+) -> ssl.SSLContext | None:
+    """HTTPS (TLS 1.2+) when a certificate is given (kube-scheduler's `enableHTTPS`); with
+    `client_ca`, client certificates signed by it are verified when presented (kube-scheduler's
+    `tlsConfig.certFile`), which is what authorises the bind verb."""
     if not cert:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert, key)
+    if client_ca:
+        context.load_verify_locations(cafile=client_ca)
+        context.verify_mode = ssl.CERT_OPTIONAL  # health probes come without one
     return context
 
 
@@ -248,6 +347,8 @@ class ExtenderProcess:
         # kube-scheduler runs the volume plugins itself before asking; the extender does not
         # watch storage, so its volume plugins stand aside.
         self.engine.volumes.tracked = False
+        # Likewise kube-scheduler's own DynamicResources allocates devices: Berth's skips.
+        self.engine.dra.tracked = False
         binder = None
         self.informers: list[Informer] = []
         if connection is not None:
@@ -277,7 +378,11 @@ class ExtenderProcess:
             await self.server.start(
                 host=host,
                 port=port,
-                ssl_context=ssl_context(self.options.tls_cert_file, self.options.tls_key_file),
+                ssl_context=ssl_context(
+                    self.options.tls_cert_file,
+                    self.options.tls_key_file,
+                    client_ca=self.options.client_ca_file,
+                ),
             )
             log.info(
                 "extender serving",

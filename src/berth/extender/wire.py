@@ -191,7 +191,13 @@ class ExtenderBindingArgs:
             pod_uid=_string(get_field(root, "PodUID"), "PodUID"),
             node=_string(get_field(root, "Node"), "Node"),
         )
-        for name, value in (("PodName", args.pod_name), ("Node", args.node)):
+        # PodUID too: the binding carries it as a precondition, so a bind can only ever bind the
+        # pod kube-scheduler decided for, never another one of the same name.
+        for name, value in (
+            ("PodName", args.pod_name),
+            ("PodUID", args.pod_uid),
+            ("Node", args.node),
+        ):
             if not value:
                 raise WireError(f"{name}: required")
         return args

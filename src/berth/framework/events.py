@@ -37,7 +37,8 @@ class ActionType(enum.IntFlag):
     UPDATE_POD_TOLERATION = 1 << 9
     UPDATE_POD_SCHEDULING_GATES_ELIMINATED = 1 << 10
     UPDATE_POD_GENERATED_RESOURCE_CLAIM = 1 << 11
-    ALL = (1 << 12) - 1
+    UPDATE_NODE_DECLARED_FEATURE = 1 << 12
+    ALL = (1 << 13) - 1
     UPDATE = ALL & ~(ADD | DELETE)
 
 
@@ -55,6 +56,7 @@ _ACTION_NAMES = {
     ActionType.UPDATE_POD_TOLERATION: "UpdatePodToleration",
     ActionType.UPDATE_POD_SCHEDULING_GATES_ELIMINATED: "UpdatePodSchedulingGatesEliminated",
     ActionType.UPDATE_POD_GENERATED_RESOURCE_CLAIM: "UpdatePodGeneratedResourceClaim",
+    ActionType.UPDATE_NODE_DECLARED_FEATURE: "UpdateNodeDeclaredFeature",
     ActionType.ALL: "All",
     ActionType.UPDATE: "Update",
 }
@@ -148,6 +150,8 @@ def node_changes(old: NodeInfo, new: NodeInfo) -> list[ClusterEvent]:
         actions.append(ActionType.UPDATE_NODE_LABEL)
     if old.taints != new.taints and ActionType.UPDATE_NODE_TAINT not in actions:
         actions.append(ActionType.UPDATE_NODE_TAINT)
+    if old.declared_features != new.declared_features:
+        actions.append(ActionType.UPDATE_NODE_DECLARED_FEATURE)
     return [ClusterEvent(NODE, a) for a in actions]
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
+from berth.safeload import InputError, load_one
 
 DEFAULT_KEY = "sim.berth.io/price"
 MAX_FILE_BYTES = 1 << 20
@@ -43,9 +43,9 @@ def load_values_file(path: str | Path) -> dict[str, float]:
     if len(raw) > MAX_FILE_BYTES:
         raise AnnotateError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
     try:
-        data = yaml.safe_load(raw)  # YAML is a superset of JSON
-    except yaml.YAMLError as exc:
-        raise AnnotateError(f"{path}: not valid YAML or JSON: {exc}") from None
+        data = load_one(raw)  # YAML is a superset of JSON
+    except InputError as exc:
+        raise AnnotateError(f"{path}: {exc}") from None
     if not isinstance(data, dict) or not data:
         raise AnnotateError(f"{path}: must be a non-empty map of node name to number")
     out: dict[str, float] = {}

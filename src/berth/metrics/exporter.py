@@ -18,6 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
+from berth.listener import BoundedListener, bind_socket, start_listener
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -114,14 +116,10 @@ def exporter_app(*, nodes: NodeSource, path: str = "/metrics") -> web.Applicatio
 
 async def start_exporter(
     *, nodes: NodeSource, host: str = "127.0.0.1", port: int = 0
-) -> web.AppRunner:
-    """Serve `exporter_app` on host:port (0: any free port); stop with `await runner.cleanup()`.
-    The bound port is `runner.addresses[0][1]`."""
-    runner = web.AppRunner(exporter_app(nodes=nodes), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    return runner
+) -> BoundedListener:
+    """Serve `exporter_app` on host:port (0: any free port) within the listener limits; the
+    bound port is `.port`, stop with `await listener.stop()`."""
+    return await start_listener(exporter_app(nodes=nodes), sock=bind_socket(host, port))
 
 
 __all__ = ["SIM_METRICS", "SimMetric", "default_value", "exporter_app", "render", "start_exporter"]

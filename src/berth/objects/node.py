@@ -33,6 +33,7 @@ class NodeInfo:
     images: tuple[tuple[tuple[str, ...], int], ...]  # (names, sizeBytes)
     addresses: tuple[tuple[str, str], ...]  # (type, address)
     annotations: dict[str, str] = field(default_factory=dict)  # for metric sources, not decisions
+    declared_features: frozenset[str] = frozenset()  # status.declaredFeatures
 
 
 def _entries(value: Any) -> list[Any]:
@@ -110,4 +111,7 @@ def parse_node(raw: Any) -> NodeInfo:
         images=tuple(images),
         addresses=addresses,
         annotations=annotations,
+        declared_features=frozenset(
+            f for f in _entries(status.get("declaredFeatures")) if isinstance(f, str)
+        ),
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from berth.objects.dra import PodClaim, parse_pod_claims
 from berth.objects.errors import ObjectError, go_quote, object_meta, reports_malformed
 from berth.objects.quantity import resource_value
 from berth.objects.selectors import (
@@ -118,6 +119,11 @@ class PodInfo:
     volumes: tuple[PodVolume, ...] = ()  # PVC-backed and conflict-checked volumes only
     # metadata.resourceVersion of the object this was parsed from (not part of equality)
     resource_version: str = field(default="", compare=False)
+    # DRA: spec.resourceClaims and status.resourceClaimStatuses (name -> claim name or None)
+    resource_claims: tuple[PodClaim, ...] = ()
+    resource_claim_statuses: tuple[tuple[str, str | None], ...] = ()
+    # NodeDeclaredFeatures: the node features this pod needs (upstream InferForPodScheduling)
+    required_features: frozenset[str] = frozenset()
 
     @property
     def key(self) -> str:
@@ -486,6 +492,7 @@ def parse_pod(raw: Any) -> PodInfo:
     priority = spec.get("priority") or 0
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise _err(pod, "spec.priority", "must be an integer")
+    claims, claim_statuses = parse_pod_claims(spec, status, pod)
     return PodInfo(
         namespace=namespace,
         name=name,
@@ -520,7 +527,30 @@ def parse_pod(raw: Any) -> PodInfo:
         controller=_controller(meta),
         volumes=parse_pod_volumes(spec, name),
         resource_version=str(meta.get("resourceVersion") or ""),
+        resource_claims=claims,
+        resource_claim_statuses=claim_statuses,
+        required_features=required_node_features(spec),
     )
+
+
+def required_node_features(spec: dict[str, Any]) -> frozenset[str]:
+    """upstream nodedeclaredfeatures InferForPodScheduling over the 1.37 registry: the features
+    whose InferForScheduling can be true (the others always answer false)."""
+    out: set[str] = set()
+    containers = [c for c in (spec.get("containers") or []) if isinstance(c, dict)]
+    inits = [c for c in (spec.get("initContainers") or []) if isinstance(c, dict)]
+    ephemeral = [c for c in (spec.get("ephemeralContainers") or []) if isinstance(c, dict)]
+    for c in containers + inits:
+        for rule in c.get("restartPolicyRules") or []:
+            if isinstance(rule, dict) and rule.get("action") == "RestartAllContainers":
+                out.add("RestartAllContainersOnContainerExits")
+    if spec.get("hostNetwork") is True and spec.get("hostUsers") is False:
+        out.add("UserNamespacesHostNetworkSupport")
+    for c in containers + inits + ephemeral:
+        for m in c.get("volumeMounts") or []:
+            if isinstance(m, dict) and m.get("bindMountOptions"):
+                out.add("VolumeBindMountOptions")
+    return frozenset(out)
 
 
 def _scheduling_gates(spec: dict[str, Any], pod: str) -> tuple[str, ...]:

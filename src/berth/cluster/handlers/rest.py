@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,11 +22,14 @@ from berth.cluster.errors import ApiError
 from berth.cluster.faults import Faults
 from berth.cluster.handlers.routes import Discovery, Route, parse
 from berth.cluster.handlers.watch import serve_watch
+from berth.cluster.limits import Limits
+from berth.cluster.params import query_bool, query_int64
 from berth.cluster.rbac import ADMIN, Authorizer, User, request_attributes
 from berth.cluster.resources import BINDINGS, EVENTS, NEW_EVENTS, PODS
 from berth.cluster.selectors import combine, parse_field_selector, parse_label_selector
 from berth.cluster.store import Change, Store
 from berth.cluster.tables import table, wants_table
+from berth.safeload import nesting_depth_exceeds
 
 JSON = dict[str, Any]
 log = logging.getLogger("berth.cluster")
@@ -41,7 +45,7 @@ RETURN_DELETED = frozenset(
         "csinodes.storage.k8s.io",
     }
 )
-_TRUE = ("true", "1")
+_HEALTH = ("/healthz", "/livez", "/readyz")
 
 
 @dataclass
@@ -49,7 +53,7 @@ class ServerSettings:
     """What the dispatcher needs to know about the server it runs in."""
 
     token: str | None
-    max_body_bytes: int
+    limits: Limits
     bookmark_interval: float
     server_address: str
     # bearer tokens of other users than the admin (whose token is `token`)
@@ -70,13 +74,19 @@ def _expired(err: ApiError) -> web.Response:
 
 
 def error_response(err: ApiError) -> web.Response:
-    return web.Response(body=err.body(), status=err.code, content_type=_JSON)
+    retry = (err.details or {}).get("retryAfterSeconds")
+    headers = {"Retry-After": str(retry)} if retry else None
+    return web.Response(body=err.body(), status=err.code, content_type=_JSON, headers=headers)
+
+
+def _is_watch(request: web.Request) -> bool:
+    return request.method == "GET" and query_bool(request.query, "watch")
 
 
 def _verb(method: str, route: Route, query: Any) -> str:
     item = bool(route.name)
     if method == "GET":
-        if not item and query.get("watch", "").lower() in _TRUE:
+        if not item and query_bool(query, "watch"):
             return "watch"
         return "get" if item else "list"
     if method == "POST":
@@ -107,6 +117,7 @@ class RestHandler:
         self.faults = faults
         self.settings = settings
         self.authorizer = authorizer
+        self.inflight = 0
 
     def authenticate(self, request: web.Request) -> User:
         """The user of a request's bearer token; raises 401.
@@ -130,6 +141,20 @@ class RestHandler:
         return ADMIN
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
+        """Serve one request: watches and health as they come, anything else counted against
+        the requests in flight (a body is read within the request timeout, see `_body`)."""
+        if request.path in _HEALTH or _is_watch(request):
+            return await self._serve(request)
+        limits = self.settings.limits
+        if self.inflight >= limits.max_requests_inflight:
+            return error_response(errors.too_many_inflight(limits.max_requests_inflight))
+        self.inflight += 1
+        try:
+            return await self._serve(request)
+        finally:
+            self.inflight -= 1
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
         try:
             user = self.authenticate(request)
             if self.authorizer is not None:
@@ -139,7 +164,7 @@ class RestHandler:
                     )
                 )
             path = request.path
-            if path in ("/healthz", "/livez", "/readyz"):
+            if path in _HEALTH:
                 return web.Response(text="ok")
             if path.startswith("/openapi/v3"):
                 return self._openapi(path)
@@ -181,23 +206,45 @@ class RestHandler:
         return _json(doc)
 
     async def _body(self, request: web.Request) -> Any:
-        limit = self.settings.max_body_bytes
+        """The decoded body (None when empty), within the body size and depth limits."""
+        limits = self.settings.limits
+        limit = limits.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             raise errors.too_large(limit)
         data = bytearray()
-        async for chunk in request.content.iter_chunked(65536):
-            data += chunk
-            if len(data) > limit:
-                raise errors.too_large(limit)
+        try:
+            # The only wait of a non-watch request: the store is touched synchronously after
+            # it, so a request cut here has written nothing.
+            async with asyncio.timeout(limits.request_timeout):
+                async for chunk in request.content.iter_chunked(65536):
+                    data += chunk
+                    if len(data) > limit:
+                        raise errors.too_large(limit)
+        except TimeoutError:
+            raise ApiError(  # upstream's timeout filter: 504 with a Status
+                code=504,
+                reason="Timeout",
+                message="Timeout: request did not complete within the allowed duration "
+                f"({limits.request_timeout:g}s)",
+            ) from None
         if not data:
             return None
+        raw = bytes(data)
         try:
-            return orjson.loads(bytes(data))
+            body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             ctype = request.headers.get("Content-Type", "")
             if "yaml" in ctype:
                 raise errors.unsupported_media_type(ctype) from exc
-            raise errors.bad_request(f"the request body is not valid JSON: {exc}") from exc
+            if "depth limit" in str(exc):
+                raise errors.too_deep(what="the request body", limit=limits.max_depth) from exc
+            raise errors.bad_request(
+                f"the request body is not valid JSON: {exc.msg} at line {exc.lineno}, "
+                f"column {exc.colno}"
+            ) from exc
+        if nesting_depth_exceeds(body, limits.max_depth, encoded=raw):
+            raise errors.too_deep(what="the request body", limit=limits.max_depth)
+        return body
 
     async def _resource(self, request: web.Request, route: Route) -> web.StreamResponse:
         query = request.query
@@ -329,8 +376,10 @@ class RestHandler:
                 details["group"] = rt.group
             return _json(errors.success(details=details))
         except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+            log.debug("undecodable %s %s body", verb, rt.plural, exc_info=True)
             raise errors.bad_request(
-                f"the request body could not be decoded: {type(exc).__name__}: {exc}"
+                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                "a field has a value of the wrong type"
             ) from exc
 
     def _list_response(
@@ -360,7 +409,7 @@ class RestHandler:
     ) -> web.StreamResponse:
         query = request.query
         raw_rv = query.get("resourceVersion", "")
-        send_initial = query.get("sendInitialEvents", "").lower() in _TRUE
+        send_initial = query_bool(query, "sendInitialEvents")
         since: int | None
         if raw_rv in ("", "0") or send_initial:
             since = None
@@ -371,12 +420,11 @@ class RestHandler:
                 raise errors.bad_request(f"invalid resource version: {raw_rv}") from exc
         if self.faults.take_expired_watch():
             return _expired(errors.gone(f"too old resource version: {raw_rv or 0} (forced)"))
-        timeout: float | None = None
-        if query.get("timeoutSeconds"):
-            try:
-                timeout = float(query["timeoutSeconds"])
-            except ValueError as exc:
-                raise errors.bad_request("invalid timeoutSeconds") from exc
+        # upstream: timeoutSeconds is an int64; none (or 0) means a random time between the
+        # minimum request timeout and twice it, so every watch ends and is renewed.
+        timeout = float(query_int64(query, "timeoutSeconds") or 0)
+        if timeout == 0:
+            timeout = self.settings.limits.min_request_timeout * (1 + random.random())
         try:
             return await serve_watch(
                 request,
@@ -388,7 +436,7 @@ class RestHandler:
                 predicate=predicate,
                 since=since,
                 timeout=timeout,
-                bookmarks=query.get("allowWatchBookmarks", "").lower() in _TRUE,
+                bookmarks=query_bool(query, "allowWatchBookmarks"),
                 bookmark_interval=self.settings.bookmark_interval,
                 send_initial_end=send_initial,
                 as_table=query.get("includeObject", "Metadata") if as_table else None,

@@ -14,14 +14,15 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from berth.cluster.resources import ResourceType
 from berth.cluster.selectors import Predicate
-from berth.cluster.store import Store, event_bytes
+from berth.cluster.store import Store, entry_bytes, event_bytes, object_of
 from berth.cluster.tables import table
 
 JSON = dict[str, Any]
+_WRITE_BYTES = 1 << 20  # one write carries at most about this much of a watcher's backlog
 Transform = Callable[[JSON], JSON]
 
 
@@ -36,14 +37,16 @@ def _bookmark(rt: ResourceType, rv: int, *, initial_end: bool = False) -> bytes:
 def _render(
     rt: ResourceType,
     kind: str,
-    obj: JSON,
+    obj: JSON | None,
     data: bytes | None,
     as_table: str | None,
     transform: Transform | None,
 ) -> bytes:
+    if transform is None and as_table is None:
+        return entry_bytes(kind, obj, data)
+    obj = object_of(kind, obj, data)
     if transform is not None:
         obj = transform(obj)
-        data = None
     if as_table is not None:
         t = table(
             rt,
@@ -52,8 +55,6 @@ def _render(
             include_object=as_table,
         )
         return event_bytes(kind, orjson.dumps(t))
-    if data is not None:
-        return data
     return event_bytes(kind, orjson.dumps(obj))
 
 
@@ -67,7 +68,7 @@ async def serve_watch(
     namespace: str | None,
     predicate: Predicate,
     since: int | None,
-    timeout: float | None,
+    timeout: float,
     bookmarks: bool,
     bookmark_interval: float,
     send_initial_end: bool,
@@ -77,9 +78,12 @@ async def serve_watch(
     watcher = store.watch(storage_rt, namespace=namespace, predicate=predicate, since=since)
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     try:
-        response.enable_chunked_encoding()
+        if request.version >= HttpVersion11:
+            response.enable_chunked_encoding()
+        else:  # HTTP/1.0 has no chunks: the stream ends with the connection
+            response.force_close()
         await response.prepare(request)
-        deadline = time.monotonic() + timeout if timeout else None
+        deadline = time.monotonic() + timeout
         next_bookmark = time.monotonic() + bookmark_interval
         initial_pending = send_initial_end
         while not watcher.closed:
@@ -87,26 +91,26 @@ async def serve_watch(
             if transport is None or transport.is_closing():
                 break
             if watcher.pending:
-                chunks = []
-                pending = watcher.pending
-                while pending:
-                    kind, obj, data = pending.popleft()
-                    chunks.append(_render(rt, kind, obj, data, as_table, transform))
-                    chunks.append(b"\n")
+                chunks: list[bytes] = []
+                size = 0
+                while watcher.pending and size < _WRITE_BYTES:
+                    kind, obj, data = watcher.pop()
+                    chunk = _render(rt, kind, obj, data, as_table, transform)
+                    chunks += (chunk, b"\n")
+                    size += len(chunk)
                 await response.write(b"".join(chunks))
                 continue
             if initial_pending:
                 initial_pending = False
                 await response.write(_bookmark(rt, store.rv, initial_end=True) + b"\n")
             now = time.monotonic()
-            if deadline is not None and now >= deadline:
+            if now >= deadline:
                 break
             if bookmarks and now >= next_bookmark:
                 await response.write(_bookmark(rt, store.rv) + b"\n")
                 next_bookmark = now + bookmark_interval
             wait = bookmark_interval if bookmarks else 3600.0
-            if deadline is not None:
-                wait = min(wait, deadline - now)
+            wait = min(wait, deadline - now)
             if bookmarks:
                 wait = min(wait, max(0.0, next_bookmark - now))
             watcher.wakeup.clear()

@@ -1,0 +1,812 @@
+"""DynamicResources: a pod's ResourceClaims get devices, and only nodes that can give them pass.
+
+Upstream: pkg/scheduler/framework/plugins/dynamicresources/dynamicresources.go (1.37).
+- PreFilter: pods without claims Skip. A missing, deleting or foreign claim, a claim in use by
+  another pod, one being allocated for another pod, or a request naming a class that does not
+  exist is UnschedulableAndUnresolvable with upstream's reason.
+- Filter: an allocated claim's `nodeSelector` must accept the node (`resourceclaim not available
+  on the node`); claims to allocate need the structured allocator to succeed on the node
+  (`cannot allocate all claims`). A CEL or class error fails the attempt (Error).
+- Score: prioritized lists (`firstAvailable`): 8 - i per claim for the i-th subrequest chosen,
+  normalized to 0..100.
+- Reserve puts the allocation in flight (the next pod sees its devices taken); Unreserve takes
+  it back; PreBind writes finalizer, `status.allocation` and `status.reservedFor` through the
+  front's claim writer (offline: into the state); PostFilter deallocates an allocated claim that
+  no node could use and nobody else holds.
+
+Filter is vectorised: for pods whose claims are plain counts (ExactCount requests without
+constraints, admin access or subrequests) over "clean" pools (complete, one generation, no
+shared counters, no binding conditions), the free matching devices are counted per node with
+one bincount over the device table, and that decides every node exactly; the allocator's search
+runs only on nodes where something else is involved, and at Reserve on the chosen node (its
+first-fit choice is upstream's).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from berth.config.model import Duration
+from berth.dra.allocator import (
+    AllocationError,
+    AllocationTimeout,
+    Allocator,
+    DeviceID,
+    NodeAllocationError,
+)
+from berth.dra.pools import Node
+from berth.framework.events import NODE, ActionType, ClusterEventWithHint, on
+from berth.framework.plugin import (
+    CycleState,
+    FilterPlugin,
+    Handle,
+    PostFilterPlugin,
+    PostFilterResult,
+    PreBindPlugin,
+    PreFilterPlugin,
+    PreFilterResult,
+    ReservePlugin,
+    ScorePlugin,
+)
+from berth.framework.runtime import FrameworkError
+from berth.framework.status import (
+    SKIP,
+    SUCCESS,
+    Code,
+    Status,
+    error,
+    unresolvable,
+)
+from berth.objects.dra import (
+    ALLOCATION_MODE_EXACT_COUNT,
+    ALLOCATION_RESULTS_MAX_SIZE,
+    FINALIZER,
+    FIRST_AVAILABLE_DEVICE_REQUEST_MAX_SIZE,
+    ClaimInfo,
+    RequestSpec,
+    parse_resource_claim,
+)
+from berth.objects.pod import PodInfo
+from berth.plugins.nodeaffinity import terms_mask
+from berth.plugins.registry import register
+from berth.state.cluster import BoolArray, IndexArray, IntArray
+from berth.state.dra import DRAIndex
+
+NAME = "DynamicResources"
+DRA_SERVICE = "dra"
+CLAIM_WRITER_SERVICE = "dra-claim-writer"
+RESOURCE_CLAIM = "resource.k8s.io/ResourceClaim"
+RESOURCE_SLICE = "resource.k8s.io/ResourceSlice"
+DEVICE_CLASS = "resource.k8s.io/DeviceClass"
+ERR_CANNOT_ALLOCATE = "cannot allocate all claims"
+ERR_NOT_AVAILABLE = "resourceclaim not available on the node"
+_STATE_KEY = NAME
+
+
+class DynamicResourcesArgs(BaseModel):
+    """upstream DynamicResourcesArgs (kubescheduler.config.k8s.io/v1)."""
+
+    model_config = ConfigDict(extra="forbid")
+    filterTimeout: Duration = Field(default=10.0)
+    bindingTimeout: Duration = Field(default=600.0)
+
+    @field_validator("filterTimeout")
+    @classmethod
+    def _filter(cls, v: float) -> float:
+        if v < 0:
+            raise ValueError("must be zero or positive")
+        return v
+
+    @field_validator("bindingTimeout")
+    @classmethod
+    def _binding(cls, v: float) -> float:
+        if v < 1:
+            raise ValueError("must be at least 1 second")
+        return v
+
+
+class ClaimWriter(Protocol):
+    """The front's port for claim writes (the live scheduler: the API)."""
+
+    def bind_claim(
+        self, claim: ClaimInfo, allocation: dict[str, Any] | None, consumer: dict[str, Any]
+    ) -> Awaitable[dict[str, Any] | str]:
+        """Add the finalizer, the allocation (if any) and `consumer` to status.reservedFor;
+        the updated claim, or an error."""
+        ...
+
+    def deallocate(self, claim: ClaimInfo) -> None:
+        """Clear status.allocation, reservedFor and devices (in the background)."""
+        ...
+
+    def unreserve(self, claim: ClaimInfo, pod_uid: str) -> None:
+        """Remove the pod from status.reservedFor (in the background)."""
+        ...
+
+
+def dra_index(handle: Handle) -> DRAIndex:
+    found = handle.services.get(DRA_SERVICE)
+    if isinstance(found, DRAIndex):
+        return found
+    index = DRAIndex()
+    handle.services[DRA_SERVICE] = index
+    return index
+
+
+@dataclass(slots=True)
+class _Fast:
+    """PreFilter's plan for the vectorised path: per distinct request, the devices wanted."""
+
+    keys: list[tuple[Any, ...]]
+    specs: list[RequestSpec]
+    need: list[int]
+
+
+@dataclass(slots=True)
+class _State:
+    claims: list[ClaimInfo]
+    available_on: list[Any]  # per claim: the allocation's NodeSelector, or None
+    to_allocate: list[int]
+    allocator: Allocator | None = None
+    fast: _Fast | None = None
+    pending: dict[int, dict[str, Any]] = field(default_factory=dict)  # set by Reserve
+    results: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # slot -> results
+    reasons: dict[int, Status] = field(default_factory=dict)  # slot -> why it was rejected
+    unavailable: set[int] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _Table:
+    """All devices of clean pools as arrays, for counting per node."""
+
+    version: tuple[int, int]
+    ids: list[DeviceID]
+    devices: list[Any]
+    drivers: list[str]
+    row: dict[DeviceID, int]
+    node_slot: IntArray  # -1: not node-local
+    group: IntArray  # network-attached accessibility group, -1 for node-local
+    groups: list[Any]  # per group: the slice (its node selection)
+    slow_slots: set[int]  # nodes that see a pool the table does not hold
+    slow_everywhere: bool
+    matches: dict[tuple[Any, ...], BoolArray | None] = field(default_factory=dict)
+    free_at: int = 0  # how much of the index's allocation_log `free` reflects
+    free_epoch: int = 0
+    free: BoolArray | None = None
+    group_masks: BoolArray | None = None  # groups x node slots
+
+
+def _request_key(spec: RequestSpec) -> tuple[Any, ...]:
+    return (spec.class_name, spec.selectors, spec.tolerations)
+
+
+def _simple(spec: RequestSpec) -> bool:
+    return (
+        spec.mode == ALLOCATION_MODE_EXACT_COUNT
+        and not spec.admin_access
+        and spec.capacity is None
+        and not spec.derived_attributes
+    )
+
+
+class DynamicResources(
+    PreFilterPlugin, FilterPlugin, PostFilterPlugin, ScorePlugin, ReservePlugin, PreBindPlugin
+):
+    name = NAME
+
+    def __init__(self, *, args: Any, handle: Any) -> None:
+        super().__init__(args=args, handle=handle)
+        a = args if isinstance(args, DynamicResourcesArgs) else DynamicResourcesArgs()
+        self.filter_timeout = a.filterTimeout
+        self.binding_timeout = a.bindingTimeout
+        self._table: _Table | None = None
+
+    def events_to_register(self) -> Sequence[ClusterEventWithHint]:
+        return (
+            on(
+                NODE,
+                ActionType.ADD | ActionType.UPDATE_NODE_LABEL | ActionType.UPDATE_NODE_ALLOCATABLE,
+            ),
+            on(RESOURCE_CLAIM, ActionType.ADD | ActionType.UPDATE | ActionType.DELETE),
+            on("Pod", ActionType.UPDATE_POD_GENERATED_RESOURCE_CLAIM),
+            on(DEVICE_CLASS, ActionType.ADD | ActionType.UPDATE),
+            on(RESOURCE_SLICE, ActionType.ADD | ActionType.UPDATE),
+        )
+
+    @property
+    def index(self) -> DRAIndex:
+        return dra_index(self.handle)
+
+    # ----- the pod's claims --------------------------------------------------------------------
+    def pod_claims(self, pod: PodInfo) -> list[ClaimInfo]:
+        """upstream foreachPodResourceClaim; raises _Unschedulable with upstream's reason."""
+        index = self.index
+        statuses = dict(pod.resource_claim_statuses)
+        out = []
+        for pc in pod.resource_claims:
+            must_check_owner = False
+            if pc.claim_name is not None:
+                name: str | None = pc.claim_name
+            elif pc.template_name is not None:
+                if pc.name not in statuses:
+                    raise _Unschedulable(
+                        f'pod "{pod.namespace}/{pod.name}": ResourceClaim not created yet'
+                    )
+                name = statuses[pc.name]
+                must_check_owner = True
+            else:
+                raise _Unschedulable(
+                    f'pod "{pod.namespace}/{pod.name}", spec.resourceClaim "{pc.name}": none of '
+                    "the supported fields are set"
+                )
+            if name is None:
+                continue
+            claim = index.claim(pod.namespace, name)
+            if claim is None:
+                raise _Unschedulable(f'resourceclaim.resource.k8s.io "{name}" not found')
+            if claim.deleting:
+                raise _Unschedulable(f'resourceclaim "{claim.name}" is being deleted')
+            if must_check_owner and (claim.controller is None or claim.controller[2] != pod.uid):
+                raise _Unschedulable(
+                    f"ResourceClaim {claim.namespace}/{claim.name} was not created for Pod "
+                    f"{pod.namespace}/{pod.name} (Pod is not owner)"
+                )
+            out.append(claim)
+        return out
+
+    # ----- PreFilter ---------------------------------------------------------------------------
+    def pre_filter(self, cycle: CycleState, pod: PodInfo) -> tuple[PreFilterResult | None, Status]:
+        if not pod.resource_claims or not self.index.tracked:
+            return None, SKIP
+        index = self.index
+        try:
+            claims = self.pod_claims(pod)
+        except _Unschedulable as exc:
+            return None, unresolvable(str(exc))
+        if not claims:
+            return None, SKIP
+        state = _State(claims=claims, available_on=[None] * len(claims), to_allocate=[])
+        for i, claim in enumerate(claims):
+            if claim.allocation is not None:
+                state.available_on[i] = claim.allocation.node_selector
+                continue
+            if index.pending_allocation(claim.uid) is not None:
+                return None, unresolvable(
+                    f"resource claim {claim.namespace}/{claim.name} is in the process of being "
+                    "allocated"
+                )
+            for request in claim.spec.requests:
+                if request.exactly is not None:
+                    problem = self._check_class(request.exactly.class_name, request.name)
+                elif request.first_available:
+                    problem = None
+                    for sub in request.first_available:
+                        problem = self._check_class(sub.class_name, f"{request.name}/{sub.name}")
+                        if problem is not None:
+                            break
+                else:
+                    problem = unresolvable(
+                        f"resource claim {claim.namespace}/{claim.name}, request {request.name}: "
+                        "unknown request type"
+                    )
+                if problem is not None:
+                    return None, problem
+            state.to_allocate.append(i)
+        if state.to_allocate:
+            state.allocator = Allocator(
+                classes=index.classes,
+                slices=index.all_slices(),
+                allocated=index.is_allocated,
+                match_cache=index.match_cache,
+                slices_on_node=index.slices_on_node,
+                shared_slices=index.shared_slices,
+            )
+            state.fast = self._plan(state)
+        cycle.write(_STATE_KEY, state)
+        return None, SUCCESS
+
+    def _check_class(self, class_name: str, request: str) -> Status | None:
+        if not class_name:
+            return error(f"request {request}: unsupported request type")
+        if class_name not in self.index.classes:
+            return unresolvable(f"request {request}: device class {class_name} does not exist")
+        return None
+
+    def _plan(self, state: _State) -> _Fast | None:
+        """The vectorised plan, when every claim to allocate is a plain count."""
+        need: dict[tuple[Any, ...], int] = {}
+        specs: dict[tuple[Any, ...], RequestSpec] = {}
+        for i in state.to_allocate:
+            claim = state.claims[i]
+            if claim.spec.constraints:
+                return None
+            total = 0
+            for request in claim.spec.requests:
+                spec = request.exactly
+                if spec is None or not _simple(spec):
+                    return None
+                total += spec.count
+                key = _request_key(spec)
+                need[key] = need.get(key, 0) + spec.count
+                specs[key] = spec
+            if total > ALLOCATION_RESULTS_MAX_SIZE:
+                return None  # the allocator reports the limit
+        keys = list(need)
+        return _Fast(keys=keys, specs=[specs[k] for k in keys], need=[need[k] for k in keys])
+
+    # ----- the device table (vectorised path) --------------------------------------------------
+    def _device_table(self) -> _Table:
+        index, cluster = self.index, self.state
+        version = (index.slices_version, cluster.slots_version)
+        table = self._table
+        if table is not None and table.version == version:
+            return table
+        by_pool: dict[tuple[str, str], list[Any]] = {}
+        for sl in index.slices.values():
+            by_pool.setdefault(sl.pool_id, []).append(sl)
+        ids: list[DeviceID] = []
+        devices: list[Any] = []
+        drivers: list[str] = []
+        slots: list[int] = []
+        groups_of: list[int] = []
+        groups: list[Any] = []
+        slow_slots: set[int] = set()
+        slow_everywhere = False
+        for slices in by_pool.values():
+            newest = max(s.generation for s in slices)
+            current = [s for s in slices if s.generation == newest]
+            names = [d.name for s in current for d in s.devices]
+            clean = (
+                all(s.slice_count == len(current) for s in current)
+                and len(slices) == len(current)
+                and len(set(names)) == len(names)
+                and not any(
+                    s.shared_counters or s.per_device_node_selection or s.uses_compatibility_groups
+                    for s in current
+                )
+                and not any(
+                    d.consumes_counters or d.binding_conditions or d.allow_multiple_allocations
+                    for s in current
+                    for d in s.devices
+                )
+                and len({s.node_name for s in current}) == 1
+            )
+            if not clean:
+                for s in slices:
+                    slot = cluster.index.get(s.node_name) if s.node_name else None
+                    if slot is not None:
+                        slow_slots.add(slot)
+                    elif not s.node_name:
+                        slow_everywhere = True
+                continue
+            for s in current:
+                slot = cluster.index.get(s.node_name, -1) if s.node_name else -1
+                if s.node_name and slot < 0:
+                    continue  # a node the state does not hold: never a candidate
+                g = -1
+                if not s.node_name:
+                    g = len(groups)
+                    groups.append(s)
+                for d in s.devices:
+                    ids.append((s.driver, s.pool, d.name))
+                    devices.append(d)
+                    drivers.append(s.driver)
+                    slots.append(slot)
+                    groups_of.append(g)
+        table = _Table(
+            version=version,
+            ids=ids,
+            devices=devices,
+            drivers=drivers,
+            row={d: i for i, d in enumerate(ids)},
+            node_slot=np.array(slots, dtype=np.int64),
+            group=np.array(groups_of, dtype=np.int64),
+            groups=groups,
+            slow_slots=slow_slots,
+            slow_everywhere=slow_everywhere,
+        )
+        self._table = table
+        return table
+
+    def _matches(self, table: _Table, spec: RequestSpec) -> BoolArray | None:
+        """Which table devices a request can take (class and request selectors, taints); None
+        when a selector fails on some device (the allocator then reports it)."""
+        key = _request_key(spec)
+        if key in table.matches:
+            return table.matches[key]
+        cls = self.index.classes[spec.class_name]
+        cache = self.index.match_cache
+        expressions = (*cls.selectors, *spec.selectors)
+        out = np.zeros(len(table.devices), dtype=bool)
+        result: BoolArray | None = out
+        for i, (device, driver) in enumerate(zip(table.devices, table.drivers, strict=True)):
+            ok = True
+            for expression in expressions:
+                m = cache.matches(expression, device, driver)
+                if m is True:
+                    continue
+                if m is not False:
+                    result = None
+                ok = False
+                break
+            if result is None:
+                break
+            if ok and any(
+                t.effect in ("NoSchedule", "NoExecute")
+                and not any(tol.tolerates(t) for tol in spec.tolerations)
+                for t in device.taints
+            ):
+                ok = False
+            out[i] = ok
+        table.matches[key] = result
+        return result
+
+    def _free(self, table: _Table) -> BoolArray:
+        """Devices of the table nobody holds: built once per table from the allocated set,
+        then kept current from the index's allocation log (one entry per change)."""
+        index = self.index
+        log = index.allocation_log
+        if table.free is None or table.free_epoch != index.log_epoch:
+            free = np.ones(len(table.ids), dtype=bool)
+            for device in index.allocated:
+                row = table.row.get(device)
+                if row is not None:
+                    free[row] = False
+            table.free, table.free_at, table.free_epoch = free, len(log), index.log_epoch
+            return free
+        free = table.free
+        for device, used in log[table.free_at :]:
+            row = table.row.get(device)
+            if row is not None:
+                free[row] = not used
+        table.free_at = len(log)
+        return free
+
+    def _group_masks(self, table: _Table) -> BoolArray:
+        if table.group_masks is not None:
+            return table.group_masks
+        cluster = self.state
+        all_slots = np.arange(len(cluster.present), dtype=np.intp)
+        masks = np.zeros((len(table.groups), len(all_slots)), dtype=bool)
+        for g, sl in enumerate(table.groups):
+            if sl.all_nodes:
+                masks[g] = cluster.present
+            elif sl.node_selector is not None:
+                masks[g] = terms_mask(cluster, sl.node_selector.terms, all_slots) & cluster.present
+        table.group_masks = masks
+        return masks
+
+    def _fast_filter(self, state: _State, nodes: IndexArray) -> tuple[BoolArray, BoolArray] | None:
+        """(decided ok, needs the search) per node, or None when the plan cannot be used."""
+        fast = state.fast
+        assert fast is not None
+        table = self._device_table()
+        free = self._free(table)
+        capacity = len(self.state.present)
+        matched: list[BoolArray] = []
+        for spec in fast.specs:
+            m = self._matches(table, spec)
+            if m is None:
+                return None
+            matched.append(m)
+        for a in range(len(matched)):
+            for b in range(a + 1, len(matched)):
+                if (matched[a] & matched[b]).any():
+                    return None  # requests compete for devices: the search decides
+        ok = np.ones(len(nodes), dtype=bool)
+        local = table.node_slot >= 0
+        for m, need in zip(matched, fast.need, strict=True):
+            usable = m & free
+            counts = np.bincount(table.node_slot[usable & local], minlength=capacity)
+            if table.groups:
+                per_group = np.bincount(table.group[usable & ~local], minlength=len(table.groups))
+                if per_group.any():
+                    counts = counts + per_group @ self._group_masks(table)
+            ok &= counts.take(nodes) >= need
+        if table.slow_everywhere:
+            slow = np.ones(len(nodes), dtype=bool)
+        elif table.slow_slots:
+            slow = np.isin(nodes, np.fromiter(table.slow_slots, dtype=np.intp))
+        else:
+            slow = np.zeros(len(nodes), dtype=bool)
+        return ok & ~slow, slow
+
+    # ----- Filter ------------------------------------------------------------------------------
+    def _node(self, slot: int) -> Node:
+        info = self.state.node(slot)
+        return Node(info.name, info.labels, info.declared_features)
+
+    def filter(self, cycle: CycleState, pod: PodInfo, nodes: IndexArray) -> BoolArray:
+        state: _State = cycle.read(_STATE_KEY)
+        ok = np.ones(len(nodes), dtype=bool)
+        not_available = np.zeros(len(nodes), dtype=bool)
+        for i, selector in enumerate(state.available_on):
+            if selector is None:
+                continue
+            fits = terms_mask(self.state, selector.terms, nodes)
+            if not fits.all():
+                state.unavailable.add(i)
+                not_available |= ~fits
+        search = np.ones(len(nodes), dtype=bool)
+        if state.allocator is None:
+            search[:] = False
+        elif state.fast is not None:
+            decided = self._fast_filter(state, nodes)
+            if decided is not None:
+                fits, slow = decided
+                search = slow
+                rejected = ~fits & ~slow
+                for slot in nodes[rejected].tolist():
+                    state.reasons[slot] = unresolvable(ERR_CANNOT_ALLOCATE)
+                ok &= ~rejected
+        if search.any():
+            claims = [state.claims[i] for i in state.to_allocate]
+            deadline = time.monotonic() + self.filter_timeout if self.filter_timeout > 0 else None
+            assert state.allocator is not None
+            for at in np.flatnonzero(search).tolist():
+                slot = int(nodes[at])
+                node = self._node(slot)
+                try:
+                    results = state.allocator.allocate(node, claims, deadline=deadline)
+                except AllocationTimeout:
+                    raise FrameworkError(
+                        f"running Filter plugin {NAME!r}: node {node.name}: timed out trying to "
+                        "allocate devices"
+                    ) from None
+                except NodeAllocationError as exc:
+                    state.reasons[slot] = unresolvable(str(exc))
+                    ok[at] = False
+                    continue
+                except AllocationError as exc:
+                    raise FrameworkError(f"running Filter plugin {NAME!r}: {exc}") from None
+                if results is None or len(results) != len(claims):
+                    state.reasons[slot] = unresolvable(ERR_CANNOT_ALLOCATE)
+                    ok[at] = False
+                    continue
+                state.results[slot] = results
+        for slot in nodes[ok & not_available].tolist():
+            state.reasons[slot] = unresolvable(ERR_NOT_AVAILABLE)
+        ok &= ~not_available
+        return ok
+
+    def explain(self, cycle: CycleState, pod: PodInfo, node: int) -> Status:
+        state: _State | None = cycle.read(_STATE_KEY)
+        if state is None:
+            return SUCCESS
+        found = state.reasons.get(node)
+        if found is not None:
+            return found
+        self.filter(cycle, pod, np.array([node], dtype=np.intp))
+        return state.reasons.get(node, SUCCESS)
+
+    # ----- Score -------------------------------------------------------------------------------
+    def score(self, cycle: CycleState, pod: PodInfo, nodes: IndexArray) -> IntArray:
+        """upstream Score (computeScore) with DefaultNormalizeScore."""
+        state: _State | None = cycle.read(_STATE_KEY)
+        scores = np.zeros(len(nodes), dtype=np.int64)
+        if state is None or not any(
+            r.first_available for c in state.claims for r in c.spec.requests
+        ):
+            return scores
+        for at, slot in enumerate(nodes.tolist()):
+            results = state.results.get(int(slot))
+            if results is None:
+                continue
+            scores[at] = _score(state, results)
+        return scores
+
+    def normalize(
+        self, cycle: CycleState, pod: PodInfo, nodes: IndexArray, scores: IntArray
+    ) -> IntArray:
+        top = int(scores.max()) if len(scores) else 0
+        if top == 0:
+            return scores
+        out: IntArray = 100 * scores // top
+        return out
+
+    # ----- Reserve / Unreserve -----------------------------------------------------------------
+    def _results_for(self, state: _State, node_name: str) -> list[dict[str, Any]] | Status:
+        slot = self.state.index.get(node_name)
+        if slot is None:
+            return error(f'node "{node_name}" not found')
+        results = state.results.get(slot)
+        if results is not None:
+            return results
+        assert state.allocator is not None
+        claims = [state.claims[i] for i in state.to_allocate]
+        try:
+            found = state.allocator.allocate(self._node(slot), claims)
+        except AllocationError as exc:
+            return error(str(exc))
+        if found is None or len(found) != len(claims):
+            return error("claim allocation not found for node")
+        state.results[slot] = found
+        return found
+
+    def reserve(self, cycle: CycleState, pod: PodInfo, node_name: str) -> Status:
+        state: _State | None = cycle.read(_STATE_KEY)
+        if state is None or not state.to_allocate:
+            return SUCCESS
+        results = self._results_for(state, node_name)
+        if isinstance(results, Status):
+            return results
+        index = self.index
+        for i, allocation in zip(state.to_allocate, results, strict=True):
+            claim = state.claims[i]
+            state.pending[i] = allocation
+            index.signal_pending_allocation(_with_status(claim, allocation=allocation))
+        return SUCCESS
+
+    def unreserve(self, cycle: CycleState, pod: PodInfo, node_name: str) -> None:
+        state: _State | None = cycle.read(_STATE_KEY)
+        if state is None:
+            return
+        index = self.index
+        writer: ClaimWriter | None = self.handle.services.get(CLAIM_WRITER_SERVICE)
+        for i, claim in enumerate(state.claims):
+            if index.remove_pending_allocation(claim.uid):
+                index.restore(claim.key)
+            state.pending.pop(i, None)
+            current = index.claim(claim.namespace, claim.name) or claim
+            if current.allocation is not None and any(
+                r.uid == pod.uid for r in current.reserved_for
+            ):
+                if writer is not None:
+                    writer.unreserve(current, pod.uid)
+                else:
+                    index.assume(_without_consumer(current, pod.uid))
+
+    # ----- PreBind -----------------------------------------------------------------------------
+    async def pre_bind(self, cycle: CycleState, pod: PodInfo, node_name: str) -> Status:
+        state: _State | None = cycle.read(_STATE_KEY)
+        if state is None:
+            return SUCCESS
+        index = self.index
+        writer: ClaimWriter | None = self.handle.services.get(CLAIM_WRITER_SERVICE)
+        consumer = {"resource": "pods", "name": pod.name, "uid": pod.uid}
+        for i, claim in enumerate(state.claims):
+            if any(r.uid == pod.uid for r in claim.reserved_for):
+                continue
+            allocation = state.pending.get(i)
+            if writer is None:
+                updated = _bound(claim, allocation, consumer)
+            else:
+                answer = await writer.bind_claim(claim, stamped(allocation, claim), consumer)
+                if isinstance(answer, str):
+                    return error(answer)
+                updated = parse_resource_claim(answer)
+            index.assume(updated)
+            if index.remove_pending_allocation(claim.uid):
+                state.pending.pop(i, None)
+            state.claims[i] = updated
+        return SUCCESS
+
+    # ----- PostFilter --------------------------------------------------------------------------
+    def post_filter(
+        self, cycle: CycleState, pod: PodInfo, diagnosis: Any
+    ) -> tuple[PostFilterResult | None, Status]:
+        state: _State | None = cycle.read(_STATE_KEY)
+        if state is None:
+            return None, Status(Code.UNSCHEDULABLE)
+        writer: ClaimWriter | None = self.handle.services.get(CLAIM_WRITER_SERVICE)
+        for i in sorted(state.unavailable):
+            claim = state.claims[i]
+            held = claim.reserved_for
+            if not held or (len(held) == 1 and held[0].uid == pod.uid):
+                if writer is not None:
+                    writer.deallocate(claim)
+                else:
+                    self.index.assume(_with_status(claim, allocation=None, reserved_for=[]))
+                return None, Status(
+                    Code.UNSCHEDULABLE, ("deallocation of ResourceClaim completed",)
+                )
+        return None, Status(Code.UNSCHEDULABLE)
+
+
+class _Unschedulable(Exception):
+    pass
+
+
+def _score(state: _State, results: list[dict[str, Any]]) -> int:
+    """upstream computeScore."""
+    score = 0
+    unallocated = 0
+    for claim in state.claims:
+        if claim.allocation is not None:
+            chosen = {r.request for r in claim.allocation.results if "/" in r.request}
+        else:
+            allocation = results[unallocated]
+            unallocated += 1
+            chosen = {
+                r["request"]
+                for r in allocation["devices"].get("results", ())
+                if "/" in r["request"]
+            }
+        for request in claim.spec.requests:
+            for i, sub in enumerate(request.first_available):
+                if f"{request.name}/{sub.name}" in chosen:
+                    score += FIRST_AVAILABLE_DEVICE_REQUEST_MAX_SIZE - i
+    return score
+
+
+def _with_status(
+    claim: ClaimInfo,
+    *,
+    allocation: dict[str, Any] | None,
+    reserved_for: list[dict[str, Any]] | None = None,
+    finalizer: bool = True,
+) -> ClaimInfo:
+    """The claim with status.allocation (and reservedFor) replaced, as the API would hold it."""
+    raw = dict(claim.raw)
+    meta = dict(raw.get("metadata") or {})
+    status = dict(raw.get("status") or {})
+    if allocation is None:
+        status.pop("allocation", None)
+        status.pop("devices", None)
+    else:
+        status["allocation"] = allocation
+        if finalizer and FINALIZER not in (meta.get("finalizers") or []):
+            meta["finalizers"] = [*(meta.get("finalizers") or []), FINALIZER]
+    if reserved_for is not None:
+        if reserved_for:
+            status["reservedFor"] = reserved_for
+        else:
+            status.pop("reservedFor", None)
+    raw["metadata"] = meta
+    raw["status"] = status
+    parsed = parse_resource_claim(raw)
+    if not parsed.namespace:
+        parsed = dataclasses.replace(parsed, namespace=claim.namespace)
+    return parsed
+
+
+def _reserved(claim: ClaimInfo) -> list[dict[str, Any]]:
+    return list((claim.raw.get("status") or {}).get("reservedFor") or [])
+
+
+def _bound(
+    claim: ClaimInfo, allocation: dict[str, Any] | None, consumer: dict[str, Any]
+) -> ClaimInfo:
+    """Offline PreBind: what the API server would store after bindClaim's writes."""
+    return _with_status(
+        claim,
+        allocation=stamped(allocation, claim),
+        reserved_for=[*_reserved(claim), consumer],
+    )
+
+
+def stamped(allocation: dict[str, Any] | None, claim: ClaimInfo) -> dict[str, Any] | None:
+    """The allocation PreBind writes: the new one or the claim's, with allocationTimestamp set
+    when missing (upstream does so with binding conditions enabled, as in 1.37's defaults)."""
+    current = (
+        allocation if allocation is not None else (claim.raw.get("status") or {}).get("allocation")
+    )
+    if current is None or current.get("allocationTimestamp"):
+        return current
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {**current, "allocationTimestamp": now}
+
+
+def _without_consumer(claim: ClaimInfo, uid: str) -> ClaimInfo:
+    keep = [r for r in _reserved(claim) if r.get("uid") != uid]
+    current = (claim.raw.get("status") or {}).get("allocation")
+    return _with_status(claim, allocation=current, reserved_for=keep, finalizer=False)
+
+
+register(DynamicResources, DynamicResourcesArgs)
+
+__all__ = [
+    "CLAIM_WRITER_SERVICE",
+    "DRA_SERVICE",
+    "ClaimWriter",
+    "DynamicResources",
+    "DynamicResourcesArgs",
+    "dra_index",
+]

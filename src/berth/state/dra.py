@@ -1,0 +1,270 @@
+"""DeviceClasses, ResourceSlices, ResourceClaims and claim templates, with the devices in use.
+
+The DynamicResources plugin reads everything here (upstream's SharedDRAManager): slices indexed
+by node (node-local ones) and the shared ones (network-attached), the allocated devices counted
+from every claim's `status.allocation`, and on top of the API objects the claims Reserve
+allocated but PreBind has not written yet (upstream's in-flight allocations), which count as
+allocated at once, so the next pod never gets the same device. A newer API object replaces an
+assumed claim (upstream's assume cache). The per-selector device matches the plugin derives are
+cached against `slices_version` and `claims_version`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from berth.dra.allocator import DeviceID, MatchCache
+from berth.objects.dra import (
+    ClaimInfo,
+    DeviceClassInfo,
+    SliceInfo,
+    TemplateInfo,
+    parse_claim_template,
+    parse_device_class,
+    parse_resource_claim,
+    parse_resource_slice,
+)
+from berth.objects.errors import ObjectError
+
+log = logging.getLogger("berth.state.dra")
+Obj = dict[str, Any]
+KINDS = ("DeviceClass", "ResourceSlice", "ResourceClaim", "ResourceClaimTemplate")
+Listener = Callable[[str, Obj | None, Obj | None], None]
+MAX_LOG = 1 << 17
+
+
+def _rv(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return 0
+
+
+def _key(obj: Obj) -> str:
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        return "?"
+    ns = meta.get("namespace")
+    return f"{ns}/{meta.get('name')}" if ns else str(meta.get("name"))
+
+
+class DRAIndex:
+    """The resource.k8s.io objects of the cluster, with in-flight allocations overlaid."""
+
+    def __init__(self) -> None:
+        self.classes: dict[str, DeviceClassInfo] = {}
+        self.slices: dict[str, SliceInfo] = {}
+        self.slices_on_node: dict[str, list[SliceInfo]] = {}
+        self.shared_slices: list[SliceInfo] = []
+        self.claims: dict[str, ClaimInfo] = {}  # "namespace/name"
+        self.claims_by_uid: dict[str, str] = {}
+        self.templates: dict[str, TemplateInfo] = {}
+        # Reserve's allocations not yet in the API (uid -> claim with status.allocation)
+        self.in_flight: dict[str, ClaimInfo] = {}
+        # PreBind's writes the informer has not delivered yet ("namespace/name" -> claim)
+        self.assumed: dict[str, ClaimInfo] = {}
+        self.allocated: Counter[DeviceID] = Counter()
+        # Every device that became used (True) or free (False), in order: a consumer keeping a
+        # mask of used devices applies the entries since it last looked (`allocation_log`).
+        self.allocation_log: list[tuple[DeviceID, bool]] = []
+        self.log_epoch = 0  # bumped when the log is cut short: consumers rebuild their mask
+        self._counted: dict[str, tuple[DeviceID, ...]] = {}  # claim uid -> devices counted
+        self.match_cache = MatchCache()
+        self.listeners: list[Listener] = []
+        self.slices_version = 0
+        self.classes_version = 0
+        self.claims_version = 0
+        # False in a front whose caller already allocated devices (the extender: kube-scheduler
+        # runs its own DynamicResources); the plugin then skips.
+        self.tracked = True
+
+    # ----- reads -------------------------------------------------------------------------------
+    def claim(self, namespace: str, name: str) -> ClaimInfo | None:
+        key = f"{namespace}/{name}"
+        return self.assumed.get(key) or self.claims.get(key)
+
+    def pending_allocation(self, uid: str) -> ClaimInfo | None:
+        return self.in_flight.get(uid)
+
+    def is_allocated(self, device: DeviceID) -> bool:
+        return self.allocated.get(device, 0) > 0
+
+    def all_slices(self) -> list[SliceInfo]:
+        return list(self.slices.values())
+
+    @property
+    def empty(self) -> bool:
+        return not self.slices and not self.claims
+
+    def devices_in_use(self) -> Iterator[tuple[DeviceID, str]]:
+        """(device, claim key) for every allocated device, in-flight ones included."""
+        for uid, devices in self._counted.items():
+            key = self.claims_by_uid.get(uid, uid)
+            for d in devices:
+                yield d, key
+
+    # ----- allocated devices -------------------------------------------------------------------
+    def _effective(self, uid: str) -> ClaimInfo | None:
+        found = self.in_flight.get(uid)
+        if found is not None:
+            return found
+        key = self.claims_by_uid.get(uid)
+        if key is None:
+            return None
+        return self.assumed.get(key) or self.claims.get(key)
+
+    def _recount(self, uid: str) -> None:
+        for d in self._counted.pop(uid, ()):
+            self.allocated[d] -= 1
+            if self.allocated[d] <= 0:
+                del self.allocated[d]
+                self.allocation_log.append((d, False))
+        claim = self._effective(uid)
+        if claim is None or claim.allocation is None:
+            return
+        devices = tuple(r.device_id for r in claim.allocation.results if not r.admin_access)
+        for d in devices:
+            self.allocated[d] += 1
+            if self.allocated[d] == 1:
+                self.allocation_log.append((d, True))
+        self._counted[uid] = devices
+        self.claims_version += 1
+        if len(self.allocation_log) > MAX_LOG:
+            self.allocation_log.clear()
+            self.log_epoch += 1
+
+    # ----- in-flight allocations (Reserve / Unreserve / PreBind) -------------------------------
+    def signal_pending_allocation(self, claim: ClaimInfo) -> None:
+        """upstream SignalClaimPendingAllocation: `claim` carries the allocation Reserve chose."""
+        self.in_flight[claim.uid] = claim
+        self.claims_by_uid.setdefault(claim.uid, claim.key)
+        self._recount(claim.uid)
+        self.claims_version += 1
+
+    def remove_pending_allocation(self, uid: str) -> bool:
+        removed = self.in_flight.pop(uid, None) is not None
+        if removed:
+            self._recount(uid)
+            self.claims_version += 1
+        return removed
+
+    def assume(self, claim: ClaimInfo) -> None:
+        """A claim PreBind wrote (or, offline, would have written): it wins until the informer
+        delivers a newer version."""
+        self.assumed[claim.key] = claim
+        self.claims_by_uid[claim.uid] = claim.key
+        self._recount(claim.uid)
+        self.claims_version += 1
+
+    def restore(self, key: str) -> None:
+        claim = self.assumed.pop(key, None)
+        if claim is not None:
+            self._recount(claim.uid)
+            self.claims_version += 1
+
+    # ----- informer handler --------------------------------------------------------------------
+    def upsert(self, obj: Obj) -> None:
+        """Add or replace any resource.k8s.io object; other kinds are ignored."""
+        kind = obj.get("kind")
+        if kind not in KINDS:
+            return
+        try:
+            if kind == "ResourceSlice":
+                self._add_slice(parse_resource_slice(obj))
+            elif kind == "DeviceClass":
+                cls = parse_device_class(obj)
+                self.classes[cls.name] = cls
+                self.classes_version += 1
+            elif kind == "ResourceClaim":
+                claim = parse_resource_claim(obj)
+                if not claim.namespace:
+                    claim = _with_namespace(claim, "default")
+                old = self.claims.get(claim.key)
+                if old is not None and old.uid != claim.uid:
+                    self._drop_claim(old)
+                self.claims[claim.key] = claim
+                self.claims_by_uid[claim.uid] = claim.key
+                assumed = self.assumed.get(claim.key)
+                if assumed is not None and _rv(claim.resource_version) >= _rv(
+                    assumed.resource_version
+                ):
+                    del self.assumed[claim.key]
+                self._recount(claim.uid)
+                self.claims_version += 1
+            else:
+                template = parse_claim_template(obj)
+                self.templates[f"{template.namespace}/{template.name}"] = template
+        except ObjectError as exc:
+            log.warning("malformed %s ignored", kind, extra={"error": str(exc)})
+
+    def _add_slice(self, sl: SliceInfo) -> None:
+        self._remove_slice(sl.name)
+        self.slices[sl.name] = sl
+        if sl.node_name:
+            self.slices_on_node.setdefault(sl.node_name, []).append(sl)
+        else:
+            self.shared_slices.append(sl)
+        self.slices_version += 1
+
+    def _remove_slice(self, name: str) -> None:
+        old = self.slices.pop(name, None)
+        if old is None:
+            return
+        if old.node_name:
+            on_node = self.slices_on_node.get(old.node_name, [])
+            on_node[:] = [s for s in on_node if s.name != name]
+            if not on_node:
+                self.slices_on_node.pop(old.node_name, None)
+        else:
+            self.shared_slices[:] = [s for s in self.shared_slices if s.name != name]
+        self.slices_version += 1
+
+    def _drop_claim(self, claim: ClaimInfo) -> None:
+        self.claims.pop(claim.key, None)
+        self.assumed.pop(claim.key, None)
+        self.claims_by_uid.pop(claim.uid, None)
+        self._recount(claim.uid)
+        self.claims_version += 1
+
+    def delete(self, obj: Obj) -> None:
+        kind = obj.get("kind")
+        key = _key(obj)
+        if kind == "ResourceSlice":
+            self._remove_slice(key)
+        elif kind == "DeviceClass":
+            self.classes.pop(key, None)
+            self.classes_version += 1
+        elif kind == "ResourceClaim":
+            if "/" not in key:
+                key = f"default/{key}"
+            claim = self.claims.get(key)
+            if claim is not None:
+                self._drop_claim(claim)
+        elif kind == "ResourceClaimTemplate":
+            self.templates.pop(key, None)
+
+    def _notify(self, old: Obj | None, new: Obj | None) -> None:
+        kind = str((new or old or {}).get("kind") or "")
+        for listener in self.listeners:
+            listener(kind, old, new)
+
+    def on_add(self, obj: Obj) -> None:
+        self.upsert(obj)
+        self._notify(None, obj)
+
+    def on_update(self, old: Obj, new: Obj) -> None:
+        self.upsert(new)
+        self._notify(old, new)
+
+    def on_delete(self, obj: Obj) -> None:
+        self.delete(obj)
+        self._notify(obj, None)
+
+
+def _with_namespace(claim: ClaimInfo, namespace: str) -> ClaimInfo:
+    import dataclasses
+
+    return dataclasses.replace(claim, namespace=namespace)

@@ -1,0 +1,114 @@
+"""`berth simulate` on dumps with DRA objects: devices are allocated, a node without a free
+device is reported with DynamicResources' reason, and a pod asking for a device no node has stays
+pending with upstream's message."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+from click.testing import CliRunner
+
+from berth.cli import main
+from tests.builders import node, pod
+
+GPU_CLASS = {
+    "apiVersion": "resource.k8s.io/v1",
+    "kind": "DeviceClass",
+    "metadata": {"name": "gpu"},
+    "spec": {"selectors": [{"cel": {"expression": 'device.driver == "gpu.example.com"'}}]},
+}
+
+
+def gpu_slice(node_name: str, devices: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceSlice",
+        "metadata": {"name": f"{node_name}-gpu"},
+        "spec": {
+            "driver": "gpu.example.com",
+            "nodeName": node_name,
+            "pool": {"name": node_name, "generation": 1, "resourceSliceCount": 1},
+            "devices": [
+                {
+                    "name": f"gpu-{i}",
+                    "attributes": {"model": {"string": "a100"}},
+                    "capacity": {"memory": {"value": "40Gi"}},
+                }
+                for i in range(devices)
+            ],
+        },
+    }
+
+
+def claim(name: str, selector: str | None = None) -> dict[str, Any]:
+    exactly: dict[str, Any] = {"deviceClassName": "gpu", "count": 1}
+    if selector:
+        exactly["selectors"] = [{"cel": {"expression": selector}}]
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceClaim",
+        "metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}"},
+        "spec": {"devices": {"requests": [{"name": "gpu", "exactly": exactly}]}},
+    }
+
+
+def gpu_pod(name: str, claim_name: str) -> dict[str, Any]:
+    raw = pod(name)
+    raw["spec"]["resourceClaims"] = [{"name": "gpu", "resourceClaimName": claim_name}]
+    return raw
+
+
+def simulate(*items: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    dump = yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": list(items)})
+    result = CliRunner().invoke(main, ["simulate", "-", "-o", "json", "--seed", "1"], input=dump)
+    assert result.exit_code == 0, result.output
+    out = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    return {d["pod"]: d for d in out}
+
+
+def test_each_claim_gets_its_own_device_and_the_third_pod_waits() -> None:
+    out = simulate(
+        node("n1"),
+        node("n2"),
+        GPU_CLASS,
+        gpu_slice("n1", 1),
+        *(claim(f"c{i}") for i in range(3)),
+        *(gpu_pod(f"p{i}", f"c{i}") for i in range(3)),
+    )
+    placed = [out[f"default/p{i}"]["node"] for i in range(3)]
+    assert placed.count("n1") == 1  # one device: one pod
+    assert placed.count(None) == 2  # n2 has no device at all
+    waiting = next(d for d in out.values() if d["node"] is None)
+    assert waiting["reasons"] == {
+        "n1": ["cannot allocate all claims"],
+        "n2": ["cannot allocate all claims"],
+    }
+    assert waiting["message"].startswith("0/2 nodes are available: 2 cannot allocate all claims.")
+
+
+def test_a_device_no_node_has_keeps_the_pod_pending() -> None:
+    out = simulate(
+        node("n1"),
+        GPU_CLASS,
+        gpu_slice("n1", 4),
+        claim("big", 'device.capacity["gpu.example.com"].memory.compareTo(quantity("80Gi")) >= 0'),
+        gpu_pod("wants-80gi", "big"),
+        claim(
+            "small", 'device.capacity["gpu.example.com"].memory.compareTo(quantity("40Gi")) >= 0'
+        ),
+        gpu_pod("wants-40gi", "small"),
+    )
+    assert out["default/wants-80gi"]["node"] is None
+    assert out["default/wants-80gi"]["reasons"] == {"n1": ["cannot allocate all claims"]}
+    assert out["default/wants-40gi"]["node"] == "n1"
+
+
+def test_a_missing_claim_is_upstreams_reason() -> None:
+    out = simulate(node("n1"), GPU_CLASS, gpu_pod("orphan", "nope"))
+    assert out["default/orphan"]["node"] is None
+    assert out["default/orphan"]["message"] == (
+        '0/1 nodes are available: resourceclaim.resource.k8s.io "nope" not found. '
+        "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+    )

@@ -21,9 +21,9 @@ import pytest
 import yaml
 
 from berth.cluster.nodes import NodeShape
+from berth.secretfile import write_private
 from berth.upstream import ControlPlane, Options, UpstreamError, find_binary
 from berth.upstream.controlplane import kubeconfig_text
-from berth.upstream.pki import write_private
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 # The CSI provisioner the tests' StorageClasses name, simulated beside the real PV controller.

@@ -31,10 +31,10 @@ import urllib3
 import yaml
 
 from berth.cluster.nodes import NodeShape, make_node
+from berth.secretfile import write_private
 from berth.upstream.build import find_binary
 from berth.upstream.errors import UpstreamError
 from berth.upstream.pki import APISERVER_NAMES, Authority, Pair, service_account_keys
-from berth.upstream.pki import write_private as _write_private
 
 HOST = "127.0.0.1"
 ADMIN_USER = "berth-admin"
@@ -176,7 +176,7 @@ class ControlPlane:
 
     def write_kubeconfig(self, path: Path) -> Path:
         """Copy the admin kubeconfig to `path`, created 0600."""
-        return _write_private(path, self.kubeconfig_path.read_bytes())
+        return write_private(path, self.kubeconfig_path.read_bytes())
 
     def request(
         self,
@@ -305,7 +305,7 @@ class ControlPlane:
                 "--audit-log-format=json",
             ]
         self._spawn(binary, "kube-apiserver", apiserver_args, logs)
-        _write_private(
+        write_private(
             self.kubeconfig_path,
             kubeconfig_text(server=self.url, ca=ca.ca, user=ADMIN_USER, pair=admin).encode(),
         )
@@ -317,7 +317,7 @@ class ControlPlane:
         )
         self._wait("kube-apiserver", lambda: self.request("GET", "/readyz", timeout=5)[0] == 200)
 
-        kcm_config = _write_private(
+        kcm_config = write_private(
             root / "controller-manager.kubeconfig",
             kubeconfig_text(server=self.url, ca=ca.ca, user="kcm", pair=kcm).encode(),
         )
@@ -361,7 +361,7 @@ class ControlPlane:
         serving = ca.issue(
             "scheduler-serving", cn="kube-scheduler", hosts=("127.0.0.1", "localhost"), server=True
         )
-        config = _write_private(
+        config = write_private(
             self.directory / "scheduler.kubeconfig",
             kubeconfig_text(server=self.url, ca=ca.ca, user="scheduler", pair=client).encode(),
         )

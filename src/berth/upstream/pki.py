@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from berth.secretfile import write_private
 
 # The names in-cluster clients use for the API server (kubeadm's list) and loopback.
 APISERVER_NAMES = (
@@ -32,14 +33,6 @@ APISERVER_NAMES = (
 class Pair:
     cert: Path
     key: Path
-
-
-def write_private(path: Path, data: bytes) -> Path:
-    """Create `path` 0600 before any byte is written (no window where the key is readable)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    return path
 
 
 def _name(cn: str, org: str | None = None) -> x509.Name:

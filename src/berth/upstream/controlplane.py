@@ -6,11 +6,13 @@ Nodes have no kubelet (as in upstream's scheduler_perf), so the node-lifecycle c
 out and the TaintNodesByCondition admission plugin is off: otherwise every node would carry the
 `not-ready` taint (added at creation, removed only by that controller once a kubelet reports)
 and later be tainted unreachable. `kubelet=True` adds a simulated kubelet instead (pods Running,
-deletions finished) for tests that need pods to start or to go away.
+deletions finished) for tests that need pods to start or to go away, `provisioners` a simulated
+CSI provisioner beside the real PV controller.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ctypes
 import json
@@ -88,21 +90,23 @@ def check_port_free(port: int) -> None:
             raise UpstreamError(f"port {port} on {HOST} is in use ({exc.strerror})") from None
 
 
-_PRCTL = ctypes.CDLL(None, use_errno=True).prctl  # resolved before any fork, not in the child
+# Resolved before any fork, not in the child; Linux only (elsewhere children outlive a killed
+# launcher, as any subprocess does).
+_PRCTL = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
 _PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:
     """Children get SIGTERM if the launcher dies (even by SIGKILL): no stray etcd on a shared
     machine. PR_SET_PDEATHSIG is per thread: start the control plane from a long-lived one."""
-    _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def kubeconfig_text(
     *, server: str, ca: Path, user: str, pair: Pair | None = None, token: str = ""
 ) -> str:
     """A self-contained kubeconfig (data inline): valid as a copy, anywhere on this machine."""
-    import base64
 
     def b64(path: Path) -> str:
         return base64.b64encode(path.read_bytes()).decode()
@@ -226,7 +230,7 @@ class ControlPlane:
         root = self.directory
         pki = root / "pki"
         pki.mkdir()
-        logs = options.log_dir or root / "logs"
+        logs = self.log_dir
         logs.mkdir(parents=True, exist_ok=True)
         ca = Authority(pki)
         sa = service_account_keys(pki)
@@ -530,7 +534,12 @@ class ControlPlane:
 
     @property
     def audit_log(self) -> Path:
-        return self.directory / "audit.log"
+        """kube-apiserver's audit log (JSON lines), beside the components' logs."""
+        return self.log_dir / "audit.log"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.options.log_dir or self.directory / "logs"
 
     def audit_events(self) -> Iterator[dict[str, Any]]:
         """Every request kube-apiserver answered, as audit.k8s.io/v1 Events (needs audit=True)."""

@@ -255,8 +255,8 @@ def _victims_map(raw: Any, where: str, *, meta: bool) -> dict[str, MetaVictims]:
             if meta:
                 uid = get_field(item, "UID")
             else:
-                meta_obj = _object(item.get("metadata"), f"{where}[{node}].Pods[{i}].metadata")
-                uid = (meta_obj or {}).get("uid")
+                md = _object(item.get("metadata"), f"{where}[{node}].Pods[{i}].metadata")
+                uid = (md or {}).get("uid")
             uids.append(_string(uid, f"{where}[{node}].Pods[{i}].UID"))
         pdb = _int(get_field(v, "NumPDBViolations"), f"{where}[{node}].NumPDBViolations")
         out[node] = MetaVictims(uids=uids, num_pdb_violations=pdb)

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from berth.kube.client import read_json, status_message
-from berth.state.store import object_key
+from berth.state.store import object_key as object_key  # re-exported for informer users
 
 log = logging.getLogger("berth.informer")
 Obj = dict[str, Any]
@@ -38,6 +38,22 @@ class Gone(Exception):
 
 class NotServed(Exception):
     """The server does not serve this resource (404 on list), e.g. a CRD that is not installed."""
+
+
+class ObjectCache:
+    """A handler that only keeps the latest raw objects (for resources read when needed)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, Obj] = {}
+
+    def on_add(self, obj: Obj) -> None:
+        self.objects[object_key(obj)] = obj
+
+    def on_update(self, old: Obj, new: Obj) -> None:
+        self.objects[object_key(new)] = new
+
+    def on_delete(self, obj: Obj) -> None:
+        self.objects.pop(object_key(obj), None)
 
 
 class Informer:

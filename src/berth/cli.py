@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from berth import __version__
+from berth.clierrors import BadInput, BerthGroup, CommandError, require_temp_dir
+from berth.cliparams import ADDRESS, ADDRESS_OR_EMPTY
 
 if TYPE_CHECKING:
     from berth.config import Config
@@ -14,7 +16,7 @@ from berth.bench.command import bench
 from berth.cluster.command import cluster
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=BerthGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="berth")
 def main() -> None:
     """Berth: a Kubernetes scheduler with upstream semantics and live-metric placement."""
@@ -25,8 +27,8 @@ main.add_command(bench)
 
 
 def _fail(message: str, *, code: int) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    raise SystemExit(code)
+    """One line on stderr and exit status `code` (2: the input; 1: at run time)."""
+    raise (BadInput if code == 2 else CommandError)(message)
 
 
 config_option = click.option(
@@ -39,13 +41,10 @@ config_option = click.option(
 
 
 def _load_config(path: str | None) -> Config:
-    """The configuration, or exit 2 with one `field: reason` line per problem."""
-    from berth.config import ConfigError, load_config
+    """The configuration; a ConfigError ends the command with one line per problem (exit 2)."""
+    from berth.config import load_config
 
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        _fail(str(exc), code=2)
+    return load_config(path)
 
 
 @main.command()
@@ -101,7 +100,8 @@ def simulate(dump: str, config_path: str | None, output: str, seed: int | None) 
 )
 @click.option(
     "--bind-address",
-    default="127.0.0.1:10259",
+    type=ADDRESS_OR_EMPTY,
+    default="127.0.0.1:10269",
     show_default=True,
     help="Address of /healthz, /readyz and /metrics ('' to disable).",
 )
@@ -152,17 +152,18 @@ def run(
 
     from berth.kube.client import NoClusterConfigured, connect
     from berth.run import Runner, RunOptions, default_identity
-    from berth.telemetry import parse_address, setup_logging
+    from berth.telemetry import setup_logging
 
     setup_logging(fmt=log_format, level=log_level)
     if bool(tls_cert_file) != bool(tls_private_key_file):
         _fail("--tls-cert-file and --tls-private-key-file go together", code=2)
-    if bind_address:
-        try:
-            parse_address(bind_address)
-        except ValueError as exc:
-            _fail(f"--bind-address: {exc}", code=2)
     config = _load_config(config_path)
+    if bind_address:
+        from berth.listener import bind_socket
+        from berth.telemetry import parse_address
+
+        # A taken port fails now, before an embedded cluster is started for nothing.
+        bind_socket(*parse_address(bind_address)).close()
     model = config.model
     kubeconfig = kubeconfig or model.clientConnection.kubeconfig or None
     elect = model.leaderElection.leaderElect if leader_elect is None else leader_elect
@@ -179,6 +180,8 @@ def run(
             _fail(f"cannot load the kubeconfig: {exc}", code=2)
         except NoClusterConfigured:
             from berth.cluster import AsyncEmbeddedCluster
+
+            require_temp_dir("berth run without a cluster (the embedded cluster's kubeconfig)")
 
             embedded = AsyncEmbeddedCluster(nodes=embedded_nodes, zones=2)
             await embedded.start()
@@ -256,6 +259,7 @@ def demo(
 
     setup_logging(level="warning")
     config = _load_config(config_path)
+    require_temp_dir("berth demo (its embedded cluster's kubeconfig)")
     with contextlib.ExitStack() as stack:
         path = (
             Path(workload) if workload else stack.enter_context(as_file(example("workload.yaml")))
@@ -357,7 +361,7 @@ def annotate(
     default=None,
     help="kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster, else no cluster).",
 )
-@click.option("--bind-address", default="127.0.0.1:8888", show_default=True)
+@click.option("--bind-address", type=ADDRESS, default="127.0.0.1:8888", show_default=True)
 @click.option(
     "--url-prefix",
     default="/berth",
@@ -474,10 +478,7 @@ def extender(
         )
     except TokenError as exc:
         _fail(str(exc), code=2)
-    try:
-        host, _ = parse_address(bind_address)
-    except ValueError as exc:
-        _fail(f"--bind-address: {exc}", code=2)
+    host, _ = parse_address(bind_address)  # checked by ADDRESS
     if not tls_cert and not is_loopback(host):
         click.echo(
             f"warning: serving the extender on {host} over plain HTTP: anyone who can reach it "

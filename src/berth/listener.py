@@ -13,6 +13,7 @@ kube-apiserver; later requests on the connection are bounded by the idle timeout
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 import ssl
@@ -132,11 +133,35 @@ class BoundedListener:
         self._guard.waiting.clear()
 
 
+class ListenError(OSError):
+    """A server could not listen: the message names the address and the reason, in one line."""
+
+
+_BIND_HINTS = {
+    errno.EADDRINUSE: "another process listens there; choose another port",
+    errno.EADDRNOTAVAIL: "not an address of this machine",
+    errno.EACCES: "ports below 1024 need privileges",
+}
+
+
 def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening-ready TCP socket on `host:port` (IPv6 when `host` is an IPv6 address)."""
+    """A listening-ready TCP socket on `host:port` (IPv6 when `host` is an IPv6 address);
+    raises ListenError when the address cannot be had."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except (OSError, OverflowError) as exc:  # OverflowError: a port above 65535
+        sock.close()
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        code = exc.errno if isinstance(exc, OSError) else None
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+        hint = _BIND_HINTS.get(code) if code is not None else None
+        error = ListenError(
+            f"cannot listen on {where}: {reason.lower()}" + (f" ({hint})" if hint else "")
+        )
+        error.errno = code
+        raise error from exc
     return sock
 
 

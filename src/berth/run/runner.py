@@ -45,7 +45,7 @@ log = logging.getLogger("berth.run")
 @dataclass
 class RunOptions:
     leader_elect: bool = True
-    bind_address: str | None = "127.0.0.1:10259"
+    bind_address: str | None = "127.0.0.1:10269"
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}")
     seed: int | None = None
     tls_cert_file: str | None = None

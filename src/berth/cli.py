@@ -44,7 +44,10 @@ def _load_config(path: str | None) -> Config:
     """The configuration; a ConfigError ends the command with one line per problem (exit 2)."""
     from berth.config import load_config
 
-    return load_config(path)
+    config = load_config(path)
+    for warning in config.warnings:
+        click.echo(f"warning: {path}: {warning}", err=True)
+    return config
 
 
 @main.command()
@@ -504,3 +507,41 @@ def extender(
         ),
     )
     raise SystemExit(asyncio.run(serve(config=config, kubeconfig=kubeconfig, options=options)))
+
+
+@main.group("config")
+def config_group() -> None:
+    """Check a configuration, or print the one in effect with every default filled in.
+
+    A file is a BerthConfiguration (berth.io/v1alpha1) or kube-scheduler's own
+    KubeSchedulerConfiguration (kubescheduler.config.k8s.io/v1); see docs/configuration.md.
+    """
+
+
+@config_group.command("view")
+@config_option
+@click.option(
+    "--output", "-o", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True
+)
+def config_view(config_path: str | None, output: str) -> None:
+    """Print the effective configuration: the file (or none) merged with every default, as
+    kube-scheduler's --write-config-to writes its own."""
+    import orjson
+    import yaml
+
+    from berth.config.view import effective
+
+    doc = effective(_load_config(config_path))
+    if output == "json":
+        click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+    else:
+        click.echo(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), nl=False)
+
+
+@config_group.command("validate")
+@click.argument("file", type=click.Path(dir_okay=False))
+def config_validate(file: str) -> None:
+    """Check FILE: every problem on its own line and exit status 2, or `FILE: valid`."""
+    config = _load_config(file)
+    profiles = ", ".join(config.profiles)
+    click.echo(f"{file}: valid ({len(config.profiles)} profile(s): {profiles})")

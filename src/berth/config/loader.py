@@ -5,13 +5,14 @@ Every problem is reported as `field.path: reason`; the CLI prints them and exits
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from berth.config.errors import ConfigError, format_validation_error
+from berth.config.from_kubescheduler import from_kube_scheduler, is_kube_scheduler_configuration
 from berth.config.metrics import MetricSource, check_metric_references
 from berth.config.model import BerthConfiguration, Profile
 from berth.config.plugins import ResolvedProfile, resolve_profile
@@ -26,6 +27,9 @@ class Config:
 
     model: BerthConfiguration
     profiles: dict[str, ResolvedProfile]
+    # What was read and is not used, or means something else here (`field: why`); a
+    # KubeSchedulerConfiguration's fields Berth has no use for, for one.
+    warnings: list[str] = field(default_factory=list)
 
 
 def parse_config(data: Any) -> Config:
@@ -35,7 +39,10 @@ def parse_config(data: Any) -> Config:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(["<root>: must be a mapping (a BerthConfiguration object)"])
+    warnings: list[str] = []
     problems: list[str] = []
+    if is_kube_scheduler_configuration(data):
+        data, warnings, problems = from_kube_scheduler(data)
     try:
         model: BerthConfiguration | None = BerthConfiguration.model_validate(data)
     except ValidationError as exc:
@@ -72,7 +79,7 @@ def parse_config(data: Any) -> Config:
     )
     if problems or model is None:
         raise ConfigError(problems)
-    return Config(model=model, profiles=resolved_profiles)
+    return Config(model=model, profiles=resolved_profiles, warnings=warnings)
 
 
 _M = TypeVar("_M", bound=BaseModel)

@@ -160,6 +160,10 @@ def run(
     setup_logging(fmt=log_format, level=log_level)
     if bool(tls_cert_file) != bool(tls_private_key_file):
         _fail("--tls-cert-file and --tls-private-key-file go together", code=2)
+    if tls_cert_file:
+        from berth.listener import server_tls
+
+        server_tls(tls_cert_file, tls_private_key_file)  # unusable files fail before anything
     config = _load_config(config_path)
     if bind_address:
         from berth.listener import bind_socket
@@ -481,6 +485,10 @@ def extender(
         )
     except TokenError as exc:
         _fail(str(exc), code=2)
+    if tls_cert:
+        from berth.listener import server_tls
+
+        server_tls(tls_cert, tls_key, client_ca=client_ca_file)  # unusable files fail now
     host, _ = parse_address(bind_address)  # checked by ADDRESS
     if not tls_cert and not is_loopback(host):
         click.echo(

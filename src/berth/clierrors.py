@@ -46,6 +46,7 @@ EXIT_CODES: dict[str, int] = {
     "berth.dump.DumpError": USAGE,
     "berth.secretfile.TokenError": USAGE,
     "berth.bench.workload.WorkloadError": USAGE,
+    "berth.listener.TLSFileError": USAGE,
     "berth.listener.ListenError": RUNTIME,
     "berth.bench.errors.BenchError": RUNTIME,
     "berth.metrics.annotate.AnnotateError": RUNTIME,

@@ -14,9 +14,11 @@ from berth.cluster.admission import default_pod, now, prepare_create, prepare_up
 from berth.cluster.patch import json_patch, merge_patch, strategic_merge_patch
 from berth.cluster.pdb import DisruptionController
 from berth.cluster.resources import (
+    JOBS,
     NAMESPACES,
     PODS,
     PRIORITY_CLASSES,
+    SERVICES,
     STORED,
     ResourceType,
 )
@@ -24,10 +26,20 @@ from berth.cluster.selectors import Predicate
 from berth.cluster.storage import STORAGE_TYPES, default_on_create
 from berth.cluster.store import Change, Store
 from berth.cluster.timestamps import normalize
-from berth.cluster.validation import require_object, validate
+from berth.cluster.validation import register_checks, require_object, validate
+from berth.cluster.workloads import (
+    CHECKS,
+    WORKLOAD_KEYS,
+    default_service,
+    default_workload,
+    from_scale,
+    job_selector,
+    to_scale,
+)
 
 JSON = dict[str, Any]
 Convert = Callable[[JSON], JSON]
+View = tuple[Convert, Callable[[JSON, JSON], JSON]]
 
 PATCH_TYPES = {
     "application/json-patch+json": "json",
@@ -35,6 +47,7 @@ PATCH_TYPES = {
     "application/strategic-merge-patch+json": "strategic",
 }
 PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
+register_checks(CHECKS)
 
 
 class Api:
@@ -90,6 +103,7 @@ class Api:
         body = _typed(rt, body)
         self._require_namespace(rt, namespace)
         obj = prepare_create(rt, body, namespace=namespace if rt.namespaced else None)
+        obj = self._decode_defaults(rt, obj, None)
         validate(rt, obj)
         if rt is PODS:
             obj = default_pod(obj, priority_class=self._priority_class)
@@ -128,6 +142,35 @@ class Api:
             raise errors.already_exists(plural=rt.plural, group=rt.group, name=meta["name"])
         return self.store.create(rt, obj)
 
+    def _decode_defaults(self, rt: ResourceType, obj: JSON, old: JSON | None) -> JSON:
+        """What kube-apiserver fills in as it decodes a write (SetDefaults_*) and the strategy's
+        PrepareForCreate/Update: workload and Service defaults, a Job's selector, a Service's
+        allocated cluster IP and node ports (kept from `old` on an update)."""
+        if rt.key in WORKLOAD_KEYS:
+            obj = default_workload(rt, obj)
+            if rt is JOBS and old is None:
+                obj = job_selector(obj)
+        elif rt is SERVICES:
+            spec = dict(obj.get("spec") or {})
+            if old is not None:
+                old_spec = old.get("spec") or {}
+                for key in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
+                    if key in old_spec and not spec.get(key):
+                        spec[key] = old_spec[key]
+                obj = {**obj, "spec": spec}
+            used_ips: set[str] = set()
+            used_ports: set[int] = set()
+            for svc in self.store.items(SERVICES):
+                sspec = svc.get("spec") or {}
+                used_ips.add(str(sspec.get("clusterIP")))
+                used_ports.update(
+                    int(p["nodePort"])
+                    for p in sspec.get("ports") or []
+                    if isinstance(p, dict) and isinstance(p.get("nodePort"), int)
+                )
+            obj = default_service(obj, used_ips=used_ips, used_ports=used_ports)
+        return obj
+
     # --- update / patch ----------------------------------------------------------------------
 
     def update(
@@ -153,6 +196,8 @@ class Api:
 
     def _write(self, rt: ResourceType, new: JSON, old: JSON, *, subresource: str) -> Change:
         obj = normalize(rt.key, prepare_update(rt, new, old, subresource=subresource))
+        if subresource != "status":
+            obj = self._decode_defaults(rt, obj, old)
         validate(rt, obj)
         if rt is PODS and subresource != "status":
             new_node = (obj.get("spec") or {}).get("nodeName")
@@ -180,9 +225,10 @@ class Api:
         content_type: str,
         body: Any,
         subresource: str = "",
-        view: tuple[Convert, Convert] | None = None,
+        view: View | None = None,
     ) -> Change:
-        """Patch an object; `view` = (out, in) converts when the API shows another shape."""
+        """Patch an object; `view` = (out, in) converts when the API shows another shape
+        (`in` gets the patched view and the stored object)."""
         kind = PATCH_TYPES.get(content_type)
         if kind is None or (kind == "strategic" and rt.custom):
             raise errors.unsupported_media_type(content_type)
@@ -201,7 +247,7 @@ class Api:
             new = (strategic_merge_patch if kind == "strategic" else merge_patch)(shown, body)
         new = require_object(new)
         if view:
-            new = view[1](new)
+            new = view[1](new, old)
         wiretypes.check(api_version=rt.api_version, kind=rt.kind, obj=new)
         meta = new.get("metadata") or {}
         rv = meta.get("resourceVersion")
@@ -210,6 +256,24 @@ class Api:
         if meta.get("name", name) != name:
             raise errors.bad_request("metadata.name: the name cannot be changed by a patch")
         return self._write(rt, new, old, subresource=subresource)
+
+    def get_scale(self, rt: ResourceType, *, namespace: str, name: str) -> JSON:
+        return to_scale(rt, self.get(rt, namespace=namespace, name=name))
+
+    def update_scale(self, rt: ResourceType, *, namespace: str, name: str, body: Any) -> JSON:
+        """PUT .../scale: the workload's replicas from an autoscaling/v1 Scale."""
+        scale = require_object(body)
+        wiretypes.check(api_version="autoscaling/v1", kind="Scale", obj=scale)
+        old = self.get(rt, namespace=namespace, name=name)
+        new = from_scale(rt, scale, old)
+        rv = new["metadata"].get("resourceVersion")
+        if rv and rv != old["metadata"]["resourceVersion"]:
+            raise errors.stale(plural=rt.plural, group=rt.group, name=name)
+        return to_scale(rt, self._write(rt, new, old, subresource="scale").obj)
+
+    def scale_view(self, rt: ResourceType) -> View:
+        """(out, in) of the Scale view a PATCH of .../scale edits."""
+        return (lambda obj: to_scale(rt, obj)), (lambda scale, old: from_scale(rt, scale, old))
 
     # --- delete ------------------------------------------------------------------------------
 

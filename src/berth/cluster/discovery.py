@@ -77,6 +77,9 @@ def _resource_entries(rt: ResourceType) -> list[JSON]:
             entry.update(kind="Binding", verbs=["create"])
         elif sub == "eviction":
             entry.update(kind="Eviction", verbs=["create"], group="policy", version="v1")
+        elif sub == "scale":
+            entry.update(kind="Scale", verbs=["get", "patch", "update"], group="autoscaling")
+            entry["version"] = "v1"
         elif sub == "finalize":
             entry.update(kind=rt.kind, verbs=["update"])
         else:

@@ -90,18 +90,18 @@ def name_causes(rt: ResourceType, name: str) -> list[Cause]:
     ]
 
 
-def _label_causes(meta: JSON) -> list[Cause]:
+def label_causes(meta: JSON, prefix: str = "metadata") -> list[Cause]:
     causes: list[Cause] = []
     labels = meta.get("labels") or {}
     if not isinstance(labels, dict):
-        return [("FieldValueInvalid", "metadata.labels", "Invalid value: must be a map")]
+        return [("FieldValueInvalid", f"{prefix}.labels", "Invalid value: must be a map")]
     for k, v in labels.items():
         key_name = k.rsplit("/", 1)[-1]
         if not _QUALIFIED.match(key_name) or len(key_name) > 63:
             causes.append(
                 (
                     "FieldValueInvalid",
-                    "metadata.labels",
+                    f"{prefix}.labels",
                     f'Invalid value: "{k}": name part must '
                     "consist of alphanumeric characters, '-', '_' or '.'",
                 )
@@ -110,7 +110,7 @@ def _label_causes(meta: JSON) -> list[Cause]:
             causes.append(
                 (
                     "FieldValueInvalid",
-                    "metadata.labels",
+                    f"{prefix}.labels",
                     f'Invalid value: "{v}": a valid label must be an empty string or consist '
                     "of alphanumeric characters, '-', '_' or '.'",
                 )
@@ -120,13 +120,13 @@ def _label_causes(meta: JSON) -> list[Cause]:
         not isinstance(v, str) for v in annotations.values()
     ):
         causes.append(
-            ("FieldValueInvalid", "metadata.annotations", "Invalid value: values must be strings")
+            ("FieldValueInvalid", f"{prefix}.annotations", "Invalid value: values must be strings")
         )
     elif isinstance(annotations, dict):
         # upstream ValidateAnnotations: keys are qualified names, case aside.
         for k in annotations:
             lower = str(k).lower()
-            for code, path, msg in _qualified_name_causes("metadata.annotations", lower):
+            for code, path, msg in _qualified_name_causes(f"{prefix}.annotations", lower):
                 causes.append((code, path, msg.replace(f'"{lower}"', f'"{k}"', 1)))
     return causes
 
@@ -165,13 +165,13 @@ def _resources_causes(path: str, resources: Any) -> list[Cause]:
 _TOLERATION_OPERATORS = ("Equal", "Exists")
 
 
-def _toleration_causes(tolerations: Any) -> list[Cause]:
+def _toleration_causes(tolerations: Any, prefix: str = "spec") -> list[Cause]:
     """upstream ValidateTolerations (without the gated Lt/Gt operators)."""
     causes: list[Cause] = []
     for i, t in enumerate(tolerations if isinstance(tolerations, list) else []):
         if not isinstance(t, dict):
             continue
-        path = f"spec.tolerations[{i}]"
+        path = f"{prefix}.tolerations[{i}]"
         key, op = t.get("key") or "", t.get("operator") or ""
         value, effect = t.get("value") or "", t.get("effect") or ""
         if key:
@@ -237,18 +237,23 @@ def _not_supported(path: str, value: Any, supported: tuple[str, ...]) -> Cause:
 
 
 def _pod_causes(pod: JSON) -> list[Cause]:
-    spec = pod.get("spec")
+    return pod_spec_causes(pod.get("spec"), "spec")
+
+
+def pod_spec_causes(spec: Any, prefix: str) -> list[Cause]:
+    """upstream ValidatePodSpec's checks Berth makes, at `prefix` (`spec`, or
+    `spec.template.spec` in a workload's pod template)."""
     if not isinstance(spec, dict):
-        return [("FieldValueRequired", "spec.containers", "Required value")]
+        return [("FieldValueRequired", f"{prefix}.containers", "Required value")]
     causes: list[Cause] = []
     containers = spec.get("containers")
     if not containers or not isinstance(containers, list):
-        causes.append(("FieldValueRequired", "spec.containers", "Required value"))
+        causes.append(("FieldValueRequired", f"{prefix}.containers", "Required value"))
         containers = []
     seen: set[str] = set()
     for kind in ("initContainers", "containers"):
         for i, c in enumerate(spec.get(kind) or [] if kind != "containers" else containers):
-            path = f"spec.{kind}[{i}]"
+            path = f"{prefix}.{kind}[{i}]"
             if not isinstance(c, dict):
                 causes.append(("FieldValueInvalid", path, "Invalid value: must be an object"))
                 continue
@@ -271,14 +276,14 @@ def _pod_causes(pod: JSON) -> list[Cause]:
             if not c.get("image"):
                 causes.append(("FieldValueRequired", f"{path}.image", "Required value"))
             causes += _resources_causes(f"{path}.resources", c.get("resources"))
-    causes += _toleration_causes(spec.get("tolerations"))
+    causes += _toleration_causes(spec.get("tolerations"), prefix)
     gates = spec.get("schedulingGates")
-    causes += scheduling_gate_causes(gates)
+    causes += scheduling_gate_causes(gates, prefix)
     if gates and spec.get("nodeName"):
         causes.append(
             (
                 "FieldValueForbidden",
-                "spec.nodeName",
+                f"{prefix}.nodeName",
                 "Forbidden: cannot be set until all schedulingGates have been cleared",
             )
         )
@@ -323,16 +328,16 @@ def _qualified_name_causes(path: str, value: str) -> list[Cause]:
     return []
 
 
-def scheduling_gate_causes(gates: Any) -> list[Cause]:
+def scheduling_gate_causes(gates: Any, prefix: str = "spec") -> list[Cause]:
     """upstream validateSchedulingGates: qualified names, no duplicates."""
     if gates is None:
         return []
     if not isinstance(gates, list):
-        return [("FieldValueInvalid", "spec.schedulingGates", "Invalid value: must be a list")]
+        return [("FieldValueInvalid", f"{prefix}.schedulingGates", "Invalid value: must be a list")]
     causes: list[Cause] = []
     seen: set[str] = set()
     for i, gate in enumerate(gates):
-        path = f"spec.schedulingGates[{i}]"
+        path = f"{prefix}.schedulingGates[{i}]"
         name = gate.get("name") if isinstance(gate, dict) else None
         if not isinstance(name, str):
             causes.append(("FieldValueRequired", f"{path}.name", "Required value"))
@@ -502,7 +507,7 @@ def validate(rt: ResourceType, obj: JSON) -> None:
         name = str(name)
     else:
         causes += name_causes(rt, name)
-    causes += _label_causes(meta)
+    causes += label_causes(meta)
     checker = _CHECKS.get(rt.key)
     if checker is not None:
         causes += checker(obj)
@@ -519,6 +524,11 @@ _CHECKS = {
     "persistentvolumeclaims": pvc_causes,
     "storageclasses.storage.k8s.io": storage_class_causes,
 }
+
+
+def register_checks(checks: dict[str, Any]) -> None:
+    """Add per-resource checks (resource key -> obj -> causes) to what `validate` runs."""
+    _CHECKS.update(checks)
 
 
 def require_object(body: Any) -> JSON:

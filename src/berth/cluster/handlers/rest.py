@@ -312,6 +312,9 @@ class RestHandler:
                 items = [events.to_new(i) for i in items]
             return self._list_response(rt, items, as_table=as_table and verb == "list", query=query)
 
+        if route.subresource == "scale":
+            return await self._scale(request, route, verb)
+
         if verb == "get":
             obj = self.api.get(srt, namespace=ns or "", name=name)
             if view:
@@ -361,7 +364,7 @@ class RestHandler:
                     content_type=ctype,
                     body=body,
                     subresource=route.subresource,
-                    view=(events.to_new, events.to_core) if view else None,
+                    view=(events.to_new, lambda new, _old: events.to_core(new)) if view else None,
                 )
                 return out_change(change)
             # delete
@@ -381,6 +384,26 @@ class RestHandler:
                 f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
                 "a field has a value of the wrong type"
             ) from exc
+
+    async def _scale(self, request: web.Request, route: Route, verb: str) -> web.Response:
+        """GET, PUT and PATCH of a workload's autoscaling/v1 Scale."""
+        rt, ns, name = route.rt, route.namespace or "", route.name
+        if verb == "get":
+            return _json(self.api.get_scale(rt, namespace=ns, name=name))
+        body = await self._body(request)
+        if verb == "update":
+            return _json(self.api.update_scale(rt, namespace=ns, name=name, body=body))
+        ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
+        change = self.api.patch(
+            rt,
+            namespace=ns,
+            name=name,
+            content_type=ctype,
+            body=body,
+            subresource="scale",
+            view=self.api.scale_view(rt),
+        )
+        return _json(self.api.scale_view(rt)[0](change.obj))
 
     def _list_response(
         self, rt: Any, items: list[JSON], *, as_table: bool, query: Any

@@ -214,6 +214,9 @@ class Api:
                         )
                     ],
                 )
+        meta = obj["metadata"]
+        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            return self.store.delete(rt, obj)  # the last finalizer is gone
         return self.store.replace(rt, obj, old)
 
     def patch(
@@ -308,10 +311,25 @@ class Api:
                     name=name,
                     why="this namespace may not be deleted",
                 )
-            for other in STORED:
-                if other.namespaced:
-                    for obj in list(self.store.items(other, name)):
-                        self.store.delete(other, obj)
+            for inner in STORED:
+                if inner.namespaced:
+                    for obj in list(self.store.items(inner, name)):
+                        self.store.delete(inner, obj)
+        finalizers = list(meta.get("finalizers") or [])
+        policy = _propagation(rt, options or {})
+        wanted = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}.get(policy)
+        if wanted and wanted not in finalizers and rt is not NAMESPACES:
+            other = {"orphan": "foregroundDeletion", "foregroundDeletion": "orphan"}[wanted]
+            finalizers = [f for f in finalizers if f != other] + [wanted]
+        if finalizers and rt is not NAMESPACES:
+            # upstream's graceful deletion with finalizers pending: the object stays, marked,
+            # until whoever owns each finalizer removes it (an update with none left deletes)
+            md = {**meta, "finalizers": finalizers}
+            md.setdefault("deletionTimestamp", now())
+            md.setdefault("deletionGracePeriodSeconds", 0)
+            if md == meta:
+                return Change(self.store.rv, rt.key, "MODIFIED", old, old, b"")
+            return self.store.replace(rt, {**old, "metadata": md}, old)
         if rt is PODS or rt is NAMESPACES:
             stamp = now()
             md = {**meta, "deletionTimestamp": stamp}
@@ -402,6 +420,24 @@ class Api:
             raise errors.not_found(plural="pods", group="", name=name)
         self.disruption.check_eviction(pod)
         self.delete(PODS, namespace=namespace, name=name, options=eviction.get("deleteOptions"))
+
+
+# Resources whose deletion orphans dependents when the request does not say (upstream's
+# DefaultGarbageCollectionPolicy, kept for old clients in these group-versions).
+_ORPHAN_BY_DEFAULT = frozenset({"replicationcontrollers", "jobs.batch"})
+
+
+def _propagation(rt: ResourceType, options: JSON) -> str:
+    """The deletion's propagation policy: the request's, else from `orphanDependents`, else
+    the resource's default."""
+    policy = options.get("propagationPolicy")
+    if policy in ("Orphan", "Background", "Foreground"):
+        return str(policy)
+    if options.get("orphanDependents") is True:
+        return "Orphan"
+    if options.get("orphanDependents") is False:
+        return "Background"
+    return "Orphan" if rt.key in _ORPHAN_BY_DEFAULT else "Background"
 
 
 def _typed(rt: ResourceType, body: Any) -> JSON:

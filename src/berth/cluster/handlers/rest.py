@@ -371,8 +371,8 @@ class RestHandler:
             change = self.api.delete(
                 srt, namespace=ns or "", name=name, options=body if isinstance(body, dict) else None
             )
-            if rt is PODS or rt.key in RETURN_DELETED:
-                return out(change.obj)
+            if rt is PODS or rt.key in RETURN_DELETED or change.type == "MODIFIED":
+                return out(change.obj)  # (MODIFIED: kept until its finalizers are removed)
             meta = change.obj["metadata"]
             details = {"name": name, "kind": rt.plural, "uid": meta["uid"]}
             if rt.group:

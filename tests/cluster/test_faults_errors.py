@@ -111,10 +111,12 @@ def test_admin_endpoint_sets_rules(faulty: EmbeddedCluster) -> None:
             "PATCH",
             "/api/v1/nodes/node-001",
             b"{}",
-            "application/apply-patch+yaml",
+            "application/yaml",
             415,
             "UnsupportedMediaType",
         ),
+        # server-side apply without a field manager (upstream: PatchOptions are invalid)
+        ("PATCH", "/api/v1/nodes/node-001", b"{}", "application/apply-patch+yaml", 422, "Invalid"),
         (
             "POST",
             "/api/v1/namespaces/default/configmaps",

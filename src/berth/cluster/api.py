@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from berth.cluster import errors, wiretypes
+from berth.cluster import errors, fieldsets, managedfields, wiretypes
 from berth.cluster.admission import default_pod, now, prepare_create, prepare_update
+from berth.cluster.options import WriteOptions
 from berth.cluster.patch import json_patch, merge_patch, strategic_merge_patch
 from berth.cluster.pdb import DisruptionController
 from berth.cluster.resources import (
@@ -24,7 +25,7 @@ from berth.cluster.resources import (
 )
 from berth.cluster.selectors import Predicate
 from berth.cluster.storage import STORAGE_TYPES, default_on_create
-from berth.cluster.store import Change, Store
+from berth.cluster.store import Change, Store, event_bytes
 from berth.cluster.timestamps import normalize
 from berth.cluster.validation import register_checks, require_object, validate
 from berth.cluster.workloads import (
@@ -45,7 +46,9 @@ PATCH_TYPES = {
     "application/json-patch+json": "json",
     "application/merge-patch+json": "merge",
     "application/strategic-merge-patch+json": "strategic",
+    "application/apply-patch+yaml": "apply",
 }
+_INTERNAL = WriteOptions(field_validation="Ignore")  # the simulated controllers' own writes
 PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
 register_checks(CHECKS)
 
@@ -99,12 +102,31 @@ class Api:
 
     # --- create ------------------------------------------------------------------------------
 
-    def create(self, rt: ResourceType, *, namespace: str | None, body: Any) -> Change:
-        body = _typed(rt, body)
+    def create(
+        self,
+        rt: ResourceType,
+        *,
+        namespace: str | None,
+        body: Any,
+        opts: WriteOptions | None = None,
+        applied: bool = False,
+    ) -> Change:
+        """Create an object. `opts` are a request's (None: a simulated controller's write, which
+        records no field manager); `applied`: `body` carries the managedFields of an apply."""
+        body = _typed(rt, body, opts or _INTERNAL)
         self._require_namespace(rt, namespace)
         obj = prepare_create(rt, body, namespace=namespace if rt.namespaced else None)
         obj = self._decode_defaults(rt, obj, None)
         validate(rt, obj)
+        if opts is not None and not applied:
+            obj = managedfields.record_update(
+                _type(rt),
+                old=None,
+                new=obj,
+                manager=opts.manager,
+                api_version=rt.api_version,
+                stamp=now(),
+            )
         if rt is PODS:
             obj = default_pod(obj, priority_class=self._priority_class)
         elif rt is NAMESPACES:
@@ -140,7 +162,26 @@ class Api:
         ns = meta.get("namespace", "")
         if self.store.get(rt, ns, meta["name"]) is not None:
             raise errors.already_exists(plural=rt.plural, group=rt.group, name=meta["name"])
+        if opts is not None and opts.dry_run:
+            return self._dry(rt, obj, None, "ADDED")
         return self.store.create(rt, obj)
+
+    def _dry(self, rt: ResourceType, obj: JSON, old: JSON | None, kind: str) -> Change:
+        """What a dry run answers: the object as it would be stored, checked against the
+        limits, stored nowhere (no resourceVersion for a create, as upstream)."""
+        if kind == "ADDED":
+            obj = {**obj, "metadata": {**obj["metadata"]}}
+            obj["metadata"].pop("resourceVersion", None)
+        elif old is not None:
+            obj = {
+                **obj,
+                "metadata": {
+                    **obj["metadata"],
+                    "resourceVersion": old["metadata"]["resourceVersion"],
+                },
+            }
+        data = self.store.check(obj, sized=kind != "DELETED")
+        return Change(self.store.rv, rt.key, kind, obj, old, event_bytes(kind, data))
 
     def _decode_defaults(self, rt: ResourceType, obj: JSON, old: JSON | None) -> JSON:
         """What kube-apiserver fills in as it decodes a write (SetDefaults_*) and the strategy's
@@ -174,9 +215,16 @@ class Api:
     # --- update / patch ----------------------------------------------------------------------
 
     def update(
-        self, rt: ResourceType, *, namespace: str, name: str, body: Any, subresource: str = ""
+        self,
+        rt: ResourceType,
+        *,
+        namespace: str,
+        name: str,
+        body: Any,
+        subresource: str = "",
+        opts: WriteOptions | None = None,
     ) -> Change:
-        body = _typed(rt, body)
+        body = _typed(rt, body, opts or _INTERNAL)
         old = self.get(rt, namespace=namespace, name=name)
         meta = body.get("metadata") or {}
         if meta.get("name") and meta["name"] != name:
@@ -192,13 +240,46 @@ class Api:
         rv = meta.get("resourceVersion")
         if rv and rv != old["metadata"]["resourceVersion"]:
             raise errors.stale(plural=rt.plural, group=rt.group, name=name)
-        return self._write(rt, body, old, subresource=subresource)
+        return self._write(rt, body, old, subresource=subresource, opts=opts)
 
-    def _write(self, rt: ResourceType, new: JSON, old: JSON, *, subresource: str) -> Change:
+    def _write(
+        self,
+        rt: ResourceType,
+        new: JSON,
+        old: JSON,
+        *,
+        subresource: str,
+        opts: WriteOptions | None = None,
+        applied: bool = False,
+    ) -> Change:
         obj = normalize(rt.key, prepare_update(rt, new, old, subresource=subresource))
         if subresource != "status":
             obj = self._decode_defaults(rt, obj, old)
         validate(rt, obj)
+        if applied:
+            obj = {
+                **obj,
+                "metadata": {
+                    **obj["metadata"],
+                    "managedFields": new["metadata"].get("managedFields") or [],
+                },
+            }
+        elif opts is not None:
+            obj = managedfields.record_update(
+                _type(rt),
+                old=old,
+                new=obj,
+                manager=opts.manager,
+                api_version=rt.api_version,
+                stamp=now(),
+                subresource="status" if subresource == "status" else "",
+            )
+        else:  # a simulated controller's write leaves the managers as they are
+            managed = old["metadata"].get("managedFields")
+            meta = {k: v for k, v in obj["metadata"].items() if k != "managedFields"}
+            if managed:
+                meta["managedFields"] = managed
+            obj = {**obj, "metadata": meta}
         if rt is PODS and subresource != "status":
             new_node = (obj.get("spec") or {}).get("nodeName")
             if new_node != (old.get("spec") or {}).get("nodeName"):
@@ -215,8 +296,13 @@ class Api:
                     ],
                 )
         meta = obj["metadata"]
+        dry = opts is not None and opts.dry_run
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            if dry:
+                return self._dry(rt, obj, old, "DELETED")
             return self.store.delete(rt, obj)  # the last finalizer is gone
+        if dry:
+            return self._dry(rt, obj, old, "MODIFIED")
         return self.store.replace(rt, obj, old)
 
     def patch(
@@ -229,12 +315,33 @@ class Api:
         body: Any,
         subresource: str = "",
         view: View | None = None,
+        opts: WriteOptions | None = None,
     ) -> Change:
         """Patch an object; `view` = (out, in) converts when the API shows another shape
         (`in` gets the patched view and the stored object)."""
         kind = PATCH_TYPES.get(content_type)
         if kind is None or (kind == "strategic" and rt.custom):
             raise errors.unsupported_media_type(content_type)
+        opts = opts or WriteOptions()
+        if kind == "apply":
+            if view is not None:
+                raise errors.unsupported_media_type(content_type)
+            return self._apply(
+                rt, namespace=namespace, name=name, body=body, subresource=subresource, opts=opts
+            )
+        if opts.force:
+            raise errors.invalid(
+                kind="PatchOptions",
+                group="meta.k8s.io",
+                name="",
+                causes=[
+                    (
+                        "FieldValueForbidden",
+                        "force",
+                        "Forbidden: may not be specified for non-apply patch",
+                    )
+                ],
+            )
         old = self.get(rt, namespace=namespace, name=name)
         shown = view[0](old) if view else old
         if kind == "json":
@@ -251,28 +358,115 @@ class Api:
         new = require_object(new)
         if view:
             new = view[1](new, old)
-        wiretypes.check(api_version=rt.api_version, kind=rt.kind, obj=new)
+        new, unknown = wiretypes.check(api_version=rt.api_version, kind=rt.kind, obj=new)
+        opts.unknown_fields(kind=rt.kind, api_version=rt.api_version, paths=unknown)
         meta = new.get("metadata") or {}
         rv = meta.get("resourceVersion")
         if rv and rv != old["metadata"]["resourceVersion"]:
             raise errors.stale(plural=rt.plural, group=rt.group, name=name)
         if meta.get("name", name) != name:
             raise errors.bad_request("metadata.name: the name cannot be changed by a patch")
-        return self._write(rt, new, old, subresource=subresource)
+        return self._write(rt, new, old, subresource=subresource, opts=opts)
+
+    def _apply(
+        self,
+        rt: ResourceType,
+        *,
+        namespace: str,
+        name: str,
+        body: Any,
+        subresource: str,
+        opts: WriteOptions,
+    ) -> Change:
+        """Server-side apply: merge the configuration as `opts.field_manager` (an upsert)."""
+        if not opts.field_manager:
+            raise errors.invalid(
+                kind="PatchOptions",
+                group="meta.k8s.io",
+                name="",
+                causes=[
+                    (
+                        "FieldValueRequired",
+                        "fieldManager",
+                        "Required value: is required for apply patch",
+                    )
+                ],
+            )
+        config = require_object(body)
+        version, kind = config.get("apiVersion"), config.get("kind")
+        if not version or not kind:
+            raise errors.bad_request(
+                f"error decoding YAML: Object 'Kind' is missing in '{_compact(config)}'"
+                if not kind
+                else "apiVersion must be set"
+            )
+        config = _typed(rt, config, opts)
+        cmeta = config.get("metadata") or {}
+        if cmeta.get("name") not in (None, name):
+            raise errors.bad_request(
+                f"the name of the object ({cmeta['name']}) does not match the name on the URL "
+                f"({name})"
+            )
+        old = self.store.get(rt, namespace if rt.namespaced else "", name)
+        t = _type(rt)
+        if old is None:
+            if subresource:
+                raise errors.not_found(plural=rt.plural, group=rt.group, name=name)
+            created = managedfields.apply(
+                t,
+                live=None,
+                config={**config, "metadata": {**cmeta, "name": name}},
+                manager=opts.field_manager,
+                api_version=rt.api_version,
+                stamp=now(),
+                force=opts.force,
+            )
+            return self.create(
+                rt, namespace=namespace or None, body=created, opts=opts, applied=True
+            )
+        new = managedfields.apply(
+            t,
+            live=old,
+            config=config,
+            manager=opts.field_manager,
+            api_version=rt.api_version,
+            stamp=now(),
+            force=opts.force,
+            subresource="status" if subresource == "status" else "",
+        )
+        rv = cmeta.get("resourceVersion")
+        if rv and rv != old["metadata"]["resourceVersion"]:
+            raise errors.stale(plural=rt.plural, group=rt.group, name=name)
+        new = {
+            **new,
+            "metadata": {**new["metadata"], "resourceVersion": old["metadata"]["resourceVersion"]},
+        }
+        return self._write(rt, new, old, subresource=subresource, opts=opts, applied=True)
 
     def get_scale(self, rt: ResourceType, *, namespace: str, name: str) -> JSON:
         return to_scale(rt, self.get(rt, namespace=namespace, name=name))
 
-    def update_scale(self, rt: ResourceType, *, namespace: str, name: str, body: Any) -> JSON:
+    def update_scale(
+        self,
+        rt: ResourceType,
+        *,
+        namespace: str,
+        name: str,
+        body: Any,
+        opts: WriteOptions | None = None,
+    ) -> JSON:
         """PUT .../scale: the workload's replicas from an autoscaling/v1 Scale."""
         scale = require_object(body)
-        wiretypes.check(api_version="autoscaling/v1", kind="Scale", obj=scale)
+        scale, unknown = wiretypes.check(api_version="autoscaling/v1", kind="Scale", obj=scale)
+        (opts or _INTERNAL).unknown_fields(
+            kind="Scale", api_version="autoscaling/v1", paths=unknown
+        )
         old = self.get(rt, namespace=namespace, name=name)
         new = from_scale(rt, scale, old)
         rv = new["metadata"].get("resourceVersion")
         if rv and rv != old["metadata"]["resourceVersion"]:
             raise errors.stale(plural=rt.plural, group=rt.group, name=name)
-        return to_scale(rt, self._write(rt, new, old, subresource="scale").obj)
+        return to_scale(rt, self._write(rt, new, old, subresource="scale", opts=opts).obj)
 
     def scale_view(self, rt: ResourceType) -> View:
         """(out, in) of the Scale view a PATCH of .../scale edits."""
@@ -281,9 +475,16 @@ class Api:
     # --- delete ------------------------------------------------------------------------------
 
     def delete(
-        self, rt: ResourceType, *, namespace: str, name: str, options: JSON | None = None
+        self,
+        rt: ResourceType,
+        *,
+        namespace: str,
+        name: str,
+        options: JSON | None = None,
+        opts: WriteOptions | None = None,
     ) -> Change:
         old = self.get(rt, namespace=namespace, name=name)
+        dry = (opts is not None and opts.dry_run) or bool((options or {}).get("dryRun"))
         pre = (options or {}).get("preconditions") or {}
         meta = old["metadata"]
         if pre.get("uid") and pre["uid"] != meta["uid"]:
@@ -312,7 +513,7 @@ class Api:
                     why="this namespace may not be deleted",
                 )
             for inner in STORED:
-                if inner.namespaced:
+                if inner.namespaced and not dry:
                     for obj in list(self.store.items(inner, name)):
                         self.store.delete(inner, obj)
         finalizers = list(meta.get("finalizers") or [])
@@ -327,8 +528,8 @@ class Api:
             md = {**meta, "finalizers": finalizers}
             md.setdefault("deletionTimestamp", now())
             md.setdefault("deletionGracePeriodSeconds", 0)
-            if md == meta:
-                return Change(self.store.rv, rt.key, "MODIFIED", old, old, b"")
+            if md == meta or dry:
+                return self._dry(rt, {**old, "metadata": md}, old, "MODIFIED")
             return self.store.replace(rt, {**old, "metadata": md}, old)
         if rt is PODS or rt is NAMESPACES:
             stamp = now()
@@ -336,23 +537,41 @@ class Api:
             if rt is PODS:
                 md["deletionGracePeriodSeconds"] = 0
             old = {**old, "metadata": md}
+        if dry:
+            return self._dry(rt, old, old, "DELETED")
         return self.store.delete(rt, old)
 
     def delete_collection(
-        self, rt: ResourceType, *, namespace: str | None, predicate: Predicate
+        self,
+        rt: ResourceType,
+        *,
+        namespace: str | None,
+        predicate: Predicate,
+        options: JSON | None = None,
+        opts: WriteOptions | None = None,
     ) -> list[JSON]:
         out = []
         for obj in self.list_objects(rt, namespace=namespace, predicate=predicate):
             meta = obj["metadata"]
-            out.append(self.delete(rt, namespace=meta.get("namespace", ""), name=meta["name"]).obj)
+            change = self.delete(
+                rt,
+                namespace=meta.get("namespace", ""),
+                name=meta["name"],
+                options=options,
+                opts=opts,
+            )
+            out.append(change.obj)
         return out
 
     # --- pod subresources --------------------------------------------------------------------
 
-    def bind(self, *, namespace: str, name: str, body: Any) -> None:
+    def bind(
+        self, *, namespace: str, name: str, body: Any, opts: WriteOptions | None = None
+    ) -> None:
         """POST pods/NAME/binding (or /bindings): set spec.nodeName and PodScheduled."""
         binding = require_object(body)
-        wiretypes.check(api_version="v1", kind="Binding", obj=binding)
+        binding, unknown = wiretypes.check(api_version="v1", kind="Binding", obj=binding)
+        (opts or _INTERNAL).unknown_fields(kind="Binding", api_version="v1", paths=unknown)
         target = binding.get("target") or {}
         node = target.get("name")
         if not node:
@@ -409,17 +628,24 @@ class Api:
         if annotations:
             new_meta = {**meta, "annotations": {**(meta.get("annotations") or {}), **annotations}}
         spec = {**pod["spec"], "nodeName": node}
+        if opts is not None and opts.dry_run:
+            return
         self.store.replace(PODS, {**pod, "metadata": new_meta, "spec": spec, "status": status}, pod)
 
-    def evict(self, *, namespace: str, name: str, body: Any) -> None:
+    def evict(
+        self, *, namespace: str, name: str, body: Any, opts: WriteOptions | None = None
+    ) -> None:
         """POST pods/NAME/eviction: delete the pod unless a PodDisruptionBudget forbids it."""
         eviction = require_object(body)
-        wiretypes.check(api_version="policy/v1", kind="Eviction", obj=eviction)
+        eviction, unknown = wiretypes.check(api_version="policy/v1", kind="Eviction", obj=eviction)
+        (opts or _INTERNAL).unknown_fields(kind="Eviction", api_version="policy/v1", paths=unknown)
         pod = self.store.get(PODS, namespace, name)
         if pod is None:
             raise errors.not_found(plural="pods", group="", name=name)
-        self.disruption.check_eviction(pod)
-        self.delete(PODS, namespace=namespace, name=name, options=eviction.get("deleteOptions"))
+        options = eviction.get("deleteOptions") or {}
+        dry = (opts is not None and opts.dry_run) or bool(options.get("dryRun"))
+        self.disruption.check_eviction(pod, record=not dry)
+        self.delete(PODS, namespace=namespace, name=name, options=options, opts=opts)
 
 
 # Resources whose deletion orphans dependents when the request does not say (upstream's
@@ -440,9 +666,20 @@ def _propagation(rt: ResourceType, options: JSON) -> str:
     return "Orphan" if rt.key in _ORPHAN_BY_DEFAULT else "Background"
 
 
-def _typed(rt: ResourceType, body: Any) -> JSON:
-    """The body as an object of `rt`'s kind, or 400 as upstream's create and update handlers
-    answer a body of another API version or kind."""
+def _type(rt: ResourceType) -> fieldsets.Type:
+    return fieldsets.root(rt.api_version, rt.kind) or fieldsets.DEDUCED
+
+
+def _compact(obj: JSON) -> str:
+    import orjson
+
+    return orjson.dumps(obj).decode()
+
+
+def _typed(rt: ResourceType, body: Any, opts: WriteOptions) -> JSON:
+    """The body as an object of `rt`'s kind without unknown fields (refused, warned of or
+    dropped as `opts` says), or 400 as upstream's create and update handlers answer a body of
+    another API version or kind."""
     obj = require_object(body)
     version, kind = obj.get("apiVersion"), obj.get("kind")
     if version and version != rt.api_version:
@@ -454,5 +691,6 @@ def _typed(rt: ResourceType, body: Any) -> JSON:
         raise errors.bad_request(
             f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})"
         )
-    wiretypes.check(api_version=rt.api_version, kind=rt.kind, obj=obj)
+    obj, unknown = wiretypes.check(api_version=rt.api_version, kind=rt.kind, obj=obj)
+    opts.unknown_fields(kind=rt.kind, api_version=rt.api_version, paths=unknown)
     return obj

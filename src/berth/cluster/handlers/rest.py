@@ -10,26 +10,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from berth.cluster import discovery, errors, events, openapi
+from berth.cluster import discovery, errors, events, openapi, options
 from berth.cluster.api import Api
 from berth.cluster.errors import ApiError
 from berth.cluster.faults import Faults
 from berth.cluster.handlers.routes import Discovery, Route, parse
 from berth.cluster.handlers.watch import serve_watch
 from berth.cluster.limits import Limits
+from berth.cluster.options import WriteOptions, warning_header
 from berth.cluster.params import query_bool, query_int64
 from berth.cluster.rbac import ADMIN, Authorizer, User, request_attributes
 from berth.cluster.resources import BINDINGS, EVENTS, NEW_EVENTS, PODS
 from berth.cluster.selectors import combine, parse_field_selector, parse_label_selector
 from berth.cluster.store import Change, Store
 from berth.cluster.tables import table, wants_table
-from berth.safeload import nesting_depth_exceeds
+from berth.safeload import InputError, YamlLimits, load_one, nesting_depth_exceeds
 
 JSON = dict[str, Any]
 log = logging.getLogger("berth.cluster")
@@ -166,8 +168,8 @@ class RestHandler:
             path = request.path
             if path in _HEALTH:
                 return web.Response(text="ok")
-            if path.startswith("/openapi/v3"):
-                return self._openapi(path)
+            if path.startswith(("/openapi/v3", "/openapi/v2")):
+                return self._openapi(request, path)
             target = parse(path)
             if isinstance(target, Discovery):
                 if request.method != "GET":
@@ -182,12 +184,22 @@ class RestHandler:
             log.exception("internal error serving %s %s", request.method, request.path)
             return error_response(errors.internal(f"internal error: {type(exc).__name__}"))
 
-    def _openapi(self, path: str) -> web.Response:
+    def _openapi(self, request: web.Request, path: str) -> web.Response:
+        if request.method != "GET":
+            raise errors.method_not_allowed(request.method)
+        if path.rstrip("/") == "/openapi/v2":
+            accept = request.headers.get("Accept", "")
+            if any(t in accept for t in openapi.V2_PROTOBUF_ACCEPT):
+                return web.Response(
+                    body=openapi.v2_protobuf(),
+                    headers={"Content-Type": openapi.V2_PROTOBUF, "Vary": "Accept"},
+                )
+            return _raw(openapi.v2_json())
         rest = path[len("/openapi/v3") :].strip("/")
-        doc = openapi.root() if not rest else openapi.document(rest)
+        doc = openapi.v3_root() if not rest else openapi.v3_document(rest)
         if doc is None:
             raise errors.page_not_found(path)
-        return _json(doc)
+        return _raw(doc)
 
     def _discovery(self, target: Discovery, path: str) -> web.Response:
         doc: JSON | None
@@ -230,10 +242,15 @@ class RestHandler:
         if not data:
             return None
         raw = bytes(data)
+        ctype = request.headers.get("Content-Type", "")
+        if ctype.split(";")[0].strip() == "application/apply-patch+yaml":
+            try:  # YAML (a superset of JSON), within the same depth limit and alias bounds
+                return load_one(raw, limits=YamlLimits(max_depth=limits.max_depth))
+            except InputError as exc:
+                raise errors.bad_request(f"error decoding YAML: {exc}") from None
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            ctype = request.headers.get("Content-Type", "")
             if "yaml" in ctype:
                 raise errors.unsupported_media_type(ctype) from exc
             if "depth limit" in str(exc):
@@ -303,8 +320,16 @@ class RestHandler:
             if verb == "watch":
                 return await self._watch(request, route, predicate, as_table, view=view)
             if verb == "deletecollection":
+                opts = options.parse(
+                    query, verb=verb, user_agent=request.headers.get("User-Agent", "")
+                )
+                body = await self._body(request)
                 items = self.api.delete_collection(
-                    srt, namespace=route.namespace, predicate=predicate
+                    srt,
+                    namespace=route.namespace,
+                    predicate=predicate,
+                    options=body if isinstance(body, dict) else None,
+                    opts=opts,
                 )
             else:
                 items = self.api.list_objects(srt, namespace=route.namespace, predicate=predicate)
@@ -330,7 +355,31 @@ class RestHandler:
                 )
             return _json(obj)
 
+        opts = options.parse(query, verb=verb, user_agent=request.headers.get("User-Agent", ""))
         body = await self._body(request)
+        response = self._write(
+            request, route, verb, body, opts, view=view, out=out, out_change=out_change
+        )
+        for warning in opts.warnings:
+            response.headers.add("Warning", warning_header(warning))
+        return response
+
+    def _write(
+        self,
+        request: web.Request,
+        route: Route,
+        verb: str,
+        body: Any,
+        opts: WriteOptions,
+        *,
+        view: bool,
+        out: Callable[[JSON], web.Response],
+        out_change: Callable[..., web.Response],
+    ) -> web.Response:
+        """A create, update, patch or delete, answered as upstream answers it."""
+        rt, name = route.rt, route.name
+        ns = route.namespace if rt.namespaced else ""
+        srt = EVENTS if view else rt
         # The real API server decodes a body into typed structs first and answers a value of the
         # wrong shape with 400 BadRequest; a shape Berth's validation does not check field by
         # field raises below and is answered the same way, never as a 500.
@@ -340,19 +389,24 @@ class RestHandler:
             if verb == "create":
                 if rt is BINDINGS:
                     bname = ((body or {}).get("metadata") or {}).get("name", "")
-                    self.api.bind(namespace=ns or "", name=bname, body=body)
+                    self.api.bind(namespace=ns or "", name=bname, body=body, opts=opts)
                     return _json(errors.success(code=201), status=201)
                 if route.subresource == "binding":
-                    self.api.bind(namespace=ns or "", name=name, body=body)
+                    self.api.bind(namespace=ns or "", name=name, body=body, opts=opts)
                     return _json(errors.success(code=201), status=201)
                 if route.subresource == "eviction":
-                    self.api.evict(namespace=ns or "", name=name, body=body)
+                    self.api.evict(namespace=ns or "", name=name, body=body, opts=opts)
                     return _json(errors.success(code=201), status=201)
-                change = self.api.create(srt, namespace=route.namespace, body=body)
+                change = self.api.create(srt, namespace=route.namespace, body=body, opts=opts)
                 return out_change(change, status=201)
             if verb == "update":
                 change = self.api.update(
-                    srt, namespace=ns or "", name=name, body=body, subresource=route.subresource
+                    srt,
+                    namespace=ns or "",
+                    name=name,
+                    body=body,
+                    subresource=route.subresource,
+                    opts=opts,
                 )
                 return out_change(change)
             if verb == "patch":
@@ -365,11 +419,17 @@ class RestHandler:
                     body=body,
                     subresource=route.subresource,
                     view=(events.to_new, lambda new, _old: events.to_core(new)) if view else None,
+                    opts=opts,
                 )
-                return out_change(change)
+                created = change.type == "ADDED"  # an apply that created the object
+                return out_change(change, status=201 if created else 200)
             # delete
             change = self.api.delete(
-                srt, namespace=ns or "", name=name, options=body if isinstance(body, dict) else None
+                srt,
+                namespace=ns or "",
+                name=name,
+                options=body if isinstance(body, dict) else None,
+                opts=opts,
             )
             if rt is PODS or rt.key in RETURN_DELETED or change.type == "MODIFIED":
                 return out(change.obj)  # (MODIFIED: kept until its finalizers are removed)
@@ -390,9 +450,12 @@ class RestHandler:
         rt, ns, name = route.rt, route.namespace or "", route.name
         if verb == "get":
             return _json(self.api.get_scale(rt, namespace=ns, name=name))
+        opts = options.parse(
+            request.query, verb=verb, user_agent=request.headers.get("User-Agent", "")
+        )
         body = await self._body(request)
         if verb == "update":
-            return _json(self.api.update_scale(rt, namespace=ns, name=name, body=body))
+            return _json(self.api.update_scale(rt, namespace=ns, name=name, body=body, opts=opts))
         ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
         change = self.api.patch(
             rt,
@@ -402,6 +465,7 @@ class RestHandler:
             body=body,
             subresource="scale",
             view=self.api.scale_view(rt),
+            opts=opts,
         )
         return _json(self.api.scale_view(rt)[0](change.obj))
 

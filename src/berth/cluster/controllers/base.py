@@ -152,6 +152,7 @@ class Controller:
 
     name = "controller"
     rt: ResourceType
+    watched: tuple[ResourceType, ...] = ()  # besides `rt`, whose changes may concern it
 
     def __init__(self, *, api: Api, index: OwnerIndex, interval: float = 0.05) -> None:
         self.api = api
@@ -162,7 +163,8 @@ class Controller:
         self._dirty: set[Key] = set()
         self._wake = asyncio.Event()
         self._timers: dict[Key, float] = {}
-        self.store.add_listener(self._on_change)
+        keys = {self.rt.key, *(r.key for r in self.watched)}
+        self.store.add_listener(self._on_change, keys=keys)
 
     def _on_change(self, change: Change) -> None:
         for key in self.keys(change):
@@ -175,6 +177,10 @@ class Controller:
 
     def owner_key(self, change: Change) -> Iterable[Key]:
         """The key of the object of `rt` that controls the changed object (before or after)."""
+        if not change.obj["metadata"].get("ownerReferences") and not (
+            change.old is not None and change.old["metadata"].get("ownerReferences")
+        ):
+            return ()  # most pods: nobody's
         keys = []
         for obj in (change.obj, change.old):
             if obj is None:
@@ -213,7 +219,14 @@ class Controller:
                 done += self.errors.run(obj, self.sync)
         return done
 
+    def prime(self) -> None:
+        """Mark every stored object of `rt` dirty (a start over restored state)."""
+        for obj in self.store.items(self.rt):
+            meta = obj["metadata"]
+            self._dirty.add((meta.get("namespace", ""), meta["name"]))
+
     async def run(self) -> None:
+        self.prime()
         while True:
             timeout = None
             if self._timers:

@@ -154,6 +154,7 @@ def pod_node(pod: JSON) -> str | None:
 class DaemonSetController(Controller):
     name = "daemonset-controller"
     rt = DAEMON_SETS
+    watched = (PODS, NODES)
 
     def keys(self, change: Change) -> list[Key]:
         if change.key == PODS.key:

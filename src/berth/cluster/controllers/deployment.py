@@ -118,6 +118,7 @@ def _seconds(stamp: Any) -> float:
 class DeploymentController(Controller):
     name = "deployment-controller"
     rt = DEPLOYMENTS
+    watched = (REPLICA_SETS,)
 
     def keys(self, change: Change) -> list[Key]:
         if change.key == REPLICA_SETS.key:

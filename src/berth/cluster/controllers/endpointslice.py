@@ -19,12 +19,15 @@ MANAGER = "endpointslice-controller.k8s.io"
 ZONE = "topology.kubernetes.io/zone"
 
 
-def _selects(svc: JSON, pod: JSON | None) -> bool:
-    selector = (svc.get("spec") or {}).get("selector") or {}
+def _matches(selector: JSON, pod: JSON | None) -> bool:
     if not selector or pod is None:
         return False
     labels = pod["metadata"].get("labels") or {}
     return all(labels.get(k) == v for k, v in selector.items())
+
+
+def _selects(svc: JSON, pod: JSON | None) -> bool:
+    return _matches((svc.get("spec") or {}).get("selector") or {}, pod)
 
 
 def _target_port(port: JSON, pod: JSON) -> int | None:
@@ -41,17 +44,40 @@ def _target_port(port: JSON, pod: JSON) -> int | None:
 class EndpointSliceController(Controller):
     name = "endpointslice-controller"
     rt = SERVICES
+    watched = (PODS, ENDPOINT_SLICES)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # namespace -> Service name -> its selector (Services without one select nothing)
+        self._selectors: dict[str, dict[str, JSON]] = {}
+
+    def prime(self) -> None:
+        for svc in self.store.items(SERVICES):
+            selector = (svc.get("spec") or {}).get("selector")
+            if isinstance(selector, dict) and selector:
+                meta = svc["metadata"]
+                self._selectors.setdefault(meta["namespace"], {})[meta["name"]] = selector
+        super().prime()
 
     def keys(self, change: Change) -> list[Key]:
+        ns = change.obj["metadata"].get("namespace", "")
         if change.key == PODS.key:
-            ns = change.obj["metadata"].get("namespace", "")
+            selectors = self._selectors.get(ns)
+            if not selectors:
+                return []
             return [
-                (ns, svc["metadata"]["name"])
-                for svc in self.store.items(SERVICES, ns)
-                if _selects(svc, change.obj) or _selects(svc, change.old)
+                (ns, name)
+                for name, selector in selectors.items()
+                if _matches(selector, change.obj) or _matches(selector, change.old)
             ]
         if change.key == ENDPOINT_SLICES.key:
             return list(self.owner_key(change))
+        name = change.obj["metadata"]["name"]
+        selector = (change.obj.get("spec") or {}).get("selector")
+        if change.type == "DELETED" or not isinstance(selector, dict) or not selector:
+            self._selectors.get(ns, {}).pop(name, None)
+        else:
+            self._selectors.setdefault(ns, {})[name] = selector
         return list(self.own_key(change))
 
     def sync(self, svc: JSON) -> int:

@@ -36,6 +36,7 @@ def _phase(pod: JSON) -> str:
 class JobController(Controller):
     name = "job-controller"
     rt = JOBS
+    watched = (PODS,)
 
     def keys(self, change: Change) -> list[Key]:
         if change.key == PODS.key:

@@ -74,6 +74,7 @@ class ReplicaSetController(Controller):
 
     def __init__(self, *, api: Api, index: OwnerIndex, rt: ResourceType = REPLICA_SETS) -> None:
         self.rt = rt
+        self.watched = (PODS,)
         self.name = "replicaset-controller" if rt is REPLICA_SETS else "replication-controller"
         super().__init__(api=api, index=index)
 

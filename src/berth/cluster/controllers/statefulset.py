@@ -51,6 +51,7 @@ def revision_object(rt_owner: Any, owner: JSON, *, name: str, revision: int, dat
 class StatefulSetController(Controller):
     name = "statefulset-controller"
     rt = STATEFUL_SETS
+    watched = (PODS,)
 
     def keys(self, change: Change) -> list[Key]:
         if change.key == PODS.key:

@@ -2,7 +2,8 @@
 
 It is cheap by design: a store listener notes pods that got a node, and one task starts all noted
 pods in a batch every `interval` seconds (one status write per pod, no per-pod timers or tasks).
-It does not run containers, pull images, probe, or ever finish a pod.
+It does not run containers, pull images or probe; the pods of a Job succeed after
+`job_seconds`, every other pod runs until it is deleted.
 """
 
 from __future__ import annotations
@@ -42,8 +43,7 @@ class Kubelet:
         self.job_seconds = job_seconds
         self._pending: dict[tuple[str, str], tuple[float, str]] = {}
         self._finishing: dict[tuple[str, str], tuple[float, str]] = {}
-        self._next_ip: dict[str, int] = {}
-        self._nets: dict[str, tuple[int, int, int]] = {}
+        self._addresses = PodAddresses()
         self._wake = asyncio.Event()
         self.errors = ObjectErrors("kubelet")
         store.add_listener(self._on_change)
@@ -91,7 +91,9 @@ class Kubelet:
         node = self.store.get(NODES, "", pod["spec"]["nodeName"])
         if node is None or (pod.get("status") or {}).get("phase", "Pending") != "Pending":
             return 0
-        started = self.store.replace(PODS, self._running(pod, node), pod).obj
+        started = self.store.replace(
+            PODS, running(pod, node, pod_ip=self._addresses.next(node)), pod
+        ).obj
         if runs_to_completion(started):
             meta = started["metadata"]
             due = time.monotonic() + self.job_seconds
@@ -116,7 +118,15 @@ class Kubelet:
         self.store.replace(PODS, succeeded(pod), pod)
         return 1
 
-    def _pod_ip(self, node: JSON) -> str:
+
+class PodAddresses:
+    """Pod IPs handed out per node from its podCIDR, in turn (wrapping around)."""
+
+    def __init__(self) -> None:
+        self._next_ip: dict[str, int] = {}
+        self._nets: dict[str, tuple[int, int, int]] = {}
+
+    def next(self, node: JSON) -> str:
         name = node["metadata"]["name"]
         net = self._nets.get(name)
         if net is None:
@@ -132,49 +142,50 @@ class Kubelet:
             return str(ipaddress.ip_address(net[0] + n))
         return _dotted(net[0] + n)
 
-    def _running(self, pod: JSON, node: JSON) -> JSON:
-        stamp = now()
-        pod_ip = self._pod_ip(node)
-        host_ip = node_ip(node)
-        status = dict(pod.get("status") or {})
-        scheduled = next(
-            (c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"),
-            {"type": "PodScheduled", "status": "True", "lastTransitionTime": stamp},
+
+def running(pod: JSON, node: JSON, *, pod_ip: str) -> JSON:
+    """`pod` as a kubelet reports it once its containers run on `node`: Running and Ready."""
+    stamp = now()
+    host_ip = node_ip(node)
+    status = dict(pod.get("status") or {})
+    scheduled = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"),
+        {"type": "PodScheduled", "status": "True", "lastTransitionTime": stamp},
+    )
+    conditions = [
+        {"type": t, "status": "True", "lastTransitionTime": stamp}
+        for t in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady")
+    ]
+    conditions.append(scheduled)
+    uid = pod["metadata"]["uid"].replace("-", "")
+    statuses = []
+    for i, c in enumerate(pod["spec"].get("containers") or []):
+        cid = f"{uid}{i:032x}"
+        image = str(c.get("image", ""))
+        statuses.append(
+            {
+                "name": c["name"],
+                "image": image,
+                "imageID": f"{image}@sha256:{cid}",
+                "containerID": f"containerd://{cid}",
+                "ready": True,
+                "started": True,
+                "restartCount": 0,
+                "state": {"running": {"startedAt": stamp}},
+                "lastState": {},
+            }
         )
-        conditions = [
-            {"type": t, "status": "True", "lastTransitionTime": stamp}
-            for t in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady")
-        ]
-        conditions.append(scheduled)
-        uid = pod["metadata"]["uid"].replace("-", "")
-        statuses = []
-        for i, c in enumerate(pod["spec"].get("containers") or []):
-            cid = f"{uid}{i:032x}"
-            image = str(c.get("image", ""))
-            statuses.append(
-                {
-                    "name": c["name"],
-                    "image": image,
-                    "imageID": f"{image}@sha256:{cid}",
-                    "containerID": f"containerd://{cid}",
-                    "ready": True,
-                    "started": True,
-                    "restartCount": 0,
-                    "state": {"running": {"startedAt": stamp}},
-                    "lastState": {},
-                }
-            )
-        status.update(
-            phase="Running",
-            conditions=conditions,
-            hostIP=host_ip,
-            hostIPs=[{"ip": host_ip}],
-            podIP=pod_ip,
-            podIPs=[{"ip": pod_ip}],
-            startTime=stamp,
-            containerStatuses=statuses,
-        )
-        return {**pod, "status": status}
+    status.update(
+        phase="Running",
+        conditions=conditions,
+        hostIP=host_ip,
+        hostIPs=[{"ip": host_ip}],
+        podIP=pod_ip,
+        podIPs=[{"ip": pod_ip}],
+        startTime=stamp,
+        containerStatuses=statuses,
+    )
+    return {**pod, "status": status}
 
 
 def runs_to_completion(pod: JSON) -> bool:

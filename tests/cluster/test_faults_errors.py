@@ -94,8 +94,6 @@ def test_admin_endpoint_sets_rules(faulty: EmbeddedCluster) -> None:
         ("POST", "/api/v1/namespaces/default/pods", b"{bad", "application/json", 400, "BadRequest"),
         ("POST", "/api/v1/namespaces/default/pods", b"[1]", "application/json", 400, "BadRequest"),
         ("GET", "/api/v1/widgets", None, "", 404, "NotFound"),
-        ("GET", "/apis/nope.io/v1/things", None, "", 404, "NotFound"),
-        ("GET", "/nothing/here", None, "", 404, "NotFound"),
         ("GET", "/api/v1/namespaces/default/pods/absent", None, "", 404, "NotFound"),
         (
             "PUT",
@@ -141,6 +139,18 @@ def test_malformed_requests_get_status(
     got_code, got = _request(faulty, method, path, body, ctype)
     assert (got_code, got["kind"], got["reason"]) == (code, "Status", reason)
     assert got["status"] == "Failure" and got["code"] == code and got["message"]
+
+
+@pytest.mark.parametrize("path", ["/apis/nope.io/v1/things", "/nothing/here", "/apis/nope.io"])
+def test_paths_outside_the_api_get_the_plain_404(faulty: EmbeddedCluster, path: str) -> None:
+    """kube-apiserver's mux: a path no API group serves is Go's plain-text 404, not a Status
+    (kubectl reports the resource type it cannot map)."""
+    with urllib.request.urlopen(faulty.url + "/version") as ok:
+        assert ok.status == 200
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(faulty.url + path)
+    assert err.value.code == 404
+    assert err.value.read() == b"404 page not found\n"
 
 
 def test_discovery_documents(faulty: EmbeddedCluster) -> None:

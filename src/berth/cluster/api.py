@@ -400,6 +400,20 @@ class Api:
                 if not kind
                 else "apiVersion must be set"
             )
+        t = _type(rt)
+        unknown = fieldsets.undeclared(t, {k: v for k, v in config.items() if k != "status"})
+        if unknown:  # upstream's typed conversion of the apply configuration fails
+            cmeta = config.get("metadata") or {}
+            where = f"{cmeta.get('namespace') or ''}/{cmeta.get('name') or ''}"
+            listed = "\n".join(
+                f"{fieldsets.path_string(p)}: field not declared in schema" for p in unknown
+            )
+            raise errors.ApiError(
+                code=500,
+                reason="",
+                message=f"failed to create typed patch object ({where}; {rt.api_version}, "
+                f"Kind={rt.kind}): {listed}",
+            )
         config = _typed(rt, config, opts)
         cmeta = config.get("metadata") or {}
         if cmeta.get("name") not in (None, name):
@@ -408,7 +422,6 @@ class Api:
                 f"({name})"
             )
         old = self.store.get(rt, namespace if rt.namespaced else "", name)
-        t = _type(rt)
         if old is None:
             if subresource:
                 raise errors.not_found(plural=rt.plural, group=rt.group, name=name)

@@ -202,6 +202,26 @@ def _fieldset(t: Type, value: Any, path: Path, out: FieldSet) -> None:
             out.add(child)
 
 
+def undeclared(t: Type, value: Any, path: Path = ()) -> list[Path]:
+    """The fields of `value` its schema does not declare (what makes structured-merge-diff's
+    typed conversion fail: `field not declared in schema`), in order."""
+    out: list[Path] = []
+    if t.kind == "list" and isinstance(value, list) and t.elem is not None:
+        for pe, item in _items(t, value):
+            out += undeclared(t.elem, item, (*path, pe))
+    elif t.kind == "struct" and isinstance(value, dict) and not t.atomic:
+        for key, item in value.items():
+            sub = t.field(key)
+            if sub is None:
+                out.append((*path, f"f:{key}"))
+            else:
+                out += undeclared(sub, item, (*path, f"f:{key}"))
+    elif t.kind == "map" and isinstance(value, dict) and t.elem is not None and t is not DEDUCED:
+        for key, item in value.items():
+            out += undeclared(t.elem, item, (*path, f"f:{key}"))
+    return out
+
+
 # --- compare ------------------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
 """Server-side printing: `meta.k8s.io/v1` Table responses, as `kubectl get` asks for them.
 
 Columns are upstream's (pkg/printers/internalversion/printers.go) for pods, nodes, namespaces and
-events; other resources get NAME and AGE, which is what upstream prints for custom resources.
+events (workloads and Services: workload_tables.py); other resources get NAME and AGE, which is
+what upstream prints for custom resources.
 """
 
 from __future__ import annotations
@@ -220,6 +221,10 @@ _TABLES: dict[str, tuple[list[Column], Row]] = {
 def _columns(rt: ResourceType) -> tuple[list[Column], Row]:
     if rt.group in ("", "events.k8s.io") and rt.plural in _TABLES:
         return _TABLES[rt.plural]
+    from berth.cluster.workload_tables import TABLES
+
+    if rt.key in TABLES:
+        return TABLES[rt.key]
     return [_NAME, ("Age", "string", 0)], lambda obj: [_name(obj), _age(obj)]
 
 

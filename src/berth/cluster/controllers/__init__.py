@@ -6,7 +6,7 @@ EndpointSlice controller, each doing for a scheduler what upstream's does (pkg/c
 from __future__ import annotations
 
 from berth.cluster.api import Api
-from berth.cluster.controllers.base import Controller, OwnerIndex
+from berth.cluster.controllers.base import Controller, OwnerIndex, PodRouter
 from berth.cluster.controllers.daemonset import DaemonSetController
 from berth.cluster.controllers.deployment import DeploymentController
 from berth.cluster.controllers.endpointslice import EndpointSliceController
@@ -20,13 +20,28 @@ from berth.cluster.resources import REPLICATION_CONTROLLERS
 def make_controllers(api: Api) -> list[Controller | GarbageCollector]:
     """Every controller over `api`'s store, sharing one owner index."""
     index = OwnerIndex(api.store)
+    replicasets = ReplicaSetController(api=api, index=index)
+    rcs = ReplicaSetController(api=api, index=index, rt=REPLICATION_CONTROLLERS)
+    statefulsets = StatefulSetController(api=api, index=index)
+    daemonsets = DaemonSetController(api=api, index=index)
+    jobs = JobController(api=api, index=index)
+    endpoints = EndpointSliceController(api=api, index=index)
+    collector = GarbageCollector(api=api, index=index)
+    PodRouter(
+        store=api.store,
+        index=index,
+        owners=[replicasets, rcs, statefulsets, daemonsets, jobs],
+        adopters=[replicasets, rcs],
+        always=[endpoints._on_change],
+        collector=collector._on_change,
+    )
     return [
-        ReplicaSetController(api=api, index=index),
-        ReplicaSetController(api=api, index=index, rt=REPLICATION_CONTROLLERS),
+        replicasets,
+        rcs,
         DeploymentController(api=api, index=index),
-        StatefulSetController(api=api, index=index),
-        DaemonSetController(api=api, index=index),
-        JobController(api=api, index=index),
-        EndpointSliceController(api=api, index=index),
-        GarbageCollector(api=api, index=index),
+        statefulsets,
+        daemonsets,
+        jobs,
+        endpoints,
+        collector,
     ]

@@ -14,17 +14,18 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from berth.cluster.admission import now
 from berth.cluster.api import Api
 from berth.cluster.errors import ApiError
 from berth.cluster.reconcile import ObjectErrors
-from berth.cluster.resources import BY_KEY, EVENTS, RESOURCES, ResourceType
+from berth.cluster.resources import BY_KEY, EVENTS, PODS, RESOURCES, STORED, ResourceType
 from berth.cluster.store import Change, Store
 
 JSON = dict[str, Any]
+Listener = Callable[[Change], None]
 Key = tuple[str, str]  # (namespace, name)
 Ref = tuple[str, str, str]  # (resource key, namespace, name)
 log = logging.getLogger("berth.cluster.controllers")
@@ -124,7 +125,8 @@ class OwnerIndex:
 
     def __init__(self, store: Store) -> None:
         self._dependents: dict[str, set[Ref]] = {}
-        store.add_listener(self._on_change)
+        # pods come through the PodRouter, only when they name an owner
+        store.add_listener(self._on_change, keys=[r.key for r in STORED if r is not PODS])
 
     def _on_change(self, change: Change) -> None:
         new = owner_refs(change.obj) if change.type != "DELETED" else []
@@ -163,7 +165,7 @@ class Controller:
         self._dirty: set[Key] = set()
         self._wake = asyncio.Event()
         self._timers: dict[Key, float] = {}
-        keys = {self.rt.key, *(r.key for r in self.watched)}
+        keys = {self.rt.key, *(r.key for r in self.watched)} - {PODS.key}  # pods: PodRouter
         self.store.add_listener(self._on_change, keys=keys)
 
     def _on_change(self, change: Change) -> None:
@@ -289,3 +291,46 @@ class Controller:
             self.api.create(EVENTS, namespace=namespace, body=body)
         except ApiError as err:
             log.warning("%s: event %s not recorded: %s", self.name, reason, err.message)
+
+
+class PodRouter:
+    """The one store listener for pods: a pod change goes only to who can care (the owner index,
+    the garbage collector and the controller of the kinds its owner references name; for a pod
+    nobody owns, the controllers that adopt on create and the EndpointSlice controller), so the
+    create and bind path of a pod nobody owns pays for two cheap calls, not one per controller."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        index: OwnerIndex,
+        owners: list[Controller],
+        adopters: list[Controller],
+        always: list[Listener],
+        collector: Listener,
+    ) -> None:
+        self.index = index
+        self.owners = owners
+        self.adopters = adopters
+        self.always = always
+        self.collector = collector
+        store.add_listener(self, keys=[PODS.key])
+
+    def __call__(self, change: Change) -> None:
+        refs = change.obj["metadata"].get("ownerReferences")
+        old = change.old["metadata"].get("ownerReferences") if change.old is not None else None
+        if refs or old:
+            self.index._on_change(change)
+            self.collector(change)
+            kinds = {r.get("kind") for r in (refs or []) + (old or []) if isinstance(r, dict)}
+            for c in self.owners:
+                if c.rt.kind in kinds:
+                    c._on_change(change)
+        else:
+            if change.type == "DELETED":
+                self.collector(change)
+            elif change.type == "ADDED":
+                for c in self.adopters:
+                    c._on_change(change)
+        for listener in self.always:
+            listener(change)

@@ -16,7 +16,7 @@ from berth.cluster.api import Api
 from berth.cluster.controllers.base import BY_GROUP_KIND, OwnerIndex, Ref, group_of, owner_refs
 from berth.cluster.errors import ApiError
 from berth.cluster.reconcile import ObjectErrors
-from berth.cluster.resources import BY_KEY
+from berth.cluster.resources import BY_KEY, PODS, STORED
 from berth.cluster.store import Change
 
 JSON = dict[str, Any]
@@ -37,7 +37,8 @@ class GarbageCollector:
         self._dependents: set[Ref] = set()  # to check: are their owners alive?
         self._owners: set[Ref] = set()  # being deleted with orphan or foreground finalizers
         self._wake = asyncio.Event()
-        self.store.add_listener(self._on_change)
+        # pods come through the PodRouter (deleted, or naming an owner)
+        self.store.add_listener(self._on_change, keys=[r.key for r in STORED if r is not PODS])
 
     def _on_change(self, change: Change) -> None:
         meta = change.obj["metadata"]

@@ -59,6 +59,8 @@ class WriteOptions:
 
 def parse(query: Mapping[str, str], *, verb: str, user_agent: str = "") -> WriteOptions:
     """The options of a write from its query, or 422 as upstream's options validation."""
+    if not query:  # most writes: no options at all
+        return WriteOptions(user_agent=user_agent)
     getall = getattr(query, "getall", None)
     dry = list(getall("dryRun", [])) if getall is not None else []
     if not dry and query.get("dryRun") is not None:

@@ -95,6 +95,8 @@ class ReplicaSetController(Controller):
         return sel if isinstance(sel, dict) else None
 
     def _selecting(self, pod: JSON) -> list[Key]:
+        if not self.store.count(self.rt):
+            return []  # nothing could adopt it (the usual case on the create path)
         ns = pod["metadata"]["namespace"]
         labels = pod["metadata"].get("labels") or {}
         out = []

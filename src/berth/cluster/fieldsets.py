@@ -1,7 +1,7 @@
 """Field sets over upstream's schemas: the part of structured-merge-diff server-side apply needs
 (sigs.k8s.io/structured-merge-diff typed/ and fieldpath/), in Python.
 
-Types come from the served OpenAPI v2 definitions (openapi.py), read as kube-apiserver's type
+Types come from the served OpenAPI v3 schemas (openapi.py), read as kube-apiserver's type
 converter reads them: a list is associative by `x-kubernetes-list-map-keys` (or by its patch
 merge key), a set by `x-kubernetes-list-type: set`, else atomic; a map or struct marked
 `x-kubernetes-map-type: atomic` is one leaf. A path is a tuple of path elements spelled as in
@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from berth.cluster.openapi import v2_document
+from berth.cluster.openapi import v3_schemas
 
 JSON = dict[str, Any]
 Path = tuple[str, ...]
@@ -72,7 +72,7 @@ DEDUCED.elem = DEDUCED
 
 @functools.cache
 def _definitions() -> dict[str, JSON]:
-    defs: dict[str, JSON] = v2_document()["definitions"]
+    defs: dict[str, JSON] = v3_schemas()
     return defs
 
 
@@ -238,7 +238,14 @@ _MISSING = object()
 
 
 def _compare(
-    t: Type, old: Any, new: Any, path: Path, added: FieldSet, modified: FieldSet, removed: FieldSet
+    t: Type,
+    old: Any,
+    new: Any,
+    path: Path,
+    added: FieldSet,
+    modified: FieldSet,
+    removed: FieldSet,
+    item: bool = False,
 ) -> None:
     leaf = t.kind in ("scalar", "untyped") or t.atomic
     if t.kind == "list":
@@ -268,6 +275,7 @@ def _compare(
                 added,
                 modified,
                 removed,
+                True,
             )
     else:
         o = old if isinstance(old, dict) else {}
@@ -283,12 +291,14 @@ def _compare(
                 modified,
                 removed,
             )
-    # A struct with fields is no member of its own (upstream compares with the zero object, in
-    # which a non-pointer struct already exists); maps, list items and empty structs are.
+    # A struct field with fields, and a list, is no member of its own (upstream compares with
+    # the zero object, in which non-pointer structs and lists already exist, as {} and null);
+    # maps, list items and empty structs are.
+    container = t.kind == "list" or (t.kind == "struct" and not item)
     if old is _MISSING:
-        if not (t.kind == "struct" and new):
+        if not (container and new):
             added.add(path)
-    elif new is _MISSING and not (t.kind == "struct" and old):
+    elif new is _MISSING and not (container and old):
         removed.add(path)
 
 

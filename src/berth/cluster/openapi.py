@@ -47,10 +47,17 @@ def _gv_path(group: str, version: str) -> str:
 
 
 @functools.cache
-def v2_document() -> JSON:
-    """The v2 document, parsed (what server-side apply reads its merge rules from)."""
-    doc: JSON = json.loads(v2_json())
-    return doc
+def v3_schemas() -> JSON:
+    """Every schema of the served v3 documents, by name: what server-side apply reads its
+    merge rules from (v3 carries the defaults of list-map keys, such as a port's protocol)."""
+    schemas: JSON = {}
+    for path in group_version_paths():
+        if any(r.custom and _gv_path(r.group, r.version) == path for r in RESOURCES):
+            continue
+        doc = _v3_bytes(path)
+        if doc is not None:
+            schemas.update(json.loads(doc)["components"]["schemas"])
+    return schemas
 
 
 def _operation(rt: ResourceType, action: str) -> JSON:

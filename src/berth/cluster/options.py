@@ -118,4 +118,6 @@ def _boolean(value: Any) -> bool:
 def warning_header(message: str) -> str:
     """A `Warning` header value as kube-apiserver writes it (RFC 7234 code 299, agent `-`)."""
     escaped = message.replace("\\", "\\\\").replace('"', '\\"')
-    return f'299 - "{escaped}"'
+    # a header carries printable ASCII only: anything else (a field named "\x1f") is escaped
+    safe = "".join(c if " " <= c <= "~" else f"\\u{ord(c):04x}" for c in escaped)
+    return f'299 - "{safe}"'

@@ -80,13 +80,21 @@ def _pod_row(pod: JSON) -> list[Any]:
     for cond in status.get("conditions") or []:
         if cond.get("type") == "PodScheduled" and cond.get("reason") == "SchedulingGated":
             reason = "SchedulingGated"
-    for c in statuses:
-        waiting = (c.get("state") or {}).get("waiting")
+    for c in reversed(statuses):  # upstream walks them last to first
+        state = c.get("state") or {}
+        waiting, terminated = state.get("waiting"), state.get("terminated")
         if waiting and waiting.get("reason"):
             reason = waiting["reason"]
-    if reason == "Pending" and spec.get("nodeName"):
+        elif isinstance(terminated, dict):
+            reason = terminated.get("reason") or (
+                f"Signal:{terminated['signal']}"
+                if terminated.get("signal")
+                else f"ExitCode:{terminated.get('exitCode', 0)}"
+            )
+    if reason == "Pending" and spec.get("nodeName") and not statuses:
         reason = "ContainerCreating"
-    if pod.get("metadata", {}).get("deletionTimestamp"):
+    terminal = status.get("phase") in ("Succeeded", "Failed")
+    if pod.get("metadata", {}).get("deletionTimestamp") and not terminal:
         reason = "Terminating"
     gates = spec.get("readinessGates") or []
     if gates:

@@ -176,6 +176,11 @@ class RestHandler:
             if isinstance(target, Discovery):
                 if request.method != "GET":
                     raise errors.method_not_allowed(request.method)
+                accept = request.headers.get("Accept", "")
+                if target.kind in ("api", "apis") and discovery.wants_aggregated(accept):
+                    body = orjson.dumps(discovery.aggregated(core=target.kind == "api"))
+                    headers = {"Content-Type": discovery.AGGREGATED, "Vary": "Accept"}
+                    return web.Response(body=body, headers=headers)
                 return self._discovery(target, path)
             return await self._resource(request, target)
         except ApiError as err:

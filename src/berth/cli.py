@@ -222,7 +222,7 @@ def run(
     "--workload",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
-    help="Pods to create (default: examples/workload.yaml).",
+    help="Pods to create (default: the shipped sample, `berth examples workload.yaml`).",
 )
 @click.option(
     "--timeout",
@@ -246,29 +246,50 @@ def demo(
     kubeconfig_out: str | None,
 ) -> None:
     """Start an embedded cluster, run Berth on it, place a sample workload, show the result."""
+    import contextlib
+    from importlib.resources import as_file
     from pathlib import Path
 
     from berth.demo import run_demo
+    from berth.examples import example
     from berth.telemetry import setup_logging
 
     setup_logging(level="warning")
     config = _load_config(config_path)
-    path = (
-        Path(workload)
-        if workload
-        else Path(__file__).resolve().parents[2] / "examples" / "workload.yaml"
-    )
-    if not path.exists():
-        _fail(f"{path}: no such workload file (pass --workload)", code=1)
-    raise SystemExit(
-        run_demo(
+    with contextlib.ExitStack() as stack:
+        path = (
+            Path(workload) if workload else stack.enter_context(as_file(example("workload.yaml")))
+        )
+        if not path.exists():
+            _fail(f"{path}: no such workload file (pass --workload)", code=1)
+        code = run_demo(
             config=config,
             workload=path,
             timeout=timeout,
             keep_running=keep_running,
             kubeconfig_out=Path(kubeconfig_out) if kubeconfig_out else None,
         )
-    )
+    raise SystemExit(code)
+
+
+@main.command()
+@click.argument("name", required=False)
+def examples(name: str | None) -> None:
+    """List the sample files shipped with Berth, or print the one called NAME.
+
+    `berth examples cluster.yaml > cluster.yaml` writes the sample dump `berth simulate` reads.
+    """
+    from berth.examples import DESCRIPTIONS, example
+
+    if name is None:
+        width = max(map(len, DESCRIPTIONS))
+        for file, what in DESCRIPTIONS.items():
+            click.echo(f"{file:<{width}}  {what}")
+        return
+    try:
+        click.echo(example(name).read_text(), nl=False)
+    except KeyError:
+        _fail(f"{name}: no such example (one of: {', '.join(DESCRIPTIONS)})", code=2)
 
 
 @main.command()

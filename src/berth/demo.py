@@ -203,7 +203,7 @@ def run_demo(
             click.echo(_table(rows))
             click.echo(
                 "\nThe embedded cluster stops with this command. To look around with kubectl, run\n"
-                "  ./dev demo --keep-running\n"
+                "  berth demo --keep-running      (./dev demo --keep-running in a checkout)\n"
                 "and follow the KUBECONFIG line it prints."
             )
     return 0

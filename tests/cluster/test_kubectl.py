@@ -133,7 +133,13 @@ def test_pod_lifecycle(kc: tuple[EmbeddedCluster, dict[str, str]], tmp_path: Pat
     assert kubectl(env, "label", "pod", "web", "tier=frontend").strip() == "pod/web labeled"
     assert kubectl(env, "annotate", "pod", "web", "owner=me").strip() == "pod/web annotated"
     got = json.loads(kubectl(env, "get", "pod", "web", "-o", "json"))
-    assert got["metadata"]["labels"] == {"app": "web", "tier": "frontend"}
+    assert got["metadata"]["labels"] == {
+        "app": "web",
+        "tier": "frontend",
+        # copied from the node by the binding, as kube-apiserver's PodTopologyLabels does
+        "topology.kubernetes.io/zone": "zone-b",
+        "topology.kubernetes.io/region": "region-1",
+    }
     assert got["metadata"]["annotations"]["owner"] == "me"
     kubectl(env, "label", "pod", "web", "tier-")
     assert (

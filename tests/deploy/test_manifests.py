@@ -1,84 +1,251 @@
-"""The manifests under deploy/ are valid Kubernetes 1.37 objects (official schemas, strict), the
-shipped configuration loads, and the RBAC grants what `berth run` calls and nothing broader."""
+"""Every manifest Berth ships, rendered as a cluster receives it (each kustomize variant by the
+real kubectl, the Helm chart by the real helm with each option set), is a valid Kubernetes 1.37
+object under the official schemas, strictly (the ServiceMonitor under its CRD's own schema); the
+configurations they carry load; every pod runs non-root on a read-only root filesystem with the
+flags `berth` has; selectors, Secrets and Leases agree across objects; and the chart renders the
+same objects as the kustomize variant it stands for."""
 
 from __future__ import annotations
 
+import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate
 import pytest
 import yaml
 
+from berth.cli import main
 from berth.config import parse_config
+from tests.deploy.render import (
+    DEPLOY,
+    HELM_OPTIONS,
+    KUSTOMIZATIONS,
+    Doc,
+    documents,
+    helm,
+    kubectl,
+    kustomize,
+    run,
+)
+from tests.deploy.schemas import validate
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+# The first test that needs helm or controller-gen builds it (tools/build: minutes when cold).
+pytestmark = pytest.mark.timeout(1500)
 
-
-def documents() -> list[tuple[str, dict[str, Any]]]:
-    out = []
-    for path in sorted(DEPLOY.glob("*.yaml")):
-        for i, doc in enumerate(yaml.safe_load_all(path.read_text())):
-            # kube-scheduler's own configuration is not an API object (no OpenAPI schema):
-            # tests/extender/test_deploy_config.py checks it against upstream's types.
-            if doc and not str(doc.get("apiVersion", "")).startswith("kubescheduler.config"):
-                out.append((f"{path.name}[{i}] {doc['kind']}", doc))
-    return out
-
-
-@pytest.mark.parametrize(("name", "doc"), documents(), ids=[n for n, _ in documents()])
-def test_manifest_is_valid(name: str, doc: dict[str, Any]) -> None:
-    kubernetes_validate.validate(doc, "1.37", strict=True)
-
-
-def test_shipped_config_loads() -> None:
-    cm = next(d for _, d in documents() if d["kind"] == "ConfigMap")
-    config = parse_config(yaml.safe_load(cm["data"]["config.yaml"]))
-    assert "berth" in config.profiles
-    assert config.model.leaderElection.resourceName == "berth"
+RENDERINGS = [f"kustomize:{k or '.'}" for k in KUSTOMIZATIONS] + [f"helm:{h}" for h in HELM_OPTIONS]
+POD_KINDS = ("Deployment", "DaemonSet")
 
 
-def rules() -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for _, d in documents():
-        if d["kind"] in ("ClusterRole", "Role"):
-            out.extend(d["rules"])
-    return out
+def rendered(name: str) -> list[Doc]:
+    source, variant = name.split(":")
+    if source == "helm":
+        return helm(variant)
+    return kustomize("" if variant == "." else variant)
 
 
-def allowed(group: str, resource: str, verb: str) -> bool:
-    return any(
-        group in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"]
-        for r in rules()
-    )
+def by_kind(docs: list[Doc], kind: str) -> list[Doc]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def one(docs: list[Doc], kind: str) -> Doc:
+    (doc,) = by_kind(docs, kind)
+    return doc
+
+
+def configs(docs: list[Doc]) -> list[dict[str, Any]]:
+    return [yaml.safe_load(cm["data"]["config.yaml"]) for cm in by_kind(docs, "ConfigMap")]
+
+
+@pytest.mark.parametrize("name", RENDERINGS)
+def test_every_object_is_valid_strictly(name: str) -> None:
+    docs = rendered(name)
+    assert docs
+    for doc in docs:
+        validate(doc)
+
+
+@pytest.mark.parametrize("name", RENDERINGS)
+def test_the_configuration_loads(name: str) -> None:
+    (cfg,) = configs(rendered(name))
+    config = parse_config(cfg)
+    assert config.profiles
+
+
+@pytest.mark.parametrize("name", RENDERINGS)
+def test_pods_are_non_root_on_a_read_only_root_fs_with_berths_flags(name: str) -> None:
+    docs = rendered(name)
+    (workload,) = [d for d in docs if d["kind"] in POD_KINDS]
+    spec = workload["spec"]["template"]["spec"]
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["runAsUser"] != 0
+    for c in spec["containers"]:
+        sc = c["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"]["drop"] == ["ALL"]
+        assert {"startupProbe", "livenessProbe", "readinessProbe"} <= set(c)
+        assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
+        command, *args = c["args"]
+        assert command == ("run" if workload["kind"] == "Deployment" else "extender")
+        sub = main.commands[command]
+        flags = {o for p in sub.params for o in p.opts}
+        assert {a for a in args if a.startswith("--")} <= flags
+        mounts = {m["mountPath"] for m in c["volumeMounts"]}
+        assert args[args.index("--config") + 1].rsplit("/", 1)[0] in mounts
 
 
 @pytest.mark.parametrize(
-    ("group", "resource", "verb"),
-    [
-        ("", "pods", "watch"),
-        ("", "nodes", "list"),
-        ("", "namespaces", "watch"),
-        ("", "pods/binding", "create"),
-        ("", "pods/status", "patch"),
-        ("", "pods", "delete"),  # preemption victims
-        ("events.k8s.io", "events", "create"),
-        ("events.k8s.io", "events", "patch"),  # series of repeated events
-        ("coordination.k8s.io", "leases", "update"),
-        ("", "persistentvolumeclaims", "watch"),
-        ("", "persistentvolumes", "watch"),
-        ("storage.k8s.io", "storageclasses", "watch"),
-        ("storage.k8s.io", "csinodes", "watch"),
-        ("", "persistentvolumeclaims", "patch"),  # selected-node annotation
-        ("", "persistentvolumes", "update"),  # claimRef of a statically bound PV
-    ],
+    "name", [n for n in RENDERINGS if "extender" not in n and not n.endswith("minimal")]
 )
-def test_rbac_grants_what_berth_calls(group: str, resource: str, verb: str) -> None:
-    assert allowed(group, resource, verb)
+def test_the_scheduler_is_two_replicas_behind_a_pdb_service_and_network_policy(name: str) -> None:
+    docs = rendered(name)
+    deployment = one(docs, "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert deployment["spec"]["replicas"] == 2
+    selects = lambda selector: selector.items() <= pod_labels.items()  # noqa: E731
+    assert selects(deployment["spec"]["selector"]["matchLabels"])
+    assert selects(one(docs, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"])
+    assert one(docs, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+    service = one(docs, "Service")
+    assert selects(service["spec"]["selector"])
+    policy = one(docs, "NetworkPolicy")
+    assert selects(policy["spec"]["podSelector"]["matchLabels"])
+    assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    # leader election: the Lease the configuration names is the one RBAC lets Berth renew
+    (cfg,) = configs(docs)
+    assert cfg["leaderElection"]["leaderElect"] is True
+    role = one(docs, "Role")
+    assert role["metadata"]["namespace"] == cfg["leaderElection"]["resourceNamespace"]
+    (named,) = [r for r in role["rules"] if "resourceNames" in r]
+    assert named["resourceNames"] == [cfg["leaderElection"]["resourceName"]]
+    # /metrics over TLS with the certificate of the mounted Secret
+    spec = deployment["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    assert "--tls-cert-file" in container["args"]
+    assert container["livenessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    (tls,) = [v for v in spec["volumes"] if "secret" in v]
+    for monitor in by_kind(docs, "ServiceMonitor"):
+        (endpoint,) = monitor["spec"]["endpoints"]
+        assert endpoint["scheme"] == "https"
+        assert endpoint["tlsConfig"]["ca"]["secret"]["name"] == tls["secret"]["secretName"]
+        assert monitor["spec"]["selector"]["matchLabels"].items() <= (
+            service["metadata"]["labels"].items()
+        )
+        assert endpoint["port"] == service["spec"]["ports"][0]["name"]
+        assert endpoint["tlsConfig"]["serverName"] == (
+            f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc"
+        )
 
 
-def test_rbac_is_least_privilege() -> None:
-    for r in rules():
+def test_with_prometheus_scores_by_prometheus_and_may_reach_it() -> None:
+    for docs in (kustomize("with-prometheus"), helm("with-prometheus")):
+        (cfg,) = configs(docs)
+        (source,) = cfg["metricSources"]
+        assert source["type"] == "prometheus"
+        port = int(source["url"].rsplit(":", 1)[1])
+        egress = one(docs, "NetworkPolicy")["spec"]["egress"]
+        assert any(p["port"] == port for rule in egress for p in rule["ports"])
+        assert by_kind(docs, "ServiceMonitor")
+
+
+def test_the_extender_runs_beside_kube_scheduler_on_loopback() -> None:
+    shipped = yaml.safe_load((DEPLOY / "extender" / "kube-scheduler-config.yaml").read_text())
+    (entry,) = shipped["extenders"]
+    for docs in (kustomize("extender"), helm("extender")):
+        ds = one(docs, "DaemonSet")
+        spec = ds["spec"]["template"]["spec"]
+        assert spec["hostNetwork"] is True
+        assert "node-role.kubernetes.io/control-plane" in spec["nodeSelector"]
+        (c,) = spec["containers"]
+        address = c["args"][c["args"].index("--bind-address") + 1]
+        prefix = c["args"][c["args"].index("--url-prefix") + 1]
+        assert entry["urlPrefix"] == f"http://{address}{prefix}"
+        assert address.startswith("127.0.0.1:")
+        assert c["livenessProbe"]["httpGet"]["host"] == "127.0.0.1"
+        assert not by_kind(docs, "Service") and not by_kind(docs, "Role")
+    # the chart hands kube-scheduler the same configuration as the shipped file
+    cm = one(helm("extender"), "ConfigMap")
+    assert yaml.safe_load(cm["data"]["kube-scheduler-config.yaml"]) == shipped
+
+
+# --- the chart and the kustomize variants are the same deployment ---------------------------
+
+_SUFFIX = re.compile(r"-[a-z0-9]{10}$")  # kustomize's ConfigMap name hash
+
+
+def normalised(docs: list[Doc]) -> dict[tuple[str, str], Any]:
+    out = {}
+    for doc in docs:
+        doc = yaml.safe_load(yaml.safe_dump(doc))
+        meta = doc["metadata"]
+        meta.pop("labels", None)
+        meta.pop("annotations", None)
+        if doc["kind"] == "ConfigMap":
+            meta["name"] = _SUFFIX.sub("", meta["name"])
+            doc["data"] = {"config.yaml": yaml.safe_load(doc["data"]["config.yaml"])}
+        if doc["kind"] in POD_KINDS:
+            doc["spec"]["template"]["metadata"].pop("annotations", None)
+            for v in doc["spec"]["template"]["spec"]["volumes"]:
+                if "configMap" in v:
+                    v["configMap"]["name"] = _SUFFIX.sub("", v["configMap"]["name"])
+        if doc["kind"] in ("ClusterRole", "Role"):
+            doc["rules"] = sorted(doc["rules"], key=repr)
+        out[(doc["kind"], meta["name"])] = doc
+    return out
+
+
+@pytest.mark.parametrize("variant", ["scheduler", "with-prometheus", "extender"])
+def test_the_chart_renders_what_kustomize_renders(variant: str) -> None:
+    ours, theirs = normalised(kustomize(variant)), normalised(helm(variant))
+    assert sorted(ours) == sorted(theirs)
+    for key in ours:
+        assert ours[key] == theirs[key], key
+
+
+# --- RBAC: what `berth run` calls, nothing broader -------------------------------------------
+
+
+def rules(docs: list[Doc]) -> list[dict[str, Any]]:
+    return [r for d in docs if d["kind"] in ("ClusterRole", "Role") for r in d["rules"]]
+
+
+def allowed(docs: list[Doc], group: str, resource: str, verb: str) -> bool:
+    return any(
+        group in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"]
+        for r in rules(docs)
+    )
+
+
+CALLS = [
+    ("", "pods", "watch"),
+    ("", "nodes", "list"),
+    ("", "namespaces", "watch"),
+    ("", "pods/binding", "create"),
+    ("", "pods/status", "patch"),
+    ("", "pods", "delete"),  # preemption victims
+    ("events.k8s.io", "events", "create"),
+    ("events.k8s.io", "events", "patch"),  # series of repeated events
+    ("coordination.k8s.io", "leases", "update"),
+    ("", "persistentvolumeclaims", "watch"),
+    ("", "persistentvolumes", "watch"),
+    ("storage.k8s.io", "storageclasses", "watch"),
+    ("storage.k8s.io", "csinodes", "watch"),
+    ("", "persistentvolumeclaims", "patch"),  # selected-node annotation
+    ("", "persistentvolumes", "update"),  # claimRef of a statically bound PV
+]
+
+
+@pytest.mark.parametrize("name", ["kustomize:scheduler", "helm:scheduler"])
+@pytest.mark.parametrize(("group", "resource", "verb"), CALLS)
+def test_rbac_grants_what_berth_run_calls(name: str, group: str, resource: str, verb: str) -> None:
+    assert allowed(rendered(name), group, resource, verb)
+
+
+@pytest.mark.parametrize("name", RENDERINGS)
+def test_rbac_is_least_privilege(name: str) -> None:
+    docs = rendered(name)
+    for r in rules(docs):
         assert "*" not in r["verbs"] and "*" not in r["resources"] and "*" not in r["apiGroups"]
         assert "secrets" not in r["resources"]
         assert not {"deletecollection", "escalate", "bind", "impersonate"} & set(r["verbs"])
@@ -86,15 +253,36 @@ def test_rbac_is_least_privilege() -> None:
             # The one exception: preemption deletes victim pods, in a rule of its own that
             # grants nothing else (no other verb, no other resource, no subresource).
             assert r == {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]}
-    assert not allowed("", "nodes", "update")
-    assert not allowed("", "nodes", "delete")
-    assert not allowed("", "pods/binding", "delete")
-    assert not allowed("", "pods", "create")
-    # what Berth never calls (checked by enforcing the manifest: tests/live/test_rbac.py)
-    assert not allowed("", "pods/status", "update")
-    assert not allowed("", "persistentvolumeclaims", "update")
-    assert not allowed("", "persistentvolumes", "patch")
-    assert not allowed("", "events", "create")  # core/v1: Berth writes events.k8s.io/v1
-    # events go through events.k8s.io/v1 only, created and patched, never updated
-    assert not allowed("", "events", "create") and not allowed("", "events", "patch")
-    assert not allowed("events.k8s.io", "events", "update")
+    for group, resource, verb in [
+        ("", "nodes", "update"),
+        ("", "nodes", "delete"),
+        ("", "pods/binding", "delete"),
+        ("", "pods", "create"),
+        # what Berth never calls (checked by enforcing the manifest: tests/live/test_rbac.py)
+        ("", "pods/status", "update"),
+        ("", "persistentvolumeclaims", "update"),
+        ("", "persistentvolumes", "patch"),
+        ("", "events", "create"),  # core/v1: Berth writes events.k8s.io/v1
+        ("", "events", "patch"),
+        ("events.k8s.io", "events", "update"),
+    ]:
+        assert not allowed(docs, group, resource, verb), (group, resource, verb)
+    if "extender" in name:  # reads only: kube-scheduler binds
+        assert {v for r in rules(docs) for v in r["verbs"]} == {"get", "list", "watch"}
+
+
+def test_the_install_guides_overlay_points_the_manifests_at_your_image(tmp_path: Path) -> None:
+    text = (DEPLOY.parent / "docs" / "install.md").read_text()
+    (block,) = re.findall(r"\n( *)```yaml\n(\1# my-berth/kustomization.yaml\n.*?)\1```", text, re.S)
+    block = textwrap.dedent(block[1])
+    (tmp_path / "deploy").symlink_to(DEPLOY)
+    overlay = tmp_path / "my-berth"  # beside deploy/, as the guide has it
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(block)
+    docs = documents(run(kubectl(), "kustomize", overlay))
+    (container,) = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "registry.example.com/berth:0.1.0"
+    ours, shipped = normalised(docs), normalised(kustomize("scheduler"))
+    (ours_c,) = ours[("Deployment", "berth")]["spec"]["template"]["spec"]["containers"]
+    ours_c["image"] = "berth:0.1.0"  # the one difference
+    assert ours == shipped

@@ -1,6 +1,6 @@
-"""deploy/extender-config.yaml is a KubeSchedulerConfiguration whose `extenders` entry uses only
-fields of upstream's kubescheduler.config.k8s.io/v1 `Extender` type and points at the verbs and
-prefix `berth extender` serves by default."""
+"""deploy/extender/kube-scheduler-config.yaml is a KubeSchedulerConfiguration whose `extenders`
+entry uses only fields of upstream's kubescheduler.config.k8s.io/v1 `Extender` type and points at
+the verbs and prefix `berth extender` serves by default."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from berth.cli import main
 from berth.extender.server import VERBS, ExtenderOptions
 
-PATH = Path(__file__).resolve().parents[2] / "deploy" / "extender-config.yaml"
+PATH = Path(__file__).resolve().parents[2] / "deploy" / "extender" / "kube-scheduler-config.yaml"
 # staging/src/k8s.io/kube-scheduler/config/v1/types.go, type Extender (json names).
 EXTENDER_FIELDS = {
     "urlPrefix",

@@ -140,7 +140,7 @@ def test_an_ipv6_host_is_a_url_kubectl_accepts(tmp_path: Path) -> None:
 def test_the_deployment_never_serves_metrics_as_plain_http_beyond_loopback() -> None:
     from berth.telemetry import is_loopback
 
-    deployment = yaml.safe_load((DEPLOY / "deployment.yaml").read_text())
+    deployment = yaml.safe_load((DEPLOY / "scheduler" / "deployment.yaml").read_text())
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     args = container["args"]
     address = args[args.index("--bind-address") + 1]

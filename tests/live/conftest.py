@@ -1,5 +1,6 @@
-"""Fixtures for the live scheduler's integration tests: an embedded cluster per test, a Berth
-Runner on it (in-process, over HTTP with the official client), and small async helpers."""
+"""Fixtures for the live scheduler's integration tests: a cluster per test (the embedded one, and
+the real control plane reset to the same nodes), a Berth Runner on it (in-process, over HTTP
+with the official client), and small async helpers."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ import pytest
 from berth.cluster import EmbeddedCluster
 from berth.config import parse_config
 from berth.kube.client import Connection, connect, read_json
+from berth.kube.informer import Informer
 from berth.run import Runner, RunOptions
+from tests.upstream import SERVERS, clusters
 
 
-@pytest.fixture
-def cluster() -> Iterator[EmbeddedCluster]:
-    with EmbeddedCluster(nodes=3, zones=2, node_cpu="4", node_memory="16Gi") as c:
-        yield c
+@pytest.fixture(params=SERVERS)
+def cluster(request: pytest.FixtureRequest) -> Iterator[EmbeddedCluster]:
+    """3 nodes of 4 cpu and 16Gi in 2 zones, on the embedded cluster and on the real one."""
+    yield from clusters(request, nodes=3, zones=2, cpu="4", memory="16Gi")
 
 
 def pod(name: str, *, cpu: str = "100m", scheduler: str = "berth", **spec: Any) -> dict[str, Any]:
@@ -98,6 +101,43 @@ async def running(
         code = await asyncio.wait_for(task, timeout=20)
         await conn.close()
         assert code == 0
+
+
+class _Versions:
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+
+    def on_add(self, obj: dict[str, Any]) -> None:
+        self.seen.append(obj)
+
+    def on_update(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        self.seen.append(new)
+
+    def on_delete(self, obj: dict[str, Any]) -> None:
+        pass
+
+
+@contextlib.asynccontextmanager
+async def pod_versions(
+    conn: Connection, name: str, namespace: str = "default"
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every version of pod `name` a watch delivers while the block runs (for states that do
+    not last, such as a nomination the binding clears)."""
+    versions = _Versions()
+    informer = Informer(
+        name="pods",
+        call=conn.core.list_namespaced_pod_without_preload_content,
+        handler=versions,
+        extra={"namespace": namespace, "field_selector": f"metadata.name={name}"},
+    )
+    task = asyncio.create_task(informer.run())
+    try:
+        await asyncio.wait_for(informer.synced.wait(), timeout=10)
+        yield versions.seen
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _ready(runner: Runner) -> bool:

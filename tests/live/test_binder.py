@@ -13,6 +13,7 @@ from berth.kube.binder import Binder, BindPolicy
 from berth.kube.client import connect, read_json
 from berth.objects import parse_pod
 from tests.live.conftest import create, node_of, pod, pods
+from tests.upstream import needs_faults
 
 
 def _counting(binder: Binder, after_first: Any = None) -> list[float]:
@@ -32,6 +33,7 @@ def _counting(binder: Binder, after_first: Any = None) -> list[float]:
     return times
 
 
+@needs_faults
 def test_a_failing_first_attempt_backs_off_then_binds(cluster: EmbeddedCluster) -> None:
     async def main() -> None:
         conn = await connect(kubeconfig=str(cluster.kubeconfig_path))
@@ -55,6 +57,7 @@ def test_a_failing_first_attempt_backs_off_then_binds(cluster: EmbeddedCluster) 
     asyncio.run(main())
 
 
+@needs_faults
 def test_binding_gives_up_after_the_policys_attempts(cluster: EmbeddedCluster) -> None:
     async def main() -> None:
         conn = await connect(kubeconfig=str(cluster.kubeconfig_path))

@@ -31,6 +31,7 @@ from berth.objects import parse_pod
 from berth.objects.pod import PodInfo
 from tests.live.conftest import create, events
 from tests.live.conftest import pod as pod_body
+from tests.upstream import needs_faults
 
 UNSCHEDULABLE = "0/3 nodes are available: 3 Insufficient cpu."
 T0 = 1_780_000_000_123_456_789  # 2026-05-28T20:26:40.123456789Z
@@ -229,6 +230,7 @@ def test_repeated_failed_scheduling_is_one_event_with_a_growing_series(
     asyncio.run(main())
 
 
+@needs_faults
 def test_failed_create_is_recreated_with_its_series(cluster: EmbeddedCluster) -> None:
     async def main() -> None:
         conn, recorder, _ = await _recorder(cluster)
@@ -363,6 +365,7 @@ def test_an_event_that_did_not_reach_the_server_is_retried(
     asyncio.run(main())
 
 
+@needs_faults
 def test_an_error_answer_is_not_retried(cluster: EmbeddedCluster) -> None:
     """client-go: a server that answered (even 500) will not be asked again."""
 

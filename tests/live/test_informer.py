@@ -58,13 +58,18 @@ def test_relist_turns_vanished_objects_into_deletes(cluster: EmbeddedCluster) ->
             name="configmaps",
             call=conn.core.list_namespaced_config_map_without_preload_content,
             handler=handler,
-            extra={"namespace": "default"},
+            # the real controller-manager publishes kube-root-ca.crt into every namespace
+            extra={"namespace": "default", "label_selector": "test=relist"},
         )
         for name in ("a", "b"):
             r = await conn.core.create_namespaced_config_map_without_preload_content(
                 namespace="default",
                 body=raw_body(
-                    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}}
+                    {
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "metadata": {"name": name, "labels": {"test": "relist"}},
+                    }
                 ),
             )
             await read_json(r)

@@ -18,6 +18,7 @@ import pytest
 from kubernetes import client, config
 
 from berth.cluster import EmbeddedCluster
+from tests.upstream import SERVERS, clusters
 
 LEASE = {
     "leaseDuration": "4s",
@@ -52,9 +53,11 @@ def start(cluster: EmbeddedCluster, cfg: Path, identity: str, log: Path) -> subp
     )
 
 
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[tuple[EmbeddedCluster, client.CoreV1Api, Path]]:
-    with EmbeddedCluster(nodes=3, zones=2) as c:
+@pytest.fixture(params=SERVERS)
+def api(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[EmbeddedCluster, client.CoreV1Api, Path]]:
+    for c in clusters(request, nodes=3, zones=2, cpu="32", memory="128Gi"):
         cfg = tmp_path / "berth.yaml"
         import yaml
 

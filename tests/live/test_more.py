@@ -16,6 +16,7 @@ from berth.cli import main
 from berth.cluster import EmbeddedCluster, FaultRule
 from berth.telemetry import JsonFormatter
 from tests.live.conftest import create, events, eventually, node_of, pod, pods, running
+from tests.upstream import needs_faults
 
 
 def test_every_profile_is_served_by_one_process(cluster: EmbeddedCluster) -> None:
@@ -42,6 +43,7 @@ def test_every_profile_is_served_by_one_process(cluster: EmbeddedCluster) -> Non
     asyncio.run(main_())
 
 
+@needs_faults
 def test_pod_deleted_while_binding_is_dropped(cluster: EmbeddedCluster) -> None:
     async def main_() -> None:
         cluster.faults.set_rules(FaultRule(verb="create", resource="pods/binding", latency=1.0))

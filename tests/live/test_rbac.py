@@ -1,10 +1,12 @@
-"""The shipped RBAC is enough, checked by enforcing it: the embedded cluster loads every document
-of deploy/rbac.yaml and authorizes the ServiceAccount it binds; `berth run` connects with that
-account's token, with leader election on the Lease the shipped configuration names, and does its
-whole job (binds pods, events and PodScheduled=False for a pod that fits nowhere, preemption,
-a WaitForFirstConsumer claim through VolumeBinding's PreBind, a gated pod released) without a
-single authorization denial. Without `pods/binding`, the same run leaves its pods unbound and the
-denial is recorded in upstream's words."""
+"""The shipped RBAC is enough, checked by enforcing it, on the embedded cluster and on the real
+kube-apiserver (its RBAC authorizer): the cluster gets the RBAC of the rendered manifests
+(`kubectl kustomize deploy/scheduler`, and the Helm chart's rendering) and the ServiceAccount
+they bind; `berth run` connects with that account's token and the rendered configuration, with
+leader election on the Lease it names, and does its whole job (binds pods, events and
+PodScheduled=False for a pod that fits nowhere, preemption, a WaitForFirstConsumer claim through
+VolumeBinding's PreBind, a gated pod released) without a single authorization denial. Without
+`pods/binding`, the same run leaves its pods unbound and the denial is recorded in upstream's
+words."""
 
 from __future__ import annotations
 
@@ -19,71 +21,136 @@ import yaml
 from kubernetes.aio.client import CoordinationV1Api
 
 from berth.cluster import EmbeddedCluster
-from berth.cluster.rbac import load_documents
+from berth.cluster.rbac import RBAC_KINDS, load_documents
 from berth.config import parse_config
 from berth.kube.client import Connection, connect, read_json
 from berth.run import Runner, RunOptions
+from tests.deploy.render import helm, kustomize
 from tests.live.conftest import create, events, eventually, node_of, pod, pods
 from tests.live.test_preemption import priority_class
 from tests.live.test_volumes import claim, get, post, storage_class, with_claims
+from tests.upstream import SERVERS, UpstreamCluster, upstream_cluster
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-SA = "system:serviceaccount:kube-system:berth"
 SA_TOKEN = "berth-sa-token"
 ADMIN_TOKEN = "admin-token"
+RENDERINGS = {"kustomize": lambda: kustomize("scheduler"), "helm": lambda: helm("scheduler")}
+SA = "system:serviceaccount:kube-system:berth"  # what both renderings name
 
 
-def shipped_config() -> dict[str, Any]:
-    """The BerthConfiguration of deploy/config.yaml (leader election on kube-system/berth)."""
-    (cm,) = [
-        d
-        for d in yaml.safe_load_all((DEPLOY / "config.yaml").read_text())
-        if d["kind"] == "ConfigMap"
-    ]
+def rendered(source: str) -> list[dict[str, Any]]:
+    docs = RENDERINGS[source]()
+    assert service_account(docs) == SA
+    return docs
+
+
+def service_account(docs: list[dict[str, Any]]) -> str:
+    (sa,) = [d for d in docs if d["kind"] == "ServiceAccount"]
+    return f"system:serviceaccount:{sa['metadata']['namespace']}:{sa['metadata']['name']}"
+
+
+def shipped_config(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rendered BerthConfiguration (leader election on kube-system/berth)."""
+    (cm,) = [d for d in docs if d["kind"] == "ConfigMap"]
     cfg: dict[str, Any] = yaml.safe_load(cm["data"]["config.yaml"])
     assert cfg["leaderElection"]["leaderElect"] is True
     return cfg
 
 
 def without_binding(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
+    out, removed = [], 0
     for d in docs:
         if d["kind"] == "ClusterRole":
             rules = [r for r in d["rules"] if r["resources"] != ["pods/binding"]]
-            assert len(rules) == len(d["rules"]) - 1
+            removed += len(d["rules"]) - len(rules)
             d = {**d, "rules": rules}
         out.append(d)
+    assert removed == 1
     return out
 
 
 def secured(docs: list[dict[str, Any]]) -> EmbeddedCluster:
+    """An embedded cluster enforcing the RBAC documents among `docs`."""
     return EmbeddedCluster(
         nodes=3,
         zones=2,
         node_cpu="4",
         node_memory="16Gi",
         token=ADMIN_TOKEN,
-        rbac=docs,
+        rbac=load_documents(docs),
         token_users={SA_TOKEN: SA},
     )
 
 
-@pytest.fixture
-def cluster() -> Iterator[EmbeddedCluster]:
-    with secured(load_documents(DEPLOY / "rbac.yaml")) as c:
-        yield c
+def rbac_cluster(
+    request: pytest.FixtureRequest, server: str, docs: list[dict[str, Any]]
+) -> Iterator[EmbeddedCluster | UpstreamCluster]:
+    """The embedded cluster enforcing the RBAC of `docs`, or the real one (RBAC is always
+    enforced there) with the ServiceAccount and the RBAC of `docs` created through its API (not
+    the Deployment: nothing would run it)."""
+    if server == "embedded":
+        with secured(docs) as c:
+            yield c
+        return
+    cluster = upstream_cluster(request, nodes=3, zones=2, cpu="4", memory="16Gi")
+    for doc in docs:
+        if doc["kind"] == "ServiceAccount" or doc["kind"] in RBAC_KINDS:
+            cluster.session.create(doc)
+    yield cluster
+
+
+@pytest.fixture(params=[(source, server) for source in RENDERINGS for server in SERVERS])
+def rendered_cluster(
+    request: pytest.FixtureRequest,
+) -> Iterator[tuple[list[dict[str, Any]], EmbeddedCluster | UpstreamCluster]]:
+    source, server = request.param
+    docs = rendered(source)
+    for cluster in rbac_cluster(request, server, docs):
+        yield docs, cluster
+
+
+@pytest.fixture(params=SERVERS)
+def cluster_without_binding(
+    request: pytest.FixtureRequest,
+) -> Iterator[tuple[list[dict[str, Any]], EmbeddedCluster | UpstreamCluster]]:
+    docs = without_binding(rendered("kustomize"))
+    for cluster in rbac_cluster(request, request.param, docs):
+        yield docs, cluster
+
+
+def berth_kubeconfig(cluster: EmbeddedCluster | UpstreamCluster, path: Path) -> Path:
+    """A kubeconfig authenticating as the rendered manifests' ServiceAccount."""
+    if isinstance(cluster, UpstreamCluster):
+        return cluster.service_account_kubeconfig(namespace="kube-system", name="berth", path=path)
+    return cluster.kubeconfig_for(SA_TOKEN, path)
+
+
+def denial_messages(cluster: EmbeddedCluster | UpstreamCluster) -> list[str]:
+    return [d.message for d in cluster.denials]
+
+
+def denied_subresources(cluster: EmbeddedCluster | UpstreamCluster) -> set[str]:
+    if isinstance(cluster, UpstreamCluster):
+        return {d.subresource for d in cluster.denials}
+    return {d.attributes.subresource for d in cluster.denials}
+
+
+def granted(cluster: EmbeddedCluster | UpstreamCluster) -> set[tuple[str, str, str, str]]:
+    """(user, verb, API group, resource[/subresource]) of every request authorized for SA."""
+    if isinstance(cluster, UpstreamCluster):
+        return cluster.granted(SA)
+    return cluster.call(lambda core: set(core.authorizer.granted if core.authorizer else ()))
 
 
 @contextlib.asynccontextmanager
 async def berth_as_service_account(
-    cluster: EmbeddedCluster, tmp_path: Path
+    cluster: EmbeddedCluster | UpstreamCluster, docs: list[dict[str, Any]], tmp_path: Path
 ) -> AsyncIterator[tuple[Runner, Connection]]:
     """`berth run` (in process) with the ServiceAccount's token and leader election on; yields
     it and an admin connection for the test's own writes."""
-    kubeconfig = cluster.kubeconfig_for(SA_TOKEN, tmp_path / "berth.kubeconfig")
+    kubeconfig = berth_kubeconfig(cluster, tmp_path / "berth.kubeconfig")
     conn = await connect(kubeconfig=str(kubeconfig))
     admin = await connect(kubeconfig=str(cluster.kubeconfig_path))
-    cfg = {**shipped_config(), "podInitialBackoffSeconds": 1, "podMaxBackoffSeconds": 2}
+    cfg = {**shipped_config(docs), "podInitialBackoffSeconds": 1, "podMaxBackoffSeconds": 2}
     runner = Runner(
         config=parse_config(cfg),
         connection=conn,
@@ -113,9 +180,14 @@ async def _remove_gate(conn: Connection, name: str) -> None:
     assert response.status == 200, answer
 
 
-def test_shipped_rbac_is_enough_for_berth_run(cluster: EmbeddedCluster, tmp_path: Path) -> None:
+def test_shipped_rbac_is_enough_for_berth_run(
+    rendered_cluster: tuple[list[dict[str, Any]], EmbeddedCluster | UpstreamCluster],
+    tmp_path: Path,
+) -> None:
+    docs, cluster = rendered_cluster
+
     async def main() -> None:
-        async with berth_as_service_account(cluster, tmp_path) as (runner, conn):
+        async with berth_as_service_account(cluster, docs, tmp_path) as (runner, conn):
             await priority_class(conn, "low", 10)
             await priority_class(conn, "high", 1000)
             # a pod with a WaitForFirstConsumer claim: PreBind annotates the claim (patch)
@@ -142,7 +214,7 @@ def test_shipped_rbac_is_enough_for_berth_run(cluster: EmbeddedCluster, tmp_path
             await create(conn, pod("vip", cpu="3", priorityClassName="high"))
             await eventually(lambda: bound("vip"), timeout=30)
             listed = await pods(conn)
-            assert listed["vip"]["status"]["nominatedNodeName"] == node_of(listed["vip"])
+            assert "nominatedNodeName" not in listed["vip"]["status"]  # cleared by the binding
             assert len([n for n in (f"low-{i}" for i in range(6)) if n not in listed]) >= 1
             assert runner.scheduler.evictor is not None and runner.scheduler.evictor.evicted >= 1
 
@@ -169,11 +241,9 @@ def test_shipped_rbac_is_enough_for_berth_run(cluster: EmbeddedCluster, tmp_path
             assert lease["spec"]["holderIdentity"] == "t"
 
     asyncio.run(main())
-    denials = cluster.denials
-    assert denials == [], [d.message for d in denials]
+    assert denial_messages(cluster) == []
     assert cluster.requests_by(SA) > 20  # every call Berth made was authorized as the account
     # ... and the run did exercise every write the manifest grants for its job
-    granted = cluster.call(lambda core: set(core.authorizer.granted if core.authorizer else ()))
     assert {
         (SA, "create", "", "pods/binding"),
         (SA, "patch", "", "pods/status"),
@@ -184,26 +254,27 @@ def test_shipped_rbac_is_enough_for_berth_run(cluster: EmbeddedCluster, tmp_path
         (SA, "get", "coordination.k8s.io", "leases"),
         (SA, "update", "coordination.k8s.io", "leases"),
         (SA, "watch", "", "pods"),
-    } <= granted
+    } <= granted(cluster)
 
 
-def test_a_missing_permission_is_denied_and_reported(tmp_path: Path) -> None:
-    docs = without_binding(load_documents(DEPLOY / "rbac.yaml"))
-    with secured(docs) as cluster:
+def test_a_missing_permission_is_denied_and_reported(
+    cluster_without_binding: tuple[list[dict[str, Any]], EmbeddedCluster | UpstreamCluster],
+    tmp_path: Path,
+) -> None:
+    docs, cluster = cluster_without_binding
 
-        async def main() -> None:
-            async with berth_as_service_account(cluster, tmp_path) as (_, conn):
-                await create(conn, pod("p"))
+    async def main() -> None:
+        async with berth_as_service_account(cluster, docs, tmp_path) as (_, conn):
+            await create(conn, pod("p"))
 
-                async def denied() -> bool:
-                    return any(d.attributes.subresource == "binding" for d in cluster.denials)
+            async def denied() -> bool:
+                return "binding" in denied_subresources(cluster)
 
-                await eventually(denied, timeout=20)
-                assert node_of((await pods(conn))["p"]) is None
+            await eventually(denied, timeout=20)
+            assert node_of((await pods(conn))["p"]) is None
 
-        asyncio.run(main())
-        messages = {d.message for d in cluster.denials}
-        assert messages == {
-            f'pods "p" is forbidden: User "{SA}" cannot create resource "pods/binding" in API '
-            'group "" in the namespace "default"'
-        }
+    asyncio.run(main())
+    assert set(denial_messages(cluster)) == {
+        f'pods "p" is forbidden: User "{SA}" cannot create resource "pods/binding" in API '
+        'group "" in the namespace "default"'
+    }

@@ -1,18 +1,22 @@
 """Volume binding end to end: `berth run` against the embedded cluster and its simulated PV
-controller. StatefulSet-style pods with WaitForFirstConsumer claims get provisioned volumes on
-the chosen node (selected-node annotation, then Bound); a pre-created local PV is bound through
-its claimRef and pins the pod; a claim bound to a zonal PV keeps its pod in that zone; a claim
-that appears later unblocks its pod; a provisioner that never answers times PreBind out."""
+controller, and against the real PV controller with a simulated CSI provisioner. Pods with
+WaitForFirstConsumer claims get provisioned volumes on the chosen node (selected-node annotation,
+then Bound); a pre-created local PV is bound through its claimRef and pins the pod; a claim bound
+to a zonal PV keeps its pod in that zone; a claim that appears later unblocks its pod; a
+provisioner that never answers times PreBind out."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from kubernetes.aio.client import StorageV1Api
 
 from berth.cluster import EmbeddedCluster
 from berth.kube.client import Connection, read_json
+from tests.upstream import PROVISIONER, SERVERS, clusters
 
 from .conftest import create, events, eventually, node_of, pod, pods, running
 
@@ -53,7 +57,7 @@ async def get(conn: Connection, kind: str, name: str) -> dict[str, Any]:
     return answer
 
 
-def storage_class(name: str, provisioner: str = "example.com/csi") -> dict[str, Any]:
+def storage_class(name: str, provisioner: str = PROVISIONER) -> dict[str, Any]:
     return {
         "apiVersion": "storage.k8s.io/v1",
         "kind": "StorageClass",
@@ -217,36 +221,42 @@ def test_missing_claim_then_created(cluster: EmbeddedCluster) -> None:
     asyncio.run(main())
 
 
-def test_pre_bind_times_out_when_nothing_provisions() -> None:
-    with EmbeddedCluster(nodes=2, zones=1, volume_controller=False) as c:
+@pytest.fixture(params=SERVERS)
+def unprovisioned(request: pytest.FixtureRequest) -> Iterator[EmbeddedCluster]:
+    """A cluster where no provisioner serves NOBODY: the embedded one without its simulated PV
+    controller, or the real one (whose simulated provisioner serves only PROVISIONER)."""
+    yield from clusters(request, nodes=2, zones=1, volume_controller=False)
 
-        async def main() -> None:
-            config = {
-                "profiles": [
-                    {
-                        "schedulerName": "berth",
-                        "pluginConfig": [
-                            {"name": "VolumeBinding", "args": {"bindTimeoutSeconds": 1}}
-                        ],
-                    }
-                ]
-            }
-            async with running(c, config) as (runner, conn):
-                await post(conn, "sc", storage_class("slow"))
-                await post(conn, "pvc", claim("data", "slow"))
-                await create(conn, with_claims("stuck", "data"))
 
-                async def failed() -> bool:
-                    return any(
-                        e["reason"] == "FailedScheduling"
-                        and 'running PreBind plugin "VolumeBinding": binding volumes: timed out'
-                        in e["note"]
-                        for e in await events(conn)
-                    )
+NOBODY = "example.com/nobody"
 
-                await eventually(failed, timeout=15)
-                assert node_of((await pods(conn))["stuck"]) is None
-                # Unreserved: nothing stays assumed; the claim keeps our annotation (as upstream).
-                assert not runner.engine.volumes.assumed_pvcs
 
-        asyncio.run(main())
+def test_pre_bind_times_out_when_nothing_provisions(unprovisioned: EmbeddedCluster) -> None:
+    async def main() -> None:
+        config = {
+            "profiles": [
+                {
+                    "schedulerName": "berth",
+                    "pluginConfig": [{"name": "VolumeBinding", "args": {"bindTimeoutSeconds": 1}}],
+                }
+            ]
+        }
+        async with running(unprovisioned, config) as (runner, conn):
+            await post(conn, "sc", storage_class("slow", provisioner=NOBODY))
+            await post(conn, "pvc", claim("data", "slow"))
+            await create(conn, with_claims("stuck", "data"))
+
+            async def failed() -> bool:
+                return any(
+                    e["reason"] == "FailedScheduling"
+                    and 'running PreBind plugin "VolumeBinding": binding volumes: timed out'
+                    in e["note"]
+                    for e in await events(conn)
+                )
+
+            await eventually(failed, timeout=15)
+            assert node_of((await pods(conn))["stuck"]) is None
+            # Unreserved: nothing stays assumed; the claim keeps our annotation (as upstream).
+            assert not runner.engine.volumes.assumed_pvcs
+
+    asyncio.run(main())

@@ -11,10 +11,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -23,6 +25,7 @@ from berth.cluster import EmbeddedCluster
 from berth.kube.client import raw_body, read_json
 from tests.builders import node, pod
 from tests.live.conftest import create, eventually, node_of, pods, running
+from tests.upstream import SERVERS, clusters
 
 ROOT = Path(__file__).resolve().parents[2]
 PRICE_CONFIG = yaml.safe_load((ROOT / "examples" / "metrics-price.yaml").read_text())
@@ -57,34 +60,38 @@ def test_simulate_places_pods_on_the_cheapest_node(tmp_path: Path) -> None:
     assert decision["pluginScores"]["MetricScore"] == {"cheap": 100, "middle": 50, "dear": 0}
 
 
-def test_live_scheduler_follows_price_annotations() -> None:
+@pytest.fixture(params=SERVERS)
+def cluster(request: pytest.FixtureRequest) -> Iterator[EmbeddedCluster]:
+    yield from clusters(request, nodes=3, zones=1, cpu="32", memory="128Gi")
+
+
+def test_live_scheduler_follows_price_annotations(cluster: EmbeddedCluster) -> None:
     async def main_() -> None:
-        with EmbeddedCluster(nodes=3, zones=1) as cluster:
-            async with running(cluster, PRICE_CONFIG) as (runner, conn):
-                prices = {"node-001": "0.9", "node-002": "0.2", "node-003": "0.5"}
-                for name, price in prices.items():
-                    r = await conn.core.patch_node_without_preload_content(
-                        name=name,
-                        body=raw_body({"metadata": {"annotations": {"sim.berth.io/price": price}}}),
-                    )
-                    await read_json(r)
-                assert runner.refresher is not None
-                runner.refresher.refresh_soon()
+        async with running(cluster, PRICE_CONFIG) as (runner, conn):
+            prices = {"node-001": "0.9", "node-002": "0.2", "node-003": "0.5"}
+            for name, price in prices.items():
+                r = await conn.core.patch_node_without_preload_content(
+                    name=name,
+                    body=raw_body({"metadata": {"annotations": {"sim.berth.io/price": price}}}),
+                )
+                await read_json(r)
+            assert runner.refresher is not None
+            runner.refresher.refresh_soon()
 
-                async def sampled() -> bool:
-                    return runner.refresher is not None and (
-                        runner.refresher.status().get("price", {}).get("up") is True
-                    )
+            async def sampled() -> bool:
+                return runner.refresher is not None and (
+                    runner.refresher.status().get("price", {}).get("up") is True
+                )
 
-                await eventually(sampled)
-                await asyncio.sleep(0.5)
-                await create(conn, pod("first"))
+            await eventually(sampled)
+            await asyncio.sleep(0.5)
+            await create(conn, pod("first"))
 
-                async def bound() -> bool:
-                    return node_of((await pods(conn))["first"]) is not None
+            async def bound() -> bool:
+                return node_of((await pods(conn))["first"]) is not None
 
-                await eventually(bound)
-                assert node_of((await pods(conn))["first"]) == "node-002"
+            await eventually(bound)
+            assert node_of((await pods(conn))["first"]) == "node-002"
 
     asyncio.run(main_())
 

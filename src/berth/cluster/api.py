@@ -17,6 +17,7 @@ from berth.cluster.pdb import DisruptionController
 from berth.cluster.resources import (
     JOBS,
     NAMESPACES,
+    NODES,
     PODS,
     PRIORITY_CLASSES,
     SERVICES,
@@ -129,6 +130,9 @@ class Api:
             )
         if rt is PODS:
             obj = default_pod(obj, priority_class=self._priority_class)
+            node = (obj.get("spec") or {}).get("nodeName")
+            if node:
+                obj = {**obj, "metadata": self._with_topology_labels(obj["metadata"], node)}
         elif rt is NAMESPACES:
             obj = {**obj, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
             meta = dict(obj["metadata"])
@@ -500,22 +504,23 @@ class Api:
         dry = (opts is not None and opts.dry_run) or bool((options or {}).get("dryRun"))
         pre = (options or {}).get("preconditions") or {}
         meta = old["metadata"]
+        # upstream checks delete preconditions early (registry/rest/delete.go), naming the kind
         if pre.get("uid") and pre["uid"] != meta["uid"]:
             raise errors.conflict(
-                plural=rt.plural,
+                plural=rt.kind,
                 group=rt.group,
                 name=name,
-                why=f"Precondition failed: UID in precondition: {pre['uid']}, "
-                f"UID in object meta: {meta['uid']}",
+                why=f"the UID in the precondition ({pre['uid']}) does not match the UID in "
+                f"record ({meta['uid']}). The object might have been deleted and then recreated",
             )
         if pre.get("resourceVersion") and pre["resourceVersion"] != meta["resourceVersion"]:
             raise errors.conflict(
-                plural=rt.plural,
+                plural=rt.kind,
                 group=rt.group,
                 name=name,
-                why="Precondition failed: ResourceVersion in precondition: "
-                f"{pre['resourceVersion']}, ResourceVersion in object meta: "
-                f"{meta['resourceVersion']}",
+                why="the ResourceVersion in the precondition "
+                f"({pre['resourceVersion']}) does not match the ResourceVersion in record "
+                f"({meta['resourceVersion']}). The object might have been modified",
             )
         if rt is NAMESPACES:
             if name in PROTECTED_NAMESPACES:
@@ -578,6 +583,16 @@ class Api:
 
     # --- pod subresources --------------------------------------------------------------------
 
+    def _with_topology_labels(self, meta: JSON, node_name: str) -> JSON:
+        """`meta` with the node's zone and region labels, as upstream's PodTopologyLabels
+        admission copies them onto a pod bound (or created bound) to it (on since 1.35)."""
+        node = self.store.get(NODES, "", node_name)
+        labels = ((node or {}).get("metadata") or {}).get("labels") or {}
+        copied = {k: labels[k] for k in TOPOLOGY_LABELS if k in labels}
+        if not copied:
+            return meta
+        return {**meta, "labels": {**(meta.get("labels") or {}), **copied}}
+
     def bind(
         self, *, namespace: str, name: str, body: Any, opts: WriteOptions | None = None
     ) -> None:
@@ -604,8 +619,10 @@ class Api:
                 plural="pods",
                 group="",
                 name=name,
-                why=f"Precondition failed: UID in precondition: {want_uid}, "
-                f"UID in object meta: {meta['uid']}",
+                why=precondition_failed(
+                    f"/registry/pods/{namespace}/{name}",
+                    f"UID in precondition: {want_uid}, UID in object meta: {meta['uid']}",
+                ),
             )
         if meta.get("deletionTimestamp"):
             raise errors.conflict(
@@ -636,10 +653,14 @@ class Api:
         conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
         conditions.append({"type": "PodScheduled", "status": "True", "lastTransitionTime": stamp})
         status["conditions"] = conditions
+        # upstream clears the nomination hint on binding (ClearingNominatedNodeNameAfterBinding,
+        # on by default since 1.35)
+        status.pop("nominatedNodeName", None)
         annotations = (binding.get("metadata") or {}).get("annotations")
-        new_meta = meta
+        new_meta = self._with_topology_labels(meta, node)
         if annotations:
-            new_meta = {**meta, "annotations": {**(meta.get("annotations") or {}), **annotations}}
+            merged = {**(meta.get("annotations") or {}), **annotations}
+            new_meta = {**new_meta, "annotations": merged}
         spec = {**pod["spec"], "nodeName": node}
         if opts is not None and opts.dry_run:
             return
@@ -707,3 +728,15 @@ def _typed(rt: ResourceType, body: Any, opts: WriteOptions) -> JSON:
     obj, unknown = wiretypes.check(api_version=rt.api_version, kind=rt.kind, obj=obj)
     opts.unknown_fields(kind=rt.kind, api_version=rt.api_version, paths=unknown)
     return obj
+
+
+TOPOLOGY_LABELS = ("topology.kubernetes.io/zone", "topology.kubernetes.io/region")
+
+
+def precondition_failed(key: str, detail: str) -> str:
+    """upstream's wording of a precondition the storage layer refuses: its InvalidObj error for
+    the object's etcd key (storage.Preconditions.Check, StorageError.Error)."""
+    return (
+        f"StorageError: invalid object, Code: 4, Key: {key}, ResourceVersion: 0, "
+        f"AdditionalErrorMsg: Precondition failed: {detail}"
+    )

@@ -361,53 +361,13 @@ class VolumeController:
 
     def _provision(self, claim: JSON, sc: JSON, selected: str | None) -> int:
         cmeta = _meta(claim)
-        spec = claim.get("spec") or {}
         name = f"pvc-{cmeta['uid']}"
         if self.store.get(PVS, "", name) is not None:
             return 0
-        affinity = None
-        if selected:
-            node = self.store.get(NODES, "", selected)
-            labels = (_meta(node).get("labels") or {}) if node is not None else {}
-            key = ZONE_LABEL if ZONE_LABEL in labels else HOSTNAME_LABEL
-            value = labels.get(key, selected)
-            affinity = {
-                "required": {
-                    "nodeSelectorTerms": [
-                        {"matchExpressions": [{"key": key, "operator": "In", "values": [value]}]}
-                    ]
-                }
-            }
-        storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "0")
-        pv_spec: JSON = {
-            "capacity": {"storage": storage},
-            "accessModes": list(spec.get("accessModes") or ["ReadWriteOnce"]),
-            "persistentVolumeReclaimPolicy": sc.get("reclaimPolicy") or "Delete",
-            "storageClassName": _meta(sc)["name"],
-            "volumeMode": spec.get("volumeMode") or "Filesystem",
-            "csi": {"driver": sc["provisioner"], "volumeHandle": name},
-            "claimRef": {
-                "kind": "PersistentVolumeClaim",
-                "apiVersion": "v1",
-                "namespace": cmeta["namespace"],
-                "name": cmeta["name"],
-                "uid": cmeta["uid"],
-            },
-        }
-        if affinity is not None:
-            pv_spec["nodeAffinity"] = affinity
-        pv = {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {
-                "name": name,
-                "uid": str(uuid.uuid4()),
-                "creationTimestamp": now(),
-                "annotations": {ANN_PROVISIONED_BY: sc["provisioner"]},
-            },
-            "spec": pv_spec,
-            "status": {"phase": "Bound"},
-        }
+        node = self.store.get(NODES, "", selected) if selected else None
+        pv = provisioned_volume(claim, sc, selected=selected, node=node)
+        pv["metadata"].update(uid=str(uuid.uuid4()), creationTimestamp=now())
+        pv["status"] = {"phase": "Bound"}
         self.store.create(PVS, pv)
         annotations = _annotations(claim)
         annotations[ANN_STORAGE_PROVISIONER] = sc["provisioner"]
@@ -418,3 +378,47 @@ class VolumeController:
         latest = self.store.get(PVCS, cmeta["namespace"], cmeta["name"])
         assert created is not None and latest is not None
         return 2 + self._bind(created, latest)
+
+
+def provisioned_volume(claim: JSON, sc: JSON, *, selected: str | None, node: JSON | None) -> JSON:
+    """The PV a CSI provisioner creates for `claim` of class `sc`: the claim's size and modes,
+    pre-bound to it, pinned to the selected node's zone (or the node without a zone label)."""
+    cmeta = _meta(claim)
+    spec = claim.get("spec") or {}
+    name = f"pvc-{cmeta['uid']}"
+    affinity = None
+    if selected:
+        labels = (_meta(node).get("labels") or {}) if node is not None else {}
+        key = ZONE_LABEL if ZONE_LABEL in labels else HOSTNAME_LABEL
+        value = labels.get(key, selected)
+        affinity = {
+            "required": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": key, "operator": "In", "values": [value]}]}
+                ]
+            }
+        }
+    storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "0")
+    pv_spec: JSON = {
+        "capacity": {"storage": storage},
+        "accessModes": list(spec.get("accessModes") or ["ReadWriteOnce"]),
+        "persistentVolumeReclaimPolicy": sc.get("reclaimPolicy") or "Delete",
+        "storageClassName": _meta(sc)["name"],
+        "volumeMode": spec.get("volumeMode") or "Filesystem",
+        "csi": {"driver": sc["provisioner"], "volumeHandle": name},
+        "claimRef": {
+            "kind": "PersistentVolumeClaim",
+            "apiVersion": "v1",
+            "namespace": cmeta["namespace"],
+            "name": cmeta["name"],
+            "uid": cmeta["uid"],
+        },
+    }
+    if affinity is not None:
+        pv_spec["nodeAffinity"] = affinity
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": name, "annotations": {ANN_PROVISIONED_BY: sc["provisioner"]}},
+        "spec": pv_spec,
+    }

@@ -255,7 +255,8 @@ def _victims_map(raw: Any, where: str, *, meta: bool) -> dict[str, MetaVictims]:
             if meta:
                 uid = get_field(item, "UID")
             else:
-                uid = (item.get("metadata") or {}).get("uid")
+                md = _object(item.get("metadata"), f"{where}[{node}].Pods[{i}].metadata")
+                uid = (md or {}).get("uid")
             uids.append(_string(uid, f"{where}[{node}].Pods[{i}].UID"))
         pdb = _int(get_field(v, "NumPDBViolations"), f"{where}[{node}].NumPDBViolations")
         out[node] = MetaVictims(uids=uids, num_pdb_violations=pdb)

@@ -1,0 +1,23 @@
+"""The sample files shipped inside the package (`berth demo`'s workload, the cluster dump
+`berth simulate` reads in the README, the metric configurations), so an installed wheel has
+them; a source checkout sees the same files through the top-level `examples/` link."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+
+# name -> what it is, in the order `berth examples` lists them
+DESCRIPTIONS = {
+    "workload.yaml": "the pods `berth demo` creates (the default of --workload)",
+    "cluster.yaml": "a small cluster dump for `berth simulate` (two zones, a taint, a cordon)",
+    "metrics-price.yaml": "configuration: score by the sim.berth.io/price node annotation",
+    "metrics-prometheus.yaml": "configuration: score by a Prometheus latency query",
+}
+
+
+def example(name: str) -> Traversable:
+    """The shipped file `name` (one of DESCRIPTIONS); KeyError for any other name."""
+    if name not in DESCRIPTIONS:
+        raise KeyError(name)
+    return files(__name__) / name

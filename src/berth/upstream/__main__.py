@@ -1,0 +1,3 @@
+from berth.upstream.command import main
+
+main(prog_name="./dev upstream")

@@ -1,0 +1,123 @@
+"""A simulated kubelet for the real control plane's fake nodes, as KWOK does it: a pod bound to a
+node becomes Running and Ready, and a pod being deleted from a node is finished (deleted with
+grace period 0, as a kubelet does once its containers stopped). Without it a deleted bound pod
+stays Terminating forever, so preemption victims and namespaces never go away.
+
+It is one process, over the API only: a pod informer (bound pods), a node informer, a work queue
+and a few workers. It does not run containers, probe, or ever finish a pod on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from berth.cluster.kubelet import PodAddresses, running
+from berth.kube.client import Connection, quote_path, read_json, status_message
+from berth.kube.informer import Informer, ObjectCache, object_key
+
+log = logging.getLogger("berth.upstream.kubelet")
+Obj = dict[str, Any]
+
+
+class QueuedKeys:
+    """An informer handler and a work queue: every change queues the object's key once."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
+
+    async def get(self) -> str:
+        key = await self._queue.get()
+        self._queued.discard(key)
+        return key
+
+    def on_add(self, obj: Obj) -> None:
+        key = object_key(obj)
+        if key not in self._queued:
+            self._queued.add(key)
+            self._queue.put_nowait(key)
+
+    def on_update(self, old: Obj, new: Obj) -> None:
+        self.on_add(new)
+
+    def on_delete(self, obj: Obj) -> None:
+        pass
+
+
+class SimulatedKubelet:
+    def __init__(self, *, connection: Connection, workers: int = 8) -> None:
+        self.connection = connection
+        self.keys = QueuedKeys()
+        self.nodes = ObjectCache()
+        core = connection.core
+        self.pods = Informer(
+            name="pods",
+            call=core.list_pod_for_all_namespaces_without_preload_content,
+            handler=self.keys,
+            extra={"field_selector": "spec.nodeName!="},
+        )
+        self.node_informer = Informer(
+            name="nodes", call=core.list_node_without_preload_content, handler=self.nodes
+        )
+        self.workers = workers
+        self.addresses = PodAddresses()
+        self.started = 0
+        self.finished = 0
+
+    async def run(self, *, synced: asyncio.Event | None = None) -> None:
+        tasks = [
+            asyncio.create_task(self.node_informer.run()),
+            asyncio.create_task(self.pods.run()),
+            *(asyncio.create_task(self._work()) for _ in range(self.workers)),
+        ]
+        try:
+            await self.node_informer.synced.wait()
+            await self.pods.synced.wait()
+            if synced is not None:
+                synced.set()
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def _work(self) -> None:
+        while True:
+            key = await self.keys.get()
+            pod = self.pods.cache.get(key)
+            if pod is None:
+                continue
+            try:
+                await self.handle(pod)
+            except asyncio.CancelledError:
+                raise
+            except (
+                Exception
+            ) as exc:  # one pod's failure never stops the loop; its next change retries
+                log.warning("pod update failed", extra={"pod": key, "error": repr(exc)})
+
+    async def handle(self, pod: Obj) -> None:
+        meta = pod["metadata"]
+        path = quote_path("api", "v1", "namespaces", meta["namespace"], "pods", meta["name"])
+        if meta.get("deletionTimestamp"):
+            body = {"gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}}
+            response = await self.connection.request("DELETE", path, body)
+            answer = await read_json(response)
+            if response.status in (200, 202, 404, 409):
+                self.finished += response.status in (200, 202)
+                return
+            raise RuntimeError(f"delete: {response.status} {status_message(answer)}")
+        if (pod.get("status") or {}).get("phase", "Pending") != "Pending":
+            return
+        node = self.nodes.objects.get(pod["spec"]["nodeName"])
+        if node is None:  # not seen yet (or never will be): look again in a second
+            asyncio.get_running_loop().call_later(1.0, self.keys.on_add, pod)
+            return
+        body = running(pod, node, pod_ip=self.addresses.next(node))
+        response = await self.connection.request("PUT", f"{path}/status", body)
+        answer = await read_json(response)
+        if response.status == 200:
+            self.started += 1
+        elif response.status not in (404, 409):  # gone, or changed: its next event comes
+            raise RuntimeError(f"status: {response.status} {status_message(answer)}")

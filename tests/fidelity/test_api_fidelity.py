@@ -15,10 +15,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip(
-    "tests.upstream", reason="the fidelity suite runs beside the real control plane"
-)
-
 from tests.fidelity.conftest import Api
 
 JSON = dict[str, Any]

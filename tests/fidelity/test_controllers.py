@@ -12,10 +12,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip(
-    "tests.upstream", reason="the fidelity suite runs beside the real control plane"
-)
-
 from tests.fidelity.conftest import Api
 
 NS = "/api/v1/namespaces/default"

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
-import time
-
-from berth.cluster.kubelet import PodAddresses, runs_to_completion, running, succeeded
+from berth.cluster.kubelet import PodAddresses, running, runs_to_completion, succeeded
 from berth.kube.client import Connection, quote_path, read_json, status_message
 from berth.kube.informer import Informer, ObjectCache, object_key
 

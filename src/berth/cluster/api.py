@@ -26,6 +26,8 @@ from berth.cluster.storage import STORAGE_TYPES, default_on_create
 from berth.cluster.store import Change, Store
 from berth.cluster.timestamps import normalize
 from berth.cluster.validation import require_object, validate
+from berth.cluster.webhooks import KEY as WEBHOOK_CONFIGURATIONS
+from berth.cluster.webhooks import default_configuration
 
 JSON = dict[str, Any]
 Convert = Callable[[JSON], JSON]
@@ -125,6 +127,8 @@ class Api:
                         )
         elif rt in STORAGE_TYPES:
             obj = default_on_create(rt, obj, store=self.store)
+        elif rt.key == WEBHOOK_CONFIGURATIONS:
+            obj = default_configuration(obj)
         obj = normalize(rt.key, obj)
         meta = obj["metadata"]
         ns = meta.get("namespace", "")
@@ -157,6 +161,8 @@ class Api:
 
     def _write(self, rt: ResourceType, new: JSON, old: JSON, *, subresource: str) -> Change:
         obj = normalize(rt.key, prepare_update(rt, new, old, subresource=subresource))
+        if rt.key == WEBHOOK_CONFIGURATIONS:
+            obj = default_configuration(obj)
         validate(rt, obj)
         if rt is PODS and subresource != "status":
             new_node = (obj.get("spec") or {}).get("nodeName")

@@ -29,6 +29,8 @@ from berth.cluster.resources import BINDINGS, EVENTS, NEW_EVENTS, PODS
 from berth.cluster.selectors import combine, parse_field_selector, parse_label_selector
 from berth.cluster.store import Change, Store
 from berth.cluster.tables import table, wants_table
+from berth.cluster.webhooks import KEY as WEBHOOK_CONFIGURATIONS
+from berth.cluster.webhooks import MutatingWebhooks, creates_only_warnings
 from berth.safeload import nesting_depth_exceeds
 
 JSON = dict[str, Any]
@@ -111,8 +113,10 @@ class RestHandler:
         faults: Faults,
         settings: ServerSettings,
         authorizer: Authorizer | None = None,
+        webhooks: MutatingWebhooks | None = None,
     ) -> None:
         self.api = api
+        self.webhooks = webhooks
         self.store = store
         self.faults = faults
         self.settings = settings
@@ -173,7 +177,7 @@ class RestHandler:
                 if request.method != "GET":
                     raise errors.method_not_allowed(request.method)
                 return self._discovery(target, path)
-            return await self._resource(request, target)
+            return await self._resource(request, target, user)
         except ApiError as err:
             return error_response(err)
         except (ConnectionResetError, asyncio.CancelledError):
@@ -246,7 +250,9 @@ class RestHandler:
             raise errors.too_deep(what="the request body", limit=limits.max_depth)
         return body
 
-    async def _resource(self, request: web.Request, route: Route) -> web.StreamResponse:
+    async def _resource(
+        self, request: web.Request, route: Route, user: User = ADMIN
+    ) -> web.StreamResponse:
         query = request.query
         verb = _verb(request.method, route, query)
         rt = route.rt
@@ -345,8 +351,21 @@ class RestHandler:
                 if route.subresource == "eviction":
                     self.api.evict(namespace=ns or "", name=name, body=body)
                     return _json(errors.success(code=201), status=201)
+                if self.webhooks is not None:  # mutating admission, before anything is checked
+                    body = await self.webhooks.admit_create(
+                        srt,
+                        namespace=route.namespace,
+                        body=body,
+                        user=user,
+                        dry_run="All" in query.getall("dryRun", ()),
+                        field_manager=query.get("fieldManager", ""),
+                    )
                 change = self.api.create(srt, namespace=route.namespace, body=body)
-                return out_change(change, status=201)
+                answer = out_change(change, status=201)
+                if srt.key == WEBHOOK_CONFIGURATIONS:
+                    for text in creates_only_warnings(change.obj):
+                        answer.headers.add("Warning", f'299 - "{text}"')
+                return answer
             if verb == "update":
                 change = self.api.update(
                     srt, namespace=ns or "", name=name, body=body, subresource=route.subresource

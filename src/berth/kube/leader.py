@@ -175,4 +175,5 @@ async def read_lease(
     or timeout). For observers of an election, such as `berth webhook`."""
     lock = _LeaseLock(name, namespace, "", connection.api)
     lock.call_timeout = timeout
-    return await lock.get(name, namespace)
+    found: tuple[bool, Any] = await lock.get(name, namespace)
+    return found

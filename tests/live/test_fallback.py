@@ -248,6 +248,13 @@ class Scenario:
     def wait_bound(self, names: list[str], timeout: float = 60) -> None:
         wait(lambda: all(n in self.bound for n in names), timeout, f"{len(names)} pods bound")
 
+    def settle(self, timeout: float = 60) -> None:
+        """Every pod so far bound and its Scheduled event written: events are sent after the
+        binding, so a scheduler killed right after binding may never write its own."""
+        made = list(self.created)
+        self.wait_bound(made, timeout)
+        wait(lambda: set(made) <= set(binders(self.core)), timeout, "the Scheduled events")
+
 
 def wait(predicate: Callable[[], bool], timeout: float, what: str) -> float:
     start = time.monotonic()
@@ -303,6 +310,7 @@ def test_no_pod_is_orphaned_when_berth_or_the_webhook_is_down(cluster: Any, tmp_
 
         # 2. The leader hangs (SIGSTOP): its /readyz stops answering at once, its Lease expires
         # within leaseDuration and the standby takes over; meanwhile pods go to default-scheduler.
+        s.settle()
         leader = holder(s.core)
         hung = "berth-a" if leader == a else "berth-b"
         t0 = s.kill(hung, signal.SIGSTOP)
@@ -317,6 +325,7 @@ def test_no_pod_is_orphaned_when_berth_or_the_webhook_is_down(cluster: Any, tmp_
 
         # 3. Every replica killed: within the lease duration new pods go to default-scheduler.
         survivor = "berth-b" if hung == "berth-a" else "berth-a"
+        s.settle()
         t0 = s.kill(survivor)
         figures["killed_to_fallback_s"], gap3 = s.until_routed("down", "default-scheduler", 20)
         assert figures["killed_to_fallback_s"] <= 4 + 3, figures
@@ -350,6 +359,7 @@ def test_no_pod_is_orphaned_when_berth_or_the_webhook_is_down(cluster: Any, tmp_
         assert {routed(p) for p in no_webhook} == {None}
 
         # 6. Both down.
+        s.settle()
         s.kill("berth-c")
         both = s.batch("bothdown", 4)
         assert {p.spec.scheduler_name for p in both} == {"default-scheduler"}

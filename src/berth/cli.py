@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from berth.config import Config
 from berth.bench.command import bench
 from berth.cluster.command import cluster
+from berth.webhook.command import webhook
 
 
 @click.group(cls=BerthGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,6 +25,7 @@ def main() -> None:
 
 main.add_command(cluster)
 main.add_command(bench)
+main.add_command(webhook)
 
 
 def _fail(message: str, *, code: int) -> NoReturn:

@@ -146,10 +146,15 @@ class Engine:
             return SUCCESS
         return scheduler.framework.run_pre_enqueue(pod)
 
-    def schedule(self, pod: PodInfo, *, explain_scores: bool = False) -> SchedulingOutcome:
+    def schedule(
+        self, pod: PodInfo, *, explain_scores: bool = False, explain_reasons: bool | None = None
+    ) -> SchedulingOutcome:
         """The scheduling cycle for a pod of one of the profiles (see `schedules`)."""
         return scheduling_cycle(
-            self.schedulers[pod.scheduler_name], pod, explain_scores=explain_scores
+            self.schedulers[pod.scheduler_name],
+            pod,
+            explain_scores=explain_scores,
+            explain_reasons=explain_reasons,
         )
 
     async def bind(self, reserved: Reserved) -> BindingOutcome:

@@ -534,7 +534,11 @@ def extender(
         from berth.listener import server_tls
 
         server_tls(tls_cert, tls_key, client_ca=client_ca_file)  # unusable files fail now
-    host, _ = parse_address(bind_address)  # checked by ADDRESS
+    host, port = parse_address(bind_address)  # checked by ADDRESS
+    if port:
+        from berth.listener import bind_socket
+
+        bind_socket(host, port).close()  # a taken port fails now, before the informers start
     if not tls_cert and not is_loopback(host):
         click.echo(
             f"warning: serving the extender on {host} over plain HTTP: anyone who can reach it "

@@ -154,19 +154,21 @@ class MetricSource(_Strict):
 
 def check_metric_references(
     *,
-    sources: Sequence[MetricSource],
+    sources: Sequence[MetricSource | None],
     profiles: Sequence[Any],
     resolved_args: Mapping[str, Mapping[str, Any]],
     also_defined: Collection[str] = (),
 ) -> list[str]:
     """Problems (`field.path: reason`) with source names and MetricScore's use of them.
 
-    `profiles` are the configured profiles (with `schedulerName` and `pluginConfig`; None for
-    one that did not validate); `resolved_args` maps a scheduler name to its parsed plugin
-    args; `also_defined` names sources that exist but did not validate."""
+    `sources` and `profiles` are the configured ones (profiles with `schedulerName` and
+    `pluginConfig`; None for one that did not validate); `resolved_args` maps a scheduler name
+    to its parsed plugin args; `also_defined` names sources that exist but did not validate."""
     problems: list[str] = []
     by_name: dict[str, MetricSource] = {}
     for i, source in enumerate(sources):
+        if source is None:
+            continue
         if source.name in by_name:
             problems.append(f"metricSources[{i}].name: Duplicate value: {source.name!r}")
         by_name[source.name] = source

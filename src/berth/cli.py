@@ -13,6 +13,7 @@ from berth.cliparams import ADDRESS, ADDRESS_OR_EMPTY
 
 if TYPE_CHECKING:
     from berth.config import Config
+    from berth.simulate import Reasons
 from berth.bench.command import bench
 from berth.cluster.command import cluster
 from berth.webhook.command import webhook
@@ -76,8 +77,21 @@ def _load_config(path: str | None) -> Config:
     help="Which nodes' scores a JSON line holds: the chosen node's total only, the N best "
     "nodes' (totals and each plugin's), or every scored node's.",
 )
+@click.option(
+    "--reasons",
+    type=click.Choice(["all", "pending", "none"]),
+    default="pending",
+    show_default=True,
+    help="Whose JSON lines name each rejected node's reasons: every pod's, the pods left "
+    "pending, or none (the message sums them up).",
+)
 def simulate(
-    dump: str, config_path: str | None, output: str, seed: int | None, scores: int | None
+    dump: str,
+    config_path: str | None,
+    output: str,
+    seed: int | None,
+    scores: int | None,
+    reasons: Reasons,
 ) -> None:
     """Schedule the pending pods of DUMP offline and explain each decision.
 
@@ -99,7 +113,7 @@ def simulate(
         config=config,
         seed=seed,
         top_scores=scores if as_json else 0,
-        reasons=as_json,
+        reasons=reasons if as_json else "none",
     )
     for problem in sim.load_errors:
         click.echo(f"warning: skipped {problem}", err=True)

@@ -50,6 +50,11 @@ def ksc(**fields: Any) -> dict[str, Any]:
             "profiles: not set: one profile named 'berth'",
         ),
         (
+            "default-scheduler is the running kube-scheduler's name",
+            ksc(profiles=[{"schedulerName": "default-scheduler"}]),
+            "profiles[0].schedulerName: 'default-scheduler' is the running kube-scheduler's",
+        ),
+        (
             "the lease is berth's",
             ksc(profiles=[{"schedulerName": "berth"}]),
             "leaderElection.resourceName: not set: Berth's lease is kube-system/berth",

@@ -50,6 +50,7 @@ _DROPPED_POINTS = {
     "podGroupPostFilter": "the Workload API's placement is not implemented",
 }
 QUEUE_SORT = "PrioritySort"
+KUBE_SCHEDULER_NAME = "default-scheduler"
 
 
 def is_kube_scheduler_configuration(data: Any) -> bool:
@@ -120,6 +121,12 @@ def _profile(raw: Any, i: int, warnings: list[str]) -> Any:
         warnings.append(
             f"{where}.schedulerName: not set: {DEFAULT_SCHEDULER_NAME!r} (kube-scheduler's "
             "default is 'default-scheduler', the name of the running kube-scheduler)"
+        )
+    elif profile.get("schedulerName") == KUBE_SCHEDULER_NAME:
+        warnings.append(
+            f"{where}.schedulerName: {KUBE_SCHEDULER_NAME!r} is the running kube-scheduler's: "
+            "while it runs, both schedule these pods (one binds each pod, the other's binding "
+            "fails); use another name beside it"
         )
     plugins = profile.get("plugins")
     if isinstance(plugins, dict):

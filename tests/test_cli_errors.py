@@ -20,11 +20,13 @@ pytestmark = pytest.mark.timeout(120)
 USAGE, RUNTIME = 2, 1
 
 
-def _closed_port() -> int:
-    """A port nothing listens on (it was free a moment ago)."""
+@pytest.fixture(scope="module")
+def refused() -> Iterator[int]:
+    """A port bound and never listened on: connections are refused, and no other process on
+    the machine can take it while the tests run."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        yield int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,7 @@ def busy() -> Iterator[int]:
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def files(tmp_path_factory: pytest.TempPathFactory, refused: int) -> dict[str, str]:
     tmp = tmp_path_factory.mktemp("inputs")
     (tmp / "broken.yaml").write_text("a: [\n")
     (tmp / "not-pem").write_text("not a certificate\n")
@@ -48,9 +50,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             {
                 "apiVersion": "v1",
                 "kind": "Config",
-                "clusters": [
-                    {"name": "c", "cluster": {"server": f"http://127.0.0.1:{_closed_port()}"}}
-                ],
+                "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{refused}"}}],
                 "users": [{"name": "u", "user": {}}],
                 "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
                 "current-context": "c",

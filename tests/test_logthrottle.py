@@ -64,9 +64,10 @@ def test_reset_forgets_and_returns_what_was_not_said() -> None:
 
 @pytest.mark.timeout(120)
 def test_an_unreachable_api_server_is_one_line_per_ten_seconds(tmp_path: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again: nothing listens there
+    # bound and never listened on: refused, and no other process can take the port meanwhile
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    port = held.getsockname()[1]
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
         yaml.safe_dump(
@@ -94,6 +95,7 @@ def test_an_unreachable_api_server_is_one_line_per_ten_seconds(tmp_path: Path) -
     finally:
         proc.terminate()
         _, stderr = proc.communicate(timeout=60)
+        held.close()
     failures = [line for line in stderr.splitlines() if "list/watch failed" in line]
     assert "Traceback" not in stderr, stderr[-3000:]
     assert 1 <= len(failures) <= 2, failures  # at 0 s and at 10 s

@@ -40,7 +40,8 @@ config_option = click.option(
     "config_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="BerthConfiguration file (default: built-in defaults).",
+    help="A BerthConfiguration, or a KubeSchedulerConfiguration (v1), file (default: every "
+    "field's default; see `berth config view`).",
 )
 
 

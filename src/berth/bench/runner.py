@@ -47,6 +47,7 @@ class Options:
     ceiling_concurrency: int = DEFAULT_CEILING_CONCURRENCY
     timeout: float = 600.0
     seed: int = 1
+    cluster: str = "embedded"  # or "upstream": the real control plane, Berth and kube-scheduler
 
 
 def workload_config(workload: Workload) -> JSON:
@@ -111,6 +112,8 @@ def run_workload(workload: Workload, options: Options, *, echo: Callable[[str], 
     gc.collect()
     result: JSON = {
         "workload": workload.name,
+        "scheduler": "berth",
+        "cluster": "embedded",
         "size": size.name,
         "nodes": size.nodes,
         "running_pods": size.running,
@@ -193,6 +196,10 @@ def _fmt(value: Any, spec: str = "") -> str:
 
 
 def format_table(results: list[JSON]) -> str:
+    if any(r.get("cluster") == "upstream" for r in results):
+        from berth.bench.side_by_side import format_side_by_side
+
+        return format_side_by_side(results)
     header = (
         "workload",
         "nodes",
@@ -248,9 +255,14 @@ def run_bench(
 ) -> list[JSON]:
     """Run `workloads` in order; returns (and optionally writes) one result per workload."""
     say = echo or (lambda m: print(m, file=sys.stderr, flush=True))
-    results = []
+    results: list[JSON] = []
     for w in workloads:
-        results.append(run_workload(w, options, echo=say))
+        if options.cluster == "upstream":
+            from berth.bench.side_by_side import run_side_by_side
+
+            results.extend(run_side_by_side(w, options, echo=say))
+        else:
+            results.append(run_workload(w, options, echo=say))
         if json_path is not None:  # written after each workload, so a long run keeps its data
             json_path.write_text(json.dumps(results, indent=2) + "\n")
     return results

@@ -149,6 +149,7 @@ class ControlPlane:
         self.ready_seconds = 0.0
         self._http: urllib3.PoolManager | None = None
         self._etcd: tuple[str, Pair, Path] | None = None
+        self._ca: Authority | None = None
 
     # -- paths and clients -------------------------------------------------------------------
 
@@ -232,7 +233,7 @@ class ControlPlane:
         pki.mkdir()
         logs = self.log_dir
         logs.mkdir(parents=True, exist_ok=True)
-        ca = Authority(pki)
+        ca = self._ca = Authority(pki)
         sa = service_account_keys(pki)
         etcd_server = ca.issue(
             "etcd-server", cn="etcd", hosts=("127.0.0.1", "localhost"), server=True, client=True
@@ -360,7 +361,33 @@ class ControlPlane:
             self._start_agents(logs)
         self.ready_seconds = time.monotonic() - started
 
-    def _start_scheduler(self, binary: Path, ca: Authority, logs: Path) -> None:
+    def start_scheduler(self, configuration: Mapping[str, Any] | None = None) -> int:
+        """Start kube-scheduler on the running control plane (with a KubeSchedulerConfiguration
+        v1 document, whose clientConnection.kubeconfig is filled in here) and wait for /readyz,
+        which kube-scheduler answers once its informers and handlers have synced. Returns its
+        secure port; `/metrics` there needs no credentials (loopback only)."""
+        if self._ca is None:
+            raise UpstreamError("the control plane is not running")
+        if "kube-scheduler" in self._processes:
+            raise UpstreamError("kube-scheduler is already running")
+        binary = self._binary or find_binary()
+        self._start_scheduler(binary, self._ca, self.log_dir, configuration=configuration)
+        return self.scheduler_port
+
+    @property
+    def admin_pair(self) -> Pair:
+        """The admin's client certificate and key (system:masters)."""
+        pki = self.directory / "pki"
+        return Pair(cert=pki / "admin.crt", key=pki / "admin.key")
+
+    def _start_scheduler(
+        self,
+        binary: Path,
+        ca: Authority,
+        logs: Path,
+        *,
+        configuration: Mapping[str, Any] | None = None,
+    ) -> None:
         client = ca.issue("scheduler", cn="system:kube-scheduler", client=True)
         serving = ca.issue(
             "scheduler-serving", cn="kube-scheduler", hosts=("127.0.0.1", "localhost"), server=True
@@ -370,11 +397,22 @@ class ControlPlane:
             kubeconfig_text(server=self.url, ca=ca.ca, user="scheduler", pair=client).encode(),
         )
         self.scheduler_port = free_port()
+        if configuration is None:
+            source = [f"--kubeconfig={config}"]
+        else:
+            document = {**configuration}
+            document["clientConnection"] = {
+                **(configuration.get("clientConnection") or {}),
+                "kubeconfig": str(config),
+            }
+            path = self.directory / "scheduler-config.yaml"
+            path.write_text(yaml.safe_dump(document, sort_keys=False))
+            source = [f"--config={path}"]
         self._spawn(
             binary,
             "kube-scheduler",
             [
-                f"--kubeconfig={config}",
+                *source,
                 f"--authentication-kubeconfig={config}",
                 f"--authorization-kubeconfig={config}",
                 f"--bind-address={HOST}",
@@ -382,6 +420,8 @@ class ControlPlane:
                 f"--tls-cert-file={serving.cert}",
                 f"--tls-private-key-file={serving.key}",
                 f"--client-ca-file={ca.ca}",
+                # scraped by the benchmark; the listener is on loopback only
+                "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
             ],
             logs,
         )
@@ -473,6 +513,7 @@ class ControlPlane:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
+        self._ca = None
 
     def __enter__(self) -> ControlPlane:
         return self.start()

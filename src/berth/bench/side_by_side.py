@@ -40,6 +40,7 @@ def _row(workload: Workload, options: Options, scheduler: str) -> JSON:
         "verification_checks": None,
         "load_average": None,
         "watch_reconnects": None,
+        "control_plane_cpu_ms_per_pod": None,
     }
 
 
@@ -58,6 +59,11 @@ def _fill(row: JSON, run: SchedulerRun) -> None:
             "verification_checks": run.verification.checks,
             "load_average": run.load_average,
             "watch_reconnects": run.watch_reconnects,
+            # what the scheduler's requests and watches cost the control plane, per pod
+            "control_plane_cpu_ms_per_pod": {
+                name: round(1000 * seconds / run.bound, 3)
+                for name, seconds in run.plane_cpu_seconds.items()
+            },
         }
     )
 
@@ -123,6 +129,13 @@ def _fmt(value: Any, spec: str = "") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _api_cpu(row: JSON) -> float | None:
+    per_pod = row.get("control_plane_cpu_ms_per_pod")
+    if not per_pod:
+        return None
+    return float(per_pod["kube-apiserver"] + per_pod["etcd"])
+
+
 def format_side_by_side(results: list[JSON]) -> str:
     """One line per workload and scheduler; `x kube` is Berth's pods/s over kube-scheduler's."""
     header = (
@@ -133,6 +146,7 @@ def format_side_by_side(results: list[JSON]) -> str:
         "pods/s",
         "x kube",
         "CPU ms/pod",
+        "apiserver+etcd ms/pod",
         "RSS MB",
         "SLI p99 ms",
         "ceiling/s",
@@ -160,6 +174,7 @@ def format_side_by_side(results: list[JSON]) -> str:
                 _fmt(r["throughput_pods_per_s"], ".0f"),
                 _fmt(ratio, ".2f"),
                 _fmt(r["cpu_ms_per_pod"], ".2f"),
+                _fmt(_api_cpu(r), ".2f"),
                 _fmt(r["rss_mb"], ".0f"),
                 _fmt(r["sli_p99_ms"], ".0f"),
                 _fmt(r["ceiling_binds_per_s"], ".0f"),

@@ -21,7 +21,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,7 @@ class SchedulerRun:
     ceiling_seconds: float | None = None
     ceiling_cpu_ms_per_bind: float | None = None
     load_average: float = 0.0  # 1-minute, when the run started
+    plane_cpu_seconds: dict[str, float] = field(default_factory=dict)  # per component
     watch_reconnects: int = 0  # times the benchmark's own pod watch went on from its last RV
 
 
@@ -283,7 +284,6 @@ def run_scheduler(
                 measured = _run_berth(plane, config, pending, watch, tracker, timeout, say)
             else:
                 measured = _run_kube_scheduler(plane, config, pending, watch, tracker, timeout, say)
-            seconds, cpu, rss, p99, sli_count = measured
             say(f"verifying the placements of {len(pending)} pods")
             pods = _call(plane, "GET", "/api/v1/pods")["items"]
             verification = verify_placements(
@@ -298,13 +298,14 @@ def run_scheduler(
             say(f"verified: {verification.checks} checks passed in {verification.seconds:.2f}s")
             run = SchedulerRun(
                 scheduler=scheduler,
-                throughput=len(pending) / seconds,
-                seconds=seconds,
+                throughput=len(pending) / measured.seconds,
+                seconds=measured.seconds,
                 bound=tracker.bound[NAMESPACE],
-                cpu_seconds=cpu,
-                rss_mb=rss,
-                sli_p99_s=p99,
-                sli_count=sli_count,
+                cpu_seconds=measured.cpu,
+                rss_mb=measured.rss_mb,
+                sli_p99_s=measured.sli_p99_s,
+                sli_count=measured.sli_count,
+                plane_cpu_seconds=measured.plane_cpu,
                 verification=verification,
                 load_average=load,
             )
@@ -324,7 +325,27 @@ def run_scheduler(
     return run
 
 
-Measured = tuple[float, float, float, float | None, int]  # seconds, CPU s, RSS MB, p99, count
+@dataclass(frozen=True)
+class Measured:
+    seconds: float  # release to the last binding
+    cpu: float  # the scheduler's CPU seconds meanwhile
+    rss_mb: float
+    sli_p99_s: float | None
+    sli_count: int
+    plane_cpu: dict[str, float]  # each component's CPU seconds meanwhile
+
+
+def _since(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: round(after[name] - before[name], 3) for name in after}
+
+
+COMPONENTS = ("kube-apiserver", "etcd", "kube-controller-manager")
+
+
+def _components_cpu(plane: ControlPlane) -> dict[str, float]:
+    """CPU seconds so far of each control-plane component: what a scheduler's requests and
+    watches cost the API server and etcd shows here."""
+    return {name: cpu_seconds(plane.pid(name)) for name in COMPONENTS}
 
 
 def _run_berth(
@@ -351,11 +372,12 @@ def _run_berth(
         say(f"synced ({ready['rss_mb']:.0f} MB); scheduling {len(pending)} pods")
         pid = child.proc.pid
         spy = child.profile("scheduler")
-        cpu_before = cpu_seconds(pid)
+        cpu_before, plane_before = cpu_seconds(pid), _components_cpu(plane)
         child.send("go")
         started = float(child.expect("started")["t"])
         watch.wait(NAMESPACE, timeout=timeout, progress=say)
         cpu = cpu_seconds(pid) - cpu_before
+        plane_cpu = _since(plane_before, _components_cpu(plane))
         Child.stop_profile(spy)
         rss = peak_rss_mb(pid)
         url = f"http://127.0.0.1:{ready['metrics_port']}/metrics"
@@ -366,7 +388,7 @@ def _run_berth(
         child.close()
     seconds = tracker.last[NAMESPACE] - started
     say(f"{len(pending) / seconds:.0f} pods/s, {1000 * cpu / len(pending):.2f} ms CPU per pod")
-    return seconds, cpu, rss, p99, count
+    return Measured(seconds, cpu, rss, p99, count, plane_cpu)
 
 
 def _run_kube_scheduler(
@@ -400,11 +422,12 @@ def _run_kube_scheduler(
         raise BenchError(f"kube-scheduler did not start: {exc}") from None
     pid = plane.pid("kube-scheduler")
     say(f"synced ({peak_rss_mb(pid):.0f} MB); releasing the Lease")
-    cpu_before = cpu_seconds(pid)
+    cpu_before, plane_before = cpu_seconds(pid), _components_cpu(plane)
     offset = time.time() - time.monotonic()
     _call(plane, "DELETE", f"{LEASES}/{LEASE_NAME}")
     watch.wait(NAMESPACE, timeout=timeout, progress=say)
     cpu = cpu_seconds(pid) - cpu_before
+    plane_cpu = _since(plane_before, _components_cpu(plane))
     rss = peak_rss_mb(pid)
     lease = _call(plane, "GET", f"{LEASES}/{LEASE_NAME}")
     acquired = datetime.datetime.strptime(lease["spec"]["acquireTime"], "%Y-%m-%dT%H:%M:%S.%f%z")
@@ -412,7 +435,7 @@ def _run_kube_scheduler(
     p99, count = _scrape(f"https://127.0.0.1:{port}/metrics", ca=plane.ca_path, expect=len(pending))
     seconds = tracker.last[NAMESPACE] - started
     say(f"{len(pending) / seconds:.0f} pods/s, {1000 * cpu / len(pending):.2f} ms CPU per pod")
-    return seconds, cpu, rss, p99, count
+    return Measured(seconds, cpu, rss, p99, count, plane_cpu)
 
 
 def _ceiling(

@@ -40,6 +40,7 @@ def _row(workload: Workload, options: Options, scheduler: str) -> JSON:
         "verification_checks": None,
         "load_average": None,
         "watch_reconnects": None,
+        "scheduled_events": None,
         "control_plane_cpu_ms_per_pod": None,
     }
 
@@ -59,6 +60,7 @@ def _fill(row: JSON, run: SchedulerRun) -> None:
             "verification_checks": run.verification.checks,
             "load_average": run.load_average,
             "watch_reconnects": run.watch_reconnects,
+            "scheduled_events": run.scheduled_events,
             # what the scheduler's requests and watches cost the control plane, per pod
             "control_plane_cpu_ms_per_pod": {
                 name: round(1000 * seconds / run.bound, 3)

@@ -62,6 +62,7 @@ class SchedulerRun:
     ceiling_cpu_ms_per_bind: float | None = None
     load_average: float = 0.0  # 1-minute, when the run started
     plane_cpu_seconds: dict[str, float] = field(default_factory=dict)  # per component
+    scheduled_events: int = 0  # `Scheduled` events stored after the run
     watch_reconnects: int = 0  # times the benchmark's own pod watch went on from its last RV
 
 
@@ -296,6 +297,10 @@ def run_scheduler(
                 deleted=list(tracker.deleted),
             )
             say(f"verified: {verification.checks} checks passed in {verification.seconds:.2f}s")
+            # Both write a `Scheduled` event per pod, asynchronously (kube-scheduler's event
+            # broadcaster drops events when 1,000 are queued): how many got written.
+            events = _call(plane, "GET", f"/apis/events.k8s.io/v1/namespaces/{NAMESPACE}/events")
+            scheduled_events = sum(1 for e in events["items"] if e.get("reason") == "Scheduled")
             run = SchedulerRun(
                 scheduler=scheduler,
                 throughput=len(pending) / measured.seconds,
@@ -306,6 +311,7 @@ def run_scheduler(
                 sli_p99_s=measured.sli_p99_s,
                 sli_count=measured.sli_count,
                 plane_cpu_seconds=measured.plane_cpu,
+                scheduled_events=scheduled_events,
                 verification=verification,
                 load_average=load,
             )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from berth.bench.decision import Verify, measure_decisions
+from berth.bench.decision import Verify, measure_decisions, percentiles
 from berth.bench.live import run_live
 from berth.bench.workload import (
     CEILING_NAMESPACE,
@@ -119,6 +119,9 @@ def run_workload(workload: Workload, options: Options, *, echo: Callable[[str], 
         "running_pods": size.running,
         "pods": size.pods,
         "decision_ms": decision.percentiles(),
+        "decision_cpu_ms": percentiles(decision.cpu_samples_ms),
+        "full_collections_in_decisions": decision.collections_in_cycles,
+        "full_collection_cpu_ms_in_decisions": decision.collection_cpu_ms,
         "decisions": len(decision.samples_ms),
         "unschedulable_in_decisions": decision.unschedulable,
         "throughput_pods_per_s": None,
@@ -133,6 +136,12 @@ def run_workload(workload: Workload, options: Options, *, echo: Callable[[str], 
     }
     p = result["decision_ms"]
     say(f"decision ms p50 {p['p50']} p90 {p['p90']} p99 {p['p99']} max {p['max']}")
+    c = result["decision_cpu_ms"]
+    say(
+        f"decision CPU ms p50 {c['p50']} p99 {c['p99']} max {c['max']}; "
+        f"{decision.collections_in_cycles} full collections inside cycles "
+        f"({decision.collection_cpu_ms:.1f} ms CPU)"
+    )
     if verify is not None:
         result["verified"] = True
         result["verification_checks"] = decision.checks

@@ -150,6 +150,7 @@ class ControlPlane:
         self._http: urllib3.PoolManager | None = None
         self._etcd: tuple[str, Pair, Path] | None = None
         self._ca: Authority | None = None
+        self._running_binary: Path | None = None
 
     # -- paths and clients -------------------------------------------------------------------
 
@@ -233,7 +234,8 @@ class ControlPlane:
         pki.mkdir()
         logs = self.log_dir
         logs.mkdir(parents=True, exist_ok=True)
-        ca = self._ca = Authority(pki)
+        ca = Authority(pki)
+        self._ca, self._running_binary = ca, binary
         sa = service_account_keys(pki)
         etcd_server = ca.issue(
             "etcd-server", cn="etcd", hosts=("127.0.0.1", "localhost"), server=True, client=True
@@ -362,17 +364,31 @@ class ControlPlane:
         self.ready_seconds = time.monotonic() - started
 
     def start_scheduler(self, configuration: Mapping[str, Any] | None = None) -> int:
-        """Start kube-scheduler on the running control plane (with a KubeSchedulerConfiguration
-        v1 document, whose clientConnection.kubeconfig is filled in here) and wait for /readyz,
-        which kube-scheduler answers once its informers and handlers have synced. Returns its
-        secure port; `/metrics` there needs no credentials (loopback only)."""
-        if self._ca is None:
-            raise UpstreamError("the control plane is not running")
+        """Start kube-scheduler in a running control plane that was started without it, e.g.
+        for a test that needs a default scheduler for a while, or the benchmark (with a
+        KubeSchedulerConfiguration v1 document, whose clientConnection.kubeconfig is filled in
+        here). Waits for /readyz, which kube-scheduler answers once its informers and handlers
+        have synced. Returns its secure port; `/metrics` there needs no credentials (loopback
+        only)."""
         if "kube-scheduler" in self._processes:
             raise UpstreamError("kube-scheduler is already running")
-        binary = self._binary or find_binary()
-        self._start_scheduler(binary, self._ca, self.log_dir, configuration=configuration)
+        if self._ca is None or self._running_binary is None:
+            raise UpstreamError("the control plane is not running")
+        self._start_scheduler(
+            self._running_binary, self._ca, self.log_dir, configuration=configuration
+        )
         return self.scheduler_port
+
+    def stop_scheduler(self) -> None:
+        """Stop the kube-scheduler `start_scheduler` (or `scheduler=True`) started."""
+        process = self._processes.pop("kube-scheduler", None)
+        if process is not None and process.popen.poll() is None:
+            process.popen.terminate()
+            try:
+                process.popen.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.popen.kill()
+                process.popen.wait(timeout=15)
 
     @property
     def admin_pair(self) -> Pair:
@@ -513,7 +529,7 @@ class ControlPlane:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
-        self._ca = None
+        self._ca = self._running_binary = None
 
     def __enter__(self) -> ControlPlane:
         return self.start()

@@ -57,6 +57,14 @@ from berth.clierrors import BadInput
     "control plane built from upstream/, once with Berth and once with kube-scheduler.",
 )
 @click.option(
+    "--scheduler",
+    "schedulers",
+    multiple=True,
+    type=click.Choice(["berth", "kube-scheduler"]),
+    help="With --cluster upstream: the schedulers to run, in this order (repeatable; default: "
+    "berth, then kube-scheduler). The API server's ceiling is measured after the first.",
+)
+@click.option(
     "--live/--no-live",
     default=True,
     show_default=True,
@@ -89,6 +97,7 @@ def bench(
     size: str,
     json_path: Path | None,
     cluster: str,
+    schedulers: tuple[str, ...],
     live: bool,
     kubelet: bool,
     ceiling_concurrency: int,
@@ -125,6 +134,7 @@ def bench(
         ceiling_concurrency=ceiling_concurrency,
         timeout=timeout,
         cluster=cluster,
+        schedulers=tuple(dict.fromkeys(schedulers)) or ("berth", "kube-scheduler"),
     )
     from berth.bench.errors import BenchError
 

@@ -48,6 +48,7 @@ class Options:
     timeout: float = 600.0
     seed: int = 1
     cluster: str = "embedded"  # or "upstream": the real control plane, Berth and kube-scheduler
+    schedulers: tuple[str, ...] = ("berth", "kube-scheduler")  # upstream: which, in this order
 
 
 def workload_config(workload: Workload) -> JSON:

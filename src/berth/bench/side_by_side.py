@@ -9,7 +9,7 @@ from typing import Any
 
 from berth.bench.kube_scheduler import UntranslatableError, kube_scheduler_configuration
 from berth.bench.runner import Options, workload_config
-from berth.bench.upstream import SCHEDULERS, SchedulerRun, run_scheduler
+from berth.bench.upstream import SchedulerRun, run_scheduler
 from berth.bench.workload import Workload, ceiling_pods
 
 JSON = dict[str, Any]
@@ -80,7 +80,7 @@ def run_side_by_side(
     def say(message: str) -> None:
         echo(f"[{workload.name} upstream {time.monotonic() - started:6.1f}s] {message}")
 
-    rows = [_row(workload, options, s) for s in SCHEDULERS]
+    rows = [_row(workload, options, s) for s in options.schedulers]
     if workload.dra is not None or workload.volumes is not None:
         reason = "decisions only (run it without --cluster upstream)"
         for row in rows:
@@ -90,15 +90,19 @@ def run_side_by_side(
     config = workload_config(workload)
     try:
         kube_scheduler_configuration(config)
-        runnable = list(SCHEDULERS)
+        runnable = list(options.schedulers)
     except UntranslatableError as exc:
-        rows[1]["skipped"] = str(exc)
-        say(f"kube-scheduler skipped: {exc}")
-        runnable = ["berth"]
+        for row in rows:
+            if row["scheduler"] == "kube-scheduler":
+                row["skipped"] = str(exc)
+                say(f"kube-scheduler skipped: {exc}")
+        runnable = [s for s in options.schedulers if s == "berth"]
     nodes = workload.nodes(size, seed=options.seed)
     running = workload.running_pods(size, nodes)
     pending = workload.pending_pods(size)
     ceiling: float | None = None
+    # the API server's own ceiling once per workload, on the first scheduler's control plane
+    ceiling_on = next((r["scheduler"] for r in rows if r["scheduler"] in runnable), None)
     for row in rows:
         scheduler = row["scheduler"]
         if scheduler not in runnable:
@@ -110,8 +114,7 @@ def run_side_by_side(
             nodes=nodes,
             running=running,
             pending=pending,
-            # the API server's own ceiling once per workload, on Berth's control plane
-            ceiling_pods=ceiling_pods(size.pods) if scheduler == "berth" else None,
+            ceiling_pods=ceiling_pods(size.pods) if scheduler == ceiling_on else None,
             ceiling_concurrency=options.ceiling_concurrency,
             timeout=options.timeout,
             progress=say,

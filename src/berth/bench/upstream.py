@@ -42,6 +42,7 @@ Progress = Callable[[str], None]
 CREATE_CONCURRENCY = 32  # creates in flight while setting up (untimed)
 SCHEDULERS = ("berth", "kube-scheduler")
 LEASES = f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases"
+EVENTS_TIMEOUT = 60.0  # seconds after the last binding for the last `Scheduled` events
 
 
 @dataclass
@@ -228,6 +229,28 @@ def _scrape(url: str, *, ca: Path | None, expect: int) -> tuple[float | None, in
         time.sleep(0.2)
 
 
+EVENTS = f"/apis/events.k8s.io/v1/namespaces/{NAMESPACE}/events"
+
+
+def _events_written(plane: ControlPlane) -> int:
+    """How many events the namespace holds, cheaply: a list of one, plus the count of the rest
+    kube-apiserver reports (`remainingItemCount`)."""
+    answer = _call(plane, "GET", f"{EVENTS}?limit=1")
+    return len(answer["items"]) + int(answer["metadata"].get("remainingItemCount") or 0)
+
+
+def _drain_events(plane: ControlPlane, *, expect: int, timeout: float, say: Progress) -> None:
+    """Wait until `expect` events are stored (or `timeout`): both schedulers write a `Scheduled`
+    event per pod off their binding path, so some can still be on their way at the last
+    binding. The CPU per pod is read after this, so it covers all the work of every pod."""
+    deadline = time.monotonic() + timeout
+    while (written := _events_written(plane)) < expect:
+        if time.monotonic() > deadline:
+            say(f"{written}/{expect} events written within {timeout:.0f}s of the last binding")
+            return
+        time.sleep(0.25)
+
+
 def _load_average() -> float:
     with open("/proc/loadavg") as f:
         return float(f.read().split()[0])
@@ -299,7 +322,7 @@ def run_scheduler(
             say(f"verified: {verification.checks} checks passed in {verification.seconds:.2f}s")
             # Both write a `Scheduled` event per pod, asynchronously (kube-scheduler's event
             # broadcaster drops events when 1,000 are queued): how many got written.
-            events = _call(plane, "GET", f"/apis/events.k8s.io/v1/namespaces/{NAMESPACE}/events")
+            events = _call(plane, "GET", EVENTS)
             scheduled_events = sum(1 for e in events["items"] if e.get("reason") == "Scheduled")
             run = SchedulerRun(
                 scheduler=scheduler,
@@ -382,6 +405,7 @@ def _run_berth(
         child.send("go")
         started = float(child.expect("started")["t"])
         watch.wait(NAMESPACE, timeout=timeout, progress=say)
+        _drain_events(plane, expect=len(pending), timeout=EVENTS_TIMEOUT, say=say)
         cpu = cpu_seconds(pid) - cpu_before
         plane_cpu = _since(plane_before, _components_cpu(plane))
         Child.stop_profile(spy)
@@ -432,6 +456,7 @@ def _run_kube_scheduler(
     offset = time.time() - time.monotonic()
     _call(plane, "DELETE", f"{LEASES}/{LEASE_NAME}")
     watch.wait(NAMESPACE, timeout=timeout, progress=say)
+    _drain_events(plane, expect=len(pending), timeout=EVENTS_TIMEOUT, say=say)
     cpu = cpu_seconds(pid) - cpu_before
     plane_cpu = _since(plane_before, _components_cpu(plane))
     rss = peak_rss_mb(pid)

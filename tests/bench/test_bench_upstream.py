@@ -40,6 +40,15 @@ def _measured(row: dict[str, Any]) -> None:
     # the SLI histogram scraped from the scheduler's own /metrics counted every pod
     assert row["sli_pods"] >= size.pods
     assert row["sli_p99_ms"] > 0
+    # what the run cost the control plane was read from /proc too
+    assert set(row["control_plane_cpu_ms_per_pod"]) == {
+        "kube-apiserver",
+        "etcd",
+        "kube-controller-manager",
+    }
+    assert row["scheduled_events"] > 0
+    if row["scheduler"] == "berth":  # Berth retries its events: every pod's was written
+        assert row["scheduled_events"] == size.pods
 
 
 def test_berth_and_kube_scheduler_side_by_side_on_the_real_control_plane(

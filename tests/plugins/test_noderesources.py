@@ -299,15 +299,69 @@ def test_fit_args_validation(args: dict[str, Any], fragment: str) -> None:
     assert fragment in str(info.value)
 
 
-# --- BalancedAllocation --------------------------------------------------------------------------
+# --- BalancedAllocation (balanced_allocation_test.go, 1.37: the change in balance) ------------
 @pytest.mark.parametrize(
     ("name", "incoming", "alloc", "existing", "want"),
     [
-        ("fractions .75/.5", (3000, 5000), (4000, 10000), None, 87),
-        ("equal fractions", (3000, 5000), (6000, 10000), None, 100),
-        ("with an existing pod", (3000, 5000), (10000, 20000), (3000, 0), 82),
-        ("another existing pod", (3000, 5000), (10000, 20000), (3000, 5000), 95),
-        ("over capacity caps at 1", (3000, 0), (4000, 10000), (3000, 0), 50),
+        (
+            "nothing scheduled, resources requested, differently sized nodes (node1)",
+            (3000, 5000),
+            (4000, 10000),
+            None,
+            68,
+        ),
+        (
+            "nothing scheduled, resources requested, differently sized nodes (node2)",
+            (3000, 5000),
+            (6000, 10000),
+            None,
+            75,
+        ),
+        (
+            "resources requested, pods scheduled with resources (node1)",
+            (3000, 5000),
+            (10000, 20000),
+            (3000, 0),
+            73,
+        ),
+        (
+            "resources requested, pods scheduled with resources (node2)",
+            (3000, 5000),
+            (10000, 20000),
+            (3000, 5000),
+            74,
+        ),
+        (
+            "resources requested, pods scheduled with resources, differently sized nodes (node2)",
+            (3000, 5000),
+            (10000, 50000),
+            (3000, 5000),
+            70,
+        ),
+        (
+            "resources requested, pods scheduled with resources, nodes to reach min/max score "
+            "(node1)",
+            (0, 5000),
+            (3000, 5000),
+            (3000, 0),
+            100,
+        ),
+        (
+            "resources requested, pods scheduled with resources, nodes to reach min/max score "
+            "(node2)",
+            (0, 5000),
+            (3000, 5000),
+            None,
+            50,
+        ),
+        ("requested resources at node capacity (node1)", (3000, 0), (6000, 10000), (3000, 0), 62),
+        (
+            "requested resources at node capacity (node2)",
+            (3000, 0),
+            (6000, 10000),
+            (3000, 5000),
+            62,
+        ),
     ],
 )
 def test_balanced_allocation(

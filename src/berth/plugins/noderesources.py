@@ -266,7 +266,7 @@ class NodeResourcesFit(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugi
         n = len(nodes)
         total = np.zeros(n, dtype=np.int64)
         weight_sum: IntArray | int = 0
-        for alloc, req, weight in _allocation_columns(
+        for alloc, req, weight, _ in _allocation_columns(
             self, pod, nodes, self.score_resources, non_zero=True
         ):
             if alloc.all():  # the usual case: no per-node masking needed
@@ -331,16 +331,16 @@ def _allocation_columns(
     resources: list[tuple[str, int]],
     *,
     non_zero: bool,
-) -> list[tuple[IntArray, IntArray, int]]:
-    """(allocatable, requested incl. the pod, weight) over `nodes` for each configured resource
-    that takes part in the score.
+) -> list[tuple[IntArray, IntArray, int, int]]:
+    """(allocatable, requested incl. the pod, weight, the pod's own request) over `nodes` for
+    each configured resource that takes part in the score.
 
     upstream calculateResourceAllocatableRequest: cpu/memory use non-zero requests when scoring
     with `non_zero`; a scalar resource the pod does not request, and any resource that is neither
     native (cpu, memory, ephemeral-storage) nor scalar, is left out (allocatable 0 there, so it
     never counts)."""
     state = plugin.state
-    out: list[tuple[IntArray, IntArray, int]] = []
+    out: list[tuple[IntArray, IntArray, int, int]] = []
     for name, weight in resources:
         col = state.resource_index.get(name)
         if col is None or (name not in NATIVE and not is_scalar_resource(name)):
@@ -348,15 +348,17 @@ def _allocation_columns(
             # other name (`pods`, `storage`) is (0, 0) there and left out of the score.
             continue
         if non_zero and name == "cpu":
-            req = state.nonzero[:, CPU].take(nodes) + pod.nonzero_cpu
+            want = pod.nonzero_cpu
+            req = state.nonzero[:, CPU].take(nodes) + want
         elif non_zero and name == "memory":
-            req = state.nonzero[:, MEMORY].take(nodes) + pod.nonzero_memory
+            want = pod.nonzero_memory
+            req = state.nonzero[:, MEMORY].take(nodes) + want
         else:
             want = pod.requests.get(name, 0)
             if is_scalar_resource(name) and want == 0:
                 continue
             req = state.requested[:, col].take(nodes) + want
-        out.append((state.alloc[:, col].take(nodes), req, weight))
+        out.append((state.alloc[:, col].take(nodes), req, weight, want))
     return out
 
 
@@ -375,9 +377,9 @@ def _allocation_matrix(
     if not columns:
         empty = np.zeros((n, 1), dtype=np.int64)
         return empty, empty, np.zeros(1, dtype=np.int64)
-    allocs = np.stack([a for a, _, _ in columns], axis=1)
-    reqs = np.stack([r for _, r, _ in columns], axis=1)
-    return allocs, reqs, np.array([w for _, _, w in columns], dtype=np.int64)
+    allocs = np.stack([c[0] for c in columns], axis=1)
+    reqs = np.stack([c[1] for c in columns], axis=1)
+    return allocs, reqs, np.array([c[2] for c in columns], dtype=np.int64)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -398,18 +400,30 @@ class NodeResourcesBalancedAllocation(PreScorePlugin, ScorePlugin):
         if all(pod.requests.get(name, 0) == 0 for name, _ in self.resources):
             return np.zeros(len(nodes), dtype=np.int64)
         columns = _allocation_columns(self, pod, nodes, self.resources, non_zero=False)
-        if len(columns) == 2 and columns[0][0].all() and columns[1][0].all():
-            # the usual case (cpu and memory on every node): upstream's two-fraction branch
-            (a0, r0, _), (a1, r1, _) = columns
-            f0 = np.minimum(r0 / a0, 1.0)
-            f1 = np.minimum(r1 / a1, 1.0)
-            fast: IntArray = np.trunc((1 - np.abs((f0 - f1) / 2)) * MAX_NODE_SCORE).astype(np.int64)
-            return fast
-        allocs, reqs, _ = _allocation_matrix(self, pod, nodes, self.resources, non_zero=False)
-        valid = allocs != 0
-        frac = np.minimum(reqs / np.where(valid, allocs, 1), 1.0)
-        count = valid.sum(axis=1)
-        std = np.zeros(len(nodes), dtype=np.float64)
+        if not columns:  # no fraction either way: both balances are 100
+            return np.full(len(nodes), MAX_NODE_SCORE * 3 // 4, dtype=np.int64)
+        allocs = np.stack([c[0] for c in columns], axis=1)
+        with_pod = np.stack([c[1] for c in columns], axis=1)
+        without = with_pod - np.array([c[3] for c in columns], dtype=np.int64)
+        # upstream balancedResourceScorer (balanced_allocation.go:204): the change in balance
+        # the pod makes, mapped back to [50, 100] (both balances are in [50, 100]).
+        before = _balance(allocs, without)
+        after = _balance(allocs, with_pod)
+        out: IntArray = MAX_NODE_SCORE // 2 + (MAX_NODE_SCORE // 2 + after - before) // 2
+        return out
+
+
+def _balance(allocs: IntArray, reqs: IntArray) -> IntArray:
+    """upstream balancedResourceScore (balanced_allocation.go:220): (1 - std) * 100 over the
+    fractions requested/allocatable (capped at 1) of the resources with allocatable > 0; the
+    std of two fractions is half their difference."""
+    valid = allocs != 0
+    frac = np.minimum(reqs / np.where(valid, allocs, 1), 1.0)
+    count = valid.sum(axis=1)
+    std = np.zeros(len(allocs), dtype=np.float64)
+    if valid.all() and allocs.shape[1] == 2:  # the usual case: cpu and memory on every node
+        std = np.abs((frac[:, 0] - frac[:, 1]) / 2)
+    else:
         two = count == 2
         if two.any():
             # the two valid fractions of each such node, in resource order
@@ -423,8 +437,8 @@ class NodeResourcesBalancedAllocation(PreScorePlugin, ScorePlugin):
             mean = fm.sum(axis=1) / count[many]
             sq = np.where(v, (frac[many] - mean[:, None]) ** 2, 0.0).sum(axis=1)
             std[many] = np.sqrt(sq / count[many])
-        out: IntArray = np.trunc((1 - std) * MAX_NODE_SCORE).astype(np.int64)
-        return out
+    out: IntArray = np.trunc((1 - std) * MAX_NODE_SCORE).astype(np.int64)
+    return out
 
 
 register(NodeResourcesFit, NodeResourcesFitArgs)

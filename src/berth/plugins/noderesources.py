@@ -28,6 +28,7 @@ from berth.framework.plugin import (
 from berth.framework.status import SKIP, SUCCESS, Status, unresolvable, unschedulable
 from berth.objects.node import NodeInfo
 from berth.objects.pod import PodInfo
+from berth.plugins.helpers import broken_linear
 from berth.plugins.registry import register
 from berth.state.cluster import CPU, MEMORY, PODS, BoolArray, IndexArray, IntArray
 
@@ -73,12 +74,17 @@ class RequestedToCapacityRatio(BaseModel):
     @field_validator("shape")
     @classmethod
     def _shape(cls, shape: list[ShapePoint]) -> list[ShapePoint]:
-        if not shape:
-            raise ValueError("at least one point must be specified")
-        for prev, cur in itertools.pairwise(shape):
-            if cur.utilization <= prev.utilization:
-                raise ValueError("values must be sorted in increasing order")
-        return shape
+        return validate_shape(shape)
+
+
+def validate_shape(shape: list[ShapePoint]) -> list[ShapePoint]:
+    """upstream validateFunctionShape (validation_pluginargs.go:176), beyond the points' ranges."""
+    if not shape:
+        raise ValueError("at least one point must be specified")
+    for prev, cur in itertools.pairwise(shape):
+        if cur.utilization <= prev.utilization:
+            raise ValueError("values must be sorted in increasing order")
+    return shape
 
 
 def _default_resources() -> list[ResourceSpec]:
@@ -137,11 +143,6 @@ class BalancedAllocationArgs(BaseModel):
             seen.add(r.name)
         return resources or _default_resources()
 
-
-def _go_div(a: IntArray, b: IntArray) -> IntArray:
-    """Integer division truncating toward zero, as Go's `/` on int64."""
-    q: IntArray = np.where(b != 0, np.abs(a) // np.where(b == 0, 1, np.abs(b)), 0)
-    return np.where((a < 0) != (b < 0), -q, q)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -307,21 +308,7 @@ class NodeResourcesFit(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugi
         return out
 
     def _shape_at(self, p: IntArray) -> IntArray:
-        """upstream buildBrokenLinearFunction over the scaled shape points."""
-        shape = self.shape
-        out = np.full(p.shape, shape[-1][1], dtype=np.int64)
-        done = np.zeros(p.shape, dtype=bool)
-        for i, (u, s) in enumerate(shape):
-            here = ~done & (p <= u)
-            if i == 0:
-                out = np.where(here, s, out)
-            else:
-                pu, ps = shape[i - 1]
-                num = (s - ps) * (p - pu)
-                val = ps + _go_div(num, np.full(p.shape, u - pu, dtype=np.int64))
-                out = np.where(here, val, out)
-            done |= here
-        return out
+        return broken_linear(self.shape, p)
 
 
 def _allocation_columns(

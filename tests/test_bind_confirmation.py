@@ -14,8 +14,8 @@ import pytest
 from berth.config import parse_config
 from berth.engine import Engine
 from berth.objects import parse_node, parse_pod
-from berth.queue import SchedulingQueue
-from berth.scheduler import LiveScheduler
+from berth.run.loop import LiveScheduler
+from berth.run.queue import SchedulingQueue
 from berth.telemetry import SchedulerMetrics
 from tests.builders import node, pod
 
@@ -87,7 +87,7 @@ def test_our_bind_is_confirmed_exactly(
         s = _live()
         state = s.engine.state
         pending = _pending()
-        s.pod_events.on_add(pending)
+        s.handler("Pod").on_add(pending)
         assumed_raw = copy.deepcopy(pending)
         if assumed_from_older:
             assumed_raw["metadata"]["resourceVersion"] = "4"
@@ -96,7 +96,7 @@ def test_our_bind_is_confirmed_exactly(
         bound = _bound(pending)
         if change is not None:
             bound = change(bound)
-        s.pod_events.on_update(pending, bound)
+        s.handler("Pod").on_update(pending, bound)
 
         key = "default/web"
         assert not state.is_assumed(key)

@@ -66,7 +66,7 @@ def test_replicaset_pods_are_spread_by_default() -> None:
     nodes = [node("n1"), node("n2"), node("n3")]
     running = [owned("web-0", node_name="n1"), owned("web-1", node_name="n1")]
     engine = Engine(config=parse_config({}), state=make_state(nodes, running), seed=1)
-    engine.workloads.upsert(REPLICASET)
+    engine.ports.workloads.upsert(REPLICASET)
     result = engine.schedulers["berth"].schedule(parse_pod(owned("web-2")), explain_scores=True)
     spread = result.plugin_scores["PodTopologySpread"]
     assert spread["n1"] < spread["n2"] == spread["n3"]

@@ -4,6 +4,8 @@ and `berth simulate` into an error line) — never TypeError, KeyError, Attribut
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,11 +38,24 @@ def test_a_mutated_node_parses_or_raises_object_error(data: st.DataObject) -> No
 def test_a_mutated_storage_object_is_ignored_with_a_warning_not_a_crash(
     kind: str, data: st.DataObject
 ) -> None:
-    """The informers and `berth simulate` feed storage objects to VolumeIndex.upsert, which
-    logs and drops what it cannot parse; a malformed object must never raise out of it."""
-    from berth.state.volumes import VolumeIndex
+    """The informers and `berth simulate` hand storage objects to the feed, which reports and
+    drops what the volume store cannot parse; a malformed object must never raise out of it."""
+    from berth.feed import Feed, FeedListener
+    from berth.framework.ports import Ports
+    from berth.state.cluster import ClusterState
 
+    reported: list[ObjectError] = []
+
+    class Listener(FeedListener):
+        def malformed(
+            self, kind: str, raw: dict[str, Any], error: ObjectError, *, pending: bool = False
+        ) -> None:
+            reported.append(error)
+
+    feed = Feed(
+        state=ClusterState(), ports=Ports(), responsible=lambda _: True, listener=Listener()
+    )
     raw = mutated(data, STORAGE[kind])
-    if isinstance(raw, dict):
-        raw = {**raw, "kind": kind}  # the kind is how upsert picks the parser
-    VolumeIndex().upsert(raw)
+    feed.apply(kind, None, raw)
+    for error in reported:
+        assert error.kind == kind and error.reason

@@ -14,7 +14,15 @@ from berth.framework.events import (
     ClusterEvent,
 )
 from berth.objects import parse_pod
-from berth.queue import ACTIVE, BACKOFF, GATED, PARKED, UNSCHEDULABLE, QueuedPod, SchedulingQueue
+from berth.run.queue import (
+    ACTIVE,
+    BACKOFF,
+    GATED,
+    PARKED,
+    UNSCHEDULABLE,
+    QueuedPod,
+    SchedulingQueue,
+)
 from tests.builders import pod
 
 

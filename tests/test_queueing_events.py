@@ -25,7 +25,7 @@ from berth.framework.events import (
 from berth.framework.plugin import Handle
 from berth.objects import parse_node, parse_pod
 from berth.plugins.registry import registry
-from berth.queue import ACTIVE, BACKOFF, UNSCHEDULABLE, SchedulingQueue
+from berth.run.queue import ACTIVE, BACKOFF, UNSCHEDULABLE, SchedulingQueue
 from berth.state.cluster import ClusterState
 from tests.builders import node, pod
 

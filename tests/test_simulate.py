@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -43,20 +44,101 @@ def test_example_dump_json() -> None:
             assert "node-b2" in d["reasons"]
 
 
-def test_placements_are_assumed_for_later_pods() -> None:
-    dump = as_list(
-        node("n1", cpu="2"),
-        pod("a", cpu="1500m"),
-        pod("b", cpu="1500m"),
-    )
-    result = run(["simulate", "-", "-o", "json"], stdin=dump)
+def _low_then_high() -> list[dict[str, Any]]:
+    pc = {
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {"name": "high"},
+        "value": 1000,
+    }
+    low = pod("low", cpu="1500m")
+    low["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    high = pod("high", cpu="1500m", spec={"priorityClassName": "high"})
+    high["metadata"]["creationTimestamp"] = "2026-01-02T00:00:00Z"
+    return [pc, node("n1", cpu="2"), low, high]
+
+
+def _malformed() -> list[dict[str, Any]]:
+    empty = pod("empty")
+    empty["spec"]["containers"] = []
+    return [node("n1"), pod("bad", cpu="lots"), empty, pod("ok")]
+
+
+# What simulate says about each outcome of the engine's cycle: (name, dump items, per pod in the
+# order reported, the fields its JSON line must have).
+OUTCOMES: list[tuple[str, list[dict[str, Any]], list[tuple[str, dict[str, Any]]]]] = [
+    (
+        "scheduled: the node; the placement counts for later pods",
+        [node("n1", cpu="2"), pod("a", cpu="1500m"), pod("b", cpu="1500m")],
+        [
+            ("default/a", {"node": "n1", "reasons": {}}),
+            (
+                "default/b",
+                {
+                    "node": None,
+                    "reasons": {"n1": ["Insufficient cpu"]},
+                    "message": "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 "
+                    "nodes are available: 1 No preemption victims found for incoming pod.",
+                },
+            ),
+        ],
+    ),
+    (
+        "queue order: priority (from the PriorityClass) before creation time",
+        _low_then_high(),
+        [("default/high", {"node": "n1"}), ("default/low", {"node": None})],
+    ),
+    (
+        "nominated: the victims vanish and the pod is placed at once; equal priority preempts none",
+        [
+            node("n1", cpu="1"),
+            node("n2", cpu="1"),
+            pod("low", cpu="1", node_name="n1", priority=0),
+            pod("mid", cpu="1", node_name="n2", priority=100),
+            pod("high", cpu="1", priority=1000),
+            pod("peer", cpu="1", priority=100),
+        ],
+        [
+            (
+                "default/high",
+                {"node": "n1", "nominatedNode": "n1", "preempted": ["default/low"]},
+            ),
+            ("default/peer", {"node": None}),
+        ],
+    ),
+    (
+        "malformed: an error line naming the field, the others scheduled",
+        _malformed(),
+        [
+            (
+                "default/bad",
+                {
+                    "node": None,
+                    "error": "Pod default/bad: spec.containers[0].resources.requests.cpu: 'lots': "
+                    "quantities must match the regular expression "
+                    "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
+                },
+            ),
+            (
+                "default/empty",
+                {"node": None, "error": "Pod default/empty: spec.containers: Required value"},
+            ),
+            ("default/ok", {"node": "n1"}),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "items", "want"), OUTCOMES, ids=[o[0] for o in OUTCOMES])
+def test_outcomes(
+    name: str, items: list[dict[str, Any]], want: list[tuple[str, dict[str, Any]]]
+) -> None:
+    result = run(["simulate", "-", "-o", "json", "--seed", "1"], stdin=as_list(*items))
+    assert result.exit_code == 0, result.output
     out = lines(result.output)
-    assert [d["node"] for d in out] == ["n1", None]
-    assert out[1]["message"] == (
-        "0/1 nodes are available: 1 Insufficient cpu. "
-        "preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
-    )
-    assert out[1]["reasons"] == {"n1": ["Insufficient cpu"]}
+    assert [d["pod"] for d in out] == [p for p, _ in want], name
+    for line, (_, fields) in zip(out, want, strict=True):
+        assert {k: line.get(k) for k in fields} == fields, (name, line)
 
 
 def test_multi_document_stream_and_json() -> None:
@@ -64,21 +146,6 @@ def test_multi_document_stream_and_json() -> None:
     assert lines(run(["simulate", "-", "-o", "json"], stdin=docs).output)[0]["node"] == "n1"
     as_json = json.dumps({"kind": "List", "items": [node("n1"), pod("p")]})
     assert lines(run(["simulate", "-", "-o", "json"], stdin=as_json).output)[0]["node"] == "n1"
-
-
-def test_malformed_pod_gets_an_error_line_not_a_traceback() -> None:
-    bad = pod("bad", cpu="lots")
-    nocontainers = pod("empty")
-    nocontainers["spec"]["containers"] = []
-    result = run(
-        ["simulate", "-", "-o", "json"], stdin=as_list(node("n1"), bad, nocontainers, pod("ok"))
-    )
-    assert result.exit_code == 0, result.output
-    out = {d["pod"]: d for d in lines(result.output)}
-    assert out["default/ok"]["node"] == "n1"
-    assert out["default/bad"]["node"] is None
-    assert "spec.containers[0].resources.requests.cpu" in out["default/bad"]["error"]
-    assert "spec.containers: Required value" in out["default/empty"]["error"]
 
 
 def test_malformed_node_is_skipped_with_a_warning() -> None:
@@ -111,48 +178,6 @@ def test_table_output() -> None:
     assert result.output.splitlines()[0].split() == ["POD", "NODE", "SCORE", "WHY"]
     assert "batch/batch-huge  <pending>" in result.output
     assert "pending pods placed" in result.output
-
-
-def test_priority_class_fills_priority() -> None:
-    pc = {
-        "apiVersion": "scheduling.k8s.io/v1",
-        "kind": "PriorityClass",
-        "metadata": {"name": "high"},
-        "value": 1000,
-    }
-    low = pod("low", cpu="1500m")
-    low["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
-    high = pod("high", cpu="1500m", spec={"priorityClassName": "high"})
-    high["metadata"]["creationTimestamp"] = "2026-01-02T00:00:00Z"
-    out = lines(
-        run(
-            ["simulate", "-", "-o", "json"], stdin=as_list(pc, node("n1", cpu="2"), low, high)
-        ).output
-    )
-    assert [(d["pod"], d["node"]) for d in out] == [("default/high", "n1"), ("default/low", None)]
-
-
-def test_preemption_evicts_victims_and_places_the_pod_at_once() -> None:
-    dump = as_list(
-        node("n1", cpu="1"),
-        node("n2", cpu="1"),
-        pod("low", cpu="1", node_name="n1", priority=0),
-        pod("mid", cpu="1", node_name="n2", priority=100),
-        pod("high", cpu="1", priority=1000),
-        pod("peer", cpu="1", priority=100),  # equal priority to what is left: no preemption
-    )
-    result = run(["simulate", "-", "-o", "json", "--seed", "1"], stdin=dump)
-    assert result.exit_code == 0, result.output
-    out = {d["pod"]: d for d in lines(result.output)}
-    high = out["default/high"]
-    assert (high["node"], high["nominatedNode"], high["preempted"]) == ("n1", "n1", ["default/low"])
-    peer = out["default/peer"]
-    assert peer["node"] is None and "preempted" not in peer
-    assert peer["message"].endswith(
-        "preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."
-    )
-    table = run(["simulate", "-"], stdin=dump)
-    assert "preempted default/low" in table.output
 
 
 def test_gated_pods_are_reported_pending_and_take_no_room(tmp_path: Path) -> None:

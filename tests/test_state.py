@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import random
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from berth.objects import parse_node, parse_pod
+from berth.objects.selectors import parse_label_selector
 from berth.state.cluster import CPU, PODS, ClusterState
+from berth.state.whatif import what_if
 from tests.builders import node, pod
 
 
@@ -87,3 +92,57 @@ def test_label_column_has_equals_isin() -> None:
         wanted = [rng.choice([-2, MISSING, *range(n_values)]) for _ in range(rng.randrange(0, 5))]
         want = np.isin(col.codes, [w for w in wanted if w >= 0])
         assert col.has(col.codes, wanted).tolist() == want.tolist()
+
+
+def _fingerprint(state: ClusterState) -> tuple[object, ...]:
+    """Everything a decision reads of the placed pods, node order included."""
+    return (
+        state.requested.tolist(),
+        state.nonzero.tolist(),
+        [list(pods) for pods in state.node_pods],
+        sorted(state.assumed),
+        sorted(state.pod_node.items()),
+        {ns: sorted(p) for ns, p in state.pods_by_namespace.items()},
+        {ns: {k: sorted(v) for k, v in idx.items()} for ns, idx in state.pods_by_label.items()},
+        {i: dict(c) for i, c in state.node_ports.items()},
+        state.matching_pods_per_node("default", SELECT_APP_A).tolist(),
+    )
+
+
+SELECT_APP_A = parse_label_selector({"matchLabels": {"app": "a"}}, where="", kind="", name="")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    placed=st.lists(
+        st.tuples(st.integers(0, 3), st.sampled_from(["a", "b"]), st.booleans()), max_size=12
+    ),
+    steps=st.lists(
+        st.tuples(st.sampled_from(["remove", "restore", "add"]), st.integers(0, 15)), max_size=20
+    ),
+)
+def test_a_what_if_leaves_the_state_as_it_found_it(
+    placed: list[tuple[int, str, bool]], steps: list[tuple[str, int]]
+) -> None:
+    state = ClusterState(capacity=2)
+    for i in range(4):
+        state.upsert_node(parse_node(node(f"n{i}")))
+    for k, (n, app, assumed) in enumerate(placed):
+        raw = pod(f"p{k}", cpu="100m", labels={"app": app}, node_name=f"n{n}")
+        raw["spec"]["containers"][0]["ports"] = [{"containerPort": 80, "hostPort": 8000 + k % 3}]
+        if assumed:
+            state.assume_pod(parse_pod(raw), f"n{n}")
+        else:
+            state.add_pod(parse_pod(raw))
+    state.matching_pods_per_node("default", SELECT_APP_A)  # built first: kept current after
+    before = _fingerprint(state)
+    with what_if(state) as hypothesis:
+        for op, k in steps:
+            key = f"default/p{k}"
+            if op == "remove":
+                hypothesis.remove(key)
+            elif op == "restore":
+                hypothesis.restore(key)
+            elif key not in state.pods:
+                hypothesis.add(parse_pod(pod(f"p{k}", cpu="1", labels={"app": "a"})), f"n{k % 4}")
+    assert _fingerprint(state) == before

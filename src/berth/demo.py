@@ -20,8 +20,8 @@ from berth.clierrors import BadInput
 from berth.cluster import EmbeddedCluster
 from berth.config.loader import Config
 from berth.kube.client import Connection, connect, raw_body, read_json, status_message
-from berth.queue import PARKED
 from berth.run import Runner, RunOptions
+from berth.run.queue import PARKED
 from berth.safeload import InputError, load_all
 
 TAINTED, CORDONED = "node-004", "node-005"

@@ -1,17 +1,31 @@
-"""The engine every front shares: cluster state plus one framework per configured profile.
+"""The engine every front shares: the cluster state, the ports, one framework per profile, and
+the cycle.
 
-Fronts (the live scheduler, the extender, the simulator) only adapt input and output; they all
-build an Engine from the same configuration, so a plugin is written once and behaves the same.
+Fronts (`berth run`, the extender, the simulator, the benchmark) only adapt input and output:
+they feed objects in (`berth.feed`), call `schedule` and `bind`, and say what the outcomes mean
+to them. They all build an Engine from the same configuration, so a plugin is written once and
+behaves the same everywhere.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import random
+from collections.abc import Callable
 from typing import Any, cast
 
 from berth.config.loader import Config, parse_config
 from berth.config.plugins import ResolvedProfile
 from berth.framework.algorithm import Scheduler
+from berth.framework.cycle import (
+    BindingOutcome,
+    Reserved,
+    SchedulingOutcome,
+    binding_cycle,
+    scheduling_cycle,
+)
+from berth.framework.events import Registrations, collect_registrations
 from berth.framework.plugin import (
     BindPlugin,
     FilterPlugin,
@@ -23,18 +37,17 @@ from berth.framework.plugin import (
     PreEnqueuePlugin,
     PreFilterPlugin,
     PreScorePlugin,
+    QueueSortPlugin,
     ReservePlugin,
     ScorePlugin,
 )
+from berth.framework.ports import Ports
 from berth.framework.runtime import Framework
-from berth.plugins.dynamicresources import DRA_SERVICE
-from berth.plugins.podtopologyspread import DEFAULT_SELECTOR_SERVICE
+from berth.framework.status import SUCCESS, Status
+from berth.metrics.refresher import Refresher
+from berth.objects.pod import PodInfo
 from berth.plugins.registry import registry
-from berth.plugins.storagehelpers import VOLUMES_SERVICE
 from berth.state.cluster import ClusterState
-from berth.state.dra import DRAIndex
-from berth.state.volumes import VolumeIndex
-from berth.state.workloads import WorkloadIndex
 
 
 def build_framework(resolved: ResolvedProfile, handle: Handle) -> Framework:
@@ -67,40 +80,103 @@ def build_framework(resolved: ResolvedProfile, handle: Handle) -> Framework:
         pre_bind=cast(list[PreBindPlugin], at("preBind")),
         bind=cast(list[BindPlugin], at("bind")),
         percentage_of_nodes_to_score=resolved.percentage_of_nodes_to_score,
+        queue_sort=next((p for p in instances.values() if isinstance(p, QueueSortPlugin)), None),
     )
     for plugin in instances.values():
         plugin.framework = fwk
     return fwk
 
 
+def priority_sort(pod: PodInfo, queued_at: float) -> tuple[Any, ...]:
+    """upstream PrioritySort: higher priority first, then the earlier queued."""
+    return (-pod.priority, queued_at)
+
+
 class Engine:
-    """Cluster state and a Scheduler per profile (keyed by schedulerName)."""
+    """Cluster state, the ports, a Scheduler per profile (keyed by schedulerName), and the one
+    scheduling and binding cycle every front runs (`berth.framework.cycle`)."""
 
     def __init__(
         self,
         *,
         config: Config | None = None,
         state: ClusterState | None = None,
+        ports: Ports | None = None,
         seed: int | None = None,
-        services: dict[str, Any] | None = None,
     ) -> None:
         self.config = config or parse_config({})
         self.state = state or ClusterState()
+        ports = ports or Ports()
+        # The metric sources of the configuration fill MetricScore's table: in the background
+        # for `berth run` and the extender (`refresher.start()`), once for simulate and bench.
+        self.refresher: Refresher | None = None
+        if ports.metrics is None and self.config.model.metricSources:
+            self.refresher = Refresher.from_config(self.config, state=self.state)
+            ports = dataclasses.replace(ports, metrics=self.refresher.table)
+        self.ports = ports
         self.rng = random.Random(seed)
-        self.workloads = WorkloadIndex()
-        self.volumes = VolumeIndex()
-        self.dra = DRAIndex()
-        merged = {
-            DEFAULT_SELECTOR_SERVICE: self.workloads.default_selector,
-            VOLUMES_SERVICE: self.volumes,
-            DRA_SERVICE: self.dra,
-            **(services or {}),
-        }
-        self.handle = Handle(state=self.state, rng=self.rng, services=merged)
+        self.handle = Handle(state=self.state, ports=self.ports, rng=self.rng)
         self.schedulers: dict[str, Scheduler] = {
             name: Scheduler(framework=build_framework(resolved, self.handle), rng=self.rng)
             for name, resolved in self.config.profiles.items()
         }
+        # Upstream requires every profile to sort the queue alike; the first QueueSort wins.
+        sorter = next(
+            (s.framework.queue_sort for s in self.schedulers.values() if s.framework.queue_sort),
+            None,
+        )
+        self.queue_order: Callable[[PodInfo, float], tuple[Any, ...]] = (
+            sorter.sort_key if sorter is not None else priority_sort
+        )
 
     def scheduler_for(self, scheduler_name: str) -> Scheduler | None:
         return self.schedulers.get(scheduler_name)
+
+    def schedules(self, raw_pod: dict[str, Any]) -> bool:
+        """Is the pod one of this engine's (its schedulerName names a profile)?"""
+        spec = raw_pod.get("spec")
+        name = spec.get("schedulerName") if isinstance(spec, dict) else None
+        return (name or "default-scheduler") in self.schedulers
+
+    # ----- the cycle ---------------------------------------------------------------------------
+    def pre_enqueue(self, pod: PodInfo) -> Status:
+        """The pod's profile's PreEnqueue plugins (SchedulingGates), before it may be tried."""
+        scheduler = self.schedulers.get(pod.scheduler_name)
+        if scheduler is None or not scheduler.framework.pre_enqueue:
+            return SUCCESS
+        return scheduler.framework.run_pre_enqueue(pod)
+
+    def schedule(self, pod: PodInfo, *, explain_scores: bool = False) -> SchedulingOutcome:
+        """The scheduling cycle for a pod of one of the profiles (see `schedules`)."""
+        return scheduling_cycle(
+            self.schedulers[pod.scheduler_name], pod, explain_scores=explain_scores
+        )
+
+    async def bind(self, reserved: Reserved) -> BindingOutcome:
+        """The binding cycle of a pod the scheduling cycle reserved a node for."""
+        return await binding_cycle(reserved)
+
+    def registrations(self) -> Registrations:
+        """What each plugin that can reject a pod registered (upstream builds this from the
+        PreEnqueue, PreFilter, Filter, Reserve and Permit plugins of every profile)."""
+        return collect_registrations(
+            plugin
+            for sch in self.schedulers.values()
+            for point in ("pre_enqueue", "pre_filter", "filter", "reserve", "permit")
+            for plugin in getattr(sch.framework, point)
+        )
+
+    def sample_metrics(self) -> list[str]:
+        """One refresh of every metric source, for a front without the background loop (offline,
+        the benchmark); the names of the sources that did not answer. Not on an event loop."""
+        refresher = self.refresher
+        if refresher is None:
+            return []
+
+        async def once() -> dict[str, bool]:
+            try:
+                return await refresher.refresh_once()
+            finally:
+                await refresher.stop()
+
+        return [name for name, up in asyncio.run(once()).items() if not up]

@@ -30,27 +30,23 @@ from typing import Any
 from berth.config.loader import Config
 from berth.dump import Dump
 from berth.engine import Engine
-from berth.framework.algorithm import FitError
-from berth.framework.plugin import CycleState
-from berth.framework.runtime import FrameworkError
-from berth.framework.status import SUCCESS, Code, Status
-from berth.metrics.refresher import Refresher
-from berth.objects import ObjectError, parse_node, parse_pod
-from berth.objects.pod import PodInfo
-from berth.plugins.coscheduling import (
-    GROUP_PODS_SERVICE,
-    PODGROUP_SERVICE,
-    creation_time,
-    group_key,
-    min_member,
+from berth.feed import Feed, FeedListener
+from berth.framework.algorithm import ScheduleResult
+from berth.framework.cycle import (
+    BindFailed,
+    BindingOutcome,
+    Error,
+    Nominated,
+    PermitRejected,
+    Unschedulable,
+    Waiting,
 )
+from berth.framework.ports import Ports
+from berth.framework.status import SUCCESS, Code, Status
+from berth.objects import ObjectError
+from berth.objects.pod import PodInfo
 from berth.plugins.coscheduling import NAME as COSCHEDULING
-from berth.plugins.defaultbinder import BINDER_SERVICE
-from berth.plugins.defaultpreemption import PDB_SERVICE
-from berth.plugins.metricscore import SERVICE as METRICS_SERVICE
-from berth.state.cluster import ClusterState
-
-TERMINAL_PHASES = ("Succeeded", "Failed")
+from berth.plugins.coscheduling import group_key, min_member
 
 
 @dataclass
@@ -109,35 +105,13 @@ class Simulation:
 
     def __init__(self, *, dump: Dump, config: Config, seed: int | None = None) -> None:
         self.dump = dump
-        state = ClusterState()
-        pdbs = [o for o in dump.other if o.get("kind") == "PodDisruptionBudget"]
-        self.pod_groups: dict[str, dict[str, Any]] = {}
-        for pg in dump.pod_groups:
-            meta = pg.get("metadata") or {}
-            if isinstance(meta, dict):
-                key = f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
-                self.pod_groups[key] = pg
-        self.group_sizes: dict[str, int] = {}
-        services: dict[str, Any] = {
-            BINDER_SERVICE: self._bind,
-            PDB_SERVICE: lambda: pdbs,
-            PODGROUP_SERVICE: self.pod_groups.get,
-            GROUP_PODS_SERVICE: lambda ns, name: self.group_sizes.get(f"{ns}/{name}", 0),
-        }
-        self.refresher: Refresher | None = None
         self._sampled = False
-        if config.model.metricSources:
-            self.refresher = Refresher.from_config(config, state=state)
-            services[METRICS_SERVICE] = self.refresher.table
-        self.engine = Engine(config=config, state=state, seed=seed, services=services)
+        self.engine = Engine(config=config, ports=Ports(binder=self._bind), seed=seed)
         self.load_errors: list[str] = list(dump.malformed)
-        self.pending: list[tuple[dict[str, Any], PodInfo | None, str]] = []
+        # (pod key, the parsed pod or None when malformed, the problem) in queue order
+        self.pending: list[tuple[str, PodInfo | None, str]] = []
         # Decisions of pods held at Permit, reported when their wait ends.
-        self._held: dict[str, tuple[Decision, CycleState]] = {}
-        self.gang = any(
-            COSCHEDULING in (p.name for p in sch.framework.permit)
-            for sch in self.engine.schedulers.values()
-        )
+        self._held: dict[str, tuple[Decision, Waiting]] = {}
         self._load()
 
     async def _bind(self, pod: PodInfo, node_name: str) -> Status:
@@ -145,20 +119,16 @@ class Simulation:
         return SUCCESS
 
     def _load(self) -> None:
-        state = self.engine.state
-        for ns in self.dump.namespaces:
-            meta = ns.get("metadata") or {}
-            if isinstance(meta, dict) and isinstance(meta.get("name"), str):
-                state.set_namespace(meta["name"], dict(meta.get("labels") or {}))
-        for obj in self.dump.other:
-            self.engine.workloads.upsert(obj)  # Services and controllers, for default spreading
-            self.engine.volumes.upsert(obj)  # PVs, PVCs, StorageClasses, CSINodes
-            self.engine.dra.upsert(obj)  # DeviceClasses, ResourceSlices, ResourceClaims
+        feed = Feed(
+            state=self.engine.state,
+            ports=self.engine.ports,
+            responsible=self.engine.schedules,
+            listener=_Loading(self),
+        )
+        for obj in [*self.dump.namespaces, *self.dump.other, *self.dump.pod_groups]:
+            feed.add(obj)  # workloads, storage, PDBs, DRA objects, PodGroups
         for raw in self.dump.nodes:
-            try:
-                state.upsert_node(parse_node(raw))
-            except ObjectError as exc:
-                self.load_errors.append(str(exc))
+            feed.add(raw)
         classes: dict[str, int] = {}
         default: int | None = None
         for pc in self.dump.priority_classes:
@@ -169,96 +139,40 @@ class Simulation:
                 if pc.get("globalDefault"):
                     default = value
         for raw in self.dump.pods:
-            raw = _with_priority(raw, classes, default)
-            spec = raw.get("spec") if isinstance(raw.get("spec"), dict) else {}
-            status = raw.get("status") if isinstance(raw.get("status"), dict) else {}
-            assert isinstance(spec, dict) and isinstance(status, dict)
-            if status.get("phase") in TERMINAL_PHASES:
-                continue
-            group = self._group_of(raw)
-            if group:
-                self.group_sizes[group] = self.group_sizes.get(group, 0) + 1
-            if spec.get("nodeName"):
-                try:
-                    state.add_pod(parse_pod(raw))
-                except ObjectError as exc:
-                    self.load_errors.append(str(exc))
-                continue
-            scheduler = spec.get("schedulerName") or "default-scheduler"
-            if scheduler not in self.engine.schedulers:
-                continue
-            meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
-            assert isinstance(meta, dict)
-            if meta.get("deletionTimestamp"):
-                continue
-            try:
-                self.pending.append((raw, parse_pod(raw), ""))
-            except ObjectError as exc:
-                self.pending.append((raw, None, str(exc)))
+            feed.add(_with_priority(raw, classes, default))
+        queue_order = self.engine.queue_order
 
-        def order(item: tuple[dict[str, Any], PodInfo | None, str]) -> tuple[Any, ...]:
-            raw, pod, _ = item
+        def order(item: tuple[str, PodInfo | None, str]) -> tuple[Any, ...]:
+            key, pod, _ = item
             if pod is None:
-                return (0, 0.0, _key(raw))
-            if self.gang:
-                # Coscheduling's QueueSort: priority, group creation time, group name.
-                key = group_key(pod)
-                created = creation_time(self.pod_groups.get(key)) if key else None
-                return (
-                    -pod.priority,
-                    pod.created if created is None else created,
-                    key or pod.key,
-                    pod.created,
-                    pod.key,
-                )
-            return (-pod.priority, pod.created, pod.key)
+                return (0, 0.0, key)
+            # The engine's QueueSort, with the creation time as the time queued.
+            return (*queue_order(pod, pod.created), pod.key)
 
         self.pending.sort(key=order)
-
-    @staticmethod
-    def _group_of(raw: dict[str, Any]) -> str:
-        meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
-        assert isinstance(meta, dict)
-        labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
-        assert isinstance(labels, dict)
-        name = labels.get("scheduling.x-k8s.io/pod-group")
-        return f"{meta.get('namespace') or 'default'}/{name}" if name else ""
 
     async def _settle(self) -> list[Decision]:
         """Finish the pods whose wait at Permit ended: bind the allowed, release the rejected
         (whose Unreserve may reject more, hence the loop)."""
         out: list[Decision] = []
-        waiting = self.engine.handle.waiting_pods
+        waiting = self.engine.ports.waiting_pods
         while True:
             ended = [w for w in waiting if w.done]
             if not ended:
                 return out
             for w in ended:
-                waiting.remove(w.key)
-                decision, cycle = self._held.pop(w.key)
-                fwk = self.engine.schedulers[w.pod.scheduler_name].framework
-                status = w.result or SUCCESS
-                if status.ok:
-                    status = await fwk.run_pre_bind(cycle, w.pod, w.node)
-                if status.ok:
-                    status = await fwk.run_bind(cycle, w.pod, w.node)
-                if status.ok:
-                    self.engine.state.assumed.discard(w.key)
-                else:
-                    fwk.run_unreserve(cycle, w.pod, w.node)
-                    self.engine.state.forget_pod(w.key)
-                    decision.node = None
-                    decision.message = f"{status.plugin}: {status.message or status.code}"
-                    if status.code == Code.ERROR:
-                        decision.error = decision.message
+                decision, reserved = self._held.pop(w.key)
+                _bound(decision, await self.engine.bind(reserved))
                 out.append(decision)
 
     async def _release_incomplete(self) -> list[Decision]:
         """The queue is over: groups still short of minMember give their room back."""
-        for w in self.engine.handle.waiting_pods:
+        for w in self.engine.handle.ports.waiting_pods:
             key = group_key(w.pod)
-            pg = self.pod_groups.get(key) or {}
-            placed = sum(1 for o in self.engine.handle.waiting_pods if group_key(o.pod) == key)
+            pg = self.engine.ports.pod_groups.get(key) or {}
+            placed = sum(
+                1 for o in self.engine.handle.ports.waiting_pods if group_key(o.pod) == key
+            )
             w.reject(
                 COSCHEDULING,
                 f"PodGroup {key} did not reach minMember {min_member(pg)} ({placed} pods could "
@@ -270,33 +184,23 @@ class Simulation:
         """Take the one sample of every metric source the run scores with (node annotations
         work offline; a source that cannot be reached drops out of the score, as in the live
         scheduler). Returns a warning per source that was down; `run` calls it if needed."""
-        if self.refresher is None or self._sampled:
+        if self._sampled:
             return []
         self._sampled = True
-        refresher = self.refresher
-
-        async def once() -> dict[str, bool]:
-            try:
-                return await refresher.refresh_once()
-            finally:
-                await refresher.stop()
-
-        up = asyncio.run(once())
         return [
             f"metric source {name!r} unavailable; scored without it"
-            for name, ok in up.items()
-            if not ok
+            for name in self.engine.sample_metrics()
         ]
 
     def run(self) -> Iterator[Decision]:
         self.sample_metrics()
         loop = asyncio.new_event_loop()
         try:
-            for raw, pod, problem in self.pending:
+            for key, pod, problem in self.pending:
                 if pod is None:
-                    yield Decision(pod=_key(raw), node=None, error=problem, message=problem)
+                    yield Decision(pod=key, node=None, error=problem, message=problem)
                     continue
-                gate = self.engine.schedulers[pod.scheduler_name].framework.run_pre_enqueue(pod)
+                gate = self.engine.pre_enqueue(pod)
                 if not gate.ok:
                     # Gated (upstream keeps it out of the active queue): not tried at all.
                     message = f"{gate.plugin}: {gate.message or gate.code}"
@@ -313,65 +217,85 @@ class Simulation:
             loop.close()
 
     async def _decide(self, pod: PodInfo) -> Decision:
-        scheduler = self.engine.schedulers[pod.scheduler_name]
-        fwk = scheduler.framework
+        engine = self.engine
         preempted: list[str] = []
-        try:
-            try:
-                result = scheduler.schedule(pod, explain_scores=True)
-            except FitError as fit:
-                if not fit.nominated_node:
-                    raise
-                # Offline, victims vanish at once: evict them and place the pod on its node.
-                for victim in fit.victims:
-                    self.engine.state.remove_pod(victim.key)
-                    preempted.append(victim.key)
-                pod.nominated_node = fit.nominated_node
-                result = scheduler.schedule(pod, explain_scores=True)
-        except FitError as fit:
-            reasons = {n: list(s.reasons) for n, s in fit.diagnosis.node_statuses().items()}
+        outcome = engine.schedule(pod, explain_scores=True)
+        if isinstance(outcome, Nominated):
+            # Offline, victims vanish at once: evict them and place the pod on its node.
+            for victim in outcome.victims:
+                engine.state.remove_pod(victim.key)
+                preempted.append(victim.key)
+            outcome = engine.schedule(pod, explain_scores=True)
+        nominated = pod.nominated_node if preempted else ""
+        if isinstance(outcome, Unschedulable):
+            fit = outcome.fit
             return Decision(
                 pod=pod.key,
                 node=None,
-                reasons=reasons,
+                reasons={n: list(s.reasons) for n, s in fit.diagnosis.node_statuses().items()},
                 message=fit.message,
                 preempted=preempted,
-                nominated_node=pod.nominated_node if preempted else "",
+                nominated_node=nominated,
             )
-        except FrameworkError as exc:
-            return Decision(pod=pod.key, node=None, error=str(exc), message=str(exc))
-        reasons = {n: list(s.reasons) for n, s in result.diagnosis.node_statuses().items()}
-        decision = Decision(
-            pod=pod.key,
-            node=result.node,
-            reasons=reasons,
-            scores=result.scores,
-            plugin_scores=result.plugin_scores,
-            preempted=preempted,
-            nominated_node=pod.nominated_node if preempted else "",
-        )
-        self.engine.state.assume_pod(pod, result.node)
-        status = fwk.run_reserve(result.cycle, pod, result.node)
-        if status.ok:
-            status, _ = fwk.run_permit(result.cycle, pod, result.node)
-            if status.code == Code.WAIT:
-                # Held at Permit: it keeps its room; _settle reports it when the wait ends.
-                self._held[pod.key] = (decision, result.cycle)
-                return decision
-        if status.ok:
-            status = await fwk.run_pre_bind(result.cycle, pod, result.node)
-        if status.ok:
-            status = await fwk.run_bind(result.cycle, pod, result.node)
-        if not status.ok:
-            fwk.run_unreserve(result.cycle, pod, result.node)
-            self.engine.state.forget_pod(pod.key)
-            decision.node = None
-            decision.message = f"{status.plugin}: {status.message or status.code}"
-            if status.code == Code.ERROR:
-                decision.error = decision.message
+        if outcome.result is None:  # a plugin broke its contract (explained runs keep results)
+            assert isinstance(outcome, Error)
+            message = outcome.status.message
+            return Decision(pod=pod.key, node=None, error=message, message=message)
+        decision = _decided(pod, outcome.result, preempted, nominated)
+        if isinstance(outcome, Error):  # Reserve or Permit rejected the node
+            _failed(decision, outcome.status)
+        elif isinstance(outcome, Waiting):
+            # Held at Permit: it keeps its room; _settle reports it when the wait ends.
+            self._held[pod.key] = (decision, outcome)
         else:
-            self.engine.state.assumed.discard(pod.key)
+            _bound(decision, await engine.bind(outcome))
         return decision
+
+
+def _decided(
+    pod: PodInfo, result: ScheduleResult, preempted: list[str], nominated: str
+) -> Decision:
+    reasons = {n: list(s.reasons) for n, s in result.diagnosis.node_statuses().items()}
+    return Decision(
+        pod=pod.key,
+        node=result.node,
+        reasons=reasons,
+        scores=result.scores,
+        plugin_scores=result.plugin_scores,
+        preempted=preempted,
+        nominated_node=nominated,
+    )
+
+
+def _failed(decision: Decision, status: Status) -> None:
+    decision.node = None
+    decision.message = f"{status.plugin}: {status.message or status.code}"
+    if status.code == Code.ERROR:
+        decision.error = decision.message
+
+
+def _bound(decision: Decision, outcome: BindingOutcome) -> None:
+    """The decision as the binding cycle ended it (the in-memory binder records a placement)."""
+    if isinstance(outcome, PermitRejected | BindFailed):
+        _failed(decision, outcome.status)
+
+
+class _Loading(FeedListener):
+    """The dump's pending pods, and what could not be loaded."""
+
+    def __init__(self, simulation: Simulation) -> None:
+        self.simulation = simulation
+
+    def pending(self, pod: PodInfo, *, added: bool) -> None:
+        self.simulation.pending.append((pod.key, pod, ""))
+
+    def malformed(
+        self, kind: str, raw: dict[str, Any], error: ObjectError, *, pending: bool = False
+    ) -> None:
+        if pending:
+            self.simulation.pending.append((_key(raw), None, str(error)))
+        else:
+            self.simulation.load_errors.append(str(error))
 
 
 def to_json_line(decision: Decision) -> str:

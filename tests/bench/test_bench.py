@@ -28,6 +28,7 @@ def test_the_builtin_workloads_are_the_documented_ones() -> None:
         "MetricScore",
         "Mixed",
         "SchedulingWithResourceClaimTemplate",
+        "VolumeBinding",
     ]
 
 
@@ -65,7 +66,14 @@ def _result_shape(r: dict[str, Any], name: str) -> None:
         # per pre-allocated claim
         assert r["throughput_pods_per_s"] is None
         assert r["verified"] is True
-        assert r["device_checks"] == 3 * size.pods + size.running
+        assert r["verification_checks"] == 3 * size.pods + size.running
+        return
+    if name == "VolumeBinding":
+        # decisions only: every claimed volume was checked (taken once, on its pod's node), and
+        # that as many volumes were taken as pods with a claim placed (a tenth of them)
+        assert r["throughput_pods_per_s"] is None
+        assert r["verified"] is True
+        assert r["verification_checks"] == 2 * (size.pods // 10) + 1
         return
     for key in (
         "throughput_pods_per_s",

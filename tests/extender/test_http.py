@@ -327,17 +327,17 @@ def test_bind_counts_a_filtered_pod_on_its_node_at_once() -> None:
 
 
 def test_room_nominated_to_a_higher_priority_pod_is_kept() -> None:
-    from berth.extender.informers import BoundPods
-    from berth.objects import parse_node
+    from berth.feed import Feed
 
     engine = Engine(config=parse_config({}), seed=1)
+    feed = Feed(state=engine.state, ports=engine.ports, responsible=lambda _: True)
     for n in (node("n1", cpu="4"), node("n2", cpu="4")):
-        engine.state.upsert_node(parse_node(n))
-    watch = BoundPods(engine)
+        feed.add(n)
+    watch = feed.handler("Pod")  # the extender's pods informer
     preemptor = pod("preemptor", cpu="3", priority=1000)
     preemptor["status"] = {"nominatedNodeName": "n1"}
     watch.on_add(preemptor)
-    assert engine.handle.nominator.node_of("default/preemptor") == "n1"
+    assert engine.handle.ports.nominator.node_of("default/preemptor") == "n1"
 
     async def main() -> None:
         async with serving(engine=engine, nodes_from_informer=True) as (url, _):
@@ -351,7 +351,7 @@ def test_room_nominated_to_a_higher_priority_pod_is_kept() -> None:
             # Once bound, the nomination is gone and the pod is counted instead.
             bound = {**preemptor, "spec": {**preemptor["spec"], "nodeName": "n1"}}
             watch.on_update(preemptor, bound)
-            assert not len(engine.handle.nominator)
+            assert not len(engine.handle.ports.nominator)
             assert engine.state.node_of("default/preemptor") == "n1"
 
     run(main())

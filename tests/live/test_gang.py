@@ -65,7 +65,7 @@ def test_group_is_bound_together(cluster: EmbeddedCluster) -> None:
                 return len(got) == 3 and all(got.values())
 
             await eventually(all_bound, timeout=15)
-            assert len(runner.scheduler.engine.handle.waiting_pods) == 0
+            assert len(runner.scheduler.engine.handle.ports.waiting_pods) == 0
 
     asyncio.run(main())
 

@@ -9,24 +9,27 @@ from kubernetes.aio.client import CustomObjectsApi
 
 from berth.cluster import EmbeddedCluster
 from berth.kube.client import connect, raw_body, read_json
-from berth.kube.informer import Informer, ObjectCache
+from berth.kube.informer import Informer
+from berth.state.store import object_key
 
 
-class Recorder(ObjectCache):
+class Recorder:
+    """An informer handler that keeps the latest objects and logs what it is told."""
+
     def __init__(self) -> None:
-        super().__init__()
+        self.objects: dict[str, dict[str, Any]] = {}
         self.log: list[tuple[str, str]] = []
 
     def on_add(self, obj: dict[str, Any]) -> None:
-        super().on_add(obj)
+        self.objects[object_key(obj)] = obj
         self.log.append(("add", obj["metadata"]["name"]))
 
     def on_update(self, old: dict[str, Any], new: dict[str, Any]) -> None:
-        super().on_update(old, new)
+        self.objects[object_key(new)] = new
         self.log.append(("update", new["metadata"]["name"]))
 
     def on_delete(self, obj: dict[str, Any]) -> None:
-        super().on_delete(obj)
+        self.objects.pop(object_key(obj), None)
         self.log.append(("delete", obj["metadata"]["name"]))
 
 
@@ -40,7 +43,7 @@ def test_missing_resource_marks_informer_synced_and_not_served(cluster: Embedded
                 group="nope.example.com", version="v1", plural="things", **kwargs
             )
 
-        informer = Informer(name="things", call=call, handler=ObjectCache(), optional=True)
+        informer = Informer(name="things", call=call, handler=Recorder(), optional=True)
         task = asyncio.create_task(informer.run())
         await asyncio.wait_for(informer.synced.wait(), timeout=5)
         assert informer.served is False

@@ -88,7 +88,7 @@ def test_high_priority_pod_preempts_on_a_full_cluster(cluster: EmbeddedCluster) 
                 assert e["related"]["uid"] == vip["metadata"]["uid"]
             assert runner.scheduler.evictor is not None
             assert runner.scheduler.evictor.evicted == 2
-            assert not runner.engine.handle.nominator.node_of("default/vip")
+            assert not runner.engine.handle.ports.nominator.node_of("default/vip")
 
     asyncio.run(main())
 

@@ -257,6 +257,6 @@ def test_pre_bind_times_out_when_nothing_provisions(unprovisioned: EmbeddedClust
             await eventually(failed, timeout=15)
             assert node_of((await pods(conn))["stuck"]) is None
             # Unreserved: nothing stays assumed; the claim keeps our annotation (as upstream).
-            assert not runner.engine.volumes.assumed_pvcs
+            assert not runner.engine.ports.volumes.assumed_pvcs
 
     asyncio.run(main())

@@ -13,6 +13,7 @@ import pytest
 from berth.config import ConfigError, parse_config
 from berth.engine import Engine
 from berth.framework.plugin import CycleState, Handle
+from berth.framework.ports import Ports
 from berth.framework.status import Code
 from berth.metrics.table import MetricKey, MetricTable
 from berth.objects import parse_pod
@@ -62,7 +63,7 @@ class Harness:
             )
         args = MetricScoreArgs.model_validate({"metrics": self.metrics})
         self.plugin = MetricScore(
-            args=args, handle=Handle(state=self.state, services={"metrics": self.table})
+            args=args, handle=Handle(state=self.state, ports=Ports(metrics=self.table))
         )
 
     def slots(self) -> Any:
@@ -210,7 +211,7 @@ def test_all_values_stale_drops_the_metric(caplog: pytest.LogCaptureFixture) -> 
 def test_no_series_yet_and_no_table() -> None:
     assert Harness(metrics=[metric()]).scores() is None
     h = Harness(metrics=[metric(filter={"max": 0.1})], values={"latency": LAT})
-    h.plugin.handle.services.clear()
+    h.plugin.handle.ports = Ports()  # no metric table
     assert h.scores() is None
     assert h.rejected() == {}  # fail open
 
@@ -309,7 +310,7 @@ def test_placements_before_the_sample_do_not_count() -> None:
 
 def _engine(config: dict[str, Any], table: MetricTable, nodes: int = 3) -> Engine:
     state = make_state([node(f"node-{i}", cpu="32", memory="128Gi") for i in range(nodes)])
-    return Engine(config=parse_config(config), state=state, seed=1, services={"metrics": table})
+    return Engine(config=parse_config(config), state=state, seed=1, ports=Ports(metrics=table))
 
 
 def _config(metrics: list[dict[str, Any]], *, multipoint: bool) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from prometheus_client import REGISTRY
 from berth.config import parse_config
 from berth.config.loader import Config
 from berth.engine import Engine
+from berth.framework.ports import Ports
 from berth.metrics.exporter import start_exporter
 from berth.metrics.refresher import Refresher
 from berth.metrics.table import MetricKey
@@ -195,7 +196,7 @@ def test_pods_follow_the_lowest_latency(exporter: Exporter, prometheus: Promethe
 
     async def scenario() -> None:
         refresher = Refresher.from_config(config, state=state)
-        engine = Engine(config=config, state=state, seed=1, services={"metrics": refresher.table})
+        engine = Engine(config=config, state=state, seed=1, ports=Ports(metrics=refresher.table))
         try:
             values = {"node-a": 0.3, "node-b": 0.05, "node-c": 0.2}
             exporter.set_latency(values)
@@ -218,7 +219,7 @@ def test_burst_spreads_with_the_herd_estimate(exporter: Exporter, prometheus: Pr
 
     async def scenario() -> list[str]:
         refresher = Refresher.from_config(config, state=state)
-        engine = Engine(config=config, state=state, seed=1, services={"metrics": refresher.table})
+        engine = Engine(config=config, state=state, seed=1, ports=Ports(metrics=refresher.table))
         try:
             values = {"node-a": 0.05, "node-b": 0.1, "node-c": 0.2}
             exporter.set_latency(values)
@@ -245,7 +246,7 @@ def test_prometheus_down_then_back(
 
     async def scenario() -> None:
         refresher = Refresher.from_config(config, state=state, clock=clock)
-        engine = Engine(config=config, state=state, seed=1, services={"metrics": refresher.table})
+        engine = Engine(config=config, state=state, seed=1, ports=Ports(metrics=refresher.table))
         try:
             values = {"node-a": 0.2, "node-b": 0.3, "node-c": 0.05}
             exporter.set_latency(values)
@@ -309,7 +310,7 @@ def test_a_slow_prometheus_never_stalls_a_decision(
             state = cluster_state()
             refresher = Refresher.from_config(config, state=state)
             engine = Engine(
-                config=config, state=state, seed=1, services={"metrics": refresher.table}
+                config=config, state=state, seed=1, ports=Ports(metrics=refresher.table)
             )
             try:
                 values = {"node-a": 0.1, "node-b": 0.4, "node-c": 0.3}

@@ -14,7 +14,7 @@ from aiohttp import web
 from prometheus_client import REGISTRY
 
 from berth.config import parse_config
-from berth.metrics.config import MetricSource
+from berth.config.metrics import MetricSource
 from berth.metrics.refresher import Refresher, directory_from_state
 from berth.metrics.table import MetricKey, MetricTable
 from tests.builders import make_state

@@ -14,9 +14,9 @@ import pytest
 import yaml
 from aiohttp import web
 
+from berth.config.metrics import MetricSource
 from berth.metrics.annotations import NodeFieldSource
 from berth.metrics.base import FetchResult, NodeDirectory, NodeRecord, SourceError, strip_port
-from berth.metrics.config import MetricSource
 from berth.metrics.metrics_api import MetricsAPISource
 from berth.metrics.prometheus import PrometheusSource
 from berth.metrics.sysdig import SysdigSource, request_body

@@ -10,16 +10,12 @@ from typing import Any
 import pytest
 
 from berth.framework.plugin import CycleState, Handle
+from berth.framework.ports import Ports
 from berth.framework.status import Code
 from berth.framework.waiting import WaitingPod, timeout_message
 from berth.objects.pod import POD_GROUP_LABEL, PodInfo
-from berth.plugins.coscheduling import (
-    GROUP_PODS_SERVICE,
-    PODGROUP_SERVICE,
-    Coscheduling,
-    CoschedulingArgs,
-)
-from berth.queue import SchedulingQueue
+from berth.plugins.coscheduling import Coscheduling, CoschedulingArgs
+from berth.run.queue import SchedulingQueue
 from tests.builders import make_state, node, parsed, pod
 
 
@@ -51,14 +47,12 @@ def plugin(
     args: CoschedulingArgs | None = None,
 ) -> Coscheduling:
     state = make_state([node(f"n{i}", cpu=cpu) for i in range(nodes)], list(pods))
-    by_key = {f"default/{g['metadata']['name']}": g for g in groups}
-    services = {
-        PODGROUP_SERVICE: by_key.get,
-        GROUP_PODS_SERVICE: lambda ns, name: total if total is not None else 0,
-    }
-    return Coscheduling(
-        args=args or CoschedulingArgs(), handle=Handle(state=state, services=services)
-    )
+    ports = Ports()
+    for g in groups:
+        ports.pod_groups.upsert(g)
+    for i in range(total or 0):  # the group's pods as the pod lister counts them
+        ports.pod_groups.join(f"default/member-{i}", "default/pg")
+    return Coscheduling(args=args or CoschedulingArgs(), handle=Handle(state=state, ports=ports))
 
 
 def plain(name: str) -> PodInfo:
@@ -218,7 +212,7 @@ def test_permit_allows_the_waiting_siblings() -> None:
     a = parsed(member("a"))
     cs.state.assume_pod(a, "n0")
     waiting = WaitingPod(pod=a, node="n0", cycle=CycleState(), pending={"Coscheduling": 60.0})
-    cs.handle.waiting_pods.add(waiting)
+    cs.handle.ports.waiting_pods.add(waiting)
     status, _ = cs.permit(CycleState(), parsed(member("b")), "n1")
     assert status.ok
     assert waiting.result is not None and waiting.result.ok
@@ -229,7 +223,7 @@ def _waiting(cs: Coscheduling, name: str, group: str = "pg") -> WaitingPod:
     p = parsed(member(name, group))
     cs.state.assume_pod(p, "n0")
     w = WaitingPod(pod=p, node="n0", cycle=CycleState(), pending={"Coscheduling": 60.0})
-    cs.handle.waiting_pods.add(w)
+    cs.handle.ports.waiting_pods.add(w)
     return w
 
 
@@ -315,21 +309,22 @@ def test_waiting_pod_allowed_while_awaited() -> None:
 
 
 # ----- QueueSort (coscheduling_test.go TestLess) ------------------------------------------------
+LONE_CREATED = {"creationTimestamp": "2026-01-01T00:00:07Z"}  # between the two groups
+
+
 def test_group_order_keeps_members_adjacent() -> None:
-    created = {"default/pg1": 10.0, "default/pg2": 5.0}
+    """Priority first, then the PodGroup's creation time (the pod's own without a group), then
+    the group's name: the queue pops a group's members one after another."""
+    groups = [pg("pg1", 2), pg("pg2", 2)]
+    groups[0]["metadata"]["creationTimestamp"] = "2026-01-01T00:00:10Z"
+    groups[1]["metadata"]["creationTimestamp"] = "2026-01-01T00:00:05Z"
+    cs = plugin(groups)
     q = SchedulingQueue()
-
-    def order(p: PodInfo) -> tuple[float, str]:
-        if p.pod_group:
-            key = f"{p.namespace}/{p.pod_group}"
-            return created[key], key
-        return 7.0, p.key
-
-    q.group_order = order
+    q.order = cs.sort_key
     pods = [
         parsed(member("a1", "pg1")),
         parsed(member("b1", "pg2")),
-        parsed(pod("lone", cpu="1")),
+        parsed({**pod("lone", cpu="1"), "metadata": {**pod("lone")["metadata"], **LONE_CREATED}}),
         parsed(member("a2", "pg1")),
         parsed(member("b2", "pg2")),
         parsed({**pod("high", cpu="1", priority=10)}),

@@ -17,10 +17,10 @@ from berth.config.errors import ConfigError
 from berth.engine import Engine
 from berth.framework.algorithm import FitError
 from berth.framework.plugin import CycleState
+from berth.framework.ports import Ports
 from berth.framework.status import Code, Status
 from berth.objects import parse_pod
 from berth.plugins.defaultpreemption import (
-    PDB_SERVICE,
     DefaultPreemption,
     DefaultPreemptionArgs,
 )
@@ -99,10 +99,10 @@ def engine(
     cfg: dict[str, Any] = {}
     if args is not None:
         cfg = {"profiles": [{"pluginConfig": [{"name": "DefaultPreemption", "args": args}]}]}
-    services = {PDB_SERVICE: lambda: list(pdbs or [])}
-    return Engine(
-        config=parse_config(cfg), state=make_state(nodes, pods), seed=1, services=services
-    )
+    ports = Ports()
+    for raw in pdbs or []:
+        ports.disruption_budgets.upsert(raw)
+    return Engine(config=parse_config(cfg), state=make_state(nodes, pods), seed=1, ports=ports)
 
 
 def plugin_of(e: Engine) -> DefaultPreemption:
@@ -509,7 +509,7 @@ def test_engine_equal_priority_does_not_preempt() -> None:
 def test_nominated_pod_keeps_the_room_from_lower_priority_pods() -> None:
     e = engine([node("n1", cpu="1")], [])
     high = parse_pod(preemptor("high", priority=HIGH, size="1"))
-    e.handle.nominator.add(high, "n1")
+    e.handle.ports.nominator.add(high, "n1")
     with pytest.raises(FitError) as info:
         e.schedulers["berth"].schedule(parse_pod(preemptor("low", priority=LOW, size=SMALL)))
     assert info.value.diagnosis.node_statuses()["n1"].reasons == ("Insufficient cpu",)

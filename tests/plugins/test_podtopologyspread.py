@@ -18,8 +18,6 @@ from berth.config.errors import format_validation_error
 from berth.framework.plugin import CycleState
 from berth.framework.status import Code
 from berth.objects import parse_pod
-from berth.objects.pod import PodInfo
-from berth.objects.selectors import LabelSelector, parse_label_selector
 from berth.plugins.podtopologyspread import (
     ERR_REASON_CONSTRAINTS_NOT_MATCH,
     ERR_REASON_NODE_LABEL_NOT_MATCH,
@@ -560,11 +558,12 @@ def test_pre_score_skips_without_nodes() -> None:
 
 
 # ----- default constraints -----------------------------------------------------------------------
-def web_selector(pod_: PodInfo) -> LabelSelector | None:
-    """Stands in for the pod's Service/ReplicaSet selectors."""
-    if pod_.labels.get("app") != "web":
-        return None
-    return parse_label_selector(WEB, where="selector", kind="Service", name="web")
+# The Service that selects the web pods (the default selector of every pod labelled app=web).
+WEB_SERVICE = {
+    "kind": "Service",
+    "metadata": {"name": "web", "namespace": "default"},
+    "spec": {"selector": {"app": "web"}},
+}
 
 
 ZONED = [
@@ -580,26 +579,26 @@ def test_system_defaults_score_with_default_selector() -> None:
     raw a=round(2*1.792+2 + 2*1.609+4)=13, b=round(2+7.219)=9, c=round(3.792+5.609)=9, d=2
     -> 100*(15-s)//13 = 15/46/46/100. Node d has no zone but is not ignored (system defaults)."""
     h = PluginHarness("PodTopologySpread", make_state(ZONED, web_pods(a=2, c=1)))
-    h.plugin.handle.services["default_selector"] = web_selector
+    h.plugin.ports.workloads.upsert(WEB_SERVICE)
     assert h.score(spod("p", {"app": "web"})) == {"a": 15, "b": 46, "c": 46, "d": 100}
 
 
 def test_system_defaults_never_filter() -> None:
     h = PluginHarness("PodTopologySpread", make_state(ZONED, web_pods(a=5)))
-    h.plugin.handle.services["default_selector"] = web_selector
+    h.plugin.ports.workloads.upsert(WEB_SERVICE)
     assert h.reasons(spod("p", {"app": "web"})) == {}
 
 
 def test_defaults_need_a_non_empty_default_selector() -> None:
     h = PluginHarness("PodTopologySpread", make_state(ZONED, web_pods(a=2)))
-    assert h.score(spod("p", {"app": "web"})) == {}  # no service: defaults do not apply
-    h.plugin.handle.services["default_selector"] = web_selector
-    assert h.score(spod("p", {"app": "db"})) == {}  # selector None for this pod
+    assert h.score(spod("p", {"app": "web"})) == {}  # no Service: defaults do not apply
+    h.plugin.ports.workloads.upsert(WEB_SERVICE)
+    assert h.score(spod("p", {"app": "db"})) == {}  # no Service selects this pod
 
 
 def test_defaults_ignored_when_pod_has_its_own_constraints() -> None:
     h = PluginHarness("PodTopologySpread", make_state(ZONED, web_pods(a=2)))
-    h.plugin.handle.services["default_selector"] = web_selector
+    h.plugin.ports.workloads.upsert(WEB_SERVICE)
     # Own hard constraint only: no soft constraints, and defaults are not consulted -> Skip.
     assert h.score(spod("p", {"app": "web"}, tsc(1, "kubernetes.io/hostname", HARD, WEB))) == {}
 
@@ -614,7 +613,7 @@ LIST_ARGS = {
 
 def test_list_defaults_filter_with_default_selector() -> None:
     h = PluginHarness("PodTopologySpread", make_state(ZONED, web_pods(a=2, b=1)), LIST_ARGS)
-    h.plugin.handle.services["default_selector"] = web_selector
+    h.plugin.ports.workloads.upsert(WEB_SERVICE)
     assert h.reasons(spod("p", {"app": "web"})) == {
         "a": [ERR_REASON_CONSTRAINTS_NOT_MATCH],
         "b": [ERR_REASON_CONSTRAINTS_NOT_MATCH],
@@ -634,7 +633,7 @@ def test_list_defaults_require_all_topologies_in_scoring() -> None:
         ],
     }
     h = PluginHarness("PodTopologySpread", make_state(ZONED, web_pods(a=2, c=1)), args)
-    h.plugin.handle.services["default_selector"] = web_selector
+    h.plugin.ports.workloads.upsert(WEB_SERVICE)
     # zones z1=2, z2=1, weight ln4: raw a=b=round(2.77)=3, c=round(1.39)=1 -> 33/33/100, d 0.
     assert h.score(spod("p", {"app": "web"})) == {"a": 33, "b": 33, "c": 100, "d": 0}
 
@@ -643,7 +642,7 @@ def test_list_with_no_constraints_means_no_defaults() -> None:
     h = PluginHarness(
         "PodTopologySpread", make_state(ZONED, web_pods(a=2)), {"defaultingType": "List"}
     )
-    h.plugin.handle.services["default_selector"] = web_selector
+    h.plugin.ports.workloads.upsert(WEB_SERVICE)
     assert h.score(spod("p", {"app": "web"})) == {}
 
 

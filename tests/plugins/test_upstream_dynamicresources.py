@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 
 from berth.framework.plugin import CycleState, Handle
+from berth.framework.ports import Ports
 from berth.framework.runtime import FrameworkError
 from berth.framework.status import Code, Status
 from berth.objects import parse_node, parse_pod
-from berth.plugins.dynamicresources import DRA_SERVICE, DynamicResources, DynamicResourcesArgs
+from berth.plugins.dynamicresources import DynamicResources, DynamicResourcesArgs
 from berth.state.cluster import ClusterState
 from berth.state.dra import DRAIndex
 
@@ -149,7 +150,7 @@ class Harness:
         self.dra = DRAIndex()
         for o in objs:
             self.dra.upsert(copy.deepcopy(o))
-        handle = Handle(state=self.state, services={DRA_SERVICE: self.dra})
+        handle = Handle(state=self.state, ports=Ports(dra=self.dra))
         self.plugin = DynamicResources(args=DynamicResourcesArgs(), handle=handle)
         self.cycle = CycleState()
 

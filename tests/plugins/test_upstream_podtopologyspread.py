@@ -24,7 +24,6 @@ import pytest
 
 import berth.plugins.podtopologyspread  # noqa: F401  (registers the plugin)
 from berth.framework.status import Code
-from berth.state.workloads import WorkloadIndex
 from tests.builders import PluginHarness, make_state, node, pod
 
 OK = Code.SUCCESS
@@ -603,12 +602,10 @@ def test_score(
     assert h.score(pod_, list(want)) == want
 
 
-# ----- default constraints (Berth: the selector comes from handle.services) ------------------
+# ----- default constraints (the selector comes from the workloads store) ------------------------
 def with_workloads(h: PluginHarness, *objects: dict[str, Any]) -> None:
-    index = WorkloadIndex()
     for obj in objects:
-        index.upsert(obj)
-    h.plugin.handle.services["default_selector"] = index.default_selector
+        h.plugin.ports.workloads.upsert(obj)
 
 
 def test_system_defaulting_nodes_without_zone_pods_match_service() -> None:

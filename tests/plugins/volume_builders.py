@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from berth.plugins.storagehelpers import VOLUMES_SERVICE
 from berth.state.volumes import VolumeIndex
 from tests.builders import PluginHarness, make_state, pod
 
@@ -134,8 +133,7 @@ def harness(
     args: dict[str, Any] | None = None,
 ) -> tuple[PluginHarness, VolumeIndex]:
     h = PluginHarness(plugin, make_state(nodes, pods), args)
-    index = VolumeIndex()
+    index = h.plugin.ports.volumes
     for o in objects:
         index.upsert(o)
-    h.plugin.handle.services[VOLUMES_SERVICE] = index
     return h, index

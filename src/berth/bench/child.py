@@ -58,7 +58,6 @@ async def _wait_for(command: str) -> None:
 
 # ----- the scheduler -----------------------------------------------------------------------------
 async def run_scheduler(plan: JSON) -> None:
-    from berth.bench.decision import attach_metric_table
     from berth.config import parse_config
     from berth.kube.client import connect
     from berth.run import Runner, RunOptions
@@ -91,7 +90,6 @@ async def run_scheduler(plan: JSON) -> None:
     deadline = time.monotonic() + 120
     while runner.queue.counts()["active"] < expected and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-    await asyncio.to_thread(attach_metric_table, runner.engine, config)
     _say(
         event="ready",
         queued=runner.queue.counts()["active"],

@@ -1,26 +1,29 @@
 """Decision latency: the engine alone, in-process, on a state loaded with a workload.
 
-Nodes and running pods go into an Engine exactly as the live scheduler's informers would put
-them; then each pod to schedule is decided (`Scheduler.schedule`, the timed part), assumed on its
-node and reserved (untimed), so the state fills up as the run goes. No API server is involved.
+Nodes and running pods go through the engine's feed, as the live scheduler's informers'; then
+each pod to schedule goes through the engine's scheduling cycle: the decision (timed) and the
+assume, Reserve and Permit after it (untimed), so the state fills up as the run goes. No API
+server is involved.
 """
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from berth.bench.errors import BenchError
 from berth.config.loader import Config
 from berth.engine import Engine
-from berth.framework.algorithm import FitError
-from berth.objects import parse_node, parse_pod
+from berth.feed import Feed
+from berth.framework.cycle import Reserved, Unschedulable
+from berth.objects import parse_pod
 
 JSON = dict[str, Any]
 Progress = Callable[[int, int], None]
+Verify = Callable[[Engine, dict[str, str]], tuple[int, list[str]]]
 
 
 @dataclass
@@ -28,9 +31,9 @@ class DecisionResult:
     samples_ms: list[float]
     unschedulable: int
     build_s: float
-    # DRA workloads: device checks made on the final allocations, and what broke them
-    device_checks: int = 0
-    device_violations: list[str] | None = None
+    # decisions-only workloads (DRA, volumes): checks of the final allocations, what broke
+    checks: int = 0
+    violations: list[str] = field(default_factory=list)
 
     def percentiles(self) -> dict[str, float]:
         return percentiles(self.samples_ms)
@@ -49,29 +52,6 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     return {"p50": rank(0.50), "p90": rank(0.90), "p99": rank(0.99), "max": round(ordered[-1], 2)}
 
 
-def attach_metric_table(engine: Engine, config: Config) -> None:
-    """Fill a metric table from the configured sources once, as the refresher would, and give
-    it to MetricScore (only when the profile reads metrics and no table is there yet)."""
-    from berth.metrics.refresher import Refresher, keys_from_config
-    from berth.plugins.metricscore import SERVICE
-
-    if not keys_from_config(config) or SERVICE in engine.handle.services:
-        return
-    refresher = Refresher.from_config(config, state=engine.state)
-
-    async def once() -> None:
-        try:
-            up = await refresher.refresh_once()
-        finally:
-            await refresher.stop()
-        down = [name for name, ok in up.items() if not ok]
-        if down:
-            raise RuntimeError(f"metric sources down: {', '.join(down)}")
-
-    asyncio.run(once())
-    engine.handle.services[SERVICE] = refresher.table
-
-
 def load_engine(
     *,
     config: Config,
@@ -80,18 +60,24 @@ def load_engine(
     namespaces: list[str],
     objects: list[JSON] = (),  # type: ignore[assignment]
 ) -> Engine:
+    """An engine fed the workload's objects, its metric table sampled once (as the refresher
+    would have before the first decision)."""
     engine = Engine(config=config, seed=1)
+    feed = Feed(state=engine.state, ports=engine.ports, responsible=engine.schedules)
     for raw in objects:
-        engine.dra.upsert(raw)  # DeviceClasses, ResourceSlices, ResourceClaims
-    state = engine.state
+        feed.add(raw)  # DRA's devices and claims, storage classes, volumes and claims
     for ns in namespaces:
-        state.set_namespace(ns, {"kubernetes.io/metadata.name": ns})
-    for raw in nodes:
-        state.upsert_node(parse_node(raw))
-    for raw in running:
-        state.add_pod(parse_pod(raw))
-    attach_metric_table(engine, config)
+        feed.add({"kind": "Namespace", "metadata": {"name": ns, "labels": _ns_labels(ns)}})
+    for raw in [*nodes, *running]:
+        feed.add(raw)
+    down = engine.sample_metrics()
+    if down:
+        raise BenchError(f"metric sources down: {', '.join(down)}")
     return engine
+
+
+def _ns_labels(name: str) -> dict[str, str]:
+    return {"kubernetes.io/metadata.name": name}
 
 
 def measure_decisions(
@@ -103,9 +89,11 @@ def measure_decisions(
     namespaces: list[str],
     progress: Progress | None = None,
     objects: list[JSON] = (),  # type: ignore[assignment]
+    verify: Verify | None = None,
 ) -> DecisionResult:
     """Decide every pod of `pending` in order; returns one latency sample per decision.
-    `objects` are resource.k8s.io objects (DRA workloads); their final allocations are checked."""
+    `objects` (DRA's, storage) are fed in first; `verify(engine, placed)` checks the outcome
+    (placed: pod uid -> node)."""
     t0 = time.perf_counter()
     engine = load_engine(
         config=config, nodes=nodes, running=running, namespaces=namespaces, objects=objects
@@ -119,33 +107,20 @@ def measure_decisions(
     next_report = time.monotonic() + 5.0
     for k, raw in enumerate(pending):
         pod = parse_pod(raw)
-        scheduler = engine.scheduler_for(pod.scheduler_name)
-        assert scheduler is not None, f"no profile for schedulerName {pod.scheduler_name!r}"
-        start = time.perf_counter()
-        try:
-            result = scheduler.schedule(pod)
-        except FitError:
-            samples.append((time.perf_counter() - start) * 1000)
+        assert engine.scheduler_for(pod.scheduler_name), f"no profile for {pod.scheduler_name!r}"
+        # The engine's scheduling cycle; the sample is its decision (Reserve and Permit, and
+        # the assume before them, are not timed: the binding cycle never runs here).
+        outcome = engine.schedule(pod)
+        samples.append(outcome.seconds * 1000)
+        if isinstance(outcome, Unschedulable):
             unschedulable += 1
             continue
-        samples.append((time.perf_counter() - start) * 1000)
-        engine.state.assume_pod(pod, result.node)
-        scheduler.framework.run_reserve(result.cycle, pod, result.node)
-        placed[pod.uid] = result.node
+        if isinstance(outcome, Reserved):
+            placed[pod.uid] = outcome.node
         if progress is not None and time.monotonic() >= next_report:
             next_report = time.monotonic() + 5.0
             progress(k + 1, total)
     out = DecisionResult(samples_ms=samples, unschedulable=unschedulable, build_s=build_s)
-    if objects:
-        from berth.bench.dra import verify_devices
-
-        dra = engine.dra
-        claims = {c.uid: c for c in dra.claims.values()}
-        claims.update(dra.in_flight)  # Reserve's allocations, as PreBind would write them
-        owners = {c.uid: c.controller[2] if c.controller else "" for c in claims.values()}
-        out.device_checks, out.device_violations = verify_devices(
-            (c.key, placed.get(owners[c.uid], ""), c.allocation.raw)
-            for c in claims.values()
-            if c.allocation is not None
-        )
+    if verify is not None:
+        out.checks, out.violations = verify(engine, placed)
     return out

@@ -214,3 +214,17 @@ def verify_devices(allocations: Iterable[tuple[str, str, JSON]]) -> tuple[int, l
             if values != [node]:
                 violations.append(f"claim {claim}: nodeSelector {terms} does not pin node {node}")
     return checks, violations
+
+
+def verify_allocations(engine: Any, placed: dict[str, str]) -> tuple[int, list[str]]:
+    """`verify_devices` over the engine's final allocations (Reserve's in-flight ones as PreBind
+    would write them), each claim with the node its pod got (pod uid -> node in `placed`)."""
+    dra = engine.ports.dra
+    claims = {c.uid: c for c in dra.claims.values()}
+    claims.update(dra.in_flight)
+    owners = {c.uid: c.controller[2] if c.controller else "" for c in claims.values()}
+    return verify_devices(
+        (c.key, placed.get(owners[c.uid], ""), c.allocation.raw)
+        for c in claims.values()
+        if c.allocation is not None
+    )

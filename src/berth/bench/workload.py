@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from berth.bench.dra import DRASpec, parse_dra
+from berth.bench.volumes import VolumeSpec, parse_volumes
 from berth.safeload import InputError, load_one
 
 JSON = dict[str, Any]
@@ -79,6 +80,7 @@ class Workload:
     config: JSON
     source: str
     dra: DRASpec | None = None  # DRA devices and claims (berth.bench.dra)
+    volumes: VolumeSpec | None = None  # local volumes and a claim per pod (berth.bench.volumes)
 
     # ----- expansion ---------------------------------------------------------------------------
     def nodes(self, size: Size, *, seed: int = 1) -> list[JSON]:
@@ -282,6 +284,7 @@ def parse_workload(raw: Any, *, source: str) -> Workload:
     _require(isinstance(config, dict), source, "config", "must be a mapping")
     try:
         dra = parse_dra(raw.get("dra"))
+        volumes = parse_volumes(raw.get("volumes"))
     except ValueError as exc:
         raise WorkloadError(f"{source}: {exc}") from None
     return Workload(
@@ -295,6 +298,7 @@ def parse_workload(raw: Any, *, source: str) -> Workload:
         config=config,
         source=source,
         dra=dra,
+        volumes=volumes,
     )
 
 

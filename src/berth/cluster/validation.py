@@ -14,6 +14,7 @@ from typing import Any
 from berth.cluster.errors import ApiError, invalid
 from berth.cluster.resources import ResourceType
 from berth.cluster.storage import pv_causes, pvc_causes, storage_class_causes
+from berth.objects.names import qualified_name_errors
 
 JSON = dict[str, Any]
 Cause = tuple[str, str, str]
@@ -285,42 +286,12 @@ def _pod_causes(pod: JSON) -> list[Cause]:
     return causes
 
 
-_QUALIFIED_NAME_MSG = (
-    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
-    "with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
-    "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
-)
-
-
 def _qualified_name_causes(path: str, value: str) -> list[Cause]:
-    """upstream ValidateQualifiedName: an optional DNS-1123 subdomain prefix, then a name."""
-    prefix, _, name = value.rpartition("/")
-    if "/" in value and (not prefix or len(prefix) > 253 or not _DNS1123_SUBDOMAIN.match(prefix)):
-        return [
-            (
-                "FieldValueInvalid",
-                path,
-                f'Invalid value: "{value}": prefix part a lowercase RFC 1123 subdomain must '
-                "consist of lower case alphanumeric characters, '-' or '.', and must start and "
-                "end with an alphanumeric character (e.g. 'example.com', regex used for "
-                "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
-            )
-        ]
-    if not name:
-        return [
-            ("FieldValueInvalid", path, f'Invalid value: "{value}": name part must be non-empty')
-        ]
-    if len(name) > 63:
-        return [
-            (
-                "FieldValueInvalid",
-                path,
-                f'Invalid value: "{value}": name part must be no more than 63 characters',
-            )
-        ]
-    if not _QUALIFIED.match(name):
-        return [("FieldValueInvalid", path, f'Invalid value: "{value}": {_QUALIFIED_NAME_MSG}')]
-    return []
+    """upstream ValidateQualifiedName: one cause per problem IsQualifiedName finds."""
+    return [
+        ("FieldValueInvalid", path, f'Invalid value: "{value}": {msg}')
+        for msg in qualified_name_errors(value)
+    ]
 
 
 def scheduling_gate_causes(gates: Any) -> list[Cause]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+from pydantic import BeforeValidator
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PART = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)")
@@ -31,3 +34,7 @@ def parse_duration(value: object) -> float:
     if pos != len(text) or pos == 0:
         raise ValueError(f"invalid duration {value!r}: use a number with a unit, e.g. '15s'")
     return total
+
+
+# A configuration field holding a duration, in seconds.
+Duration = Annotated[float, BeforeValidator(parse_duration)]

@@ -12,9 +12,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from berth.config.errors import ConfigError, format_validation_error
+from berth.config.metrics import check_metric_references
 from berth.config.model import BerthConfiguration
 from berth.config.plugins import ResolvedProfile, resolve_profile
-from berth.metrics.config import check_metric_references
 from berth.safeload import InputError, load_one
 
 MAX_CONFIG_BYTES = 1 << 20

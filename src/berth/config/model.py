@@ -6,14 +6,13 @@ validation) so an existing scheduler config carries over; Berth's own additions 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final, Literal
+from typing import Any, Final, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from berth.config.durations import parse_duration
-from berth.metrics.config import MetricSource
+from berth.config.durations import Duration
+from berth.config.metrics import MetricSource
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
 API_VERSION: Final = "berth.io/v1alpha1"
 KIND: Final = "BerthConfiguration"
 DEFAULT_SCHEDULER_NAME = "berth"

@@ -11,7 +11,7 @@ of two places:
 - `NodeNames` (`nodeCacheCapable: true`): the names are looked up in the node table the nodes
   informer keeps, exactly like `berth run`'s cache.
 
-Bound pods come from the pods informer in both modes (see `berth.extender.informers`); without a
+Bound pods come from the pods informer in both modes (`berth.extender.server`); without a
 cluster connection the node table holds no pods, so only per-node facts (allocatable, taints,
 labels, cordons) decide. Every verb runs synchronously on the event loop, between informer
 updates, so a decision reads a consistent snapshot.
@@ -22,8 +22,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,14 +40,16 @@ from berth.extender.wire import (
     MetaVictims,
     Obj,
 )
-from berth.framework.plugin import MAX_NODE_SCORE, CycleState
-from berth.framework.runtime import Framework, FrameworkError
+from berth.feed import Feed
+from berth.framework.algorithm import Scheduler
+from berth.framework.runtime import FrameworkError
 from berth.framework.status import Code, Status, unresolvable
 from berth.kube.binder import Binder
 from berth.objects import parse_node, parse_pod
 from berth.objects.errors import ObjectError
 from berth.objects.node import NodeInfo
-from berth.objects.pod import PodInfo
+from berth.objects.pod import PodInfo, pod_stub
+from berth.state.whatif import what_if
 
 NODE_NOT_FOUND = "node(s) not found in berth's node cache"
 DEFAULT_NODE_TTL = 600.0
@@ -79,6 +79,9 @@ class ExtenderAdapter:
         bind_timeout: float = 4.0,
     ) -> None:
         self.engine = engine
+        # Bound pods, namespaces and workloads from the informers, nodes from the informer or
+        # the payloads: every pod is the extender's to judge (kube-scheduler asks about its own).
+        self.feed = Feed(state=engine.state, ports=engine.ports, responsible=lambda _: True)
         self.binder = binder
         self.nodes_from_informer = nodes_from_informer
         self.node_ttl = node_ttl
@@ -91,12 +94,11 @@ class ExtenderAdapter:
         self._recent_pods: OrderedDict[str, PodInfo] = OrderedDict()
 
     # ----- shared ------------------------------------------------------------------------------
-    def framework_for(self, pod: PodInfo) -> Framework:
+    def scheduler_for(self, pod: PodInfo) -> Scheduler:
         """The profile named by the pod's schedulerName, else the first configured profile
         (kube-scheduler calls the extender for its own pods, usually `default-scheduler`)."""
         schedulers = self.engine.schedulers
-        chosen = schedulers.get(pod.scheduler_name) or next(iter(schedulers.values()))
-        return chosen.framework
+        return schedulers.get(pod.scheduler_name) or next(iter(schedulers.values()))
 
     def parse_pod(self, raw: Obj) -> PodInfo:
         """The request's pod, parsed; remembered (a bounded LRU) so a later bind can count it on
@@ -145,7 +147,7 @@ class ExtenderAdapter:
                         problems[name] = unresolvable(f"invalid node: {exc}")
                         continue
                     self.stats.parsed += 1
-                    state.upsert_node(node)
+                    self.feed.upsert_node(node)
                     self._parsed[name] = (rv, node)
                 self._last_sent[name] = now
             self._prune(now)
@@ -165,12 +167,11 @@ class ExtenderAdapter:
         if self.nodes_from_informer or now - self._last_prune < 10.0:
             return
         self._last_prune = now
-        state = self.engine.state
         for name, seen in list(self._last_sent.items()):
             if now - seen > self.node_ttl:
                 del self._last_sent[name]
                 self._parsed.pop(name, None)
-                state.remove_node(name)
+                self.feed.remove_node(name)
 
     # ----- filter ------------------------------------------------------------------------------
     def filter(self, args: ExtenderArgs) -> ExtenderFilterResult:
@@ -216,54 +217,14 @@ class ExtenderAdapter:
         return result
 
     def _filter_statuses(self, pod: PodInfo, names: list[str]) -> dict[str, Status]:
+        """The engine's PreFilter, Filter and nominated-pods check over the sent nodes: each
+        rejected node's status."""
         if not names:
             return {}
-        fwk = self.framework_for(pod)
         state = self.engine.state
         slots = np.array([state.index[n] for n in names], dtype=np.intp)
-        cycle = CycleState()
-        allowed, status, restricting = fwk.run_pre_filter(cycle, pod)
-        if not status.ok:
-            return dict.fromkeys(names, status)
-        out: dict[str, Status] = {}
-        if allowed is not None:
-            mask = np.fromiter((n in allowed for n in names), dtype=bool, count=len(names))
-            if not mask.all():
-                plugins = sorted(restricting)
-                absent = unresolvable(
-                    f"node(s) didn't satisfy plugin(s) [{' '.join(plugins)}]", plugin=plugins[0]
-                )
-                for n, ok in zip(names, mask, strict=True):
-                    if not ok:
-                        out[n] = absent
-            slots = slots[mask]
-        feasible, rejected = fwk.run_filters(cycle, pod, slots)
-        for plugin, nodes in rejected:
-            for idx in nodes:
-                explained = plugin.explain(cycle, pod, int(idx)).with_plugin(plugin.name)
-                out[state.names[int(idx)]] = explained
-        out.update(self._nominated_rejections(fwk, pod, feasible))
-        return out
-
-    def _nominated_rejections(
-        self, fwk: Framework, pod: PodInfo, feasible: Any
-    ) -> dict[str, Status]:
-        """upstream RunFilterPluginsWithNominatedPods for the feasible nodes that have pods
-        nominated there with equal or higher priority: the pod must fit with them counted."""
-        nominator = self.engine.handle.nominator
-        if not len(nominator) or not len(feasible):
-            return {}
-        state = self.engine.state
-        alive = set(feasible.tolist())
-        out: dict[str, Status] = {}
-        for name in nominator.nodes():
-            idx = state.index.get(name)
-            if idx is None or idx not in alive:
-                continue
-            status = fwk.run_filters_with_nominated(pod, idx)
-            if not status.ok:
-                out[name] = status
-        return out
+        _, diagnosis = self.scheduler_for(pod).find_feasible(pod, slots)
+        return diagnosis.node_statuses()
 
     # ----- prioritize --------------------------------------------------------------------------
     def prioritize(self, args: ExtenderArgs) -> list[HostPriority]:
@@ -280,16 +241,9 @@ class ExtenderAdapter:
         known = [n for n in names if n not in problems]
         scores = dict.fromkeys(names, 0)
         if known:
-            fwk = self.framework_for(pod)
             state = self.engine.state
             slots = np.array([state.index[n] for n in known], dtype=np.intp)
-            cycle = CycleState()
-            fwk.run_pre_filter(cycle, pod)  # some PreScore/Score steps read PreFilter's state
-            fwk.run_pre_score(cycle, pod, slots)
-            total, _ = fwk.run_score(cycle, pod, slots)
-            max_total = MAX_NODE_SCORE * sum(
-                w for p, w in fwk.score if p.name not in cycle.skip_score
-            )
+            total, max_total = self.scheduler_for(pod).prioritize(pod, slots)
             for name, value in zip(known, total.tolist(), strict=True):
                 scores[name] = scale_score(int(value), max_total)
         return [HostPriority(host=n, score=scores[n]) for n in names]
@@ -300,7 +254,7 @@ class ExtenderAdapter:
         gone; drop the others. Victims are left as kube-scheduler chose them (Berth does not
         propose fewer or other victims). A node Berth does not know is kept unchanged."""
         pod = self.parse_pod(args.pod)
-        fwk = self.framework_for(pod)
+        fwk = self.scheduler_for(pod).framework
         state = self.engine.state
         out: dict[str, MetaVictims] = {}
         for node_name, victims in args.victims.items():
@@ -308,9 +262,11 @@ class ExtenderAdapter:
             if idx is None:
                 out[node_name] = victims
                 continue
-            on_node = {p.uid: p for p in state.node_pods[idx].values() if p.uid}
-            removing = [on_node[u] for u in victims.uids if u in on_node]
-            with _pods_removed(self.engine, removing, node_name):
+            on_node = {p.uid: p.key for p in state.node_pods[idx].values() if p.uid}
+            with what_if(state) as hypothesis:
+                for uid in victims.uids:
+                    if uid in on_node:
+                        hypothesis.remove(on_node[uid])
                 status = fwk.run_filters_on_node(pod, idx)
             if status.ok:
                 out[node_name] = victims
@@ -326,15 +282,8 @@ class ExtenderAdapter:
                 error="berth extender has no cluster connection: start it with --kubeconfig "
                 "(or in a cluster) to serve the bind verb"
             )
-        stub = parse_pod(
-            {
-                "metadata": {
-                    "name": args.pod_name,
-                    "namespace": args.pod_namespace or "default",
-                    "uid": args.pod_uid,
-                },
-                "spec": {"containers": [{"name": "stub", "image": "stub"}]},
-            }
+        stub = pod_stub(
+            namespace=args.pod_namespace or "default", name=args.pod_name, uid=args.pod_uid
         )
         try:
             status = await asyncio.wait_for(
@@ -366,25 +315,6 @@ def scale_score(total: int, max_total: int) -> int:
         return 0
     scaled = (2 * total * MAX_EXTENDER_PRIORITY + max_total) // (2 * max_total)
     return max(0, min(MAX_EXTENDER_PRIORITY, scaled))
-
-
-@contextmanager
-def _pods_removed(engine: Engine, pods: list[PodInfo], node_name: str) -> Iterator[None]:
-    """Take `pods` off the state for the block, then put them back as they were."""
-    state = engine.state
-    removed: list[tuple[PodInfo, bool]] = []
-    try:
-        for p in pods:
-            assumed = state.is_assumed(p.key)
-            if state.remove_pod(p.key) is not None:
-                removed.append((p, assumed))
-        yield
-    finally:
-        for p, assumed in removed:
-            if assumed:
-                state.assume_pod(p, node_name)
-            else:
-                state.add_pod(p, node_name)
 
 
 def describe(adapter: ExtenderAdapter) -> dict[str, Any]:

@@ -33,7 +33,6 @@ from prometheus_client import Counter, Histogram
 from berth.config.loader import Config
 from berth.engine import Engine
 from berth.extender.adapter import ExtenderAdapter, PodError, describe
-from berth.extender.informers import build_informers
 from berth.extender.wire import (
     ExtenderArgs,
     ExtenderBindingArgs,
@@ -45,6 +44,7 @@ from berth.framework.runtime import FrameworkError
 from berth.kube.binder import Binder, BindPolicy
 from berth.kube.client import Connection
 from berth.kube.informer import Informer
+from berth.kube.listers import build_informers
 from berth.listener import BoundedListener, ListenerLimits, bind_socket, start_listener
 from berth.safeload import DEFAULT_MAX_DEPTH, nesting_depth_exceeds
 from berth.telemetry import HealthServer, SchedulerMetrics, parse_address
@@ -305,6 +305,14 @@ class ExtenderServer:
         self._thread = self._http_loop = self._listener = None
 
 
+def watched_kinds(*, nodes: bool) -> list[str]:
+    """What the extender watches: bound pods (kube-scheduler sends nodes, never the pods on
+    them, and fit, ports, affinity and spreading count them), namespaces, the workloads default
+    spreading selects by, and nodes when it answers NodeNames from its own cache."""
+    kinds = ["Pod", "Namespace", "Service", "ReplicationController", "ReplicaSet", "StatefulSet"]
+    return ["Node", *kinds] if nodes else kinds
+
+
 def ssl_context(
     cert: str | None, key: str | None, *, client_ca: str | None = None
 ) -> ssl.SSLContext | None:
@@ -329,40 +337,35 @@ class ExtenderProcess:
     def __init__(
         self, *, config: Config, connection: Connection | None, options: ExtenderOptions
     ) -> None:
-        from berth.metrics.refresher import Refresher
-        from berth.plugins.metricscore import SERVICE as METRICS_SERVICE
-        from berth.state.cluster import ClusterState
 
         if options.node_cache_capable and connection is None:
             raise ValueError("--node-cache-capable needs a cluster to watch nodes from")
         self.options = options
         self.connection = connection
-        state = ClusterState()
-        services: dict[str, Any] = {}
-        self.refresher: Refresher | None = None
-        if config.model.metricSources:
-            self.refresher = Refresher.from_config(config, state=state)
-            services[METRICS_SERVICE] = self.refresher.table
-        self.engine = Engine(config=config, state=state, services=services)
+        self.engine = Engine(config=config)
+        self.refresher = self.engine.refresher
         # kube-scheduler runs the volume plugins itself before asking; the extender does not
         # watch storage, so its volume plugins stand aside.
-        self.engine.volumes.tracked = False
+        self.engine.ports.volumes.tracked = False
         # Likewise kube-scheduler's own DynamicResources allocates devices: Berth's skips.
-        self.engine.dra.tracked = False
+        self.engine.ports.dra.tracked = False
         binder = None
-        self.informers: list[Informer] = []
         if connection is not None:
             # Short retries: the whole bind must answer within kube-scheduler's httpTimeout.
             binder = Binder(
                 connection=connection,
                 policy=BindPolicy(attempts=3, initial_backoff=0.1, max_backoff=1.0),
             )
-            self.informers = build_informers(
-                self.engine, connection, nodes=options.node_cache_capable
-            )
         self.adapter = ExtenderAdapter(
             self.engine, binder=binder, nodes_from_informer=options.node_cache_capable
         )
+        self.informers: list[Informer] = []
+        if connection is not None:
+            self.informers = build_informers(
+                connection,
+                watched_kinds(nodes=options.node_cache_capable),
+                self.adapter.feed.handler,
+            )
         self.server = ExtenderServer(adapter=self.adapter, options=options, ready=self.ready)
         self.stop_requested = asyncio.Event()
 

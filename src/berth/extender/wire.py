@@ -284,7 +284,7 @@ class ExtenderPreemptionArgs:
         if isinstance(full_raw, dict):
             for victims in full_raw.values():
                 for p in (get_field(victims, "Pods") if isinstance(victims, dict) else None) or []:
-                    uid = (p.get("metadata") or {}).get("uid")
+                    uid = (p.get("metadata") or {}).get("uid")  # shapes checked above
                     if isinstance(uid, str):
                         pods_by_uid[uid] = p
         # upstream sends exactly one of the two; if both come, the Meta form wins.

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from berth.framework.plugin import CycleState, FilterPlugin, PostFilterResult
-from berth.framework.runtime import Framework
-from berth.framework.status import Code, Status, unresolvable
+from berth.framework.plugin import MAX_NODE_SCORE, CycleState, FilterPlugin, PostFilterResult
+from berth.framework.runtime import Framework, outside_pre_filter_result
+from berth.framework.status import Code, Status
 from berth.objects.pod import PodInfo
 from berth.state.cluster import ClusterState, IndexArray, IntArray
 
@@ -51,6 +51,8 @@ class Diagnosis:
     rejected: list[tuple[FilterPlugin, IndexArray]] = field(default_factory=list)
     absent: tuple[IndexArray, Status] | None = None
     pre_filter_status: Status | None = None
+    # The nodes considered (None: every node of the state), which a PreFilter rejection covers.
+    nodes: IndexArray | None = None
     # Nodes whose filters passed but not with the pods nominated there counted (their status
     # was computed while those pods were counted, so it is kept rather than explained later).
     explicit: dict[int, Status] = field(default_factory=dict)
@@ -63,7 +65,8 @@ class Diagnosis:
             out: dict[str, Status] = {}
             names = self.state.names
             if self.pre_filter_status is not None:
-                for idx in self.state.node_indices():
+                nodes = self.state.node_indices() if self.nodes is None else self.nodes
+                for idx in nodes:
                     out[names[idx]] = self.pre_filter_status
             if self.absent is not None:
                 nodes, status = self.absent
@@ -133,8 +136,6 @@ class FitError(Exception):
 @dataclass
 class ScheduleResult:
     node: str
-    evaluated_nodes: int
-    feasible_nodes: int
     plugin_scores: dict[str, dict[str, int]]
     diagnosis: Diagnosis
     cycle: CycleState
@@ -180,7 +181,7 @@ class Scheduler:
         if not status.ok:
             diagnosis.pre_filter_status = status
             raise self._fit_error(cycle, pod, diagnosis)
-        nominated_node = pod.nominated_node or fwk.handle.nominator.node_of(pod.key) or ""
+        nominated_node = pod.nominated_node or fwk.handle.ports.nominator.node_of(pod.key) or ""
         if nominated_node and nominated_node in state.index:
             # upstream evaluates the nominated node (set by preemption) first, and alone if it fits.
             nominated = np.array([state.index[nominated_node]], dtype=np.intp)
@@ -192,37 +193,17 @@ class Scheduler:
                 if len(fits):
                     return ScheduleResult(
                         node=nominated_node,
-                        evaluated_nodes=1,
-                        feasible_nodes=1,
                         plugin_scores={},
                         diagnosis=diagnosis,
                         cycle=cycle,
                     )
-        candidates = all_nodes
-        if allowed is not None:
-            mask = np.fromiter(
-                (state.names[i] in allowed for i in all_nodes), dtype=bool, count=len(all_nodes)
-            )
-            candidates = all_nodes[mask]
-            names = sorted(restricting)
-            diagnosis.absent = (
-                all_nodes[~mask],
-                unresolvable(
-                    f"node(s) didn't satisfy plugin(s) [{' '.join(names)}]", plugin=names[0]
-                ),
-            )
-        feasible, rejected = fwk.run_filters(cycle, pod, candidates)
-        diagnosis.rejected = rejected
-        feasible = self._yield_to_nominated(pod, feasible, diagnosis)
+        feasible, candidates = self._fitting(cycle, pod, all_nodes, allowed, restricting, diagnosis)
         feasible = self._take_feasible(feasible, candidates, len(all_nodes))
         if not len(feasible):
             raise self._fit_error(cycle, pod, diagnosis)
-        evaluated = len(all_nodes) if allowed is None else len(candidates)
         if len(feasible) == 1 and not explain_scores:
             return ScheduleResult(
                 node=state.names[int(feasible[0])],
-                evaluated_nodes=evaluated,
-                feasible_nodes=1,
                 plugin_scores={},
                 diagnosis=diagnosis,
                 cycle=cycle,
@@ -241,14 +222,62 @@ class Scheduler:
         )
         return ScheduleResult(
             node=names_list[chosen],
-            evaluated_nodes=evaluated,
-            feasible_nodes=len(feasible),
             plugin_scores=plugin_scores,
             diagnosis=diagnosis,
             cycle=cycle,
             scored=feasible,
             totals=total,
         )
+
+    def find_feasible(self, pod: PodInfo, nodes: IndexArray) -> tuple[IndexArray, Diagnosis]:
+        """PreFilter, Filter and the nominated pods' check over exactly `nodes` (the extender's:
+        every node kube-scheduler sent, no scan limit, no nominated-node shortcut, no
+        PostFilter): the feasible slots, and the diagnosis of the others."""
+        fwk = self.framework
+        state = self.state
+        cycle = CycleState()
+        diagnosis = Diagnosis(
+            state=state, cycle=cycle, pod=pod, num_all_nodes=len(nodes), nodes=nodes
+        )
+        allowed, status, restricting = fwk.run_pre_filter(cycle, pod)
+        if not status.ok:
+            diagnosis.pre_filter_status = status
+            return nodes[:0], diagnosis
+        feasible, _ = self._fitting(cycle, pod, nodes, allowed, restricting, diagnosis)
+        return feasible, diagnosis
+
+    def prioritize(self, pod: PodInfo, nodes: IndexArray) -> tuple[IntArray, int]:
+        """PreScore and Score over exactly `nodes` (after PreFilter, whose cycle state some
+        scores read): the weighted totals, and the highest total there could be (100 times the
+        weights of the plugins that scored)."""
+        fwk = self.framework
+        cycle = CycleState()
+        fwk.run_pre_filter(cycle, pod)
+        fwk.run_pre_score(cycle, pod, nodes)
+        total, _ = fwk.run_score(cycle, pod, nodes)
+        best = MAX_NODE_SCORE * sum(w for p, w in fwk.score if p.name not in cycle.skip_score)
+        return total, best
+
+    def _fitting(
+        self,
+        cycle: CycleState,
+        pod: PodInfo,
+        nodes: IndexArray,
+        allowed: frozenset[str] | None,
+        restricting: list[str],
+        diagnosis: Diagnosis,
+    ) -> tuple[IndexArray, IndexArray]:
+        """upstream findNodesThatPassFilters over `nodes` after PreFilter, then the nominated
+        pods' check: the feasible slots and the candidates (the PreFilter result's nodes)."""
+        candidates = nodes
+        if allowed is not None:
+            names = self.state.names
+            mask = np.fromiter((names[i] in allowed for i in nodes), dtype=bool, count=len(nodes))
+            candidates = nodes[mask]
+            diagnosis.absent = (nodes[~mask], outside_pre_filter_result(restricting))
+        feasible, rejected = self.framework.run_filters(cycle, pod, candidates)
+        diagnosis.rejected = rejected
+        return self._yield_to_nominated(pod, feasible, diagnosis), candidates
 
     def _yield_to_nominated(
         self, pod: PodInfo, feasible: IndexArray, diagnosis: Diagnosis
@@ -257,7 +286,7 @@ class Scheduler:
         equal or higher priority are counted (upstream RunFilterPluginsWithNominatedPods, run
         only for the few nodes that have such pods; the pass without them is the one above)."""
         fwk = self.framework
-        nominator = fwk.handle.nominator
+        nominator = fwk.handle.ports.nominator
         if not len(nominator) or not len(feasible):
             return feasible
         state = self.state
@@ -270,8 +299,7 @@ class Scheduler:
             pods = fwk.nominated_pods_for(pod, idx)
             if not pods:
                 continue
-            with fwk.pods_added(pods, name):
-                status = fwk.run_filters_on_node(pod, idx)
+            status = fwk.run_filters_with(pods, pod, idx)
             if not status.ok:
                 diagnosis.explicit[idx] = status
                 drop.append(idx)

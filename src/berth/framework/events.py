@@ -72,9 +72,25 @@ CSI_NODE = "storage.k8s.io/CSINode"
 CSI_DRIVER = "storage.k8s.io/CSIDriver"
 CSI_STORAGE_CAPACITY = "storage.k8s.io/CSIStorageCapacity"
 STORAGE_CLASS = "storage.k8s.io/StorageClass"
+RESOURCE_CLAIM = "resource.k8s.io/ResourceClaim"
+RESOURCE_SLICE = "resource.k8s.io/ResourceSlice"
+DEVICE_CLASS = "resource.k8s.io/DeviceClass"
 # scheduler-plugins' Coscheduling registers its CRD as "<plural>.<version>.<group>".
 POD_GROUP = "podgroups.v1alpha1.scheduling.x-k8s.io"
 WILDCARD = "*"
+
+# The event resource of each kind of object the engine's stores hold; changes to kinds not listed
+# raise no event (no plugin registers for them).
+RESOURCE_OF_KIND = {
+    "PersistentVolume": PERSISTENT_VOLUME,
+    "PersistentVolumeClaim": PERSISTENT_VOLUME_CLAIM,
+    "StorageClass": STORAGE_CLASS,
+    "CSINode": CSI_NODE,
+    "PodGroup": POD_GROUP,
+    "ResourceClaim": RESOURCE_CLAIM,
+    "ResourceSlice": RESOURCE_SLICE,
+    "DeviceClass": DEVICE_CLASS,
+}
 
 # Labels of the queue's own moves (upstream pkg/scheduler/framework/events.go).
 SCHEDULE_ATTEMPT_FAILURE = "ScheduleAttemptFailure"

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from berth.framework.events import ClusterEventWithHint
-from berth.framework.nominator import Nominator
+from berth.framework.ports import Ports
 from berth.framework.status import SUCCESS, Status
-from berth.framework.waiting import WaitingPods
 from berth.objects.pod import PodInfo
 from berth.state.cluster import BoolArray, ClusterState, IndexArray, IntArray
 
@@ -43,14 +42,12 @@ class CycleState:
 
 @dataclass
 class Handle:
-    """What plugins may reach beyond the pod: the cluster state and shared services."""
+    """What plugins may reach beyond the pod (upstream framework.Handle): the cluster state, the
+    engine's ports (stores, shared maps, I/O) and the random source of tie-breaks."""
 
     state: ClusterState
+    ports: Ports = field(default_factory=Ports)
     rng: random.Random = field(default_factory=random.Random)
-    services: dict[str, Any] = field(default_factory=dict)
-    nominator: Nominator = field(default_factory=Nominator)
-    # Pods waiting at Permit (upstream IterateOverWaitingPods / GetWaitingPod).
-    waiting_pods: WaitingPods = field(default_factory=WaitingPods)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +73,22 @@ class Plugin(abc.ABC):
     def state(self) -> ClusterState:
         return self.handle.state
 
+    @property
+    def ports(self) -> Ports:
+        return self.handle.ports
+
     def events_to_register(self) -> Sequence[ClusterEventWithHint] | None:
         """upstream EnqueueExtensions.EventsToRegister: the cluster events that can make a pod
         this plugin rejected schedulable. None (the default): every event may (upstream's
         treatment of a plugin without EnqueueExtensions); an empty list: none does."""
         return None
+
+
+class QueueSortPlugin(Plugin):
+    @abc.abstractmethod
+    def sort_key(self, pod: PodInfo, queued_at: float) -> tuple[Any, ...]:
+        """upstream QueueSort's Less as a key: the pod with the smaller key is tried first.
+        Without such a plugin the order is upstream PrioritySort's (priority, then time)."""
 
 
 class PreEnqueuePlugin(Plugin):
@@ -220,6 +228,7 @@ __all__ = [
     "PreFilterPlugin",
     "PreFilterResult",
     "PreScorePlugin",
+    "QueueSortPlugin",
     "ReservePlugin",
     "ScorePlugin",
 ]

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -31,6 +30,7 @@ from berth.framework.plugin import (
     PreEnqueuePlugin,
     PreFilterPlugin,
     PreScorePlugin,
+    QueueSortPlugin,
     ReservePlugin,
     ScorePlugin,
 )
@@ -38,10 +38,18 @@ from berth.framework.status import SKIP, SUCCESS, Code, Status, error, unresolva
 from berth.framework.waiting import WaitingPod
 from berth.objects.pod import PodInfo
 from berth.state.cluster import IndexArray, IntArray
+from berth.state.whatif import what_if
 
 
 class FrameworkError(RuntimeError):
     """A plugin broke its contract (an Error status, or a score outside [0, 100])."""
+
+
+def outside_pre_filter_result(plugins: Iterable[str]) -> Status:
+    """The status of a node outside the PreFilter results of `plugins` (upstream
+    findNodesThatFitPod: "node(s) didn't satisfy plugin(s) [A B]")."""
+    names = sorted(plugins)
+    return unresolvable(f"node(s) didn't satisfy plugin(s) [{' '.join(names)}]", plugin=names[0])
 
 
 # (extension point, upstream's status code name, seconds): upstream's
@@ -124,6 +132,8 @@ class Framework:
     pre_bind: list[PreBindPlugin] = field(default_factory=list)
     bind: list[BindPlugin] = field(default_factory=list)
     percentage_of_nodes_to_score: int | None = None
+    # The profile's QueueSort plugin (Coscheduling), None for upstream's PrioritySort.
+    queue_sort: QueueSortPlugin | None = None
     observe: Observer | None = None
 
     # ----- PreEnqueue --------------------------------------------------------------------------
@@ -197,9 +207,6 @@ class Framework:
                 alive = alive[ok]
         return alive, rejected
 
-    def has_filters(self) -> bool:
-        return bool(self.filter)
-
     # ----- one node, from scratch (preemption, nominated pods) ---------------------------------
     def run_filters_on_node(self, pod: PodInfo, node: int) -> Status:
         """PreFilter + Filter for one node slot on the current state, with a fresh CycleState.
@@ -215,10 +222,7 @@ class Framework:
             return status
         name = self.handle.state.names[node]
         if allowed is not None and name not in allowed:
-            names = sorted(restricting)
-            return unresolvable(
-                f"node(s) didn't satisfy plugin(s) [{' '.join(names)}]", plugin=names[0]
-            )
+            return outside_pre_filter_result(restricting)
         alive, rejected = self.run_filters(cycle, pod, np.array([node], dtype=np.intp))
         if len(alive):
             return SUCCESS
@@ -228,7 +232,7 @@ class Framework:
     def nominated_pods_for(self, pod: PodInfo, node: int) -> list[PodInfo]:
         """Pods nominated to `node` that `pod` must yield to: equal or higher priority, not
         `pod` itself, not placed anywhere yet (upstream addNominatedPods)."""
-        nominator = self.handle.nominator
+        nominator = self.handle.ports.nominator
         if not len(nominator):
             return []
         state = self.handle.state
@@ -244,25 +248,18 @@ class Framework:
         added) without them, so affinity to them cannot be what makes the pod fit."""
         nominated = self.nominated_pods_for(pod, node)
         if nominated:
-            with self.pods_added(nominated, self.handle.state.names[node]):
-                status = self.run_filters_on_node(pod, node)
+            status = self.run_filters_with(nominated, pod, node)
             if not status.ok:
                 return status
         return self.run_filters_on_node(pod, node)
 
-    @contextmanager
-    def pods_added(self, pods: list[PodInfo], node_name: str) -> Iterator[None]:
-        """Count `pods` on `node_name` for the duration of the block, then take them away."""
+    def run_filters_with(self, pods: list[PodInfo], pod: PodInfo, node: int) -> Status:
+        """run_filters_on_node with `pods` (placed nowhere) counted on the node meanwhile."""
         state = self.handle.state
-        added: list[str] = []
-        try:
+        with what_if(state) as hypothesis:
             for p in pods:
-                state.add_pod(p, node_name)
-                added.append(p.key)
-            yield
-        finally:
-            for key in added:
-                state.remove_pod(key)
+                hypothesis.add(p, state.names[node])
+            return self.run_filters_on_node(pod, node)
 
     # ----- PostFilter --------------------------------------------------------------------------
     @_timed("PostFilter")
@@ -340,9 +337,10 @@ class Framework:
     def run_permit(self, cycle: CycleState, pod: PodInfo, node_name: str) -> tuple[Status, float]:
         """Success, or Wait with the shortest timeout any plugin asked for, or a rejection.
 
-        On Wait the pod is registered in `handle.waiting_pods` (upstream RunPermitPlugins adds a
-        waitingPod with one timer per waiting plugin); the front keeps it assumed and binds it
-        only once every waiting plugin allowed it, or unreserves it on rejection or timeout.
+        On Wait the pod is registered in the waiting-pods port (upstream RunPermitPlugins adds
+        a waitingPod with one timer per waiting plugin); the binding cycle keeps it assumed and
+        binds it only once every waiting plugin allowed it, or unreserves it on rejection or
+        timeout.
         """
         waits: dict[str, float] = {}
         for plugin in self.permit:
@@ -352,14 +350,14 @@ class Framework:
             elif not status.ok:
                 return status.with_plugin(plugin.name), 0.0
         if waits:
-            self.handle.waiting_pods.add(
+            self.handle.ports.waiting_pods.add(
                 WaitingPod(pod=pod, node=node_name, cycle=cycle, pending=waits)
             )
             return Status(Code.WAIT), min(waits.values())
         return SUCCESS, 0.0
 
     def waiting_pod(self, key: str) -> WaitingPod | None:
-        return self.handle.waiting_pods.get(key)
+        return self.handle.ports.waiting_pods.get(key)
 
     @_timed_async("PreBind")
     async def run_pre_bind(self, cycle: CycleState, pod: PodInfo, node_name: str) -> Status:

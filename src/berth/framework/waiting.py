@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +39,6 @@ class WaitingPod:
     pending: dict[str, float]
     result: Status | None = None
     _future: asyncio.Future[Status] | None = field(default=None, repr=False)
-    _listeners: list[Callable[[WaitingPod], None]] = field(default_factory=list, repr=False)
 
     @property
     def key(self) -> str:
@@ -71,15 +70,10 @@ class WaitingPod:
             plugin, seconds = min(self.pending.items(), key=lambda kv: kv[1])
             self.reject(plugin, timeout_message(seconds, plugin))
 
-    def on_done(self, listener: Callable[[WaitingPod], None]) -> None:
-        self._listeners.append(listener)
-
     def _resolve(self, status: Status) -> None:
         self.result = status
         if self._future is not None and not self._future.done():
             self._future.set_result(status)
-        for listener in self._listeners:
-            listener(self)
 
     async def wait(self) -> Status:
         """Until allowed, rejected or timed out (upstream WaitOnPermit)."""

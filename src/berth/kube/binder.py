@@ -50,7 +50,7 @@ def retrying(policy: BindPolicy) -> AsyncRetrying:
 
 
 class Binder:
-    """POST pods/binding; the DefaultBinder plugin calls it through `handle.services`."""
+    """POST pods/binding: the binder port of `berth run`, which DefaultBinder calls."""
 
     def __init__(self, *, connection: Connection, policy: BindPolicy | None = None) -> None:
         self.connection = connection

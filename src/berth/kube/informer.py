@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from berth.kube.client import read_json, status_message
+from berth.state.store import object_key as object_key  # re-exported for informer users
 
 log = logging.getLogger("berth.informer")
 Obj = dict[str, Any]
@@ -40,7 +41,7 @@ class NotServed(Exception):
 
 
 class ObjectCache:
-    """A handler that only keeps the latest raw objects (for resources read at decision time)."""
+    """A handler that only keeps the latest raw objects (for resources read when needed)."""
 
     def __init__(self) -> None:
         self.objects: dict[str, Obj] = {}
@@ -53,12 +54,6 @@ class ObjectCache:
 
     def on_delete(self, obj: Obj) -> None:
         self.objects.pop(object_key(obj), None)
-
-
-def object_key(obj: Obj) -> str:
-    meta = obj.get("metadata") or {}
-    ns = meta.get("namespace")
-    return f"{ns}/{meta.get('name')}" if ns else str(meta.get("name"))
 
 
 class Informer:

@@ -25,9 +25,8 @@ from berth.kube.client import Connection, raw_body, read_json, status_message
 from berth.objects.pod import PodInfo
 from berth.objects.volumes import ANN_SELECTED_NODE
 from berth.plugins.storagehelpers import pv_node_mask
-from berth.plugins.volumebinding import PodVolumes
 from berth.state.cluster import ClusterState
-from berth.state.volumes import VolumeIndex
+from berth.state.volumes import PodVolumes, VolumeIndex
 
 log = logging.getLogger("berth.volumes")
 

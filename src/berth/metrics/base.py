@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from berth.metrics.config import CredentialError, MetricSource
+from berth.config.metrics import CredentialError, MetricSource
 from berth.metrics.table import MetricKey
 
 MAX_ANSWER_BYTES = 32 << 20  # an answer larger than this is refused, not parsed

@@ -5,10 +5,9 @@ A refresh writes whole series into the MetricTable; a failure leaves the old val
 `berth_metric_source_errors_total` and one log line per transition (down, recovered). Scheduling
 never waits on any of this: decisions only read the table.
 
-Wiring for a front:
-    refresher = Refresher.from_config(config, state=engine_state)
-    engine = Engine(config=config, state=engine_state, services={"metrics": refresher.table})
-    await refresher.start()   # ... and `await refresher.stop()` on the way out
+The engine builds one from the configuration's metricSources (`Engine.refresher`, whose table is
+the engine's metrics port); a live front runs `await refresher.start()` ... `await
+refresher.stop()`, an offline one takes a single sample (`Engine.sample_metrics`).
 """
 
 from __future__ import annotations
@@ -23,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from prometheus_client import Counter, Gauge, Histogram
 
+from berth.config.metrics import MetricSource
 from berth.metrics.annotations import NodeFieldSource
 from berth.metrics.base import FetchResult, NodeDirectory, NodeRecord, Source, SourceError
-from berth.metrics.config import MetricSource
 from berth.metrics.metrics_api import MetricsAPISource
 from berth.metrics.prometheus import PrometheusSource
 from berth.metrics.sysdig import SysdigSource

@@ -115,7 +115,6 @@ class PodInfo:
     # status.conditions has DisruptionTarget=True with reason PreemptionByScheduler
     preempted_by_scheduler: bool = False
     controller: tuple[str, str] | None = None  # (kind, name) of the controlling owner
-    extra: dict[str, Any] = field(default_factory=dict)
     volumes: tuple[PodVolume, ...] = ()  # PVC-backed and conflict-checked volumes only
     # metadata.resourceVersion of the object this was parsed from (not part of equality)
     resource_version: str = field(default="", compare=False)
@@ -579,3 +578,29 @@ def _controller(meta: dict[str, Any]) -> tuple[str, str] | None:
         if isinstance(ref, dict) and ref.get("controller") is True:
             return str(ref.get("kind")), str(ref.get("name"))
     return None
+
+
+def pod_stub(
+    *,
+    namespace: str,
+    name: str,
+    uid: str = "",
+    scheduler_name: str = "default-scheduler",
+    resource_version: str = "",
+) -> PodInfo:
+    """A PodInfo that only names a pod: for an event about a pod that cannot be parsed, or a
+    binding the extender is asked to make for a pod it was not sent."""
+    return parse_pod(
+        {
+            "metadata": {
+                "name": name,
+                "namespace": namespace or "default",
+                "uid": uid,
+                "resourceVersion": resource_version,
+            },
+            "spec": {
+                "schedulerName": scheduler_name,
+                "containers": [{"name": "stub", "image": "stub"}],
+            },
+        }
+    )

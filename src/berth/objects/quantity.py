@@ -78,13 +78,3 @@ def resource_value(resource: str, value: str | int | float) -> int:
         unit = "millicores" if resource == "cpu" else "units"
         raise ValueError(f"{value!r} is too large: over 2^62 {unit}")
     return amount
-
-
-def format_resource(resource: str, amount: int) -> str:
-    """A human form of a stored amount, for messages and tables."""
-    if resource == "cpu":
-        return f"{amount}m" if amount % 1000 else str(amount // 1000)
-    for suffix, size in (("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
-        if amount and amount % size == 0:
-            return f"{amount // size}{suffix}"
-    return str(amount)

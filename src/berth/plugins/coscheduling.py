@@ -13,14 +13,11 @@ Follows scheduler-plugins' pkg/coscheduling/coscheduling.go and core/core.go: Po
   `permitWaitingTimeSeconds`);
 - Unreserve (a waiting member timed out or was rejected) rejects the waiting siblings too.
 
-The queue-sort half (priority, then the PodGroup's creation time, then the group's name, so the
-members of a group are tried one after another) lives in `berth.queue` and `berth.simulate`,
-which switch it on when a profile enables this plugin.
+- QueueSort: priority, then the PodGroup's creation time, then the group's name, so the members
+  of a group are tried one after another (the engine's queue order once a profile enables it).
 
-PodGroups and the number of pods per group come from services the fronts provide:
-`handle.services[PODGROUP_SERVICE](key)` returns the raw PodGroup for "namespace/name" (or None)
-and `handle.services[GROUP_PODS_SERVICE](namespace, name)` the number of non-terminal pods that
-carry the label (upstream's pod lister).
+PodGroups and the pods of each group come from the pod_groups store, which the feed keeps on
+every front (all non-terminal pods that carry the label, as upstream's pod lister).
 """
 
 from __future__ import annotations
@@ -41,6 +38,7 @@ from berth.framework.plugin import (
     PostFilterResult,
     PreFilterPlugin,
     PreFilterResult,
+    QueueSortPlugin,
     ReservePlugin,
 )
 from berth.framework.status import SUCCESS, Code, Status, unresolvable, unschedulable
@@ -50,8 +48,6 @@ from berth.objects.quantity import resource_value
 from berth.plugins.registry import register
 
 NAME = "Coscheduling"
-PODGROUP_SERVICE = "podgroups"
-GROUP_PODS_SERVICE = "podgroup_pods"
 POD_GROUP_NOT_FOUND = "PodGroup not found"
 OPTIMISTIC_REJECTION = "optimistic rejection in PostFilter"
 UNRESERVE_REJECTION = "rejection in Unreserve"
@@ -97,7 +93,7 @@ def wait_seconds(pg: dict[str, Any], default: float) -> float:
     return default
 
 
-class Coscheduling(PreFilterPlugin, PostFilterPlugin, ReservePlugin, PermitPlugin):
+class Coscheduling(PreFilterPlugin, PostFilterPlugin, ReservePlugin, PermitPlugin, QueueSortPlugin):
     name = NAME
 
     def events_to_register(self) -> Sequence[ClusterEventWithHint]:
@@ -116,16 +112,14 @@ class Coscheduling(PreFilterPlugin, PostFilterPlugin, ReservePlugin, PermitPlugi
         key = group_key(pod)
         if not key:
             return "", None
-        lookup = self.handle.services.get(PODGROUP_SERVICE)
-        pg = lookup(key) if lookup is not None else None
-        return key, pg if isinstance(pg, dict) else None
+        return key, self.ports.pod_groups.get(key)
 
     def assigned(self, namespace: str, group: str, *, exclude: str = "") -> int:
         """upstream CalculateAssignedPods: the group's pods placed on a node, assumed or bound
         (this cycle's pod, assumed before Permit in Berth, is left out as upstream's snapshot
         does)."""
         pods = self.state.pods_by_label.get(namespace, {}).get((POD_GROUP_LABEL, group), {})
-        waiting = self.handle.waiting_pods
+        waiting = self.handle.ports.waiting_pods
         count = 0
         for key in pods:
             if key == exclude:
@@ -137,15 +131,24 @@ class Coscheduling(PreFilterPlugin, PostFilterPlugin, ReservePlugin, PermitPlugi
         return count
 
     def total_pods(self, pod: PodInfo) -> int:
-        count = self.handle.services.get(GROUP_PODS_SERVICE)
-        if count is None:
-            return self.assigned(pod.namespace, pod.pod_group, exclude=pod.key) + 1
-        return int(count(pod.namespace, pod.pod_group))
+        """The group's non-terminal pods, placed or not (upstream's pod lister)."""
+        return self.ports.pod_groups.size(group_key(pod))
 
     def backoff(self, key: str, seconds: float) -> None:
         """upstream BackoffPodGroup."""
         if seconds > 0:
             self._backed_off[key] = self.clock() + seconds
+
+    # ----- QueueSort ---------------------------------------------------------------------------
+    def sort_key(self, pod: PodInfo, queued_at: float) -> tuple[Any, ...]:
+        """scheduler-plugins Less: priority, then the PodGroup's creation time (the pod's own
+        when it has no PodGroup) and the group's full name (the pod's key), so the members of
+        a group are tried one after another."""
+        key = group_key(pod)
+        if key:
+            created = creation_time(self.ports.pod_groups.get(key))
+            return (-pod.priority, pod.created if created is None else created, key, queued_at)
+        return (-pod.priority, pod.created, pod.key, queued_at)
 
     # ----- PreFilter ---------------------------------------------------------------------------
     def pre_filter(self, cycle: CycleState, pod: PodInfo) -> tuple[PreFilterResult | None, Status]:
@@ -231,7 +234,7 @@ class Coscheduling(PreFilterPlugin, PostFilterPlugin, ReservePlugin, PermitPlugi
 
     def reject_waiting(self, key: str, message: str) -> int:
         rejected = 0
-        for waiting in self.handle.waiting_pods:
+        for waiting in self.handle.ports.waiting_pods:
             if group_key(waiting.pod) == key and not waiting.done:
                 waiting.reject(self.name, message)
                 rejected += 1
@@ -258,7 +261,7 @@ class Coscheduling(PreFilterPlugin, PostFilterPlugin, ReservePlugin, PermitPlugi
             return unschedulable(POD_GROUP_NOT_FOUND), 0.0
         assigned = self.assigned(pod.namespace, pod.pod_group, exclude=pod.key)
         if assigned + 1 >= min_member(pg):
-            for waiting in self.handle.waiting_pods:
+            for waiting in self.handle.ports.waiting_pods:
                 if group_key(waiting.pod) == key:
                     waiting.allow(self.name)
             return SUCCESS, 0.0
@@ -268,9 +271,7 @@ class Coscheduling(PreFilterPlugin, PostFilterPlugin, ReservePlugin, PermitPlugi
 register(Coscheduling, CoschedulingArgs)
 
 __all__ = [
-    "GROUP_PODS_SERVICE",
     "NAME",
-    "PODGROUP_SERVICE",
     "Coscheduling",
     "CoschedulingArgs",
     "creation_time",

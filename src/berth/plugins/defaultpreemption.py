@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,14 +24,12 @@ from pydantic_core import PydanticCustomError
 
 from berth.framework.plugin import CycleState, PostFilterPlugin, PostFilterResult
 from berth.framework.status import SUCCESS, Code, Status, error, unresolvable, unschedulable
-from berth.objects.errors import ObjectError
+from berth.objects.pdb import PDB
 from berth.objects.pod import PodInfo
-from berth.objects.selectors import LabelSelector, parse_label_selector
 from berth.plugins.registry import register
+from berth.state.whatif import what_if
 
 NAME = "DefaultPreemption"
-# handle.services[PDB_SERVICE]: a callable returning the raw policy/v1 PodDisruptionBudgets.
-PDB_SERVICE = "pdbs"
 
 NOT_ELIGIBLE_NEVER = "not eligible due to preemptionPolicy=Never."
 NOT_ELIGIBLE_TERMINATING = "not eligible due to a terminating pod on the nominated node."
@@ -78,40 +76,6 @@ class DefaultPreemptionArgs(BaseModel):
                 "as minCandidateNodesAbsolute",
             )
         return self
-
-
-@dataclass(frozen=True, slots=True)
-class PDB:
-    """What preemption reads of a PodDisruptionBudget."""
-
-    namespace: str
-    selector: LabelSelector
-    disruptions_allowed: int
-    disrupted_pods: frozenset[str]
-
-
-def parse_pdb(raw: dict[str, Any]) -> PDB | None:
-    """A PDB, or None for one whose selector matches nothing (nil, empty or invalid)."""
-    meta = raw.get("metadata") or {}
-    spec = raw.get("spec") or {}
-    status = raw.get("status") or {}
-    name = str(meta.get("name") or "")
-    try:
-        selector = parse_label_selector(
-            spec.get("selector"), where="spec.selector", kind="PodDisruptionBudget", name=name
-        )
-    except ObjectError:
-        return None  # upstream: an invalid selector does not match the pod
-    if selector.matches_nothing or selector.is_everything:
-        return None  # policy/v1: a nil or empty selector matches no pods
-    allowed = status.get("disruptionsAllowed")
-    disrupted = status.get("disruptedPods") or {}
-    return PDB(
-        namespace=str(meta.get("namespace") or "default"),
-        selector=selector,
-        disruptions_allowed=allowed if isinstance(allowed, int) else 0,
-        disrupted_pods=frozenset(disrupted) if isinstance(disrupted, dict) else frozenset(),
-    )
 
 
 @dataclass(slots=True)
@@ -200,7 +164,7 @@ class DefaultPreemption(PostFilterPlugin):
         """upstream Evaluator.Preempt (without extenders)."""
         state = self.state
         statuses: dict[str, Status] = diagnosis.node_statuses()
-        nominated = pod.nominated_node or self.handle.nominator.node_of(pod.key) or ""
+        nominated = pod.nominated_node or self.handle.ports.nominator.node_of(pod.key) or ""
         eligible, msg = self.pod_eligible_to_preempt_others(pod, nominated, statuses.get(nominated))
         if not eligible:
             return None, unschedulable(msg)
@@ -287,32 +251,16 @@ class DefaultPreemption(PostFilterPlugin):
         self, pod: PodInfo, node: int, pdbs: list[PDB]
     ) -> tuple[list[PodInfo], int, Status]:
         """upstream SelectVictimsOnNode: remove every lower-priority pod, check the pod fits,
-        then reprieve as many as possible (PDB-violating ones first, most important first).
-        The state is restored exactly (assumed pods stay assumed, per-node order kept)."""
+        then reprieve as many as possible (PDB-violating ones first, most important first),
+        as a what-if on the state (put back as it was afterwards)."""
         state = self.state
         fwk = self.framework
-        node_name = state.names[node]
         potential = [p for p in state.node_pods[node].values() if p.priority < pod.priority]
         if not potential:
             return [], 0, unresolvable(NO_VICTIMS)
-        order = list(state.node_pods[node])
-        assumed = {p.key for p in potential if state.is_assumed(p.key)}
-        removed: dict[str, PodInfo] = {}
-
-        def remove(p: PodInfo) -> None:
-            state.remove_pod(p.key)
-            removed[p.key] = p
-
-        def restore(p: PodInfo) -> None:
-            if p.key in assumed:
-                state.assume_pod(p, node_name)
-            else:
-                state.add_pod(p, node_name)
-            del removed[p.key]
-
-        try:
+        with what_if(state) as hypothesis:
             for p in potential:
-                remove(p)
+                hypothesis.remove(p.key)
             status = fwk.run_filters_with_nominated(pod, node)
             if not status.ok:
                 return [], 0, status
@@ -323,30 +271,18 @@ class DefaultPreemption(PostFilterPlugin):
             violations = 0
             for group, counts in ((violating, True), (non_violating, False)):
                 for p in group:
-                    restore(p)
+                    hypothesis.restore(p.key)
                     if fwk.run_filters_with_nominated(pod, node).ok:
                         continue
-                    remove(p)
+                    hypothesis.remove(p.key)
                     victims.append(p)
                     violations += counts
             if violating and non_violating:
                 victims.sort(key=key)
             return victims, violations, SUCCESS
-        finally:
-            for p in list(removed.values()):
-                restore(p)
-            pods = state.node_pods[node]
-            kept = {k: pods[k] for k in order if k in pods}
-            kept.update(pods)  # (nothing else expected; never drop a pod)
-            state.node_pods[node] = kept
 
     def pdbs(self) -> list[PDB]:
-        """The PDBs the front provides (none when it provides no lister)."""
-        lister = self.handle.services.get(PDB_SERVICE)
-        if lister is None:
-            return []
-        raw: Iterable[dict[str, Any]] = lister()
-        return [p for p in (parse_pdb(r) for r in raw) if p is not None]
+        return self.ports.disruption_budgets.all()
 
 
 def _fit_message(num_all_nodes: int, node_status: dict[str, Status]) -> str:

@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from berth.config.model import Duration
+from berth.config.durations import Duration
 from berth.dra.allocator import (
     AllocationError,
     AllocationTimeout,
@@ -42,11 +42,18 @@ from berth.dra.allocator import (
     NodeAllocationError,
 )
 from berth.dra.pools import Node
-from berth.framework.events import NODE, ActionType, ClusterEventWithHint, on
+from berth.framework.events import (
+    DEVICE_CLASS,
+    NODE,
+    RESOURCE_CLAIM,
+    RESOURCE_SLICE,
+    ActionType,
+    ClusterEventWithHint,
+    on,
+)
 from berth.framework.plugin import (
     CycleState,
     FilterPlugin,
-    Handle,
     PostFilterPlugin,
     PostFilterResult,
     PreBindPlugin,
@@ -74,17 +81,12 @@ from berth.objects.dra import (
     parse_resource_claim,
 )
 from berth.objects.pod import PodInfo
-from berth.plugins.nodeaffinity import terms_mask
 from berth.plugins.registry import register
 from berth.state.cluster import BoolArray, IndexArray, IntArray
 from berth.state.dra import DRAIndex
+from berth.state.nodemasks import terms_mask
 
 NAME = "DynamicResources"
-DRA_SERVICE = "dra"
-CLAIM_WRITER_SERVICE = "dra-claim-writer"
-RESOURCE_CLAIM = "resource.k8s.io/ResourceClaim"
-RESOURCE_SLICE = "resource.k8s.io/ResourceSlice"
-DEVICE_CLASS = "resource.k8s.io/DeviceClass"
 ERR_CANNOT_ALLOCATE = "cannot allocate all claims"
 ERR_NOT_AVAILABLE = "resourceclaim not available on the node"
 _STATE_KEY = NAME
@@ -110,34 +112,6 @@ class DynamicResourcesArgs(BaseModel):
         if v < 1:
             raise ValueError("must be at least 1 second")
         return v
-
-
-class ClaimWriter(Protocol):
-    """The front's port for claim writes (the live scheduler: the API)."""
-
-    def bind_claim(
-        self, claim: ClaimInfo, allocation: dict[str, Any] | None, consumer: dict[str, Any]
-    ) -> Awaitable[dict[str, Any] | str]:
-        """Add the finalizer, the allocation (if any) and `consumer` to status.reservedFor;
-        the updated claim, or an error."""
-        ...
-
-    def deallocate(self, claim: ClaimInfo) -> None:
-        """Clear status.allocation, reservedFor and devices (in the background)."""
-        ...
-
-    def unreserve(self, claim: ClaimInfo, pod_uid: str) -> None:
-        """Remove the pod from status.reservedFor (in the background)."""
-        ...
-
-
-def dra_index(handle: Handle) -> DRAIndex:
-    found = handle.services.get(DRA_SERVICE)
-    if isinstance(found, DRAIndex):
-        return found
-    index = DRAIndex()
-    handle.services[DRA_SERVICE] = index
-    return index
 
 
 @dataclass(slots=True)
@@ -222,7 +196,7 @@ class DynamicResources(
 
     @property
     def index(self) -> DRAIndex:
-        return dra_index(self.handle)
+        return self.ports.dra
 
     # ----- the pod's claims --------------------------------------------------------------------
     def pod_claims(self, pod: PodInfo) -> list[ClaimInfo]:
@@ -649,7 +623,7 @@ class DynamicResources(
         if state is None:
             return
         index = self.index
-        writer: ClaimWriter | None = self.handle.services.get(CLAIM_WRITER_SERVICE)
+        writer = self.ports.claim_writer
         for i, claim in enumerate(state.claims):
             if index.remove_pending_allocation(claim.uid):
                 index.restore(claim.key)
@@ -669,7 +643,7 @@ class DynamicResources(
         if state is None:
             return SUCCESS
         index = self.index
-        writer: ClaimWriter | None = self.handle.services.get(CLAIM_WRITER_SERVICE)
+        writer = self.ports.claim_writer
         consumer = {"resource": "pods", "name": pod.name, "uid": pod.uid}
         for i, claim in enumerate(state.claims):
             if any(r.uid == pod.uid for r in claim.reserved_for):
@@ -695,7 +669,7 @@ class DynamicResources(
         state: _State | None = cycle.read(_STATE_KEY)
         if state is None:
             return None, Status(Code.UNSCHEDULABLE)
-        writer: ClaimWriter | None = self.handle.services.get(CLAIM_WRITER_SERVICE)
+        writer = self.ports.claim_writer
         for i in sorted(state.unavailable):
             claim = state.claims[i]
             held = claim.reserved_for
@@ -803,10 +777,6 @@ def _without_consumer(claim: ClaimInfo, uid: str) -> ClaimInfo:
 register(DynamicResources, DynamicResourcesArgs)
 
 __all__ = [
-    "CLAIM_WRITER_SERVICE",
-    "DRA_SERVICE",
-    "ClaimWriter",
     "DynamicResources",
     "DynamicResourcesArgs",
-    "dra_index",
 ]

@@ -1,6 +1,6 @@
 """MetricScore: place pods by live node metrics (latency, error rate, I/O, price, ...).
 
-Reads the MetricTable a front puts in `handle.services["metrics"]`; never does network I/O. One
+Reads the engine's metric table (the `metrics` port); never does network I/O. One
 snapshot per cycle turns each configured metric into arrays over the node slots: the value plus
 the herd estimate (pods placed on the node since its sample, times `estimatePerPod`) and whether
 it is fresh (younger than `maxAge`). Score: each metric normalised to [0, 100] (`minmax` across
@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from berth.config.durations import Duration
 from berth.framework.plugin import (
     MAX_NODE_SCORE,
     CycleState,
@@ -28,14 +29,12 @@ from berth.framework.plugin import (
     ScorePlugin,
 )
 from berth.framework.status import SKIP, SUCCESS, Status, unresolvable
-from berth.metrics.config import Duration
 from berth.metrics.table import MetricKey, MetricTable, Series
 from berth.objects.pod import PodInfo
 from berth.plugins.registry import register
 from berth.state.cluster import PODS, BoolArray, ClusterState, IndexArray, IntArray
 
 NAME = "MetricScore"
-SERVICE = "metrics"  # the key of the MetricTable in Handle.services
 REASON_ABOVE = "node(s) had metric {name} above {limit}"
 REASON_BELOW = "node(s) had metric {name} below {limit}"
 NEUTRAL_SCORE = MAX_NODE_SCORE // 2
@@ -157,15 +156,15 @@ class MetricScore(FilterPlugin, PreScorePlugin, ScorePlugin, ReservePlugin):
     # ----- the table and one snapshot per cycle ------------------------------------------------
     @property
     def table(self) -> MetricTable | None:
-        table = self.handle.services.get(SERVICE)
+        table = self.ports.metrics
         if table is None and self.metrics and not self._warned_no_table:
             self._warned_no_table = True
             log.warning(
-                "%s: no metric table in the scheduler's services; metric scores and limits "
-                "are skipped (start the metric refresher in this front)",
+                "%s: no metric table (no metricSources configured); metric scores and limits "
+                "are skipped",
                 NAME,
             )
-        return table if isinstance(table, MetricTable) else None
+        return table
 
     def _snapshot(self, cycle: CycleState) -> _Snapshot | None:
         snap: _Snapshot | None = cycle.read(_SNAPSHOT)
@@ -396,7 +395,6 @@ __all__ = [
     "NAME",
     "REASON_ABOVE",
     "REASON_BELOW",
-    "SERVICE",
     "MetricLimits",
     "MetricScore",
     "MetricScoreArgs",

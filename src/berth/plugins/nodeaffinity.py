@@ -27,12 +27,12 @@ from berth.objects.errors import ObjectError
 from berth.objects.pod import PodInfo
 from berth.objects.selectors import (
     NodeSelectorTerm,
-    Requirement,
     parse_node_selector_term,
 )
 from berth.plugins.helpers import default_normalize
 from berth.plugins.registry import register
-from berth.state.cluster import MISSING, BoolArray, ClusterState, IndexArray, IntArray
+from berth.state.cluster import BoolArray, IndexArray, IntArray
+from berth.state.nodemasks import pod_node_selector_mask, term_mask, terms_mask
 
 NAME = "NodeAffinity"
 ERR_REASON_POD = "node(s) didn't match Pod's node affinity/selector"
@@ -94,66 +94,6 @@ def _added_terms(
     return required, tuple(preferred)
 
 
-def requirement_mask(state: ClusterState, req: Requirement, nodes: IndexArray) -> BoolArray:
-    """Whether each node's labels satisfy one requirement, from the label column."""
-    col = state.label_column(req.key)
-    codes = col.codes.take(nodes)
-    op = req.operator
-    if op in ("In", "NotIn"):
-        hit = col.has(codes, (col.code(v) for v in req.values))
-        return hit if op == "In" else ~hit
-    if op == "Exists":
-        exists: BoolArray = codes != MISSING
-        return exists
-    if op == "DoesNotExist":
-        absent: BoolArray = codes == MISSING
-        return absent
-    bound = int(next(iter(req.values)))
-    ok_codes = []
-    for value, code in col.values.items():
-        try:
-            number = int(value)
-        except ValueError:
-            continue
-        if (op == "Gt" and number > bound) or (op == "Lt" and number < bound):
-            ok_codes.append(code)
-    return col.has(codes, ok_codes)
-
-
-def term_mask(state: ClusterState, term: NodeSelectorTerm, nodes: IndexArray) -> BoolArray:
-    if not term.expressions and not term.fields:
-        return np.zeros(len(nodes), dtype=bool)
-    mask = np.ones(len(nodes), dtype=bool)
-    for req in term.expressions:
-        mask &= requirement_mask(state, req, nodes)
-    for req in term.fields:
-        name = next(iter(req.values))
-        hit = nodes == state.index.get(name, -1)
-        mask &= hit if req.operator == "In" else ~hit
-    return mask
-
-
-def terms_mask(
-    state: ClusterState, terms: tuple[NodeSelectorTerm, ...], nodes: IndexArray
-) -> BoolArray:
-    """ORed node selector terms; no (non-empty) term matches no node."""
-    mask = np.zeros(len(nodes), dtype=bool)
-    for term in terms:
-        mask |= term_mask(state, term, nodes)
-    return mask
-
-
-def selector_mask(state: ClusterState, pod: PodInfo, nodes: IndexArray) -> BoolArray:
-    """The pod's nodeSelector and required node affinity (upstream RequiredNodeAffinity.Match)."""
-    mask = np.ones(len(nodes), dtype=bool)
-    for key, value in pod.node_selector.items():
-        col = state.label_column(key)
-        mask &= col.codes[nodes] == col.code(value)
-    if pod.required_node_terms is not None:
-        mask &= terms_mask(state, pod.required_node_terms, nodes)
-    return mask
-
-
 class NodeAffinity(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugin):
     name = NAME
 
@@ -191,7 +131,7 @@ class NodeAffinity(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugin):
         return None, SUCCESS
 
     def filter(self, cycle: CycleState, pod: PodInfo, nodes: IndexArray) -> BoolArray:
-        mask = selector_mask(self.state, pod, nodes)
+        mask = pod_node_selector_mask(self.state, pod, nodes)
         if self.added_required is not None:
             mask &= terms_mask(self.state, self.added_required, nodes)
         return mask
@@ -203,7 +143,7 @@ class NodeAffinity(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugin):
             and not terms_mask(self.state, self.added_required, one)[0]
         ):
             return unresolvable(ERR_REASON_ENFORCED)
-        if not selector_mask(self.state, pod, one)[0]:
+        if not pod_node_selector_mask(self.state, pod, one)[0]:
             return unresolvable(ERR_REASON_POD)
         return SUCCESS
 

@@ -43,7 +43,7 @@ from berth.objects.csitranslation import Attach, provisioner_driver
 from berth.objects.pod import PodInfo
 from berth.objects.volumes import PVCInfo
 from berth.plugins.registry import register
-from berth.plugins.storagehelpers import not_found, volume_index
+from berth.plugins.storagehelpers import not_found
 from berth.state.cluster import BoolArray, ClusterState, IndexArray, IntArray
 from berth.state.volumes import VolumeIndex
 
@@ -260,7 +260,7 @@ class NodeVolumeLimits(PreFilterPlugin, FilterPlugin):
             return None, SKIP
         if not any(v.claim or v.attach is not None or v.attach_error for v in pod.volumes):
             return None, SKIP
-        volumes = volume_index(self.handle)
+        volumes = self.ports.volumes
         if not volumes.tracked:
             return None, SKIP
         cycle.write(_STATE_KEY, self._new_volumes(volumes, pod))
@@ -311,7 +311,7 @@ class NodeVolumeLimits(PreFilterPlugin, FilterPlugin):
         if not s.new and s.inline_problem is None:
             return np.ones(n, dtype=bool)
         att = self._attached
-        att.sync(self.state, volume_index(self.handle))
+        att.sync(self.state, self.ports.volumes)
         ok = np.ones(n, dtype=bool)
         if s.inline_problem is not None:
             ok &= ~att.has_csinode[nodes]

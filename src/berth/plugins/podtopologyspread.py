@@ -6,18 +6,16 @@ code over the state's per-node counter for (namespace, selector), which ClusterS
 as pods come and go (built on first use), so a decision is O(nodes) whatever the group's size;
 Filter and Score are array lookups per node.
 
-Limitation: default constraints (defaultingType System or List) apply to a pod without its own
-constraints only through a selector built from the pod's Services / ReplicaSets / StatefulSets /
-ReplicationControllers. Berth's state does not track those, so the selector comes from the optional
-`handle.services["default_selector"]` (PodInfo -> LabelSelector | None); without that service,
-default constraints never apply.
+Default constraints (defaultingType System or List) apply to a pod without constraints of its own,
+with the selector built from the Services, ReplicaSets, StatefulSets and ReplicationControllers
+that select or own it (the workloads store, upstream helper.DefaultSelector); a pod none of them
+selects is not spread by default.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -36,11 +34,13 @@ from berth.framework.plugin import (
     ScorePlugin,
 )
 from berth.framework.status import SKIP, SUCCESS, Status, unresolvable, unschedulable
+from berth.objects.names import qualified_name_errors
 from berth.objects.pod import PodInfo, SpreadConstraint
-from berth.objects.selectors import EVERYTHING, LabelSelector, NodeSelectorTerm, Requirement
+from berth.objects.selectors import EVERYTHING, LabelSelector
 from berth.plugins.helpers import tolerates_node_taints
 from berth.plugins.registry import register
 from berth.state.cluster import BoolArray, ClusterState, IndexArray, IntArray, LabelColumn
+from berth.state.nodemasks import pod_node_selector_mask
 
 NAME = "PodTopologySpread"
 ERR_REASON_CONSTRAINTS_NOT_MATCH = "node(s) didn't match pod topology spread constraints"
@@ -52,14 +52,11 @@ SYSTEM_DEFAULTING = "System"
 LIST_DEFAULTING = "List"
 LABEL_HOSTNAME = "kubernetes.io/hostname"
 LABEL_ZONE = "topology.kubernetes.io/zone"
-DEFAULT_SELECTOR_SERVICE = "default_selector"
 _MAX_INT32 = 2**31 - 1
 
 _PRE_FILTER_KEY = "PreFilter" + NAME
 _PRE_SCORE_KEY = "PreScore" + NAME
 _COUNTER_KEY = "Counter" + NAME
-
-DefaultSelector = Callable[[PodInfo], LabelSelector | None]
 
 
 def _constraint(key: str, max_skew: int) -> SpreadConstraint:
@@ -71,50 +68,6 @@ SYSTEM_DEFAULT_CONSTRAINTS = (_constraint(LABEL_HOSTNAME, 3), _constraint(LABEL_
 
 
 # ----- args ------------------------------------------------------------------------------------
-_QNAME_RE = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_QNAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_QNAME_MSG = (
-    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-    "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
-    f"validation is '{_QNAME_FMT}')"
-)
-_DNS1123_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DNS1123_MSG = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
-    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
-    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-)
-
-
-def _label_name_errors(value: str) -> list[str]:
-    """apimachinery validation.IsQualifiedName (what ValidateLabelName reports)."""
-    parts = value.split("/")
-    errs: list[str] = []
-    if len(parts) == 1:
-        name = parts[0]
-    elif len(parts) == 2:
-        prefix, name = parts
-        if not prefix:
-            errs.append("prefix part must be non-empty")
-        elif len(prefix) > 253:
-            errs.append("prefix part must be no more than 253 characters")
-        elif not _DNS1123_RE.match(prefix):
-            errs.append("prefix part " + _DNS1123_MSG)
-    else:
-        return [
-            "a qualified name "
-            + _QNAME_MSG
-            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
-        ]
-    if not name:
-        errs.append("name part must be non-empty")
-    elif len(name) > 63:
-        errs.append("name part must be no more than 63 characters")
-    if not _QNAME_RE.match(name):
-        errs.append("name part " + _QNAME_MSG)
-    return errs
-
-
 def _quote(v: Any) -> str:
     return (
         '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -152,7 +105,7 @@ class DefaultConstraint(BaseModel):
     def _topology_key(cls, v: str) -> str:
         if not v:
             raise PydanticCustomError("required", "Required value: can not be empty")
-        errs = _label_name_errors(v)
+        errs = qualified_name_errors(v)
         if errs:
             raise PydanticCustomError(
                 "invalid", "Invalid value: {v}: {msg}", {"v": _quote(v), "msg": errs[0]}
@@ -236,51 +189,6 @@ class PodTopologySpreadArgs(BaseModel):
 
 
 # ----- node inclusion --------------------------------------------------------------------------
-def _requirement_mask(state: ClusterState, req: Requirement) -> BoolArray:
-    """`req` evaluated on every slot: once per distinct label value, then indexed by code."""
-    col = state.label_column(req.key)
-    # Codes are assigned in insertion order, so list(values)[code] is the value of `code`;
-    # the extra last entry answers for nodes without the label (code -1).
-    table = np.fromiter(
-        [req.matches({req.key: v}) for v in col.values] + [req.matches({})],
-        dtype=bool,
-        count=len(col.values) + 1,
-    )
-    mask: BoolArray = table[col.codes]
-    return mask
-
-
-def _term_mask(state: ClusterState, term: NodeSelectorTerm) -> BoolArray:
-    n = len(state.present)
-    if not term.expressions and not term.fields:
-        return np.zeros(n, dtype=bool)
-    mask = np.ones(n, dtype=bool)
-    for req in term.expressions:
-        mask &= _requirement_mask(state, req)
-    for req in term.fields:  # metadata.name, In/NotIn
-        named = np.zeros(n, dtype=bool)
-        for v in req.values:
-            idx = state.index.get(v)
-            if idx is not None:
-                named[idx] = True
-        mask &= named if req.operator == "In" else ~named
-    return mask
-
-
-def _node_affinity_mask(state: ClusterState, pod: PodInfo) -> BoolArray:
-    """Slots whose node matches the pod's nodeSelector and required node affinity."""
-    mask = state.present.copy()
-    for key, value in pod.node_selector.items():
-        col = state.label_column(key)
-        mask &= col.codes == col.code(value)
-    if pod.required_node_terms is not None:
-        any_term = np.zeros(len(mask), dtype=bool)
-        for term in pod.required_node_terms:
-            any_term |= _term_mask(state, term)
-        mask &= any_term
-    return mask
-
-
 class _Counter:
     """Per-decision caches: matching pods per node slot, inclusion masks."""
 
@@ -308,7 +216,8 @@ class _Counter:
         mask = state.present.copy()
         if c.node_affinity_policy == "Honor":
             if self._affinity is None:
-                self._affinity = _node_affinity_mask(state, self.pod)
+                # slots whose node matches the pod's nodeSelector and required node affinity
+                self._affinity = pod_node_selector_mask(state, self.pod, None)
             mask &= self._affinity
         if c.node_taints_policy == "Honor":
             if self._taints is None:
@@ -392,9 +301,8 @@ class PodTopologySpread(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlug
         defaults = [c for c in self.default_constraints if c.when_unsatisfiable == action]
         if not defaults:
             return []
-        lookup: DefaultSelector | None = self.handle.services.get(DEFAULT_SELECTOR_SERVICE)
-        selector = lookup(pod) if lookup is not None else None
-        if selector is None or selector.is_everything:  # upstream: selector.Empty()
+        selector = self.ports.workloads.default_selector(pod)
+        if selector.is_everything:  # upstream: selector.Empty()
             return []
         return [replace(c, selector=selector) for c in defaults]
 

@@ -15,13 +15,14 @@ component-helpers/storage/volume (FindMatchingVolume, CheckNodeAffinity).
 - Reserve assumes the chosen PVs bound (`spec.claimRef`) and the claims to provision annotated
   `volume.kubernetes.io/selected-node`, so the next pods see them taken; Unreserve reverts that.
 - PreBind writes those through the front's volume binder and waits (up to bindTimeoutSeconds)
-  until every claim is bound; a front without one (berth simulate) keeps the assumed state.
+  until every claim is bound, through the front's volume binder port; a front without one
+  (berth simulate) keeps the assumed state.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,11 +64,11 @@ from berth.objects.volumes import (
 from berth.plugins.helpers import broken_linear
 from berth.plugins.noderesources import MAX_CUSTOM_PRIORITY_SCORE, ShapePoint, validate_shape
 from berth.plugins.registry import register
-from berth.plugins.storagehelpers import PVNodeMasks, not_found, pv_masks, volume_index
+from berth.plugins.storagehelpers import PVNodeMasks, not_found
 from berth.state.cluster import BoolArray, IndexArray, IntArray
+from berth.state.volumes import PodVolumes
 
 NAME = "VolumeBinding"
-VOLUME_BINDER_SERVICE = "volume-binder"
 ERR_REASON_BIND_CONFLICT = "node(s) didn't find available persistent volumes to bind"
 ERR_REASON_NODE_CONFLICT = "node(s) had volume node affinity conflict"
 ERR_REASON_NOT_ENOUGH_SPACE = "node(s) did not have enough free storage"
@@ -95,18 +96,6 @@ class VolumeBindingArgs(BaseModel):
     @classmethod
     def _shape(cls, shape: list[ShapePoint]) -> list[ShapePoint]:
         return validate_shape(shape)
-
-
-@dataclass(slots=True)
-class PodVolumes:
-    """upstream PodVolumes: the PVs to bind to claims and the claims to provision, on one node."""
-
-    static_bindings: list[tuple[PVInfo, PVCInfo]] = field(default_factory=list)
-    dynamic_provisions: list[PVCInfo] = field(default_factory=list)
-
-
-# The front's binder: writes the bindings and waits for the claims; returns an error or None.
-VolumeBinder = Callable[[PodInfo, str, PodVolumes, float], Awaitable[str | None]]
 
 
 @dataclass(slots=True)
@@ -251,13 +240,14 @@ class VolumeBinding(
         self.bind_timeout = float(parsed.bindTimeoutSeconds)
         scale = MAX_NODE_SCORE // MAX_CUSTOM_PRIORITY_SCORE
         self.shape = [(p.utilization, p.score * scale) for p in parsed.shape]
+        self._masks = PVNodeMasks(self.state)
 
     # ----- PreFilter ---------------------------------------------------------------------------
     def pre_filter(self, cycle: CycleState, pod: PodInfo) -> tuple[PreFilterResult | None, Status]:
         claims = [v for v in pod.volumes if v.claim]
         if not claims:
             return None, SKIP
-        volumes = volume_index(self.handle)
+        volumes = self.ports.volumes
         if not volumes.tracked:
             return None, SKIP
         pvcs: list[PVCInfo] = []
@@ -312,8 +302,8 @@ class VolumeBinding(
         """upstream FindPodVolumes for every node in `nodes`."""
         n = len(nodes)
         cluster = self.state
-        volumes = volume_index(self.handle)
-        masks = pv_masks(self.handle)
+        volumes = self.ports.volumes
+        masks = self._masks
         bound_ok = np.ones(n, dtype=bool)
         pvs_found = np.ones(n, dtype=bool)
         for pvc in state.bound:  # checkBoundClaims stops at the first problem per node
@@ -370,7 +360,7 @@ class VolumeBinding(
 
     def _provisionable(self, pvc: PVCInfo, nodes: IndexArray) -> BoolArray:
         """upstream checkVolumeProvisions for one claim: a provisioner, and allowedTopologies."""
-        sc = volume_index(self.handle).classes.get(pvc.storage_class)
+        sc = self.ports.volumes.classes.get(pvc.storage_class)
         if sc is None or not sc.provisioner or sc.provisioner == NOT_SUPPORTED_PROVISIONER:
             return np.zeros(len(nodes), dtype=bool)
         if not sc.allowed_topologies:
@@ -468,7 +458,7 @@ class VolumeBinding(
         if idx is None:
             return error(f'node "{node_name}" not found')
         verdict = self._find(state, np.array([idx], dtype=np.intp))
-        volumes = volume_index(self.handle)
+        volumes = self.ports.volumes
         reserved = PodVolumes()
         for pvc, (prebound, others), choice in zip(
             state.delayed, state.candidates, verdict.choice, strict=True
@@ -496,7 +486,7 @@ class VolumeBinding(
         state: _Claims | None = cycle.read(_STATE_KEY)
         if state is None or state.reserved is None:
             return
-        volumes = volume_index(self.handle)
+        volumes = self.ports.volumes
         for pv, _ in state.reserved.static_bindings:
             volumes.restore_pv(pv.name)
         for pvc in state.reserved.dynamic_provisions:
@@ -508,7 +498,7 @@ class VolumeBinding(
         state: _Claims | None = cycle.read(_STATE_KEY)
         if state is None or state.all_bound or state.reserved is None:
             return SUCCESS
-        binder: VolumeBinder | None = self.handle.services.get(VOLUME_BINDER_SERVICE)
+        binder = self.ports.volume_binder
         if binder is None:
             return SUCCESS  # offline: the assumed bindings stand
         problem = await binder(pod, node_name, state.reserved, self.bind_timeout)

@@ -30,7 +30,7 @@ from berth.framework.status import SKIP, SUCCESS, Status, unresolvable, unschedu
 from berth.objects.pod import PodInfo
 from berth.objects.volumes import READ_WRITE_ONCE_POD, PodVolume
 from berth.plugins.registry import register
-from berth.plugins.storagehelpers import not_found, volume_index
+from berth.plugins.storagehelpers import not_found
 from berth.state.cluster import BoolArray, IndexArray
 
 NAME = "VolumeRestrictions"
@@ -84,7 +84,7 @@ class VolumeRestrictions(PreFilterPlugin, FilterPlugin):
         if not pod.volumes:
             return None, SKIP
         disks = tuple(v for v in pod.volumes if v.disk_kind)
-        volumes = volume_index(self.handle)
+        volumes = self.ports.volumes
         if not volumes.tracked:
             return None, SKIP
         conflicting = 0

@@ -28,7 +28,7 @@ from berth.framework.status import SKIP, SUCCESS, Status, unresolvable
 from berth.objects.pod import PodInfo
 from berth.objects.volumes import PVInfo
 from berth.plugins.registry import register
-from berth.plugins.storagehelpers import not_found, volume_index
+from berth.plugins.storagehelpers import not_found
 from berth.state.cluster import MISSING, BoolArray, IndexArray
 
 NAME = "VolumeZone"
@@ -79,7 +79,7 @@ class VolumeZone(PreFilterPlugin, FilterPlugin):
 
     def _topologies(self, pod: PodInfo) -> tuple[list[PVTopology], Status]:
         """upstream getPVbyPod."""
-        volumes = volume_index(self.handle)
+        volumes = self.ports.volumes
         out: list[PVTopology] = []
         for v in pod.volumes:
             if not v.claim or v.ephemeral:
@@ -111,7 +111,7 @@ class VolumeZone(PreFilterPlugin, FilterPlugin):
         return out, SUCCESS
 
     def pre_filter(self, cycle: CycleState, pod: PodInfo) -> tuple[PreFilterResult | None, Status]:
-        if not pod.volumes or not volume_index(self.handle).tracked:
+        if not pod.volumes or not self.ports.volumes.tracked:
             return None, SKIP
         topologies, status = self._topologies(pod)
         if not status.ok:

@@ -82,12 +82,6 @@ class LabelColumn:
         hit: BoolArray = table.take(codes + 1)
         return hit
 
-    def value_of(self, code: int) -> str:
-        for v, c in self.values.items():
-            if c == code:
-                return v
-        raise KeyError(code)
-
 
 @dataclass(slots=True)
 class _SelectorCounts:
@@ -100,7 +94,8 @@ class _SelectorCounts:
 
 
 class ClusterState:
-    """Nodes and placed pods. Mutated only between decisions; a decision reads it as a snapshot."""
+    """Nodes and placed pods. Mutated between decisions; a decision reads it as a snapshot, and
+    changes it only inside `berth.state.whatif.what_if`, which puts it back."""
 
     def __init__(self, *, capacity: int = 64) -> None:
         self.resources: list[str] = list(BASE_RESOURCES)
@@ -553,6 +548,17 @@ class ClusterState:
         """Placed pods whose required affinity or preferred (anti-)affinity terms may match
         `pod` (a superset of those that do)."""
         return self._holders(self.affinity_by_label, pod)
+
+    def replace_pod(self, pod: PodInfo) -> None:
+        """Swap the copy of a placed pod (same key) for `pod`, on the same node and as assumed as
+        before (e.g. to mark a preemption victim terminating); a pod placed nowhere is left out."""
+        node_name = self.pod_node.get(pod.key)
+        if node_name is None:
+            return
+        if self.is_assumed(pod.key):
+            self.assume_pod(pod, node_name)
+        else:
+            self.add_pod(pod, node_name)
 
     def assume_pod(self, pod: PodInfo, node_name: str) -> None:
         """Count `pod` on `node_name` before the bind lands, so the next decision sees it."""

@@ -11,10 +11,9 @@ cached against `slices_version` and `claims_version`.
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Awaitable, Iterator
+from typing import Any, Protocol
 
 from berth.dra.allocator import DeviceID, MatchCache
 from berth.objects.dra import (
@@ -27,12 +26,10 @@ from berth.objects.dra import (
     parse_resource_claim,
     parse_resource_slice,
 )
-from berth.objects.errors import ObjectError
+from berth.state.store import Store, object_key
 
-log = logging.getLogger("berth.state.dra")
 Obj = dict[str, Any]
 KINDS = ("DeviceClass", "ResourceSlice", "ResourceClaim", "ResourceClaimTemplate")
-Listener = Callable[[str, Obj | None, Obj | None], None]
 MAX_LOG = 1 << 17
 
 
@@ -43,16 +40,29 @@ def _rv(value: str) -> int:
         return 0
 
 
-def _key(obj: Obj) -> str:
-    meta = obj.get("metadata")
-    if not isinstance(meta, dict):
-        return "?"
-    ns = meta.get("namespace")
-    return f"{ns}/{meta.get('name')}" if ns else str(meta.get("name"))
+class ClaimWriter(Protocol):
+    """DynamicResources' I/O port for claim writes (a live front: the API)."""
+
+    def bind_claim(
+        self, claim: ClaimInfo, allocation: dict[str, Any] | None, consumer: dict[str, Any]
+    ) -> Awaitable[dict[str, Any] | str]:
+        """Add the finalizer, the allocation (if any) and `consumer` to status.reservedFor;
+        the updated claim, or an error."""
+        ...
+
+    def deallocate(self, claim: ClaimInfo) -> None:
+        """Clear status.allocation, reservedFor and devices (in the background)."""
+        ...
+
+    def unreserve(self, claim: ClaimInfo, pod_uid: str) -> None:
+        """Remove the pod from status.reservedFor (in the background)."""
+        ...
 
 
-class DRAIndex:
+class DRAIndex(Store):
     """The resource.k8s.io objects of the cluster, with in-flight allocations overlaid."""
+
+    kinds = KINDS
 
     def __init__(self) -> None:
         self.classes: dict[str, DeviceClassInfo] = {}
@@ -73,7 +83,6 @@ class DRAIndex:
         self.log_epoch = 0  # bumped when the log is cut short: consumers rebuild their mask
         self._counted: dict[str, tuple[DeviceID, ...]] = {}  # claim uid -> devices counted
         self.match_cache = MatchCache()
-        self.listeners: list[Listener] = []
         self.slices_version = 0
         self.classes_version = 0
         self.claims_version = 0
@@ -165,40 +174,37 @@ class DRAIndex:
             self._recount(claim.uid)
             self.claims_version += 1
 
-    # ----- informer handler --------------------------------------------------------------------
-    def upsert(self, obj: Obj) -> None:
-        """Add or replace any resource.k8s.io object; other kinds are ignored."""
+    # ----- fed by berth.feed ------------------------------------------------------------------
+    def upsert(self, obj: Obj) -> bool:
+        """Add or replace a resource.k8s.io object (ObjectError if malformed); other kinds are
+        ignored."""
         kind = obj.get("kind")
         if kind not in KINDS:
-            return
-        try:
-            if kind == "ResourceSlice":
-                self._add_slice(parse_resource_slice(obj))
-            elif kind == "DeviceClass":
-                cls = parse_device_class(obj)
-                self.classes[cls.name] = cls
-                self.classes_version += 1
-            elif kind == "ResourceClaim":
-                claim = parse_resource_claim(obj)
-                if not claim.namespace:
-                    claim = _with_namespace(claim, "default")
-                old = self.claims.get(claim.key)
-                if old is not None and old.uid != claim.uid:
-                    self._drop_claim(old)
-                self.claims[claim.key] = claim
-                self.claims_by_uid[claim.uid] = claim.key
-                assumed = self.assumed.get(claim.key)
-                if assumed is not None and _rv(claim.resource_version) >= _rv(
-                    assumed.resource_version
-                ):
-                    del self.assumed[claim.key]
-                self._recount(claim.uid)
-                self.claims_version += 1
-            else:
-                template = parse_claim_template(obj)
-                self.templates[f"{template.namespace}/{template.name}"] = template
-        except ObjectError as exc:
-            log.warning("malformed %s ignored", kind, extra={"error": str(exc)})
+            return False
+        if kind == "ResourceSlice":
+            self._add_slice(parse_resource_slice(obj))
+        elif kind == "DeviceClass":
+            cls = parse_device_class(obj)
+            self.classes[cls.name] = cls
+            self.classes_version += 1
+        elif kind == "ResourceClaim":
+            claim = parse_resource_claim(obj)
+            if not claim.namespace:
+                claim = _with_namespace(claim, "default")
+            old = self.claims.get(claim.key)
+            if old is not None and old.uid != claim.uid:
+                self._drop_claim(old)
+            self.claims[claim.key] = claim
+            self.claims_by_uid[claim.uid] = claim.key
+            assumed = self.assumed.get(claim.key)
+            if assumed is not None and _rv(claim.resource_version) >= _rv(assumed.resource_version):
+                del self.assumed[claim.key]
+            self._recount(claim.uid)
+            self.claims_version += 1
+        else:
+            template = parse_claim_template(obj)
+            self.templates[f"{template.namespace}/{template.name}"] = template
+        return True
 
     def _add_slice(self, sl: SliceInfo) -> None:
         self._remove_slice(sl.name)
@@ -231,7 +237,7 @@ class DRAIndex:
 
     def delete(self, obj: Obj) -> None:
         kind = obj.get("kind")
-        key = _key(obj)
+        key = object_key(obj)
         if kind == "ResourceSlice":
             self._remove_slice(key)
         elif kind == "DeviceClass":
@@ -245,23 +251,6 @@ class DRAIndex:
                 self._drop_claim(claim)
         elif kind == "ResourceClaimTemplate":
             self.templates.pop(key, None)
-
-    def _notify(self, old: Obj | None, new: Obj | None) -> None:
-        kind = str((new or old or {}).get("kind") or "")
-        for listener in self.listeners:
-            listener(kind, old, new)
-
-    def on_add(self, obj: Obj) -> None:
-        self.upsert(obj)
-        self._notify(None, obj)
-
-    def on_update(self, old: Obj, new: Obj) -> None:
-        self.upsert(new)
-        self._notify(old, new)
-
-    def on_delete(self, obj: Obj) -> None:
-        self.delete(obj)
-        self._notify(obj, None)
 
 
 def _with_namespace(claim: ClaimInfo, namespace: str) -> ClaimInfo:

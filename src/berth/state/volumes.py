@@ -14,10 +14,10 @@ looked (`changes_since`), instead of recomputing on every `version` bump.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
-from berth.objects.errors import ObjectError
 from berth.objects.volumes import (
     CSINodeInfo,
     PVCInfo,
@@ -28,25 +28,28 @@ from berth.objects.volumes import (
     parse_pvc,
     parse_storage_class,
 )
+from berth.state.store import Store, object_key
 
 log = logging.getLogger("berth.state.volumes")
 Obj = dict[str, Any]
 KINDS = ("PersistentVolume", "PersistentVolumeClaim", "StorageClass", "CSINode")
-Listener = Callable[[str, Obj | None, Obj | None], None]
 # Journal entries kept; a consumer further behind than this starts over (changes_since: None).
 MAX_JOURNAL = 4096
 
 
-def _key(obj: Obj) -> str:
-    meta = obj.get("metadata")
-    if not isinstance(meta, dict):
-        return "?"  # the parser reports it
-    ns = meta.get("namespace")
-    return f"{ns}/{meta.get('name')}" if ns else str(meta.get("name"))
+@dataclass(slots=True)
+class PodVolumes:
+    """upstream PodVolumes: the PVs to bind to claims and the claims to provision, on one node
+    (what VolumeBinding's Reserve assumed and its PreBind writes)."""
+
+    static_bindings: list[tuple[PVInfo, PVCInfo]] = field(default_factory=list)
+    dynamic_provisions: list[PVCInfo] = field(default_factory=list)
 
 
-class VolumeIndex:
+class VolumeIndex(Store):
     """The storage objects by name, with assumed PVs and claims overlaid."""
+
+    kinds = KINDS
 
     def __init__(self) -> None:
         self.pvs: dict[str, PVInfo] = {}
@@ -56,9 +59,6 @@ class VolumeIndex:
         self._pvs_by_class: dict[str, set[str]] = {}
         self.assumed_pvs: dict[str, PVInfo] = {}
         self.assumed_pvcs: dict[str, PVCInfo] = {}
-        # Called with (kind, old, new) after every informer change (the live scheduler moves
-        # unschedulable pods back to the queue on them).
-        self.listeners: list[Listener] = []
         self.version = 0
         # False in a front that does not watch storage (the extender: kube-scheduler has run its
         # own volume plugins on the nodes it sends); the volume plugins then Skip.
@@ -122,41 +122,38 @@ class VolumeIndex:
         if self.assumed_pvcs.pop(key, None) is not None:
             self._changed("PersistentVolumeClaim", key)
 
-    # ----- informer handler -------------------------------------------------------------------
-    def upsert(self, obj: Obj) -> None:
-        """Add or replace any storage object; other kinds are ignored (dumps hold everything)."""
+    # ----- fed by berth.feed ------------------------------------------------------------------
+    def upsert(self, obj: Obj) -> bool:
+        """Add or replace a storage object (ObjectError if malformed); other kinds are ignored."""
         kind = obj.get("kind")
         if kind not in KINDS:
-            return
-        key = _key(obj)
-        try:
-            if kind == "PersistentVolume":
-                pv = parse_pv(obj)
-                self._unindex_pv(pv.name)
-                self.pvs[pv.name] = pv
-                self._pvs_by_class.setdefault(pv.storage_class, set()).add(pv.name)
-                # A newer API object replaces what was assumed (upstream assumeCache.update).
-                assumed = self.assumed_pvs.get(pv.name)
-                if assumed is not None and pv.resource_version > assumed.resource_version:
-                    del self.assumed_pvs[pv.name]
-            elif kind == "PersistentVolumeClaim":
-                pvc = parse_pvc(obj)
-                self.pvcs[pvc.key] = pvc
-                assumed_pvc = self.assumed_pvcs.get(pvc.key)
-                if assumed_pvc is not None and pvc.resource_version > assumed_pvc.resource_version:
-                    del self.assumed_pvcs[pvc.key]
-            elif kind == "StorageClass":
-                self.classes[key] = parse_storage_class(obj)
-            else:
-                self.csinodes[key] = parse_csinode(obj)
-        except ObjectError as exc:
-            log.warning("malformed %s ignored", kind, extra={"error": str(exc)})
-            return
+            return False
+        key = object_key(obj)
+        if kind == "PersistentVolume":
+            pv = parse_pv(obj)
+            self._unindex_pv(pv.name)
+            self.pvs[pv.name] = pv
+            self._pvs_by_class.setdefault(pv.storage_class, set()).add(pv.name)
+            # A newer API object replaces what was assumed (upstream assumeCache.update).
+            assumed = self.assumed_pvs.get(pv.name)
+            if assumed is not None and pv.resource_version > assumed.resource_version:
+                del self.assumed_pvs[pv.name]
+        elif kind == "PersistentVolumeClaim":
+            pvc = parse_pvc(obj)
+            self.pvcs[pvc.key] = pvc
+            assumed_pvc = self.assumed_pvcs.get(pvc.key)
+            if assumed_pvc is not None and pvc.resource_version > assumed_pvc.resource_version:
+                del self.assumed_pvcs[pvc.key]
+        elif kind == "StorageClass":
+            self.classes[key] = parse_storage_class(obj)
+        else:
+            self.csinodes[key] = parse_csinode(obj)
         self._changed(str(kind), key)
+        return True
 
     def delete(self, obj: Obj) -> None:
         kind = obj.get("kind")
-        key = _key(obj)
+        key = object_key(obj)
         if kind == "PersistentVolume":
             self._unindex_pv(key)
             self.pvs.pop(key, None)
@@ -180,20 +177,3 @@ class VolumeIndex:
                 names.discard(name)
                 if not names:
                     del self._pvs_by_class[old.storage_class]
-
-    def _notify(self, old: Obj | None, new: Obj | None) -> None:
-        kind = str((new or old or {}).get("kind") or "")
-        for listener in self.listeners:
-            listener(kind, old, new)
-
-    def on_add(self, obj: Obj) -> None:
-        self.upsert(obj)
-        self._notify(None, obj)
-
-    def on_update(self, old: Obj, new: Obj) -> None:
-        self.upsert(new)
-        self._notify(old, new)
-
-    def on_delete(self, obj: Obj) -> None:
-        self.delete(obj)
-        self._notify(obj, None)

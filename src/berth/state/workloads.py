@@ -13,17 +13,22 @@ from typing import Any
 from berth.objects.errors import ObjectError
 from berth.objects.pod import PodInfo
 from berth.objects.selectors import LabelSelector, Requirement, parse_label_selector
+from berth.state.store import Store
 
 KINDS = ("Service", "ReplicationController", "ReplicaSet", "StatefulSet")
 _MAP_SELECTOR_KINDS = ("Service", "ReplicationController")  # spec.selector is a plain map
 
 
-class WorkloadIndex:
+class WorkloadIndex(Store):
+    kinds = KINDS
+
     def __init__(self) -> None:
         self._services: dict[str, dict[str, dict[str, str]]] = {}
         self._controllers: dict[tuple[str, str, str], LabelSelector | dict[str, str]] = {}
 
-    def upsert(self, obj: dict[str, Any]) -> None:
+    def upsert(self, obj: dict[str, Any]) -> bool:
+        """Record a Service's or controller's selector (one that cannot be parsed selects
+        nothing); no plugin registers events for these kinds."""
         kind = obj.get("kind")
         meta = obj.get("metadata") or {}
         ns, name = str(meta.get("namespace") or "default"), str(meta.get("name"))
@@ -33,19 +38,20 @@ class WorkloadIndex:
                 self._services.setdefault(ns, {})[name] = {k: str(v) for k, v in raw.items()}
             else:
                 self._services.get(ns, {}).pop(name, None)
-            return
+            return False
         if kind not in KINDS:
-            return
+            return False
         key = (str(kind), ns, name)
         if kind in _MAP_SELECTOR_KINDS:
             self._controllers[key] = {k: str(v) for k, v in (raw or {}).items()}
-            return
+            return False
         try:
             self._controllers[key] = parse_label_selector(
                 raw, where="spec.selector", kind=str(kind), name=f"{ns}/{name}"
             )
         except ObjectError:
             self._controllers.pop(key, None)
+        return False
 
     def delete(self, obj: dict[str, Any]) -> None:
         kind = obj.get("kind")
@@ -56,7 +62,7 @@ class WorkloadIndex:
         else:
             self._controllers.pop((str(kind), ns, name), None)
 
-    def default_selector(self, pod: PodInfo) -> LabelSelector | None:
+    def default_selector(self, pod: PodInfo) -> LabelSelector:
         """upstream helper.DefaultSelector: Services' selectors merged, plus the controller's."""
         label_set: dict[str, str] = {}
         for selector in self._services.get(pod.namespace, {}).values():
@@ -72,13 +78,3 @@ class WorkloadIndex:
                 extra = found.requirements
         reqs = tuple(Requirement(k, "In", frozenset((v,))) for k, v in sorted(label_set.items()))
         return LabelSelector(reqs + extra)
-
-    # informer handler interface
-    def on_add(self, obj: dict[str, Any]) -> None:
-        self.upsert(obj)
-
-    def on_update(self, old: dict[str, Any], new: dict[str, Any]) -> None:
-        self.upsert(new)
-
-    def on_delete(self, obj: dict[str, Any]) -> None:
-        self.delete(obj)

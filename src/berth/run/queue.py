@@ -29,10 +29,9 @@ active queue, `pre_enqueue(pod)` runs first; a pod it rejects is *gated*: held a
 by cluster events (unless they name its gating plugin), and re-checked when the pod itself is
 updated (SchedulingGates: the last gate removed) or, at the latest, by the periodic flush.
 
-Gang scheduling (the Coscheduling plugin) replaces the active queue's order, as its QueueSort
-does upstream: `group_order(pod)` gives (the PodGroup's creation time, the group's full name) for
-a pod of a group, (the pod's own time, its key) for any other, and pods of equal priority are
-ordered by that, so the members of a group are popped one after another.
+The active queue's order is the engine's QueueSort (`order(pod, queued_at)`, a sort key):
+upstream's PrioritySort (priority, then the time queued) unless a profile enables Coscheduling,
+whose QueueSort keeps the members of a PodGroup together.
 """
 
 from __future__ import annotations
@@ -113,8 +112,8 @@ class SchedulingQueue:
         # Called with (queue, event label) for every pod placed in a queue.
         self.on_incoming: Callable[[str, str], None] | None = None
         self._active: list[tuple[tuple[Any, ...], int, int, QueuedPod]] = []
-        # Set by the live scheduler when a profile enables Coscheduling (see the module doc).
-        self.group_order: Callable[[PodInfo], tuple[float, str]] | None = None
+        # The engine's QueueSort as a key of (pod, time queued); upstream PrioritySort here.
+        self.order: Callable[[PodInfo, float], tuple[Any, ...]] = _priority_order
         # Set by the live scheduler: the pod's profile's PreEnqueue plugins (see the module doc).
         self.pre_enqueue: Callable[[PodInfo], Status] | None = None
         self._backoff: list[tuple[float, int, int, QueuedPod]] = []
@@ -184,9 +183,7 @@ class SchedulingQueue:
         self._incoming(ACTIVE, event)
         self._place(entry, ACTIVE)
         entry.generation += 1
-        order: tuple[Any, ...] = (-entry.pod.priority, entry.timestamp)
-        if self.group_order is not None:
-            order = (-entry.pod.priority, *self.group_order(entry.pod), entry.timestamp)
+        order = self.order(entry.pod, entry.timestamp)
         heapq.heappush(self._active, (order, next(self._seq), entry.generation, entry))
         self._wakeup.set()
 
@@ -415,6 +412,10 @@ class SchedulingQueue:
     def close(self) -> None:
         self._closed = True
         self._wakeup.set()
+
+
+def _priority_order(pod: PodInfo, queued_at: float) -> tuple[Any, ...]:
+    return (-pod.priority, queued_at)
 
 
 def _hint(reg: ClusterEventWithHint, plugin: str, pod: PodInfo, old: Any, new: Any) -> bool:

@@ -14,40 +14,32 @@ import logging
 import os
 import socket
 import ssl
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiolimiter import AsyncLimiter
-from kubernetes.aio.client import (
-    AppsV1Api,
-    CustomObjectsApi,
-    PolicyV1Api,
-    SchedulingV1Api,
-    StorageV1Api,
-)
 
 from berth.config.loader import Config
 from berth.engine import Engine
+from berth.framework.ports import Ports
+from berth.framework.status import Status
 from berth.kube.binder import Binder
 from berth.kube.client import Connection
 from berth.kube.events import EventRecorder
 from berth.kube.evictor import Evictor
-from berth.kube.informer import Informer
 from berth.kube.leader import LeaderElector
+from berth.kube.listers import LISTERS, build_informers
 from berth.kube.volumes import ApiVolumeBinder
-from berth.metrics.refresher import Refresher
-from berth.plugins.defaultbinder import BINDER_SERVICE
-from berth.plugins.defaultpreemption import PDB_SERVICE
-from berth.plugins.metricscore import SERVICE as METRICS_SERVICE
-from berth.plugins.volumebinding import VOLUME_BINDER_SERVICE
-from berth.queue import SchedulingQueue
-from berth.scheduler import LiveScheduler
+from berth.objects.pod import PodInfo
+from berth.run.loop import LiveScheduler
+from berth.run.queue import SchedulingQueue
 from berth.state.cluster import ClusterState
+from berth.state.volumes import VolumeIndex
 from berth.telemetry import HealthServer, SchedulerMetrics, parse_address
 
 log = logging.getLogger("berth.run")
-POD_FIELD_SELECTOR = "status.phase!=Succeeded,status.phase!=Failed"
 
 
 @dataclass
@@ -60,6 +52,33 @@ class RunOptions:
     tls_key_file: str | None = None
 
 
+class ThrottledBinder:
+    """The binder port of `berth run`: the Binder's POSTs, at most `in_flight` at once and at
+    the client's QPS (clientConnection.qps/burst), each timed for the binding latency metric."""
+
+    def __init__(
+        self,
+        binder: Binder,
+        *,
+        limiter: AsyncLimiter | None,
+        in_flight: int,
+        observe: Callable[[float], None],
+    ) -> None:
+        self._binder = binder
+        self._limiter = limiter
+        self._slots = asyncio.Semaphore(in_flight)
+        self._observe = observe
+
+    async def __call__(self, pod: PodInfo, node_name: str) -> Status:
+        async with self._slots:
+            if self._limiter is not None:
+                await self._limiter.acquire()
+            start = time.perf_counter()
+            status = await self._binder(pod, node_name)
+            self._observe(time.perf_counter() - start)
+            return status
+
+
 class Runner:
     """One scheduler process's parts; `run()` returns the exit code."""
 
@@ -69,136 +88,40 @@ class Runner:
         self.options = options
         model = config.model
         self.binder = Binder(connection=connection)
+        self.metrics = SchedulerMetrics()
+        qps, burst = model.clientConnection.qps, model.clientConnection.burst
         state = ClusterState()
-        services: dict[str, Any] = {BINDER_SERVICE: self.binder}
-        self.refresher: Refresher | None = None
-        if model.metricSources:
-            self.refresher = Refresher.from_config(config, state=state)
-            services[METRICS_SERVICE] = self.refresher.table
-        self.engine = Engine(config=config, state=state, seed=options.seed, services=services)
+        volumes = VolumeIndex()
+        ports = Ports(
+            volumes=volumes,
+            binder=ThrottledBinder(
+                self.binder,
+                limiter=AsyncLimiter(burst, burst / qps),
+                in_flight=burst,
+                observe=self.metrics.binding_duration.observe,
+            ),
+            volume_binder=ApiVolumeBinder(
+                connection=connection,
+                volumes=volumes,
+                state=state,
+                pod_exists=lambda key: key in self.scheduler.pods,
+            ),
+        )
+        self.engine = Engine(config=config, state=state, ports=ports, seed=options.seed)
+        self.refresher = self.engine.refresher
         self.queue = SchedulingQueue(
             initial_backoff=model.podInitialBackoffSeconds,
             max_backoff=model.podMaxBackoffSeconds,
         )
-        self.metrics = SchedulerMetrics()
         self.recorder = EventRecorder(connection=connection)
-        qps, burst = model.clientConnection.qps, model.clientConnection.burst
         self.scheduler = LiveScheduler(
             engine=self.engine,
             queue=self.queue,
             recorder=self.recorder,
             metrics=self.metrics,
-            limiter=AsyncLimiter(burst, burst / qps),
-            max_binds_in_flight=burst,
             evictor=Evictor(connection=connection, recorder=self.recorder),
         )
-        # DefaultPreemption counts PDB violations from the PDB informer's cache.
-        pdbs = self.scheduler.pdbs
-        self.engine.handle.services[PDB_SERVICE] = lambda: list(pdbs.objects.values())
-        core = connection.core
-        apps = AppsV1Api(connection.api)
-        storage = StorageV1Api(connection.api)
-        volumes = self.engine.volumes
-        self.engine.handle.services[VOLUME_BINDER_SERVICE] = ApiVolumeBinder(
-            connection=connection,
-            volumes=volumes,
-            state=state,
-            pod_exists=self.scheduler.pods.__contains__,
-        )
-        volumes.listeners.append(self.scheduler.volume_event)
-        timeout = connection.request_timeout
-        s = self.scheduler
-        self.informers = [
-            Informer(
-                name="nodes",
-                call=core.list_node_without_preload_content,
-                handler=s.nodes,
-                request_timeout=timeout,
-            ),
-            Informer(
-                name="namespaces",
-                call=core.list_namespace_without_preload_content,
-                handler=s.namespaces,
-                request_timeout=timeout,
-            ),
-            Informer(
-                name="pods",
-                call=core.list_pod_for_all_namespaces_without_preload_content,
-                handler=s.pod_events,
-                request_timeout=timeout,
-                extra={"field_selector": POD_FIELD_SELECTOR},
-            ),
-            Informer(
-                name="poddisruptionbudgets",
-                call=PolicyV1Api(
-                    connection.api
-                ).list_pod_disruption_budget_for_all_namespaces_without_preload_content,
-                handler=s.pdbs,
-                request_timeout=timeout,
-                optional=True,
-            ),
-            Informer(
-                name="priorityclasses",
-                call=SchedulingV1Api(connection.api).list_priority_class_without_preload_content,
-                handler=s.priority_classes,
-                request_timeout=timeout,
-                optional=True,
-            ),
-            *(
-                Informer(
-                    name=name,
-                    call=call,
-                    handler=self.engine.workloads,
-                    request_timeout=timeout,
-                    optional=True,
-                )
-                for name, call in (
-                    ("services", core.list_service_for_all_namespaces_without_preload_content),
-                    (
-                        "replicationcontrollers",
-                        core.list_replication_controller_for_all_namespaces_without_preload_content,
-                    ),
-                    (
-                        "replicasets",
-                        apps.list_replica_set_for_all_namespaces_without_preload_content,
-                    ),
-                    (
-                        "statefulsets",
-                        apps.list_stateful_set_for_all_namespaces_without_preload_content,
-                    ),
-                )
-            ),
-            *(
-                Informer(
-                    name=name,
-                    call=call,
-                    handler=volumes,
-                    request_timeout=timeout,
-                    optional=bool(optional),
-                )
-                for name, call, optional in (
-                    (
-                        "persistentvolumes",
-                        core.list_persistent_volume_without_preload_content,
-                        False,
-                    ),
-                    (
-                        "persistentvolumeclaims",
-                        core.list_persistent_volume_claim_for_all_namespaces_without_preload_content,
-                        0,
-                    ),
-                    ("storageclasses", storage.list_storage_class_without_preload_content, 1),
-                    ("csinodes", storage.list_csi_node_without_preload_content, 1),
-                )
-            ),
-            Informer(
-                name="podgroups",
-                call=_podgroups(connection),
-                handler=s.pod_groups,
-                request_timeout=timeout,
-                optional=True,
-            ),
-        ]
+        self.informers = build_informers(connection, LISTERS, self.scheduler.handler)
         le = model.leaderElection
         self.elector: LeaderElector | None = None
         if options.leader_elect:
@@ -303,18 +226,6 @@ class Runner:
             self.queue.close()
 
         await self.elector.run(on_started=self.scheduler.run, on_stopped=lost)
-
-
-def _podgroups(connection: Connection) -> Any:
-    """The list/watch call for scheduler-plugins PodGroups (a CRD that may be absent)."""
-    api = CustomObjectsApi(connection.api)
-
-    async def call(**kwargs: Any) -> Any:
-        return await api.list_cluster_custom_object_without_preload_content(
-            group="scheduling.x-k8s.io", version="v1alpha1", plural="podgroups", **kwargs
-        )
-
-    return call
 
 
 def default_identity() -> str:

@@ -11,28 +11,19 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Any, Final, Literal
 
 from pydantic import (
     AliasChoices,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
     model_validator,
 )
 
+from berth.config.durations import Duration
 
-def _duration(value: object) -> float:
-    # Imported here: berth.config's package init loads the configuration model, which imports
-    # this module.
-    from berth.config.durations import parse_duration
-
-    return parse_duration(value)
-
-
-Duration = Annotated[float, BeforeValidator(_duration)]
 SourceType = Literal["prometheus", "sysdig", "metrics-api", "node-annotation", "node-label"]
 HTTP_SOURCES: Final = frozenset({"prometheus", "sysdig"})
 NODE_SOURCES: Final = frozenset({"node-annotation", "node-label"})

@@ -75,6 +75,21 @@ def _admission() -> list[dict[str, Any]]:
     ]
 
 
+def _unbound_immediate() -> list[dict[str, Any]]:
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data", "namespace": "default"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    user = pod(
+        "user",
+        cpu="1",
+        spec={"volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]},
+    )
+    return [node("n1"), claim, user]
+
+
 def _malformed() -> list[dict[str, Any]]:
     empty = pod("empty")
     empty["spec"]["containers"] = []
@@ -141,6 +156,21 @@ OUTCOMES: list[tuple[str, list[dict[str, Any]], list[tuple[str, dict[str, Any]]]
                     "node": None,
                     "error": "Pod default/unknown: spec.priorityClassName: no PriorityClass with "
                     "name platinum was found",
+                },
+            ),
+        ],
+    ),
+    (
+        "a PreFilter before DynamicResources' rejects: its PostFilter fails (upstream's 'not "
+        "found'), no preemption",
+        _unbound_immediate(),
+        [
+            (
+                "default/user",
+                {
+                    "node": None,
+                    "message": "0/1 nodes are available: pod has unbound immediate "
+                    "PersistentVolumeClaims. not found",
                 },
             ),
         ],

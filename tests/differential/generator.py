@@ -188,13 +188,16 @@ def resources(draw: st.DrawFn, *, gpu: bool) -> dict[str, Any]:
 
 
 @st.composite
-def container(draw: st.DrawFn, name: str, *, gpu: bool, ports: bool) -> dict[str, Any]:
+def container(
+    draw: st.DrawFn, name: str, *, gpu: bool, ports: tuple[int, ...] = ()
+) -> dict[str, Any]:
     c: dict[str, Any] = {"name": name, "image": draw(st.sampled_from(sorted(IMAGES)))}
     res = draw(resources(gpu=gpu))
     if res:
         c["resources"] = res
     if ports and draw(st.integers(0, 3)) == 0:
-        port = draw(st.sampled_from([80, 8080, 9090]))
+        # Each container of a pod has its own ports: validation refuses a host port twice.
+        port = draw(st.sampled_from(ports))
         p: dict[str, Any] = {"containerPort": port, "hostPort": port}
         proto = draw(st.sampled_from([None, "TCP", "UDP"]))
         if proto:
@@ -381,14 +384,14 @@ def pod_object(
             ]
             meta["labels"] = {**labels, **owner["spec"]["selector"]["matchLabels"]}
     pending = bound_to is None
-    containers = [draw(container("main", gpu=True, ports=True))]
+    containers = [draw(container("main", gpu=True, ports=(80, 8080, 9090)))]
     if draw(st.integers(0, 3)) == 0:
-        containers.append(draw(container("side", gpu=False, ports=True)))
+        containers.append(draw(container("side", gpu=False, ports=(8443, 9100))))
     spec: dict[str, Any] = {"containers": containers}
     if draw(st.integers(0, 3)) == 0:
         inits = []
         for i in range(draw(st.integers(1, 2))):
-            init = draw(container(f"init-{i}", gpu=False, ports=False))
+            init = draw(container(f"init-{i}", gpu=False))
             if draw(st.booleans()):
                 init["restartPolicy"] = "Always"  # a sidecar
             inits.append(init)
@@ -657,6 +660,7 @@ def storage(
             if draw(st.booleans()):
                 pv["spec"]["claimRef"] = {"namespace": ns, "name": name, "uid": f"uid-pvc-{name}"}
                 pvc["metadata"]["uid"] = f"uid-pvc-{name}"
+                pvc["metadata"]["annotations"] = {"pv.kubernetes.io/bind-completed": "yes"}
                 pvc["spec"]["volumeName"] = pv["metadata"]["name"]
                 pv["status"]["phase"] = "Bound"
                 pvc["status"] = {
@@ -924,6 +928,13 @@ MALFORMATIONS: dict[str, Any] = {
     "bad quantity": _set(
         ["spec", "containers", 0, "resources"], {"requests": {"memory": "1.5.5Gi"}}
     ),
+    "duplicate host port": lambda obj: obj["spec"]["containers"].append(
+        {
+            "name": "dup",
+            "image": "busybox",
+            "ports": [{"containerPort": 80, "hostPort": 80}, {"containerPort": 81, "hostPort": 80}],
+        }
+    ),
     "host port range": _set(
         ["spec", "containers", 0, "ports"], [{"containerPort": 80, "hostPort": 70000}]
     ),
@@ -1055,7 +1066,7 @@ def berth_config(draw: st.DrawFn, *, large: bool) -> dict[str, Any]:
         {"name": p}
         for p in draw(
             st.lists(
-                st.sampled_from(score_plugins + ["NodePorts", "VolumeRestrictions"]),
+                st.sampled_from([*score_plugins, "NodePorts", "VolumeRestrictions"]),
                 unique=True,
                 max_size=2,
             )
@@ -1115,6 +1126,7 @@ def clusters(draw: st.DrawFn) -> Case:
             )
         )
     n_pending = draw(st.integers(1, 3 if large else 6))
+    notes: list[str] = []
     for i in range(n_pending):
         raw = draw(
             pod_object(
@@ -1131,10 +1143,13 @@ def clusters(draw: st.DrawFn) -> Case:
         if draw(st.integers(0, 15)) == 0:
             flaw = draw(st.sampled_from(sorted(MALFORMATIONS)))
             MALFORMATIONS[flaw](raw)
+            notes.append(f"pod {raw['metadata']['name']}: {flaw}")
         objects.append(raw)
     if draw(st.integers(0, 30)) == 0:
         flaw = draw(st.sampled_from(sorted(NODE_MALFORMATIONS)))
-        NODE_MALFORMATIONS[flaw](draw(st.sampled_from(nodes)))
+        node = draw(st.sampled_from(nodes))
+        NODE_MALFORMATIONS[flaw](node)
+        notes.append(f"node {node['metadata']['name']}: {flaw}")
     objects += nodes
     config = draw(berth_config(large=large))
-    return Case(objects=objects, config=config, seed=draw(st.integers(0, 2**31)))
+    return Case(objects=objects, config=config, seed=draw(st.integers(0, 2**31)), notes=notes)

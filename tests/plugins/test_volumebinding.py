@@ -14,7 +14,7 @@ from tests.builders import node, pod
 from tests.plugins.volume_builders import harness, pod_with_claims, pv, pvc, storage_class
 
 BIND_CONFLICT = "node(s) didn't find available persistent volumes to bind"
-NODE_CONFLICT = "node(s) had volume node affinity conflict"
+NODE_CONFLICT = "node(s) didn't match PersistentVolume's node affinity"
 PV_NOT_EXIST = "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)"
 IMMEDIATE = "pod has unbound immediate PersistentVolumeClaims"
 HOST = "kubernetes.io/hostname"

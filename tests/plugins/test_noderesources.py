@@ -380,3 +380,23 @@ def test_balanced_allocation(
 def test_balanced_allocation_skips_best_effort_pods() -> None:
     h = PluginHarness("NodeResourcesBalancedAllocation", make_state([mnode("n1", 4000, 10000)]))
     assert h.score(pod(containers=[{"name": "c", "image": "x"}])) == {}
+
+
+def test_fit_scores_the_containers_requests_even_with_pod_level_resources() -> None:
+    # NodeResourcesFit's scorer never turns PodLevelResources on (noderesources/fit.go:219
+    # builds it without enablePodLevelResources, resource_allocation.go:242 then skips the
+    # pod-level requests): two containers with no requests count 2 x (100m, 200Mi), not the
+    # pod's 4 cpu and 8Gi, while its Filter and BalancedAllocation read the pod-level ones.
+    # Found by the differential oracle.
+    state = make_state([node("n1", cpu="4", memory="8Gi")])
+    raw = pod(
+        containers=[{"name": "a", "image": "x"}, {"name": "b", "image": "x"}],
+        spec={"resources": {"requests": {"cpu": "4", "memory": "8Gi"}}},
+    )
+    assert PluginHarness("NodeResourcesFit", state).score(raw) == {"n1": 95}
+    assert PluginHarness("NodeResourcesFit", state).reasons(raw) == {}
+    bigger = pod(
+        containers=[{"name": "a", "image": "x"}],
+        spec={"resources": {"requests": {"cpu": "5"}}},
+    )
+    assert PluginHarness("NodeResourcesFit", state).reasons(bigger) == {"n1": ["Insufficient cpu"]}

@@ -42,9 +42,10 @@ def r(cpu: int | None = None, mem: int | None = None, **scalar: int) -> dict[str
     return out
 
 
-def ctrs(*reqs: dict[str, str]) -> list[dict[str, Any]]:
+def ctrs(*reqs: dict[str, str], prefix: str = "c") -> list[dict[str, Any]]:
+    # Names are unique across containers and init containers, as API validation wants.
     return [
-        {"name": f"c{i}", "image": "x", "resources": {"requests": q} if q else {}}
+        {"name": f"{prefix}{i}", "image": "x", "resources": {"requests": q} if q else {}}
         for i, q in enumerate(reqs)
     ]
 
@@ -59,7 +60,7 @@ def resource_pod(
     no container at all; Berth needs one, so an empty container stands in for it."""
     spec: dict[str, Any] = {}
     if init:
-        spec["initContainers"] = ctrs(*init)
+        spec["initContainers"] = ctrs(*init, prefix="init")
     if overhead:
         spec["overhead"] = overhead
     return pod(containers=ctrs(*(containers or ({},))), spec=spec, node_name=node_name)

@@ -144,7 +144,6 @@ class BalancedAllocationArgs(BaseModel):
         return resources or _default_resources()
 
 
-
 # ----------------------------------------------------------------------------------------------
 class NodeResourcesFit(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugin):
     name = FIT
@@ -335,10 +334,10 @@ def _allocation_columns(
             # other name (`pods`, `storage`) is (0, 0) there and left out of the score.
             continue
         if non_zero and name == "cpu":
-            want = pod.nonzero_cpu
+            want = pod.container_nonzero[0] if pod.container_nonzero else pod.nonzero_cpu
             req = state.nonzero[:, CPU].take(nodes) + want
         elif non_zero and name == "memory":
-            want = pod.nonzero_memory
+            want = pod.container_nonzero[1] if pod.container_nonzero else pod.nonzero_memory
             req = state.nonzero[:, MEMORY].take(nodes) + want
         else:
             want = pod.requests.get(name, 0)

@@ -48,7 +48,7 @@ def compare_decision(berth: Mapping[str, Any], upstream: Mapping[str, Any]) -> l
     """The differences between Berth's and upstream's decision for one pod."""
     pod = str(upstream.get("pod"))
     out: list[Difference] = []
-    if upstream.get("invalid") or berth.get("error") and not upstream.get("error"):
+    if upstream.get("invalid") or (berth.get("error") and not upstream.get("error")):
         if bool(berth.get("error")) != bool(upstream.get("error")):
             out.append(Difference(pod, "refused", berth.get("error"), upstream.get("error")))
         return out

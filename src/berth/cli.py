@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -60,7 +60,15 @@ def _load_config(path: str | None) -> Config:
     help="table for people, json for one object per pending pod.",
 )
 @click.option("--seed", type=int, default=None, help="Seed for random tie-breaks (reproducible).")
-def simulate(dump: str, config_path: str | None, output: str, seed: int | None) -> None:
+@click.option(
+    "--compare-upstream",
+    is_flag=True,
+    help="Also run kube-scheduler's own plugins on DUMP and print where they differ "
+    "(exit 0 the same, 1 different, 2 the oracle is not built).",
+)
+def simulate(
+    dump: str, config_path: str | None, output: str, seed: int | None, compare_upstream: bool
+) -> None:
     """Schedule the pending pods of DUMP offline and explain each decision.
 
     DUMP is what `kubectl get nodes,pods -A -o yaml` prints, a multi-document YAML stream, or
@@ -74,6 +82,9 @@ def simulate(dump: str, config_path: str | None, output: str, seed: int | None) 
         data = read_dump(dump)
     except DumpError as exc:
         _fail(str(exc), code=2)
+    if compare_upstream:
+        _compare_upstream(data, config, seed)
+        return
     sim = Simulation(dump=data, config=config, seed=seed)
     for problem in sim.load_errors:
         click.echo(f"warning: skipped {problem}", err=True)
@@ -84,6 +95,30 @@ def simulate(dump: str, config_path: str | None, output: str, seed: int | None) 
             click.echo(to_json_line(decision))
     else:
         click.echo(format_table(list(sim.run())))
+
+
+def _compare_upstream(dump: Any, config: Config, seed: int | None) -> NoReturn:
+    """`simulate --compare-upstream`: the differences, pod by pod and node by node."""
+    from berth.config import ConfigError
+    from berth.upstream.differential import compare_with_upstream
+    from berth.upstream.errors import UpstreamError
+    from berth.upstream.oracle import Oracle
+
+    try:
+        with Oracle() as oracle:
+            result = compare_with_upstream(oracle, dump, config, seed=seed)
+    except ConfigError as exc:
+        _fail(f"kube-scheduler cannot run this configuration: {exc}", code=2)
+    except UpstreamError as exc:
+        _fail(str(exc), code=2)
+    for difference in result.differences:
+        click.echo(str(difference))
+    pods = len(result.upstream)
+    if result.differences:
+        click.echo(f"{len(result.differences)} difference(s) over {pods} pending pod(s)")
+        raise SystemExit(1)
+    click.echo(f"Berth and kube-scheduler agree on all {pods} pending pod(s)")
+    raise SystemExit(0)
 
 
 @main.command()

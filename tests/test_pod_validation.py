@@ -75,6 +75,26 @@ REFUSED = [
         pod(spec={"schedulingGates": [{"name": "example.com/a"}, {"name": "example.com/a"}]}),
         "spec.schedulingGates[1]",
     ),
+    (
+        "toleration effect",
+        pod(spec={"tolerations": [{"key": "k", "operator": "Exists", "effect": "Sometimes"}]}),
+        "spec.tolerations[0].effect",
+    ),
+    (
+        "tolerationSeconds without NoExecute",
+        pod(spec={"tolerations": [{"operator": "Exists", "tolerationSeconds": 5}]}),
+        "spec.tolerations[0].effect",
+    ),
+    (
+        "toleration key",
+        pod(spec={"tolerations": [{"key": "-k", "operator": "Exists"}]}),
+        "spec.tolerations[0].key",
+    ),
+    (
+        "toleration value",
+        pod(spec={"tolerations": [{"key": "k", "value": "not valid!"}]}),
+        "spec.tolerations[0].operator",
+    ),
     ("label value", pod(labels={"app": "not valid!"}), "metadata.labels.app"),
     ("label key", pod(labels={"-app": "web"}), "metadata.labels.-app"),
     (

@@ -69,7 +69,7 @@ def _dump(tmp_path: Path, pending_cpu: str) -> Path:
             "schedulerName": "berth",  # the default configuration's profile
             "containers": [
                 {"name": "c", "image": "nginx", "resources": {"requests": {"cpu": pending_cpu}}}
-            ]
+            ],
         },
         "status": {"phase": "Pending"},
     }

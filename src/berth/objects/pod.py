@@ -14,7 +14,7 @@ from typing import Any
 
 from berth.objects.dra import PodClaim, parse_pod_claims
 from berth.objects.errors import ObjectError, go_quote, object_meta, reports_malformed
-from berth.objects.names import label_map_error, qualified_name_errors
+from berth.objects.names import label_map_error, label_value_errors, qualified_name_errors
 from berth.objects.quantity import resource_value
 from berth.objects.selectors import (
     LabelSelector,
@@ -393,6 +393,9 @@ def _pod_requests(
     return reqs, nz_cpu, nz_mem, container_nz, tuple(ports), tuple(images)
 
 
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
 def _tolerations(spec: dict[str, Any], pod: str) -> tuple[Toleration, ...]:
     out = []
     for i, t in enumerate(_list(spec.get("tolerations"), pod, "spec.tolerations")):
@@ -407,11 +410,28 @@ def _tolerations(spec: dict[str, Any], pod: str) -> tuple[Toleration, ...]:
             )
         key = t.get("key") or ""
         value = t.get("value") or ""
+        effect = t.get("effect") or ""
+        # core/validation ValidateTolerations (validation.go:4487): key, value and effect too.
+        for problem in qualified_name_errors(str(key)) if key else ():
+            raise _err(pod, f"{where}.key", f"Invalid value: {go_quote(key)}: {problem}")
         if op == "Exists" and value:
             raise _err(pod, f"{where}.operator", "value must be empty when `operator` is 'Exists'")
+        for problem in label_value_errors(str(value)) if op == "Equal" else ():
+            raise _err(pod, f"{where}.operator", f"Invalid value: {go_quote(value)}: {problem}")
         if not key and op != "Exists":
             raise _err(pod, f"{where}.operator", "operator must be Exists when `key` is empty")
-        out.append(Toleration(str(key), op, str(value), str(t.get("effect") or "")))
+        if effect and effect not in TAINT_EFFECTS:
+            raise _err(
+                pod,
+                f"{where}.effect",
+                f"Unsupported value: {go_quote(effect)}: supported values: "
+                + ", ".join(go_quote(e) for e in TAINT_EFFECTS),
+            )
+        if t.get("tolerationSeconds") is not None and effect != "NoExecute":
+            raise _err(
+                pod, f"{where}.effect", "effect must be 'NoExecute' when `tolerationSeconds` is set"
+            )
+        out.append(Toleration(str(key), op, str(value), str(effect)))
     return tuple(out)
 
 

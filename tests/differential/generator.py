@@ -20,6 +20,7 @@ Exclusions, each where upstream is knowingly not followed (docs/testing.md lists
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,6 +48,35 @@ PRIORITY_CLASSES = (("low", 10, None), ("high", 1000, None), ("never", 500, "Nev
 SCHEDULER = "default-scheduler"
 
 
+# Strategies are built once per distinct argument list: Hypothesis validates a strategy object
+# the first time it is drawn from, and building them afresh on every draw cost more than half
+# of a case's time.
+@functools.lru_cache(maxsize=4096)
+def _cached(factory: Any, *args: Any, **kwargs: Any) -> st.SearchStrategy[Any]:
+    return factory(*args, **kwargs)  # type: ignore[no-any-return]
+
+
+def _integers(lo: int, hi: int) -> st.SearchStrategy[int]:
+    return _cached(st.integers, lo, hi)
+
+
+def _booleans() -> st.SearchStrategy[bool]:
+    return _cached(st.booleans)
+
+
+def _sampled_from(values: Any) -> st.SearchStrategy[Any]:
+    items = tuple(values)
+    try:
+        hash(items)
+    except TypeError:
+        return st.sampled_from(items)
+    return _cached(st.sampled_from, items)
+
+
+def _lists(inner: st.SearchStrategy[Any], **kwargs: Any) -> st.SearchStrategy[list[Any]]:
+    return _cached(st.lists, inner, **kwargs)
+
+
 @dataclass
 class Case:
     objects: list[dict[str, Any]]
@@ -67,16 +97,16 @@ def _meta(name: str, namespace: str | None = None, **extra: Any) -> dict[str, An
 
 
 # ----- small values -----------------------------------------------------------------------------
-cpu_small = st.sampled_from(["50m", "100m", "250m", "500m", "1", "1500m", "2", "3"])
-mem_small = st.sampled_from(["64Mi", "128Mi", "512Mi", "1Gi", "2Gi", "3Gi", "5Gi"])
+cpu_small = _sampled_from(["50m", "100m", "250m", "500m", "1", "1500m", "2", "3"])
+mem_small = _sampled_from(["64Mi", "128Mi", "512Mi", "1Gi", "2Gi", "3Gi", "5Gi"])
 
 
 @st.composite
 def label_set(
     draw: st.DrawFn, vocab: dict[str, tuple[str, ...]], max_size: int = 3
 ) -> dict[str, str]:
-    keys = draw(st.lists(st.sampled_from(sorted(vocab)), unique=True, max_size=max_size))
-    return {k: draw(st.sampled_from(vocab[k])) for k in keys}
+    keys = draw(_lists(_sampled_from(sorted(vocab)), unique=True, max_size=max_size))
+    return {k: draw(_sampled_from(vocab[k])) for k in keys}
 
 
 @st.composite
@@ -88,13 +118,13 @@ def label_selector(
     if labels:
         sel["matchLabels"] = labels
     exprs = []
-    for _ in range(draw(st.integers(0, 2))):
-        key = draw(st.sampled_from(sorted(vocab)))
-        op = draw(st.sampled_from(["In", "NotIn", "Exists", "DoesNotExist"]))
+    for _ in range(draw(_integers(0, 2))):
+        key = draw(_sampled_from(sorted(vocab)))
+        op = draw(_sampled_from(["In", "NotIn", "Exists", "DoesNotExist"]))
         expr: dict[str, Any] = {"key": key, "operator": op}
         if op in ("In", "NotIn"):
             expr["values"] = draw(
-                st.lists(st.sampled_from(vocab[key]), min_size=1, max_size=2, unique=True)
+                _lists(_sampled_from(vocab[key]), min_size=1, max_size=2, unique=True)
             )
         exprs.append(expr)
     if exprs:
@@ -107,9 +137,9 @@ def label_selector(
 # ----- nodes ------------------------------------------------------------------------------------
 @st.composite
 def taint(draw: st.DrawFn) -> dict[str, Any]:
-    key = draw(st.sampled_from(sorted(TAINT_KEYS)))
-    t: dict[str, Any] = {"key": key, "effect": draw(st.sampled_from(EFFECTS))}
-    value = draw(st.sampled_from(TAINT_KEYS[key]))
+    key = draw(_sampled_from(sorted(TAINT_KEYS)))
+    t: dict[str, Any] = {"key": key, "effect": draw(_sampled_from(EFFECTS))}
+    value = draw(_sampled_from(TAINT_KEYS[key]))
     if value:
         t["value"] = value
     return t
@@ -119,30 +149,30 @@ def taint(draw: st.DrawFn) -> dict[str, Any]:
 def node_object(draw: st.DrawFn, index: int, *, zoned: bool, large: bool) -> dict[str, Any]:
     name = f"node-{index:03d}"
     labels = {"kubernetes.io/hostname": name, **draw(label_set(NODE_LABELS))}
-    if zoned and draw(st.integers(0, 9)) > 0:
-        labels["topology.kubernetes.io/zone"] = draw(st.sampled_from(ZONES))
-        labels["topology.kubernetes.io/region"] = draw(st.sampled_from(REGIONS))
-    cpu = draw(st.sampled_from(["1", "2", "4", "8", "3500m", "16"]))
-    memory = draw(st.sampled_from(["2Gi", "4Gi", "8Gi", "16Gi", "3000Mi"]))
-    pods = draw(st.sampled_from(["3", "10", "110"] if not large else ["110"]))
+    if zoned and draw(_integers(0, 9)) > 0:
+        labels["topology.kubernetes.io/zone"] = draw(_sampled_from(ZONES))
+        labels["topology.kubernetes.io/region"] = draw(_sampled_from(REGIONS))
+    cpu = draw(_sampled_from(["1", "2", "4", "8", "3500m", "16"]))
+    memory = draw(_sampled_from(["2Gi", "4Gi", "8Gi", "16Gi", "3000Mi"]))
+    pods = draw(_sampled_from(["3", "10", "110"] if not large else ["110"]))
     capacity: dict[str, Any] = {
         "cpu": cpu,
         "memory": memory,
         "pods": pods,
         "ephemeral-storage": "100Gi",
     }
-    if draw(st.integers(0, 3)) == 0:
-        capacity[GPU] = str(draw(st.integers(0, 4)))
+    if draw(_integers(0, 3)) == 0:
+        capacity[GPU] = str(draw(_integers(0, 4)))
     allocatable = dict(capacity)
-    if draw(st.booleans()):
-        allocatable["ephemeral-storage"] = draw(st.sampled_from(["10Gi", "50Gi"]))
+    if draw(_booleans()):
+        allocatable["ephemeral-storage"] = draw(_sampled_from(["10Gi", "50Gi"]))
     spec: dict[str, Any] = {}
-    taints = draw(st.lists(taint(), max_size=2, unique_by=lambda t: (t["key"], t["effect"])))
+    taints = draw(_lists(taint(), max_size=2, unique_by=lambda t: (t["key"], t["effect"])))
     if taints:
         spec["taints"] = taints
-    if draw(st.integers(0, 12)) == 0:
+    if draw(_integers(0, 12)) == 0:
         spec["unschedulable"] = True
-    images = draw(st.lists(st.sampled_from(sorted(IMAGES)), unique=True, max_size=3))
+    images = draw(_lists(_sampled_from(sorted(IMAGES)), unique=True, max_size=3))
     status: dict[str, Any] = {
         "capacity": capacity,
         "allocatable": allocatable,
@@ -162,17 +192,17 @@ def node_object(draw: st.DrawFn, index: int, *, zoned: bool, large: bool) -> dic
 def resources(draw: st.DrawFn, *, gpu: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     requests: dict[str, Any] = {}
-    if draw(st.integers(0, 5)) > 0:
+    if draw(_integers(0, 5)) > 0:
         requests["cpu"] = draw(cpu_small)
-    if draw(st.integers(0, 5)) > 0:
+    if draw(_integers(0, 5)) > 0:
         requests["memory"] = draw(mem_small)
-    if draw(st.integers(0, 6)) == 0:
-        requests["ephemeral-storage"] = draw(st.sampled_from(["1Gi", "20Gi", "60Gi"]))
-    if gpu and draw(st.integers(0, 3)) == 0:
-        requests[GPU] = str(draw(st.integers(1, 2)))
+    if draw(_integers(0, 6)) == 0:
+        requests["ephemeral-storage"] = draw(_sampled_from(["1Gi", "20Gi", "60Gi"]))
+    if gpu and draw(_integers(0, 3)) == 0:
+        requests[GPU] = str(draw(_integers(1, 2)))
     if requests:
         out["requests"] = requests
-    if draw(st.integers(0, 4)) == 0:
+    if draw(_integers(0, 4)) == 0:
         # Limits only (the API server copies them to requests) or limits above requests.
         limits = {k: v for k, v in requests.items() if k in ("cpu", "memory")}
         if not limits:
@@ -180,7 +210,7 @@ def resources(draw: st.DrawFn, *, gpu: bool) -> dict[str, Any]:
         if GPU in requests:
             limits[GPU] = requests[GPU]
         out["limits"] = limits
-        if draw(st.booleans()):
+        if draw(_booleans()):
             out.pop("requests", None)
             if GPU in requests:
                 out["limits"][GPU] = requests[GPU]
@@ -193,18 +223,18 @@ def resources(draw: st.DrawFn, *, gpu: bool) -> dict[str, Any]:
 def container(
     draw: st.DrawFn, name: str, *, gpu: bool, ports: tuple[int, ...] = ()
 ) -> dict[str, Any]:
-    c: dict[str, Any] = {"name": name, "image": draw(st.sampled_from(sorted(IMAGES)))}
+    c: dict[str, Any] = {"name": name, "image": draw(_sampled_from(sorted(IMAGES)))}
     res = draw(resources(gpu=gpu))
     if res:
         c["resources"] = res
-    if ports and draw(st.integers(0, 3)) == 0:
+    if ports and draw(_integers(0, 3)) == 0:
         # Each container of a pod has its own ports: validation refuses a host port twice.
-        port = draw(st.sampled_from(ports))
+        port = draw(_sampled_from(ports))
         p: dict[str, Any] = {"containerPort": port, "hostPort": port}
-        proto = draw(st.sampled_from([None, "TCP", "UDP"]))
+        proto = draw(_sampled_from([None, "TCP", "UDP"]))
         if proto:
             p["protocol"] = proto
-        host_ip = draw(st.sampled_from([None, None, "127.0.0.1", "0.0.0.0"]))
+        host_ip = draw(_sampled_from([None, None, "127.0.0.1", "0.0.0.0"]))
         if host_ip:
             p["hostIP"] = host_ip
         c["ports"] = [p]
@@ -214,24 +244,24 @@ def container(
 @st.composite
 def tolerations(draw: st.DrawFn) -> list[dict[str, Any]]:
     out = []
-    for _ in range(draw(st.integers(0, 3))):
-        op = draw(st.sampled_from(["Equal", "Exists", None]))
+    for _ in range(draw(_integers(0, 3))):
+        op = draw(_sampled_from(["Equal", "Exists", None]))
         t: dict[str, Any] = {}
-        if draw(st.integers(0, 6)) > 0:
-            key = draw(st.sampled_from(sorted(TAINT_KEYS)))
+        if draw(_integers(0, 6)) > 0:
+            key = draw(_sampled_from(sorted(TAINT_KEYS)))
             t["key"] = key
             if op != "Exists":
-                value = draw(st.sampled_from(TAINT_KEYS[key]))
+                value = draw(_sampled_from(TAINT_KEYS[key]))
                 if value:
                     t["value"] = value
         elif op != "Exists":
             op = "Exists"  # an empty key needs Exists
         if op:
             t["operator"] = op
-        effect = draw(st.sampled_from([None, *EFFECTS]))
+        effect = draw(_sampled_from([None, *EFFECTS]))
         if effect:
             t["effect"] = effect
-            if effect == "NoExecute" and draw(st.booleans()):
+            if effect == "NoExecute" and draw(_booleans()):
                 t["tolerationSeconds"] = 300
         out.append(t)
     return out
@@ -241,28 +271,28 @@ def tolerations(draw: st.DrawFn) -> list[dict[str, Any]]:
 def node_selector_term(draw: st.DrawFn, node_names: list[str]) -> dict[str, Any]:
     term: dict[str, Any] = {}
     exprs = []
-    for _ in range(draw(st.integers(0, 2))):
-        key = draw(st.sampled_from([*sorted(NODE_LABELS), "topology.kubernetes.io/zone"]))
-        op = draw(st.sampled_from(["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]))
+    for _ in range(draw(_integers(0, 2))):
+        key = draw(_sampled_from([*sorted(NODE_LABELS), "topology.kubernetes.io/zone"]))
+        op = draw(_sampled_from(["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]))
         expr: dict[str, Any] = {"key": key, "operator": op}
         if op in ("Gt", "Lt"):
             expr["key"] = "gen"
-            expr["values"] = [draw(st.sampled_from(["0", "2", "4", "9"]))]
+            expr["values"] = [draw(_sampled_from(["0", "2", "4", "9"]))]
         elif op in ("In", "NotIn"):
             values = ZONES if key == "topology.kubernetes.io/zone" else NODE_LABELS[key]
             expr["values"] = draw(
-                st.lists(st.sampled_from(values), min_size=1, max_size=2, unique=True)
+                _lists(_sampled_from(values), min_size=1, max_size=2, unique=True)
             )
         exprs.append(expr)
     if exprs:
         term["matchExpressions"] = exprs
-    if node_names and draw(st.integers(0, 4)) == 0:
+    if node_names and draw(_integers(0, 4)) == 0:
         term["matchFields"] = [
             {
                 "key": "metadata.name",
-                "operator": draw(st.sampled_from(["In", "NotIn"])),
+                "operator": draw(_sampled_from(["In", "NotIn"])),
                 "values": draw(
-                    st.lists(st.sampled_from(node_names), min_size=1, max_size=2, unique=True)
+                    _lists(_sampled_from(node_names), min_size=1, max_size=2, unique=True)
                 ),
             }
         ]
@@ -272,13 +302,13 @@ def node_selector_term(draw: st.DrawFn, node_names: list[str]) -> dict[str, Any]
 @st.composite
 def node_affinity(draw: st.DrawFn, node_names: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    if draw(st.booleans()):
-        terms = draw(st.lists(node_selector_term(node_names), min_size=1, max_size=2))
+    if draw(_booleans()):
+        terms = draw(_lists(node_selector_term(node_names), min_size=1, max_size=2))
         out["requiredDuringSchedulingIgnoredDuringExecution"] = {"nodeSelectorTerms": terms}
-    if draw(st.booleans()):
+    if draw(_booleans()):
         out["preferredDuringSchedulingIgnoredDuringExecution"] = [
-            {"weight": draw(st.integers(1, 100)), "preference": draw(node_selector_term([]))}
-            for _ in range(draw(st.integers(1, 2)))
+            {"weight": draw(_integers(1, 100)), "preference": draw(node_selector_term([]))}
+            for _ in range(draw(_integers(1, 2)))
         ]
     return out
 
@@ -288,19 +318,19 @@ def pod_affinity_term(draw: st.DrawFn) -> dict[str, Any]:
     term: dict[str, Any] = {
         "labelSelector": draw(label_selector(POD_LABELS)),
         "topologyKey": draw(
-            st.sampled_from(["kubernetes.io/hostname", "topology.kubernetes.io/zone"])
+            _sampled_from(["kubernetes.io/hostname", "topology.kubernetes.io/zone"])
         ),
     }
-    choice = draw(st.integers(0, 4))
+    choice = draw(_integers(0, 4))
     if choice == 0:
         term["namespaces"] = draw(
-            st.lists(st.sampled_from(sorted(NAMESPACES)), min_size=1, max_size=2, unique=True)
+            _lists(_sampled_from(sorted(NAMESPACES)), min_size=1, max_size=2, unique=True)
         )
     elif choice == 1:
         term["namespaceSelector"] = draw(label_selector({"team": ("a", "b"), "env": ("prod",)}))
-    if draw(st.integers(0, 4)) == 0:
+    if draw(_integers(0, 4)) == 0:
         term["matchLabelKeys"] = ["track"]
-    elif draw(st.integers(0, 6)) == 0:
+    elif draw(_integers(0, 6)) == 0:
         term["mismatchLabelKeys"] = ["track"]
     if "matchLabelKeys" in term or "mismatchLabelKeys" in term:
         _drop_key(term["labelSelector"], "track")  # validation refuses a key in both
@@ -321,36 +351,36 @@ def _drop_key(selector: dict[str, Any], key: str) -> None:
 @st.composite
 def pod_affinity(draw: st.DrawFn) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    if draw(st.booleans()):
+    if draw(_booleans()):
         out["requiredDuringSchedulingIgnoredDuringExecution"] = draw(
-            st.lists(pod_affinity_term(), min_size=1, max_size=2)
+            _lists(pod_affinity_term(), min_size=1, max_size=2)
         )
-    if draw(st.booleans()):
+    if draw(_booleans()):
         out["preferredDuringSchedulingIgnoredDuringExecution"] = [
-            {"weight": draw(st.integers(1, 100)), "podAffinityTerm": draw(pod_affinity_term())}
-            for _ in range(draw(st.integers(1, 2)))
+            {"weight": draw(_integers(1, 100)), "podAffinityTerm": draw(pod_affinity_term())}
+            for _ in range(draw(_integers(1, 2)))
         ]
     return out
 
 
 @st.composite
 def spread_constraint(draw: st.DrawFn) -> dict[str, Any]:
-    when = draw(st.sampled_from(["DoNotSchedule", "ScheduleAnyway"]))
+    when = draw(_sampled_from(["DoNotSchedule", "ScheduleAnyway"]))
     c: dict[str, Any] = {
-        "maxSkew": draw(st.integers(1, 3)),
+        "maxSkew": draw(_integers(1, 3)),
         "topologyKey": draw(
-            st.sampled_from(["kubernetes.io/hostname", "topology.kubernetes.io/zone", "disk"])
+            _sampled_from(["kubernetes.io/hostname", "topology.kubernetes.io/zone", "disk"])
         ),
         "whenUnsatisfiable": when,
         "labelSelector": draw(label_selector(POD_LABELS, allow_empty=False)),
     }
-    if when == "DoNotSchedule" and draw(st.integers(0, 3)) == 0:
-        c["minDomains"] = draw(st.integers(1, 4))
-    if draw(st.integers(0, 3)) == 0:
-        c["nodeAffinityPolicy"] = draw(st.sampled_from(["Honor", "Ignore"]))
-    if draw(st.integers(0, 3)) == 0:
-        c["nodeTaintsPolicy"] = draw(st.sampled_from(["Honor", "Ignore"]))
-    if draw(st.integers(0, 4)) == 0:
+    if when == "DoNotSchedule" and draw(_integers(0, 3)) == 0:
+        c["minDomains"] = draw(_integers(1, 4))
+    if draw(_integers(0, 3)) == 0:
+        c["nodeAffinityPolicy"] = draw(_sampled_from(["Honor", "Ignore"]))
+    if draw(_integers(0, 3)) == 0:
+        c["nodeTaintsPolicy"] = draw(_sampled_from(["Honor", "Ignore"]))
+    if draw(_integers(0, 4)) == 0:
         c["matchLabelKeys"] = ["track"]
         _drop_key(c["labelSelector"], "track")  # validation refuses a key in both
     return c
@@ -369,11 +399,11 @@ def pod_object(
     pvcs: dict[str, list[str]],
     owners: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    namespace = draw(st.sampled_from(sorted(NAMESPACES)))
+    namespace = draw(_sampled_from(sorted(NAMESPACES)))
     labels = draw(label_set(POD_LABELS))
     meta = _meta(name, namespace, labels=labels, creationTimestamp=_time(created))
-    if owners and draw(st.integers(0, 2)) == 0:
-        owner = draw(st.sampled_from(owners))
+    if owners and draw(_integers(0, 2)) == 0:
+        owner = draw(_sampled_from(owners))
         if owner["metadata"]["namespace"] == namespace:
             meta["ownerReferences"] = [
                 {
@@ -387,75 +417,75 @@ def pod_object(
             meta["labels"] = {**labels, **owner["spec"]["selector"]["matchLabels"]}
     pending = bound_to is None
     containers = [draw(container("main", gpu=True, ports=(80, 8080, 9090)))]
-    if draw(st.integers(0, 3)) == 0:
+    if draw(_integers(0, 3)) == 0:
         containers.append(draw(container("side", gpu=False, ports=(8443, 9100))))
     spec: dict[str, Any] = {"containers": containers}
-    if draw(st.integers(0, 3)) == 0:
+    if draw(_integers(0, 3)) == 0:
         inits = []
-        for i in range(draw(st.integers(1, 2))):
+        for i in range(draw(_integers(1, 2))):
             init = draw(container(f"init-{i}", gpu=False))
-            if draw(st.booleans()):
+            if draw(_booleans()):
                 init["restartPolicy"] = "Always"  # a sidecar
             inits.append(init)
         spec["initContainers"] = inits
-    if draw(st.integers(0, 8)) == 0:
-        spec["overhead"] = {"cpu": draw(st.sampled_from(["10m", "250m"])), "memory": "64Mi"}
+    if draw(_integers(0, 8)) == 0:
+        spec["overhead"] = {"cpu": draw(_sampled_from(["10m", "250m"])), "memory": "64Mi"}
         spec["runtimeClassName"] = "kata"
-    if draw(st.integers(0, 8)) == 0:
+    if draw(_integers(0, 8)) == 0:
         # Pod-level resources: requests at least the containers' (validation insists).
         spec["resources"] = {"requests": {"cpu": "4", "memory": "8Gi"}}
         for c in [*containers, *spec.get("initContainers", [])]:
             c.pop("resources", None)
-    prio = draw(st.sampled_from([None, "low", "high", "never", "low"]))
+    prio = draw(_sampled_from([None, "low", "high", "never", "low"]))
     if prio:
         spec["priorityClassName"] = prio
     if pending:
-        if draw(st.integers(0, 3)) == 0:
+        if draw(_integers(0, 3)) == 0:
             spec["nodeSelector"] = draw(label_set(NODE_LABELS, max_size=2)) or {"disk": "ssd"}
         affinity: dict[str, Any] = {}
-        if draw(st.integers(0, 2)) == 0:
+        if draw(_integers(0, 2)) == 0:
             na = draw(node_affinity(node_names))
             if na:
                 affinity["nodeAffinity"] = na
-        if draw(st.integers(0, 3)) == 0:
+        if draw(_integers(0, 3)) == 0:
             pa = draw(pod_affinity())
             if pa:
                 affinity["podAffinity"] = pa
-        if draw(st.integers(0, 3)) == 0:
+        if draw(_integers(0, 3)) == 0:
             paa = draw(pod_affinity())
             if paa:
                 affinity["podAntiAffinity"] = paa
         if affinity:
             spec["affinity"] = affinity
-        if draw(st.integers(0, 3)) == 0:
+        if draw(_integers(0, 3)) == 0:
             spec["topologySpreadConstraints"] = draw(
-                st.lists(
+                _lists(
                     spread_constraint(),
                     min_size=1,
                     max_size=2,
                     unique_by=lambda c: (c["topologyKey"], c["whenUnsatisfiable"]),
                 )
             )
-        if draw(st.integers(0, 10)) == 0:
+        if draw(_integers(0, 10)) == 0:
             spec["schedulingGates"] = [{"name": "example.com/hold"}]
     else:
         spec["nodeName"] = bound_to
-        if draw(st.integers(0, 4)) == 0:
+        if draw(_integers(0, 4)) == 0:
             aff = draw(pod_affinity())
             if aff:
-                spec["affinity"] = {draw(st.sampled_from(["podAffinity", "podAntiAffinity"])): aff}
+                spec["affinity"] = {draw(_sampled_from(["podAffinity", "podAntiAffinity"])): aff}
     tol = draw(tolerations())
     if tol:
         spec["tolerations"] = tol
     volumes = []
     mine = pvcs.get(namespace, [])
-    if mine and draw(st.integers(0, 2)) == 0:
-        for claim in draw(st.lists(st.sampled_from(mine), min_size=1, max_size=2, unique=True)):
+    if mine and draw(_integers(0, 2)) == 0:
+        for claim in draw(_lists(_sampled_from(mine), min_size=1, max_size=2, unique=True)):
             volumes.append({"name": f"v-{claim}", "persistentVolumeClaim": {"claimName": claim}})
     if volumes:
         spec["volumes"] = volumes
-    if claims and namespace == "default" and draw(st.integers(0, 2)) == 0:
-        picked = draw(st.lists(st.sampled_from(claims), min_size=1, max_size=1))
+    if claims and namespace == "default" and draw(_integers(0, 2)) == 0:
+        picked = draw(_lists(_sampled_from(claims), min_size=1, max_size=1))
         spec["resourceClaims"] = [{"name": f"rc-{c}", "resourceClaimName": c} for c in picked]
     status: dict[str, Any] = {"phase": "Pending" if pending else "Running"}
     if not pending:
@@ -477,7 +507,7 @@ def namespaces() -> list[dict[str, Any]]:
 
 @st.composite
 def priority_classes(draw: st.DrawFn) -> list[dict[str, Any]]:
-    default = draw(st.sampled_from([None, None, "low"]))
+    default = draw(_sampled_from([None, None, "low"]))
     out = []
     for name, value, policy in PRIORITY_CLASSES:
         pc: dict[str, Any] = {
@@ -499,10 +529,10 @@ def workloads(draw: st.DrawFn) -> list[dict[str, Any]]:
     """Services, ReplicaSets and StatefulSets: what PodTopologySpread's system default
     constraints look for, and owners for pods."""
     out = []
-    for i in range(draw(st.integers(0, 3))):
-        ns = draw(st.sampled_from(sorted(NAMESPACES)))
-        app = draw(st.sampled_from(POD_LABELS["app"]))
-        kind = draw(st.sampled_from(["Service", "ReplicaSet", "StatefulSet"]))
+    for i in range(draw(_integers(0, 3))):
+        ns = draw(_sampled_from(sorted(NAMESPACES)))
+        app = draw(_sampled_from(POD_LABELS["app"]))
+        kind = draw(_sampled_from(["Service", "ReplicaSet", "StatefulSet"]))
         name = f"{kind.lower()}-{i}"
         selector = {"app": app}
         if kind == "Service":
@@ -540,18 +570,18 @@ def workloads(draw: st.DrawFn) -> list[dict[str, Any]]:
 @st.composite
 def pdbs(draw: st.DrawFn) -> list[dict[str, Any]]:
     out = []
-    for i in range(draw(st.integers(0, 2))):
+    for i in range(draw(_integers(0, 2))):
         spec: dict[str, Any] = {"selector": draw(label_selector(POD_LABELS, allow_empty=False))}
-        if draw(st.booleans()):
+        if draw(_booleans()):
             spec["minAvailable"] = 1
         else:
-            spec["maxUnavailable"] = draw(st.sampled_from([0, 1, "50%"]))
-        allowed = draw(st.integers(0, 1))
+            spec["maxUnavailable"] = draw(_sampled_from([0, 1, "50%"]))
+        allowed = draw(_integers(0, 1))
         out.append(
             {
                 "apiVersion": "policy/v1",
                 "kind": "PodDisruptionBudget",
-                "metadata": _meta(f"pdb-{i}", draw(st.sampled_from(sorted(NAMESPACES)))),
+                "metadata": _meta(f"pdb-{i}", draw(_sampled_from(sorted(NAMESPACES)))),
                 "spec": spec,
                 "status": {
                     "disruptionsAllowed": allowed,
@@ -569,7 +599,7 @@ def storage(
     draw: st.DrawFn, nodes: list[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
     """StorageClasses, PVs, PVCs and CSINodes; returns them and the claim names per namespace."""
-    if draw(st.integers(0, 2)) != 0 or not nodes:
+    if draw(_integers(0, 2)) != 0 or not nodes:
         return [], {}
     out: list[dict[str, Any]] = []
     zones = sorted(
@@ -582,11 +612,11 @@ def storage(
         "provisioner": CSI_DRIVER,
         "volumeBindingMode": "WaitForFirstConsumer",
     }
-    if zones and draw(st.booleans()):
+    if zones and draw(_booleans()):
         fast["allowedTopologies"] = [
             {
                 "matchLabelExpressions": [
-                    {"key": "topology.kubernetes.io/zone", "values": [draw(st.sampled_from(zones))]}
+                    {"key": "topology.kubernetes.io/zone", "values": [draw(_sampled_from(zones))]}
                 ]
             }
         ]
@@ -595,22 +625,22 @@ def storage(
         "kind": "StorageClass",
         "metadata": _meta("local"),
         "provisioner": "kubernetes.io/no-provisioner",
-        "volumeBindingMode": draw(st.sampled_from(["WaitForFirstConsumer", "Immediate"])),
+        "volumeBindingMode": draw(_sampled_from(["WaitForFirstConsumer", "Immediate"])),
     }
     out += [fast, slow]
     claims: dict[str, list[str]] = {}
-    for i in range(draw(st.integers(1, 4))):
-        ns = draw(st.sampled_from(sorted(NAMESPACES)))
+    for i in range(draw(_integers(1, 4))):
+        ns = draw(_sampled_from(sorted(NAMESPACES)))
         name = f"claim-{i}"
-        cls = draw(st.sampled_from(["fast", "local", "local"]))
-        size = draw(st.sampled_from(["1Gi", "5Gi", "20Gi"]))
+        cls = draw(_sampled_from(["fast", "local", "local"]))
+        size = draw(_sampled_from(["1Gi", "5Gi", "20Gi"]))
         pvc: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "PersistentVolumeClaim",
             "metadata": _meta(name, ns),
             "spec": {
                 "accessModes": [
-                    draw(st.sampled_from(["ReadWriteOnce", "ReadWriteOncePod", "ReadOnlyMany"]))
+                    draw(_sampled_from(["ReadWriteOnce", "ReadWriteOncePod", "ReadOnlyMany"]))
                 ],
                 "storageClassName": cls,
                 "resources": {"requests": {"storage": size}},
@@ -619,11 +649,11 @@ def storage(
         }
         claims.setdefault(ns, []).append(name)
         out.append(pvc)
-        if cls == "local" or draw(st.booleans()):
+        if cls == "local" or draw(_booleans()):
             # A PV for it: bound already or left for VolumeBinding to match.
-            node = draw(st.sampled_from(nodes))
+            node = draw(_sampled_from(nodes))
             by_zone = (
-                draw(st.booleans()) and "topology.kubernetes.io/zone" in node["metadata"]["labels"]
+                draw(_booleans()) and "topology.kubernetes.io/zone" in node["metadata"]["labels"]
             )
             key = "topology.kubernetes.io/zone" if by_zone else "kubernetes.io/hostname"
             pv: dict[str, Any] = {
@@ -633,7 +663,7 @@ def storage(
                     f"pv-{i}", labels=({key: node["metadata"]["labels"][key]} if by_zone else {})
                 ),
                 "spec": {
-                    "capacity": {"storage": draw(st.sampled_from(["5Gi", "20Gi"]))},
+                    "capacity": {"storage": draw(_sampled_from(["5Gi", "20Gi"]))},
                     "accessModes": pvc["spec"]["accessModes"],
                     "storageClassName": cls,
                     "persistentVolumeReclaimPolicy": "Retain",
@@ -659,7 +689,7 @@ def storage(
                 pv["spec"]["csi"] = {"driver": CSI_DRIVER, "volumeHandle": f"h-{i}"}
             else:
                 pv["spec"]["local"] = {"path": f"/mnt/disk{i}"}
-            if draw(st.booleans()):
+            if draw(_booleans()):
                 pv["spec"]["claimRef"] = {"namespace": ns, "name": name, "uid": f"uid-pvc-{name}"}
                 pvc["metadata"]["uid"] = f"uid-pvc-{name}"
                 pvc["metadata"]["annotations"] = {"pv.kubernetes.io/bind-completed": "yes"}
@@ -672,7 +702,7 @@ def storage(
                 }
             out.append(pv)
     for node in nodes:
-        if draw(st.booleans()):
+        if draw(_booleans()):
             out.append(
                 {
                     "apiVersion": "storage.k8s.io/v1",
@@ -683,7 +713,7 @@ def storage(
                             {
                                 "name": CSI_DRIVER,
                                 "nodeID": node["metadata"]["name"],
-                                "allocatable": {"count": draw(st.integers(0, 2))},
+                                "allocatable": {"count": draw(_integers(0, 2))},
                                 "topologyKeys": ["topology.kubernetes.io/zone"],
                             }
                         ]
@@ -696,7 +726,7 @@ def storage(
 @st.composite
 def dra(draw: st.DrawFn, nodes: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
     """A DeviceClass, ResourceSlices on some nodes and ResourceClaims in "default"."""
-    if draw(st.integers(0, 3)) != 0 or not nodes:
+    if draw(_integers(0, 3)) != 0 or not nodes:
         return [], []
     out: list[dict[str, Any]] = [
         {
@@ -707,14 +737,14 @@ def dra(draw: st.DrawFn, nodes: list[dict[str, Any]]) -> tuple[list[dict[str, An
         }
     ]
     for node in nodes:
-        if draw(st.booleans()):
+        if draw(_booleans()):
             name = node["metadata"]["name"]
             devices = [
                 {
                     "name": f"gpu-{d}",
-                    "attributes": {"model": {"string": draw(st.sampled_from(["a100", "h100"]))}},
+                    "attributes": {"model": {"string": draw(_sampled_from(["a100", "h100"]))}},
                 }
-                for d in range(draw(st.integers(1, 2)))
+                for d in range(draw(_integers(1, 2)))
             ]
             out.append(
                 {
@@ -730,9 +760,9 @@ def dra(draw: st.DrawFn, nodes: list[dict[str, Any]]) -> tuple[list[dict[str, An
                 }
             )
     claims = []
-    for i in range(draw(st.integers(1, 3))):
+    for i in range(draw(_integers(1, 3))):
         request: dict[str, Any] = {"name": "gpu", "exactly": {"deviceClassName": "gpu"}}
-        if draw(st.booleans()):
+        if draw(_booleans()):
             request["exactly"]["selectors"] = [
                 {"cel": {"expression": 'device.attributes["gpu.example.com"].model == "h100"'}}
             ]
@@ -965,21 +995,21 @@ def berth_config(draw: st.DrawFn, *, large: bool) -> dict[str, Any]:
         "kind": "BerthConfiguration",
         "profiles": [profile],
     }
-    if draw(st.integers(0, 2)) != 0:
+    if draw(_integers(0, 2)) != 0:
         return config
     plugin_config: list[dict[str, Any]] = []
-    kind = draw(st.sampled_from(["LeastAllocated", "MostAllocated", "RequestedToCapacityRatio"]))
+    kind = draw(_sampled_from(["LeastAllocated", "MostAllocated", "RequestedToCapacityRatio"]))
     strategy: dict[str, Any] = {"type": kind}
-    if draw(st.booleans()):
+    if draw(_booleans()):
         strategy["resources"] = [
-            {"name": "cpu", "weight": draw(st.integers(1, 5))},
-            {"name": "memory", "weight": draw(st.integers(1, 5))},
-            *([{"name": GPU, "weight": 2}] if draw(st.booleans()) else []),
+            {"name": "cpu", "weight": draw(_integers(1, 5))},
+            {"name": "memory", "weight": draw(_integers(1, 5))},
+            *([{"name": GPU, "weight": 2}] if draw(_booleans()) else []),
         ]
     if kind == "RequestedToCapacityRatio":
         strategy["requestedToCapacityRatio"] = {
             "shape": draw(
-                st.sampled_from(
+                _sampled_from(
                     [
                         [{"utilization": 0, "score": 0}, {"utilization": 100, "score": 10}],
                         [
@@ -992,7 +1022,7 @@ def berth_config(draw: st.DrawFn, *, large: bool) -> dict[str, Any]:
             )
         }
     plugin_config.append({"name": "NodeResourcesFit", "args": {"scoringStrategy": strategy}})
-    if draw(st.booleans()):
+    if draw(_booleans()):
         plugin_config.append(
             {
                 "name": "NodeResourcesBalancedAllocation",
@@ -1000,22 +1030,22 @@ def berth_config(draw: st.DrawFn, *, large: bool) -> dict[str, Any]:
                     "resources": [
                         {"name": "cpu", "weight": 1},
                         {"name": "memory", "weight": 1},
-                        *([{"name": GPU, "weight": 1}] if draw(st.booleans()) else []),
+                        *([{"name": GPU, "weight": 1}] if draw(_booleans()) else []),
                     ]
                 },
             }
         )
-    if draw(st.booleans()):
+    if draw(_booleans()):
         plugin_config.append(
             {
                 "name": "InterPodAffinity",
                 "args": {
-                    "hardPodAffinityWeight": draw(st.integers(0, 100)),
-                    "ignorePreferredTermsOfExistingPods": draw(st.booleans()),
+                    "hardPodAffinityWeight": draw(_integers(0, 100)),
+                    "ignorePreferredTermsOfExistingPods": draw(_booleans()),
                 },
             }
         )
-    if draw(st.integers(0, 3)) == 0:
+    if draw(_integers(0, 3)) == 0:
         plugin_config.append(
             {
                 "name": "PodTopologySpread",
@@ -1031,7 +1061,7 @@ def berth_config(draw: st.DrawFn, *, large: bool) -> dict[str, Any]:
                 },
             }
         )
-    if draw(st.integers(0, 4)) == 0:
+    if draw(_integers(0, 4)) == 0:
         plugin_config.append(
             {
                 "name": "NodeAffinity",
@@ -1061,14 +1091,14 @@ def berth_config(draw: st.DrawFn, *, large: bool) -> dict[str, Any]:
         "ImageLocality",
     ]
     enabled = [
-        {"name": p, "weight": draw(st.integers(1, 5))}
-        for p in draw(st.lists(st.sampled_from(score_plugins), unique=True, max_size=3))
+        {"name": p, "weight": draw(_integers(1, 5))}
+        for p in draw(_lists(_sampled_from(score_plugins), unique=True, max_size=3))
     ]
     disabled = [
         {"name": p}
         for p in draw(
-            st.lists(
-                st.sampled_from([*score_plugins, "NodePorts", "VolumeRestrictions"]),
+            _lists(
+                _sampled_from([*score_plugins, "NodePorts", "VolumeRestrictions"]),
                 unique=True,
                 max_size=2,
             )
@@ -1082,10 +1112,10 @@ def berth_config(draw: st.DrawFn, *, large: bool) -> dict[str, Any]:
         plugins["multiPoint"] = {"disabled": disabled}
     if plugins:
         profile["plugins"] = plugins
-    if large or draw(st.integers(0, 3)) == 0:
-        pct = draw(st.sampled_from([None, 0, 10, 30, 70, 100]))
+    if large or draw(_integers(0, 3)) == 0:
+        pct = draw(_sampled_from([None, 0, 10, 30, 70, 100]))
         if pct is not None:
-            if draw(st.booleans()):
+            if draw(_booleans()):
                 profile["percentageOfNodesToScore"] = pct
             else:
                 config["percentageOfNodesToScore"] = pct
@@ -1095,9 +1125,9 @@ def berth_config(draw: st.DrawFn, *, large: bool) -> dict[str, Any]:
 # ----- a whole cluster --------------------------------------------------------------------------
 @st.composite
 def clusters(draw: st.DrawFn) -> Case:
-    large = draw(st.integers(0, 24)) == 0
-    n_nodes = draw(st.integers(100, 130)) if large else draw(st.integers(1, 8))
-    zoned = draw(st.integers(0, 3)) > 0
+    large = draw(_integers(0, 24)) == 0
+    n_nodes = draw(_integers(100, 130)) if large else draw(_integers(1, 8))
+    zoned = draw(_integers(0, 3)) > 0
     nodes = [draw(node_object(i, zoned=zoned, large=large)) for i in range(n_nodes)]
     names = [n["metadata"]["name"] for n in nodes]
     objects: list[dict[str, Any]] = [*namespaces(), *draw(priority_classes())]
@@ -1109,10 +1139,10 @@ def clusters(draw: st.DrawFn) -> Case:
     objects += volume_objects
     dra_objects, claims = draw(dra(nodes))
     objects += dra_objects
-    n_bound = draw(st.integers(0, 6 if large else min(3 * n_nodes, 14)))
+    n_bound = draw(_integers(0, 6 if large else min(3 * n_nodes, 14)))
     starts = draw(st.permutations(list(range(n_bound))))
     for i in range(n_bound):
-        target = draw(st.sampled_from(names)) if draw(st.integers(0, 30)) else "node-gone"
+        target = draw(_sampled_from(names)) if draw(_integers(0, 30)) else "node-gone"
         objects.append(
             draw(
                 pod_object(
@@ -1127,7 +1157,7 @@ def clusters(draw: st.DrawFn) -> Case:
                 )
             )
         )
-    n_pending = draw(st.integers(1, 3 if large else 6))
+    n_pending = draw(_integers(1, 3 if large else 6))
     notes: list[str] = []
     for i in range(n_pending):
         raw = draw(
@@ -1136,22 +1166,22 @@ def clusters(draw: st.DrawFn) -> Case:
                 node_names=names,
                 bound_to=None,
                 start=0,
-                created=1000 + draw(st.integers(0, 3)),
+                created=1000 + draw(_integers(0, 3)),
                 claims=claims,
                 pvcs=pvcs,
                 owners=owners,
             )
         )
-        if draw(st.integers(0, 15)) == 0:
-            flaw = draw(st.sampled_from(sorted(MALFORMATIONS)))
+        if draw(_integers(0, 15)) == 0:
+            flaw = draw(_sampled_from(sorted(MALFORMATIONS)))
             MALFORMATIONS[flaw](raw)
             notes.append(f"pod {raw['metadata']['name']}: {flaw}")
         objects.append(raw)
-    if draw(st.integers(0, 30)) == 0:
-        flaw = draw(st.sampled_from(sorted(NODE_MALFORMATIONS)))
-        node = draw(st.sampled_from(nodes))
+    if draw(_integers(0, 30)) == 0:
+        flaw = draw(_sampled_from(sorted(NODE_MALFORMATIONS)))
+        node = draw(_sampled_from(nodes))
         NODE_MALFORMATIONS[flaw](node)
         notes.append(f"node {node['metadata']['name']}: {flaw}")
     objects += nodes
     config = draw(berth_config(large=large))
-    return Case(objects=objects, config=config, seed=draw(st.integers(0, 2**31)), notes=notes)
+    return Case(objects=objects, config=config, seed=draw(_integers(0, 2**31)), notes=notes)

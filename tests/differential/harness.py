@@ -4,7 +4,7 @@ and what a divergence leaves behind (the dump, the configuration, the command th
 
 from __future__ import annotations
 
-import json
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from berth.config.loader import parse_config
-from berth.dump import parse_dump
+from berth.dump import dump_of
 from berth.upstream.compare import Difference
 from berth.upstream.differential import compare_with_upstream
 from berth.upstream.errors import UpstreamError
@@ -29,7 +29,8 @@ class Outcome:
 
 
 def run_case(oracle: Oracle, case: Case) -> Outcome:
-    dump = parse_dump(json.dumps(case.objects))
+    # Berth's loaders keep what they read, so each run gets its own copy of the case.
+    dump = dump_of([copy.deepcopy(case.objects)])
     try:
         result = compare_with_upstream(oracle, dump, parse_config(case.config), seed=case.seed)
     except UpstreamError:

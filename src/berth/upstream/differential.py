@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,11 +57,13 @@ def compare_with_upstream(
 ) -> Comparison:
     """Schedule `dump` with Berth and with upstream; upstream follows Berth's pick among its
     own equally scored best nodes, so a different node means a different best set."""
+    # Taken before Berth runs: a simulation may record its assumptions on the objects it read.
+    objects = copy.deepcopy(dump_objects(dump))
     sim = Simulation(dump=dump, config=config, seed=seed)
     berth = [d.to_json() for d in sim.run()]
     ties = {d["pod"]: d["node"] for d in berth if d.get("node")}
     answer = oracle.decide(
-        dump_objects(dump), config=to_kube_scheduler_configuration(config.model), tie_break=ties
+        objects, config=to_kube_scheduler_configuration(config.model), tie_break=ties
     )
     differences = compare(berth, answer.decisions)
     differences += load_differences(answer.invalid, sim.load_errors)

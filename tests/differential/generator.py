@@ -1123,6 +1123,21 @@ def berth_config(draw: st.DrawFn, *, large: bool) -> dict[str, Any]:
 
 
 # ----- a whole cluster --------------------------------------------------------------------------
+def _one_pod_per_host_port(
+    pod: dict[str, Any], node: str, in_use: set[tuple[str, str, int]]
+) -> None:
+    """Exclusion: two bound pods of one node never share a host port. kube-scheduler keeps a
+    node's used ports as a set (kube-scheduler framework/types.go:610, HostPortInfo.Remove), so
+    a preemption dry-run that removes one of the two frees the port for both; Berth counts
+    each pod's ports. Only pods bound around the scheduler can share one."""
+    for c in pod["spec"]["containers"]:
+        for port in c.get("ports", []):
+            key = (node, port.get("protocol") or "TCP", port["hostPort"])
+            if key in in_use:
+                del port["hostPort"]
+            in_use.add(key)
+
+
 @st.composite
 def clusters(draw: st.DrawFn) -> Case:
     large = draw(_integers(0, 24)) == 0
@@ -1141,22 +1156,23 @@ def clusters(draw: st.DrawFn) -> Case:
     objects += dra_objects
     n_bound = draw(_integers(0, 6 if large else min(3 * n_nodes, 14)))
     starts = draw(st.permutations(list(range(n_bound))))
+    ports_in_use: set[tuple[str, str, int]] = set()
     for i in range(n_bound):
         target = draw(_sampled_from(names)) if draw(_integers(0, 30)) else "node-gone"
-        objects.append(
-            draw(
-                pod_object(
-                    f"bound-{i}",
-                    node_names=names,
-                    bound_to=target,
-                    start=100 + 10 * starts[i],
-                    created=i,
-                    claims=[],
-                    pvcs=pvcs,
-                    owners=owners,
-                )
+        bound = draw(
+            pod_object(
+                f"bound-{i}",
+                node_names=names,
+                bound_to=target,
+                start=100 + 10 * starts[i],
+                created=i,
+                claims=[],
+                pvcs=pvcs,
+                owners=owners,
             )
         )
+        _one_pod_per_host_port(bound, target, ports_in_use)
+        objects.append(bound)
     n_pending = draw(_integers(1, 3 if large else 6))
     notes: list[str] = []
     for i in range(n_pending):

@@ -1175,6 +1175,11 @@ def clusters(draw: st.DrawFn) -> Case:
         objects.append(bound)
     n_pending = draw(_integers(1, 3 if large else 6))
     notes: list[str] = []
+    # Exclusion: a ResourceClaim is for one pending pod. Berth's simulation takes an earlier
+    # pod's allocation as written; upstream's stays in flight until that pod's PreBind writes
+    # it, which the oracle (like `berth simulate`) never runs, so a later pod sharing the claim
+    # reads "is in the process of being allocated" (dynamicresources.go PreFilter).
+    claimed: set[str] = set()
     for i in range(n_pending):
         raw = draw(
             pod_object(
@@ -1183,11 +1188,13 @@ def clusters(draw: st.DrawFn) -> Case:
                 bound_to=None,
                 start=0,
                 created=1000 + draw(_integers(0, 3)),
-                claims=claims,
+                claims=[c for c in claims if c not in claimed],
                 pvcs=pvcs,
                 owners=owners,
             )
         )
+        for ref in raw["spec"].get("resourceClaims", []):
+            claimed.add(ref.get("resourceClaimName", ""))
         if draw(_integers(0, 15)) == 0:
             flaw = draw(_sampled_from(sorted(MALFORMATIONS)))
             MALFORMATIONS[flaw](raw)

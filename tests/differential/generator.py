@@ -14,7 +14,9 @@ Exclusions, each where upstream is knowingly not followed (docs/testing.md lists
 - the large clusters (100-130 nodes) have at most 6 bound pods, so fewer preemption
   candidates than the 100 kube-scheduler dry-runs at least: its random starting offset then
   changes only the order candidates are found in, which the distinct start times keep from
-  deciding anything.
+  deciding anything;
+- two bound pods of one node never share a host port (`_one_pod_per_host_port`);
+- a ResourceClaim is used by one pending pod (in `clusters`).
 """
 
 from __future__ import annotations

@@ -690,6 +690,10 @@ def storage(
             }
             if cls == "fast":
                 pv["spec"]["csi"] = {"driver": CSI_DRIVER, "volumeHandle": f"h-{i}"}
+                if by_zone and draw(_booleans()):
+                    # Its zone as a label only, as older PVs have it: VolumeZone, not
+                    # VolumeBinding, is then the plugin that rejects the other zones.
+                    del pv["spec"]["nodeAffinity"]
             else:
                 pv["spec"]["local"] = {"path": f"/mnt/disk{i}"}
             if draw(_booleans()):

@@ -46,7 +46,7 @@ def test_fit_error_message_counts_reasons_sorted() -> None:
         e.schedulers["berth"].schedule(parse_pod(pod(cpu="2", memory="2Gi")))
     assert info.value.message == (
         "0/3 nodes are available: 1 Insufficient cpu, 1 Insufficient memory, "
-        "2 node(s) had untolerated taint {k: v}. "
+        "2 node(s) had untolerated taint(s). "
         # DefaultPreemption's PostFilter message: a request above allocatable and an
         # untolerated taint are UnschedulableAndUnresolvable, so no node is worth trying.
         "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."

@@ -71,6 +71,38 @@ def _low_then_high() -> list[dict[str, Any]]:
     return [pc, node("n1", cpu="2"), low, high]
 
 
+def _admission() -> list[dict[str, Any]]:
+    never = {
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {"name": "never"},
+        "value": 1000,
+        "preemptionPolicy": "Never",
+    }
+    return [
+        never,
+        node("n1", cpu="1"),
+        pod("low", cpu="1", node_name="n1", priority=0),
+        pod("polite", cpu="1", spec={"priorityClassName": "never"}),
+        pod("unknown", cpu="1", spec={"priorityClassName": "platinum"}),
+    ]
+
+
+def _unbound_immediate() -> list[dict[str, Any]]:
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data", "namespace": "default"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    user = pod(
+        "user",
+        cpu="1",
+        spec={"volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]},
+    )
+    return [node("n1"), claim, user]
+
+
 def _malformed() -> list[dict[str, Any]]:
     empty = pod("empty")
     empty["spec"]["containers"] = []
@@ -117,6 +149,43 @@ OUTCOMES: list[tuple[str, list[dict[str, Any]], list[tuple[str, dict[str, Any]]]
                 {"node": "n1", "nominatedNode": "n1", "preempted": ["default/low"]},
             ),
             ("default/peer", {"node": None}),
+        ],
+    ),
+    (
+        "admission: the class's preemptionPolicy applies; an unknown class refuses the pod",
+        _admission(),
+        [
+            (
+                "default/polite",
+                {
+                    "node": None,
+                    "message": "0/1 nodes are available: 1 Insufficient cpu. preemption: not "
+                    "eligible due to preemptionPolicy=Never.",
+                },
+            ),
+            (
+                "default/unknown",
+                {
+                    "node": None,
+                    "error": "Pod default/unknown: spec.priorityClassName: no PriorityClass with "
+                    "name platinum was found",
+                },
+            ),
+        ],
+    ),
+    (
+        "a PreFilter before DynamicResources' rejects: its PostFilter fails (upstream's 'not "
+        "found'), no preemption",
+        _unbound_immediate(),
+        [
+            (
+                "default/user",
+                {
+                    "node": None,
+                    "message": "0/1 nodes are available: pod has unbound immediate "
+                    "PersistentVolumeClaims. not found",
+                },
+            ),
         ],
     ),
     (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -86,6 +86,12 @@ def _load_config(path: str | None) -> Config:
     help="Whose JSON lines name each rejected node's reasons: every pod's, the pods left "
     "pending, or none (the message sums them up).",
 )
+@click.option(
+    "--compare-upstream",
+    is_flag=True,
+    help="Also run kube-scheduler's own plugins on DUMP and print where they differ "
+    "(exit 0 the same, 1 different, 2 the oracle is not built).",
+)
 def simulate(
     dump: str,
     config_path: str | None,
@@ -93,6 +99,7 @@ def simulate(
     seed: int | None,
     scores: int | None,
     reasons: Reasons,
+    compare_upstream: bool,
 ) -> None:
     """Schedule the pending pods of DUMP offline and explain each decision.
 
@@ -107,6 +114,8 @@ def simulate(
 
     config = _load_config(config_path)
     data = read_dump(dump)
+    if compare_upstream:
+        _compare_upstream(data, config, seed)
     as_json = output == "json"
     # The table prints each pending pod's message, never each node's reasons or scores.
     sim = Simulation(
@@ -146,6 +155,30 @@ def _scores_option(value: str) -> int | None:
         return parse_scores(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def _compare_upstream(dump: Any, config: Config, seed: int | None) -> NoReturn:
+    """`simulate --compare-upstream`: the differences, pod by pod and node by node."""
+    from berth.config import ConfigError
+    from berth.upstream.differential import compare_with_upstream
+    from berth.upstream.errors import UpstreamError
+    from berth.upstream.oracle import Oracle
+
+    try:
+        with Oracle() as oracle:
+            result = compare_with_upstream(oracle, dump, config, seed=seed)
+    except ConfigError as exc:
+        _fail(f"kube-scheduler cannot run this configuration: {exc}", code=2)
+    except UpstreamError as exc:
+        _fail(str(exc), code=2)
+    for difference in result.differences:
+        click.echo(str(difference))
+    pods = len(result.upstream)
+    if result.differences:
+        click.echo(f"{len(result.differences)} difference(s) over {pods} pending pod(s)")
+        raise SystemExit(1)
+    click.echo(f"Berth and kube-scheduler agree on all {pods} pending pod(s)")
+    raise SystemExit(0)
 
 
 @main.command()

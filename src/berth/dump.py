@@ -55,6 +55,11 @@ def parse_dump(text: str | bytes) -> Dump:
         docs = load_all(text)
     except InputError as exc:
         raise DumpError(str(exc)) from None
+    return dump_of(docs)
+
+
+def dump_of(docs: list[Any]) -> Dump:
+    """A dump of documents already decoded (objects, lists of them, `kind: List`s)."""
     dump = Dump()
     buckets = {
         "Node": dump.nodes,

@@ -105,16 +105,58 @@ def _key(raw: dict[str, Any]) -> str:
     return f"{meta.get('namespace') or 'default'}/{meta.get('name') or '?'}"
 
 
-def _with_priority(raw: dict[str, Any], classes: dict[str, int], default: int | None) -> Any:
-    """Fill spec.priority from the PriorityClass, as the API server's admission would have."""
+@dataclass(frozen=True)
+class _PriorityClass:
+    name: str
+    value: int
+    preemption_policy: str | None
+
+
+def _priority_classes(classes: list[dict[str, Any]]) -> tuple[dict[str, _PriorityClass], str]:
+    """The dump's PriorityClasses by name, and the global default: the lowest-valued one with
+    globalDefault (upstream plugin/pkg/admission/priority/admission.go:329)."""
+    out: dict[str, _PriorityClass] = {}
+    default: _PriorityClass | None = None
+    for pc in classes:
+        meta = pc.get("metadata") or {}
+        value = pc.get("value")
+        if not isinstance(meta, dict) or not isinstance(value, int):
+            continue
+        policy = pc.get("preemptionPolicy")
+        cls = _PriorityClass(
+            str(meta.get("name")), value, policy if isinstance(policy, str) else None
+        )
+        out[cls.name] = cls
+        if pc.get("globalDefault") and (default is None or default.value > cls.value):
+            default = cls
+    return out, default.name if default is not None else ""
+
+
+def _with_priority(raw: dict[str, Any], classes: dict[str, _PriorityClass], default: str) -> Any:
+    """Give a pod without spec.priority the priority and preemption policy of its PriorityClass
+    (or the global default's), as the Priority admission plugin does on create (admission.go:
+    175-196); a dump holds stored pods, so a priority already set is kept. A class that does
+    not exist is the pod's admission failing: ObjectError."""
     spec = raw.get("spec")
     if not isinstance(spec, dict) or spec.get("priority") is not None:
         return raw
     name = spec.get("priorityClassName")
-    value = classes.get(name) if isinstance(name, str) else default
-    if value is None:
-        return raw
-    return {**raw, "spec": {**spec, "priority": value}}
+    if isinstance(name, str) and name:
+        cls = classes.get(name)
+        if cls is None:
+            raise ObjectError(
+                kind="Pod",
+                name=_key(raw),
+                field="spec.priorityClassName",
+                reason=f"no PriorityClass with name {name} was found",
+            )
+    else:
+        cls = classes.get(default)
+    spec = {**spec, "priority": cls.value if cls is not None else 0}
+    if spec.get("preemptionPolicy") is None:
+        policy = cls.preemption_policy if cls is not None else None
+        spec["preemptionPolicy"] = policy or "PreemptLowerPriority"
+    return {**raw, "spec": spec}
 
 
 class Simulation:
@@ -159,17 +201,15 @@ class Simulation:
             feed.add(obj)  # workloads, storage, PDBs, DRA objects, PodGroups
         for raw in self.dump.nodes:
             feed.add(raw)
-        classes: dict[str, int] = {}
-        default: int | None = None
-        for pc in self.dump.priority_classes:
-            meta = pc.get("metadata") or {}
-            value = pc.get("value")
-            if isinstance(meta, dict) and isinstance(value, int):
-                classes[str(meta.get("name"))] = value
-                if pc.get("globalDefault"):
-                    default = value
+        classes, default = _priority_classes(self.dump.priority_classes)
+        loading = feed.listener
         for raw in self.dump.pods:
-            feed.add(_with_priority(raw, classes, default))
+            try:
+                admitted = _with_priority(raw, classes, default)
+            except ObjectError as exc:
+                loading.malformed("Pod", raw, exc, pending=self._would_be_pending(raw))
+                continue
+            feed.add(admitted)
         queue_order = self.engine.queue_order
 
         def order(item: tuple[str, PodInfo | None, str]) -> tuple[Any, ...]:
@@ -180,6 +220,20 @@ class Simulation:
             return (*queue_order(pod, pod.created), pod.key)
 
         self.pending.sort(key=order)
+
+    def _would_be_pending(self, raw: dict[str, Any]) -> bool:
+        """Whether a pod the API server refused would have been one of this run's pending pods
+        (then it is reported as a decision, not only as a load error)."""
+        spec = raw.get("spec") if isinstance(raw.get("spec"), dict) else {}
+        status = raw.get("status") if isinstance(raw.get("status"), dict) else {}
+        meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+        assert isinstance(spec, dict) and isinstance(status, dict) and isinstance(meta, dict)
+        return (
+            not spec.get("nodeName")
+            and status.get("phase") not in ("Succeeded", "Failed")
+            and not meta.get("deletionTimestamp")
+            and self.engine.schedules(raw)
+        )
 
     async def _settle(self) -> list[Decision]:
         """Finish the pods whose wait at Permit ended: bind the allowed, release the rejected

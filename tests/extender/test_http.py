@@ -58,7 +58,7 @@ def test_filter_reasons_are_berths_and_only_sent_nodes_come_back() -> None:
             assert body["FailedNodes"] == {"full": "Insufficient cpu"}
             assert body["FailedAndUnresolvableNodes"] == {
                 "small": "Insufficient cpu",
-                "tainted": "node(s) had untolerated taint {dedicated: gpu}",
+                "tainted": "node(s) had untolerated taint(s)",
                 "wrong-zone": "node(s) didn't match Pod's node affinity/selector",
             }
             sent = {n["metadata"]["name"] for n in nodes}

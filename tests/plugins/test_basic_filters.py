@@ -148,7 +148,7 @@ def test_node_ports_sidecar_ports_count_but_init_ports_do_not() -> None:
             "untolerated NoSchedule",
             [TAINT_GPU],
             [],
-            "node(s) had untolerated taint {dedicated: gpu}",
+            "node(s) had untolerated taint(s)",
         ),
         (
             "tolerated by Equal",
@@ -166,7 +166,7 @@ def test_node_ports_sidecar_ports_count_but_init_ports_do_not() -> None:
             "wrong value",
             [TAINT_GPU],
             [{"key": "dedicated", "value": "cpu"}],
-            "node(s) had untolerated taint {dedicated: gpu}",
+            "node(s) had untolerated taint(s)",
         ),
         (
             "Exists tolerates any value",
@@ -178,7 +178,7 @@ def test_node_ports_sidecar_ports_count_but_init_ports_do_not() -> None:
             "effect mismatch",
             [TAINT_GPU],
             [{"key": "dedicated", "operator": "Exists", "effect": "NoExecute"}],
-            "node(s) had untolerated taint {dedicated: gpu}",
+            "node(s) had untolerated taint(s)",
         ),
         (
             "PreferNoSchedule never filters",
@@ -187,16 +187,16 @@ def test_node_ports_sidecar_ports_count_but_init_ports_do_not() -> None:
             None,
         ),
         (
-            "NoExecute filters; empty value shown empty",
+            "NoExecute filters",
             [{"key": "node.kubernetes.io/not-ready", "effect": "NoExecute"}],
             [],
-            "node(s) had untolerated taint {node.kubernetes.io/not-ready: }",
+            "node(s) had untolerated taint(s)",
         ),
         (
-            "first untolerated taint is reported",
+            "one untolerated taint among tolerated ones",
             [TAINT_GPU, {"key": "b", "value": "2", "effect": "NoSchedule"}],
             [{"key": "dedicated", "operator": "Exists"}],
-            "node(s) had untolerated taint {b: 2}",
+            "node(s) had untolerated taint(s)",
         ),
     ],
 )

@@ -299,15 +299,69 @@ def test_fit_args_validation(args: dict[str, Any], fragment: str) -> None:
     assert fragment in str(info.value)
 
 
-# --- BalancedAllocation --------------------------------------------------------------------------
+# --- BalancedAllocation (balanced_allocation_test.go, 1.37: the change in balance) ------------
 @pytest.mark.parametrize(
     ("name", "incoming", "alloc", "existing", "want"),
     [
-        ("fractions .75/.5", (3000, 5000), (4000, 10000), None, 87),
-        ("equal fractions", (3000, 5000), (6000, 10000), None, 100),
-        ("with an existing pod", (3000, 5000), (10000, 20000), (3000, 0), 82),
-        ("another existing pod", (3000, 5000), (10000, 20000), (3000, 5000), 95),
-        ("over capacity caps at 1", (3000, 0), (4000, 10000), (3000, 0), 50),
+        (
+            "nothing scheduled, resources requested, differently sized nodes (node1)",
+            (3000, 5000),
+            (4000, 10000),
+            None,
+            68,
+        ),
+        (
+            "nothing scheduled, resources requested, differently sized nodes (node2)",
+            (3000, 5000),
+            (6000, 10000),
+            None,
+            75,
+        ),
+        (
+            "resources requested, pods scheduled with resources (node1)",
+            (3000, 5000),
+            (10000, 20000),
+            (3000, 0),
+            73,
+        ),
+        (
+            "resources requested, pods scheduled with resources (node2)",
+            (3000, 5000),
+            (10000, 20000),
+            (3000, 5000),
+            74,
+        ),
+        (
+            "resources requested, pods scheduled with resources, differently sized nodes (node2)",
+            (3000, 5000),
+            (10000, 50000),
+            (3000, 5000),
+            70,
+        ),
+        (
+            "resources requested, pods scheduled with resources, nodes to reach min/max score "
+            "(node1)",
+            (0, 5000),
+            (3000, 5000),
+            (3000, 0),
+            100,
+        ),
+        (
+            "resources requested, pods scheduled with resources, nodes to reach min/max score "
+            "(node2)",
+            (0, 5000),
+            (3000, 5000),
+            None,
+            50,
+        ),
+        ("requested resources at node capacity (node1)", (3000, 0), (6000, 10000), (3000, 0), 62),
+        (
+            "requested resources at node capacity (node2)",
+            (3000, 0),
+            (6000, 10000),
+            (3000, 5000),
+            62,
+        ),
     ],
 )
 def test_balanced_allocation(
@@ -326,3 +380,23 @@ def test_balanced_allocation(
 def test_balanced_allocation_skips_best_effort_pods() -> None:
     h = PluginHarness("NodeResourcesBalancedAllocation", make_state([mnode("n1", 4000, 10000)]))
     assert h.score(pod(containers=[{"name": "c", "image": "x"}])) == {}
+
+
+def test_fit_scores_the_containers_requests_even_with_pod_level_resources() -> None:
+    # NodeResourcesFit's scorer never turns PodLevelResources on (noderesources/fit.go:219
+    # builds it without enablePodLevelResources, resource_allocation.go:242 then skips the
+    # pod-level requests): two containers with no requests count 2 x (100m, 200Mi), not the
+    # pod's 4 cpu and 8Gi, while its Filter and BalancedAllocation read the pod-level ones.
+    # Found by the differential oracle.
+    state = make_state([node("n1", cpu="4", memory="8Gi")])
+    raw = pod(
+        containers=[{"name": "a", "image": "x"}, {"name": "b", "image": "x"}],
+        spec={"resources": {"requests": {"cpu": "4", "memory": "8Gi"}}},
+    )
+    assert PluginHarness("NodeResourcesFit", state).score(raw) == {"n1": 95}
+    assert PluginHarness("NodeResourcesFit", state).reasons(raw) == {}
+    bigger = pod(
+        containers=[{"name": "a", "image": "x"}],
+        spec={"resources": {"requests": {"cpu": "5"}}},
+    )
+    assert PluginHarness("NodeResourcesFit", state).reasons(bigger) == {"n1": ["Insufficient cpu"]}

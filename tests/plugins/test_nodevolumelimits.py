@@ -147,6 +147,12 @@ ROWS: list[tuple[str, Any, list[Any], list[Any], int, list[str], str, Any]] = [
      ebs_one, [running, ebs_two], [], 4, [EBS], "csinode", None),
     ("doesn't when node volume limit <= pods CSI volume",
      ebs_one, [running, ebs_two], [], 2, [EBS], "csinode", EXCEEDED),
+    # csi.go:344-349: only drivers with a new attachment are checked; found by the
+    # differential oracle (Berth refused a node already over its limit).
+    ("fits a node over its limit when the pod's volumes are all attached there",
+     ebs_one, [ebs_one, running, ebs_two], [], 1, [EBS], "csinode", None),
+    ("fits an unbound claim a pod on the node already uses, with limit 0",
+     pending, [pending], [], 0, [EBS], "csinode", None),
     ("should when driver does not support volume limits",
      ebs_one, [running, ebs_two], [], 2, [EBS], "csinode-with-no-limit", None),
     ("count pending PVCs towards volume limit <= pods CSI volume",

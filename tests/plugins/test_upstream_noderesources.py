@@ -42,9 +42,10 @@ def r(cpu: int | None = None, mem: int | None = None, **scalar: int) -> dict[str
     return out
 
 
-def ctrs(*reqs: dict[str, str]) -> list[dict[str, Any]]:
+def ctrs(*reqs: dict[str, str], prefix: str = "c") -> list[dict[str, Any]]:
+    # Names are unique across containers and init containers, as API validation wants.
     return [
-        {"name": f"c{i}", "image": "x", "resources": {"requests": q} if q else {}}
+        {"name": f"{prefix}{i}", "image": "x", "resources": {"requests": q} if q else {}}
         for i, q in enumerate(reqs)
     ]
 
@@ -59,7 +60,7 @@ def resource_pod(
     no container at all; Berth needs one, so an empty container stands in for it."""
     spec: dict[str, Any] = {}
     if init:
-        spec["initContainers"] = ctrs(*init)
+        spec["initContainers"] = ctrs(*init, prefix="init")
     if overhead:
         spec["overhead"] = overhead
     return pod(containers=ctrs(*(containers or ({},))), spec=spec, node_name=node_name)
@@ -606,8 +607,8 @@ def test_score_leaves_out_resources_that_are_neither_native_nor_scalar() -> None
     h = PluginHarness(
         "NodeResourcesBalancedAllocation", make_state(nodes), {"resources": [*DEFAULT, *extra]}
     )
-    # fractions .25 and .125 only: std .0625 -> 93
-    assert h.score(pod(cpu="1", memory="1Gi")) == {"a": 93, "b": 93}
+    # fractions .25 and .125 only: std .0625 -> 93, from 100 without the pod -> 50 + 43 / 2
+    assert h.score(pod(cpu="1", memory="1Gi")) == {"a": 71, "b": 71}
 
 
 # --- NodeResourcesBalancedAllocation -------------------------------------------------------------
@@ -617,18 +618,20 @@ FOO = "example.com/foo"
 @pytest.mark.parametrize(
     ("name", "resources", "want"),
     [
-        # [derived] balanced_allocation.go balancedResourceScorer, len(fractions) > 2:
-        # std = sqrt(sum((f - mean)^2) / n), score = int((1 - std) * 100).
+        # [derived] balanced_allocation.go balancedResourceScore, len(fractions) > 2:
+        # std = sqrt(sum((f - mean)^2) / n), balance = int((1 - std) * 100); the score is
+        # 50 + (50 + balance with the pod - balance without it) / 2 (balancedResourceScorer).
         (
-            "[derived] three resources: fractions .25 .25 .75 -> std .2357 -> 76; node without "
-            "the scalar resource scores cpu and memory only -> 100; .25 .25 .375 -> 94",
+            "[derived] three resources: fractions .25 .25 .75 -> std .2357 -> 76 (100 before) "
+            "-> 63; node without the scalar resource scores cpu and memory only -> 100 (100 "
+            "before) -> 75; .25 .25 .375 -> 94 -> 72",
             [*DEFAULT, {"name": FOO}],
-            {"n1": 76, "n2": 100, "n3": 94},
+            {"n1": 63, "n2": 75, "n3": 72},
         ),
         (
             "[derived] the scalar resource not configured: cpu and memory only",
             DEFAULT,
-            {"n1": 100, "n2": 100, "n3": 100},
+            {"n1": 75, "n2": 75, "n3": 75},
         ),
     ],
 )

@@ -14,7 +14,7 @@ from tests.builders import node, pod
 from tests.plugins.volume_builders import harness, pod_with_claims, pv, pvc, storage_class
 
 BIND_CONFLICT = "node(s) didn't find available persistent volumes to bind"
-NODE_CONFLICT = "node(s) had volume node affinity conflict"
+NODE_CONFLICT = "node(s) didn't match PersistentVolume's node affinity"
 PV_NOT_EXIST = "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)"
 IMMEDIATE = "pod has unbound immediate PersistentVolumeClaims"
 HOST = "kubernetes.io/hostname"
@@ -452,3 +452,67 @@ def test_first_match_equals_upstream_walk_per_node(seed: int) -> None:
         labels = {host: name, **n["metadata"]["labels"]}
         want = _reference_choice(claims, pvs, labels)
         assert got[name] == all(w is not None for w in want), (name, want)
+
+
+# --- Score: storage capacity scoring (volume_binding_test.go, StorageCapacityScoring on) -------
+@pytest.mark.parametrize(
+    ("name", "claims", "pvs", "args", "want"),
+    [
+        (
+            "local volumes with close capacity are preferred",
+            [pvc("pvc-a", cls="wait", size="50Gi")],
+            [
+                pv("pv-a-0", cls="wait", size="200Gi", affinity=on(HOST, "node-a")),
+                pv("pv-a-1", cls="wait", size="200Gi", affinity=on(HOST, "node-a")),
+                pv("pv-b-0", cls="wait", size="100Gi", affinity=on(HOST, "node-b")),
+                pv("pv-b-1", cls="wait", size="100Gi", affinity=on(HOST, "node-b")),
+            ],
+            None,
+            {"node-a": 75, "node-b": 50},
+        ),
+        (
+            "local volumes with close capacity are preferred (multiple pvcs)",
+            [pvc("pvc-0", cls="wait", size="50Gi"), pvc("pvc-1", cls="wait-hdd", size="100Gi")],
+            [
+                storage_class("wait-hdd", provisioner="kubernetes.io/no-provisioner"),
+                pv("pv-a-0", cls="wait", size="200Gi", affinity=on(HOST, "node-a")),
+                pv("pv-a-1", cls="wait", size="200Gi", affinity=on(HOST, "node-a")),
+                pv("pv-a-2", cls="wait-hdd", size="200Gi", affinity=on(HOST, "node-a")),
+                pv("pv-a-3", cls="wait-hdd", size="200Gi", affinity=on(HOST, "node-a")),
+                pv("pv-b-0", cls="wait", size="100Gi", affinity=on(HOST, "node-b")),
+                pv("pv-b-1", cls="wait", size="100Gi", affinity=on(HOST, "node-b")),
+                pv("pv-b-2", cls="wait-hdd", size="100Gi", affinity=on(HOST, "node-b")),
+                pv("pv-b-3", cls="wait-hdd", size="100Gi", affinity=on(HOST, "node-b")),
+            ],
+            None,
+            {"node-a": 63, "node-b": 25},
+        ),
+        (
+            "[derived] custom shape: the fuller the better",
+            [pvc("pvc-a", cls="wait", size="50Gi")],
+            [
+                pv("pv-a", cls="wait", size="200Gi", affinity=on(HOST, "node-a")),
+                pv("pv-b", cls="wait", size="100Gi", affinity=on(HOST, "node-b")),
+            ],
+            {"shape": [{"utilization": 0, "score": 0}, {"utilization": 100, "score": 10}]},
+            {"node-a": 25, "node-b": 50},
+        ),
+        ("pod has no pvcs", [], [], None, {"node-a": 0, "node-b": 0}),
+    ],
+)
+def test_volume_binding_score(
+    name: str,
+    claims: list[dict[str, Any]],
+    pvs: list[dict[str, Any]],
+    args: dict[str, Any] | None,
+    want: dict[str, int],
+) -> None:
+    h, _ = harness("VolumeBinding", NODES[:2], [*CLASSES, *claims, *pvs], args=args)
+    names = [c["metadata"]["name"] for c in claims if c["kind"] == "PersistentVolumeClaim"]
+    p = parse_pod(pod_with_claims(*names))
+    cycle = CycleState()
+    nodes = h._nodes()
+    h.plugin.pre_filter(cycle, p)  # type: ignore[attr-defined]
+    assert h.plugin.pre_score(cycle, p, nodes).ok  # type: ignore[attr-defined]
+    scores = h.plugin.score(cycle, p, nodes)  # type: ignore[attr-defined]
+    assert {h.state.names[i]: int(s) for i, s in zip(nodes, scores, strict=True)} == want, name

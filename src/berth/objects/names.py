@@ -63,3 +63,32 @@ def qualified_name_errors(value: str) -> list[str]:
     if not _QUALIFIED_NAME.match(name):
         errs.append("name part " + QUALIFIED_NAME_MESSAGE)
     return errs
+
+
+LABEL_VALUE_MAX_LENGTH = 63
+_LABEL_VALUE = re.compile(f"^({_QUALIFIED_NAME_FMT})?$")
+LABEL_VALUE_MESSAGE = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
+    "'.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
+    f"'my_value',  or '12345', regex used for validation is '({_QUALIFIED_NAME_FMT})?')"
+)
+
+
+def label_value_errors(value: str) -> list[str]:
+    """upstream IsValidLabelValue: [] when valid."""
+    errs = []
+    if len(value) > LABEL_VALUE_MAX_LENGTH:
+        errs.append(f"must be no more than {LABEL_VALUE_MAX_LENGTH} characters")
+    if not _LABEL_VALUE.match(value):
+        errs.append(LABEL_VALUE_MESSAGE)
+    return errs
+
+
+def label_map_error(labels: dict[str, str]) -> tuple[str, str] | None:
+    """upstream ValidateLabels: the first (key, problem) of a map of labels, or None."""
+    for key, value in labels.items():
+        for problem in qualified_name_errors(key):
+            return key, problem
+        for problem in label_value_errors(value):
+            return key, f"Invalid value: {value!r}: {problem}"
+    return None

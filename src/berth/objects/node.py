@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from berth.objects.errors import ObjectError, go_quote, object_meta, reports_malformed
+from berth.objects.names import label_map_error
 from berth.objects.quantity import resource_value
 
 _KIND = "Node"
@@ -51,6 +52,9 @@ def parse_node(raw: Any) -> NodeInfo:
     labels = meta.get("labels") or {}
     if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
         raise _err(name, "metadata.labels", "must be a map of strings")
+    problem = label_map_error(labels)
+    if problem is not None:
+        raise _err(name, f"metadata.labels.{problem[0]}", problem[1])
     raw_annotations = meta.get("annotations") or {}
     # Only metric sources read annotations: keep the string ones, never reject a node for them.
     annotations = (

@@ -14,6 +14,7 @@ from typing import Any
 
 from berth.objects.dra import PodClaim, parse_pod_claims
 from berth.objects.errors import ObjectError, go_quote, object_meta, reports_malformed
+from berth.objects.names import label_map_error, label_value_errors, qualified_name_errors
 from berth.objects.quantity import resource_value
 from berth.objects.selectors import (
     LabelSelector,
@@ -110,6 +111,11 @@ class PodInfo:
     images: tuple[str, ...]
     pod_group: str
     nominated_node: str = ""
+    # When pod-level cpu or memory requests replace the containers' (PodLevelResources): the
+    # containers' own non-zero cpu and memory plus overhead, which NodeResourcesFit still
+    # scores with (its scorer never enables pod-level resources: noderesources/fit.go:219,
+    # resource_allocation.go:242).
+    container_nonzero: tuple[int, int] | None = None
     scheduling_gates: tuple[str, ...] = ()  # spec.schedulingGates[*].name, in order
     start_time: float = 0.0  # status.startTime; 0 when the pod has not started
     # status.conditions has DisruptionTarget=True with reason PreemptionByScheduler
@@ -166,6 +172,16 @@ def _str_map(raw: Any, pod: str, where: str) -> dict[str, str]:
     return m
 
 
+def _labels(raw: Any, pod: str, where: str) -> dict[str, str]:
+    """Labels and a nodeSelector as ValidateLabels checks them (keys qualified names, values
+    label values)."""
+    m = _str_map(raw, pod, where)
+    problem = label_map_error(m)
+    if problem is not None:
+        raise _err(pod, f"{where}.{problem[0]}", problem[1])
+    return m
+
+
 def _resources(raw: Any, pod: str, where: str) -> dict[str, int]:
     out: dict[str, int] = {}
     for res, qty in _obj(raw, pod, where).items():
@@ -178,10 +194,35 @@ def _resources(raw: Any, pod: str, where: str) -> dict[str, int]:
     return out
 
 
+def _overcommit_allowed(name: str) -> bool:
+    """upstream helper.IsOvercommitAllowed: native resources other than hugepages."""
+    native = "/" not in name or "kubernetes.io/" in name
+    return native and not name.startswith("hugepages-")
+
+
+def _requests_within_limits(
+    requests: dict[str, int], limits: dict[str, int], pod: str, where: str
+) -> None:
+    """core/validation ValidateContainerResourceRequirements (validation.go:8295-8304): a
+    request at most its limit, and equal to it for a resource that cannot be overcommitted
+    (an extended one). Its third rule, that such a resource needs a limit, is not applied: a
+    dump written by hand (and upstream's own scheduler tests) request extended resources
+    without one, and a limit stands in for a missing request anyway."""
+    for name, amount in requests.items():
+        limit = limits.get(name)
+        if limit is None:
+            continue
+        if amount != limit and not _overcommit_allowed(name):
+            raise _err(pod, f"{where}.requests", f"must be equal to {name} limit")
+        elif amount > limit:
+            raise _err(pod, f"{where}.requests", f"must be less than or equal to {name} limit")
+
+
 def _container_requests(c: dict[str, Any], pod: str, where: str) -> dict[str, int]:
     res = _obj(c.get("resources"), pod, f"{where}.resources")
     requests = _resources(res.get("requests"), pod, f"{where}.resources.requests")
     limits = _resources(res.get("limits"), pod, f"{where}.resources.limits")
+    _requests_within_limits(requests, limits, pod, f"{where}.resources")
     # The API server defaults a missing request to its limit; dumps written by hand skip that.
     for name, amount in limits.items():
         requests.setdefault(name, amount)
@@ -203,9 +244,30 @@ def _nonzero(req: dict[str, int]) -> tuple[int, int]:
     return req.get("cpu", DEFAULT_MILLI_CPU_REQUEST), req.get("memory", DEFAULT_MEMORY_REQUEST)
 
 
+def _unique_names(spec: dict[str, Any], containers: list[Any], pod: str) -> None:
+    """Container names are unique across containers and init containers (core/validation
+    validateInitContainers checks them against the containers' names)."""
+    seen: set[str] = set()
+    inits = _list(spec.get("initContainers"), pod, "spec.initContainers")
+    for kind, items in (("containers", containers), ("initContainers", inits)):
+        for i, c in enumerate(items):
+            name = c.get("name") if isinstance(c, dict) else None
+            if isinstance(name, str) and name:
+                if name in seen:
+                    raise _err(pod, f"spec.{kind}[{i}].name", f'Duplicate value: "{name}"')
+                seen.add(name)
+
+
 def _pod_requests(
     spec: dict[str, Any], pod: str
-) -> tuple[dict[str, int], int, int, tuple[tuple[str, str, int], ...], tuple[str, ...]]:
+) -> tuple[
+    dict[str, int],
+    int,
+    int,
+    tuple[int, int] | None,
+    tuple[tuple[str, str, int], ...],
+    tuple[str, ...],
+]:
     containers = _list(spec.get("containers"), pod, "spec.containers")
     if not containers:
         raise _err(pod, "spec.containers", "Required value")
@@ -213,6 +275,10 @@ def _pod_requests(
     nz_cpu = nz_mem = 0
     ports: list[tuple[str, str, int]] = []
     images: list[str] = []
+    _unique_names(spec, containers, pod)
+    # Validation refuses a host port twice among the containers, and within one init
+    # container (core/validation checkHostPortConflicts, validation.go:3953, :4188).
+    seen_ports: set[tuple[str, str, int]] = set()
     for i, c in enumerate(containers):
         where = f"spec.containers[{i}]"
         c = _obj(c, pod, where)
@@ -231,8 +297,15 @@ def _pod_requests(
                 raise _err(pod, f"{where}.ports[{j}].hostPort", "must be between 0 and 65535")
             if host_port > 0:
                 proto = p.get("protocol") or "TCP"
-                ip = p.get("hostIP") or "0.0.0.0"
-                ports.append((str(ip), str(proto), host_port))
+                key = (str(p.get("hostIP") or ""), str(proto), host_port)
+                if key in seen_ports:
+                    raise _err(
+                        pod,
+                        f"{where}.ports[{j}].hostPort",
+                        f'Duplicate value: "{proto}/{key[0]}/{host_port}"',
+                    )
+                seen_ports.add(key)
+                ports.append((key[0] or "0.0.0.0", str(proto), host_port))
     init_max: dict[str, int] = {}
     sidecars: dict[str, int] = {}
     nz_init_cpu = nz_init_mem = 0
@@ -245,6 +318,18 @@ def _pod_requests(
         image = c.get("image")
         if isinstance(image, str) and image:
             images.append(image)
+        init_ports: set[tuple[str, str, int]] = set()
+        for j, p in enumerate(_list(c.get("ports"), pod, f"{where}.ports")):
+            p = _obj(p, pod, f"{where}.ports[{j}]")
+            host_port = p.get("hostPort") or 0
+            key = (str(p.get("hostIP") or ""), str(p.get("protocol") or "TCP"), host_port)
+            if isinstance(host_port, int) and host_port > 0 and key in init_ports:
+                raise _err(
+                    pod,
+                    f"{where}.ports[{j}].hostPort",
+                    f'Duplicate value: "{key[1]}/{key[0]}/{host_port}"',
+                )
+            init_ports.add(key)
         if c.get("restartPolicy") == "Always":
             # Sidecar ports are host ports for the pod's whole life (upstream GetHostPorts).
             for j, p in enumerate(_list(c.get("ports"), pod, f"{where}.ports")):
@@ -277,6 +362,7 @@ def _pod_requests(
     nz_cpu = max(nz_cpu, nz_init_cpu)
     nz_mem = max(nz_mem, nz_init_mem)
     pod_level = _obj(spec.get("resources"), pod, "spec.resources")
+    container_nz: tuple[int, int] | None = None
     if pod_level:
         # PodLevelResources: pod-level requests (or limits standing in for them) replace the
         # container aggregate for the resources they name.
@@ -291,13 +377,23 @@ def _pod_requests(
             k: v for k, v in level.items() if k in ("cpu", "memory") or k.startswith("hugepages-")
         }
         reqs.update(level)
+        if "cpu" in level or "memory" in level:
+            container_nz = (nz_cpu, nz_mem)
         nz_cpu = level.get("cpu", nz_cpu)
         nz_mem = level.get("memory", nz_mem)
     overhead = _resources(spec.get("overhead"), pod, "spec.overhead")
     _add(reqs, overhead)
     nz_cpu += overhead.get("cpu", 0)
     nz_mem += overhead.get("memory", 0)
-    return reqs, nz_cpu, nz_mem, tuple(ports), tuple(images)
+    if container_nz is not None:
+        container_nz = (
+            container_nz[0] + overhead.get("cpu", 0),
+            container_nz[1] + overhead.get("memory", 0),
+        )
+    return reqs, nz_cpu, nz_mem, container_nz, tuple(ports), tuple(images)
+
+
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
 
 def _tolerations(spec: dict[str, Any], pod: str) -> tuple[Toleration, ...]:
@@ -314,11 +410,28 @@ def _tolerations(spec: dict[str, Any], pod: str) -> tuple[Toleration, ...]:
             )
         key = t.get("key") or ""
         value = t.get("value") or ""
+        effect = t.get("effect") or ""
+        # core/validation ValidateTolerations (validation.go:4487): key, value and effect too.
+        for problem in qualified_name_errors(str(key)) if key else ():
+            raise _err(pod, f"{where}.key", f"Invalid value: {go_quote(key)}: {problem}")
         if op == "Exists" and value:
             raise _err(pod, f"{where}.operator", "value must be empty when `operator` is 'Exists'")
+        for problem in label_value_errors(str(value)) if op == "Equal" else ():
+            raise _err(pod, f"{where}.operator", f"Invalid value: {go_quote(value)}: {problem}")
         if not key and op != "Exists":
             raise _err(pod, f"{where}.operator", "operator must be Exists when `key` is empty")
-        out.append(Toleration(str(key), op, str(value), str(t.get("effect") or "")))
+        if effect and effect not in TAINT_EFFECTS:
+            raise _err(
+                pod,
+                f"{where}.effect",
+                f"Unsupported value: {go_quote(effect)}: supported values: "
+                + ", ".join(go_quote(e) for e in TAINT_EFFECTS),
+            )
+        if t.get("tolerationSeconds") is not None and effect != "NoExecute":
+            raise _err(
+                pod, f"{where}.effect", "effect must be 'NoExecute' when `tolerationSeconds` is set"
+            )
+        out.append(Toleration(str(key), op, str(value), str(effect)))
     return tuple(out)
 
 
@@ -389,7 +502,9 @@ def _node_affinity(
         where = f"{base}.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
         terms = _list(_obj(req, pod, where).get("nodeSelectorTerms"), pod, where)
         required = tuple(
-            parse_node_selector_term(t, where=f"{where}[{i}]", kind=_KIND, name=pod)
+            parse_node_selector_term(
+                t, where=f"{where}[{i}]", kind=_KIND, name=pod, lazy_integers=True
+            )
             for i, t in enumerate(terms)
         )
     pref_where = f"{base}.preferredDuringSchedulingIgnoredDuringExecution"
@@ -480,10 +595,10 @@ def parse_pod(raw: Any) -> PodInfo:
     if not isinstance(namespace, str):
         raise _err(name, "metadata.namespace", "must be a string")
     pod = f"{namespace}/{name}"
-    labels = _str_map(meta.get("labels"), pod, "metadata.labels")
+    labels = _labels(meta.get("labels"), pod, "metadata.labels")
     spec = _obj(raw.get("spec"), pod, "spec")
     status = _obj(raw.get("status"), pod, "status")
-    reqs, nz_cpu, nz_mem, ports, images = _pod_requests(spec, pod)
+    reqs, nz_cpu, nz_mem, container_nz, ports, images = _pod_requests(spec, pod)
     aff = _obj(spec.get("affinity"), pod, "spec.affinity")
     req_nodes, pref_nodes = _node_affinity(aff, pod)
     req_aff, pref_aff = _pod_affinity(aff, "podAffinity", pod, namespace)
@@ -507,9 +622,10 @@ def parse_pod(raw: Any) -> PodInfo:
         requests=reqs,
         nonzero_cpu=nz_cpu,
         nonzero_memory=nz_mem,
+        container_nonzero=container_nz,
         host_ports=ports,
         tolerations=_tolerations(spec, pod),
-        node_selector=_str_map(spec.get("nodeSelector"), pod, "spec.nodeSelector"),
+        node_selector=_labels(spec.get("nodeSelector"), pod, "spec.nodeSelector"),
         required_node_terms=req_nodes,
         preferred_node_terms=pref_nodes,
         required_affinity=req_aff,
@@ -560,6 +676,11 @@ def _scheduling_gates(spec: dict[str, Any], pod: str) -> tuple[str, ...]:
         name = gate.get("name")
         if not isinstance(name, str) or not name:
             raise _err(pod, f"spec.schedulingGates[{i}].name", "must be a non-empty string")
+        # upstream validateSchedulingGates: qualified names, each once.
+        for problem in qualified_name_errors(name):
+            raise _err(pod, f"spec.schedulingGates[{i}]", f"Invalid value: {name!r}: {problem}")
+        if name in names:
+            raise _err(pod, f"spec.schedulingGates[{i}]", f"Duplicate value: {name!r}")
         names.append(name)
     return tuple(names)
 

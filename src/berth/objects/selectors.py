@@ -37,14 +37,25 @@ class Requirement:
         if op == "DoesNotExist":
             return self.key not in labels
         value = labels.get(self.key)
-        if value is None:
+        have = go_int(value) if value is not None else None
+        # A value that is not an integer matches no node (component-helpers parses it lazily).
+        want = go_int(next(iter(self.values)))
+        if have is None or want is None:
             return False
-        try:
-            have = int(value)
-        except ValueError:
-            return False
-        want = next(iter(self.values))
-        return have > int(want) if op == "Gt" else have < int(want)
+        return have > want if op == "Gt" else have < want
+
+
+_INT64 = 2**63
+
+
+def go_int(text: str) -> int | None:
+    """The integer strconv.ParseInt(text, 10, 64) reads, or None where it fails (Python's int()
+    also takes spaces and underscores)."""
+    body = text[1:] if text[:1] in ("+", "-") else text
+    if not body.isascii() or not body.isdigit():
+        return None
+    value = int(text)
+    return value if -_INT64 <= value < _INT64 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +80,13 @@ EVERYTHING = LabelSelector(())
 
 
 def _requirement(
-    raw: Any, *, operators: frozenset[str], where: str, kind: str, name: str
+    raw: Any,
+    *,
+    operators: frozenset[str],
+    where: str,
+    kind: str,
+    name: str,
+    lazy_integers: bool = False,
 ) -> Requirement:
     if not isinstance(raw, dict):
         raise ObjectError(kind=kind, name=name, field=where, reason="must be an object")
@@ -111,15 +128,13 @@ def _requirement(
                 field=f"{where}.values",
                 reason="must be specified single value when `operator` is 'Lt' or 'Gt'",
             )
-        try:
-            int(values[0])
-        except ValueError:
+        if not lazy_integers and go_int(values[0]) is None:
             raise ObjectError(
                 kind=kind,
                 name=name,
                 field=f"{where}.values[0]",
                 reason="must be an integer when `operator` is 'Lt' or 'Gt'",
-            ) from None
+            )
     return Requirement(key, op, frozenset(values))
 
 
@@ -179,7 +194,13 @@ class NodeSelectorTerm:
         return all(r.matches(fields) for r in self.fields)
 
 
-def parse_node_selector_term(raw: Any, *, where: str, kind: str, name: str) -> NodeSelectorTerm:
+def parse_node_selector_term(
+    raw: Any, *, where: str, kind: str, name: str, lazy_integers: bool = False
+) -> NodeSelectorTerm:
+    """`lazy_integers`: a Gt/Lt value that is not an integer makes the term match nothing
+    instead of refusing the object. API validation does not parse it (core/validation
+    ValidateNodeSelectorRequirement); a pod's required node affinity meets the parse error
+    only when matched, and ignores it (nodeaffinity.go RequiredNodeAffinity.Match)."""
     if not isinstance(raw, dict):
         raise ObjectError(kind=kind, name=name, field=where, reason="must be an object")
     for part in ("matchExpressions", "matchFields"):
@@ -194,6 +215,7 @@ def parse_node_selector_term(raw: Any, *, where: str, kind: str, name: str) -> N
             where=f"{where}.matchExpressions[{i}]",
             kind=kind,
             name=name,
+            lazy_integers=lazy_integers,
         )
         for i, e in enumerate(raw.get("matchExpressions") or [])
     )

@@ -89,6 +89,7 @@ from berth.state.nodemasks import terms_mask
 NAME = "DynamicResources"
 ERR_CANNOT_ALLOCATE = "cannot allocate all claims"
 ERR_NOT_AVAILABLE = "resourceclaim not available on the node"
+_RAN_KEY = NAME + "/PreFilter"
 _STATE_KEY = NAME
 
 
@@ -237,6 +238,7 @@ class DynamicResources(
 
     # ----- PreFilter ---------------------------------------------------------------------------
     def pre_filter(self, cycle: CycleState, pod: PodInfo) -> tuple[PreFilterResult | None, Status]:
+        cycle.write(_RAN_KEY, True)  # upstream writes its (empty) state first of all
         if not pod.resource_claims or not self.index.tracked:
             return None, SKIP
         index = self.index
@@ -666,6 +668,11 @@ class DynamicResources(
     def post_filter(
         self, cycle: CycleState, pod: PodInfo, diagnosis: Any
     ) -> tuple[PostFilterResult | None, Status]:
+        if not cycle.read(_RAN_KEY):
+            # An earlier PreFilter rejected the pod unresolvably, so this one never ran: upstream
+            # fails reading its state (dynamicresources.go:1163, CycleState's ErrNotFound), which
+            # ends PostFilter with an Error before preemption; the message ends "not found".
+            return None, error("not found")
         state: _State | None = cycle.read(_STATE_KEY)
         if state is None:
             return None, Status(Code.UNSCHEDULABLE)

@@ -59,3 +59,27 @@ def default_normalize(scores: IntArray, *, reverse: bool) -> IntArray:
     if reverse:
         out = MAX_NODE_SCORE - out
     return out.astype(np.int64)
+
+
+def _go_div(a: IntArray, b: IntArray) -> IntArray:
+    """Integer division truncating toward zero, as Go's `/` on int64."""
+    q: IntArray = np.where(b != 0, np.abs(a) // np.where(b == 0, 1, np.abs(b)), 0)
+    return np.where((a < 0) != (b < 0), -q, q)
+
+
+def broken_linear(shape: list[tuple[int, int]], p: IntArray) -> IntArray:
+    """upstream helper.BuildBrokenLinearFunction (plugins/helper/shape_score.go) at each of `p`:
+    `shape` is (utilization, score) points in increasing utilization, scores already scaled."""
+    out = np.full(p.shape, shape[-1][1], dtype=np.int64)
+    done = np.zeros(p.shape, dtype=bool)
+    for i, (u, s) in enumerate(shape):
+        here = ~done & (p <= u)
+        if i == 0:
+            out = np.where(here, s, out)
+        else:
+            pu, ps = shape[i - 1]
+            num = (s - ps) * (p - pu)
+            val = ps + _go_div(num, np.full(p.shape, u - pu, dtype=np.int64))
+            out = np.where(here, val, out)
+        done |= here
+    return out

@@ -28,6 +28,7 @@ from berth.framework.plugin import (
 from berth.framework.status import SKIP, SUCCESS, Status, unresolvable, unschedulable
 from berth.objects.node import NodeInfo
 from berth.objects.pod import PodInfo
+from berth.plugins.helpers import broken_linear
 from berth.plugins.registry import register
 from berth.state.cluster import CPU, MEMORY, PODS, BoolArray, IndexArray, IntArray
 
@@ -73,12 +74,17 @@ class RequestedToCapacityRatio(BaseModel):
     @field_validator("shape")
     @classmethod
     def _shape(cls, shape: list[ShapePoint]) -> list[ShapePoint]:
-        if not shape:
-            raise ValueError("at least one point must be specified")
-        for prev, cur in itertools.pairwise(shape):
-            if cur.utilization <= prev.utilization:
-                raise ValueError("values must be sorted in increasing order")
-        return shape
+        return validate_shape(shape)
+
+
+def validate_shape(shape: list[ShapePoint]) -> list[ShapePoint]:
+    """upstream validateFunctionShape (validation_pluginargs.go:176), beyond the points' ranges."""
+    if not shape:
+        raise ValueError("at least one point must be specified")
+    for prev, cur in itertools.pairwise(shape):
+        if cur.utilization <= prev.utilization:
+            raise ValueError("values must be sorted in increasing order")
+    return shape
 
 
 def _default_resources() -> list[ResourceSpec]:
@@ -136,12 +142,6 @@ class BalancedAllocationArgs(BaseModel):
                 raise ValueError(f"resource {r.name!r}: weight must be 1")
             seen.add(r.name)
         return resources or _default_resources()
-
-
-def _go_div(a: IntArray, b: IntArray) -> IntArray:
-    """Integer division truncating toward zero, as Go's `/` on int64."""
-    q: IntArray = np.where(b != 0, np.abs(a) // np.where(b == 0, 1, np.abs(b)), 0)
-    return np.where((a < 0) != (b < 0), -q, q)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -266,7 +266,7 @@ class NodeResourcesFit(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugi
         n = len(nodes)
         total = np.zeros(n, dtype=np.int64)
         weight_sum: IntArray | int = 0
-        for alloc, req, weight in _allocation_columns(
+        for alloc, req, weight, _ in _allocation_columns(
             self, pod, nodes, self.score_resources, non_zero=True
         ):
             if alloc.all():  # the usual case: no per-node masking needed
@@ -307,21 +307,7 @@ class NodeResourcesFit(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugi
         return out
 
     def _shape_at(self, p: IntArray) -> IntArray:
-        """upstream buildBrokenLinearFunction over the scaled shape points."""
-        shape = self.shape
-        out = np.full(p.shape, shape[-1][1], dtype=np.int64)
-        done = np.zeros(p.shape, dtype=bool)
-        for i, (u, s) in enumerate(shape):
-            here = ~done & (p <= u)
-            if i == 0:
-                out = np.where(here, s, out)
-            else:
-                pu, ps = shape[i - 1]
-                num = (s - ps) * (p - pu)
-                val = ps + _go_div(num, np.full(p.shape, u - pu, dtype=np.int64))
-                out = np.where(here, val, out)
-            done |= here
-        return out
+        return broken_linear(self.shape, p)
 
 
 def _allocation_columns(
@@ -331,16 +317,16 @@ def _allocation_columns(
     resources: list[tuple[str, int]],
     *,
     non_zero: bool,
-) -> list[tuple[IntArray, IntArray, int]]:
-    """(allocatable, requested incl. the pod, weight) over `nodes` for each configured resource
-    that takes part in the score.
+) -> list[tuple[IntArray, IntArray, int, int]]:
+    """(allocatable, requested incl. the pod, weight, the pod's own request) over `nodes` for
+    each configured resource that takes part in the score.
 
     upstream calculateResourceAllocatableRequest: cpu/memory use non-zero requests when scoring
     with `non_zero`; a scalar resource the pod does not request, and any resource that is neither
     native (cpu, memory, ephemeral-storage) nor scalar, is left out (allocatable 0 there, so it
     never counts)."""
     state = plugin.state
-    out: list[tuple[IntArray, IntArray, int]] = []
+    out: list[tuple[IntArray, IntArray, int, int]] = []
     for name, weight in resources:
         col = state.resource_index.get(name)
         if col is None or (name not in NATIVE and not is_scalar_resource(name)):
@@ -348,15 +334,17 @@ def _allocation_columns(
             # other name (`pods`, `storage`) is (0, 0) there and left out of the score.
             continue
         if non_zero and name == "cpu":
-            req = state.nonzero[:, CPU].take(nodes) + pod.nonzero_cpu
+            want = pod.container_nonzero[0] if pod.container_nonzero else pod.nonzero_cpu
+            req = state.nonzero[:, CPU].take(nodes) + want
         elif non_zero and name == "memory":
-            req = state.nonzero[:, MEMORY].take(nodes) + pod.nonzero_memory
+            want = pod.container_nonzero[1] if pod.container_nonzero else pod.nonzero_memory
+            req = state.nonzero[:, MEMORY].take(nodes) + want
         else:
             want = pod.requests.get(name, 0)
             if is_scalar_resource(name) and want == 0:
                 continue
             req = state.requested[:, col].take(nodes) + want
-        out.append((state.alloc[:, col].take(nodes), req, weight))
+        out.append((state.alloc[:, col].take(nodes), req, weight, want))
     return out
 
 
@@ -375,9 +363,9 @@ def _allocation_matrix(
     if not columns:
         empty = np.zeros((n, 1), dtype=np.int64)
         return empty, empty, np.zeros(1, dtype=np.int64)
-    allocs = np.stack([a for a, _, _ in columns], axis=1)
-    reqs = np.stack([r for _, r, _ in columns], axis=1)
-    return allocs, reqs, np.array([w for _, _, w in columns], dtype=np.int64)
+    allocs = np.stack([c[0] for c in columns], axis=1)
+    reqs = np.stack([c[1] for c in columns], axis=1)
+    return allocs, reqs, np.array([c[2] for c in columns], dtype=np.int64)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -398,18 +386,30 @@ class NodeResourcesBalancedAllocation(PreScorePlugin, ScorePlugin):
         if all(pod.requests.get(name, 0) == 0 for name, _ in self.resources):
             return np.zeros(len(nodes), dtype=np.int64)
         columns = _allocation_columns(self, pod, nodes, self.resources, non_zero=False)
-        if len(columns) == 2 and columns[0][0].all() and columns[1][0].all():
-            # the usual case (cpu and memory on every node): upstream's two-fraction branch
-            (a0, r0, _), (a1, r1, _) = columns
-            f0 = np.minimum(r0 / a0, 1.0)
-            f1 = np.minimum(r1 / a1, 1.0)
-            fast: IntArray = np.trunc((1 - np.abs((f0 - f1) / 2)) * MAX_NODE_SCORE).astype(np.int64)
-            return fast
-        allocs, reqs, _ = _allocation_matrix(self, pod, nodes, self.resources, non_zero=False)
-        valid = allocs != 0
-        frac = np.minimum(reqs / np.where(valid, allocs, 1), 1.0)
-        count = valid.sum(axis=1)
-        std = np.zeros(len(nodes), dtype=np.float64)
+        if not columns:  # no fraction either way: both balances are 100
+            return np.full(len(nodes), MAX_NODE_SCORE * 3 // 4, dtype=np.int64)
+        allocs = np.stack([c[0] for c in columns], axis=1)
+        with_pod = np.stack([c[1] for c in columns], axis=1)
+        without = with_pod - np.array([c[3] for c in columns], dtype=np.int64)
+        # upstream balancedResourceScorer (balanced_allocation.go:204): the change in balance
+        # the pod makes, mapped back to [50, 100] (both balances are in [50, 100]).
+        before = _balance(allocs, without)
+        after = _balance(allocs, with_pod)
+        out: IntArray = MAX_NODE_SCORE // 2 + (MAX_NODE_SCORE // 2 + after - before) // 2
+        return out
+
+
+def _balance(allocs: IntArray, reqs: IntArray) -> IntArray:
+    """upstream balancedResourceScore (balanced_allocation.go:220): (1 - std) * 100 over the
+    fractions requested/allocatable (capped at 1) of the resources with allocatable > 0; the
+    std of two fractions is half their difference."""
+    valid = allocs != 0
+    frac = np.minimum(reqs / np.where(valid, allocs, 1), 1.0)
+    count = valid.sum(axis=1)
+    std = np.zeros(len(allocs), dtype=np.float64)
+    if valid.all() and allocs.shape[1] == 2:  # the usual case: cpu and memory on every node
+        std = np.abs((frac[:, 0] - frac[:, 1]) / 2)
+    else:
         two = count == 2
         if two.any():
             # the two valid fractions of each such node, in resource order
@@ -423,8 +423,8 @@ class NodeResourcesBalancedAllocation(PreScorePlugin, ScorePlugin):
             mean = fm.sum(axis=1) / count[many]
             sq = np.where(v, (frac[many] - mean[:, None]) ** 2, 0.0).sum(axis=1)
             std[many] = np.sqrt(sq / count[many])
-        out: IntArray = np.trunc((1 - std) * MAX_NODE_SCORE).astype(np.int64)
-        return out
+    out: IntArray = np.trunc((1 - std) * MAX_NODE_SCORE).astype(np.int64)
+    return out
 
 
 register(NodeResourcesFit, NodeResourcesFitArgs)

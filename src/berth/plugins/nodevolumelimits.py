@@ -326,17 +326,16 @@ class NodeVolumeLimits(PreFilterPlugin, FilterPlugin):
             limited = node_limit >= 0
             if not limited.any():
                 continue
-            attached = att.counts.get(driver)
-            total = (
-                attached[nodes] + len(uniques)
-                if attached is not None
-                else np.full(n, len(uniques), dtype=np.int64)
-            )
+            fresh = np.full(n, len(uniques), dtype=np.int64)
             for unique in uniques:  # already attached there: not a new attachment
                 slots = att.unique_slots.get(unique)
                 if slots:
-                    total -= np.isin(nodes, np.fromiter(slots, dtype=np.intp, count=len(slots)))
-            ok &= ~(limited & (total > node_limit))
+                    fresh -= np.isin(nodes, np.fromiter(slots, dtype=np.intp, count=len(slots)))
+            attached = att.counts.get(driver)
+            total = attached[nodes] + fresh if attached is not None else fresh
+            # upstream csi.go:344-349 checks only the drivers the pod attaches something new
+            # to: a node already over its limit still takes a pod whose volumes are there.
+            ok &= ~(limited & (fresh > 0) & (total > node_limit))
         return ok
 
     def explain(self, cycle: CycleState, pod: PodInfo, node: int) -> Status:

@@ -27,7 +27,8 @@ from berth.plugins.registry import register
 from berth.state.cluster import BoolArray, IndexArray, IntArray
 
 NAME = "TaintToleration"
-ERR_REASON_UNTOLERATED = "node(s) had untolerated taint {%s: %s}"
+# 1.37 no longer names the taint (taint_toleration.go:133).
+ERR_REASON_UNTOLERATED = "node(s) had untolerated taint(s)"
 
 
 class TaintToleration(FilterPlugin, PreScorePlugin, ScorePlugin):
@@ -46,7 +47,7 @@ class TaintToleration(FilterPlugin, PreScorePlugin, ScorePlugin):
         taint = first_untolerated(self.state.node(node).taints, pod.tolerations, FILTER_EFFECTS)
         if taint is None:
             return SUCCESS
-        return unresolvable(ERR_REASON_UNTOLERATED % (taint.key, taint.value))
+        return unresolvable(ERR_REASON_UNTOLERATED)
 
     def pre_score(self, cycle: CycleState, pod: PodInfo, nodes: IndexArray) -> Status:
         prefer = tuple(t for t in pod.tolerations if t.effect in ("", "PreferNoSchedule"))

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from berth.framework.events import (
     CSI_DRIVER,
@@ -42,12 +42,15 @@ from berth.framework.events import (
     on,
 )
 from berth.framework.plugin import (
+    MAX_NODE_SCORE,
     CycleState,
     FilterPlugin,
     PreBindPlugin,
     PreFilterPlugin,
     PreFilterResult,
+    PreScorePlugin,
     ReservePlugin,
+    ScorePlugin,
 )
 from berth.framework.status import SKIP, SUCCESS, Status, error, unresolvable
 from berth.objects.pod import PodInfo
@@ -58,14 +61,16 @@ from berth.objects.volumes import (
     PVCInfo,
     PVInfo,
 )
+from berth.plugins.helpers import broken_linear
+from berth.plugins.noderesources import MAX_CUSTOM_PRIORITY_SCORE, ShapePoint, validate_shape
 from berth.plugins.registry import register
 from berth.plugins.storagehelpers import PVNodeMasks, not_found
-from berth.state.cluster import BoolArray, IndexArray
+from berth.state.cluster import BoolArray, IndexArray, IntArray
 from berth.state.volumes import PodVolumes
 
 NAME = "VolumeBinding"
 ERR_REASON_BIND_CONFLICT = "node(s) didn't find available persistent volumes to bind"
-ERR_REASON_NODE_CONFLICT = "node(s) had volume node affinity conflict"
+ERR_REASON_NODE_CONFLICT = "node(s) didn't match PersistentVolume's node affinity"
 ERR_REASON_NOT_ENOUGH_SPACE = "node(s) did not have enough free storage"
 ERR_REASON_PV_NOT_EXIST = (
     "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)"
@@ -74,12 +79,23 @@ ERR_REASON_UNBOUND_IMMEDIATE = "pod has unbound immediate PersistentVolumeClaims
 _STATE_KEY = NAME
 
 
+def _default_shape() -> list[ShapePoint]:
+    # upstream SetDefaults_VolumeBindingArgs with StorageCapacityScoring (on since 1.37):
+    # the emptier the volume would be, the better (apis/config/v1/defaults.go:198).
+    return [ShapePoint(utilization=0, score=10), ShapePoint(utilization=100, score=0)]
+
+
 class VolumeBindingArgs(BaseModel):
-    """upstream VolumeBindingArgs; `shape` (storage capacity scoring, a feature gate) is not
-    supported."""
+    """upstream VolumeBindingArgs."""
 
     model_config = ConfigDict(extra="forbid")
     bindTimeoutSeconds: int = Field(default=600, ge=0)
+    shape: list[ShapePoint] = Field(default_factory=_default_shape)
+
+    @field_validator("shape")
+    @classmethod
+    def _shape(cls, shape: list[ShapePoint]) -> list[ShapePoint]:
+        return validate_shape(shape)
 
 
 @dataclass(slots=True)
@@ -201,7 +217,9 @@ def _mark_used(
         mask[part] = True
 
 
-class VolumeBinding(PreFilterPlugin, FilterPlugin, ReservePlugin, PreBindPlugin):
+class VolumeBinding(
+    PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugin, ReservePlugin, PreBindPlugin
+):
     name = NAME
 
     def events_to_register(self) -> Sequence[ClusterEventWithHint]:
@@ -218,9 +236,10 @@ class VolumeBinding(PreFilterPlugin, FilterPlugin, ReservePlugin, PreBindPlugin)
 
     def __init__(self, *, args: Any, handle: Any) -> None:
         super().__init__(args=args, handle=handle)
-        self.bind_timeout = float(
-            args.bindTimeoutSeconds if isinstance(args, VolumeBindingArgs) else 600
-        )
+        parsed = args if isinstance(args, VolumeBindingArgs) else VolumeBindingArgs()
+        self.bind_timeout = float(parsed.bindTimeoutSeconds)
+        scale = MAX_NODE_SCORE // MAX_CUSTOM_PRIORITY_SCORE
+        self.shape = [(p.utilization, p.score * scale) for p in parsed.shape]
         self._masks = PVNodeMasks(self.state)
 
     # ----- PreFilter ---------------------------------------------------------------------------
@@ -379,6 +398,55 @@ class VolumeBinding(PreFilterPlugin, FilterPlugin, ReservePlugin, PreBindPlugin)
         if not v.pvs_found[i]:
             reasons.append(ERR_REASON_PV_NOT_EXIST)
         return unresolvable(*reasons) if reasons else SUCCESS
+
+    # ----- Score (storage capacity scoring) -----------------------------------------------------
+    def pre_score(self, cycle: CycleState, pod: PodInfo, nodes: IndexArray) -> Status:
+        # StorageCapacityScoring is on: every pod is scored, 0 without volumes to bind
+        # (volume_binding.go:453).
+        return SUCCESS
+
+    def score(self, cycle: CycleState, pod: PodInfo, nodes: IndexArray) -> IntArray:
+        """upstream Score (volume_binding.go:468): per StorageClass of the PVs the pod's claims
+        would bind to on the node, the shape at requested/capacity; the mean over classes.
+        Claims left to provision count only with a CSIStorageCapacity, which Berth does not
+        track, so they score nothing."""
+        out = np.zeros(len(nodes), dtype=np.int64)
+        state: _Claims | None = cycle.read(_STATE_KEY)
+        if state is None or not state.delayed or not len(nodes):
+            return out
+        verdict = self._find(state, nodes)
+        requested: dict[str, IntArray] = {}
+        capacity: dict[str, IntArray] = {}
+        present: dict[str, BoolArray] = {}
+        for pvc, (prebound, others), choice in zip(
+            state.delayed, state.candidates, verdict.choice, strict=True
+        ):
+            pool = prebound + others
+            for k, pv in enumerate(pool):
+                here = choice == k
+                if not here.any():
+                    continue
+                cls = pv.storage_class
+                req = requested.setdefault(cls, np.zeros(len(nodes), dtype=np.int64))
+                cap = capacity.setdefault(cls, np.zeros(len(nodes), dtype=np.int64))
+                req[here] += pvc.request
+                cap[here] += pv.capacity
+                present[cls] = present.get(cls, np.zeros(len(nodes), dtype=bool)) | here
+        if not requested:
+            return out
+        total = np.zeros(len(nodes), dtype=np.int64)
+        classes = np.zeros(len(nodes), dtype=np.int64)
+        for cls, req in requested.items():
+            cap = capacity[cls]
+            counted = cap > 0
+            full = (cap == 0) | (req > cap)
+            util = np.where(full, 100, req * 100 // np.where(counted, cap, 1))
+            used = present[cls]  # a class counts only where one of its PVs was chosen
+            total += np.where(used, broken_linear(self.shape, util), 0)
+            classes += used
+        mean = total / np.where(classes == 0, 1, classes)
+        rounded: IntArray = np.where(classes == 0, 0, np.floor(mean + 0.5)).astype(np.int64)
+        return rounded  # math.Round of non-negative means
 
     # ----- Reserve -----------------------------------------------------------------------------
     def reserve(self, cycle: CycleState, pod: PodInfo, node_name: str) -> Status:

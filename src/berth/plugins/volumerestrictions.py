@@ -35,8 +35,9 @@ from berth.state.cluster import BoolArray, IndexArray
 
 NAME = "VolumeRestrictions"
 ERR_REASON_DISK_CONFLICT = "node(s) had no available disk"
-ERR_REASON_RWOP_CONFLICT = (
-    "node has pod using PersistentVolumeClaim with the same name and ReadWriteOncePod access mode"
+ERR_REASON_RWOP_CONFLICT = (  # volumerestrictions/volume_restrictions.go:61
+    "node(s) unavailable due to PersistentVolumeClaim with ReadWriteOncePod access mode "
+    "already in-use by another pod"
 )
 _STATE_KEY = "PreFilter" + NAME
 

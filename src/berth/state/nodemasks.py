@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from berth.objects.pod import PodInfo
-from berth.objects.selectors import NodeSelectorTerm, Requirement
+from berth.objects.selectors import NodeSelectorTerm, Requirement, go_int
 from berth.state.cluster import MISSING, BoolArray, ClusterState, IndexArray
 
 NODE_NAME_FIELD = "metadata.name"
@@ -36,12 +36,13 @@ def requirement_mask(state: ClusterState, req: Requirement, nodes: IndexArray | 
     if op == "DoesNotExist":
         absent: BoolArray = codes == MISSING
         return absent
-    bound = int(next(iter(req.values)))
+    bound = go_int(next(iter(req.values)))
+    if bound is None:  # a required term that cannot parse matches no node
+        return np.zeros(len(codes), dtype=bool)
     ok_codes = []
     for value, code in col.values.items():
-        try:
-            number = int(value)
-        except ValueError:
+        number = go_int(value)
+        if number is None:
             continue
         if (op == "Gt" and number > bound) or (op == "Lt" and number < bound):
             ok_codes.append(code)

@@ -1,5 +1,6 @@
 // Command berth-upstream is one binary with the personalities of the real control plane:
-// etcd, kube-apiserver, kube-controller-manager and kube-scheduler. Linking them once saves
+// etcd, kube-apiserver, kube-controller-manager and kube-scheduler, plus the oracle that runs
+// kube-scheduler's scheduling code on cluster dumps (package oracle). Linking them once saves
 // build time and disk; each still runs as its own OS process (the first argument picks it),
 // so a benchmark reads one component's CPU from /proc.
 package main
@@ -10,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	_ "time/tzdata" // CronJob time zones, as in upstream's own mains
+
+	"berth/upstream/oracle"
 
 	"github.com/spf13/cobra"
 	"go.etcd.io/etcd/server/v3/etcdmain"
@@ -30,7 +33,7 @@ var cobraPersonalities = map[string]func() *cobra.Command{
 }
 
 func usage() {
-	names := []string{"etcd", "version"}
+	names := []string{"etcd", "oracle", "version"}
 	for name := range cobraPersonalities {
 		names = append(names, name)
 	}
@@ -54,6 +57,8 @@ func main() {
 	case "version":
 		fmt.Println(versionLine())
 		return
+	case "oracle":
+		os.Exit(oracle.Main(os.Args[1:]))
 	}
 	newCommand, ok := cobraPersonalities[name]
 	if !ok {

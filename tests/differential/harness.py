@@ -1,0 +1,69 @@
+"""One differential case: Berth's simulation and upstream's oracle on the same dump, compared;
+and what a divergence leaves behind (the dump, the configuration, the command that replays it).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from berth.config.loader import parse_config
+from berth.dump import dump_of
+from berth.upstream.compare import Difference
+from berth.upstream.differential import Comparison, compare_with_upstream
+from berth.upstream.errors import UpstreamError
+from berth.upstream.oracle import Oracle
+from tests.differential.generator import Case
+
+
+@dataclass
+class Outcome:
+    differences: list[Difference]
+    coverage: dict[str, int] = field(default_factory=dict)
+    berth: list[dict[str, Any]] = field(default_factory=list)
+    upstream: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _oracle_failed(result: Comparison) -> bool:
+    """The oracle's own machinery failed on a pod (its "oracle: ..." errors, e.g. a victim's
+    delete event not reaching kube-scheduler's cache in time on a loaded machine): that is
+    no scheduling outcome of upstream's to compare with."""
+    return any(str(d.get("error") or "").startswith("oracle: ") for d in result.upstream)
+
+
+def run_case(oracle: Oracle, case: Case) -> Outcome:
+    for attempt in range(3):
+        # Berth's loaders keep what they read, so each run gets its own copy of the case.
+        dump = dump_of([copy.deepcopy(case.objects)])
+        try:
+            result = compare_with_upstream(oracle, dump, parse_config(case.config), seed=case.seed)
+        except UpstreamError:
+            raise
+        except Exception as exc:  # a crash is a divergence too: shrunk and written out like one
+            return Outcome([Difference("*", "berth raised", f"{type(exc).__name__}: {exc}", None)])
+        if not _oracle_failed(result) or attempt == 2:
+            break
+        oracle.close()  # a fresh process for the retry; still failing, it is reported
+    return Outcome(result.differences, result.coverage, result.berth, result.upstream)
+
+
+def write_reproduction(case: Case, outcome: Outcome, directory: Path) -> tuple[Path, str]:
+    """Write the dump and the configuration of a divergence; returns the dump and the
+    command that replays it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    dump = directory / "divergence.yaml"
+    config = directory / "divergence.config.yaml"
+    header = "".join(f"# {d}\n" for d in outcome.differences[:20])
+    dump.write_text(
+        header
+        + yaml.safe_dump(
+            {"apiVersion": "v1", "kind": "List", "items": case.objects}, sort_keys=False
+        )
+    )
+    config.write_text(yaml.safe_dump(case.config, sort_keys=False))
+    command = f"berth simulate {dump} --config {config} --seed {case.seed} --compare-upstream"
+    return dump, command

@@ -1,0 +1,111 @@
+"""Upstream kube-scheduler's own plugins judge Berth on generated clusters: CI's run (2,000 at a
+fixed seed, a few minutes), the coverage the cases must reach, and `simulate --compare-upstream`
+on a dump both sides agree on and one they do not. `./dev differential` runs more."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from berth.cli import main
+from berth.upstream.oracle import Oracle
+from tests.differential.run import run
+from tests.upstream import ci, unavailable_reason
+
+# CI's figure; BERTH_DIFFERENTIAL_COUNT=N runs more or fewer.
+COUNT = int(os.environ.get("BERTH_DIFFERENTIAL_COUNT", "2000"))
+SEED = 20260
+
+
+@pytest.fixture(scope="module")
+def oracle() -> Iterator[Oracle]:
+    reason = unavailable_reason()
+    if reason is not None:
+        if ci():
+            pytest.fail(f"CI=true runs the differential oracle, but: {reason}")
+        pytest.skip(f"upstream: {reason}")
+    with Oracle() as running:
+        yield running
+
+
+# 2,000 clusters take about 2-3 minutes on two loaded cores, shrinking a divergence up to 5 more.
+@pytest.mark.timeout(1800)
+def test_generated_clusters_agree_with_upstream(oracle: Oracle, tmp_path: Path) -> None:
+    report = run(COUNT, SEED, tmp_path, oracle)
+    print(f"\n{report.examples} clusters in {report.seconds:.0f}s\n{report.table()}")
+    if report.reproduction is not None:
+        shown = "\n".join(report.differences[:20])
+        out = Path(os.environ.get("BERTH_DIFFERENTIAL_OUT", "differential-out"))
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("divergence.yaml", "divergence.config.yaml"):
+            (out / name).write_text((tmp_path / name).read_text())
+        pytest.fail(
+            f"Berth and kube-scheduler differ (shrunk case in {out}/divergence.yaml):\n{shown}\n"
+            f"replay: {report.command.replace(str(tmp_path), str(out))}"
+        )
+    assert report.examples == COUNT
+    if COUNT >= 1000:  # a smaller run need not reach every path
+        assert report.unreached() == []
+
+
+def _dump(tmp_path: Path, pending_cpu: str) -> Path:
+    def node(name: str) -> dict[str, object]:
+        alloc = {"cpu": "4", "memory": "8Gi", "pods": "110"}
+        return {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+            "status": {"allocatable": alloc, "capacity": alloc},
+        }
+
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "web", "namespace": "default", "uid": "uid-web"},
+        "spec": {
+            "schedulerName": "berth",  # the default configuration's profile
+            "containers": [
+                {"name": "c", "image": "nginx", "resources": {"requests": {"cpu": pending_cpu}}}
+            ],
+        },
+        "status": {"phase": "Pending"},
+    }
+    path = tmp_path / "dump.json"
+    path.write_text(json.dumps({"kind": "List", "items": [node("a"), node("b"), pod]}))
+    return path
+
+
+def test_compare_upstream_agrees_and_exits_0(oracle: Oracle, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["simulate", str(_dump(tmp_path, "1")), "--compare-upstream", "--seed", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "agree on all 1 pending pod(s)" in result.output
+
+
+def test_compare_upstream_names_a_difference_and_exits_1(
+    oracle: Oracle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Berth made to word one reason differently: the comparison must catch it, node by node.
+    from berth.plugins import noderesources
+
+    monkeypatch.setattr(noderesources, "REASON_INSUFFICIENT", "Not enough %s")
+    result = CliRunner().invoke(main, ["simulate", str(_dump(tmp_path, "6")), "--compare-upstream"])
+    assert result.exit_code == 1, result.output
+    assert "default/web: reasons[a]: berth ['Not enough cpu'], upstream ['Insufficient cpu']" in (
+        result.output
+    )
+
+
+def test_compare_upstream_without_the_oracle_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BERTH_UPSTREAM_BIN", str(tmp_path / "missing"))
+    result = CliRunner().invoke(main, ["simulate", str(_dump(tmp_path, "1")), "--compare-upstream"])
+    assert result.exit_code == 2
+    assert "not an executable file" in result.output

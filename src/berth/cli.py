@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from berth.config import Config
 from berth.bench.command import bench
 from berth.cluster.command import cluster
+from berth.explain_command import explain_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,6 +23,7 @@ def main() -> None:
 
 main.add_command(cluster)
 main.add_command(bench)
+main.add_command(explain_command)
 
 
 def _fail(message: str, *, code: int) -> NoReturn:
@@ -60,16 +62,43 @@ def _load_config(path: str | None) -> Config:
     help="table for people, json for one object per pending pod.",
 )
 @click.option("--seed", type=int, default=None, help="Seed for random tie-breaks (reproducible).")
-def simulate(dump: str, config_path: str | None, output: str, seed: int | None) -> None:
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write a self-contained HTML page: node heat maps, pending pods with each "
+    "node's reasons, every placed pod's score by plugin.",
+)
+@click.option(
+    "--compare",
+    "compare_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="With --report: simulate the dump again under this second configuration and show "
+    "the pods the two place differently.",
+)
+def simulate(
+    dump: str,
+    config_path: str | None,
+    output: str,
+    seed: int | None,
+    report_path: str | None,
+    compare_path: str | None,
+) -> None:
     """Schedule the pending pods of DUMP offline and explain each decision.
 
     DUMP is what `kubectl get nodes,pods -A -o yaml` prints, a multi-document YAML stream, or
     JSON; `-` reads standard input.
     """
+    from berth.clierrors import BadInput
     from berth.dump import DumpError, read_dump
     from berth.simulate import Simulation, format_table, to_json_line
 
+    if compare_path is not None and report_path is None:
+        raise BadInput("--compare goes with --report (the comparison is shown in the report)")
     config = _load_config(config_path)
+    other = _load_config(compare_path) if compare_path is not None else None
     try:
         data = read_dump(dump)
     except DumpError as exc:
@@ -77,13 +106,39 @@ def simulate(dump: str, config_path: str | None, output: str, seed: int | None) 
     sim = Simulation(dump=data, config=config, seed=seed)
     for problem in sim.load_errors:
         click.echo(f"warning: skipped {problem}", err=True)
-    for problem in sim.sample_metrics():
+    warnings = sim.sample_metrics()
+    for problem in warnings:
         click.echo(f"warning: {problem}", err=True)
-    if output == "json":
-        for decision in sim.run():
+    decisions = []
+    for decision in sim.run():
+        decisions.append(decision)
+        if output == "json":
             click.echo(to_json_line(decision))
-    else:
-        click.echo(format_table(list(sim.run())))
+    if output != "json":
+        click.echo(format_table(decisions))
+    if report_path is not None:
+        from berth.report.html import simulation_page
+        from berth.report.simulation import build_report
+
+        compare = None
+        if other is not None:
+            assert compare_path is not None
+            second = Simulation(dump=data, config=other, seed=seed)
+            compare = (compare_path, list(second.run()))
+        report = build_report(
+            sim,
+            decisions,
+            title=f"berth simulate {dump}",
+            compare=compare,
+            label=config_path or "the default configuration",
+            warnings=[*sim.load_errors, *warnings],
+        )
+        try:
+            with open(report_path, "w", encoding="utf-8") as f:
+                f.write(simulation_page(report))
+        except OSError as exc:
+            raise BadInput(f"--report {report_path}: cannot write: {exc.strerror}") from None
+        click.echo(f"report written to {report_path}", err=True)
 
 
 @main.command()
@@ -131,6 +186,13 @@ def simulate(dump: str, config_path: str | None, output: str, seed: int | None) 
     default=None,
     help="The certificate's private key (PEM).",
 )
+@click.option(
+    "--debug-token-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Serve /debug/explain (for `berth explain --server`) to callers sending this bearer "
+    "token (first line of FILE, or $BERTH_DEBUG_TOKEN); not served without one.",
+)
 def run(
     config_path: str | None,
     kubeconfig: str | None,
@@ -142,21 +204,33 @@ def run(
     identity: str | None,
     tls_cert_file: str | None,
     tls_private_key_file: str | None,
+    debug_token_file: str | None,
 ) -> None:
     """Run Berth as a scheduler in a cluster (a second scheduler beside kube-scheduler)."""
     import asyncio
+    import os
     import signal
 
     import yaml
     from kubernetes.aio.config.config_exception import ConfigException
 
+    from berth.explain_command import DEBUG_TOKEN_ENV
     from berth.kube.client import NoClusterConfigured, connect
     from berth.run import Runner, RunOptions, default_identity
+    from berth.secretfile import TokenError, read_token
     from berth.telemetry import parse_address, setup_logging
 
     setup_logging(fmt=log_format, level=log_level)
     if bool(tls_cert_file) != bool(tls_private_key_file):
         _fail("--tls-cert-file and --tls-private-key-file go together", code=2)
+    try:
+        debug_token = read_token(
+            value=os.environ.get(DEBUG_TOKEN_ENV) if debug_token_file is None else None,
+            file=debug_token_file,
+            what="the debug token",
+        )
+    except TokenError as exc:
+        _fail(str(exc), code=2)
     if bind_address:
         try:
             parse_address(bind_address)
@@ -201,6 +275,7 @@ def run(
                 identity=identity or default_identity(),
                 tls_cert_file=tls_cert_file,
                 tls_key_file=tls_private_key_file,
+                debug_token=debug_token,
             ),
         )
         loop = asyncio.get_running_loop()

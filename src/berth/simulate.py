@@ -47,6 +47,7 @@ from berth.objects import ObjectError
 from berth.objects.pod import PodInfo
 from berth.plugins.coscheduling import NAME as COSCHEDULING
 from berth.plugins.coscheduling import group_key, min_member
+from berth.snapshot import feed_dump
 
 
 @dataclass
@@ -88,18 +89,6 @@ def _key(raw: dict[str, Any]) -> str:
     return f"{meta.get('namespace') or 'default'}/{meta.get('name') or '?'}"
 
 
-def _with_priority(raw: dict[str, Any], classes: dict[str, int], default: int | None) -> Any:
-    """Fill spec.priority from the PriorityClass, as the API server's admission would have."""
-    spec = raw.get("spec")
-    if not isinstance(spec, dict) or spec.get("priority") is not None:
-        return raw
-    name = spec.get("priorityClassName")
-    value = classes.get(name) if isinstance(name, str) else default
-    if value is None:
-        return raw
-    return {**raw, "spec": {**spec, "priority": value}}
-
-
 class Simulation:
     """Loads a dump into an Engine and schedules its pending pods one by one."""
 
@@ -125,21 +114,7 @@ class Simulation:
             responsible=self.engine.schedules,
             listener=_Loading(self),
         )
-        for obj in [*self.dump.namespaces, *self.dump.other, *self.dump.pod_groups]:
-            feed.add(obj)  # workloads, storage, PDBs, DRA objects, PodGroups
-        for raw in self.dump.nodes:
-            feed.add(raw)
-        classes: dict[str, int] = {}
-        default: int | None = None
-        for pc in self.dump.priority_classes:
-            meta = pc.get("metadata") or {}
-            value = pc.get("value")
-            if isinstance(meta, dict) and isinstance(value, int):
-                classes[str(meta.get("name"))] = value
-                if pc.get("globalDefault"):
-                    default = value
-        for raw in self.dump.pods:
-            feed.add(_with_priority(raw, classes, default))
+        feed_dump(feed, self.dump)
         queue_order = self.engine.queue_order
 
         def order(item: tuple[str, PodInfo | None, str]) -> tuple[Any, ...]:

@@ -11,6 +11,7 @@ from berth import __version__
 if TYPE_CHECKING:
     from berth.config import Config
 from berth.bench.command import bench
+from berth.capacity_command import capacity_command
 from berth.cluster.command import cluster
 from berth.explain_command import explain_command
 
@@ -24,6 +25,7 @@ def main() -> None:
 main.add_command(cluster)
 main.add_command(bench)
 main.add_command(explain_command)
+main.add_command(capacity_command)
 
 
 def _fail(message: str, *, code: int) -> NoReturn:

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from berth.capacity import CapacityError, CapacityResult, estimate, format_report, pod_template
 from berth.clierrors import BadInput
 from berth.inputs import connect_or_fail, load_config_or_fail, read_dump_or_fail
 
 if TYPE_CHECKING:
+    from berth.capacity import CapacityResult
     from berth.config.loader import Config
 
 MAX_POD_FILE_BYTES = 1 << 20
@@ -77,6 +77,7 @@ def capacity_command(
 ) -> None:
     """How many more copies of the pod in POD.yaml fit, on which nodes, and what stops the
     next one on each node. POD.yaml is a Pod, or a workload with a pod template."""
+    from berth.capacity import CapacityError, format_report, pod_template
     from berth.safeload import InputError, load_one
 
     if kubeconfig is not None and dump is not None:
@@ -121,6 +122,7 @@ async def _estimate(
     seed: int,
     timeout: float,
 ) -> CapacityResult:
+    from berth.capacity import CapacityError, estimate
     from berth.engine import Engine
     from berth.snapshot import SnapshotError, from_cluster, from_dump
 

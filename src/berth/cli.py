@@ -14,6 +14,7 @@ from berth.bench.command import bench
 from berth.capacity_command import capacity_command
 from berth.cluster.command import cluster
 from berth.explain_command import explain_command
+from berth.rebalance.command import rebalance_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,6 +27,7 @@ main.add_command(cluster)
 main.add_command(bench)
 main.add_command(explain_command)
 main.add_command(capacity_command)
+main.add_command(rebalance_command)
 
 
 def _fail(message: str, *, code: int) -> NoReturn:

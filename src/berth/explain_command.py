@@ -7,14 +7,16 @@ import asyncio
 import json
 import os
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import click
 
 from berth.clierrors import BadInput
-from berth.explain import ExplainError, Explanation, explain, format_table, simulator_annotations
 from berth.inputs import connect_or_fail, load_config_or_fail, read_dump_or_fail
+
+if TYPE_CHECKING:
+    from berth.explain import Explanation
 
 DEBUG_TOKEN_ENV = "BERTH_DEBUG_TOKEN"
 EXPLAIN_PATH = "/debug/explain"
@@ -145,6 +147,8 @@ def explain_command(
 
 
 def render(expl: Explanation, output: str) -> str:
+    from berth.explain import format_table
+
     if output == "json":
         return json.dumps(expl.to_json())
     if output == "html":
@@ -166,6 +170,7 @@ async def _explain_here(
     timeout: float,
 ) -> Explanation:
     from berth.engine import Engine
+    from berth.explain import ExplainError, explain, simulator_annotations
     from berth.objects import ObjectError, parse_pod
     from berth.snapshot import SnapshotError, from_cluster, from_dump
 
@@ -241,6 +246,7 @@ async def ask_server(
     timeout: float,
 ) -> Explanation:
     """The explanation a running `berth run` computes on its own state."""
+    from berth.explain import Explanation
     from berth.secretfile import TokenError, read_token
 
     try:

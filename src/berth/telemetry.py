@@ -16,7 +16,7 @@ import logging
 import ssl
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from prometheus_client import (
@@ -140,13 +140,19 @@ class SchedulerMetrics:
         return generate_latest(self.registry) + generate_latest(REGISTRY)
 
 
+class Exposes(Protocol):
+    """What /metrics serves: a process's series in the Prometheus text format."""
+
+    def expose(self) -> bytes: ...
+
+
 class HealthServer:
     """`/healthz`, `/readyz` and `/metrics` on a configurable address, TLS optional."""
 
     def __init__(
         self,
         *,
-        metrics: SchedulerMetrics,
+        metrics: Exposes,
         ready: Callable[[], bool],
         healthy: Callable[[], bool] = lambda: True,
         refresh: Callable[[], None] = lambda: None,

@@ -15,6 +15,7 @@ from berth.config.errors import ConfigError, format_validation_error
 from berth.config.metrics import check_metric_references
 from berth.config.model import BerthConfiguration
 from berth.config.plugins import ResolvedProfile, resolve_profile
+from berth.config.rebalance import check_rebalance
 from berth.safeload import InputError, load_one
 
 MAX_CONFIG_BYTES = 1 << 20
@@ -53,6 +54,12 @@ def parse_config(data: Any) -> Config:
             sources=model.metricSources,
             profiles=model.profiles,
             resolved_args={name: r.args for name, r in profiles.items()},
+        )
+    if not problems:
+        problems = check_rebalance(
+            model.rebalance,
+            model.profiles,
+            {name: r.args for name, r in profiles.items()},
         )
     if problems:
         raise ConfigError(problems)

@@ -112,6 +112,8 @@ class BerthConfiguration(Strict):
     profiles: list[Profile] = Field(default_factory=lambda: [Profile()])
     # Berth: where MetricScore's live node metrics come from (berth.metrics, docs/metrics.md).
     metricSources: list[MetricSource] = Field(default_factory=list)
+    # Berth: `berth rebalance` (berth.config.rebalance, docs/rebalance.md)
+    rebalance: RebalanceConfig | None = None
 
     @model_validator(mode="after")
     def _checks(self) -> BerthConfiguration:
@@ -129,3 +131,9 @@ class BerthConfiguration(Strict):
                 )
             seen.add(p.schedulerName)
         return self
+
+
+# The rebalance section reuses LeaderElection (defined above), hence imported last.
+from berth.config.rebalance import RebalanceConfig  # noqa: E402
+
+BerthConfiguration.model_rebuild()

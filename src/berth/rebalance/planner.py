@@ -271,6 +271,8 @@ def _place_elsewhere(
         fwk.run_pre_score(diagnosis.cycle, pending, feasible)
         totals, _ = fwk.run_score(diagnosis.cycle, pending, feasible)
     names = [state.names[i] for i in feasible.tolist()]
+    if names == [source]:
+        return None, "fits on no other node"
     best = int(totals.max())
     winners = sorted(n for n, t in zip(names, totals.tolist(), strict=True) if t == best)
     by_name = dict(zip(names, totals.tolist(), strict=True))

@@ -46,7 +46,25 @@ def owned(raw: dict[str, Any], kind: str = "ReplicaSet") -> dict[str, Any]:
     return raw
 
 
-def hot_cluster(load: dict[str, float], pods: list[dict[str, Any]], **rebalance: Any):
+def budget(name: str, app: str, allowed: int, disrupted: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": app}}},
+        "status": {
+            "disruptionsAllowed": allowed,
+            "disruptedPods": {p: "2026-01-01T00:00:00Z" for p in disrupted},
+        },
+    }
+
+
+def hot_cluster(
+    load: dict[str, float],
+    pods: list[dict[str, Any]],
+    objects: tuple[dict[str, Any], ...] = (),
+    **rebalance: Any,
+):
     engine = Engine(config=parse_config(config(**rebalance)), seed=0)
     feed = Feed(state=engine.state, ports=engine.ports, responsible=engine.schedules)
     for name, value in load.items():
@@ -57,16 +75,18 @@ def hot_cluster(load: dict[str, float], pods: list[dict[str, Any]], **rebalance:
     for raw in pods:
         feed.add(raw)
         raws[f"{raw['metadata']['namespace']}/{raw['metadata']['name']}"] = raw
+    for obj in objects:
+        feed.add(obj)
     assert not engine.sample_metrics()
     return engine, raws
 
 
-def run(engine: Engine, raws: dict[str, Any], samples: int):
+def run(engine: Engine, raws: dict[str, Any], samples: int, blocked: tuple[str, ...] = ()):
     settings = settings_of(engine)
     breaches = Breaches()
     for _ in range(samples):
         breaches.observe(read(engine, settings))
-    return plan(engine, settings, read(engine, settings), breaches, raws)
+    return plan(engine, settings, read(engine, settings), breaches, raws, blocked)
 
 
 def web(name: str, node_name: str = "hot", **kw: Any) -> dict[str, Any]:
@@ -173,6 +193,47 @@ def test_a_tie_with_its_own_node_is_no_move() -> None:
     engine, raws = hot_cluster({"hot": 95, "other": 95}, [web("w1")])
     planned = run(engine, raws, 3)
     assert not planned.moves
+
+
+def labelled(name: str, app: str) -> dict[str, Any]:
+    raw = web(name)
+    raw["metadata"]["labels"] = {"app": app}
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("name", "allowed", "disrupted", "moved"),
+    [
+        ("a budget at zero keeps every pod it covers", 0, (), []),
+        ("a budget of one lets one go in a pass", 1, (), ["d0"]),
+        ("a budget of two lets both go", 2, (), ["d0", "d1"]),
+        # a pod the disruption controller already counts as disrupted is not counted again
+        ("a pod already disrupted is not counted twice", 0, ("d0",), ["d0"]),
+    ],
+)
+def test_disruption_budgets_are_counted_across_the_pass(
+    name: str, allowed: int, disrupted: tuple[str, ...], moved: list[str]
+) -> None:
+    engine, raws = hot_cluster(
+        {"hot": 95, "cool": 20},
+        [labelled("d0", "db"), labelled("d1", "db"), labelled("other", "web")],
+        (budget("db", "db", allowed, disrupted),),
+        maxEvictionsPerNode=5,
+    )
+    planned = run(engine, raws, 3)
+    assert sorted(m.pod.name for m in planned.moves) == sorted([*moved, "other"]), name
+    kept = {s.pod: s.why for s in planned.skips}
+    for pod_name in {"d0", "d1"} - set(moved):
+        assert kept[f"default/{pod_name}"] == "a PodDisruptionBudget allows no disruption now"
+
+
+def test_a_pod_whose_eviction_was_refused_lately_is_left_alone() -> None:
+    engine, raws = hot_cluster({"hot": 95, "cool": 20}, [web("w0"), web("w1")])
+    planned = run(engine, raws, 3, blocked=("default/w0",))
+    assert [m.pod.name for m in planned.moves] == ["w1"]
+    assert {s.pod: s.why for s in planned.skips}["default/w0"] == (
+        "its eviction was refused lately (429)"
+    )
 
 
 PROTECTED = [

@@ -88,7 +88,7 @@ async def evict(
     try:
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(attempts),
-            wait=wait_exponential_jitter(initial=backoff, max=max_backoff),
+            wait=wait_exponential_jitter(multiplier=backoff, max=max_backoff),
             retry=retry_if_exception_type(_Again),
             reraise=False,
         ):

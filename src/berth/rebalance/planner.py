@@ -7,14 +7,16 @@ are taken low priority first, then BestEffort before Burstable before Guaranteed
 decided again by the scheduler's own profile with the pod taken off its node: it goes only if
 the best node is another one, not over, under every `low` that is set, and the pod's own node is
 not among the best (a tie could put it back: the scheduler and the rebalancer must not
-ping-pong). The pod is then counted on that node for the rest of the pass (reserve, then evict),
-so the next candidates see the room it takes; the hypothesis is undone when the pass is planned.
+ping-pong), and no PodDisruptionBudget covering it is at zero disruptions allowed (counting this
+pass's moves; the Eviction API stays the judge). The pod is then counted on that node for the rest
+of the pass (reserve, then evict), so the next candidates see the room it takes; the hypothesis
+is undone when the pass is planned.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,8 +159,10 @@ def plan(
     readings: Mapping[str, Reading],
     breaches: Breaches,
     raw_pods: Mapping[str, Obj],
+    blocked: Collection[str] = (),
 ) -> Plan:
-    """This pass's evictions (the engine's state is left as it was)."""
+    """This pass's evictions (the engine's state is left as it was). `blocked`: pods whose
+    eviction the API server refused lately (429), left alone for now."""
     config = settings.config
     needed = config.consecutiveSamples
     hot = sorted(
@@ -180,6 +184,8 @@ def plan(
     assert scheduler is not None
     state = engine.state
     per_namespace: dict[str, int] = {}
+    budgets = engine.ports.disruption_budgets.all()
+    allowed = [b.disruptions_allowed for b in budgets]
     with what_if(state) as reserved:
         for node in hot:
             idx = state.index.get(node)
@@ -202,6 +208,21 @@ def plan(
                         Skip(pod.key, node, f"maxEvictionsPerNamespace {limit} reached")
                     )
                     continue
+                if pod.key in blocked:
+                    out.skips.append(Skip(pod.key, node, "its eviction was refused lately (429)"))
+                    continue
+                covering = [
+                    i
+                    for i, b in enumerate(budgets)
+                    if b.namespace == pod.namespace
+                    and pod.name not in b.disrupted_pods
+                    and b.selector.matches(pod.labels)
+                ]
+                if any(allowed[i] <= 0 for i in covering):
+                    out.skips.append(
+                        Skip(pod.key, node, "a PodDisruptionBudget allows no disruption now")
+                    )
+                    continue
                 move, reason = _place_elsewhere(scheduler, pod, node, readings, settings)
                 if move is None:
                     out.skips.append(Skip(pod.key, node, reason))
@@ -211,6 +232,8 @@ def plan(
                 reserved.remove(pod.key)
                 reserved.add(dataclasses.replace(pod, node_name=""), move.destination)
                 out.moves.append(move)
+                for i in covering:
+                    allowed[i] -= 1
                 evicted += 1
                 per_namespace[pod.namespace] = per_namespace.get(pod.namespace, 0) + 1
     return out

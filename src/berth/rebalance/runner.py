@@ -36,6 +36,7 @@ from berth.telemetry import HealthServer, parse_address
 
 log = logging.getLogger("berth.rebalance")
 CONTROLLER = "berth-rebalance"
+BLOCKED_SAMPLES = 10  # a pod whose eviction got 429 is not tried again for this many samples
 
 
 class RebalanceMetrics:
@@ -131,6 +132,8 @@ class Rebalancer:
         self.recorder = EventRecorder(connection=connection)
         self.metrics = RebalanceMetrics()
         self.breaches = Breaches()
+        # pod key -> the sample its eviction was refused at (429): left alone for a while
+        self.blocked: dict[str, int] = {}
         self.samples = 0
         self.passes: list[Pass] = []
         self.stop_requested = asyncio.Event()
@@ -237,7 +240,10 @@ class Rebalancer:
         started = time.perf_counter()
         readings = read(self.engine, self.settings)
         counts = dict(self.breaches.counts)
-        planned = plan(self.engine, self.settings, readings, self.breaches, self.pods)
+        self.blocked = {
+            k: at for k, at in self.blocked.items() if self.samples - at < BLOCKED_SAMPLES
+        }
+        planned = plan(self.engine, self.settings, readings, self.breaches, self.pods, self.blocked)
         self.metrics.hot_nodes.set(len(planned.hot))
         for skip in planned.skips:
             self.metrics.skipped.labels(skip.why).inc()
@@ -276,6 +282,8 @@ class Rebalancer:
         )
         result = answer.result.value
         self.metrics.evictions.labels(result, *labels).inc()
+        if answer.result is Result.BLOCKED:
+            self.blocked[pod.key] = self.samples
         if answer.result is Result.EVICTED:
             log.info(
                 "evicted",

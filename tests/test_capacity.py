@@ -203,6 +203,14 @@ def test_the_report_and_the_command(tmp_path: Path) -> None:
     assert format_report(by_capacity(nodes, pod_template(template, source="t"), 1, 0)).startswith(
         "The cluster"
     )
+    # stopped by --replicas-max: a node never asked still counts in the report
+    dump.write_text(yaml.safe_dump({"kind": "List", "items": [*nodes, node("n2", cpu="2")]}))
+    out = runner.invoke(
+        main, ["capacity", str(pod_file), "--dump", str(dump), "--replicas-max", "1"]
+    )
+    assert out.output.rstrip().endswith(
+        "and 1 more node(s) with no copy where the next copy fits"
+    ), out.output
 
 
 @pytest.mark.parametrize(

@@ -239,6 +239,9 @@ def format_report(result: CapacityResult) -> str:
     width = [max(len(r[i]) for r in rows) for i in range(2)]
     for r in rows:
         lines.append(f"{r[0].ljust(width[0])}  {r[1].rjust(width[1])}  {r[2]}".rstrip())
+    rest = result.nodes - len(names)
+    if rest > 0:  # stopped by --replicas-max before these were asked
+        lines.append(f"and {rest} more node(s) with no copy where the next copy fits")
     return "\n".join(lines)
 
 

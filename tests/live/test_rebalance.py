@@ -23,7 +23,7 @@ from kubernetes.aio.client import PolicyV1Api
 
 from berth.cluster import EmbeddedCluster
 from berth.config import parse_config
-from berth.kube.client import Connection, read_json
+from berth.kube.client import Connection, connect, read_json
 from berth.kube.eviction import Result, evict
 from berth.metrics.exporter import start_exporter
 from berth.metrics.table import MetricKey
@@ -319,3 +319,111 @@ def test_an_eviction_a_budget_forbids_is_retried_then_reported_blocked(
             assert answer.result is Result.GONE
 
     asyncio.run(main())
+
+
+def test_the_loop_acts_only_while_it_leads(cluster: EmbeddedCluster) -> None:
+    """Two `--loop` rebalancers on one Lease: only the leader plans and reports (its /metrics
+    say so); when it stops and releases the Lease, the other takes over."""
+    cfg: dict[str, Any] = {
+        "metricSources": [{"name": "ann", "type": "node-annotation"}],
+        "profiles": [
+            {
+                "schedulerName": "berth",
+                "plugins": {"multiPoint": {"enabled": [{"name": "MetricScore", "weight": 20}]}},
+                "pluginConfig": [
+                    {
+                        "name": "MetricScore",
+                        "args": {"metrics": [{"name": "cpu", "source": "ann", "query": CPU}]},
+                    }
+                ],
+            }
+        ],
+        "rebalance": {
+            "metrics": [{"metric": "cpu", "high": 80}],
+            "consecutiveSamples": 2,
+            "interval": "300ms",
+            "leaderElection": {
+                "resourceName": "berth-rebalance-test",
+                "leaseDuration": "4s",
+                "renewDeadline": "3s",
+                "retryPeriod": "1s",
+            },
+        },
+    }
+
+    async def main() -> None:
+        conn = await connect(kubeconfig=str(cluster.kubeconfig_path))
+        try:
+            names = sorted(n["metadata"]["name"] for n in NodeLister(cluster.kubeconfig_path)())
+            hot, *others = names
+            await set_load(conn, {hot: 95, **{n: 20 for n in others}})
+            response = await conn.core.create_namespaced_config_map_without_preload_content(
+                namespace="default", body={"metadata": {"name": "owner"}}
+            )
+            owner = await read_json(response)
+            assert response.status == 201, owner
+            await create(conn, managed("w", "web", owner, nodeName=hot))
+            replicas: dict[str, tuple[Rebalancer, list[Pass]]] = {}
+            for identity in ("a", "b"):
+                passes: list[Pass] = []
+                replicas[identity] = (
+                    Rebalancer(
+                        config=parse_config(cfg),
+                        connection=conn,
+                        options=RebalanceOptions(
+                            dry_run=True,
+                            loop=True,
+                            identity=identity,
+                            bind_address="127.0.0.1:0",
+                            report=passes.append,
+                        ),
+                    ),
+                    passes,
+                )
+            tasks = {k: asyncio.create_task(r.run()) for k, (r, _) in replicas.items()}
+
+            async def one_acts() -> bool:
+                return any(len(p) >= 3 for _, p in replicas.values())
+
+            await eventually(one_acts, timeout=30)
+            leader = next(k for k, (_, p) in replicas.items() if p)
+            follower = "b" if leader == "a" else "a"
+            await asyncio.sleep(1.5)
+            assert replicas[follower][1] == []  # the other never planned a pass
+            moves = [m.pod.name for p in replicas[leader][1] for m in p.plan.moves]
+            assert moves and set(moves) == {"w"}
+            exposed = {k: await scrape(r.health.port) for k, (r, _) in replicas.items()}
+            assert "berth_rebalance_leader 1.0" in exposed[leader]
+            assert "berth_rebalance_leader 0.0" in exposed[follower]
+            assert f'berth_rebalance_node_samples_over{{node="{hot}"}}' in exposed[leader]
+            assert "berth_rebalance_node_samples_over{" not in exposed[follower]
+            assert (
+                'berth_rebalance_evictions_total{namespace="default",node="' + hot
+                in (exposed[leader])
+            )
+            # the leader stops and releases the Lease: the other takes over
+            replicas[leader][0].stop_requested.set()
+            assert await asyncio.wait_for(tasks[leader], timeout=20) == 0
+
+            async def follower_acts() -> bool:
+                return len(replicas[follower][1]) >= 1
+
+            await eventually(follower_acts, timeout=20)
+            replicas[follower][0].stop_requested.set()
+            assert await asyncio.wait_for(tasks[follower], timeout=20) == 0
+            # dry runs: the pod is still there
+            assert (await pods(conn))["w"]["metadata"]["name"] == "w"
+        finally:
+            await conn.close()
+
+    asyncio.run(main())
+
+
+async def scrape(port: int) -> str:
+    import aiohttp
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics") as response,
+    ):
+        return await response.text()

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from berth.clierrors import BadInput
-from berth.inputs import connect_or_fail, load_config_or_fail, read_dump_or_fail
+from berth.inputs import (
+    cluster_options,
+    config_option,
+    connect_or_fail,
+    load_config_or_fail,
+    read_dump_or_fail,
+    timeout_option,
+)
 
 if TYPE_CHECKING:
     from berth.capacity import CapacityResult
@@ -22,26 +29,8 @@ MAX_POD_FILE_BYTES = 1 << 20
 
 @click.command("capacity")
 @click.argument("pod_file", metavar="POD.yaml", type=click.Path(dir_okay=False))
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="BerthConfiguration file (default: built-in defaults).",
-)
-@click.option(
-    "--kubeconfig",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Read the cluster through this kubeconfig (default: $KUBECONFIG, ~/.kube/config, "
-    "in-cluster).",
-)
-@click.option(
-    "--dump",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Read the cluster from a dump instead (`-` for standard input).",
-)
+@config_option
+@cluster_options
 @click.option(
     "--replicas-max",
     type=click.IntRange(min=1),
@@ -57,13 +46,7 @@ MAX_POD_FILE_BYTES = 1 << 20
     show_default=True,
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for tie-breaks.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.1),
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait for the cluster.",
-)
+@timeout_option
 def capacity_command(
     pod_file: str,
     config_path: str | None,

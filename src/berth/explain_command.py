@@ -13,7 +13,14 @@ import aiohttp
 import click
 
 from berth.clierrors import BadInput
-from berth.inputs import connect_or_fail, load_config_or_fail, read_dump_or_fail
+from berth.inputs import (
+    cluster_options,
+    config_option,
+    connect_or_fail,
+    load_config_or_fail,
+    read_dump_or_fail,
+    timeout_option,
+)
 
 if TYPE_CHECKING:
     from berth.explain import Explanation
@@ -33,27 +40,8 @@ def parse_pod_ref(ref: str) -> tuple[str, str]:
 
 @click.command("explain")
 @click.argument("pod_ref", metavar="NAMESPACE/POD")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="BerthConfiguration file (default: built-in defaults).",
-)
-@click.option(
-    "--kubeconfig",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Read the cluster through this kubeconfig (default: $KUBECONFIG, ~/.kube/config, "
-    "in-cluster).",
-)
-@click.option(
-    "--dump",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Read the cluster from a dump instead (what `kubectl get nodes,pods -A -o yaml` "
-    "prints; `-` for standard input).",
-)
+@config_option
+@cluster_options
 @click.option(
     "--server",
     default=None,
@@ -89,13 +77,7 @@ def parse_pod_ref(ref: str) -> tuple[str, str]:
     help="Also write the result onto the pod with kube-scheduler-simulator's annotations "
     "(needs patch on pods).",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.1),
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait for the cluster.",
-)
+@timeout_option
 def explain_command(
     pod_ref: str,
     config_path: str | None,

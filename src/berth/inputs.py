@@ -1,10 +1,13 @@
 """A command's inputs read or refused with one line (`berth.clierrors.BadInput`): the
 configuration, a dump, a kubeconfig's connection. Shared by the commands that look at a cluster
-as it is (explain, capacity, rebalance)."""
+as it is (explain, capacity, rebalance), and the options that name them."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
 
 from berth.clierrors import BadInput
 
@@ -12,6 +15,48 @@ if TYPE_CHECKING:
     from berth.config.loader import Config
     from berth.dump import Dump
     from berth.kube.client import Connection
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def config_option(f: F) -> F:
+    """--config FILE (the `config_path` parameter)."""
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="BerthConfiguration file (default: built-in defaults).",
+    )(f)
+
+
+def cluster_options(f: F) -> F:
+    """--kubeconfig FILE and --dump FILE: where the cluster is read from."""
+    f = click.option(
+        "--dump",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Read the cluster from a dump instead (what `kubectl get nodes,pods -A -o yaml` "
+        "prints; `-` for standard input).",
+    )(f)
+    return click.option(
+        "--kubeconfig",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Read the cluster through this kubeconfig (default: $KUBECONFIG, ~/.kube/config, "
+        "in-cluster).",
+    )(f)
+
+
+def timeout_option(f: F) -> F:
+    """--timeout SECONDS for the cluster's answers."""
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(min=0.1),
+        default=30.0,
+        show_default=True,
+        help="Seconds to wait for the cluster.",
+    )(f)
 
 
 def load_config_or_fail(path: str | None) -> Config:
@@ -51,4 +96,11 @@ async def connect_or_fail(
         raise BadInput("no cluster configured: give --kubeconfig or --dump") from None
 
 
-__all__ = ["connect_or_fail", "load_config_or_fail", "read_dump_or_fail"]
+__all__ = [
+    "cluster_options",
+    "config_option",
+    "connect_or_fail",
+    "load_config_or_fail",
+    "read_dump_or_fail",
+    "timeout_option",
+]

@@ -101,7 +101,7 @@ def test_explain_agrees_with_the_live_scheduler(cluster: EmbeddedCluster, tmp_pa
                 async def bound(name: str = name) -> bool:
                     return node_of((await pods(conn))[name]) is not None
 
-                await eventually(bound, timeout=30)
+                await eventually(bound, timeout=60)
                 where = node_of((await pods(conn))[name])
                 local = await explained(f"default/{name}", "--kubeconfig", kubeconfig)
                 remote = await explained(
@@ -125,7 +125,7 @@ def test_explain_agrees_with_the_live_scheduler(cluster: EmbeddedCluster, tmp_pa
                     for c in status.get("conditions") or []
                 )
 
-            await eventually(unschedulable, timeout=30)
+            await eventually(unschedulable, timeout=60)
             condition = next(
                 c
                 for c in (await pods(conn))["huge"]["status"]["conditions"]

@@ -118,6 +118,36 @@ async def set_load(conn: Connection, load: dict[str, float]) -> None:
         assert response.status == 200, answer
 
 
+def annotation_config(rebalance: dict[str, Any]) -> dict[str, Any]:
+    """MetricScore on the node annotation CPU, and this rebalance section."""
+    return {
+        "metricSources": [{"name": "ann", "type": "node-annotation"}],
+        "profiles": [
+            {
+                "schedulerName": "berth",
+                "plugins": {"multiPoint": {"enabled": [{"name": "MetricScore", "weight": 20}]}},
+                "pluginConfig": [
+                    {
+                        "name": "MetricScore",
+                        "args": {"metrics": [{"name": "cpu", "source": "ann", "query": CPU}]},
+                    }
+                ],
+            }
+        ],
+        "rebalance": rebalance,
+    }
+
+
+async def make_owner(conn: Connection) -> dict[str, Any]:
+    """A ConfigMap for the managed pods to name as their owner (DefaultEvictor keeps bare pods)."""
+    response = await conn.core.create_namespaced_config_map_without_preload_content(
+        namespace="default", body={"metadata": {"name": "owner"}}
+    )
+    owner: dict[str, Any] = await read_json(response)
+    assert response.status == 201, owner
+    return owner
+
+
 def managed(name: str, app: str, owner: dict[str, Any], **spec: Any) -> dict[str, Any]:
     body = pod(name, cpu="500m", terminationGracePeriodSeconds=0, **spec)
     body["metadata"]["labels"] = {"app": app, "managed": "yes"}
@@ -162,11 +192,7 @@ def test_rebalance_moves_load_off_the_hot_node_safely(
             hot, *others = names
             # Berth follows the metric: everything lands on the coolest node.
             await set_load(conn, {hot: 10, **{n: 60 for n in others}})
-            response = await conn.core.create_namespaced_config_map_without_preload_content(
-                namespace="default", body={"metadata": {"name": "owner"}}
-            )
-            owner = await read_json(response)
-            assert response.status == 201, owner
+            owner = await make_owner(conn)
             pdb = {
                 "apiVersion": "policy/v1",
                 "kind": "PodDisruptionBudget",
@@ -198,7 +224,7 @@ def test_rebalance_moves_load_off_the_hot_node_safely(
                 )
                 return series is not None and series.values.get(hot) == value
 
-            await eventually(lambda: metric_seen(10), timeout=20)
+            await eventually(lambda: metric_seen(10), timeout=40)
             for body in templates.values():
                 await create(conn, body)
 
@@ -206,13 +232,13 @@ def test_rebalance_moves_load_off_the_hot_node_safely(
                 listed = await pods(conn)
                 return len(listed) == 5 and all(node_of(p) == hot for p in listed.values())
 
-            await eventually(all_on_hot, timeout=30)
+            await eventually(all_on_hot, timeout=60)
             before = {k: v["metadata"]["uid"] for k, v in (await pods(conn)).items()}
             made: list[str] = []
             recreate = asyncio.create_task(controller(conn, templates, made))
             # The load moves: the node they are on is hot, the others cool.
             await set_load(conn, {hot: 95, **{n: 20 for n in others}})
-            await eventually(lambda: metric_seen(95), timeout=20)
+            await eventually(lambda: metric_seen(95), timeout=40)
             passes: list[Pass] = []
             rebalancer = Rebalancer(
                 config=parse_config({**cfg, "leaderElection": {"leaderElect": False}}),
@@ -233,7 +259,7 @@ def test_rebalance_moves_load_off_the_hot_node_safely(
                         and all(node_of(p) in others for p in webs)
                     )
 
-                await eventually(webs_moved, timeout=60, every=0.2)
+                await eventually(webs_moved, timeout=90, every=0.2)
                 await asyncio.sleep(3)  # a few more passes: nothing else may go
             finally:
                 rebalancer.stop_requested.set()
@@ -300,7 +326,7 @@ def test_an_eviction_a_budget_forbids_is_retried_then_reported_blocked(
                 status = (await read_json(response)).get("status") or {}
                 return node_of(listed["guarded"]) is not None and status.get("currentHealthy") == 1
 
-            await eventually(running_and_counted, timeout=30)
+            await eventually(running_and_counted, timeout=60)
             uid = (await pods(conn))["guarded"]["metadata"]["uid"]
             answer = await evict(
                 conn, namespace="default", name="guarded", uid=uid, attempts=3, backoff=0.1
@@ -324,21 +350,8 @@ def test_an_eviction_a_budget_forbids_is_retried_then_reported_blocked(
 def test_the_loop_acts_only_while_it_leads(cluster: EmbeddedCluster) -> None:
     """Two `--loop` rebalancers on one Lease: only the leader plans and reports (its /metrics
     say so); when it stops and releases the Lease, the other takes over."""
-    cfg: dict[str, Any] = {
-        "metricSources": [{"name": "ann", "type": "node-annotation"}],
-        "profiles": [
-            {
-                "schedulerName": "berth",
-                "plugins": {"multiPoint": {"enabled": [{"name": "MetricScore", "weight": 20}]}},
-                "pluginConfig": [
-                    {
-                        "name": "MetricScore",
-                        "args": {"metrics": [{"name": "cpu", "source": "ann", "query": CPU}]},
-                    }
-                ],
-            }
-        ],
-        "rebalance": {
+    cfg = annotation_config(
+        {
             "metrics": [{"metric": "cpu", "high": 80}],
             "consecutiveSamples": 2,
             "interval": "300ms",
@@ -348,8 +361,8 @@ def test_the_loop_acts_only_while_it_leads(cluster: EmbeddedCluster) -> None:
                 "renewDeadline": "3s",
                 "retryPeriod": "1s",
             },
-        },
-    }
+        }
+    )
 
     async def main() -> None:
         conn = await connect(kubeconfig=str(cluster.kubeconfig_path))
@@ -357,11 +370,7 @@ def test_the_loop_acts_only_while_it_leads(cluster: EmbeddedCluster) -> None:
             names = sorted(n["metadata"]["name"] for n in NodeLister(cluster.kubeconfig_path)())
             hot, *others = names
             await set_load(conn, {hot: 95, **{n: 20 for n in others}})
-            response = await conn.core.create_namespaced_config_map_without_preload_content(
-                namespace="default", body={"metadata": {"name": "owner"}}
-            )
-            owner = await read_json(response)
-            assert response.status == 201, owner
+            owner = await make_owner(conn)
             await create(conn, managed("w", "web", owner, nodeName=hot))
             replicas: dict[str, tuple[Rebalancer, list[Pass]]] = {}
             for identity in ("a", "b"):

@@ -17,13 +17,19 @@ import yaml
 
 from berth.cluster import EmbeddedCluster
 from berth.config import parse_config
-from berth.kube.client import connect, read_json
+from berth.kube.client import connect
 from berth.rebalance.runner import Pass, RebalanceOptions, Rebalancer
 from tests.deploy.render import kustomize
 from tests.docs.test_walkthroughs import ROOT
 from tests.live.conftest import create, events, eventually, pods
 from tests.live.test_rbac import berth_kubeconfig, denial_messages, rbac_cluster
-from tests.live.test_rebalance import CPU, NodeLister, managed, set_load
+from tests.live.test_rebalance import (
+    NodeLister,
+    annotation_config,
+    make_owner,
+    managed,
+    set_load,
+)
 from tests.upstream import SERVERS, UpstreamCluster
 
 PAGE = ROOT / "docs" / "explain-capacity-rebalance.md"
@@ -51,26 +57,9 @@ def secured(request: pytest.FixtureRequest) -> Iterator[EmbeddedCluster | Upstre
 def test_the_documented_rbac_is_enough_for_rebalance(
     secured: EmbeddedCluster | UpstreamCluster, tmp_path: Path
 ) -> None:
-    cfg: dict[str, Any] = {
-        "metricSources": [{"name": "ann", "type": "node-annotation"}],
-        "profiles": [
-            {
-                "schedulerName": "berth",
-                "plugins": {"multiPoint": {"enabled": [{"name": "MetricScore", "weight": 20}]}},
-                "pluginConfig": [
-                    {
-                        "name": "MetricScore",
-                        "args": {"metrics": [{"name": "cpu", "source": "ann", "query": CPU}]},
-                    }
-                ],
-            }
-        ],
-        "rebalance": {
-            "metrics": [{"metric": "cpu", "high": 80}],
-            "consecutiveSamples": 2,
-            "interval": "300ms",
-        },
-    }
+    cfg = annotation_config(
+        {"metrics": [{"metric": "cpu", "high": 80}], "consecutiveSamples": 2, "interval": "300ms"}
+    )
 
     async def main() -> None:
         admin = await connect(kubeconfig=str(secured.kubeconfig_path))
@@ -79,11 +68,7 @@ def test_the_documented_rbac_is_enough_for_rebalance(
             names = sorted(n["metadata"]["name"] for n in NodeLister(secured.kubeconfig_path)())
             hot, *others = names
             await set_load(admin, {hot: 95, **{n: 20 for n in others}})
-            response = await admin.core.create_namespaced_config_map_without_preload_content(
-                namespace="default", body={"metadata": {"name": "owner"}}
-            )
-            owner = await read_json(response)
-            assert response.status == 201, owner
+            owner = await make_owner(admin)
             await create(admin, managed("w", "web", owner, nodeName=hot))
             passes: list[Pass] = []
             rebalancer = Rebalancer(

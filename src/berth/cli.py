@@ -15,6 +15,7 @@ from berth.capacity_command import capacity_command
 from berth.cluster.command import cluster
 from berth.explain_command import explain_command
 from berth.rebalance.command import rebalance_command
+from berth.webhook.command import webhook
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,6 +29,7 @@ main.add_command(bench)
 main.add_command(explain_command)
 main.add_command(capacity_command)
 main.add_command(rebalance_command)
+main.add_command(webhook)
 
 
 def _fail(message: str, *, code: int) -> NoReturn:

@@ -158,6 +158,7 @@ def test_discovery_documents(faulty: EmbeddedCluster) -> None:
     assert _request(faulty, "GET", "/api")[1]["versions"] == ["v1"]
     groups = {g["name"] for g in _request(faulty, "GET", "/apis")[1]["groups"]}
     assert groups == {
+        "admissionregistration.k8s.io",
         "apps",
         "batch",
         "discovery.k8s.io",

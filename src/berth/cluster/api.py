@@ -29,6 +29,8 @@ from berth.cluster.storage import STORAGE_TYPES, default_on_create
 from berth.cluster.store import Change, Store, event_bytes
 from berth.cluster.timestamps import normalize
 from berth.cluster.validation import register_checks, require_object, validate
+from berth.cluster.webhooks import KEY as WEBHOOK_CONFIGURATIONS
+from berth.cluster.webhooks import default_configuration
 from berth.cluster.workloads import (
     CHECKS,
     WORKLOAD_KEYS,
@@ -214,6 +216,8 @@ class Api:
                     if isinstance(p, dict) and isinstance(p.get("nodePort"), int)
                 )
             obj = default_service(obj, used_ips=used_ips, used_ports=used_ports)
+        elif rt.key == WEBHOOK_CONFIGURATIONS:
+            obj = default_configuration(obj)
         return obj
 
     # --- update / patch ----------------------------------------------------------------------

@@ -41,6 +41,7 @@ from berth.cluster.resources import (
 )
 from berth.cluster.storage import VolumeController
 from berth.cluster.store import Store
+from berth.cluster.webhooks import MutatingWebhooks
 
 JSON = dict[str, Any]
 log = logging.getLogger("berth.cluster")
@@ -135,6 +136,7 @@ class ClusterCore:
             self.store.reserve = self.persistence.reserve
         self.disruption = DisruptionController(store=self.store)
         self.api = Api(store=self.store, disruption=self.disruption)
+        self.webhooks = MutatingWebhooks(store=self.store, limits=config.limits)
         self.kubelet: Kubelet | None = None
         if config.kubelet:
             self.kubelet = Kubelet(
@@ -258,6 +260,7 @@ class ClusterCore:
             faults=self.faults,
             settings=self.settings,
             authorizer=self.authorizer,
+            webhooks=self.webhooks,
         )
 
         async def serve(request: web.Request) -> web.StreamResponse:
@@ -293,6 +296,7 @@ class ClusterCore:
         """Stop the controllers and commit every acknowledged write, whatever state the
         controllers ended in (a controller's failure is logged, never a reason to lose data)."""
         try:
+            await self.webhooks.close()
             if self.store.close_watches():
                 await asyncio.sleep(0.05)  # let each stream end its chunked body cleanly
             for task in self._tasks:

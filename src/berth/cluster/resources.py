@@ -246,6 +246,15 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType(
         "rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False
     ),
+    # Called on creates by the embedded cluster's admission (webhooks.py).
+    ResourceType(
+        "admissionregistration.k8s.io",
+        "v1",
+        "mutatingwebhookconfigurations",
+        "MutatingWebhookConfiguration",
+        False,
+        categories=("api-extensions",),
+    ),
     ResourceType(
         "scheduling.x-k8s.io",
         "v1alpha1",

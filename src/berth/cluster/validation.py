@@ -14,6 +14,7 @@ from typing import Any
 from berth.cluster.errors import ApiError, invalid
 from berth.cluster.resources import ResourceType
 from berth.cluster.storage import pv_causes, pvc_causes, storage_class_causes
+from berth.cluster.webhooks import configuration_causes
 from berth.objects.names import qualified_name_errors
 
 JSON = dict[str, Any]
@@ -625,6 +626,7 @@ _CHECKS = {
     "persistentvolumes": pv_causes,
     "persistentvolumeclaims": pvc_causes,
     "storageclasses.storage.k8s.io": storage_class_causes,
+    "mutatingwebhookconfigurations.admissionregistration.k8s.io": configuration_causes,
 }
 
 

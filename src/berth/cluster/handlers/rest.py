@@ -31,6 +31,8 @@ from berth.cluster.resources import BINDINGS, EVENTS, NEW_EVENTS, PODS
 from berth.cluster.selectors import combine, parse_field_selector, parse_label_selector
 from berth.cluster.store import Change, Store
 from berth.cluster.tables import table, wants_table
+from berth.cluster.webhooks import KEY as WEBHOOK_CONFIGURATIONS
+from berth.cluster.webhooks import MutatingWebhooks, creates_only_warnings
 from berth.safeload import InputError, YamlLimits, load_one, nesting_depth_exceeds
 
 JSON = dict[str, Any]
@@ -115,8 +117,10 @@ class RestHandler:
         faults: Faults,
         settings: ServerSettings,
         authorizer: Authorizer | None = None,
+        webhooks: MutatingWebhooks | None = None,
     ) -> None:
         self.api = api
+        self.webhooks = webhooks
         self.store = store
         self.faults = faults
         self.settings = settings
@@ -182,7 +186,7 @@ class RestHandler:
                     headers = {"Content-Type": discovery.AGGREGATED, "Vary": "Accept"}
                     return web.Response(body=body, headers=headers)
                 return self._discovery(target, path)
-            return await self._resource(request, target)
+            return await self._resource(request, target, user)
         except ApiError as err:
             return error_response(err)
         except (ConnectionResetError, asyncio.CancelledError):
@@ -278,7 +282,9 @@ class RestHandler:
             raise errors.too_deep(what="the request body", limit=limits.max_depth)
         return body
 
-    async def _resource(self, request: web.Request, route: Route) -> web.StreamResponse:
+    async def _resource(
+        self, request: web.Request, route: Route, user: User = ADMIN
+    ) -> web.StreamResponse:
         query = request.query
         rt = route.rt
         if not route.served:  # pods/log, exec, ...: the object's 404 if it is missing
@@ -375,6 +381,20 @@ class RestHandler:
 
         opts = options.parse(query, verb=verb, user_agent=request.headers.get("User-Agent", ""))
         body = await self._body(request)
+        if (
+            verb == "create"
+            and self.webhooks is not None
+            and rt is not BINDINGS
+            and route.subresource not in ("binding", "eviction")
+        ):  # mutating admission, before anything is checked
+            body = await self.webhooks.admit_create(
+                EVENTS if view else rt,
+                namespace=route.namespace,
+                body=body,
+                user=user,
+                dry_run="All" in query.getall("dryRun", ()),
+                field_manager=query.get("fieldManager", ""),
+            )
         response = self._write(
             request, route, verb, body, opts, view=view, out=out, out_change=out_change
         )
@@ -416,7 +436,11 @@ class RestHandler:
                     self.api.evict(namespace=ns or "", name=name, body=body, opts=opts)
                     return _json(errors.success(code=201), status=201)
                 change = self.api.create(srt, namespace=route.namespace, body=body, opts=opts)
-                return out_change(change, status=201)
+                answer = out_change(change, status=201)
+                if srt.key == WEBHOOK_CONFIGURATIONS:
+                    for text in creates_only_warnings(change.obj):
+                        answer.headers.add("Warning", f'299 - "{text}"')
+                return answer
             if verb == "update":
                 change = self.api.update(
                     srt,

@@ -301,7 +301,7 @@ def test_an_eviction_a_budget_forbids_is_retried_then_reported_blocked(
 ) -> None:
     async def main() -> None:
         async with running(cluster) as (_, conn):
-            body = pod("guarded", cpu="100m")
+            body = pod("guarded", cpu="100m", terminationGracePeriodSeconds=0)
             body["metadata"]["labels"] = {"app": "guarded"}
             await create(conn, body)
             pdb = {
@@ -341,6 +341,13 @@ def test_an_eviction_a_budget_forbids_is_retried_then_reported_blocked(
             assert response.status == 200
             answer = await evict(conn, namespace="default", name="guarded", uid=uid)
             assert answer.result is Result.EVICTED
+
+            # an eviction of a pod still terminating succeeds again (kube-apiserver's answer);
+            # once it is gone, the eviction says so
+            async def gone() -> bool:
+                return "guarded" not in await pods(conn)
+
+            await eventually(gone, timeout=60)
             answer = await evict(conn, namespace="default", name="guarded", uid=uid)
             assert answer.result is Result.GONE
 

@@ -13,9 +13,12 @@ from berth.cliparams import ADDRESS, ADDRESS_OR_EMPTY
 
 if TYPE_CHECKING:
     from berth.config import Config
-    from berth.simulate import Reasons
+    from berth.simulate import Decision, Reasons, Simulation
 from berth.bench.command import bench
+from berth.capacity_command import capacity_command
 from berth.cluster.command import cluster
+from berth.explain_command import explain_command
+from berth.rebalance.command import rebalance_command
 from berth.webhook.command import webhook
 
 
@@ -27,6 +30,9 @@ def main() -> None:
 
 main.add_command(cluster)
 main.add_command(bench)
+main.add_command(explain_command)
+main.add_command(capacity_command)
+main.add_command(rebalance_command)
 main.add_command(webhook)
 
 
@@ -92,6 +98,22 @@ def _load_config(path: str | None) -> Config:
     help="Also run kube-scheduler's own plugins on DUMP and print where they differ "
     "(exit 0 the same, 1 different, 2 the oracle is not built).",
 )
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write a self-contained HTML page: node heat maps, pending pods with each "
+    "node's reasons, every placed pod's score by plugin.",
+)
+@click.option(
+    "--compare",
+    "compare_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="With --report: simulate the dump again under this second configuration and show "
+    "the pods the two place differently.",
+)
 def simulate(
     dump: str,
     config_path: str | None,
@@ -100,6 +122,8 @@ def simulate(
     scores: int | None,
     reasons: Reasons,
     compare_upstream: bool,
+    report_path: str | None,
+    compare_path: str | None,
 ) -> None:
     """Schedule the pending pods of DUMP offline and explain each decision.
 
@@ -109,25 +133,32 @@ def simulate(
     """
     from tqdm import tqdm
 
+    from berth.clierrors import BadInput
     from berth.dump import read_dump
     from berth.simulate import Simulation, format_table, to_json_line
 
+    if compare_path is not None and report_path is None:
+        raise BadInput("--compare goes with --report (the comparison is shown in the report)")
     config = _load_config(config_path)
+    other = _load_config(compare_path) if compare_path is not None else None
     data = read_dump(dump)
     if compare_upstream:
         _compare_upstream(data, config, seed)
     as_json = output == "json"
-    # The table prints each pending pod's message, never each node's reasons or scores.
+    kept_reasons: Reasons
+    if report_path is not None:  # the page shows every node's reasons and every plugin's score
+        top_scores, kept_reasons = None, "all"
+    elif as_json:
+        top_scores, kept_reasons = scores, reasons
+    else:  # the table prints each pending pod's message, never each node's reasons or scores
+        top_scores, kept_reasons = 0, "none"
     sim = Simulation(
-        dump=data,
-        config=config,
-        seed=seed,
-        top_scores=scores if as_json else 0,
-        reasons=reasons if as_json else "none",
+        dump=data, config=config, seed=seed, top_scores=top_scores, reasons=kept_reasons
     )
     for problem in sim.load_errors:
         click.echo(f"warning: skipped {problem}", err=True)
-    for problem in sim.sample_metrics():
+    warnings = sim.sample_metrics()
+    for problem in warnings:
         click.echo(f"warning: {problem}", err=True)
     decisions = tqdm(
         sim.run(),
@@ -139,13 +170,28 @@ def simulate(
         leave=False,
         disable=not sys.stderr.isatty() or (as_json and sys.stdout.isatty()),
     )
-    if as_json:
-        for decision in decisions:
+    done = []
+    for decision in decisions:
+        done.append(decision)
+        if as_json:
             click.echo(to_json_line(decision))
-    else:
-        done = list(decisions)
-        decisions.close()
+    decisions.close()
+    if not as_json:
         click.echo(format_table(done))
+    if report_path is not None:
+        second = None
+        if other is not None:
+            assert compare_path is not None
+            second = (compare_path, list(Simulation(dump=data, config=other, seed=seed).run()))
+        _write_report(
+            sim,
+            done,
+            path=report_path,
+            title=f"berth simulate {dump}",
+            label=config_path or "the default configuration",
+            compare=second,
+            warnings=[*sim.load_errors, *warnings],
+        )
 
 
 def _scores_option(value: str) -> int | None:
@@ -179,6 +225,32 @@ def _compare_upstream(dump: Any, config: Config, seed: int | None) -> NoReturn:
         raise SystemExit(1)
     click.echo(f"Berth and kube-scheduler agree on all {pods} pending pod(s)")
     raise SystemExit(0)
+
+
+def _write_report(
+    sim: Simulation,
+    decisions: list[Decision],
+    *,
+    path: str,
+    title: str,
+    label: str,
+    compare: tuple[str, list[Decision]] | None,
+    warnings: list[str],
+) -> None:
+    """`simulate --report`: the self-contained HTML page."""
+    from berth.clierrors import BadInput
+    from berth.report.html import simulation_page
+    from berth.report.simulation import build_report
+
+    report = build_report(
+        sim, decisions, title=title, compare=compare, label=label, warnings=warnings
+    )
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(simulation_page(report))
+    except OSError as exc:
+        raise BadInput(f"--report {path}: cannot write: {exc.strerror}") from None
+    click.echo(f"report written to {path}", err=True)
 
 
 @main.command()
@@ -227,6 +299,13 @@ def _compare_upstream(dump: Any, config: Config, seed: int | None) -> NoReturn:
     default=None,
     help="The certificate's private key (PEM).",
 )
+@click.option(
+    "--debug-token-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Serve /debug/explain (for `berth explain --server`) to callers sending this bearer "
+    "token (first line of FILE, or $BERTH_DEBUG_TOKEN); not served without one.",
+)
 def run(
     config_path: str | None,
     kubeconfig: str | None,
@@ -238,16 +317,20 @@ def run(
     identity: str | None,
     tls_cert_file: str | None,
     tls_private_key_file: str | None,
+    debug_token_file: str | None,
 ) -> None:
     """Run Berth as a scheduler in a cluster (a second scheduler beside kube-scheduler)."""
     import asyncio
+    import os
     import signal
 
     import yaml
     from kubernetes.aio.config.config_exception import ConfigException
 
+    from berth.explain_command import DEBUG_TOKEN_ENV
     from berth.kube.client import NoClusterConfigured, connect
     from berth.run import Runner, RunOptions, default_identity
+    from berth.secretfile import TokenError, read_token
     from berth.telemetry import setup_logging
 
     setup_logging(fmt=log_format, level=log_level)
@@ -257,6 +340,14 @@ def run(
         from berth.listener import server_tls
 
         server_tls(tls_cert_file, tls_private_key_file)  # unusable files fail before anything
+    try:
+        debug_token = read_token(
+            value=os.environ.get(DEBUG_TOKEN_ENV) if debug_token_file is None else None,
+            file=debug_token_file,
+            what="the debug token",
+        )
+    except TokenError as exc:
+        _fail(str(exc), code=2)
     config = _load_config(config_path)
     if bind_address:
         from berth.listener import bind_socket
@@ -304,6 +395,7 @@ def run(
                 identity=identity or default_identity(),
                 tls_cert_file=tls_cert_file,
                 tls_key_file=tls_private_key_file,
+                debug_token=debug_token,
             ),
         )
         loop = asyncio.get_running_loop()

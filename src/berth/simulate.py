@@ -49,6 +49,7 @@ from berth.objects import ObjectError
 from berth.objects.pod import PodInfo
 from berth.plugins.coscheduling import NAME as COSCHEDULING
 from berth.plugins.coscheduling import group_key, min_member
+from berth.snapshot import feed_dump
 
 # Which pods' decisions name every rejected node's reasons: all, only the pods left pending
 # (placed pods' reasons were 90% of `-o json` at 2,000 nodes), or none (the message only).
@@ -105,60 +106,6 @@ def _key(raw: dict[str, Any]) -> str:
     return f"{meta.get('namespace') or 'default'}/{meta.get('name') or '?'}"
 
 
-@dataclass(frozen=True)
-class _PriorityClass:
-    name: str
-    value: int
-    preemption_policy: str | None
-
-
-def _priority_classes(classes: list[dict[str, Any]]) -> tuple[dict[str, _PriorityClass], str]:
-    """The dump's PriorityClasses by name, and the global default: the lowest-valued one with
-    globalDefault (upstream plugin/pkg/admission/priority/admission.go:329)."""
-    out: dict[str, _PriorityClass] = {}
-    default: _PriorityClass | None = None
-    for pc in classes:
-        meta = pc.get("metadata") or {}
-        value = pc.get("value")
-        if not isinstance(meta, dict) or not isinstance(value, int):
-            continue
-        policy = pc.get("preemptionPolicy")
-        cls = _PriorityClass(
-            str(meta.get("name")), value, policy if isinstance(policy, str) else None
-        )
-        out[cls.name] = cls
-        if pc.get("globalDefault") and (default is None or default.value > cls.value):
-            default = cls
-    return out, default.name if default is not None else ""
-
-
-def _with_priority(raw: dict[str, Any], classes: dict[str, _PriorityClass], default: str) -> Any:
-    """Give a pod without spec.priority the priority and preemption policy of its PriorityClass
-    (or the global default's), as the Priority admission plugin does on create (admission.go:
-    175-196); a dump holds stored pods, so a priority already set is kept. A class that does
-    not exist is the pod's admission failing: ObjectError."""
-    spec = raw.get("spec")
-    if not isinstance(spec, dict) or spec.get("priority") is not None:
-        return raw
-    name = spec.get("priorityClassName")
-    if isinstance(name, str) and name:
-        cls = classes.get(name)
-        if cls is None:
-            raise ObjectError(
-                kind="Pod",
-                name=_key(raw),
-                field="spec.priorityClassName",
-                reason=f"no PriorityClass with name {name} was found",
-            )
-    else:
-        cls = classes.get(default)
-    spec = {**spec, "priority": cls.value if cls is not None else 0}
-    if spec.get("preemptionPolicy") is None:
-        policy = cls.preemption_policy if cls is not None else None
-        spec["preemptionPolicy"] = policy or "PreemptLowerPriority"
-    return {**raw, "spec": spec}
-
-
 class Simulation:
     """Loads a dump into an Engine and schedules its pending pods one by one."""
 
@@ -197,19 +144,14 @@ class Simulation:
             responsible=self.engine.schedules,
             listener=_Loading(self),
         )
-        for obj in [*self.dump.namespaces, *self.dump.other, *self.dump.pod_groups]:
-            feed.add(obj)  # workloads, storage, PDBs, DRA objects, PodGroups
-        for raw in self.dump.nodes:
-            feed.add(raw)
-        classes, default = _priority_classes(self.dump.priority_classes)
         loading = feed.listener
-        for raw in self.dump.pods:
-            try:
-                admitted = _with_priority(raw, classes, default)
-            except ObjectError as exc:
-                loading.malformed("Pod", raw, exc, pending=self._would_be_pending(raw))
-                continue
-            feed.add(admitted)
+        feed_dump(
+            feed,
+            self.dump,
+            refused=lambda raw, exc: loading.malformed(
+                "Pod", raw, exc, pending=self._would_be_pending(raw)
+            ),
+        )
         queue_order = self.engine.queue_order
 
         def order(item: tuple[str, PodInfo | None, str]) -> tuple[Any, ...]:

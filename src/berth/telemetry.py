@@ -9,6 +9,7 @@ Metric names follow pkg/scheduler/metrics so existing dashboards work:
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import json
 import logging
@@ -16,7 +17,7 @@ import re
 import ssl
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from prometheus_client import (
@@ -140,21 +141,33 @@ class SchedulerMetrics:
         return generate_latest(self.registry) + generate_latest(REGISTRY)
 
 
+class Exposes(Protocol):
+    """What /metrics serves: a process's series in the Prometheus text format."""
+
+    def expose(self) -> bytes: ...
+
+
 class HealthServer:
     """`/healthz`, `/readyz` and `/metrics` on a configurable address, TLS optional."""
 
     def __init__(
         self,
         *,
-        metrics: SchedulerMetrics,
+        metrics: Exposes,
         ready: Callable[[], bool],
         healthy: Callable[[], bool] = lambda: True,
         refresh: Callable[[], None] = lambda: None,
+        explain: Callable[[str, str, str | None], dict[str, Any] | None] | None = None,
+        debug_token: str | None = None,
     ) -> None:
         self.metrics = metrics
         self.ready = ready
         self.healthy = healthy
         self.refresh = refresh
+        # GET /debug/explain/{namespace}/{name}: `explain(namespace, name, profile)` (None: no
+        # such pod), served only with a bearer token configured and sent
+        self.explain = explain
+        self.debug_token = debug_token
         self._listener: BoundedListener | None = None
         self.port = 0
 
@@ -164,7 +177,32 @@ class HealthServer:
         app.router.add_get("/livez", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
+        if self.explain is not None and self.debug_token:
+            app.router.add_get("/debug/explain/{namespace}/{name}", self._explain)
         return app
+
+    def _authorized(self, request: web.Request) -> bool:
+        assert self.debug_token
+        sent = request.headers.get("Authorization", "")
+        scheme, _, token = sent.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            token.strip().encode(), self.debug_token.encode()
+        )
+
+    async def _explain(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return web.Response(
+                text="unauthorized", status=401, headers={"WWW-Authenticate": "Bearer"}
+            )
+        assert self.explain is not None
+        namespace, name = request.match_info["namespace"], request.match_info["name"]
+        try:
+            doc = self.explain(namespace, name, request.query.get("profile"))
+        except ValueError as exc:
+            return web.Response(text=str(exc), status=400)
+        if doc is None:
+            return web.Response(text=f"pod {namespace}/{name}: not found", status=404)
+        return web.json_response(doc)
 
     async def _healthz(self, request: web.Request) -> web.Response:
         ok = self.healthy()

@@ -77,9 +77,10 @@ def node_of(p: dict[str, Any]) -> str | None:
 
 @contextlib.asynccontextmanager
 async def running(
-    cluster: EmbeddedCluster, config: dict[str, Any] | None = None
+    cluster: EmbeddedCluster, config: dict[str, Any] | None = None, **options: Any
 ) -> AsyncIterator[tuple[Runner, Connection]]:
-    """A Berth Runner against `cluster` for the duration of the block; stops it cleanly."""
+    """A Berth Runner against `cluster` for the duration of the block; stops it cleanly.
+    `options`: more RunOptions (a debug token, ...)."""
     conn = await connect(kubeconfig=str(cluster.kubeconfig_path))
     cfg = {
         "leaderElection": {"leaderElect": False},
@@ -90,7 +91,7 @@ async def running(
     runner = Runner(
         config=parse_config(cfg),
         connection=conn,
-        options=RunOptions(leader_elect=False, bind_address="127.0.0.1:0", seed=1),
+        options=RunOptions(leader_elect=False, bind_address="127.0.0.1:0", seed=1, **options),
     )
     task = asyncio.create_task(runner.run())
     try:

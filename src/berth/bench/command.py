@@ -9,6 +9,7 @@ import click
 from berth.bench.workload import (
     DEFAULT_CEILING_CONCURRENCY,
     SIZES,
+    Size,
     Workload,
     WorkloadError,
     builtin_workloads,
@@ -91,6 +92,14 @@ from berth.clierrors import BadInput
     help="Seconds to wait for every pod to be bound before failing.",
 )
 @click.option("--list", "list_only", is_flag=True, help="List the built-in workloads and exit.")
+@click.option(
+    "--dump-cluster",
+    "dump_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the first chosen workload's nodes and running pods at --size as a cluster "
+    "dump (for `berth simulate`, `explain`, `capacity`) and exit.",
+)
 def bench(
     names: tuple[str, ...],
     files: tuple[Path, ...],
@@ -103,6 +112,7 @@ def bench(
     ceiling_concurrency: int,
     timeout: float,
     list_only: bool,
+    dump_path: Path | None,
 ) -> None:
     """Benchmark Berth on scheduler_perf-style workloads: decision latency, end-to-end
     throughput against the embedded cluster beside its binding ceiling, and peak memory."""
@@ -127,6 +137,9 @@ def bench(
         raise BadInput(str(exc)) from None
     if not chosen:
         chosen = list(builtin.values())
+    if dump_path is not None:
+        _write_dump(chosen[0], SIZES[size], dump_path)
+        return
     if json_path is not None and not json_path.parent.is_dir():
         # found now, not after minutes of benchmarks
         raise BadInput(f"--json {json_path}: directory {json_path.parent} does not exist")
@@ -160,3 +173,22 @@ def bench(
     except BenchError as exc:  # a failed run or an invalid placement: exit 1 with the reason
         raise click.ClickException(str(exc)) from exc
     click.echo(format_table(results))
+
+
+def _write_dump(workload: Workload, size: Size, path: Path) -> None:
+    """The workload's namespace, nodes and running pods as one JSON List."""
+    import json
+
+    from berth.bench.workload import NAMESPACE
+
+    nodes = workload.nodes(size)
+    items = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
+        *nodes,
+        *workload.running_pods(size, nodes),
+    ]
+    try:
+        path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+    except OSError as exc:
+        raise BadInput(f"--dump-cluster {path}: cannot write: {exc.strerror}") from None
+    click.echo(f"{path}: {len(nodes)} nodes, {len(items) - len(nodes) - 1} running pods", err=True)

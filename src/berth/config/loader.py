@@ -18,6 +18,7 @@ from berth.config.from_kubescheduler import from_kube_scheduler, is_kube_schedul
 from berth.config.metrics import MetricSource, check_metric_references
 from berth.config.model import DEFAULT_SCHEDULER_NAME, BerthConfiguration, Profile
 from berth.config.plugins import ResolvedProfile, resolve_profile
+from berth.config.rebalance import check_rebalance
 from berth.safeload import InputError, load_one
 
 MAX_CONFIG_BYTES = 1 << 20
@@ -80,6 +81,15 @@ def parse_config(data: Any) -> Config:
             also_defined=unchecked,
         )
     )
+    # The rebalance section reads the resolved profiles' arguments: checked once they all resolved.
+    if model is not None and {p.schedulerName for p in model.profiles} <= set(resolved_profiles):
+        problems.extend(
+            check_rebalance(
+                model.rebalance,
+                model.profiles,
+                {name: r.args for name, r in resolved_profiles.items()},
+            )
+        )
     if problems or model is None:
         raise ConfigError(list(dict.fromkeys(problems)))  # a check run twice says it once
     return Config(model=model, profiles=resolved_profiles, warnings=warnings)

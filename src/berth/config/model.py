@@ -118,6 +118,8 @@ class BerthConfiguration(Strict):
     profiles: list[Profile] = Field(default_factory=lambda: [Profile()])
     # Berth: where MetricScore's live node metrics come from (berth.metrics, docs/metrics.md).
     metricSources: list[MetricSource] = Field(default_factory=list)
+    # Berth: `berth rebalance` (berth.config.rebalance, docs/explain-capacity-rebalance.md)
+    rebalance: RebalanceConfig | None = None
     # Berth: which pods `berth webhook` routes to Berth while it is healthy (docs/running.md).
     webhook: WebhookConfiguration = Field(default_factory=WebhookConfiguration)
 
@@ -148,3 +150,9 @@ class BerthConfiguration(Strict):
         if error is not None:
             raise error
         return self
+
+
+# The rebalance section reuses LeaderElection (defined above), hence imported last.
+from berth.config.rebalance import RebalanceConfig  # noqa: E402
+
+BerthConfiguration.model_rebuild()

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiolimiter import AsyncLimiter
 
@@ -50,6 +51,8 @@ class RunOptions:
     seed: int | None = None
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
+    # the bearer token of /debug/explain (None: the endpoint is not served)
+    debug_token: str | None = field(default=None, repr=False)
 
 
 class ThrottledBinder:
@@ -135,7 +138,11 @@ class Runner:
                 retry_period=le.retryPeriod,
             )
         self.health = HealthServer(
-            metrics=self.metrics, ready=self.ready, refresh=self._refresh_metrics
+            metrics=self.metrics,
+            ready=self.ready,
+            refresh=self._refresh_metrics,
+            explain=self.explain,
+            debug_token=options.debug_token,
         )
         self.stop_requested = asyncio.Event()
         self.lost_lease = False
@@ -147,6 +154,23 @@ class Runner:
         from berth.listener import server_tls
 
         return server_tls(self.options.tls_cert_file, self.options.tls_key_file)
+
+    def explain(self, namespace: str, name: str, profile: str | None) -> dict[str, Any] | None:
+        """The explanation of a pod on this scheduler's own state, between two decisions (the
+        loop and this handler share one event loop); None when the pod is unknown. ValueError
+        for a pod or profile it cannot explain."""
+        from berth.explain import ExplainError, explain
+        from berth.objects import ObjectError, parse_pod
+
+        key = f"{namespace}/{name}"
+        raw = self.scheduler.pods.get(key)
+        if raw is None:
+            return None
+        try:
+            pod = self.engine.state.pods.get(key) or parse_pod(raw)
+            return explain(self.engine, pod, profile=profile).to_json()
+        except (ObjectError, ExplainError) as exc:
+            raise ValueError(str(exc)) from None
 
     def ready(self) -> bool:
         return all(i.synced.is_set() for i in self.informers)

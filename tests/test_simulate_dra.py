@@ -105,10 +105,11 @@ def test_a_device_no_node_has_keeps_the_pod_pending() -> None:
     assert out["default/wants-40gi"]["node"] == "n1"
 
 
-def test_a_missing_claim_is_upstreams_reason() -> None:
+def test_a_missing_claim_holds_the_pod_at_the_gate_with_upstreams_reason() -> None:
+    # upstream's PreEnqueue: the pod is not tried until its claim exists
     out = simulate(node("n1"), GPU_CLASS, gpu_pod("orphan", "nope"))
     assert out["default/orphan"]["node"] is None
+    assert out["default/orphan"]["gated"] is True
     assert out["default/orphan"]["message"] == (
-        '0/1 nodes are available: resourceclaim.resource.k8s.io "nope" not found. '
-        "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+        'DynamicResources: resourceclaim.resource.k8s.io "nope" not found'
     )

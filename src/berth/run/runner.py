@@ -26,6 +26,7 @@ from berth.engine import Engine
 from berth.framework.ports import Ports
 from berth.framework.status import Status
 from berth.kube.binder import Binder
+from berth.kube.claims import ApiClaimWriter
 from berth.kube.client import Connection
 from berth.kube.events import EventRecorder
 from berth.kube.evictor import Evictor
@@ -92,6 +93,7 @@ class Runner:
         qps, burst = model.clientConnection.qps, model.clientConnection.burst
         state = ClusterState()
         volumes = VolumeIndex()
+        self.claim_writer = ApiClaimWriter(connection=connection)
         ports = Ports(
             volumes=volumes,
             binder=ThrottledBinder(
@@ -106,6 +108,7 @@ class Runner:
                 state=state,
                 pod_exists=lambda key: key in self.scheduler.pods,
             ),
+            claim_writer=self.claim_writer,
         )
         self.engine = Engine(config=config, state=state, ports=ports, seed=options.seed)
         self.refresher = self.engine.refresher
@@ -197,6 +200,7 @@ class Runner:
                 work.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await work
+            await self.claim_writer.drain()
             if self.elector is not None and not self.lost_lease:
                 await self.elector.release()
             return 1 if self.lost_lease else 0

@@ -12,7 +12,7 @@ from typing import Any
 
 from berth.cluster import EmbeddedCluster
 from berth.kube.client import Connection, read_json
-from tests.live.conftest import eventually, events, node_of, pod, pods, running
+from tests.live.conftest import events, eventually, node_of, pod, pods, running
 
 DRIVER = "gpu.example.com"
 GROUP = "/apis/resource.k8s.io/v1"

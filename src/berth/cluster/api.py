@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from berth.cluster import errors, wiretypes
+from berth.cluster import dra, errors, wiretypes
 from berth.cluster.admission import default_pod, now, prepare_create, prepare_update
 from berth.cluster.patch import json_patch, merge_patch, strategic_merge_patch
 from berth.cluster.pdb import DisruptionController
@@ -125,6 +125,8 @@ class Api:
                         )
         elif rt in STORAGE_TYPES:
             obj = default_on_create(rt, obj, store=self.store)
+        elif rt.group == dra.GROUP:
+            obj = dra.on_create(rt, obj)
         obj = normalize(rt.key, obj)
         meta = obj["metadata"]
         ns = meta.get("namespace", "")
@@ -158,6 +160,8 @@ class Api:
     def _write(self, rt: ResourceType, new: JSON, old: JSON, *, subresource: str) -> Change:
         obj = normalize(rt.key, prepare_update(rt, new, old, subresource=subresource))
         validate(rt, obj)
+        if rt.group == dra.GROUP:
+            obj = dra.on_update(rt, obj, old, subresource=subresource)
         if rt is PODS and subresource != "status":
             new_node = (obj.get("spec") or {}).get("nodeName")
             if new_node != (old.get("spec") or {}).get("nodeName"):

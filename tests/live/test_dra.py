@@ -295,3 +295,154 @@ def test_a_deleted_pods_devices_go_to_the_next_pod(cluster: EmbeddedCluster) -> 
             await eventually(holder_claim_gone, timeout=60)
 
     asyncio.run(main())
+
+
+# Binding conditions (upstream dynamicresources_test.go "bind-claim-with-binding-conditions",
+# "bound-claim-with-failed-binding", "prebind-fail-with-binding-timeout"): a device that needs
+# its driver to prepare it (say, attach it over a fabric) before the pod may bind. The test
+# plays the driver, writing the device's conditions into the claim's status.devices.
+ATTACHED, ATTACH_FAILED = "attached", "attach-failed"
+
+
+def fabric_slice(node: str) -> dict[str, Any]:
+    body = node_slice(node, 1)
+    body["spec"]["devices"][0]["bindingConditions"] = [ATTACHED]
+    body["spec"]["devices"][0]["bindingFailureConditions"] = [ATTACH_FAILED]
+    return body
+
+
+async def fabric_pod(conn: Connection) -> str:
+    """One node with one such device, a pod claiming it; the pod's node."""
+    nodes = await node_names(conn)
+    await call(conn, "POST", f"{GROUP}/deviceclasses", device_class())
+    await call(conn, "POST", f"{GROUP}/resourceslices", fabric_slice(nodes[0]))
+    await call(
+        conn, "POST", f"{GROUP}/namespaces/default/resourceclaimtemplates", template("fabric")
+    )
+    await create_pod(conn, gpu_pod("attached", template_name="fabric"))
+    return nodes[0]
+
+
+async def allocated_claim(conn: Connection) -> dict[str, Any]:
+    """The pod's claim once Berth allocated and reserved it (PreBind is then waiting)."""
+    found: dict[str, Any] = {}
+
+    async def reserved() -> bool:
+        name = claim_of((await pods(conn))["attached"])
+        c = (await claims(conn)).get(str(name)) or {}
+        found.update(c)
+        return bool((c.get("status") or {}).get("reservedFor"))
+
+    await eventually(reserved, timeout=30)
+    return found
+
+
+async def set_device_condition(
+    conn: Connection, claim_name: str, node: str, kind: str, reason: str
+) -> None:
+    path = f"{GROUP}/namespaces/default/resourceclaims/{claim_name}"
+    c = await call(conn, "GET", path)
+    condition = {
+        "type": kind,
+        "status": "True",
+        "reason": reason,
+        "message": f"{kind} by the test",
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+    }
+    c["status"]["devices"] = [
+        {"driver": DRIVER, "pool": node, "device": "gpu-0", "conditions": [condition]}
+    ]
+    await call(conn, "PUT", f"{path}/status", c)
+
+
+def binding_failures(notes: list[str]) -> list[str]:
+    return [n for n in notes if "device binding" in n]
+
+
+async def failed_notes(conn: Connection) -> list[str]:
+    return [
+        e["note"]
+        for e in await events(conn)
+        if e["reason"] == "FailedScheduling" and e["regarding"]["name"] == "attached"
+    ]
+
+
+def test_a_pod_binds_once_its_devices_binding_conditions_are_true(
+    cluster: EmbeddedCluster,
+) -> None:
+    async def main() -> None:
+        async with running(cluster) as (_, conn):
+            node = await fabric_pod(conn)
+            c = await allocated_claim(conn)
+            (result,) = c["status"]["allocation"]["devices"]["results"]
+            assert result["bindingConditions"] == [ATTACHED]
+            assert result["bindingFailureConditions"] == [ATTACH_FAILED]
+            # PreBind waits for the driver: allocated and reserved, the pod not bound yet
+            await asyncio.sleep(2)
+            assert node_of((await pods(conn))["attached"]) is None
+            await set_device_condition(conn, c["metadata"]["name"], node, ATTACHED, "Attached")
+
+            async def bound() -> bool:
+                return node_of((await pods(conn))["attached"]) == node
+
+            await eventually(bound, timeout=30)
+            assert not binding_failures(await failed_notes(conn))
+
+    asyncio.run(main())
+
+
+def test_a_failed_binding_condition_fails_prebind_and_the_claim_is_deallocated(
+    cluster: EmbeddedCluster,
+) -> None:
+    async def main() -> None:
+        async with running(cluster) as (_, conn):
+            node = await fabric_pod(conn)
+            c = await allocated_claim(conn)
+            name = c["metadata"]["name"]
+            await set_device_condition(conn, name, node, ATTACH_FAILED, "FabricDown")
+            wanted = (
+                f'device binding failed: claim={name}, reason=FabricDown, message="'
+                f'{ATTACH_FAILED} by the test"'
+            )
+
+            async def reported() -> bool:
+                return any(wanted in n for n in await failed_notes(conn))
+
+            await eventually(reported, timeout=40)
+
+            # the next attempt finds the claim unusable, PostFilter deallocates it (devices'
+            # status too), and it is allocated afresh: no failure recorded on it any more
+            async def recovered() -> bool:
+                status = (await claims(conn)).get(name, {}).get("status") or {}
+                return "devices" not in status
+
+            await eventually(recovered, timeout=40)
+            assert node_of((await pods(conn))["attached"]) is None
+
+    asyncio.run(main())
+
+
+def test_binding_conditions_not_met_within_binding_timeout_fail_prebind(
+    cluster: EmbeddedCluster,
+) -> None:
+    config = {
+        "profiles": [
+            {
+                "schedulerName": "berth",
+                "pluginConfig": [{"name": "DynamicResources", "args": {"bindingTimeout": "1s"}}],
+            }
+        ]
+    }
+
+    async def main() -> None:
+        async with running(cluster, config) as (_, conn):
+            await fabric_pod(conn)
+            await allocated_claim(conn)
+
+            async def timed_out() -> bool:
+                return any("device binding timeout" in n for n in await failed_notes(conn))
+
+            await eventually(timed_out, timeout=30)
+            assert node_of((await pods(conn))["attached"]) is None
+
+    asyncio.run(main())

@@ -594,3 +594,60 @@ def test_a_slices_driver_pool_and_node_are_immutable(api: Api) -> None:
         'ResourceSlice.resource.k8s.io "ok" is invalid: [spec.pool.name: Invalid value: "p2": '
         'field is immutable, spec.nodeName: Invalid value: "node-2": field is immutable]'
     )
+
+
+def _table(api: Api, path: str) -> tuple[list[str], list[list[Any]]]:
+    answer = api.request(
+        "GET", path, accept="application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    )
+    assert answer.status == 200, answer.body
+    columns = [c["name"] for c in answer.body["columnDefinitions"]]
+    return columns, [r["cells"] for r in answer.body["rows"]]
+
+
+def test_kubectl_get_tables_have_upstreams_columns(api: Api) -> None:
+    """`kubectl get` on resource.k8s.io: upstream's printer columns and cells (a claim's STATE:
+    pending, then allocated,reserved; a slice's node, driver and pool; a rule's taint)"""
+    assert api.post(f"{G}/deviceclasses", device_class()).status == 201
+    assert api.post(f"{G}/resourceslices", node_slice("s1")).status == 201
+    rule = {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "DeviceTaintRule",
+        "metadata": {"name": "maintenance"},
+        "spec": {"taint": {"key": "example.com/fault", "value": "fan", "effect": "NoSchedule"}},
+    }
+    assert api.post(f"{G}/devicetaintrules", rule).status == 201
+    created = api.post(CLAIMS, claim(exactly())).body
+    assert created["metadata"]["name"] == "c"
+
+    columns, rows = _table(api, f"{G}/deviceclasses")
+    assert (columns, [r[0] for r in rows]) == (["Name", "Age"], ["gpu.example.com"])
+    columns, rows = _table(api, f"{G}/resourceslices")
+    assert columns == ["Name", "Node", "Driver", "Pool", "Age"]
+    assert [r[:4] for r in rows] == [["s1", "node-1", "gpu.example.com", "node-1"]]
+    columns, rows = _table(api, f"{G}/devicetaintrules")
+    assert columns == ["Name", "Key", "Value", "Effect", "TimeAdded", "Age"]
+    (row,) = rows
+    assert row[:4] == ["maintenance", "example.com/fault", "fan", "NoSchedule"]
+    assert row[4] and row[4].endswith("s")  # timeAdded, defaulted by the server
+
+    columns, rows = _table(api, CLAIMS)
+    assert (columns, [r[:2] for r in rows]) == (["Name", "State", "Age"], [["c", "pending"]])
+    # reserved for a pod that exists (a controller drops consumers that are gone)
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]},
+    }
+    uid = api.post("/api/v1/namespaces/default/pods", body).body["metadata"]["uid"]
+    result = {"request": "gpu", "driver": "gpu.example.com", "pool": "node-1", "device": "d0"}
+    current = api.get(f"{CLAIMS}/c").body
+    current["status"] = {
+        "allocation": {"devices": {"results": [result]}},
+        "reservedFor": [{"resource": "pods", "name": "p", "uid": uid}],
+    }
+    answer = api.request("PUT", f"{CLAIMS}/c/status", current)
+    assert answer.status == 200, answer.body
+    _, rows = _table(api, CLAIMS)
+    assert [r[:2] for r in rows] == [["c", "allocated,reserved"]]

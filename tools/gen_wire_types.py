@@ -76,7 +76,7 @@ def build(spec_dir: Path) -> str:
 
     kinds: dict[str, str] = {}
     wanted = {(r.group, r.version, r.kind) for r in RESOURCES if not r.custom}
-    wanted |= {("", "v1", "Binding"), ("policy", "v1", "Eviction")}
+    wanted |= {("", "v1", "Binding"), ("policy", "v1", "Eviction"), ("autoscaling", "v1", "Scale")}
     for name, s in sorted(schemas.items()):
         for gvk in s.get("x-kubernetes-group-version-kind", []):
             key = (gvk["group"], gvk["version"], gvk["kind"])

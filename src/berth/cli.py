@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from berth.config import Config
 from berth.bench.command import bench
 from berth.cluster.command import cluster
+from berth.webhook.command import webhook
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,6 +23,7 @@ def main() -> None:
 
 main.add_command(cluster)
 main.add_command(bench)
+main.add_command(webhook)
 
 
 def _fail(message: str, *, code: int) -> NoReturn:

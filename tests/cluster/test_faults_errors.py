@@ -94,8 +94,6 @@ def test_admin_endpoint_sets_rules(faulty: EmbeddedCluster) -> None:
         ("POST", "/api/v1/namespaces/default/pods", b"{bad", "application/json", 400, "BadRequest"),
         ("POST", "/api/v1/namespaces/default/pods", b"[1]", "application/json", 400, "BadRequest"),
         ("GET", "/api/v1/widgets", None, "", 404, "NotFound"),
-        ("GET", "/apis/nope.io/v1/things", None, "", 404, "NotFound"),
-        ("GET", "/nothing/here", None, "", 404, "NotFound"),
         ("GET", "/api/v1/namespaces/default/pods/absent", None, "", 404, "NotFound"),
         (
             "PUT",
@@ -111,10 +109,12 @@ def test_admin_endpoint_sets_rules(faulty: EmbeddedCluster) -> None:
             "PATCH",
             "/api/v1/nodes/node-001",
             b"{}",
-            "application/apply-patch+yaml",
+            "application/yaml",
             415,
             "UnsupportedMediaType",
         ),
+        # server-side apply without a field manager (upstream: PatchOptions are invalid)
+        ("PATCH", "/api/v1/nodes/node-001", b"{}", "application/apply-patch+yaml", 422, "Invalid"),
         (
             "POST",
             "/api/v1/namespaces/default/configmaps",
@@ -141,11 +141,27 @@ def test_malformed_requests_get_status(
     assert got["status"] == "Failure" and got["code"] == code and got["message"]
 
 
+@pytest.mark.parametrize("path", ["/apis/nope.io/v1/things", "/nothing/here", "/apis/nope.io"])
+def test_paths_outside_the_api_get_the_plain_404(faulty: EmbeddedCluster, path: str) -> None:
+    """kube-apiserver's mux: a path no API group serves is Go's plain-text 404, not a Status
+    (kubectl reports the resource type it cannot map)."""
+    with urllib.request.urlopen(faulty.url + "/version") as ok:
+        assert ok.status == 200
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(faulty.url + path)
+    assert err.value.code == 404
+    assert err.value.read() == b"404 page not found\n"
+
+
 def test_discovery_documents(faulty: EmbeddedCluster) -> None:
     assert _request(faulty, "GET", "/version")[1]["gitVersion"].startswith("v1.37")
     assert _request(faulty, "GET", "/api")[1]["versions"] == ["v1"]
     groups = {g["name"] for g in _request(faulty, "GET", "/apis")[1]["groups"]}
     assert groups == {
+        "admissionregistration.k8s.io",
+        "apps",
+        "batch",
+        "discovery.k8s.io",
         "events.k8s.io",
         "coordination.k8s.io",
         "policy",

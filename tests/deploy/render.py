@@ -21,11 +21,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 CHART = DEPLOY / "helm" / "berth"
-KUSTOMIZATIONS = ("", "scheduler", "with-prometheus", "extender")
+KUSTOMIZATIONS = ("", "scheduler", "with-prometheus", "with-webhook", "extender")
 # Every option of the chart, each set at least once (the kustomize variants' counterparts first).
 HELM_OPTIONS: dict[str, list[str]] = {
     "scheduler": [],
     "with-prometheus": ["prometheus.enabled=true", "serviceMonitor.enabled=true"],
+    "with-webhook": ["webhook.enabled=true"],
     "extender": ["mode=extender"],
     "extender-node-cache": ["mode=extender", "extender.nodeCacheCapable=true", "extender.weight=3"],
     "tls-create": ["tls.create=true", "serviceMonitor.enabled=true"],
@@ -35,6 +36,17 @@ HELM_OPTIONS: dict[str, list[str]] = {
         "podDisruptionBudget.enabled=false",
         "networkPolicy.enabled=false",
         "priorityClassName=",
+    ],
+    "webhook-custom": [
+        "webhook.enabled=true",
+        "webhook.caBundle=Q0E=",
+        "webhook.replicas=3",
+        "webhook.port=8443",
+        "webhook.timeoutSeconds=5",
+        "webhook.tls.secretName=my-webhook-cert",
+        "webhook.rules[0].namespaces[0]=ml",
+        "podDisruptionBudget.enabled=false",
+        "networkPolicy.enabled=false",
     ],
     "custom": [
         "fullnameOverride=berth-a",

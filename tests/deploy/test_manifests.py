@@ -75,31 +75,44 @@ def test_the_configuration_loads(name: str) -> None:
 @pytest.mark.parametrize("name", RENDERINGS)
 def test_pods_are_non_root_on_a_read_only_root_fs_with_berths_flags(name: str) -> None:
     docs = rendered(name)
-    (workload,) = [d for d in docs if d["kind"] in POD_KINDS]
-    spec = workload["spec"]["template"]["spec"]
-    assert spec["securityContext"]["runAsNonRoot"] is True
-    assert spec["securityContext"]["runAsUser"] != 0
-    for c in spec["containers"]:
-        sc = c["securityContext"]
-        assert sc["readOnlyRootFilesystem"] is True
-        assert sc["allowPrivilegeEscalation"] is False
-        assert sc["capabilities"]["drop"] == ["ALL"]
-        assert {"startupProbe", "livenessProbe", "readinessProbe"} <= set(c)
-        assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
-        command, *args = c["args"]
-        assert command == ("run" if workload["kind"] == "Deployment" else "extender")
-        sub = main.commands[command]
-        flags = {o for p in sub.params for o in p.opts}
-        assert {a for a in args if a.startswith("--")} <= flags
-        mounts = {m["mountPath"] for m in c["volumeMounts"]}
-        assert args[args.index("--config") + 1].rsplit("/", 1)[0] in mounts
+    workloads = [d for d in docs if d["kind"] in POD_KINDS]
+    assert workloads
+    for workload in workloads:
+        spec = workload["spec"]["template"]["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["runAsUser"] != 0
+        for c in spec["containers"]:
+            sc = c["securityContext"]
+            assert sc["readOnlyRootFilesystem"] is True
+            assert sc["allowPrivilegeEscalation"] is False
+            assert sc["capabilities"]["drop"] == ["ALL"]
+            assert {"startupProbe", "livenessProbe", "readinessProbe"} <= set(c)
+            assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
+            command, *args = c["args"]
+            want = {"DaemonSet": "extender"}.get(workload["kind"]) or (
+                "webhook" if workload["metadata"]["name"].endswith("-webhook") else "run"
+            )
+            assert command == want
+            sub = main.commands[command]
+            flags = {o for p in sub.params for o in p.opts}
+            assert {a for a in args if a.startswith("--")} <= flags
+            mounts = {m["mountPath"] for m in c["volumeMounts"]}
+            assert args[args.index("--config") + 1].rsplit("/", 1)[0] in mounts
+            # $(VAR) in args are the container's own variables
+            env = {e["name"] for e in c.get("env") or []}
+            assert set(re.findall(r"\$\((\w+)\)", " ".join(args))) <= env
 
 
 @pytest.mark.parametrize(
-    "name", [n for n in RENDERINGS if "extender" not in n and not n.endswith("minimal")]
+    "name",
+    [
+        n
+        for n in RENDERINGS
+        if "extender" not in n and not n.endswith(("minimal", "webhook-custom"))
+    ],
 )
 def test_the_scheduler_is_two_replicas_behind_a_pdb_service_and_network_policy(name: str) -> None:
-    docs = rendered(name)
+    docs = [d for d in rendered(name) if not _webhook_part(d)]
     deployment = one(docs, "Deployment")
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert deployment["spec"]["replicas"] == 2
@@ -169,6 +182,98 @@ def test_the_extender_runs_beside_kube_scheduler_on_loopback() -> None:
     assert yaml.safe_load(cm["data"]["kube-scheduler-config.yaml"]) == shipped
 
 
+def _webhook_part(doc: Doc) -> bool:
+    return doc["metadata"]["name"].endswith("-webhook") or doc["kind"] == (
+        "MutatingWebhookConfiguration"
+    )
+
+
+WEBHOOK_RENDERINGS = ["kustomize:with-webhook", "helm:with-webhook", "helm:webhook-custom"]
+
+
+@pytest.mark.parametrize("name", WEBHOOK_RENDERINGS)
+def test_the_webhook_falls_back_and_can_judge_the_leader(name: str) -> None:
+    from berth.webhook.registration import webhook_configuration
+
+    docs = rendered(name)
+    (mwc,) = by_kind(docs, "MutatingWebhookConfiguration")
+    (hook,) = mwc["webhooks"]
+    assert hook["failurePolicy"] == "Ignore" and hook["sideEffects"] == "None"
+    assert 1 <= hook["timeoutSeconds"] <= 5
+    # the same webhook `berth webhook --print-webhook-configuration` prints, through a Service
+    printed = webhook_configuration(url="https://x/mutate", ca_bundle=None)["webhooks"][0]
+    printed.pop("clientConfig")
+    printed["timeoutSeconds"] = hook["timeoutSeconds"]
+    assert {k: v for k, v in hook.items() if k != "clientConfig"} == printed
+    ref = hook["clientConfig"]["service"]
+    webhook = next(
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == ref["name"]
+    )
+    service = next(
+        d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == ref["name"]
+    )
+    pod = webhook["spec"]["template"]
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    # its own pods are never sent to it
+    assert pod["metadata"]["labels"]["app.kubernetes.io/part-of"] == "berth"
+    (port,) = service["spec"]["ports"]
+    assert (ref["port"], ref["path"]) == (port["port"], "/mutate")
+    (container,) = pod["spec"]["containers"]
+    (cport,) = container["ports"]
+    assert port["targetPort"] == cport["name"]
+    address = container["args"][container["args"].index("--bind-address") + 1]
+    assert address.endswith(f":{cport['containerPort']}")
+    assert "caBundle" in hook["clientConfig"] or mwc["metadata"]["annotations"][
+        "cert-manager.io/inject-ca-from"
+    ].endswith(
+        "/"
+        + next(
+            v["secret"]["secretName"] for v in pod["spec"]["volumes"] if v["name"] == "webhook-tls"
+        )
+    )
+    # the configuration: the leader's /readyz by its identity, over TLS checked against the
+    # CA of Berth's serving Secret, for the name of Berth's Service
+    (cfg,) = configs(docs)
+    config = parse_config(cfg).model
+    assert config.webhook.readyzURL == "https://{holderIdentity}/readyz"
+    berth = next(d for d in docs if d["kind"] == "Deployment" and d is not webhook)
+    (bc,) = berth["spec"]["template"]["spec"]["containers"]
+    identity = bc["args"][bc["args"].index("--identity") + 1]
+    bind = bc["args"][bc["args"].index("--bind-address") + 1]
+    assert identity == "$(POD_IP):" + bind.rsplit(":", 1)[1]
+    (pod_ip,) = bc["env"]
+    assert pod_ip == {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+    berth_service = next(d for d in docs if d["kind"] == "Service" and d is not service)
+    meta = berth_service["metadata"]
+    assert config.webhook.readyzServerName == f"{meta['name']}.{meta['namespace']}.svc"
+    ca = next(v for v in pod["spec"]["volumes"] if v["name"] == "berth-ca")
+    berth_tls = next(v for v in berth["spec"]["template"]["spec"]["volumes"] if "secret" in v)
+    assert ca["secret"]["secretName"] == berth_tls["secret"]["secretName"]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "berth-ca")
+    assert config.webhook.readyzCAFile == f"{mount['mountPath']}/ca.crt"
+    # it may read the one Lease the configuration names, and nothing else
+    role = next(d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == ref["name"])
+    assert role["rules"] == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [config.leaderElection.resourceName],
+            "verbs": ["get"],
+        }
+    ]
+    assert role["metadata"]["namespace"] == config.leaderElection.resourceNamespace
+    # and Berth's NetworkPolicy lets it reach the leader's /readyz (when there is one)
+    policies = {d["metadata"]["name"]: d for d in by_kind(docs, "NetworkPolicy")}
+    if policies:
+        ingress = policies[berth["metadata"]["name"]]["spec"]["ingress"]
+        assert any(
+            "podSelector" in f
+            and f["podSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+            for rule in ingress
+            for f in rule.get("from", [])
+        )
+
+
 # --- the chart and the kustomize variants are the same deployment ---------------------------
 
 _SUFFIX = re.compile(r"-[a-z0-9]{10}$")  # kustomize's ConfigMap name hash
@@ -195,7 +300,7 @@ def normalised(docs: list[Doc]) -> dict[tuple[str, str], Any]:
     return out
 
 
-@pytest.mark.parametrize("variant", ["scheduler", "with-prometheus", "extender"])
+@pytest.mark.parametrize("variant", ["scheduler", "with-prometheus", "with-webhook", "extender"])
 def test_the_chart_renders_what_kustomize_renders(variant: str) -> None:
     ours, theirs = normalised(kustomize(variant)), normalised(helm(variant))
     assert sorted(ours) == sorted(theirs)

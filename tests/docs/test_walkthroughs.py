@@ -293,3 +293,33 @@ def _answered(port: int, cfg: dict[str, Any]) -> list[dict[str, Any]]:
             return result
     except OSError:
         return []
+
+
+def test_fallback_walkthrough_on_the_embedded_cluster(tmp_path: Path) -> None:
+    page = ROOT / "docs" / "running.md"
+    text = section(page, "### Try it on the embedded cluster", "## Endpoints")
+    (script,) = blocks(text, "sh")
+    printed = text.split("It prints (with your times):\n\n```\n", 1)[1].split("```", 1)[0]
+    script = with_free_ports(script, 10259, 10260, 9443)
+    for out in run_walkthrough(script, tmp_path):
+        lines = out.splitlines()
+        first, second = (line.split(":", 1)[0] for line in printed.splitlines())
+        assert any(line.startswith(f"{first}: leader 127.0.0.1:") for line in lines), out
+        assert (
+            f"{second}: Berth unavailable: Lease kube-system/berth has no holder (released)"
+            in lines
+        )
+        assert "pod/web-1 condition met" in out and "pod/web-2 condition met" in out, out
+        api = client.CoreV1Api(
+            config.new_client_from_config(str(tmp_path / "berth-cluster.kubeconfig"))
+        )
+        assert [
+            api.read_namespaced_pod(p, "default").spec.scheduler_name for p in ("web-1", "web-2")
+        ] == [
+            "berth",
+            "default-scheduler",
+        ]
+        assert 'berth_webhook_routed_total{reason="healthy",to="berth"} 1.0' in out
+        assert (
+            'berth_webhook_routed_total{reason="lease-released",to="default-scheduler"} 1.0' in out
+        )

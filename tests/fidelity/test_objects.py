@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fidelity.conftest import Api, differs
+from tests.fidelity.conftest import Api
 
 CM = "/api/v1/namespaces/default/configmaps"
 PODS = "/api/v1/namespaces/default/pods"
@@ -100,7 +100,6 @@ def test_json_patch(api: Api) -> None:
     assert answer.status == 422 and answer.reason == "Invalid"
 
 
-@differs("no server-side apply: application/apply-patch+yaml is answered 415")
 def test_server_side_apply(api: Api) -> None:
     """server-side apply creates, records its field manager, and a second manager's conflicting
     apply is 409 Conflict unless forced"""
@@ -147,7 +146,6 @@ def test_stale_resource_version_is_409(api: Api) -> None:
     )
 
 
-@differs("fieldValidation=Strict is accepted but unknown fields are stored, not refused")
 def test_strict_field_validation(api: Api) -> None:
     """fieldValidation=Strict refuses an unknown field: 400 BadRequest naming it"""
     body = {**configmap("a"), "bogus": 1}
@@ -157,7 +155,6 @@ def test_strict_field_validation(api: Api) -> None:
     assert api.get(f"{CM}/a").status == 404
 
 
-@differs("dryRun is ignored: the write happens")
 def test_server_side_dry_run(api: Api) -> None:
     """dryRun=All answers the object as it would be stored and stores nothing"""
     answer = api.post(CM, configmap("a", k="v"), dryRun="All")
@@ -183,7 +180,6 @@ def test_pod_without_image_is_422(api: Api) -> None:
     assert ("FieldValueRequired", "spec.containers[0].image") in fields
 
 
-@differs("node selector requirements are not validated: a matchFields Exists term is stored")
 def test_invalid_match_fields_operator_is_422(api: Api) -> None:
     """a nodeAffinity matchFields term with operator Exists: 422 (only In/NotIn on
     metadata.name)"""
@@ -197,7 +193,6 @@ def test_invalid_match_fields_operator_is_422(api: Api) -> None:
     assert answer.status == 422 and answer.reason == "Invalid"
 
 
-@differs("a PV's csi.driver is not validated (upstream: a DNS-1123 subdomain)")
 def test_pv_csi_driver_must_be_a_dns_name(api: Api) -> None:
     """a PersistentVolume whose csi.driver is not a DNS subdomain: 422"""
     pv = {

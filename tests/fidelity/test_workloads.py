@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.fidelity.conftest import Api, differs
+from tests.fidelity.conftest import Api
 
 PODS = "/api/v1/namespaces/default/pods"
 TEMPLATE = {
@@ -69,7 +69,6 @@ WORKLOADS = [
 @pytest.mark.parametrize(
     ("kind", "path", "owner", "spec"), WORKLOADS, ids=[w[0] for w in WORKLOADS]
 )
-@differs("apps/v1 and batch/v1 are not served, and no workload controller runs")
 def test_workload_creates_its_pods(api: Api, kind: str, path: str, owner: str, spec: Any) -> None:
     """a workload (Deployment, ReplicaSet, StatefulSet, Job) creates its pods, owned by it"""
     api_version = "batch/v1" if kind == "Job" else "apps/v1"

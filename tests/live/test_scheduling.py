@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import Any
 
 import aiohttp
 import pytest
 
 from berth.cluster import EmbeddedCluster, FaultRule
+from berth.cluster.resources import PODS
 from tests.live.conftest import create, events, eventually, node_of, pod, pods, running
 from tests.upstream import needs_faults
 
@@ -212,21 +214,30 @@ def test_dropped_watches_and_forced_410_lose_no_pod(cluster: EmbeddedCluster) ->
 def test_malformed_pod_gets_failed_scheduling_event(cluster: EmbeddedCluster) -> None:
     async def main() -> None:
         async with running(cluster) as (_, conn):
-            # Valid for the API server, but the scheduler cannot honour it: a term with an
-            # unsupported operator for matchFields.
-            bad = pod(
-                "odd",
-                affinity={
-                    "nodeAffinity": {
-                        "requiredDuringSchedulingIgnoredDuringExecution": {
-                            "nodeSelectorTerms": [
-                                {"matchFields": [{"key": "metadata.name", "operator": "Exists"}]}
-                            ]
-                        }
-                    }
-                },
+            # A term the scheduler cannot honour (an unsupported operator for matchFields).
+            # The API server refuses it, as kube-apiserver does, so it is written into the
+            # store behind the API: what an object stored by an older or laxer server looks like.
+            term = {"matchFields": [{"key": "metadata.name", "operator": "Exists"}]}
+            affinity = {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}
+                }
+            }
+            bad = pod("odd", affinity=affinity)
+            response = await conn.core.create_namespaced_pod_without_preload_content(
+                namespace="default", body=bad
             )
-            await create(conn, bad)
+            assert response.status == 422
+            good = pod("odd")
+            good["spec"]["schedulerName"] = "nobody"  # not Berth's until it is made odd below
+            await create(conn, good)
+
+            def make_odd(core: Any) -> None:
+                old = core.store.get(PODS, "default", "odd")
+                spec = {**old["spec"], "affinity": affinity, "schedulerName": "berth"}
+                core.store.replace(PODS, {**old, "spec": spec}, old)
+
+            cluster.call(make_odd)
             await create(conn, pod("fine"))
 
             async def reported() -> bool:

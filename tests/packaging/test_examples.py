@@ -29,6 +29,5 @@ def test_an_unknown_name_is_one_line_and_exit_2() -> None:
     result = CliRunner().invoke(main, ["examples", "nope.yaml"])
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        "error: nope.yaml: no such example (one of: workload.yaml, cluster.yaml, "
-        "metrics-price.yaml, metrics-prometheus.yaml)"
+        "error: nope.yaml: no such example (one of: " + ", ".join(DESCRIPTIONS) + ")"
     ]

@@ -202,7 +202,9 @@ def scheduling_gated_condition(status: JSON, spec: JSON) -> JSON:
     return {**status, "conditions": conditions}
 
 
-def _default_container(c: JSON) -> JSON:
+def default_container(c: JSON, *, pod: bool = True) -> JSON:
+    """SetDefaults_Container and its ports; for a pod (not a pod template), requests default to
+    limits too (SetDefaults_Pod)."""
     c = dict(c)
     c.setdefault("terminationMessagePath", "/dev/termination-log")
     c.setdefault("terminationMessagePolicy", "File")
@@ -213,14 +215,14 @@ def _default_container(c: JSON) -> JSON:
         c["imagePullPolicy"] = "Always" if latest else "IfNotPresent"
     resources = dict(c.get("resources") or {})
     limits = resources.get("limits")
-    if limits:
+    if limits and pod:
         requests = dict(resources.get("requests") or {})
         for k, v in limits.items():
             requests.setdefault(k, v)
         resources["requests"] = requests
     c["resources"] = resources
     if c.get("ports"):
-        c["ports"] = [{"protocol": "TCP", **p} for p in c["ports"]]
+        c["ports"] = [{"protocol": "TCP", **p} if isinstance(p, dict) else p for p in c["ports"]]
     return c
 
 
@@ -266,9 +268,9 @@ def default_pod(pod: JSON, *, priority_class: PriorityLookup) -> JSON:
     spec.setdefault("securityContext", {})
     spec.setdefault("schedulerName", "default-scheduler")
     spec.setdefault("enableServiceLinks", True)
-    spec["containers"] = [_default_container(c) for c in spec.get("containers") or []]
+    spec["containers"] = [default_container(c) for c in spec.get("containers") or []]
     if spec.get("initContainers"):
-        spec["initContainers"] = [_default_container(c) for c in spec["initContainers"]]
+        spec["initContainers"] = [default_container(c) for c in spec["initContainers"]]
     spec["tolerations"] = _default_tolerations(spec.get("tolerations") or [])
 
     pc_name = spec.get("priorityClassName")

@@ -112,10 +112,17 @@ def limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
     "documents; repeatable). Other users than the admin get 403 for what they are not granted.",
 )
 @click.option(
+    "--controllers/--no-controllers",
+    default=True,
+    show_default=True,
+    help="Run the workload controllers (Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, "
+    "ReplicationController), the garbage collector and the EndpointSlice controller.",
+)
+@click.option(
     "--kubelet/--no-kubelet",
     default=True,
     show_default=True,
-    help="Simulate kubelets: bound pods become Running and Ready.",
+    help="Simulate kubelets: bound pods become Running and Ready (a Job's pods then complete).",
 )
 @click.option(
     "--volume-controller/--no-volume-controller",
@@ -163,6 +170,7 @@ def cluster(
     token_users: tuple[str, ...],
     rbac_files: tuple[Path, ...],
     kubelet: bool,
+    controllers: bool,
     volume_controller: bool,
     persist_interval: float,
     admin: bool,
@@ -197,6 +205,7 @@ def cluster(
         token_users=users,
         rbac=rbac,
         kubelet=kubelet,
+        controllers=controllers,
         volume_controller=volume_controller,
         persist_interval=persist_interval,
         limits=limits,

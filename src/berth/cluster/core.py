@@ -17,6 +17,9 @@ from aiohttp import web
 
 from berth.cluster import wiretypes
 from berth.cluster.api import Api
+from berth.cluster.controllers import make_controllers
+from berth.cluster.controllers.base import Controller
+from berth.cluster.controllers.garbagecollector import GarbageCollector
 from berth.cluster.errors import ApiError
 from berth.cluster.faults import Faults
 from berth.cluster.handlers.admin import add_admin_routes
@@ -35,10 +38,12 @@ from berth.cluster.resources import (
     NAMESPACES,
     NODES,
     PRIORITY_CLASSES,
+    SERVICES,
     STORED,
 )
 from berth.cluster.storage import VolumeController
 from berth.cluster.store import Store
+from berth.cluster.webhooks import MutatingWebhooks
 
 JSON = dict[str, Any]
 log = logging.getLogger("berth.cluster")
@@ -57,6 +62,20 @@ SYSTEM_PRIORITY_CLASSES = (
         "Used for system critical pods that must not be moved from their current node.",
     ),
 )
+
+# The API server's own Service, as kube-apiserver keeps it in `default`.
+KUBERNETES_SERVICE: JSON = {
+    "metadata": {
+        "name": "kubernetes",
+        "labels": {"component": "apiserver", "provider": "kubernetes"},
+    },
+    "spec": {
+        "clusterIP": "10.96.0.1",
+        "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}],
+        "sessionAffinity": "None",
+        "type": "ClusterIP",
+    },
+}
 
 
 @dataclass
@@ -78,6 +97,10 @@ class ClusterConfig:
     kubelet_delay: float = 0.0
     kubelet_interval: float = 0.05
     volume_controller: bool = True
+    # the workload controllers, the garbage collector and the EndpointSlice controller
+    controllers: bool = True
+    # how long the simulated kubelet runs a Job's pod before it succeeds
+    kubelet_job_seconds: float = 1.0
     limits: Limits = field(default_factory=Limits)
     admin: bool = False
     bookmark_interval: float = 5.0
@@ -116,11 +139,18 @@ class ClusterCore:
         self.disruption = DisruptionController(store=self.store)
         self.api = Api(store=self.store, disruption=self.disruption)
         self.claims = ResourceClaimController(api=self.api, interval=config.kubelet_interval)
+        self.webhooks = MutatingWebhooks(store=self.store, limits=config.limits)
         self.kubelet: Kubelet | None = None
         if config.kubelet:
             self.kubelet = Kubelet(
-                store=self.store, delay=config.kubelet_delay, interval=config.kubelet_interval
+                store=self.store,
+                delay=config.kubelet_delay,
+                interval=config.kubelet_interval,
+                job_seconds=config.kubelet_job_seconds,
             )
+        self.controllers: list[Controller | GarbageCollector] = []
+        if config.controllers:
+            self.controllers = make_controllers(self.api)
         self.volumes: VolumeController | None = None
         if config.volume_controller:
             self.volumes = VolumeController(store=self.store, interval=config.kubelet_interval)
@@ -182,6 +212,7 @@ class ClusterCore:
                 namespace=None,
                 body={"metadata": {"name": name}, "value": value, "description": description},
             )
+        self.api.create(SERVICES, namespace="default", body=KUBERNETES_SERVICE)
         self.add_nodes(count=self.config.nodes)
 
     def add_nodes(self, *, count: int, start: int | None = None) -> list[JSON]:
@@ -232,6 +263,7 @@ class ClusterCore:
             faults=self.faults,
             settings=self.settings,
             authorizer=self.authorizer,
+            webhooks=self.webhooks,
         )
 
         async def serve(request: web.Request) -> web.StreamResponse:
@@ -247,6 +279,8 @@ class ClusterCore:
             self._tasks.append(loop.create_task(self.kubelet.run()))
         if self.volumes is not None:
             self._tasks.append(loop.create_task(self.volumes.run()))
+        for controller in self.controllers:
+            self._tasks.append(loop.create_task(controller.run(), name=controller.name))
         self._tasks.append(loop.create_task(self.disruption.run()))
         self._tasks.append(loop.create_task(self.claims.run()))
         if self.persistence is not None:
@@ -266,6 +300,7 @@ class ClusterCore:
         """Stop the controllers and commit every acknowledged write, whatever state the
         controllers ended in (a controller's failure is logged, never a reason to lose data)."""
         try:
+            await self.webhooks.close()
             if self.store.close_watches():
                 await asyncio.sleep(0.05)  # let each stream end its chunked body cleanly
             for task in self._tasks:

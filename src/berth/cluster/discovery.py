@@ -1,8 +1,6 @@
-"""Discovery documents: `/version`, `/api`, `/api/v1`, `/apis`, `/apis/<group>[/<version>]`.
-
-Legacy (unaggregated) discovery only: clients that ask for aggregated discovery
-(`apidiscovery.k8s.io/v2`) get a plain `application/json` document and fall back to it, which
-client-go and kubectl do by checking the response content type.
+"""Discovery documents: `/version`, `/api`, `/api/v1`, `/apis`, `/apis/<group>[/<version>]`,
+legacy and aggregated (`apidiscovery.k8s.io/v2` APIGroupDiscoveryList for `/api` and `/apis`,
+what client-go asks for first: every group, version and resource in one answer).
 """
 
 from __future__ import annotations
@@ -77,6 +75,9 @@ def _resource_entries(rt: ResourceType) -> list[JSON]:
             entry.update(kind="Binding", verbs=["create"])
         elif sub == "eviction":
             entry.update(kind="Eviction", verbs=["create"], group="policy", version="v1")
+        elif sub == "scale":
+            entry.update(kind="Scale", verbs=["get", "patch", "update"], group="autoscaling")
+            entry["version"] = "v1"
         elif sub == "finalize":
             entry.update(kind=rt.kind, verbs=["update"])
         else:
@@ -115,4 +116,68 @@ def api_group_list() -> JSON:
         "kind": "APIGroupList",
         "apiVersion": "v1",
         "groups": [_group(g, v) for g, v in groups()],
+    }
+
+
+AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
+
+def wants_aggregated(accept: str) -> bool:
+    return "as=APIGroupDiscoveryList" in accept and "v=v2" in accept
+
+
+def _kind(group: str, version_: str, kind: str) -> JSON:
+    return {"group": group, "version": version_, "kind": kind}
+
+
+def _aggregated_resource(rt: ResourceType) -> JSON:
+    legacy = _resource_entries(rt)
+    main = legacy[0]
+    out: JSON = {
+        "resource": rt.plural,
+        "responseKind": _kind(rt.group, rt.version, main["kind"]),
+        "scope": "Namespaced" if rt.namespaced else "Cluster",
+        "singularResource": main["singularName"],
+        "verbs": main["verbs"],
+    }
+    for key in ("shortNames", "categories"):
+        if key in main:
+            out[key] = main[key]
+    subresources = []
+    for entry in legacy[1:]:
+        subresources.append(
+            {
+                "subresource": entry["name"].split("/", 1)[1],
+                "responseKind": _kind(
+                    entry.get("group", rt.group), entry.get("version", rt.version), entry["kind"]
+                ),
+                "verbs": entry["verbs"],
+            }
+        )
+    if subresources:
+        out["subresources"] = subresources
+    return out
+
+
+def aggregated(*, core: bool) -> JSON:
+    """The APIGroupDiscoveryList of `/api` (`core`) or of `/apis`."""
+    items = []
+    pairs = [("", "v1")] if core else groups()
+    for group, version_ in pairs:
+        resources = [
+            _aggregated_resource(rt)
+            for rt in RESOURCES
+            if rt.group == group and rt.version == version_
+        ]
+        items.append(
+            {
+                "metadata": {"name": group, "creationTimestamp": None},
+                "versions": [{"version": version_, "resources": resources, "freshness": "Current"}],
+            }
+        )
+    return {
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": {},
+        "items": items,
     }

@@ -41,6 +41,8 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:  # an internal error upstream words without one
+            del body["reason"]
         if self.details is not None:
             body["details"] = self.details
         return body
@@ -50,7 +52,7 @@ class ApiError(Exception):
 
 
 def _details(*, name: str, group: str, kind: str, causes: list[JSON] | None = None) -> JSON:
-    details: JSON = {"name": name, "kind": kind}
+    details: JSON = {"name": name, "kind": kind} if name else {"kind": kind}
     if group:
         details["group"] = group
     if causes:
@@ -150,11 +152,23 @@ def method_not_allowed(method: str) -> ApiError:
 
 
 def page_not_found(path: str) -> ApiError:
+    """A resource (or subresource) an API group does not serve, as kube-apiserver answers it
+    (`path` only for the log)."""
     return ApiError(
         code=404,
         reason="NotFound",
-        message=f'the server could not find the requested resource (path "{path}")',
+        message="the server could not find the requested resource",
+        details={},
     )
+
+
+class NoRoute(ApiError):
+    """A path outside every served API group: kube-apiserver's mux answers Go's plain-text
+    `404 page not found`, not a Status."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(code=404, reason="NotFound", message="404 page not found")
+        self.path = path
 
 
 def unsupported_media_type(content_type: str) -> ApiError:

@@ -2,7 +2,8 @@
 
 It is cheap by design: a store listener notes pods that got a node, and one task starts all noted
 pods in a batch every `interval` seconds (one status write per pod, no per-pod timers or tasks).
-It does not run containers, pull images, probe, or ever finish a pod.
+It does not run containers, pull images or probe; the pods of a Job succeed after
+`job_seconds`, every other pod runs until it is deleted.
 """
 
 from __future__ import annotations
@@ -28,11 +29,20 @@ def _dotted(value: int) -> str:
 class Kubelet:
     """Starts bound pods on the nodes that exist, batching the status writes."""
 
-    def __init__(self, *, store: Store, delay: float = 0.0, interval: float = 0.05) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        delay: float = 0.0,
+        interval: float = 0.05,
+        job_seconds: float = 1.0,
+    ) -> None:
         self.store = store
         self.delay = delay
         self.interval = interval
+        self.job_seconds = job_seconds
         self._pending: dict[tuple[str, str], tuple[float, str]] = {}
+        self._finishing: dict[tuple[str, str], tuple[float, str]] = {}
         self._addresses = PodAddresses()
         self._wake = asyncio.Event()
         self.errors = ObjectErrors("kubelet")
@@ -60,7 +70,8 @@ class Kubelet:
             await self._wake.wait()
             self._wake.clear()
             self.start_due()
-            if self._pending:
+            self.finish_due()
+            if self._pending or self._finishing:
                 self._wake.set()
             await asyncio.sleep(self.interval)
 
@@ -80,7 +91,31 @@ class Kubelet:
         node = self.store.get(NODES, "", pod["spec"]["nodeName"])
         if node is None or (pod.get("status") or {}).get("phase", "Pending") != "Pending":
             return 0
-        self.store.replace(PODS, running(pod, node, pod_ip=self._addresses.next(node)), pod)
+        started = self.store.replace(
+            PODS, running(pod, node, pod_ip=self._addresses.next(node)), pod
+        ).obj
+        if runs_to_completion(started):
+            meta = started["metadata"]
+            due = time.monotonic() + self.job_seconds
+            self._finishing[(meta["namespace"], meta["name"])] = (due, meta["uid"])
+        return 1
+
+    def finish_due(self) -> int:
+        """Complete every running Job pod whose run time has passed; returns how many."""
+        t = time.monotonic()
+        due = [k for k, (when, _) in self._finishing.items() if when <= t]
+        finished = 0
+        for key in due:
+            _, uid = self._finishing.pop(key)
+            pod = self.store.get(PODS, key[0], key[1])
+            if pod is not None and pod["metadata"]["uid"] == uid:
+                finished += self.errors.run(pod, self._finish)
+        return finished
+
+    def _finish(self, pod: JSON) -> int:
+        if (pod.get("status") or {}).get("phase") != "Running":
+            return 0
+        self.store.replace(PODS, succeeded(pod), pod)
         return 1
 
 
@@ -150,4 +185,39 @@ def running(pod: JSON, node: JSON, *, pod_ip: str) -> JSON:
         startTime=stamp,
         containerStatuses=statuses,
     )
+    return {**pod, "status": status}
+
+
+def runs_to_completion(pod: JSON) -> bool:
+    """Whether the simulated kubelet completes `pod`: a pod a Job owns (KWOK's pod-complete
+    stage); every other pod runs until it is deleted."""
+    refs = pod["metadata"].get("ownerReferences") or []
+    return any(isinstance(r, dict) and r.get("kind") == "Job" for r in refs)
+
+
+def succeeded(pod: JSON) -> JSON:
+    """`pod` as a kubelet reports it once its containers exited 0: Succeeded, not Ready."""
+    stamp = now()
+    status = dict(pod.get("status") or {})
+    conditions = []
+    for c in status.get("conditions") or []:
+        if c.get("type") in ("Ready", "ContainersReady", "PodReadyToStartContainers"):
+            c = {**c, "status": "False", "lastTransitionTime": stamp}
+            if c["type"] != "PodReadyToStartContainers":
+                c["reason"] = "PodCompleted"
+        conditions.append(c)
+    containers = []
+    for cs in status.get("containerStatuses") or []:
+        started = ((cs.get("state") or {}).get("running") or {}).get("startedAt", stamp)
+        terminated = {
+            "exitCode": 0,
+            "reason": "Completed",
+            "startedAt": started,
+            "finishedAt": stamp,
+            "containerID": cs.get("containerID"),
+        }
+        containers.append(
+            {**cs, "ready": False, "started": False, "state": {"terminated": terminated}}
+        )
+    status.update(phase="Succeeded", conditions=conditions, containerStatuses=containers)
     return {**pod, "status": status}

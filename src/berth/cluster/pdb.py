@@ -151,8 +151,9 @@ class DisruptionController:
                 self.sync_namespace(ns)
             await asyncio.sleep(self.interval)
 
-    def check_eviction(self, pod: JSON) -> None:
-        """Raise 429 if evicting `pod` would violate a PDB; record the disruption otherwise."""
+    def check_eviction(self, pod: JSON, *, record: bool = True) -> None:
+        """Raise 429 if evicting `pod` would violate a PDB; record the disruption otherwise
+        (not for a dry run: `record` False)."""
         status = pod.get("status") or {}
         if status.get("phase") in ("Succeeded", "Failed"):
             return
@@ -179,6 +180,8 @@ class DisruptionController:
             raise too_many_requests(EVICTION_MESSAGE, details=_cause(pdb, fresh))
         if fresh["disruptionsAllowed"] <= 0:
             raise too_many_requests(EVICTION_MESSAGE, details=_cause(pdb, fresh))
+        if not record:
+            return
         fresh["disruptionsAllowed"] -= 1
         disrupted = dict(fresh.get("disruptedPods") or {})
         disrupted[pod["metadata"]["name"]] = now()

@@ -123,6 +123,88 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "bindings", "Binding", True),
     ResourceType("", "v1", "events", "Event", True, ("ev",), (), _EVENT_FIELDS),
     ResourceType("", "v1", "configmaps", "ConfigMap", True, ("cm",)),
+    ResourceType(
+        "",
+        "v1",
+        "replicationcontrollers",
+        "ReplicationController",
+        True,
+        ("rc",),
+        ("status", "scale"),
+        ("status.replicas",),
+        status_subresource=True,
+        categories=("all",),
+    ),
+    ResourceType(
+        "",
+        "v1",
+        "services",
+        "Service",
+        True,
+        ("svc",),
+        ("status",),
+        status_subresource=True,
+        categories=("all",),
+    ),
+    ResourceType(
+        "apps",
+        "v1",
+        "deployments",
+        "Deployment",
+        True,
+        ("deploy",),
+        ("status", "scale"),
+        status_subresource=True,
+        categories=("all",),
+    ),
+    ResourceType(
+        "apps",
+        "v1",
+        "replicasets",
+        "ReplicaSet",
+        True,
+        ("rs",),
+        ("status", "scale"),
+        ("status.replicas",),
+        status_subresource=True,
+        categories=("all",),
+    ),
+    ResourceType(
+        "apps",
+        "v1",
+        "statefulsets",
+        "StatefulSet",
+        True,
+        ("sts",),
+        ("status", "scale"),
+        status_subresource=True,
+        categories=("all",),
+    ),
+    ResourceType(
+        "apps",
+        "v1",
+        "daemonsets",
+        "DaemonSet",
+        True,
+        ("ds",),
+        ("status",),
+        status_subresource=True,
+        categories=("all",),
+    ),
+    ResourceType("apps", "v1", "controllerrevisions", "ControllerRevision", True),
+    ResourceType(
+        "batch",
+        "v1",
+        "jobs",
+        "Job",
+        True,
+        (),
+        ("status",),
+        ("status.successful",),
+        status_subresource=True,
+        categories=("all",),
+    ),
+    ResourceType("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True),
     ResourceType("events.k8s.io", "v1", "events", "Event", True, ("ev",), (), _NEW_EVENT_FIELDS),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),
     ResourceType(
@@ -193,6 +275,15 @@ RESOURCES: tuple[ResourceType, ...] = (
         subresources=("status",),
         status_subresource=True,
     ),
+    # Called on creates by the embedded cluster's admission (webhooks.py).
+    ResourceType(
+        "admissionregistration.k8s.io",
+        "v1",
+        "mutatingwebhookconfigurations",
+        "MutatingWebhookConfiguration",
+        False,
+        categories=("api-extensions",),
+    ),
     ResourceType(
         "scheduling.x-k8s.io",
         "v1alpha1",
@@ -239,6 +330,17 @@ RESOURCE_SLICES = BY_KEY["resourceslices.resource.k8s.io"]
 RESOURCE_CLAIMS = BY_KEY["resourceclaims.resource.k8s.io"]
 RESOURCE_CLAIM_TEMPLATES = BY_KEY["resourceclaimtemplates.resource.k8s.io"]
 DEVICE_TAINT_RULES = BY_KEY["devicetaintrules.resource.k8s.io"]
+REPLICATION_CONTROLLERS = BY_KEY["replicationcontrollers"]
+SERVICES = BY_KEY["services"]
+DEPLOYMENTS = BY_KEY["deployments.apps"]
+REPLICA_SETS = BY_KEY["replicasets.apps"]
+STATEFUL_SETS = BY_KEY["statefulsets.apps"]
+DAEMON_SETS = BY_KEY["daemonsets.apps"]
+CONTROLLER_REVISIONS = BY_KEY["controllerrevisions.apps"]
+JOBS = BY_KEY["jobs.batch"]
+ENDPOINT_SLICES = BY_KEY["endpointslices.discovery.k8s.io"]
+# Resources with a /scale subresource (autoscaling/v1 Scale, spec.replicas of the object).
+SCALABLE = frozenset(r.key for r in RESOURCES if "scale" in r.subresources)
 RBAC_KEYS = frozenset({ROLES.key, ROLE_BINDINGS.key, CLUSTER_ROLES.key, CLUSTER_ROLE_BINDINGS.key})
 
 

@@ -127,6 +127,24 @@ def label_selector_matches(
     return True
 
 
+def label_selector_string(selector: JSON) -> str:
+    """A LabelSelector as labels.Selector.String() prints it: requirements sorted by key."""
+    reqs: list[tuple[str, str]] = []
+    for k, v in (selector.get("matchLabels") or {}).items():
+        reqs.append((k, f"{k}={v}"))
+    for e in selector.get("matchExpressions") or []:
+        key, op = str(e.get("key", "")), e.get("operator", "")
+        values = ",".join(sorted(str(v) for v in e.get("values") or []))
+        text = {
+            "In": f"{key} in ({values})",
+            "NotIn": f"{key} notin ({values})",
+            "Exists": key,
+            "DoesNotExist": f"!{key}",
+        }.get(op, key)
+        reqs.append((key, text))
+    return ",".join(t for _, t in sorted(reqs, key=lambda r: r[0]))
+
+
 def selector_from_label_selector(selector: JSON | None) -> Predicate:
     """A predicate over objects' labels for a structured `LabelSelector`
     (`label_selector_matches`)."""

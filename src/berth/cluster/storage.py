@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -109,10 +110,38 @@ def _storage_causes(path: str, qty: Any) -> list[Cause]:
     return []
 
 
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def _csi_driver_causes(path: str, driver: Any) -> list[Cause]:
+    """upstream ValidateCSIDriverName: required, at most 63 characters, a DNS-1123 subdomain
+    (case aside)."""
+    if not isinstance(driver, str) or not driver:
+        return [("FieldValueRequired", path, "Required value")]
+    causes: list[Cause] = []
+    if len(driver) > 63:
+        causes.append(("FieldValueTooLong", path, "Too long: may not be more than 63 bytes"))
+    if len(driver) > 253 or not _SUBDOMAIN.match(driver.lower()):
+        causes.append(
+            (
+                "FieldValueInvalid",
+                path,
+                f'Invalid value: "{driver}": a lowercase RFC 1123 subdomain must consist of lower '
+                "case alphanumeric characters, '-' or '.', and must start and end with an "
+                "alphanumeric character (e.g. 'example.com', regex used for validation is "
+                "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+            )
+        )
+    return causes
+
+
 def pv_causes(pv: JSON) -> list[Cause]:
     spec = pv.get("spec") or {}
     causes = _modes_causes("spec.accessModes", spec.get("accessModes"))
     causes += _storage_causes("spec.capacity", (spec.get("capacity") or {}).get("storage"))
+    csi = spec.get("csi")
+    if isinstance(csi, dict):
+        causes += _csi_driver_causes("spec.csi.driver", csi.get("driver"))
     return causes
 
 

@@ -16,7 +16,7 @@ import asyncio
 import bisect
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,7 +162,7 @@ class Store:
         self._log_rvs: list[int] = []
         self._log_bytes = 0
         self._watchers: dict[str, set[Watcher]] = {r.key: set() for r in STORED}
-        self._listeners: list[Listener] = []
+        self._listeners: dict[str, list[Listener]] = {r.key: [] for r in STORED}
         self._writer = writer
         # Called before the first use of a resourceVersion above the reserved bound (see
         # persistence.py): set by whoever persists the store.
@@ -197,9 +197,11 @@ class Store:
 
     # --- writes ------------------------------------------------------------------------------
 
-    def add_listener(self, listener: Listener) -> None:
-        """Call `listener(change)` synchronously after every committed write."""
-        self._listeners.append(listener)
+    def add_listener(self, listener: Listener, *, keys: Iterable[str] | None = None) -> None:
+        """Call `listener(change)` synchronously after every committed write (of the resources
+        `keys` names, else of every resource: a write pays only for who listens to it)."""
+        for key in self._listeners if keys is None else keys:
+            self._listeners[key].append(listener)
 
     def check(self, obj: Any, *, what: str = "the object", sized: bool = True) -> bytes:
         """`obj` serialised, or the ApiError a write of it gets (too deep, too large; `sized`
@@ -284,7 +286,7 @@ class Store:
         watchers = self._watchers[rt.key]
         if watchers:
             self._fan_out(change, ns, watchers)
-        for listener in self._listeners:
+        for listener in self._listeners[rt.key]:
             try:
                 listener(change)
             except Exception:  # a committed write stays committed; the listener's bug is logged

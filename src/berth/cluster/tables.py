@@ -1,8 +1,8 @@
 """Server-side printing: `meta.k8s.io/v1` Table responses, as `kubectl get` asks for them.
 
 Columns are upstream's (pkg/printers/internalversion/printers.go) for pods, nodes, namespaces,
-events and the resource.k8s.io kinds; other resources get NAME and AGE, which is what upstream
-prints for custom resources.
+events and the resource.k8s.io kinds (workloads and Services: workload_tables.py); other
+resources get NAME and AGE, which is what upstream prints for custom resources.
 """
 
 from __future__ import annotations
@@ -80,13 +80,21 @@ def _pod_row(pod: JSON) -> list[Any]:
     for cond in status.get("conditions") or []:
         if cond.get("type") == "PodScheduled" and cond.get("reason") == "SchedulingGated":
             reason = "SchedulingGated"
-    for c in statuses:
-        waiting = (c.get("state") or {}).get("waiting")
+    for c in reversed(statuses):  # upstream walks them last to first
+        state = c.get("state") or {}
+        waiting, terminated = state.get("waiting"), state.get("terminated")
         if waiting and waiting.get("reason"):
             reason = waiting["reason"]
-    if reason == "Pending" and spec.get("nodeName"):
+        elif isinstance(terminated, dict):
+            reason = terminated.get("reason") or (
+                f"Signal:{terminated['signal']}"
+                if terminated.get("signal")
+                else f"ExitCode:{terminated.get('exitCode', 0)}"
+            )
+    if reason == "Pending" and spec.get("nodeName") and not statuses:
         reason = "ContainerCreating"
-    if pod.get("metadata", {}).get("deletionTimestamp"):
+    terminal = status.get("phase") in ("Succeeded", "Failed")
+    if pod.get("metadata", {}).get("deletionTimestamp") and not terminal:
         reason = "Terminating"
     gates = spec.get("readinessGates") or []
     if gates:
@@ -281,6 +289,10 @@ def _columns(rt: ResourceType) -> tuple[list[Column], Row]:
         return _TABLES[rt.plural]
     if rt.group == "resource.k8s.io" and rt.plural in _RESOURCE_TABLES:
         return _RESOURCE_TABLES[rt.plural]
+    from berth.cluster.workload_tables import TABLES
+
+    if rt.key in TABLES:
+        return TABLES[rt.key]
     return [_NAME, ("Age", "string", 0)], lambda obj: [_name(obj), _age(obj)]
 
 

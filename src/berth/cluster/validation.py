@@ -14,6 +14,7 @@ from typing import Any
 from berth.cluster.errors import ApiError, invalid
 from berth.cluster.resources import ResourceType
 from berth.cluster.storage import pv_causes, pvc_causes, storage_class_causes
+from berth.cluster.webhooks import configuration_causes
 from berth.objects.names import (
     DNS1123_LABEL_MESSAGE,
     DNS1123_SUBDOMAIN_MESSAGE,
@@ -84,18 +85,18 @@ def name_causes(rt: ResourceType, name: str) -> list[Cause]:
     return [("FieldValueInvalid", "metadata.name", f'Invalid value: "{name}": {message}')]
 
 
-def _label_causes(meta: JSON) -> list[Cause]:
+def label_causes(meta: JSON, prefix: str = "metadata") -> list[Cause]:
     causes: list[Cause] = []
     labels = meta.get("labels") or {}
     if not isinstance(labels, dict):
-        return [("FieldValueInvalid", "metadata.labels", "Invalid value: must be a map")]
+        return [("FieldValueInvalid", f"{prefix}.labels", "Invalid value: must be a map")]
     for k, v in labels.items():
         key_name = k.rsplit("/", 1)[-1]
         if not _QUALIFIED.match(key_name) or len(key_name) > 63:
             causes.append(
                 (
                     "FieldValueInvalid",
-                    "metadata.labels",
+                    f"{prefix}.labels",
                     f'Invalid value: "{k}": name part must '
                     "consist of alphanumeric characters, '-', '_' or '.'",
                 )
@@ -104,7 +105,7 @@ def _label_causes(meta: JSON) -> list[Cause]:
             causes.append(
                 (
                     "FieldValueInvalid",
-                    "metadata.labels",
+                    f"{prefix}.labels",
                     f'Invalid value: "{v}": a valid label must be an empty string or consist '
                     "of alphanumeric characters, '-', '_' or '.'",
                 )
@@ -114,13 +115,13 @@ def _label_causes(meta: JSON) -> list[Cause]:
         not isinstance(v, str) for v in annotations.values()
     ):
         causes.append(
-            ("FieldValueInvalid", "metadata.annotations", "Invalid value: values must be strings")
+            ("FieldValueInvalid", f"{prefix}.annotations", "Invalid value: values must be strings")
         )
     elif isinstance(annotations, dict):
         # upstream ValidateAnnotations: keys are qualified names, case aside.
         for k in annotations:
             lower = str(k).lower()
-            for code, path, msg in _qualified_name_causes("metadata.annotations", lower):
+            for code, path, msg in _qualified_name_causes(f"{prefix}.annotations", lower):
                 causes.append((code, path, msg.replace(f'"{lower}"', f'"{k}"', 1)))
     return causes
 
@@ -159,13 +160,13 @@ def _resources_causes(path: str, resources: Any) -> list[Cause]:
 _TOLERATION_OPERATORS = ("Equal", "Exists")
 
 
-def _toleration_causes(tolerations: Any) -> list[Cause]:
+def _toleration_causes(tolerations: Any, prefix: str = "spec") -> list[Cause]:
     """upstream ValidateTolerations (without the gated Lt/Gt operators)."""
     causes: list[Cause] = []
     for i, t in enumerate(tolerations if isinstance(tolerations, list) else []):
         if not isinstance(t, dict):
             continue
-        path = f"spec.tolerations[{i}]"
+        path = f"{prefix}.tolerations[{i}]"
         key, op = t.get("key") or "", t.get("operator") or ""
         value, effect = t.get("value") or "", t.get("effect") or ""
         if key:
@@ -231,18 +232,23 @@ def _not_supported(path: str, value: Any, supported: tuple[str, ...]) -> Cause:
 
 
 def _pod_causes(pod: JSON) -> list[Cause]:
-    spec = pod.get("spec")
+    return pod_spec_causes(pod.get("spec"), "spec")
+
+
+def pod_spec_causes(spec: Any, prefix: str) -> list[Cause]:
+    """upstream ValidatePodSpec's checks Berth makes, at `prefix` (`spec`, or
+    `spec.template.spec` in a workload's pod template)."""
     if not isinstance(spec, dict):
-        return [("FieldValueRequired", "spec.containers", "Required value")]
+        return [("FieldValueRequired", f"{prefix}.containers", "Required value")]
     causes: list[Cause] = []
     containers = spec.get("containers")
     if not containers or not isinstance(containers, list):
-        causes.append(("FieldValueRequired", "spec.containers", "Required value"))
+        causes.append(("FieldValueRequired", f"{prefix}.containers", "Required value"))
         containers = []
     seen: set[str] = set()
-    for kind in ("initContainers", "containers"):
+    for kind in ("containers", "initContainers"):
         for i, c in enumerate(spec.get(kind) or [] if kind != "containers" else containers):
-            path = f"spec.{kind}[{i}]"
+            path = f"{prefix}.{kind}[{i}]"
             if not isinstance(c, dict):
                 causes.append(("FieldValueInvalid", path, "Invalid value: must be an object"))
                 continue
@@ -265,17 +271,148 @@ def _pod_causes(pod: JSON) -> list[Cause]:
             if not c.get("image"):
                 causes.append(("FieldValueRequired", f"{path}.image", "Required value"))
             causes += _resources_causes(f"{path}.resources", c.get("resources"))
-    causes += _toleration_causes(spec.get("tolerations"))
+    for field, supported in (
+        ("restartPolicy", ("Always", "OnFailure", "Never")),
+        ("dnsPolicy", ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")),
+    ):
+        value = spec.get(field)
+        if value is not None and value not in supported:
+            causes.append(_not_supported(f"{prefix}.{field}", value, supported))
+    causes += _node_affinity_causes(spec.get("affinity"), f"{prefix}.affinity.nodeAffinity")
     gates = spec.get("schedulingGates")
-    causes += scheduling_gate_causes(gates)
+    causes += scheduling_gate_causes(gates, prefix)
+    causes += _toleration_causes(spec.get("tolerations"), prefix)
     if gates and spec.get("nodeName"):
         causes.append(
             (
                 "FieldValueForbidden",
-                "spec.nodeName",
+                f"{prefix}.nodeName",
                 "Forbidden: cannot be set until all schedulingGates have been cleared",
             )
         )
+    return causes
+
+
+def _requirement_causes(rq: Any, path: str, *, fields: bool) -> list[Cause]:
+    """upstream ValidateNodeSelectorRequirement (`fields`: ValidateNodeFieldSelectorRequirement)."""
+    if not isinstance(rq, dict):
+        return []
+    op, values = rq.get("operator"), rq.get("values") or []
+    causes: list[Cause] = []
+    if fields:
+        if op in ("In", "NotIn"):
+            if len(values) != 1:
+                causes.append(
+                    (
+                        "FieldValueRequired",
+                        f"{path}.values",
+                        "Required value: must be only one value when `operator` is 'In' or "
+                        "'NotIn' for node field selector",
+                    )
+                )
+        else:
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    f"{path}.operator",
+                    f'Invalid value: "{op or ""}": not a valid selector operator',
+                )
+            )
+        if rq.get("key") != "metadata.name":
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    f"{path}.key",
+                    f'Invalid value: "{rq.get("key") or ""}": not a valid field selector key',
+                )
+            )
+        return causes
+    if op in ("In", "NotIn"):
+        if not values:
+            causes.append(
+                (
+                    "FieldValueRequired",
+                    f"{path}.values",
+                    "Required value: must be specified when `operator` is 'In' or 'NotIn'",
+                )
+            )
+    elif op in ("Exists", "DoesNotExist"):
+        if values:
+            causes.append(
+                (
+                    "FieldValueForbidden",
+                    f"{path}.values",
+                    "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                )
+            )
+    elif op in ("Gt", "Lt"):
+        if len(values) != 1:
+            causes.append(
+                (
+                    "FieldValueRequired",
+                    f"{path}.values",
+                    "Required value: must be specified single value when `operator` is 'Lt' "
+                    "or 'Gt'",
+                )
+            )
+    else:
+        causes.append(
+            (
+                "FieldValueInvalid",
+                f"{path}.operator",
+                f'Invalid value: "{op or ""}": not a valid selector operator',
+            )
+        )
+    key = rq.get("key")
+    causes += [(r, f"{path}.key", m) for r, _, m in _qualified_name_causes(path, str(key or ""))]
+    return causes
+
+
+def _term_causes(term: Any, path: str) -> list[Cause]:
+    if not isinstance(term, dict):
+        return []
+    causes: list[Cause] = []
+    for j, rq in enumerate(term.get("matchExpressions") or []):
+        causes += _requirement_causes(rq, f"{path}.matchExpressions[{j}]", fields=False)
+    for j, rq in enumerate(term.get("matchFields") or []):
+        causes += _requirement_causes(rq, f"{path}.matchFields[{j}]", fields=True)
+    return causes
+
+
+def _node_affinity_causes(affinity: Any, path: str) -> list[Cause]:
+    """upstream validateNodeAffinity: required terms (at least one) and preferred ones."""
+    node = (affinity or {}).get("nodeAffinity") if isinstance(affinity, dict) else None
+    if not isinstance(node, dict):
+        return []
+    causes: list[Cause] = []
+    required = node.get("requiredDuringSchedulingIgnoredDuringExecution")
+    if isinstance(required, dict):
+        where = f"{path}.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
+        terms = required.get("nodeSelectorTerms") or []
+        if not terms:
+            causes.append(
+                (
+                    "FieldValueRequired",
+                    where,
+                    "Required value: must have at least one node selector term",
+                )
+            )
+        for i, term in enumerate(terms):
+            causes += _term_causes(term, f"{where}[{i}]")
+    for i, pref in enumerate(node.get("preferredDuringSchedulingIgnoredDuringExecution") or []):
+        if not isinstance(pref, dict):
+            continue
+        where = f"{path}.preferredDuringSchedulingIgnoredDuringExecution[{i}]"
+        weight = pref.get("weight")
+        if not isinstance(weight, int) or not 1 <= weight <= 100:
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    f"{where}.weight",
+                    f"Invalid value: {weight}: must be in the range 1-100",
+                )
+            )
+        causes += _term_causes(pref.get("preference"), f"{where}.preference")
     return causes
 
 
@@ -287,16 +424,16 @@ def _qualified_name_causes(path: str, value: str) -> list[Cause]:
     ]
 
 
-def scheduling_gate_causes(gates: Any) -> list[Cause]:
+def scheduling_gate_causes(gates: Any, prefix: str = "spec") -> list[Cause]:
     """upstream validateSchedulingGates: qualified names, no duplicates."""
     if gates is None:
         return []
     if not isinstance(gates, list):
-        return [("FieldValueInvalid", "spec.schedulingGates", "Invalid value: must be a list")]
+        return [("FieldValueInvalid", f"{prefix}.schedulingGates", "Invalid value: must be a list")]
     causes: list[Cause] = []
     seen: set[str] = set()
     for i, gate in enumerate(gates):
-        path = f"spec.schedulingGates[{i}]"
+        path = f"{prefix}.schedulingGates[{i}]"
         name = gate.get("name") if isinstance(gate, dict) else None
         if not isinstance(name, str):
             causes.append(("FieldValueRequired", f"{path}.name", "Required value"))
@@ -466,7 +603,7 @@ def validate(rt: ResourceType, obj: JSON) -> None:
         name = str(name)
     else:
         causes += name_causes(rt, name)
-    causes += _label_causes(meta)
+    causes += label_causes(meta)
     checker = _CHECKS.get(rt.key)
     if checker is not None:
         causes += checker(obj)
@@ -482,7 +619,13 @@ _CHECKS = {
     "persistentvolumes": pv_causes,
     "persistentvolumeclaims": pvc_causes,
     "storageclasses.storage.k8s.io": storage_class_causes,
+    "mutatingwebhookconfigurations.admissionregistration.k8s.io": configuration_causes,
 }
+
+
+def register_checks(checks: dict[str, Any]) -> None:
+    """Add per-resource checks (resource key -> obj -> causes) to what `validate` runs."""
+    _CHECKS.update(checks)
 
 
 def require_object(body: Any) -> JSON:

@@ -114,7 +114,7 @@ def _scalar_ok(kind: str, value: Any) -> bool:
     return True  # any
 
 
-def _check(spec: Compiled, value: Any, struct: str, path: str) -> None:
+def _check(spec: Compiled, value: Any, struct: str, path: str, unknown: list[str]) -> None:
     kind, payload, written = spec
     if kind == "obj":
         if type(value) is not dict:
@@ -122,40 +122,79 @@ def _check(spec: Compiled, value: Any, struct: str, path: str) -> None:
         name, fields = payload
         for key, item in value.items():
             sub = fields.get(key)
-            if sub is None or item is None or sub[0] == "any":
+            if sub is None:
+                unknown.append(key)  # its exact path is found later, only when there is one
+                continue
+            if item is None or sub[0] == "any":
                 continue
             if sub[0] == "string":  # most fields: tested here, without a call
                 if type(item) is not str:
                     raise _Mismatch(item, name, f"{path}.{key}" if path else key, sub[2])
             else:
-                _check(sub, item, name, f"{path}.{key}" if path else key)
+                _check(sub, item, name, f"{path}.{key}" if path else key, unknown)
     elif kind == "list":
         if type(value) is not list:
             raise _Mismatch(value, struct, path, written)
         for item in value:
             if item is not None:
-                _check(payload, item, struct, path)
+                _check(payload, item, struct, path, unknown)
     elif kind == "map":
         if type(value) is not dict:
             raise _Mismatch(value, struct, path, written)
         for item in value.values():
             if item is not None:
-                _check(payload, item, struct, path)
+                _check(payload, item, struct, path, unknown)
     elif not _scalar_ok(kind, value):
         raise _Mismatch(value, struct, path, written)
 
 
-def check(*, api_version: str, kind: str, obj: JSON) -> None:
-    """Raise 400 if `obj` (of `apiVersion`/`kind`, as served) has a field of the wrong JSON
-    type; kinds without upstream types (custom resources) pass."""
+def _pruned(spec: Compiled, value: Any, path: str, found: list[str]) -> Any:
+    """`value` without the fields its type does not declare; their paths (upstream's strict
+    decoder's spelling: `spec.containers[0].imagee`) appended to `found`, in order."""
+    kind, payload, _ = spec
+    if kind == "obj" and type(value) is dict:
+        fields = payload[1]
+        out = {}
+        for key, item in value.items():
+            sub = fields.get(key)
+            where = f"{path}.{key}" if path else key
+            if sub is None:
+                found.append(where)
+            elif item is None or sub[0] == "any":
+                out[key] = item
+            else:
+                out[key] = _pruned(sub, item, where, found)
+        return out
+    if kind == "list" and type(value) is list:
+        return [
+            _pruned(payload, item, f"{path}[{i}]", found) if item is not None else None
+            for i, item in enumerate(value)
+        ]
+    if kind == "map" and type(value) is dict:
+        return {
+            k: _pruned(payload, item, f"{path}[{k}]", found) if item is not None else None
+            for k, item in value.items()
+        }
+    return value
+
+
+def check(*, api_version: str, kind: str, obj: JSON) -> tuple[JSON, list[str]]:
+    """`obj` without unknown fields, and their paths (none: `obj` itself); raises 400 if a
+    field has the wrong JSON type. Kinds without upstream types (custom resources) pass whole."""
     kinds, compiled = _schema()
     root = kinds.get(f"{api_version}/{kind}")
     if root is None:
-        return
+        return obj, []
+    unknown: list[str] = []
     try:
-        _check(compiled[root], obj, kind, "")
+        _check(compiled[root], obj, kind, "", unknown)
     except _Mismatch as exc:
         version = api_version.rsplit("/", 1)[-1]
         raise bad_request(
             f'{kind} in version "{version}" cannot be handled as a {kind}: {exc.text}'
         ) from None
+    if not unknown:
+        return obj, []
+    found: list[str] = []
+    pruned: JSON = _pruned(compiled[root], obj, "", found)
+    return pruned, found

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from berth.config.durations import Duration
 from berth.config.metrics import MetricSource
+from berth.config.webhook import WebhookConfiguration
 
 API_VERSION: Final = "berth.io/v1alpha1"
 KIND: Final = "BerthConfiguration"
@@ -112,6 +113,8 @@ class BerthConfiguration(Strict):
     profiles: list[Profile] = Field(default_factory=lambda: [Profile()])
     # Berth: where MetricScore's live node metrics come from (berth.metrics, docs/metrics.md).
     metricSources: list[MetricSource] = Field(default_factory=list)
+    # Berth: which pods `berth webhook` routes to Berth while it is healthy (docs/running.md).
+    webhook: WebhookConfiguration = Field(default_factory=WebhookConfiguration)
 
     @model_validator(mode="after")
     def _checks(self) -> BerthConfiguration:
@@ -128,4 +131,11 @@ class BerthConfiguration(Strict):
                     f"profiles[{i}].schedulerName: Duplicate value: {p.schedulerName!r}"
                 )
             seen.add(p.schedulerName)
+        if self.webhook.schedulerName is None:
+            self.webhook.schedulerName = self.profiles[0].schedulerName
+        elif self.webhook.schedulerName not in seen:
+            raise ValueError(
+                f"webhook.schedulerName: {self.webhook.schedulerName!r} is not a profile "
+                f"(profiles: {', '.join(sorted(seen))})"
+            )
         return self

@@ -13,6 +13,13 @@ DESCRIPTIONS = {
     "cluster.yaml": "a small cluster dump for `berth simulate` (two zones, a taint, a cordon)",
     "metrics-price.yaml": "configuration: score by the sim.berth.io/price node annotation",
     "metrics-prometheus.yaml": "configuration: score by a Prometheus latency query",
+    "metrics-latency.yaml": "configuration: score by the sim.berth.io/latency node annotation",
+    "deployment.yaml": "walkthrough: a Deployment of 3 scheduled by Berth",
+    "replicationcontroller.yaml": "walkthrough: a ReplicationController to scale from 3 to 5",
+    "priority.yaml": "walkthrough: PriorityClasses and a Deployment of batch pods",
+    "priority-critical.yaml": "walkthrough: the critical pod that preempts a batch pod",
+    "gang.yaml": "walkthrough: a PodGroup of 3 and the Job of its workers",
+    "gang-config.yaml": "configuration: gang scheduling (Coscheduling)",
 }
 
 

@@ -164,3 +164,16 @@ class LeaderElector:
             log.info("released leader lease", extra={"status": response.status})
         except Exception as exc:  # shutting down anyway; the lease will expire
             log.warning("could not release lease", extra={"error": repr(exc)})
+
+
+async def read_lease(
+    *, connection: Connection, namespace: str, name: str, timeout: float
+) -> tuple[bool, Any]:
+    """The Lease `namespace/name` as the official client's LeaseLock reads it: `(True,
+    LeaderElectionRecord)` (holder_identity, lease_duration, acquire_time, renew_time, strings
+    or None), or `(False, ApiException)` (status 404 when there is none, 0 on a network error
+    or timeout). For observers of an election, such as `berth webhook`."""
+    lock = _LeaseLock(name, namespace, "", connection.api)
+    lock.call_timeout = timeout
+    found: tuple[bool, Any] = await lock.get(name, namespace)
+    return found

@@ -149,6 +149,8 @@ class ControlPlane:
         self.ready_seconds = 0.0
         self._http: urllib3.PoolManager | None = None
         self._etcd: tuple[str, Pair, Path] | None = None
+        self._ca: Authority | None = None
+        self._running_binary: Path | None = None
 
     # -- paths and clients -------------------------------------------------------------------
 
@@ -233,6 +235,7 @@ class ControlPlane:
         logs = self.log_dir
         logs.mkdir(parents=True, exist_ok=True)
         ca = Authority(pki)
+        self._ca, self._running_binary = ca, binary
         sa = service_account_keys(pki)
         etcd_server = ca.issue(
             "etcd-server", cn="etcd", hosts=("127.0.0.1", "localhost"), server=True, client=True
@@ -359,6 +362,26 @@ class ControlPlane:
         if options.kubelet or options.provisioners:
             self._start_agents(logs)
         self.ready_seconds = time.monotonic() - started
+
+    def start_scheduler(self) -> None:
+        """Start kube-scheduler (`default-scheduler`) in a running control plane that was
+        started without it, e.g. for a test that needs a default scheduler for a while."""
+        if "kube-scheduler" in self._processes:
+            raise UpstreamError("kube-scheduler is already running")
+        if self._ca is None or self._running_binary is None:
+            raise UpstreamError("the control plane is not running")
+        self._start_scheduler(self._running_binary, self._ca, self.log_dir)
+
+    def stop_scheduler(self) -> None:
+        """Stop the kube-scheduler `start_scheduler` (or `scheduler=True`) started."""
+        process = self._processes.pop("kube-scheduler", None)
+        if process is not None and process.popen.poll() is None:
+            process.popen.terminate()
+            try:
+                process.popen.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.popen.kill()
+                process.popen.wait(timeout=15)
 
     def _start_scheduler(self, binary: Path, ca: Authority, logs: Path) -> None:
         client = ca.issue("scheduler", cn="system:kube-scheduler", client=True)

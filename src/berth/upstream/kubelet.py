@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
-from berth.cluster.kubelet import PodAddresses, running
+from berth.cluster.kubelet import PodAddresses, running, runs_to_completion, succeeded
 from berth.kube.client import Connection, quote_path, read_json, status_message
 from berth.kube.informer import Informer, ObjectCache, object_key
 
@@ -47,8 +48,12 @@ class QueuedKeys:
 
 
 class SimulatedKubelet:
-    def __init__(self, *, connection: Connection, workers: int = 8) -> None:
+    def __init__(
+        self, *, connection: Connection, workers: int = 8, job_seconds: float = 1.0
+    ) -> None:
         self.connection = connection
+        self.job_seconds = job_seconds
+        self._started: dict[str, float] = {}  # pod uid -> when this kubelet started it
         self.keys = QueuedKeys()
         self.nodes = ObjectCache()
         core = connection.core
@@ -108,7 +113,11 @@ class SimulatedKubelet:
                 self.finished += response.status in (200, 202)
                 return
             raise RuntimeError(f"delete: {response.status} {status_message(answer)}")
-        if (pod.get("status") or {}).get("phase", "Pending") != "Pending":
+        phase = (pod.get("status") or {}).get("phase", "Pending")
+        if phase == "Running" and runs_to_completion(pod):
+            await self._complete(pod, path)
+            return
+        if phase != "Pending":
             return
         node = self.nodes.objects.get(pod["spec"]["nodeName"])
         if node is None:  # not seen yet (or never will be): look again in a second
@@ -119,5 +128,25 @@ class SimulatedKubelet:
         answer = await read_json(response)
         if response.status == 200:
             self.started += 1
+            if runs_to_completion(pod):  # a Job's pod: it succeeds after job_seconds
+                self._started[meta["uid"]] = time.monotonic()
+                asyncio.get_running_loop().call_later(self.job_seconds, self.keys.on_add, pod)
         elif response.status not in (404, 409):  # gone, or changed: its next event comes
+            raise RuntimeError(f"status: {response.status} {status_message(answer)}")
+
+    async def _complete(self, pod: Obj, path: str) -> None:
+        """A Job's pod that ran for job_seconds succeeds, as the embedded kubelet's do."""
+        uid = pod["metadata"]["uid"]
+        started = self._started.get(uid)
+        if started is None:  # started before this kubelet: count from now
+            self._started[uid] = started = time.monotonic()
+        left = started + self.job_seconds - time.monotonic()
+        if left > 0:
+            asyncio.get_running_loop().call_later(left, self.keys.on_add, pod)
+            return
+        response = await self.connection.request("PUT", f"{path}/status", succeeded(pod))
+        answer = await read_json(response)
+        if response.status == 200:
+            self._started.pop(uid, None)
+        elif response.status not in (404, 409):
             raise RuntimeError(f"status: {response.status} {status_message(answer)}")

@@ -45,10 +45,23 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- if .Values.leaderElection.enabled -}}
 {{- $_ := set $c "leaderElection" (dict "leaderElect" true "resourceName" .Values.leaderElection.leaseName "resourceNamespace" .Release.Namespace) -}}
 {{- end -}}
+{{- if .Values.webhook.enabled -}}
+{{- $server := printf "%s.%s.svc" (include "berth.fullname" .) .Release.Namespace -}}
+{{- $_ := set $c "webhook" (dict "schedulerName" .Values.schedulerName "rules" .Values.webhook.rules "readyzURL" "https://{holderIdentity}/readyz" "readyzServerName" $server "readyzCAFile" "/etc/berth/berth-ca/ca.crt") -}}
+{{- end -}}
 {{- else -}}
 {{- $_ := set $c "profiles" (list (dict "schedulerName" "default-scheduler")) -}}
 {{- end -}}
 {{- toYaml (mustMergeOverwrite $c (deepCopy .Values.config)) -}}
+{{- end -}}
+
+{{- define "berth.webhookSecret" -}}
+{{- default (printf "%s-webhook-cert" (include "berth.fullname" .)) .Values.webhook.tls.secretName -}}
+{{- end -}}
+
+{{- define "berth.webhookSelectorLabels" -}}
+app.kubernetes.io/name: berth
+app.kubernetes.io/component: webhook
 {{- end -}}
 
 {{- define "berth.podSecurityContext" -}}

@@ -10,26 +10,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from berth.cluster import discovery, dra, errors, events, openapi
+from berth.cluster import discovery, dra, errors, events, openapi, options, protobuf
 from berth.cluster.api import Api
 from berth.cluster.errors import ApiError
 from berth.cluster.faults import Faults
 from berth.cluster.handlers.routes import Discovery, Route, parse
 from berth.cluster.handlers.watch import serve_watch
 from berth.cluster.limits import Limits
+from berth.cluster.options import WriteOptions, warning_header
 from berth.cluster.params import query_bool, query_int64
 from berth.cluster.rbac import ADMIN, Authorizer, User, request_attributes
 from berth.cluster.resources import BINDINGS, EVENTS, NEW_EVENTS, PODS
 from berth.cluster.selectors import combine, parse_field_selector, parse_label_selector
 from berth.cluster.store import Change, Store
 from berth.cluster.tables import table, wants_table
-from berth.safeload import nesting_depth_exceeds
+from berth.cluster.webhooks import KEY as WEBHOOK_CONFIGURATIONS
+from berth.cluster.webhooks import MutatingWebhooks, creates_only_warnings
+from berth.safeload import InputError, YamlLimits, load_one, nesting_depth_exceeds
 
 JSON = dict[str, Any]
 log = logging.getLogger("berth.cluster")
@@ -74,6 +78,8 @@ def _expired(err: ApiError) -> web.Response:
 
 
 def error_response(err: ApiError) -> web.Response:
+    if isinstance(err, errors.NoRoute):
+        return web.Response(text="404 page not found\n", status=404)
     retry = (err.details or {}).get("retryAfterSeconds")
     headers = {"Retry-After": str(retry)} if retry else None
     return web.Response(body=err.body(), status=err.code, content_type=_JSON, headers=headers)
@@ -111,8 +117,10 @@ class RestHandler:
         faults: Faults,
         settings: ServerSettings,
         authorizer: Authorizer | None = None,
+        webhooks: MutatingWebhooks | None = None,
     ) -> None:
         self.api = api
+        self.webhooks = webhooks
         self.store = store
         self.faults = faults
         self.settings = settings
@@ -167,14 +175,19 @@ class RestHandler:
             path = request.path
             if path in _HEALTH:
                 return web.Response(text="ok")
-            if path.startswith("/openapi/v3"):
-                return self._openapi(path)
+            if path.startswith(("/openapi/v3", "/openapi/v2")):
+                return self._openapi(request, path)
             target = parse(path)
             if isinstance(target, Discovery):
                 if request.method != "GET":
                     raise errors.method_not_allowed(request.method)
+                accept = request.headers.get("Accept", "")
+                if target.kind in ("api", "apis") and discovery.wants_aggregated(accept):
+                    body = orjson.dumps(discovery.aggregated(core=target.kind == "api"))
+                    headers = {"Content-Type": discovery.AGGREGATED, "Vary": "Accept"}
+                    return web.Response(body=body, headers=headers)
                 return self._discovery(target, path)
-            return await self._resource(request, target)
+            return await self._resource(request, target, user)
         except ApiError as err:
             return error_response(err)
         except (ConnectionResetError, asyncio.CancelledError):
@@ -183,12 +196,22 @@ class RestHandler:
             log.exception("internal error serving %s %s", request.method, request.path)
             return error_response(errors.internal(f"internal error: {type(exc).__name__}"))
 
-    def _openapi(self, path: str) -> web.Response:
+    def _openapi(self, request: web.Request, path: str) -> web.Response:
+        if request.method != "GET":
+            raise errors.method_not_allowed(request.method)
+        if path.rstrip("/") == "/openapi/v2":
+            accept = request.headers.get("Accept", "")
+            if any(t in accept for t in openapi.V2_PROTOBUF_ACCEPT):
+                return web.Response(
+                    body=openapi.v2_protobuf(),
+                    headers={"Content-Type": openapi.V2_PROTOBUF, "Vary": "Accept"},
+                )
+            return _raw(openapi.v2_json())
         rest = path[len("/openapi/v3") :].strip("/")
-        doc = openapi.root() if not rest else openapi.document(rest)
+        doc = openapi.v3_root() if not rest else openapi.v3_document(rest)
         if doc is None:
             raise errors.page_not_found(path)
-        return _json(doc)
+        return _raw(doc)
 
     def _discovery(self, target: Discovery, path: str) -> web.Response:
         doc: JSON | None
@@ -203,7 +226,7 @@ class RestHandler:
         else:
             doc = discovery.resource_list(target.group, target.version)
         if doc is None:
-            raise errors.page_not_found(path)
+            raise errors.NoRoute(path)
         return _json(doc)
 
     async def _body(self, request: web.Request) -> Any:
@@ -231,10 +254,23 @@ class RestHandler:
         if not data:
             return None
         raw = bytes(data)
+        ctype = request.headers.get("Content-Type", "")
+        media = ctype.split(";")[0].strip()
+        if media == protobuf.CONTENT_TYPE:  # client-go's typed clients
+            body = protobuf.decode(raw)
+            if nesting_depth_exceeds(body, limits.max_depth):
+                raise errors.too_deep(what="the request body", limit=limits.max_depth)
+            return body
+        if media in ("application/cbor", "application/apply-patch+cbor"):
+            raise errors.unsupported_media_type(ctype)
+        if media == "application/apply-patch+yaml":
+            try:  # YAML (a superset of JSON), within the same depth limit and alias bounds
+                return load_one(raw, limits=YamlLimits(max_depth=limits.max_depth))
+            except InputError as exc:
+                raise errors.bad_request(f"error decoding YAML: {exc}") from None
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            ctype = request.headers.get("Content-Type", "")
             if "yaml" in ctype:
                 raise errors.unsupported_media_type(ctype) from exc
             if "depth limit" in str(exc):
@@ -247,10 +283,15 @@ class RestHandler:
             raise errors.too_deep(what="the request body", limit=limits.max_depth)
         return body
 
-    async def _resource(self, request: web.Request, route: Route) -> web.StreamResponse:
+    async def _resource(
+        self, request: web.Request, route: Route, user: User = ADMIN
+    ) -> web.StreamResponse:
         query = request.query
-        verb = _verb(request.method, route, query)
         rt = route.rt
+        if not route.served:  # pods/log, exec, ...: the object's 404 if it is missing
+            self.api.get(rt, namespace=route.namespace or "", name=route.name)
+            raise errors.page_not_found(request.path)
+        verb = _verb(request.method, route, query)
         if rt is BINDINGS and not (verb == "create" and route.namespace and not route.name):
             raise errors.method_not_allowed(request.method)
         if route.subresource in ("binding", "eviction") and verb != "create":
@@ -304,14 +345,25 @@ class RestHandler:
             if verb == "watch":
                 return await self._watch(request, route, predicate, as_table, view=view)
             if verb == "deletecollection":
+                opts = options.parse(
+                    query, verb=verb, user_agent=request.headers.get("User-Agent", "")
+                )
+                body = await self._body(request)
                 items = self.api.delete_collection(
-                    srt, namespace=route.namespace, predicate=predicate
+                    srt,
+                    namespace=route.namespace,
+                    predicate=predicate,
+                    options=body if isinstance(body, dict) else None,
+                    opts=opts,
                 )
             else:
                 items = self.api.list_objects(srt, namespace=route.namespace, predicate=predicate)
             if view:
                 items = [events.to_new(i) for i in items]
             return self._list_response(rt, items, as_table=as_table and verb == "list", query=query)
+
+        if route.subresource == "scale":
+            return await self._scale(request, route, verb)
 
         if verb == "get":
             obj = self.api.get(srt, namespace=ns or "", name=name)
@@ -328,7 +380,45 @@ class RestHandler:
                 )
             return _json(obj)
 
+        opts = options.parse(query, verb=verb, user_agent=request.headers.get("User-Agent", ""))
         body = await self._body(request)
+        if (
+            verb == "create"
+            and self.webhooks is not None
+            and rt is not BINDINGS
+            and route.subresource not in ("binding", "eviction")
+        ):  # mutating admission, before anything is checked
+            body = await self.webhooks.admit_create(
+                EVENTS if view else rt,
+                namespace=route.namespace,
+                body=body,
+                user=user,
+                dry_run="All" in query.getall("dryRun", ()),
+                field_manager=query.get("fieldManager", ""),
+            )
+        response = self._write(
+            request, route, verb, body, opts, view=view, out=out, out_change=out_change
+        )
+        for warning in opts.warnings:
+            response.headers.add("Warning", warning_header(warning))
+        return response
+
+    def _write(
+        self,
+        request: web.Request,
+        route: Route,
+        verb: str,
+        body: Any,
+        opts: WriteOptions,
+        *,
+        view: bool,
+        out: Callable[[JSON], web.Response],
+        out_change: Callable[..., web.Response],
+    ) -> web.Response:
+        """A create, update, patch or delete, answered as upstream answers it."""
+        rt, name = route.rt, route.name
+        ns = route.namespace if rt.namespaced else ""
+        srt = EVENTS if view else rt
         # The real API server decodes a body into typed structs first and answers a value of the
         # wrong shape with 400 BadRequest; a shape Berth's validation does not check field by
         # field raises below and is answered the same way, never as a 500.
@@ -338,19 +428,28 @@ class RestHandler:
             if verb == "create":
                 if rt is BINDINGS:
                     bname = ((body or {}).get("metadata") or {}).get("name", "")
-                    self.api.bind(namespace=ns or "", name=bname, body=body)
+                    self.api.bind(namespace=ns or "", name=bname, body=body, opts=opts)
                     return _json(errors.success(code=201), status=201)
                 if route.subresource == "binding":
-                    self.api.bind(namespace=ns or "", name=name, body=body)
+                    self.api.bind(namespace=ns or "", name=name, body=body, opts=opts)
                     return _json(errors.success(code=201), status=201)
                 if route.subresource == "eviction":
-                    self.api.evict(namespace=ns or "", name=name, body=body)
+                    self.api.evict(namespace=ns or "", name=name, body=body, opts=opts)
                     return _json(errors.success(code=201), status=201)
-                change = self.api.create(srt, namespace=route.namespace, body=body)
-                return out_change(change, status=201)
+                change = self.api.create(srt, namespace=route.namespace, body=body, opts=opts)
+                answer = out_change(change, status=201)
+                if srt.key == WEBHOOK_CONFIGURATIONS:
+                    for text in creates_only_warnings(change.obj):
+                        answer.headers.add("Warning", f'299 - "{text}"')
+                return answer
             if verb == "update":
                 change = self.api.update(
-                    srt, namespace=ns or "", name=name, body=body, subresource=route.subresource
+                    srt,
+                    namespace=ns or "",
+                    name=name,
+                    body=body,
+                    subresource=route.subresource,
+                    opts=opts,
                 )
                 return out_change(change)
             if verb == "patch":
@@ -362,15 +461,21 @@ class RestHandler:
                     content_type=ctype,
                     body=body,
                     subresource=route.subresource,
-                    view=(events.to_new, events.to_core) if view else None,
+                    view=(events.to_new, lambda new, _old: events.to_core(new)) if view else None,
+                    opts=opts,
                 )
-                return out_change(change)
+                created = change.type == "ADDED"  # an apply that created the object
+                return out_change(change, status=201 if created else 200)
             # delete
             change = self.api.delete(
-                srt, namespace=ns or "", name=name, options=body if isinstance(body, dict) else None
+                srt,
+                namespace=ns or "",
+                name=name,
+                options=body if isinstance(body, dict) else None,
+                opts=opts,
             )
-            if rt is PODS or rt.key in RETURN_DELETED:
-                return out(change.obj)
+            if rt is PODS or rt.key in RETURN_DELETED or change.type == "MODIFIED":
+                return out(change.obj)  # (MODIFIED: kept until its finalizers are removed)
             meta = change.obj["metadata"]
             details = {"name": name, "kind": rt.plural, "uid": meta["uid"]}
             if rt.group:
@@ -382,6 +487,30 @@ class RestHandler:
                 f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
                 "a field has a value of the wrong type"
             ) from exc
+
+    async def _scale(self, request: web.Request, route: Route, verb: str) -> web.Response:
+        """GET, PUT and PATCH of a workload's autoscaling/v1 Scale."""
+        rt, ns, name = route.rt, route.namespace or "", route.name
+        if verb == "get":
+            return _json(self.api.get_scale(rt, namespace=ns, name=name))
+        opts = options.parse(
+            request.query, verb=verb, user_agent=request.headers.get("User-Agent", "")
+        )
+        body = await self._body(request)
+        if verb == "update":
+            return _json(self.api.update_scale(rt, namespace=ns, name=name, body=body, opts=opts))
+        ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
+        change = self.api.patch(
+            rt,
+            namespace=ns,
+            name=name,
+            content_type=ctype,
+            body=body,
+            subresource="scale",
+            view=self.api.scale_view(rt),
+            opts=opts,
+        )
+        return _json(self.api.scale_view(rt)[0](change.obj))
 
     def _list_response(
         self, rt: Any, items: list[JSON], *, as_table: bool, query: Any

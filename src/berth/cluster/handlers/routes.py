@@ -6,8 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from berth.cluster.errors import page_not_found
-from berth.cluster.resources import BY_PATH, NAMESPACES, ResourceType
+from berth.cluster.errors import NoRoute, page_not_found
+from berth.cluster.resources import BY_PATH, NAMESPACES, ResourceType, groups
+
+_SERVED_GROUP_VERSIONS = frozenset({("", "v1"), *groups()})
+# Subresources upstream serves through a kubelet or a proxy, which the embedded cluster has not:
+# a request for one of an object that exists is a resource the server cannot find.
+ELSEWHERE = frozenset({"log", "exec", "attach", "portforward", "proxy", "ephemeralcontainers"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +23,7 @@ class Route:
     namespace: str | None
     name: str
     subresource: str
+    served: bool = True  # False: a subresource served only with a kubelet (`pods/log`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +39,7 @@ def parse(path: str) -> Route | Discovery:
     """Route or discovery document for `path`; raises 404 Status for anything else."""
     parts = [p for p in path.split("/") if p]
     if not parts:
-        raise page_not_found(path)
+        raise NoRoute(path)
     head = parts[0]
     if head == "version" and len(parts) == 1:
         return Discovery("version")
@@ -41,7 +47,7 @@ def parse(path: str) -> Route | Discovery:
         if len(parts) == 1:
             return Discovery("api")
         if parts[1] != "v1":
-            raise page_not_found(path)
+            raise NoRoute(path)
         group, version, rest = "", "v1", parts[2:]
     elif head == "apis":
         if len(parts) == 1:
@@ -50,7 +56,9 @@ def parse(path: str) -> Route | Discovery:
             return Discovery("group", parts[1])
         group, version, rest = parts[1], parts[2], parts[3:]
     else:
-        raise page_not_found(path)
+        raise NoRoute(path)
+    if (group, version) not in _SERVED_GROUP_VERSIONS:
+        raise NoRoute(path)
     if not rest:
         return Discovery("resources", group, version)
 
@@ -66,5 +74,7 @@ def parse(path: str) -> Route | Discovery:
     name = rest[1] if len(rest) > 1 else ""
     sub = rest[2] if len(rest) > 2 else ""
     if sub and sub not in rt.subresources:
+        if sub in ELSEWHERE and name:
+            return Route(rt, namespace, name, sub, served=False)
         raise page_not_found(path)
     return Route(rt, namespace, name, sub)

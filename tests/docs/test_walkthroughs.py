@@ -1,5 +1,5 @@
-"""The walkthroughs of the README, docs/metrics.md and docs/running.md, run as written: each shell block is taken
-from the page and run with `sh -e` in an empty directory (only its fixed ports replaced by free
+"""The walkthroughs of the README, docs/metrics.md and docs/running.md, run as written: each
+shell block is taken from the page and run with `sh -e` in an empty directory (only its fixed ports replaced by free
 ones, and `berth run` given a free port for its endpoints, so parallel runs do not collide), with
 the installed `berth`, the venv's `kubectl` and the machine's `prometheus` on PATH; then the pod
 it created must be on the node the page promises. The recipes that need a real cluster are

@@ -387,6 +387,19 @@ def test_a_pod_binds_once_its_devices_binding_conditions_are_true(
 
             await eventually(bound, timeout=30)
             assert not binding_failures(await failed_notes(conn))
+            # upstream's event while PreBind waited (a Normal event, action Scheduling)
+            waited = [
+                (e["type"], e["action"], e["note"])
+                for e in await events(conn)
+                if e["reason"] == "BindingConditionsPending"
+            ]
+            assert waited == [
+                (
+                    "Normal",
+                    "Scheduling",
+                    f"waiting for binding conditions for device on node {node}",
+                )
+            ]
 
     asyncio.run(main())
 

@@ -752,6 +752,14 @@ class DynamicResources(
             "waiting for binding conditions for device on node",
             extra={"pod": pod.key, "node": node_name},
         )
+        if self.ports.events is not None:
+            self.ports.events(
+                pod,
+                type_="Normal",
+                reason="BindingConditionsPending",
+                action="Scheduling",
+                message=f"waiting for binding conditions for device on node {node_name}",
+            )
         index = self.index
         deadline = time.monotonic() + self.binding_timeout
         while True:

@@ -94,6 +94,7 @@ class Runner:
         state = ClusterState()
         volumes = VolumeIndex()
         self.claim_writer = ApiClaimWriter(connection=connection)
+        self.recorder = EventRecorder(connection=connection)
         ports = Ports(
             volumes=volumes,
             binder=ThrottledBinder(
@@ -109,6 +110,7 @@ class Runner:
                 pod_exists=lambda key: key in self.scheduler.pods,
             ),
             claim_writer=self.claim_writer,
+            events=self.recorder.event,
         )
         self.engine = Engine(config=config, state=state, ports=ports, seed=options.seed)
         self.refresher = self.engine.refresher
@@ -116,7 +118,6 @@ class Runner:
             initial_backoff=model.podInitialBackoffSeconds,
             max_backoff=model.podMaxBackoffSeconds,
         )
-        self.recorder = EventRecorder(connection=connection)
         self.scheduler = LiveScheduler(
             engine=self.engine,
             queue=self.queue,

@@ -459,3 +459,46 @@ def test_binding_conditions_not_met_within_binding_timeout_fail_prebind(
             assert node_of((await pods(conn))["attached"]) is None
 
     asyncio.run(main())
+
+
+def test_a_device_taint_rule_holds_a_pod_until_it_is_deleted(cluster: EmbeddedCluster) -> None:
+    async def main() -> None:
+        async with running(cluster) as (_, conn):
+            nodes = await node_names(conn)
+            await call(conn, "POST", f"{GROUP}/deviceclasses", device_class())
+            await call(conn, "POST", f"{GROUP}/resourceslices", node_slice(nodes[0], 1))
+            rule = {
+                "apiVersion": "resource.k8s.io/v1",
+                "kind": "DeviceTaintRule",
+                "metadata": {"name": "fan-failure"},
+                "spec": {
+                    "deviceSelector": {"driver": DRIVER, "pool": nodes[0], "device": "gpu-0"},
+                    "taint": {"key": "example.com/fault", "value": "fan", "effect": "NoSchedule"},
+                },
+            }
+            await call(conn, "POST", f"{GROUP}/devicetaintrules", rule)
+            await call(
+                conn,
+                "POST",
+                f"{GROUP}/namespaces/default/resourceclaimtemplates",
+                template("one-gpu"),
+            )
+            await create_pod(conn, gpu_pod("tainted", template_name="one-gpu"))
+
+            async def refused() -> bool:
+                p = (await pods(conn))["tainted"]
+                conds = {c["type"]: c for c in p["status"].get("conditions") or ()}
+                return "cannot allocate all claims" in conds.get("PodScheduled", {}).get(
+                    "message", ""
+                )
+
+            await eventually(refused, timeout=30)
+            # the rule's deletion is a DeviceTaintRule event: the pod goes back to the queue
+            await call(conn, "DELETE", f"{GROUP}/devicetaintrules/fan-failure")
+
+            async def bound() -> bool:
+                return node_of((await pods(conn))["tainted"]) == nodes[0]
+
+            await eventually(bound, timeout=40)
+
+    asyncio.run(main())

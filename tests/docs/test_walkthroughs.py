@@ -1,14 +1,14 @@
-"""The walkthroughs of the README, docs/metrics.md and docs/running.md, run as written: each
-shell block is taken from the page and run with `sh -e` in an empty directory (only its fixed ports replaced by free
-ones, and `berth run` given a free port for its endpoints, so parallel runs do not collide), with
-the installed `berth`, the venv's `kubectl` and the machine's `prometheus` on PATH; then the pod
-it created must be on the node the page promises. The recipes that need a real cluster are
-checked as far as one machine goes: the configurations load; the node-exporter scrape job loads
-in Prometheus' own configuration loader and its relabelling turns a discovered node into its
-node-exporter target labelled with the node's name (Prometheus' code, built from its Go module by
-tools/build); and the query, asked of a Prometheus scraping a real node-exporter (Debian
-prometheus-node-exporter), gives Berth one value for the node, matched to it. Under CI
-(CI=true) the binaries are required."""
+"""The walkthroughs of the README, docs/metrics.md and docs/running.md, run as written: each shell
+block is taken from the page and run with `sh -e` in an empty directory (only its fixed ports
+replaced by free ones, and `berth run` given a free port for its endpoints, so parallel runs do
+not collide), with the installed `berth`, the venv's `kubectl` and the machine's `prometheus` on
+PATH; then the pod it created must be on the node the page promises. The recipes that need a
+real cluster are checked as far as one machine goes: the configurations load; the node-exporter
+scrape job loads in Prometheus' own configuration loader and its relabelling turns a discovered
+node into its node-exporter target labelled with the node's name (Prometheus' code, built from
+its Go module by tools/build); and the query, asked of a Prometheus scraping a real
+node-exporter (Debian prometheus-node-exporter), gives Berth one value for the node, matched to
+it. Under CI (CI=true) the binaries are required."""
 
 from __future__ import annotations
 

@@ -518,6 +518,19 @@ def allocation(request: str = "gpu", device: str = "gpu-0") -> dict[str, Any]:
     }
 
 
+def _pod(api: Api, name: str) -> str:
+    """Create a pod (never scheduled) to be a claim's consumer; its uid."""
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]},
+    }
+    answer = api.post("/api/v1/namespaces/default/pods", body)
+    assert answer.status == 201, answer.body
+    return str(answer.body["metadata"]["uid"])
+
+
 def _status(api: Api, claim_body: dict[str, Any], status: dict[str, Any]) -> Any:
     body = copy.deepcopy(claim_body)
     body["status"] = status
@@ -536,7 +549,10 @@ def test_a_claims_spec_is_immutable_and_its_status_follows_upstreams_rules(api: 
         'ResourceClaim.resource.k8s.io "ok" is invalid: spec: Invalid value: null: field is '
         "immutable"
     )
-    consumer = {"resource": "pods", "name": "p", "uid": "u1"}
+    # a pod that exists: the ResourceClaim controllers (both servers run one) drop consumers
+    # that are gone, which would change the claim under the writes below
+    uid = _pod(api, "p")
+    consumer = {"resource": "pods", "name": "p", "uid": uid}
     answer = _status(api, created, {"reservedFor": [consumer]})
     assert answer.status == 422
     assert answer.message == (
@@ -565,7 +581,7 @@ def test_a_claims_spec_is_immutable_and_its_status_follows_upstreams_rules(api: 
     assert answer.status == 422
     assert answer.message == (
         'ResourceClaim.resource.k8s.io "ok" is invalid: status.reservedFor[1]: Duplicate value: '
-        '{"resource":"pods","name":"p","uid":"u1"}'
+        f'{{"resource":"pods","name":"p","uid":"{uid}"}}'
     )
     # Unreserve's strategic merge patch removes one consumer by uid
     answer = api.request(
@@ -573,7 +589,7 @@ def test_a_claims_spec_is_immutable_and_its_status_follows_upstreams_rules(api: 
         f"{CLAIMS}/ok/status",
         {
             "metadata": {"uid": stored["metadata"]["uid"]},
-            "status": {"reservedFor": [{"$patch": "delete", "uid": "u1"}]},
+            "status": {"reservedFor": [{"$patch": "delete", "uid": uid}]},
         },
         content_type="application/strategic-merge-patch+json",
     )
@@ -633,14 +649,7 @@ def test_kubectl_get_tables_have_upstreams_columns(api: Api) -> None:
 
     columns, rows = _table(api, CLAIMS)
     assert (columns, [r[:2] for r in rows]) == (["Name", "State", "Age"], [["c", "pending"]])
-    # reserved for a pod that exists (a controller drops consumers that are gone)
-    body = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "p"},
-        "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]},
-    }
-    uid = api.post("/api/v1/namespaces/default/pods", body).body["metadata"]["uid"]
+    uid = _pod(api, "p")  # reserved for a pod that exists (controllers drop gone ones)
     result = {"request": "gpu", "driver": "gpu.example.com", "pool": "node-1", "device": "d0"}
     current = api.get(f"{CLAIMS}/c").body
     current["status"] = {

@@ -157,10 +157,16 @@ def main() -> None:
             visit(name)
     for key in ("ObjectMeta", "Status", "ListMeta", "LabelSelector", "DeleteOptions"):
         visit(f"k8s.io/apimachinery/pkg/apis/meta/v1.{key}")
-    compact = {k.replace("k8s.io/api/", "").replace("k8s.io/apimachinery/pkg/apis/", ""): v for k, v in sorted(out.items())}
+    compact = {
+        k.replace("k8s.io/api/", "").replace("k8s.io/apimachinery/pkg/apis/", ""): v
+        for k, v in sorted(out.items())
+    }
     text = json.dumps(compact, sort_keys=True, separators=(",", ":"))
     for full in out:
-        text = text.replace(f"msg:{full}", "msg:" + full.replace("k8s.io/api/", "").replace("k8s.io/apimachinery/pkg/apis/", ""))
+        text = text.replace(
+            f"msg:{full}",
+            "msg:" + full.replace("k8s.io/api/", "").replace("k8s.io/apimachinery/pkg/apis/", ""),
+        )
     OUT.write_text(text + "\n")
     print(f"{OUT}: {len(out)} structs, {len(text)} bytes")
 

@@ -5,6 +5,7 @@ needs nothing but the binary, so `berth` never needs a Go toolchain to import or
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -23,6 +24,10 @@ PACKAGE = "./cmd/berth-upstream"
 SOURCE_DIR = Path(__file__).resolve().parents[3] / "upstream"
 ENV_BINARY = "BERTH_UPSTREAM_BIN"
 ENV_CACHE = "BERTH_UPSTREAM_CACHE"
+# A build for sources nobody has built or run for this long is removed by the next build: each
+# key is a ~150 MB binary, and every edit of upstream/ (or a branch that has one) makes a new key.
+KEEP_UNUSED_SECONDS = 14 * 24 * 3600
+USED_STAMP = ".used"
 
 
 def cache_root() -> Path:
@@ -102,7 +107,41 @@ def find_binary() -> Path:
     path = cached_binary()
     if not path.exists():
         raise UpstreamError(f"{BINARY} is not built for these sources: run ./dev upstream build")
+    _mark_used(path.parent)
     return path
+
+
+def _mark_used(entry: Path) -> None:
+    with contextlib.suppress(OSError):  # a read-only cache still runs; it is only never pruned
+        (entry / USED_STAMP).touch()
+
+
+def _last_used(entry: Path) -> float:
+    times = []
+    for name in (USED_STAMP, BINARY):
+        try:
+            times.append((entry / name).stat().st_mtime)
+        except OSError:
+            continue
+    return max(times, default=0.0)
+
+
+def prune(*, keep: Path, now: float | None = None) -> list[Path]:
+    """Remove cache entries other than `keep` unused for KEEP_UNUSED_SECONDS; return them. Only
+    directories named like a source key and holding nothing but a binary and its stamp go, so a
+    cache root pointed at the wrong directory loses nothing else."""
+    now = time.time() if now is None else now
+    removed = []
+    root = keep.parent
+    for entry in sorted(root.iterdir()) if root.is_dir() else ():
+        if entry == keep or not entry.is_dir() or not re.fullmatch(r"[0-9a-f]{20}", entry.name):
+            continue
+        names = {p.name for p in entry.iterdir()}
+        if not names <= {BINARY, USED_STAMP} or now - _last_used(entry) < KEEP_UNUSED_SECONDS:
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+    return removed
 
 
 def go_toolchain() -> str:
@@ -116,6 +155,7 @@ def build(*, source: Path = SOURCE_DIR, force: bool = False, quiet: bool = False
     """Build into the cache unless the binary for these sources is there; return its path."""
     target = cached_binary(source)
     if target.exists() and not force:
+        _mark_used(target.parent)
         if not quiet:
             print(f"{BINARY}: up to date ({target})", file=sys.stderr)
         return target
@@ -146,6 +186,10 @@ def build(*, source: Path = SOURCE_DIR, force: bool = False, quiet: bool = False
         reason = lines[0] if lines else f"exit code {result.returncode}"
         raise UpstreamError(f"{BINARY}: go build failed: {reason}")
     partial.replace(target)  # atomic: a concurrent reader sees the old file or the whole new one
+    _mark_used(target.parent)
+    for old in prune(keep=target.parent):
+        if not quiet:
+            print(f"{BINARY}: removed a build unused for 14 days ({old})", file=sys.stderr)
     if not quiet:
         print(f"{BINARY}: built in {time.monotonic() - started:.0f}s ({target})", file=sys.stderr)
     return target

@@ -350,3 +350,24 @@ def test_gated_pod_deleted_is_forgotten() -> None:
     assert "default/a" not in q
     q.update(g("a"))  # a late update of a deleted pod adds it anew, ungated
     assert q.get("default/a").where == ACTIVE  # type: ignore[union-attr]
+
+
+def test_the_sli_starts_when_the_pod_first_enters_the_active_queue() -> None:
+    """upstream's InitialAttemptTimestamp (moveToActiveQ): the SLI counts the wait in the
+    queue, not only the attempts; gated time is not counted; later attempts keep it."""
+    clock = Clock()
+    q = _gates_queue(clock)
+    q.add(g("a"))
+    q.add(g("b", "x"))
+    clock.now += 7  # both wait: a in the active queue, b gated
+    entry = asyncio.run(asyncio.wait_for(q.pop(), timeout=1))
+    assert entry is not None and entry.key == "default/a"
+    assert entry.initial_attempt == 1000.0
+    q.update(g("b"))  # its last gate removed: it enters the active queue now
+    b = q.get("default/b")
+    assert b is not None and b.initial_attempt == 1007.0
+    clock.now += 1
+    q.requeue_backoff(entry)
+    clock.now += 5
+    q.flush_backoff()
+    assert q.get("default/a").initial_attempt == 1000.0  # type: ignore[union-attr]

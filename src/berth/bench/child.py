@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import resource
+import ssl
 import sys
 import time
 from pathlib import Path
@@ -67,10 +68,12 @@ async def run_scheduler(plan: JSON) -> None:
     conn = await connect(
         kubeconfig=plan["kubeconfig"], qps_burst=client.burst, request_timeout=client.timeout
     )
+    # /metrics on a free loopback port when the benchmark scrapes it (the upstream comparison)
+    bind_address = "127.0.0.1:0" if plan.get("metrics") else None
     runner = Runner(
         config=config,
         connection=conn,
-        options=RunOptions(leader_elect=False, bind_address=None, seed=plan.get("seed", 1)),
+        options=RunOptions(leader_elect=False, bind_address=bind_address, seed=plan.get("seed", 1)),
     )
     go = asyncio.Event()
     scheduler = runner.scheduler
@@ -96,6 +99,7 @@ async def run_scheduler(plan: JSON) -> None:
         nodes=runner.engine.state.num_nodes,
         pods=len(runner.scheduler.pods),
         rss_mb=_peak_rss_mb(),
+        metrics_port=runner.health.port,
     )
     await _wait_for("go")
     started = time.monotonic()
@@ -127,7 +131,12 @@ async def run_ceiling(plan: JSON) -> None:
     names: list[str] = plan["pods"]
     nodes: list[str] = plan["nodes"]
     concurrency = int(plan["concurrency"])
-    connector = aiohttp.TCPConnector(limit=concurrency + 2)
+    tls = plan.get("tls")  # the real API server: its CA and a client certificate
+    context: ssl.SSLContext | bool = True
+    if tls:
+        context = ssl.create_default_context(cafile=tls["ca"])
+        context.load_cert_chain(tls["cert"], tls["key"])
+    connector = aiohttp.TCPConnector(limit=concurrency + 2, ssl=context)
     async with aiohttp.ClientSession(url, connector=connector) as http:
         async with http.get("/api/v1/pods", params={"limit": "1"}) as resp:
             rv = (await resp.json())["metadata"]["resourceVersion"]

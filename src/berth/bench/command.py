@@ -49,6 +49,22 @@ from berth.clierrors import BadInput
     help="Write one JSON object per workload (a JSON array) to this file.",
 )
 @click.option(
+    "--cluster",
+    type=click.Choice(["embedded", "upstream"]),
+    default="embedded",
+    show_default=True,
+    help="embedded: Berth against the embedded cluster (no Go needed); upstream: the real "
+    "control plane built from upstream/, once with Berth and once with kube-scheduler.",
+)
+@click.option(
+    "--scheduler",
+    "schedulers",
+    multiple=True,
+    type=click.Choice(["berth", "kube-scheduler"]),
+    help="With --cluster upstream: the schedulers to run, in this order (repeatable; default: "
+    "berth, then kube-scheduler). The API server's ceiling is measured after the first.",
+)
+@click.option(
     "--live/--no-live",
     default=True,
     show_default=True,
@@ -80,6 +96,8 @@ def bench(
     files: tuple[Path, ...],
     size: str,
     json_path: Path | None,
+    cluster: str,
+    schedulers: tuple[str, ...],
     live: bool,
     kubelet: bool,
     ceiling_concurrency: int,
@@ -115,8 +133,22 @@ def bench(
         kubelet=kubelet,
         ceiling_concurrency=ceiling_concurrency,
         timeout=timeout,
+        cluster=cluster,
+        schedulers=tuple(dict.fromkeys(schedulers)) or ("berth", "kube-scheduler"),
     )
     from berth.bench.errors import BenchError
+
+    if cluster == "upstream":
+        if not live:
+            raise click.BadParameter(
+                "needs --live (it runs the schedulers)", param_hint="--cluster"
+            )
+        from berth.upstream import UpstreamError, find_binary
+
+        try:
+            find_binary()
+        except UpstreamError as exc:
+            raise BadInput(f"--cluster upstream: {exc}") from None
 
     try:
         results = run_bench(

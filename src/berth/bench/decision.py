@@ -31,6 +31,12 @@ class DecisionResult:
     samples_ms: list[float]
     unschedulable: int
     build_s: float
+    # The CPU time of this thread over each whole scheduling cycle (time.thread_time): what a
+    # decision costs, without the time another process held the core (a shared machine).
+    cpu_samples_ms: list[float] = field(default_factory=list)
+    # generation-2 collections that ran during the cycles, and their CPU ms
+    collections_in_cycles: int = 0
+    collection_cpu_ms: float = 0.0
     # decisions-only workloads (DRA, volumes): checks of the final allocations, what broke
     checks: int = 0
     violations: list[str] = field(default_factory=list)
@@ -101,6 +107,21 @@ def measure_decisions(
     build_s = time.perf_counter() - t0
     gc.freeze()  # as `berth run` does once its caches have synced
     samples: list[float] = []
+    cpu_samples: list[float] = []
+    in_cycle = False
+    full_passes: list[float] = []  # CPU ms of each generation-2 pass inside a cycle
+    pass_started = 0.0
+
+    def watch_collector(phase: str, info: dict[str, int]) -> None:
+        nonlocal pass_started
+        if info["generation"] != 2 or not in_cycle:
+            return
+        if phase == "start":
+            pass_started = time.thread_time()
+        else:
+            full_passes.append((time.thread_time() - pass_started) * 1000)
+
+    gc.callbacks.append(watch_collector)
     unschedulable = 0
     placed: dict[str, str] = {}
     total = len(pending)
@@ -110,7 +131,11 @@ def measure_decisions(
         assert engine.scheduler_for(pod.scheduler_name), f"no profile for {pod.scheduler_name!r}"
         # The engine's scheduling cycle; the sample is its decision (Reserve and Permit, and
         # the assume before them, are not timed: the binding cycle never runs here).
+        cpu_started = time.thread_time()
+        in_cycle = True
         outcome = engine.schedule(pod)
+        in_cycle = False
+        cpu_samples.append((time.thread_time() - cpu_started) * 1000)
         samples.append(outcome.seconds * 1000)
         if isinstance(outcome, Unschedulable):
             unschedulable += 1
@@ -120,7 +145,15 @@ def measure_decisions(
         if progress is not None and time.monotonic() >= next_report:
             next_report = time.monotonic() + 5.0
             progress(k + 1, total)
-    out = DecisionResult(samples_ms=samples, unschedulable=unschedulable, build_s=build_s)
+    gc.callbacks.remove(watch_collector)
+    out = DecisionResult(
+        samples_ms=samples,
+        unschedulable=unschedulable,
+        build_s=build_s,
+        cpu_samples_ms=cpu_samples,
+        collections_in_cycles=len(full_passes),
+        collection_cpu_ms=round(sum(full_passes), 2),
+    )
     if verify is not None:
         out.checks, out.violations = verify(engine, placed)
     return out

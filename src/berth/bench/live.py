@@ -69,8 +69,12 @@ class BindTracker:
             return
         node = (change.obj.get("spec") or {}).get("nodeName")
         before = (change.old.get("spec") or {}).get("nodeName")
+        self.changed(ns, meta["name"], node=node, before=before)
+
+    def changed(self, ns: str, name: str, *, node: str | None, before: str | None) -> None:
+        """A committed update of pod ns/name whose spec.nodeName went from `before` to `node`."""
         if node and node != before:
-            self.bindings.setdefault((ns, meta["name"]), []).append(node)
+            self.bindings.setdefault((ns, name), []).append(node)
         if node and not before:
             self.bound[ns] += 1
             self.last[ns] = time.monotonic()

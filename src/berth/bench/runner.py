@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from berth.bench.decision import Verify, measure_decisions
+from berth.bench.decision import Verify, measure_decisions, percentiles
 from berth.bench.live import run_live
 from berth.bench.workload import (
     CEILING_NAMESPACE,
@@ -47,6 +47,8 @@ class Options:
     ceiling_concurrency: int = DEFAULT_CEILING_CONCURRENCY
     timeout: float = 600.0
     seed: int = 1
+    cluster: str = "embedded"  # or "upstream": the real control plane, Berth and kube-scheduler
+    schedulers: tuple[str, ...] = ("berth", "kube-scheduler")  # upstream: which, in this order
 
 
 def workload_config(workload: Workload) -> JSON:
@@ -111,11 +113,16 @@ def run_workload(workload: Workload, options: Options, *, echo: Callable[[str], 
     gc.collect()
     result: JSON = {
         "workload": workload.name,
+        "scheduler": "berth",
+        "cluster": "embedded",
         "size": size.name,
         "nodes": size.nodes,
         "running_pods": size.running,
         "pods": size.pods,
         "decision_ms": decision.percentiles(),
+        "decision_cpu_ms": percentiles(decision.cpu_samples_ms),
+        "full_collections_in_decisions": decision.collections_in_cycles,
+        "full_collection_cpu_ms_in_decisions": decision.collection_cpu_ms,
         "decisions": len(decision.samples_ms),
         "unschedulable_in_decisions": decision.unschedulable,
         "throughput_pods_per_s": None,
@@ -130,6 +137,12 @@ def run_workload(workload: Workload, options: Options, *, echo: Callable[[str], 
     }
     p = result["decision_ms"]
     say(f"decision ms p50 {p['p50']} p90 {p['p90']} p99 {p['p99']} max {p['max']}")
+    c = result["decision_cpu_ms"]
+    say(
+        f"decision CPU ms p50 {c['p50']} p99 {c['p99']} max {c['max']}; "
+        f"{decision.collections_in_cycles} full collections inside cycles "
+        f"({decision.collection_cpu_ms:.1f} ms CPU)"
+    )
     if verify is not None:
         result["verified"] = True
         result["verification_checks"] = decision.checks
@@ -210,6 +223,10 @@ def _fmt(value: Any, spec: str = "") -> str:
 
 
 def format_table(results: list[JSON]) -> str:
+    if any(r.get("cluster") == "upstream" for r in results):
+        from berth.bench.side_by_side import format_side_by_side
+
+        return format_side_by_side(results)
     header = (
         "workload",
         "nodes",
@@ -265,9 +282,14 @@ def run_bench(
 ) -> list[JSON]:
     """Run `workloads` in order; returns (and optionally writes) one result per workload."""
     say = echo or (lambda m: print(m, file=sys.stderr, flush=True))
-    results = []
+    results: list[JSON] = []
     for w in workloads:
-        results.append(run_workload(w, options, echo=say))
+        if options.cluster == "upstream":
+            from berth.bench.side_by_side import run_side_by_side
+
+            results.extend(run_side_by_side(w, options, echo=say))
+        else:
+            results.append(run_workload(w, options, echo=say))
         if json_path is not None:  # written after each workload, so a long run keeps its data
             json_path.write_text(json.dumps(results, indent=2) + "\n")
     return results

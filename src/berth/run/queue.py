@@ -182,6 +182,10 @@ class SchedulingQueue:
             entry.gate = None
         self._incoming(ACTIVE, event)
         self._place(entry, ACTIVE)
+        if entry.initial_attempt is None:
+            # upstream's InitialAttemptTimestamp, where the SLI starts: the first time the pod
+            # enters the active queue ungated (moveToActiveQ), not when it is first popped
+            entry.initial_attempt = self.clock()
         entry.generation += 1
         order = self.order(entry.pod, entry.timestamp)
         heapq.heappush(self._active, (order, next(self._seq), entry.generation, entry))
@@ -323,8 +327,6 @@ class SchedulingQueue:
                     continue
                 self._place(entry, IN_FLIGHT)
                 entry.attempts += 1
-                if entry.initial_attempt is None:
-                    entry.initial_attempt = self.clock()
                 entry.popped_at_move = self._moves
                 return entry
             self._wakeup.clear()

@@ -363,14 +363,21 @@ class ControlPlane:
             self._start_agents(logs)
         self.ready_seconds = time.monotonic() - started
 
-    def start_scheduler(self) -> None:
-        """Start kube-scheduler (`default-scheduler`) in a running control plane that was
-        started without it, e.g. for a test that needs a default scheduler for a while."""
+    def start_scheduler(self, configuration: Mapping[str, Any] | None = None) -> int:
+        """Start kube-scheduler in a running control plane that was started without it, e.g.
+        for a test that needs a default scheduler for a while, or the benchmark (with a
+        KubeSchedulerConfiguration v1 document, whose clientConnection.kubeconfig is filled in
+        here). Waits for /readyz, which kube-scheduler answers once its informers and handlers
+        have synced. Returns its secure port; `/metrics` there needs no credentials (loopback
+        only)."""
         if "kube-scheduler" in self._processes:
             raise UpstreamError("kube-scheduler is already running")
         if self._ca is None or self._running_binary is None:
             raise UpstreamError("the control plane is not running")
-        self._start_scheduler(self._running_binary, self._ca, self.log_dir)
+        self._start_scheduler(
+            self._running_binary, self._ca, self.log_dir, configuration=configuration
+        )
+        return self.scheduler_port
 
     def stop_scheduler(self) -> None:
         """Stop the kube-scheduler `start_scheduler` (or `scheduler=True`) started."""
@@ -383,7 +390,20 @@ class ControlPlane:
                 process.popen.kill()
                 process.popen.wait(timeout=15)
 
-    def _start_scheduler(self, binary: Path, ca: Authority, logs: Path) -> None:
+    @property
+    def admin_pair(self) -> Pair:
+        """The admin's client certificate and key (system:masters)."""
+        pki = self.directory / "pki"
+        return Pair(cert=pki / "admin.crt", key=pki / "admin.key")
+
+    def _start_scheduler(
+        self,
+        binary: Path,
+        ca: Authority,
+        logs: Path,
+        *,
+        configuration: Mapping[str, Any] | None = None,
+    ) -> None:
         client = ca.issue("scheduler", cn="system:kube-scheduler", client=True)
         serving = ca.issue(
             "scheduler-serving", cn="kube-scheduler", hosts=("127.0.0.1", "localhost"), server=True
@@ -393,11 +413,22 @@ class ControlPlane:
             kubeconfig_text(server=self.url, ca=ca.ca, user="scheduler", pair=client).encode(),
         )
         self.scheduler_port = free_port()
+        if configuration is None:
+            source = [f"--kubeconfig={config}"]
+        else:
+            document = {**configuration}
+            document["clientConnection"] = {
+                **(configuration.get("clientConnection") or {}),
+                "kubeconfig": str(config),
+            }
+            path = self.directory / "scheduler-config.yaml"
+            path.write_text(yaml.safe_dump(document, sort_keys=False))
+            source = [f"--config={path}"]
         self._spawn(
             binary,
             "kube-scheduler",
             [
-                f"--kubeconfig={config}",
+                *source,
                 f"--authentication-kubeconfig={config}",
                 f"--authorization-kubeconfig={config}",
                 f"--bind-address={HOST}",
@@ -405,6 +436,8 @@ class ControlPlane:
                 f"--tls-cert-file={serving.cert}",
                 f"--tls-private-key-file={serving.key}",
                 f"--client-ca-file={ca.ca}",
+                # scraped by the benchmark; the listener is on loopback only
+                "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
             ],
             logs,
         )
@@ -496,6 +529,7 @@ class ControlPlane:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
+        self._ca = self._running_binary = None
 
     def __enter__(self) -> ControlPlane:
         return self.start()

@@ -1,0 +1,87 @@
+"""What the benchmark reads from outside a scheduler process, the same way for Berth and for
+kube-scheduler: CPU time and peak RSS from /proc/PID, and a histogram quantile from the text a
+/metrics endpoint serves (parsed by prometheus_client, computed as PromQL's histogram_quantile).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+from prometheus_client.parser import text_string_to_metric_families
+
+SLI_METRIC = "scheduler_pod_scheduling_sli_duration_seconds"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (all its threads), from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    # the command name (field 2) is in parentheses and may contain spaces: split after it
+    fields = stat[stat.rindex(")") + 2 :].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14, 15)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Process `pid`'s peak resident set (VmHWM), in MB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)  # kB
+    raise OSError(f"/proc/{pid}/status has no VmHWM")
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Cumulative bucket counts (upper bound, count), summed over every label set."""
+
+    buckets: tuple[tuple[float, float], ...]
+    count: float
+    total: float
+
+    def quantile(self, q: float) -> float | None:
+        """PromQL's histogram_quantile: linear interpolation inside the bucket holding rank
+        q x count (from 0 for the first bucket); the highest finite bound if it falls in +Inf."""
+        if self.count <= 0 or not self.buckets:
+            return None
+        rank = q * self.count
+        lower_bound, lower_count = 0.0, 0.0
+        for bound, count in self.buckets:
+            if count >= rank:
+                if math.isinf(bound):
+                    return lower_bound
+                if count == lower_count:
+                    return bound
+                return lower_bound + (bound - lower_bound) * (rank - lower_count) / (
+                    count - lower_count
+                )
+            lower_bound, lower_count = bound, count
+        return lower_bound
+
+
+def histogram(text: str, name: str) -> Histogram | None:
+    """The histogram `name` from Prometheus exposition `text`, label sets summed; None if the
+    text does not have it."""
+    by_bound: dict[float, float] = {}
+    count = total = 0.0
+    found = False
+    for family in text_string_to_metric_families(text):
+        if family.name != name:
+            continue
+        found = True
+        for sample in family.samples:
+            if sample.name == f"{name}_bucket":
+                bound = float(sample.labels["le"])
+                by_bound[bound] = by_bound.get(bound, 0.0) + sample.value
+            elif sample.name == f"{name}_count":
+                count += sample.value
+            elif sample.name == f"{name}_sum":
+                total += sample.value
+    if not found:
+        return None
+    return Histogram(buckets=tuple(sorted(by_bound.items())), count=count, total=total)
+
+
+__all__ = ["SLI_METRIC", "Histogram", "cpu_seconds", "histogram", "peak_rss_mb"]

@@ -136,7 +136,14 @@ def test_percentage_inherits_global() -> None:
 @pytest.mark.parametrize(
     ("data", "fragment"),
     [
-        ({"kind": "KubeSchedulerConfiguration"}, "kind: Input should be 'BerthConfiguration'"),
+        ({"kind": "KubeSchedulerConfig"}, "kind: Input should be 'BerthConfiguration'"),
+        (
+            {
+                "apiVersion": "kubescheduler.config.k8s.io/v1beta3",
+                "kind": "KubeSchedulerConfiguration",
+            },
+            "apiVersion: Unsupported value: 'kubescheduler.config.k8s.io/v1beta3'",
+        ),
         ({"bogus": 1}, "bogus: unknown field"),
         ({"percentageOfNodesToScore": 101}, "percentageOfNodesToScore: Input should be less"),
         ({"podInitialBackoffSeconds": "soon"}, "podInitialBackoffSeconds: Input should be"),

@@ -27,7 +27,20 @@ def lines(output: str) -> list[dict[str, Any]]:
 
 
 def test_example_dump_json() -> None:
-    result = run(["simulate", str(ROOT / "examples" / "cluster.yaml"), "-o", "json", "--seed", "1"])
+    result = run(
+        [
+            "simulate",
+            str(ROOT / "examples" / "cluster.yaml"),
+            "-o",
+            "json",
+            "--seed",
+            "1",
+            "--reasons",
+            "all",
+            "--scores",
+            "all",
+        ]
+    )
     assert result.exit_code == 0, result.output
     out = {d["pod"]: d for d in lines(result.output)}
     assert "default/not-ours" not in out  # another scheduler's pod is left alone

@@ -97,7 +97,7 @@ def test_run_on_a_taken_port_is_one_line(tmp_path: Path, monkeypatch: pytest.Mon
             main, ["run", "--kubeconfig-out", str(tmp_path / "k"), "--port", str(port)]
         )
     assert result.exit_code == 1
-    assert f"upstream: port {port} on 127.0.0.1 is in use" in result.output
+    assert f"error: port {port} on 127.0.0.1 is in use" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "k").exists()
 
 
@@ -110,7 +110,7 @@ def test_run_without_go_or_binary_is_one_line(
     result = CliRunner().invoke(main, ["run", "--kubeconfig-out", str(tmp_path / "k")])
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1] == (
-        "upstream: Go is not installed (no `go` on PATH): the upstream build needs Go"
+        "error: Go is not installed (no `go` on PATH): the upstream build needs Go"
     )
 
 

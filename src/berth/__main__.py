@@ -2,4 +2,4 @@
 
 from berth.cli import main
 
-main()
+main(prog_name="berth")

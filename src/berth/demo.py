@@ -43,9 +43,14 @@ def load_workload(path: Path) -> list[dict[str, Any]]:
             raise InputError(f"{path}: document {i}: not a Kubernetes object or List")
         items.extend(found)
     order = ("Namespace", "PriorityClass", "Pod")
-    return sorted(
-        (i for i in items if i.get("kind") in order), key=lambda i: order.index(i["kind"])
-    )
+    kept = [item for item in items if item.get("kind") in order]
+    for item in kept:
+        meta = item.get("metadata")
+        if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
+            raise InputError(
+                f"{path}: a {item['kind']} without metadata.name: metadata.name: Required value"
+            )
+    return sorted(kept, key=lambda i: order.index(i["kind"]))
 
 
 async def _prepare_nodes(conn: Connection) -> None:

@@ -106,4 +106,7 @@ def read_dump(path: str) -> Dump:
         raise DumpError(f"{path}: cannot read: {exc.strerror}") from None
     if len(data) > MAX_DUMP_BYTES:
         raise DumpError(f"{path}: larger than {MAX_DUMP_BYTES} bytes")
-    return parse_dump(data)
+    try:
+        return parse_dump(data)
+    except DumpError as exc:
+        raise DumpError(f"{'standard input' if path == '-' else path}: {exc}") from None

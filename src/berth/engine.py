@@ -147,19 +147,22 @@ class Engine:
             return SUCCESS
         return scheduler.framework.run_pre_enqueue(pod)
 
-    def schedule(self, pod: PodInfo, *, explain_scores: bool = False) -> SchedulingOutcome:
+    def schedule(
+        self, pod: PodInfo, *, explain_scores: bool = False, explain_reasons: bool | None = None
+    ) -> SchedulingOutcome:
         """The scheduling cycle for a pod of one of the profiles (see `schedules`)."""
         # The cyclic collector never runs inside a cycle: a generation-2 pass that lands there
         # (over every object made since the caches were frozen) was the decision max, 12-37 ms
         # at 5,000 nodes. Disabled for the cycle, it runs at the next allocation after it.
+        scheduler = self.schedulers[pod.scheduler_name]
         if not gc.isenabled():
             return scheduling_cycle(
-                self.schedulers[pod.scheduler_name], pod, explain_scores=explain_scores
+                scheduler, pod, explain_scores=explain_scores, explain_reasons=explain_reasons
             )
         gc.disable()
         try:
             return scheduling_cycle(
-                self.schedulers[pod.scheduler_name], pod, explain_scores=explain_scores
+                scheduler, pod, explain_scores=explain_scores, explain_reasons=explain_reasons
             )
         finally:
             gc.enable()

@@ -13,6 +13,7 @@ kube-apiserver; later requests on the connection are bounded by the idle timeout
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 import ssl
@@ -132,11 +133,73 @@ class BoundedListener:
         self._guard.waiting.clear()
 
 
+class ListenError(OSError):
+    """A server could not listen: the message names the address and the reason, in one line."""
+
+
+_BIND_HINTS = {
+    errno.EADDRINUSE: "another process listens there; choose another port",
+    errno.EADDRNOTAVAIL: "not an address of this machine",
+    errno.EACCES: "ports below 1024 need privileges",
+}
+
+
+class TLSFileError(ValueError):
+    """A server's certificate, key or client CA that cannot be loaded: the message names the
+    files and the reason, in one line."""
+
+
+def server_tls(cert: str, key: str | None, *, client_ca: str | None = None) -> ssl.SSLContext:
+    """HTTPS (TLS 1.2+) with `cert` and `key`; with `client_ca`, client certificates signed by
+    it are verified when presented (health probes come without one). A file that is missing or
+    not PEM is a TLSFileError naming it, before anything listens."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        files = f"{cert} / {key}" if key and key != cert else cert
+        raise TLSFileError(
+            f"{files}: cannot load the certificate and its private key: {_tls_reason(exc)} "
+            "(both PEM, the key matching the certificate)"
+        ) from None
+    if client_ca:
+        try:
+            context.load_verify_locations(cafile=client_ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise TLSFileError(
+                f"{client_ca}: cannot load the client CA: {_tls_reason(exc)} (PEM certificates)"
+            ) from None
+        context.verify_mode = ssl.CERT_OPTIONAL
+    return context
+
+
+def _tls_reason(exc: OSError) -> str:
+    if isinstance(exc, ssl.SSLError):
+        # OpenSSL's reason ("KEY_VALUES_MISMATCH"); none for a file that is not PEM at all
+        reason = getattr(exc, "reason", None)
+        return str(reason).replace("_", " ").lower() if reason else "not PEM"
+    return str(exc.strerror or exc)
+
+
 def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening-ready TCP socket on `host:port` (IPv6 when `host` is an IPv6 address)."""
+    """A listening-ready TCP socket on `host:port` (IPv6 when `host` is an IPv6 address);
+    raises ListenError when the address cannot be had."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except (OSError, OverflowError) as exc:  # OverflowError: a port above 65535
+        sock.close()
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        code = exc.errno if isinstance(exc, OSError) else None
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+        hint = _BIND_HINTS.get(code) if code is not None else None
+        error = ListenError(
+            f"cannot listen on {where}: {reason.lower()}" + (f" ({hint})" if hint else "")
+        )
+        error.errno = code
+        raise error from exc
     return sock
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import yaml
 
 try:
@@ -119,8 +120,26 @@ def _yaml_message(exc: yaml.YAMLError) -> str:
     return f"not valid YAML or JSON: {where}{' '.join(str(problem).split())}"
 
 
+def _json_document(text: str | bytes, limits: YamlLimits) -> list[Any] | None:
+    """A text that is one JSON document, parsed by orjson (a 5,000-node dump: ~0.1 s instead of
+    ~5 s through the YAML scanner and loader); None when it is not JSON, for the YAML path."""
+    raw = text.encode() if isinstance(text, str) else text
+    if raw.lstrip()[:1] not in (b"{", b"["):
+        return None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None  # YAML flow style, or more than one document: the YAML path decides
+    if nesting_depth_exceeds(value, limits.max_depth, encoded=raw):
+        raise InputError(f"the document nests deeper than {limits.max_depth} levels")
+    return [value]
+
+
 def load_all(text: str | bytes, *, limits: YamlLimits = YamlLimits()) -> list[Any]:
     """Every document of a YAML (or JSON) stream; raises InputError."""
+    as_json = _json_document(text, limits)
+    if as_json is not None:
+        return as_json
     _scan(text, limits)
     try:
         return list(yaml.load_all(text, Loader=_Loader))

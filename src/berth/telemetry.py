@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import re
 import ssl
 import sys
 from collections.abc import Callable
@@ -214,12 +215,34 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+
+def check_host(host: str) -> str:
+    """`host` if it is an IP address or a host name; a ValueError saying why not otherwise."""
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(bare)
+        return bare
+    except ValueError:
+        pass
+    if re.fullmatch(r"[0-9.]+", bare) or ":" in bare:
+        raise ValueError(f"{host!r} is not a valid IP address")
+    if not _HOSTNAME.match(bare):
+        raise ValueError(f"{host!r} is not an IP address or host name")
+    return bare
+
+
 def parse_address(address: str) -> tuple[str, int]:
     """`host:port`, `[::1]:port` or `:port` (all interfaces is never the default)."""
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit():
         raise ValueError(f"{address!r}: expected host:port")
-    host = host.strip("[]") or "0.0.0.0"
+    if int(port) > 65535:
+        raise ValueError(f"{address!r}: port {int(port)} is out of range (0-65535)")
+    host = check_host(host) if host else "0.0.0.0"
     return host, int(port)
 
 

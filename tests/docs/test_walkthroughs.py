@@ -300,7 +300,7 @@ def test_fallback_walkthrough_on_the_embedded_cluster(tmp_path: Path) -> None:
     text = section(page, "### Try it on the embedded cluster", "## Endpoints")
     (script,) = blocks(text, "sh")
     printed = text.split("It prints (with your times):\n\n```\n", 1)[1].split("```", 1)[0]
-    script = with_free_ports(script, 10259, 10260, 9443)
+    script = with_free_ports(script, 10269, 10260, 9443)
     for out in run_walkthrough(script, tmp_path):
         lines = out.splitlines()
         first, second = (line.split(":", 1)[0] for line in printed.splitlines())

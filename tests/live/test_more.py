@@ -92,7 +92,7 @@ def test_json_log_lines_carry_structured_fields() -> None:
         (["--kubeconfig", "{tmp}/missing"], "does not exist"),
         (["--kubeconfig", "{tmp}/broken"], "cannot load the kubeconfig"),
         (["--kubeconfig", "{tmp}/empty"], "current-context"),
-        (["--bind-address", "nonsense"], "--bind-address: 'nonsense': expected host:port"),
+        (["--bind-address", "nonsense"], "'--bind-address': 'nonsense': expected host:port"),
     ],
 )
 def test_run_refuses_a_bad_kubeconfig_or_address_without_a_traceback(

@@ -194,7 +194,8 @@ def test_rotated_certificate_is_served_without_a_restart(
         ),
         (
             ["--cert-dir", "D", "--bind-address", "nowhere"],
-            "error: --bind-address: 'nowhere': expected host:port",
+            "error: berth webhook: Invalid value for '--bind-address': 'nowhere': expected "
+            "host:port (see 'berth webhook --help')",
         ),
         (["--cert-dir", "D", "--path", "mutate"], "error: --path: 'mutate' must start with /"),
     ],

@@ -127,6 +127,9 @@ def bench(
         raise BadInput(str(exc)) from None
     if not chosen:
         chosen = list(builtin.values())
+    if json_path is not None and not json_path.parent.is_dir():
+        # found now, not after minutes of benchmarks
+        raise BadInput(f"--json {json_path}: directory {json_path.parent} does not exist")
     options = Options(
         size=SIZES[size],
         live=live,

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import signal
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,10 @@ from typing import Any
 import click
 
 from berth.clierrors import BadInput
+from berth.cliparams import HOST, PORT, QUANTITY
 from berth.cluster.core import ClusterConfig
 from berth.cluster.limits import Limits
+from berth.cluster.persistence import FILE_NAME
 from berth.cluster.rbac import User, load_documents, parse_token_auth_file, parse_token_users
 from berth.cluster.server import AsyncEmbeddedCluster, url_host
 from berth.secretfile import TokenError, read_token
@@ -54,12 +57,14 @@ def limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.command("cluster")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=0, show_default=True, type=int, help="Port; 0 picks a free one.")
+@click.option(
+    "--host", type=HOST, default="127.0.0.1", show_default=True, help="Address to listen on."
+)
+@click.option("--port", default=0, show_default=True, type=PORT, help="Port; 0 picks a free one.")
 @click.option("--nodes", default=3, show_default=True, type=click.IntRange(min=0))
 @click.option("--zones", default=1, show_default=True, type=click.IntRange(min=1))
-@click.option("--node-cpu", default="32", show_default=True)
-@click.option("--node-memory", default="128Gi", show_default=True)
+@click.option("--node-cpu", type=QUANTITY, default="32", show_default=True)
+@click.option("--node-memory", type=QUANTITY, default="128Gi", show_default=True)
 @click.option("--node-pods", default=110, show_default=True, type=click.IntRange(min=1))
 @click.option(
     "--kubeconfig-out",
@@ -211,7 +216,10 @@ def cluster(
         limits=limits,
         admin=admin,
     )
-    asyncio.run(_serve(config, metrics_port=metrics_port))
+    try:
+        asyncio.run(_serve(config, metrics_port=metrics_port))
+    except sqlite3.DatabaseError as exc:  # only --data-dir's file is sqlite
+        raise BadInput(f"--data-dir {data_dir}: cannot use {FILE_NAME}: {exc}") from None
 
 
 def plain_http_token_warning(*, tls: bool, tokens: bool) -> str | None:

@@ -71,7 +71,8 @@ class SqlitePersistence:
                 obj = orjson.loads(data)
             except orjson.JSONDecodeError:
                 obj = None
-            yield resource, obj if isinstance(obj, dict) else None, bytes(data)
+            raw = data.encode() if isinstance(data, str) else bytes(data)  # a TEXT row
+            yield resource, obj if isinstance(obj, dict) else None, raw
 
     def is_empty(self) -> bool:
         return self._db.execute("SELECT 1 FROM objects LIMIT 1").fetchone() is None

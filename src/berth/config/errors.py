@@ -24,7 +24,10 @@ def _path(loc: tuple[int | str, ...]) -> str:
 
 
 def format_validation_error(exc: ValidationError, *, prefix: str = "") -> list[str]:
-    """Pydantic errors as `path: message`, with Kubernetes-style wording where it differs."""
+    """Pydantic errors as `path: message`, with Kubernetes-style wording where it differs.
+
+    A model validator that finds several problems raises one ValueError with one
+    `field: reason` per line (`several`); each becomes its own problem."""
     lines = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
@@ -37,13 +40,23 @@ def format_validation_error(exc: ValidationError, *, prefix: str = "") -> list[s
             msg = "Required value"
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
-        if err["type"] == "value_error" and ": " in msg and not path:
-            # model-level checks put the field name in the message ("field: reason").
-            field, _, msg = msg.partition(": ")
-            full = f"{prefix}.{field}" if prefix else field
-        elif err["type"] == "value_error" and ": " in msg and msg.split(": ")[0].isidentifier():
-            field, _, rest = msg.partition(": ")
-            full = f"{full}.{field}" if full else field
-            msg = rest
-        lines.append(f"{full or '<root>'}: {msg}")
+        for one in msg.split("\n") if err["type"] == "value_error" else [msg]:
+            lines.append(_placed(one, full=full, path=path, prefix=prefix, kind=err["type"]))
     return lines
+
+
+def _placed(msg: str, *, full: str, path: str, prefix: str, kind: str) -> str:
+    if kind == "value_error" and ": " in msg and not path:
+        # model-level checks put the field name in the message ("field: reason").
+        field, _, msg = msg.partition(": ")
+        full = f"{prefix}.{field}" if prefix else field
+    elif kind == "value_error" and ": " in msg and msg.split(": ")[0].isidentifier():
+        field, _, rest = msg.partition(": ")
+        full = f"{full}.{field}" if full else field
+        msg = rest
+    return f"{full or '<root>'}: {msg}"
+
+
+def several(problems: list[str]) -> ValueError | None:
+    """The ValueError a model validator raises for `problems` (None when there are none)."""
+    return ValueError("\n".join(problems)) if problems else None

@@ -9,7 +9,7 @@ a model's repr never holds a secret; the secret is read at request time.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -19,10 +19,12 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    field_validator,
     model_validator,
 )
 
 from berth.config.durations import Duration
+from berth.config.errors import several
 
 SourceType = Literal["prometheus", "sysdig", "metrics-api", "node-annotation", "node-label"]
 HTTP_SOURCES: Final = frozenset({"prometheus", "sysdig"})
@@ -105,51 +107,75 @@ class MetricSource(_Strict):
     # loading rules).
     kubeconfig: str | None = None
 
+    # Checks of one field are field validators, so that pydantic reports them all at once.
+    @field_validator("timeout", "refreshInterval")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be greater than zero")
+        return value
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: float) -> float:
+        if value < 1:
+            raise ValueError("must be at least 1s")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
     @model_validator(mode="after")
     def _checks(self) -> MetricSource:
-        if self.timeout <= 0:
-            raise ValueError("timeout: must be greater than zero")
-        if self.refreshInterval <= 0:
-            raise ValueError("refreshInterval: must be greater than zero")
-        if self.window < 1:
-            raise ValueError("window: must be at least 1s")
+        problems: list[str] = []
         if self.type == "sysdig" and self.url is None:
             self.url = SYSDIG_DEFAULT_URL
         if self.type == "prometheus" and not self.url:
-            raise ValueError("url: Required value for a prometheus source")
+            problems.append("url: Required value for a prometheus source")
         if self.type == "sysdig" and self.credentials is None:
-            raise ValueError("credentials: Required value for a sysdig source (an API token)")
+            problems.append("credentials: Required value for a sysdig source (an API token)")
         if self.type in NODE_SOURCES:
             for name in ("url", "credentials", "kubeconfig"):
                 if getattr(self, name) is not None:
-                    raise ValueError(f"{name}: not used by a {self.type} source")
+                    problems.append(f"{name}: not used by a {self.type} source")
         if self.url is not None:
-            if not self.url.startswith(("http://", "https://")):
-                raise ValueError("url: must start with http:// or https://")
             self.url = self.url.rstrip("/")
         if self.kubeconfig is not None and self.type != "metrics-api":
-            raise ValueError("kubeconfig: only used by a metrics-api source")
+            problems.append("kubeconfig: only used by a metrics-api source")
+        error = several(problems)
+        if error is not None:
+            raise error
         return self
 
 
 def check_metric_references(
     *,
-    sources: Sequence[MetricSource],
+    sources: Sequence[MetricSource | None],
     profiles: Sequence[Any],
     resolved_args: Mapping[str, Mapping[str, Any]],
+    also_defined: Collection[str] = (),
 ) -> list[str]:
     """Problems (`field.path: reason`) with source names and MetricScore's use of them.
 
-    `profiles` are the configured profiles (with `schedulerName` and `pluginConfig`);
-    `resolved_args` maps a scheduler name to its parsed plugin args."""
+    `sources` and `profiles` are the configured ones (profiles with `schedulerName` and
+    `pluginConfig`; None for one that did not validate); `resolved_args` maps a scheduler name
+    to its parsed plugin args; `also_defined` names sources that exist but did not validate."""
     problems: list[str] = []
     by_name: dict[str, MetricSource] = {}
     for i, source in enumerate(sources):
+        if source is None:
+            continue
         if source.name in by_name:
             problems.append(f"metricSources[{i}].name: Duplicate value: {source.name!r}")
         by_name[source.name] = source
     defined = ", ".join(sorted(by_name)) or "none"
     for i, profile in enumerate(profiles):
+        if profile is None:
+            continue
         args = resolved_args.get(profile.schedulerName, {}).get(METRIC_SCORE)
         if args is None:
             continue
@@ -159,6 +185,8 @@ def check_metric_references(
         where = f"profiles[{i}].pluginConfig[{index}].args"
         for k, metric in enumerate(getattr(args, "metrics", ())):
             used = by_name.get(metric.source)
+            if used is None and metric.source in also_defined:
+                continue
             if used is None:
                 problems.append(
                     f"{where}.metrics[{k}].source: metric source {metric.source!r} is not "

@@ -11,6 +11,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from berth.config.durations import Duration
+from berth.config.errors import several
 from berth.config.metrics import MetricSource
 from berth.config.webhook import WebhookConfiguration
 
@@ -81,16 +82,20 @@ class LeaderElection(Strict):
 
     @model_validator(mode="after")
     def _durations(self) -> LeaderElection:
+        problems: list[str] = []
         if self.leaderElect:
             if self.leaseDuration <= self.renewDeadline:
-                raise ValueError("leaseDuration: must be greater than renewDeadline")
+                problems.append("leaseDuration: must be greater than renewDeadline")
             if self.renewDeadline <= self.retryPeriod:
-                raise ValueError("renewDeadline: must be greater than retryPeriod")
+                problems.append("renewDeadline: must be greater than retryPeriod")
             # The official client's elector (which Berth uses) needs whole seconds here.
             if self.retryPeriod < 1:
-                raise ValueError("retryPeriod: must be at least 1s")
-            if self.renewDeadline <= 1.2 * self.retryPeriod:
-                raise ValueError("renewDeadline: must be greater than 1.2 x retryPeriod")
+                problems.append("retryPeriod: must be at least 1s")
+            elif self.renewDeadline <= 1.2 * self.retryPeriod:
+                problems.append("renewDeadline: must be greater than 1.2 x retryPeriod")
+        error = several(problems)
+        if error is not None:
+            raise error
         return self
 
 
@@ -118,8 +123,9 @@ class BerthConfiguration(Strict):
 
     @model_validator(mode="after")
     def _checks(self) -> BerthConfiguration:
+        problems: list[str] = []
         if self.podMaxBackoffSeconds < self.podInitialBackoffSeconds:
-            raise ValueError(
+            problems.append(
                 "podMaxBackoffSeconds: must be greater than or equal to PodInitialBackoffSeconds"
             )
         if not self.profiles:
@@ -127,15 +133,18 @@ class BerthConfiguration(Strict):
         seen: set[str] = set()
         for i, p in enumerate(self.profiles):
             if p.schedulerName in seen:
-                raise ValueError(
+                problems.append(
                     f"profiles[{i}].schedulerName: Duplicate value: {p.schedulerName!r}"
                 )
             seen.add(p.schedulerName)
         if self.webhook.schedulerName is None:
             self.webhook.schedulerName = self.profiles[0].schedulerName
         elif self.webhook.schedulerName not in seen:
-            raise ValueError(
+            problems.append(
                 f"webhook.schedulerName: {self.webhook.schedulerName!r} is not a profile "
                 f"(profiles: {', '.join(sorted(seen))})"
             )
+        error = several(problems)
+        if error is not None:
+            raise error
         return self

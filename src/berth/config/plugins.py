@@ -117,8 +117,8 @@ def resolve_profile(profile: Profile, *, where: str) -> ResolvedProfile:
                         f"{where}.plugins.{point}.{kind}[{i}].name: plugin {ref.name!r} does "
                         f"not extend {POINT_INTERFACE_NAMES[point]} plugin"
                     )
-    if errors:
-        raise ConfigError(errors)
+    if errors:  # go on without the unknown names, to report every other problem too
+        profile = _known_only(profile, known)
     merged = merge_plugins(default_plugins(), profile.plugins)
     resolved = ResolvedProfile(profile.schedulerName, profile.percentageOfNodesToScore)
     for point in POINTS:
@@ -175,6 +175,16 @@ def resolve_profile(profile: Profile, *, where: str) -> ResolvedProfile:
     if errors:
         raise ConfigError(errors)
     return resolved
+
+
+def _known_only(profile: Profile, known: dict[str, Any]) -> Profile:
+    """`profile` without the plugin references that name no plugin."""
+    plugins = profile.plugins.model_copy(deep=True)
+    for point in ("multiPoint", *POINTS):
+        pset: PluginSet = getattr(plugins, point)
+        pset.enabled = [p for p in pset.enabled if p.name in known]
+        pset.disabled = [p for p in pset.disabled if p.name in known or p.name == "*"]
+    return profile.model_copy(update={"plugins": plugins})
 
 
 def _expand_multi_point(

@@ -45,7 +45,13 @@ from berth.kube.binder import Binder, BindPolicy
 from berth.kube.client import Connection
 from berth.kube.informer import Informer
 from berth.kube.listers import build_informers
-from berth.listener import BoundedListener, ListenerLimits, bind_socket, start_listener
+from berth.listener import (
+    BoundedListener,
+    ListenerLimits,
+    bind_socket,
+    server_tls,
+    start_listener,
+)
 from berth.safeload import DEFAULT_MAX_DEPTH, nesting_depth_exceeds
 from berth.telemetry import HealthServer, SchedulerMetrics, parse_address
 
@@ -321,13 +327,7 @@ def ssl_context(
     `tlsConfig.certFile`), which is what authorises the bind verb."""
     if not cert:
         return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(cert, key)
-    if client_ca:
-        context.load_verify_locations(cafile=client_ca)
-        context.verify_mode = ssl.CERT_OPTIONAL  # health probes come without one
-    return context
+    return server_tls(cert, key, client_ca=client_ca)
 
 
 class ExtenderProcess:

@@ -92,10 +92,16 @@ SchedulingOutcome = Scheduled | Waiting | Nominated | Unschedulable | Error
 
 
 def scheduling_cycle(
-    scheduler: Scheduler, pod: PodInfo, *, explain_scores: bool = False
+    scheduler: Scheduler,
+    pod: PodInfo,
+    *,
+    explain_scores: bool = False,
+    explain_reasons: bool | None = None,
 ) -> SchedulingOutcome:
     """upstream schedulingCycle for `pod` with its profile's scheduler. `explain_scores` keeps
-    every node's score and reasons (berth simulate), which the live loop never reads."""
+    every node's score (berth simulate), which the live loop never reads; `explain_reasons`
+    (default: as `explain_scores`) also explains every rejected node of a placed pod on the
+    state the decision saw."""
     fwk = scheduler.framework
     state = fwk.handle.state
     start = time.perf_counter()
@@ -107,7 +113,7 @@ def scheduling_cycle(
         return Error(pod, fwk, time.perf_counter() - start, error(str(exc)))
     seconds = time.perf_counter() - start
     kept = result if explain_scores else None
-    if explain_scores:
+    if explain_scores if explain_reasons is None else explain_reasons:
         result.diagnosis.node_statuses()  # explained on the state the decision saw
     node = result.node
     state.assume_pod(pod, node)

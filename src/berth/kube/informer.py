@@ -19,9 +19,11 @@ from typing import Any, Protocol
 import aiohttp
 
 from berth.kube.client import read_json, status_message
+from berth.logthrottle import Throttle
 from berth.state.store import object_key as object_key  # re-exported for informer users
 
 log = logging.getLogger("berth.informer")
+_FAILURES = Throttle(interval=10.0)  # the same failure, logged once per interval
 Obj = dict[str, Any]
 ListCall = Callable[..., Awaitable[aiohttp.ClientResponse]]
 
@@ -116,10 +118,20 @@ class Informer:
                 delay = min(self._max_backoff, 0.2 * 2 ** min(failures, 8)) * random.uniform(
                     0.8, 1.2
                 )
-                log.warning(
-                    "list/watch failed, retrying",
-                    extra={"resource": self.name, "error": repr(exc), "retry_in": round(delay, 2)},
-                )
+                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                # One line per kind of failure every 10 s across all informers: an outage of
+                # the API server fails each of them every second or so.
+                suppressed = _FAILURES.admit(reason)
+                if suppressed is not None:
+                    log.warning(
+                        "list/watch failed, retrying",
+                        extra={
+                            "resource": self.name,
+                            "error": reason,
+                            "retry_in": round(delay, 2),
+                            "suppressed": suppressed,
+                        },
+                    )
                 await asyncio.sleep(delay)
                 if failures >= 3:
                     need_list = True

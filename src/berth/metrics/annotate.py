@@ -131,6 +131,7 @@ def format_rows(rows: Sequence[tuple[str, str, str]]) -> str:
 # ----- talking to the API server --------------------------------------------------------------
 def core_api(kubeconfig: str | None) -> Any:
     """A CoreV1Api from `kubeconfig`, else in-cluster config, else the default loading rules."""
+    import yaml
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
@@ -142,8 +143,10 @@ def core_api(kubeconfig: str | None) -> Any:
             return client.CoreV1Api()
         except ConfigException:
             return client.CoreV1Api(config.new_client_from_config())  # type: ignore[no-untyped-call]
-    except (ConfigException, OSError, TypeError) as exc:
-        raise AnnotateError(f"cannot load a kubeconfig: {exc}") from None
+    except (ConfigException, OSError, TypeError, yaml.YAMLError) as exc:
+        where = f"{kubeconfig}: " if kubeconfig else ""
+        reason = " ".join(str(exc).split())
+        raise AnnotateError(f"{where}cannot load a kubeconfig: {reason}") from None
 
 
 def _api_error(exc: Any) -> str:

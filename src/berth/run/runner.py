@@ -46,7 +46,7 @@ log = logging.getLogger("berth.run")
 @dataclass
 class RunOptions:
     leader_elect: bool = True
-    bind_address: str | None = "127.0.0.1:10259"
+    bind_address: str | None = "127.0.0.1:10269"
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}")
     seed: int | None = None
     tls_cert_file: str | None = None
@@ -148,10 +148,9 @@ class Runner:
         """HTTPS for /healthz, /readyz and /metrics when a certificate is given."""
         if not self.options.tls_cert_file:
             return None
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(self.options.tls_cert_file, self.options.tls_key_file)
-        return context
+        from berth.listener import server_tls
+
+        return server_tls(self.options.tls_cert_file, self.options.tls_key_file)
 
     def ready(self) -> bool:
         return all(i.synced.is_set() for i in self.informers)

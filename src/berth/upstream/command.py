@@ -11,24 +11,14 @@ from pathlib import Path
 
 import click
 
+from berth.clierrors import BerthGroup
 from berth.cluster.nodes import NodeShape
 from berth.upstream.build import ENV_BINARY, SOURCE_DIR, build, find_binary
 from berth.upstream.controlplane import ControlPlane, Options
 from berth.upstream.errors import UpstreamError
 
 
-class _Group(click.Group):
-    """Turns an UpstreamError anywhere below into one line on stderr and exit code 1."""
-
-    def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except UpstreamError as exc:
-            click.echo(f"upstream: {exc}", err=True)
-            ctx.exit(1)
-
-
-@click.group(cls=_Group)
+@click.group(cls=BerthGroup)  # an UpstreamError anywhere below: one line, exit status 1
 def main() -> None:
     """The real kube-apiserver, etcd, kube-controller-manager and kube-scheduler (Go, built
     from their modules under upstream/): the reference Berth is tested against."""

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from berth.clierrors import BadInput
+from berth.cliparams import ADDRESS
 
 
 @click.command()
@@ -23,7 +24,7 @@ from berth.clierrors import BadInput
     default=None,
     help="kubeconfig to read the Lease with (default: $KUBECONFIG, ~/.kube/config, in-cluster).",
 )
-@click.option("--bind-address", default="127.0.0.1:9443", show_default=True)
+@click.option("--bind-address", type=ADDRESS, default="127.0.0.1:9443", show_default=True)
 @click.option("--path", "url_path", default="/mutate", show_default=True, help="Admission path.")
 @click.option(
     "--tls-cert-file",
@@ -87,15 +88,13 @@ def webhook(
 
     import yaml
 
-    from berth.config import ConfigError, load_config
+    from berth.config import load_config
+    from berth.listener import bind_socket, server_tls
     from berth.telemetry import parse_address, setup_logging
     from berth.webhook.registration import webhook_configuration
     from berth.webhook.server import WebhookOptions, certificate_files, serve
 
-    try:
-        host, port = parse_address(bind_address)
-    except ValueError as exc:
-        raise BadInput(f"--bind-address: {exc}") from None
+    host, port = parse_address(bind_address)  # checked by ADDRESS
     if not url_path.startswith("/"):
         raise BadInput(f"--path: {url_path!r} must start with /")
     if bool(tls_cert_file) != bool(tls_private_key_file):
@@ -114,10 +113,9 @@ def webhook(
         except OSError as exc:
             raise BadInput(f"--cert-dir {cert_dir}: {exc.strerror or exc}") from None
         ca_path = ca_path or made_ca
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        raise BadInput(str(exc)) from None
+    config = load_config(config_path)  # a ConfigError: one line per problem, exit 2
+    for warning in config.warnings:
+        click.echo(f"warning: {config_path}: {warning}", err=True)
     if print_configuration:
         shown = host if ":" not in host else f"[{host}]"
         target = url or f"https://{shown}:{port}{url_path}"
@@ -127,6 +125,10 @@ def webhook(
         )
         return
     assert tls_private_key_file is not None
+    # Unusable certificates and a taken port fail now, in one line, before anything starts.
+    server_tls(tls_cert_file, tls_private_key_file)
+    if port:
+        bind_socket(host, port).close()
     setup_logging(fmt=log_format, level=log_level)
     options = WebhookOptions(
         bind_address=bind_address,

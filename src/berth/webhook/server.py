@@ -297,6 +297,7 @@ async def serve(*, config: Config, kubeconfig: str | None, options: WebhookOptio
     import yaml
     from kubernetes.aio.config.config_exception import ConfigException
 
+    from berth.clierrors import BadInput
     from berth.kube.client import NoClusterConfigured, connect
 
     model = config.model
@@ -307,19 +308,17 @@ async def serve(*, config: Config, kubeconfig: str | None, options: WebhookOptio
             request_timeout=model.clientConnection.timeout,
         )
     except (FileNotFoundError, ConfigException, yaml.YAMLError) as exc:
-        log.error("cannot connect", extra={"error": str(exc)})
-        return 2
+        raise BadInput(f"cannot load the kubeconfig: {' '.join(str(exc).split())}") from None
     except NoClusterConfigured:
-        log.error("no cluster configured: the webhook reads Berth's Lease from the API server")
-        return 2
+        raise BadInput(
+            "no cluster configured (no --kubeconfig, $KUBECONFIG or ~/.kube/config, and not "
+            "in a pod): the webhook reads Berth's Lease from the API server"
+        ) from None
     server = WebhookServer(config=config, connection=connection, options=options)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, server.stop_requested.set)
     try:
-        return await server.run()
-    except OSError as exc:  # the address is taken, or the certificate unreadable
-        log.error("cannot serve", extra={"error": str(exc)})
-        return 1
+        return await server.run()  # a taken address: ListenError, one line from the CLI
     finally:
         await connection.close()

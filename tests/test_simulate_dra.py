@@ -105,10 +105,71 @@ def test_a_device_no_node_has_keeps_the_pod_pending() -> None:
     assert out["default/wants-40gi"]["node"] == "n1"
 
 
-def test_a_missing_claim_is_upstreams_reason() -> None:
+def test_a_missing_claim_holds_the_pod_at_the_gate_with_upstreams_reason() -> None:
+    # upstream's PreEnqueue: the pod is not tried until its claim exists
     out = simulate(node("n1"), GPU_CLASS, gpu_pod("orphan", "nope"))
     assert out["default/orphan"]["node"] is None
+    assert out["default/orphan"]["gated"] is True
     assert out["default/orphan"]["message"] == (
-        '0/1 nodes are available: resourceclaim.resource.k8s.io "nope" not found. '
-        "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+        'DynamicResources: resourceclaim.resource.k8s.io "nope" not found'
     )
+
+
+def taint_rule(name: str, *, device: str | None = None, effect: str = "NoSchedule") -> Any:
+    selector: dict[str, Any] = {"driver": "gpu.example.com", "pool": "n1"}
+    if device is not None:
+        selector["device"] = device
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "DeviceTaintRule",
+        "metadata": {"name": name},
+        "spec": {
+            "deviceSelector": selector,
+            "taint": {"key": "example.com/fault", "value": "fan", "effect": effect},
+        },
+    }
+
+
+def tolerating(raw: dict[str, Any]) -> dict[str, Any]:
+    raw["spec"]["devices"]["requests"][0]["exactly"]["tolerations"] = [
+        {"key": "example.com/fault", "operator": "Exists", "effect": "NoSchedule"}
+    ]
+    return raw
+
+
+def test_a_device_taint_rule_takes_its_devices_away_unless_tolerated() -> None:
+    # upstream's DeviceTaintRule (GA in 1.37): its taint applies to every device it selects,
+    # as if the slice carried it; a request's toleration lets it through
+    out = simulate(
+        node("n1"),
+        GPU_CLASS,
+        gpu_slice("n1", 2),
+        taint_rule("gpu-0-fan", device="gpu-0"),
+        *(claim(f"c{i}") for i in range(2)),
+        *(gpu_pod(f"p{i}", f"c{i}") for i in range(2)),
+    )
+    placed = sorted(str(out[f"default/p{i}"]["node"]) for i in range(2))
+    assert placed == ["None", "n1"]  # gpu-1 only
+    out = simulate(
+        node("n1"),
+        GPU_CLASS,
+        gpu_slice("n1", 2),
+        taint_rule("whole-pool"),  # no device named: every device of the pool
+        claim("c0"),
+        gpu_pod("p0", "c0"),
+        tolerating(claim("c1")),
+        gpu_pod("p1", "c1"),
+    )
+    assert out["default/p0"]["node"] is None
+    assert out["default/p0"]["reasons"] == {"n1": ["cannot allocate all claims"]}
+    assert out["default/p1"]["node"] == "n1"
+    # a rule with the None effect only marks the devices: they stay usable
+    out = simulate(
+        node("n1"),
+        GPU_CLASS,
+        gpu_slice("n1", 1),
+        taint_rule("informational", effect="None"),
+        claim("c0"),
+        gpu_pod("p0", "c0"),
+    )
+    assert out["default/p0"]["node"] == "n1"

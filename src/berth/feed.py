@@ -340,8 +340,12 @@ def _strip(obj: Obj) -> Obj:
 
 
 def _pod_changed(old: Obj, new: Obj) -> bool:
-    if _part(old, "status").get("phase") != _part(new, "status").get("phase"):
-        return True
+    """Worth another look: a new phase, the generated ResourceClaims' names in the status
+    (upstream's UpdatePodGeneratedResourceClaim), or any change outside the status."""
+    old_status, new_status = _part(old, "status"), _part(new, "status")
+    for key in ("phase", "resourceClaimStatuses"):
+        if old_status.get(key) != new_status.get(key):
+            return True
     return _strip(old) != _strip(new)
 
 

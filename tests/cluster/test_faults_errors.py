@@ -169,6 +169,7 @@ def test_discovery_documents(faulty: EmbeddedCluster) -> None:
         "scheduling.x-k8s.io",
         "storage.k8s.io",
         "rbac.authorization.k8s.io",
+        "resource.k8s.io",
     }
     core = {r["name"] for r in _request(faulty, "GET", "/api/v1")[1]["resources"]}
     assert {

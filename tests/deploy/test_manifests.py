@@ -338,6 +338,16 @@ CALLS = [
     ("storage.k8s.io", "csinodes", "watch"),
     ("", "persistentvolumeclaims", "patch"),  # selected-node annotation
     ("", "persistentvolumes", "update"),  # claimRef of a statically bound PV
+    ("resource.k8s.io", "resourceslices", "watch"),
+    ("resource.k8s.io", "deviceclasses", "watch"),
+    ("resource.k8s.io", "resourceclaims", "watch"),
+    ("resource.k8s.io", "resourceclaimtemplates", "watch"),
+    ("resource.k8s.io", "devicetaintrules", "watch"),
+    ("resource.k8s.io", "resourceclaims", "update"),  # the delete-protection finalizer
+    ("resource.k8s.io", "resourceclaims/status", "update"),  # allocation, reservedFor
+    ("resource.k8s.io", "resourceclaims/status", "patch"),  # Unreserve
+    ("resource.k8s.io", "resourceclaims/binding", "update"),  # granular status authorization
+    ("resource.k8s.io", "resourceclaims/binding", "patch"),
 ]
 
 
@@ -370,6 +380,9 @@ def test_rbac_is_least_privilege(name: str) -> None:
         ("", "events", "create"),  # core/v1: Berth writes events.k8s.io/v1
         ("", "events", "patch"),
         ("events.k8s.io", "events", "update"),
+        ("resource.k8s.io", "resourceclaims", "patch"),
+        ("resource.k8s.io", "resourceclaims", "create"),
+        ("resource.k8s.io", "resourceslices", "update"),
     ]:
         assert not allowed(docs, group, resource, verb), (group, resource, verb)
     if "extender" in name:  # reads only: kube-scheduler binds

@@ -1,14 +1,14 @@
-"""The walkthroughs of the README and docs/metrics.md, run as written: each shell block is taken
-from the page and run with `sh -e` in an empty directory (only its fixed ports replaced by free
-ones, and `berth run` given a free port for its endpoints, so parallel runs do not collide), with
-the installed `berth`, the venv's `kubectl` and the machine's `prometheus` on PATH; then the pod
-it created must be on the node the page promises. The recipes that need a real cluster are
-checked as far as one machine goes: the configurations load; the node-exporter scrape job loads
-in Prometheus' own configuration loader and its relabelling turns a discovered node into its
-node-exporter target labelled with the node's name (Prometheus' code, built from its Go module by
-tools/build); and the query, asked of a Prometheus scraping a real node-exporter (Debian
-prometheus-node-exporter), gives Berth one value for the node, matched to it. Under CI
-(CI=true) the binaries are required."""
+"""The walkthroughs of the README, docs/metrics.md and docs/running.md, run as written: each shell
+block is taken from the page and run with `sh -e` in an empty directory (only its fixed ports
+replaced by free ones, and `berth run` given a free port for its endpoints, so parallel runs do
+not collide), with the installed `berth`, the venv's `kubectl` and the machine's `prometheus` on
+PATH; then the pod it created must be on the node the page promises. The recipes that need a
+real cluster are checked as far as one machine goes: the configurations load; the node-exporter
+scrape job loads in Prometheus' own configuration loader and its relabelling turns a discovered
+node into its node-exporter target labelled with the node's name (Prometheus' code, built from
+its Go module by tools/build); and the query, asked of a Prometheus scraping a real
+node-exporter (Debian prometheus-node-exporter), gives Berth one value for the node, matched to
+it. Under CI (CI=true) the binaries are required."""
 
 from __future__ import annotations
 
@@ -323,3 +323,27 @@ def test_fallback_walkthrough_on_the_embedded_cluster(tmp_path: Path) -> None:
         assert (
             'berth_webhook_routed_total{reason="lease-released",to="default-scheduler"} 1.0' in out
         )
+
+
+def test_dra_walkthrough_on_the_embedded_cluster(tmp_path: Path) -> None:
+    page = ROOT / "docs" / "running.md"
+    text = section(page, "### Try it: a device for a pod", "## Fallback to the default scheduler")
+    (script,) = blocks(text, "sh")
+    printed = text.split("It prints", 1)[1].split("```\n", 1)[1].split("```", 1)[0]
+    printed_lines = printed.splitlines()
+    for out in run_walkthrough(with_free_ports(script), tmp_path):
+        lines = out.splitlines()
+        # every line the page promises, but the claim's random suffix and age
+        for want in printed_lines:
+            if want.startswith("trainer-gpu-"):
+                assert any(
+                    re.fullmatch(r"trainer-gpu-[a-z0-9]{5}\s+allocated,reserved\s+\S+", line)
+                    for line in lines
+                ), out
+            else:
+                assert want in lines, (want, out)
+        api = client.CoreV1Api(
+            config.new_client_from_config(str(tmp_path / "berth-cluster.kubeconfig"))
+        )
+        assert api.read_namespaced_pod("trainer", "default").spec.node_name == "node-001"
+        assert api.read_namespaced_pod("trainer-huge", "default").spec.node_name is None

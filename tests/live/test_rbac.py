@@ -4,7 +4,8 @@ kube-apiserver (its RBAC authorizer): the cluster gets the RBAC of the rendered 
 they bind; `berth run` connects with that account's token and the rendered configuration, with
 leader election on the Lease it names, and does its whole job (binds pods, events and
 PodScheduled=False for a pod that fits nowhere, preemption, a WaitForFirstConsumer claim through
-VolumeBinding's PreBind, a gated pod released) without a single authorization denial. Without
+VolumeBinding's PreBind, a gated pod released, a device allocated to a pod's ResourceClaim and
+reserved for it) without a single authorization denial. Without
 `pods/binding`, the same run leaves its pods unbound and the denial is recorded in upstream's
 words."""
 
@@ -27,6 +28,8 @@ from berth.kube.client import Connection, connect, read_json
 from berth.run import Runner, RunOptions
 from tests.deploy.render import helm, kustomize
 from tests.live.conftest import create, events, eventually, node_of, pod, pods
+from tests.live.test_dra import GROUP, claim_of, device_class, gpu_pod, node_slice, template
+from tests.live.test_dra import call as api_call
 from tests.live.test_preemption import priority_class
 from tests.live.test_volumes import claim, get, post, storage_class, with_claims
 from tests.upstream import SERVERS, UpstreamCluster, upstream_cluster
@@ -198,6 +201,19 @@ def test_shipped_rbac_is_enough_for_berth_run(
             await create(conn, pod("huge", cpu="100"))
             # a gated pod, released later
             await create(conn, pod("gated", schedulingGates=[{"name": "example.com/wait"}]))
+            # a pod with a claim from a template: a device allocated and reserved (claim and
+            # claim status updates, resourceclaims/binding)
+            await api_call(conn, "POST", f"{GROUP}/deviceclasses", device_class())
+            listed_nodes = await api_call(conn, "GET", "/api/v1/nodes")
+            first_node = sorted(n["metadata"]["name"] for n in listed_nodes["items"])[0]
+            await api_call(conn, "POST", f"{GROUP}/resourceslices", node_slice(first_node, 1))
+            await api_call(
+                conn,
+                "POST",
+                f"{GROUP}/namespaces/default/resourceclaimtemplates",
+                template("one-gpu"),
+            )
+            await create(conn, gpu_pod("gpu", template_name="one-gpu"))
             # fill the nodes with low-priority pods (3 x 4 cpu)
             for i in range(6):
                 await create(conn, pod(f"low-{i}", cpu="1800m", priorityClassName="low"))
@@ -206,7 +222,15 @@ def test_shipped_rbac_is_enough_for_berth_run(
                 listed = await pods(conn)
                 return all(n in listed and node_of(listed[n]) for n in names)
 
-            await eventually(lambda: bound("web", *(f"low-{i}" for i in range(6))), timeout=20)
+            await eventually(
+                lambda: bound("web", "gpu", *(f"low-{i}" for i in range(6))), timeout=30
+            )
+            gpu_claim = await api_call(
+                conn,
+                "GET",
+                f"{GROUP}/namespaces/default/resourceclaims/{claim_of((await pods(conn))['gpu'])}",
+            )
+            assert gpu_claim["status"]["reservedFor"][0]["name"] == "gpu"
             pvc = await get(conn, "pvc", "data")
             assert pvc["metadata"]["annotations"]["volume.kubernetes.io/selected-node"]
 
@@ -254,6 +278,9 @@ def test_shipped_rbac_is_enough_for_berth_run(
         (SA, "get", "coordination.k8s.io", "leases"),
         (SA, "update", "coordination.k8s.io", "leases"),
         (SA, "watch", "", "pods"),
+        (SA, "update", "resource.k8s.io", "resourceclaims"),
+        (SA, "update", "resource.k8s.io", "resourceclaims/status"),
+        (SA, "watch", "resource.k8s.io", "resourceslices"),
     } <= granted(cluster)
 
 

@@ -65,20 +65,27 @@ def test_malformed_gates_name_the_field(gates: Any, where: str) -> None:
 
 
 # --- the framework and the configuration -------------------------------------------------------
+# 1.37's default PreEnqueue plugins, in multiPoint order: SchedulingGates, then DynamicResources
+# (which holds pods whose claims do not exist yet; a pod without claims passes it).
 @pytest.mark.parametrize(
     ("name", "plugins", "want_point", "gated_status"),
     [
-        ("default profile", {}, ["SchedulingGates"], Code.UNSCHEDULABLE_AND_UNRESOLVABLE),
+        (
+            "default profile",
+            {},
+            ["SchedulingGates", "DynamicResources"],
+            Code.UNSCHEDULABLE_AND_UNRESOLVABLE,
+        ),
         (
             "disabled at preEnqueue",
             {"preEnqueue": {"disabled": [{"name": "SchedulingGates"}]}},
-            [],
+            ["DynamicResources"],
             Code.SUCCESS,
         ),
         (
             "disabled in multiPoint",
             {"multiPoint": {"disabled": [{"name": "SchedulingGates"}]}},
-            [],
+            ["DynamicResources"],
             Code.SUCCESS,
         ),
         (

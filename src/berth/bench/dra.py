@@ -4,7 +4,9 @@ shaped like upstream's template (an Intel GPU's attributes, unique PCI addresses
 DeviceClass `test-class`, claims already allocated (upstream's initClaims) and, for each pod to
 schedule, the claim the ResourceClaim controller would create from the pod's template.
 `verify_devices` checks the outcome: no device allocated twice, every claim's devices on the
-node of the pod that got them.
+node of the pod that got them. Decisions in process take the claims the controller would make;
+a run against the embedded cluster (`live_objects`) has its ResourceClaim controller make them
+from the template, and `verify_cluster` checks the claims it ends with.
 """
 
 from __future__ import annotations
@@ -184,6 +186,77 @@ def with_claims(spec: DRASpec, pods: list[JSON]) -> tuple[list[JSON], list[JSON]
     return out, claims
 
 
+def template_object(spec: DRASpec, namespace: str) -> JSON:
+    """upstream's claim template: one device of the class per request."""
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceClaimTemplate",
+        "metadata": {"name": TEMPLATE, "namespace": namespace},
+        "spec": {"spec": _claim_spec(spec)},
+    }
+
+
+def live_objects(
+    spec: DRASpec, nodes: list[JSON], pods: list[JSON], *, init_claims: int, namespace: str
+) -> tuple[list[JSON], list[JSON]]:
+    """For a run against the cluster: the pods with the claim template (their claims made by the
+    cluster's ResourceClaim controller, as in upstream's scheduler_perf), and what to create
+    before them: the pre-allocated claims' namespace, the class, the slices, those claims (with
+    their status) and the template."""
+    out = [
+        {
+            **raw,
+            "spec": {
+                **raw["spec"],
+                "resourceClaims": [{"name": "resource", "resourceClaimTemplateName": TEMPLATE}],
+            },
+        }
+        for raw in pods
+    ]
+    objects = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "init"}},
+        *cluster_objects(spec, nodes, init_claims=init_claims, namespace="init"),
+        template_object(spec, namespace),
+    ]
+    return out, objects
+
+
+def verify_cluster(
+    pods: Iterable[JSON], claims: Iterable[JSON], *, namespace: str
+) -> tuple[int, list[str]]:
+    """`verify_devices` over the cluster's final claims: every pod of `namespace` with claims has
+    its claim, allocated and reserved for it, and no device is in two allocations."""
+    claims = list(claims)
+    by_key = {(c["metadata"]["namespace"], c["metadata"]["name"]): c for c in claims}
+    violations: list[str] = []
+    checks = 0
+    owned: dict[tuple[str, str], str] = {}  # claim key -> the node of the pod holding it
+    for pod in pods:
+        meta = pod["metadata"]
+        if meta.get("namespace") != namespace or not pod["spec"].get("resourceClaims"):
+            continue  # (the running pods hold no claims)
+        checks += 1
+        statuses = (pod.get("status") or {}).get("resourceClaimStatuses") or []
+        names = [s.get("resourceClaimName") for s in statuses if s.get("name") == "resource"]
+        claim = by_key.get((namespace, str(names[0]))) if names and names[0] else None
+        if claim is None:
+            violations.append(f"pod {meta['name']}: no claim")
+            continue
+        status = claim.get("status") or {}
+        if status.get("allocation") is None:
+            violations.append(f"claim {claim['metadata']['name']}: not allocated")
+        reserved = [r.get("uid") for r in status.get("reservedFor") or ()]
+        if reserved != [meta["uid"]]:
+            violations.append(f"claim {claim['metadata']['name']}: reserved for {reserved}")
+        owned[(namespace, claim["metadata"]["name"])] = str(pod["spec"].get("nodeName") or "?")
+    found, broken = verify_devices(
+        (f"{ns}/{name}", owned.get((ns, name), ""), c["status"]["allocation"])
+        for (ns, name), c in by_key.items()
+        if (c.get("status") or {}).get("allocation") is not None
+    )
+    return checks + found, violations + broken
+
+
 def verify_devices(allocations: Iterable[tuple[str, str, JSON]]) -> tuple[int, list[str]]:
     """(checks, violations) over (claim, node the pod got or "" for a pre-allocated claim,
     allocation): a device is in one allocation only, and a pod's devices are on its node."""
@@ -228,3 +301,12 @@ def verify_allocations(engine: Any, placed: dict[str, str]) -> tuple[int, list[s
         for c in claims.values()
         if c.allocation is not None
     )
+
+
+def check_store(core: Any) -> tuple[int, list[str]]:
+    """`verify_cluster` on an embedded cluster's store (run on its loop)."""
+    from berth.bench.workload import NAMESPACE
+    from berth.cluster.resources import PODS, RESOURCE_CLAIMS
+
+    store = core.store
+    return verify_cluster(store.items(PODS), store.items(RESOURCE_CLAIMS), namespace=NAMESPACE)

@@ -27,7 +27,7 @@ from berth.bench.errors import BenchError
 from berth.bench.verify import Verification, verify_placements
 from berth.bench.workload import CEILING_NAMESPACE, NAMESPACE
 from berth.cluster import ClusterCore, EmbeddedCluster
-from berth.cluster.resources import NAMESPACES, NODES, PODS
+from berth.cluster.resources import BY_PATH, NAMESPACES, NODES, PODS, ResourceType
 from berth.cluster.store import Change
 
 JSON = dict[str, Any]
@@ -100,6 +100,38 @@ def _create_all(cluster: EmbeddedCluster, rt: Any, objects: list[JSON]) -> None:
             for obj in chunk:
                 ns = obj["metadata"].get("namespace") if rt.namespaced else None
                 core.api.create(rt, namespace=ns, body=obj)
+
+        cluster.call(create)
+
+
+def _resource(obj: JSON) -> ResourceType:
+    group, _, version = str(obj["apiVersion"]).rpartition("/")
+    for (g, v, _p), rt in BY_PATH.items():
+        if (g, v) == (group, version) and rt.kind == obj["kind"]:
+            return rt
+    raise BenchError(f"the embedded cluster does not serve {obj['apiVersion']} {obj['kind']}")
+
+
+def _create_objects(cluster: EmbeddedCluster, objects: list[JSON]) -> None:
+    """Create a workload's own objects (any served kind) in order; one given with a status gets
+    it through /status afterwards, as a controller would write it."""
+    for start in range(0, len(objects), CHUNK):
+        chunk = objects[start : start + CHUNK]
+
+        def create(core: ClusterCore, chunk: list[JSON] = chunk) -> None:
+            for obj in chunk:
+                rt = _resource(obj)
+                ns = obj["metadata"].get("namespace") if rt.namespaced else None
+                created = core.api.create(rt, namespace=ns, body=obj).obj
+                if rt.status_subresource and obj.get("status"):
+                    meta = created["metadata"]
+                    core.api.update(
+                        rt,
+                        namespace=meta.get("namespace", ""),
+                        name=meta["name"],
+                        body={**created, "status": obj["status"]},
+                        subresource="status",
+                    )
 
         cluster.call(create)
 
@@ -203,6 +235,8 @@ def run_live(
     kubelet: bool,
     timeout: float,
     progress: Progress,
+    objects: list[JSON] | None = None,
+    check_store: Callable[[ClusterCore], tuple[int, list[str]]] | None = None,
 ) -> LiveResult:
     tracker = BindTracker()
     with EmbeddedCluster(nodes=0, kubelet=kubelet, watch_window=200_000) as cluster:
@@ -211,6 +245,9 @@ def run_live(
         namespaces = [{"metadata": {"name": n}} for n in (NAMESPACE, CEILING_NAMESPACE)]
         _create_all(cluster, NAMESPACES, namespaces)
         _create_all(cluster, NODES, nodes)
+        if objects:
+            progress(f"creating the workload's {len(objects)} other objects")
+            _create_objects(cluster, objects)
         progress(f"creating {len(running)} running pods and {len(pending)} pods to schedule")
         _create_all(cluster, PODS, running)
         _create_all(cluster, PODS, pending)
@@ -259,6 +296,13 @@ def run_live(
             bindings=dict(tracker.bindings),
             deleted=list(tracker.deleted),
         )
+        if check_store is not None:
+            checks, violations = cluster.call(check_store)
+            if violations:
+                from berth.bench.verify import PlacementError
+
+                raise PlacementError(workload, violations)
+            verification.checks += checks
         progress(
             f"verified: {verification.checks} checks passed in {verification.seconds:.2f}s "
             f"({verification.spread_groups} spread groups, "

@@ -147,11 +147,26 @@ def run_workload(workload: Workload, options: Options, *, echo: Callable[[str], 
         result["verified"] = True
         result["verification_checks"] = decision.checks
         say(f"verified: {decision.checks} checks of the allocations, none broken")
-        # Decisions only: the embedded cluster does not serve resource.k8s.io yet, and a run
-        # against it would time the PV controller's binding of 10,000 claims, not Berth.
-        return result
+        if workload.dra is None:
+            # Decisions only: a run against the embedded cluster would time its PV
+            # controller's binding of 10,000 claims, not Berth.
+            return result
     if not options.live:
         return result
+    live_objects: list[JSON] = []
+    check_store = None
+    if workload.dra is not None:
+        from berth.bench import dra
+
+        # against the cluster, its ResourceClaim controller makes the pods' claims
+        pending, live_objects = dra.live_objects(
+            workload.dra,
+            nodes,
+            workload.pending_pods(size),
+            init_claims=size.running,
+            namespace=NAMESPACE,
+        )
+        check_store = dra.check_store
     live = run_live(
         workload=workload.name,
         config=config_raw,
@@ -163,6 +178,8 @@ def run_workload(workload: Workload, options: Options, *, echo: Callable[[str], 
         kubelet=options.kubelet,
         timeout=options.timeout,
         progress=say,
+        objects=live_objects,
+        check_store=check_store,
     )
     result.update(
         {

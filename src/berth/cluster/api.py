@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from berth.cluster import errors, fieldsets, managedfields, wiretypes
+from berth.cluster import dra, errors, fieldsets, managedfields, wiretypes
 from berth.cluster.admission import default_pod, now, prepare_create, prepare_update
 from berth.cluster.options import WriteOptions
 from berth.cluster.patch import json_patch, merge_patch, strategic_merge_patch
@@ -163,6 +163,8 @@ class Api:
                         )
         elif rt in STORAGE_TYPES:
             obj = default_on_create(rt, obj, store=self.store)
+        elif rt.group == dra.GROUP:
+            obj = dra.on_create(rt, obj)
         obj = normalize(rt.key, obj)
         meta = obj["metadata"]
         ns = meta.get("namespace", "")
@@ -264,6 +266,8 @@ class Api:
         if subresource != "status":
             obj = self._decode_defaults(rt, obj, old)
         validate(rt, obj)
+        if rt.group == dra.GROUP:
+            obj = dra.on_update(rt, obj, old, subresource=subresource)
         if applied:
             obj = {
                 **obj,

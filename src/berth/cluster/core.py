@@ -1,6 +1,7 @@
 """The cluster itself, without its network listener: configuration, the store and its seed
 objects (namespaces, priority classes, nodes and their leases), the simulated kubelet, the
-disruption controller, persistence and the aiohttp application that serves them.
+disruption and ResourceClaim controllers, persistence and the aiohttp application that serves
+them.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from berth.cluster.nodes import NodeShape, make_node, make_node_lease
 from berth.cluster.pdb import DisruptionController
 from berth.cluster.persistence import SqlitePersistence
 from berth.cluster.rbac import Authorizer, User, user_for
+from berth.cluster.resourceclaims import ResourceClaimController
 from berth.cluster.resources import (
     BY_KEY,
     BY_PATH,
@@ -136,6 +138,7 @@ class ClusterCore:
             self.store.reserve = self.persistence.reserve
         self.disruption = DisruptionController(store=self.store)
         self.api = Api(store=self.store, disruption=self.disruption)
+        self.claims = ResourceClaimController(api=self.api, interval=config.kubelet_interval)
         self.webhooks = MutatingWebhooks(store=self.store, limits=config.limits)
         self.kubelet: Kubelet | None = None
         if config.kubelet:
@@ -279,6 +282,7 @@ class ClusterCore:
         for controller in self.controllers:
             self._tasks.append(loop.create_task(controller.run(), name=controller.name))
         self._tasks.append(loop.create_task(self.disruption.run()))
+        self._tasks.append(loop.create_task(self.claims.run()))
         if self.persistence is not None:
             self._tasks.append(loop.create_task(self._flush_loop()))
 

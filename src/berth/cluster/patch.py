@@ -34,6 +34,7 @@ MERGE_KEYS: dict[str, str] = {
     "addresses": "type",
     "ownerReferences": "uid",
     "resourceClaims": "name",
+    "reservedFor": "uid",  # ResourceClaim status.reservedFor
     "topologySpreadConstraints": "topologyKey",
 }
 # Primitive lists merged as sets upstream.

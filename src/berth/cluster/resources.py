@@ -246,6 +246,35 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType(
         "rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False
     ),
+    # Dynamic Resource Allocation (dra.py: defaults, validation, update rules)
+    ResourceType("resource.k8s.io", "v1", "deviceclasses", "DeviceClass", False),
+    ResourceType(
+        "resource.k8s.io",
+        "v1",
+        "resourceslices",
+        "ResourceSlice",
+        False,
+        field_labels=("spec.nodeName", "spec.driver"),
+    ),
+    ResourceType(
+        "resource.k8s.io",
+        "v1",
+        "resourceclaims",
+        "ResourceClaim",
+        True,
+        subresources=("status",),
+        status_subresource=True,
+    ),
+    ResourceType("resource.k8s.io", "v1", "resourceclaimtemplates", "ResourceClaimTemplate", True),
+    ResourceType(
+        "resource.k8s.io",
+        "v1",
+        "devicetaintrules",
+        "DeviceTaintRule",
+        False,
+        subresources=("status",),
+        status_subresource=True,
+    ),
     # Called on creates by the embedded cluster's admission (webhooks.py).
     ResourceType(
         "admissionregistration.k8s.io",
@@ -296,6 +325,11 @@ ROLES = BY_KEY["roles.rbac.authorization.k8s.io"]
 ROLE_BINDINGS = BY_KEY["rolebindings.rbac.authorization.k8s.io"]
 CLUSTER_ROLES = BY_KEY["clusterroles.rbac.authorization.k8s.io"]
 CLUSTER_ROLE_BINDINGS = BY_KEY["clusterrolebindings.rbac.authorization.k8s.io"]
+DEVICE_CLASSES = BY_KEY["deviceclasses.resource.k8s.io"]
+RESOURCE_SLICES = BY_KEY["resourceslices.resource.k8s.io"]
+RESOURCE_CLAIMS = BY_KEY["resourceclaims.resource.k8s.io"]
+RESOURCE_CLAIM_TEMPLATES = BY_KEY["resourceclaimtemplates.resource.k8s.io"]
+DEVICE_TAINT_RULES = BY_KEY["devicetaintrules.resource.k8s.io"]
 REPLICATION_CONTROLLERS = BY_KEY["replicationcontrollers"]
 SERVICES = BY_KEY["services"]
 DEPLOYMENTS = BY_KEY["deployments.apps"]

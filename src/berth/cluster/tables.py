@@ -1,8 +1,8 @@
 """Server-side printing: `meta.k8s.io/v1` Table responses, as `kubectl get` asks for them.
 
-Columns are upstream's (pkg/printers/internalversion/printers.go) for pods, nodes, namespaces and
-events (workloads and Services: workload_tables.py); other resources get NAME and AGE, which is
-what upstream prints for custom resources.
+Columns are upstream's (pkg/printers/internalversion/printers.go) for pods, nodes, namespaces,
+events and the resource.k8s.io kinds (workloads and Services: workload_tables.py); other
+resources get NAME and AGE, which is what upstream prints for custom resources.
 """
 
 from __future__ import annotations
@@ -176,7 +176,65 @@ def _event_row(ev: JSON) -> list[Any]:
     ]
 
 
+def _claim_state(claim: JSON) -> str:
+    """upstream resourceClaimState."""
+    deleted = bool((claim.get("metadata") or {}).get("deletionTimestamp"))
+    status = claim.get("status") or {}
+    states = ["deleted"] if deleted else []
+    if status.get("allocation") is None:
+        if not deleted:
+            states.append("pending")
+    else:
+        states.append("allocated")
+        if status.get("reservedFor"):
+            states.append("reserved")
+    return ",".join(states)
+
+
+def _slice_row(obj: JSON) -> list[Any]:
+    spec = obj.get("spec") or {}
+    pool = spec.get("pool") or {}
+    return [
+        _name(obj),
+        spec.get("nodeName") or "",
+        spec.get("driver", ""),
+        pool.get("name", ""),
+        _age(obj),
+    ]
+
+
+def _taint_rule_row(obj: JSON) -> list[Any]:
+    taint = (obj.get("spec") or {}).get("taint") or {}
+    added = taint.get("timeAdded")
+    time_added = human_duration(_seconds_since(added)) if added else ""
+    return [_name(obj), taint.get("key", ""), taint.get("value", ""), taint.get("effect", ""),
+            time_added, _age(obj)]  # fmt: skip
+
+
 _NAME: Column = ("Name", "string", 0)
+_AGE: Column = ("Age", "string", 0)
+# resource.k8s.io: DeviceClasses and ResourceClaimTemplates print NAME and AGE
+_RESOURCE_TABLES: dict[str, tuple[list[Column], Row]] = {
+    "resourceclaims": (
+        [_NAME, ("State", "string", 0), _AGE],
+        lambda obj: [_name(obj), _claim_state(obj), _age(obj)],
+    ),
+    "resourceslices": (
+        [_NAME, ("Node", "string", 0), ("Driver", "string", 0), ("Pool", "string", 0), _AGE],
+        _slice_row,
+    ),
+    "devicetaintrules": (
+        [
+            _NAME,
+            ("Key", "string", 0),
+            ("Value", "string", 0),
+            ("Effect", "string", 0),
+            ("TimeAdded", "string", 0),
+            _AGE,
+        ],
+        _taint_rule_row,
+    ),
+}
 _TABLES: dict[str, tuple[list[Column], Row]] = {
     "pods": (
         [
@@ -229,6 +287,8 @@ _TABLES: dict[str, tuple[list[Column], Row]] = {
 def _columns(rt: ResourceType) -> tuple[list[Column], Row]:
     if rt.group in ("", "events.k8s.io") and rt.plural in _TABLES:
         return _TABLES[rt.plural]
+    if rt.group == "resource.k8s.io" and rt.plural in _RESOURCE_TABLES:
+        return _RESOURCE_TABLES[rt.plural]
     from berth.cluster.workload_tables import TABLES
 
     if rt.key in TABLES:

@@ -15,7 +15,11 @@ from berth.cluster.errors import ApiError, invalid
 from berth.cluster.resources import ResourceType
 from berth.cluster.storage import pv_causes, pvc_causes, storage_class_causes
 from berth.cluster.webhooks import configuration_causes
-from berth.objects.names import qualified_name_errors
+from berth.objects.names import (
+    DNS1123_LABEL_MESSAGE,
+    DNS1123_SUBDOMAIN_MESSAGE,
+    qualified_name_errors,
+)
 
 JSON = dict[str, Any]
 Cause = tuple[str, str, str]
@@ -70,26 +74,15 @@ def name_causes(rt: ResourceType, name: str) -> list[Cause]:
             )
             for c in bad
         ]
-    if rt.plural in _LABEL_NAMES or rt.plural == "pods":
+    if rt.plural in _LABEL_NAMES:
         ok = len(name) <= 63 and bool(_DNS1123_LABEL.match(name))
-        what = "RFC 1123 label"
-        if rt.plural == "pods":  # pods accept a subdomain (upstream), but 253 long at most
-            ok = len(name) <= 253 and bool(_DNS1123_SUBDOMAIN.match(name))
-            what = "RFC 1123 subdomain"
-    else:
+        message = DNS1123_LABEL_MESSAGE
+    else:  # pods accept a subdomain (upstream), but 253 long at most
         ok = len(name) <= 253 and bool(_DNS1123_SUBDOMAIN.match(name))
-        what = "RFC 1123 subdomain"
+        message = DNS1123_SUBDOMAIN_MESSAGE
     if ok:
         return []
-    return [
-        (
-            "FieldValueInvalid",
-            "metadata.name",
-            f'Invalid value: "{name}": a lowercase {what} must consist of lower case '
-            "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric "
-            "character",
-        )
-    ]
+    return [("FieldValueInvalid", "metadata.name", f'Invalid value: "{name}": {message}')]
 
 
 def label_causes(meta: JSON, prefix: str = "metadata") -> list[Cause]:

@@ -416,7 +416,8 @@ def compile_selector(expression: str) -> Compiled:
     try:
         program = env.compile(expression)
     except RuntimeError as exc:
-        text = str(exc).removeprefix("INVALID_ARGUMENT: ")
+        # the C++ runtime's status code, which cel-go's message does not carry
+        text = str(exc).removeprefix("INVALID_ARGUMENT: ").removesuffix(" [INVALID_ARGUMENT]")
         return Compiled(expression, f"compilation failed: {text}")
     out = program.return_type()
     if out != T.BOOL and out != T.DYN:

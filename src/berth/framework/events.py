@@ -75,6 +75,7 @@ STORAGE_CLASS = "storage.k8s.io/StorageClass"
 RESOURCE_CLAIM = "resource.k8s.io/ResourceClaim"
 RESOURCE_SLICE = "resource.k8s.io/ResourceSlice"
 DEVICE_CLASS = "resource.k8s.io/DeviceClass"
+DEVICE_TAINT_RULE = "resource.k8s.io/DeviceTaintRule"
 # scheduler-plugins' Coscheduling registers its CRD as "<plural>.<version>.<group>".
 POD_GROUP = "podgroups.v1alpha1.scheduling.x-k8s.io"
 WILDCARD = "*"
@@ -90,6 +91,7 @@ RESOURCE_OF_KIND = {
     "ResourceClaim": RESOURCE_CLAIM,
     "ResourceSlice": RESOURCE_SLICE,
     "DeviceClass": DEVICE_CLASS,
+    "DeviceTaintRule": DEVICE_TAINT_RULE,
 }
 
 # Labels of the queue's own moves (upstream pkg/scheduler/framework/events.go).

@@ -7,7 +7,7 @@ Upstream's framework.Handle hands plugins typed listers, a client and shared map
   keeps current from whatever the front reads (informers, a dump), plus the shared maps of
   nominated and waiting pods;
 - I/O: where the engine's work leaves the process, which a front without a cluster leaves None
-  (the binder, the volume binder, the claim writer) or fills from its own loop (the metric
+  (the binder, the volume binder, the claim writer, events) or fills from its own loop (the metric
   table).
 
 A plugin that needs new objects adds a store here (the feed then feeds it on every front); one
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, fields
+from typing import Protocol
 
 from berth.framework.nominator import Nominator
 from berth.framework.status import Status
@@ -33,6 +34,17 @@ from berth.state.workloads import WorkloadIndex
 
 # DefaultBinder's port: POST the Binding (berth run) or record the placement (berth simulate).
 Binder = Callable[[PodInfo, str], Awaitable[Status]]
+
+
+class EventPort(Protocol):
+    """Record an event about a pod (berth run: events.k8s.io, as kube-scheduler's recorder);
+    never blocks."""
+
+    def __call__(
+        self, pod: PodInfo, *, type_: str, reason: str, action: str, message: str
+    ) -> None: ...
+
+
 # VolumeBinding's PreBind port: write the claim bindings and wait for them; an error or None.
 VolumeBinder = Callable[[PodInfo, str, PodVolumes, float], Awaitable[str | None]]
 
@@ -53,6 +65,8 @@ class Ports:
     volume_binder: VolumeBinder | None = None
     # DynamicResources' claim writes (None: offline, the allocations stay in the state)
     claim_writer: ClaimWriter | None = None
+    # Events a plugin itself records (upstream fh.EventRecorder(); None: nowhere to write them)
+    events: EventPort | None = None
 
     def stores(self) -> list[Store]:
         """Every store, for the feed to route objects to by kind."""

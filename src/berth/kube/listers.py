@@ -2,7 +2,7 @@
 
 `berth run` watches all of these, `berth extender` the few its verbs read; each informer feeds
 the handler its front gives for the kind (the feed's, `berth.feed`). A kind needed by a new
-store is one more row here (and its RBAC rule in deploy/rbac.yaml).
+store is one more row here (and its RBAC rule in deploy/base/rbac-read.yaml and the chart).
 """
 
 from __future__ import annotations
@@ -11,7 +11,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubernetes.aio.client import AppsV1Api, CustomObjectsApi, PolicyV1Api, StorageV1Api
+from kubernetes.aio.client import (
+    AppsV1Api,
+    CustomObjectsApi,
+    PolicyV1Api,
+    ResourceV1Api,
+    StorageV1Api,
+)
 
 from berth.kube.client import Connection
 from berth.kube.informer import Handler, Informer, ListCall
@@ -94,6 +100,38 @@ LISTERS: dict[str, Lister] = {
         optional=True,
     ),
     "PodGroup": Lister("podgroups", _podgroups, optional=True),
+    # DynamicResources (resource.k8s.io/v1): optional, a cluster may not serve it
+    "DeviceClass": Lister(
+        "deviceclasses",
+        lambda c: ResourceV1Api(c.api).list_device_class_without_preload_content,
+        optional=True,
+    ),
+    "ResourceSlice": Lister(
+        "resourceslices",
+        lambda c: ResourceV1Api(c.api).list_resource_slice_without_preload_content,
+        optional=True,
+    ),
+    "ResourceClaim": Lister(
+        "resourceclaims",
+        lambda c: (
+            ResourceV1Api(c.api).list_resource_claim_for_all_namespaces_without_preload_content
+        ),
+        optional=True,
+    ),
+    "ResourceClaimTemplate": Lister(
+        "resourceclaimtemplates",
+        lambda c: (
+            ResourceV1Api(
+                c.api
+            ).list_resource_claim_template_for_all_namespaces_without_preload_content
+        ),
+        optional=True,
+    ),
+    "DeviceTaintRule": Lister(
+        "devicetaintrules",
+        lambda c: ResourceV1Api(c.api).list_device_taint_rule_without_preload_content,
+        optional=True,
+    ),
 }
 
 

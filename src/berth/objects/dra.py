@@ -171,6 +171,7 @@ class DeviceResult:
     admin_access: bool = False
     share_id: str | None = None
     binding_conditions: tuple[str, ...] = ()
+    binding_failure_conditions: tuple[str, ...] = ()
 
     @property
     def device_id(self) -> tuple[str, str, str]:
@@ -233,6 +234,26 @@ class TemplateInfo:
     spec: dict[str, Any]  # spec.spec: a ResourceClaimSpec, copied into the claims it makes
     labels: dict[str, str]
     annotations: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class TaintRuleInfo:
+    """A DeviceTaintRule: its taint on every device its selector names (None: any)."""
+
+    name: str
+    driver: str | None
+    pool: str | None
+    device: str | None
+    selects: bool  # False without a deviceSelector: no device is selected
+    taint: DeviceTaint
+
+    def applies(self, driver: str, pool: str, device: str) -> bool:
+        return (
+            self.selects
+            and (self.driver is None or self.driver == driver)
+            and (self.pool is None or self.pool == pool)
+            and (self.device is None or self.device == device)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -581,6 +602,12 @@ def _allocation(p: _Parser, raw: Any) -> Allocation | None:
                     str(c)
                     for c in p.lst(r.get("bindingConditions"), f"{base}[{i}].bindingConditions")
                 ),
+                binding_failure_conditions=tuple(
+                    str(c)
+                    for c in p.lst(
+                        r.get("bindingFailureConditions"), f"{base}[{i}].bindingFailureConditions"
+                    )
+                ),
             )
         )
     return Allocation(
@@ -669,6 +696,33 @@ def parse_claim_template(raw: Any) -> TemplateInfo:
             str(k): str(v)
             for k, v in p.obj(tmeta.get("annotations"), "spec.metadata.annotations").items()
         },
+    )
+
+
+@reports_malformed("DeviceTaintRule")
+def parse_device_taint_rule(raw: Any) -> TaintRuleInfo:
+    _, name = object_meta(raw, kind="DeviceTaintRule")
+    p = _Parser("DeviceTaintRule", name)
+    spec = p.obj(raw.get("spec"), "spec")
+    selector = spec.get("deviceSelector")
+    sel = p.obj(selector, "spec.deviceSelector")
+    taint = p.obj(spec.get("taint"), "spec.taint")
+
+    def optional(key: str) -> str | None:
+        value = sel.get(key)
+        return None if value is None else p.string(value, f"spec.deviceSelector.{key}")
+
+    return TaintRuleInfo(
+        name=name,
+        driver=optional("driver"),
+        pool=optional("pool"),
+        device=optional("device"),
+        selects=selector is not None,
+        taint=DeviceTaint(
+            key=p.string(taint.get("key"), "spec.taint.key", required=True),
+            value=p.string(taint.get("value"), "spec.taint.value"),
+            effect=p.string(taint.get("effect"), "spec.taint.effect"),
+        ),
     )
 
 

@@ -1,18 +1,23 @@
 """DynamicResources: a pod's ResourceClaims get devices, and only nodes that can give them pass.
 
 Upstream: pkg/scheduler/framework/plugins/dynamicresources/dynamicresources.go (1.37).
-- PreFilter: pods without claims Skip. A missing, deleting or foreign claim, a claim in use by
-  another pod, one being allocated for another pod, or a request naming a class that does not
-  exist is UnschedulableAndUnresolvable with upstream's reason.
-- Filter: an allocated claim's `nodeSelector` must accept the node (`resourceclaim not available
-  on the node`); claims to allocate need the structured allocator to succeed on the node
-  (`cannot allocate all claims`). A CEL or class error fails the attempt (Error).
+- PreEnqueue: a pod whose claim does not exist yet (or is being deleted, or was not made for it)
+  is held at the gate with upstream's reason until a claim event or the pod's own update (its
+  `status.resourceClaimStatuses`) may change that.
+- PreFilter: pods without claims Skip. The same claim checks, a claim in use by another pod, one
+  being allocated for another pod, or a request naming a class that does not exist is
+  UnschedulableAndUnresolvable with upstream's reason.
+- Filter: an allocated claim's `nodeSelector` must accept the node, and its devices' binding
+  conditions must not have failed or timed out (`resourceclaim not available on the node`);
+  claims to allocate need the structured allocator to succeed on the node (`cannot allocate all
+  claims`). A CEL or class error fails the attempt (Error).
 - Score: prioritized lists (`firstAvailable`): 8 - i per claim for the i-th subrequest chosen,
   normalized to 0..100.
 - Reserve puts the allocation in flight (the next pod sees its devices taken); Unreserve takes
   it back; PreBind writes finalizer, `status.allocation` and `status.reservedFor` through the
-  front's claim writer (offline: into the state); PostFilter deallocates an allocated claim that
-  no node could use and nobody else holds.
+  front's claim writer (offline: into the state), then, live, waits for the devices' binding
+  conditions (`bindingTimeout`); PostFilter deallocates an allocated claim that no node could use
+  and nobody else holds.
 
 Filter is vectorised: for pods whose claims are plain counts (ExactCount requests without
 constraints, admin access or subrequests) over "clean" pools (complete, one generation, no
@@ -24,7 +29,10 @@ first-fit choice is upstream's).
 
 from __future__ import annotations
 
+import asyncio
+import calendar
 import dataclasses
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,7 +52,9 @@ from berth.dra.allocator import (
 from berth.dra.pools import Node
 from berth.framework.events import (
     DEVICE_CLASS,
+    DEVICE_TAINT_RULE,
     NODE,
+    POD,
     RESOURCE_CLAIM,
     RESOURCE_SLICE,
     ActionType,
@@ -57,6 +67,7 @@ from berth.framework.plugin import (
     PostFilterPlugin,
     PostFilterResult,
     PreBindPlugin,
+    PreEnqueuePlugin,
     PreFilterPlugin,
     PreFilterResult,
     ReservePlugin,
@@ -91,6 +102,9 @@ ERR_CANNOT_ALLOCATE = "cannot allocate all claims"
 ERR_NOT_AVAILABLE = "resourceclaim not available on the node"
 _RAN_KEY = NAME + "/PreFilter"
 _STATE_KEY = NAME
+# upstream PreBind polls the claims for their devices' binding conditions every 5 s
+BINDING_POLL_SECONDS = 5.0
+log = logging.getLogger("berth.plugins.dynamicresources")
 
 
 class DynamicResourcesArgs(BaseModel):
@@ -135,6 +149,9 @@ class _State:
     results: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # slot -> results
     reasons: dict[int, Status] = field(default_factory=dict)  # slot -> why it was rejected
     unavailable: set[int] = field(default_factory=set)
+    # allocated claims whose devices' binding conditions failed or timed out: unavailable
+    # everywhere (PostFilter may deallocate them)
+    not_ready: set[int] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -172,7 +189,13 @@ def _simple(spec: RequestSpec) -> bool:
 
 
 class DynamicResources(
-    PreFilterPlugin, FilterPlugin, PostFilterPlugin, ScorePlugin, ReservePlugin, PreBindPlugin
+    PreEnqueuePlugin,
+    PreFilterPlugin,
+    FilterPlugin,
+    PostFilterPlugin,
+    ScorePlugin,
+    ReservePlugin,
+    PreBindPlugin,
 ):
     name = NAME
 
@@ -181,19 +204,67 @@ class DynamicResources(
         a = args if isinstance(args, DynamicResourcesArgs) else DynamicResourcesArgs()
         self.filter_timeout = a.filterTimeout
         self.binding_timeout = a.bindingTimeout
+        self.binding_poll = BINDING_POLL_SECONDS
         self._table: _Table | None = None
 
     def events_to_register(self) -> Sequence[ClusterEventWithHint]:
         return (
+            # A resource might depend on node labels for topology filtering.
             on(
                 NODE,
                 ActionType.ADD | ActionType.UPDATE_NODE_LABEL | ActionType.UPDATE_NODE_ALLOCATABLE,
             ),
-            on(RESOURCE_CLAIM, ActionType.ADD | ActionType.UPDATE | ActionType.DELETE),
-            on("Pod", ActionType.UPDATE_POD_GENERATED_RESOURCE_CLAIM),
+            on(
+                RESOURCE_CLAIM,
+                ActionType.ADD | ActionType.UPDATE | ActionType.DELETE,
+                self._after_claim_change,
+            ),
+            # the ResourceClaim names in the pod's status make a pod waiting for them schedulable
+            on(POD, ActionType.UPDATE_POD_GENERATED_RESOURCE_CLAIM, self._after_pod_update),
             on(DEVICE_CLASS, ActionType.ADD | ActionType.UPDATE),
             on(RESOURCE_SLICE, ActionType.ADD | ActionType.UPDATE),
+            # a rule's taints change what devices a request may take (ListWithDeviceTaintRules)
+            on(DEVICE_TAINT_RULE, ActionType.ADD | ActionType.UPDATE | ActionType.DELETE),
         )
+
+    # ----- queueing hints (upstream isSchedulableAfterClaimChange, ...TargetPodUpdate) ---------
+    def _after_claim_change(self, pod: PodInfo, old: Any, new: Any) -> bool:
+        old_status = _status(old)
+        if new is None:
+            # deleted: only an allocation going away frees devices
+            return old_status.get("allocation") is not None
+        try:
+            claims = self.pod_claims(pod)
+        except _Unschedulable:
+            return False  # still not schedulable
+        new_status = _status(new)
+        if old_status.get("allocation") is not None and new_status.get("allocation") is None:
+            return True  # deallocated: devices may be free for others
+        uid = (new.get("metadata") or {}).get("uid") if isinstance(new, dict) else None
+        if not any(c.uid == uid for c in claims):
+            return False  # not a claim this pod waits for
+        if old is None:
+            return True  # the claim for the pod got created
+        return bool(old_status != new_status)
+
+    def _after_pod_update(self, pod: PodInfo, old: Any, new: Any) -> bool:
+        target = new if isinstance(new, PodInfo) else pod
+        try:
+            self.pod_claims(target)
+        except _Unschedulable:
+            return False
+        return True
+
+    # ----- PreEnqueue --------------------------------------------------------------------------
+    def pre_enqueue(self, pod: PodInfo) -> Status:
+        """upstream PreEnqueue: every claim of the pod exists (foreachPodResourceClaim)."""
+        if not pod.resource_claims or not self.index.tracked:
+            return SUCCESS
+        try:
+            self.pod_claims(pod)
+        except _Unschedulable as exc:
+            return unresolvable(str(exc))
+        return SUCCESS
 
     @property
     def index(self) -> DRAIndex:
@@ -252,6 +323,8 @@ class DynamicResources(
         for i, claim in enumerate(claims):
             if claim.allocation is not None:
                 state.available_on[i] = claim.allocation.node_selector
+                if not _ready_for_binding(claim, self.binding_timeout, time.time()):
+                    state.not_ready.add(i)
                 continue
             if index.pending_allocation(claim.uid) is not None:
                 return None, unresolvable(
@@ -504,6 +577,10 @@ class DynamicResources(
         ok = np.ones(len(nodes), dtype=bool)
         not_available = np.zeros(len(nodes), dtype=bool)
         for i, selector in enumerate(state.available_on):
+            if i in state.not_ready:
+                state.unavailable.add(i)
+                not_available[:] = True
+                continue
             if selector is None:
                 continue
             fits = terms_mask(self.state, selector.terms, nodes)
@@ -654,7 +731,9 @@ class DynamicResources(
             if writer is None:
                 updated = _bound(claim, allocation, consumer)
             else:
-                answer = await writer.bind_claim(claim, stamped(allocation, claim), consumer)
+                answer = await writer.bind_claim(
+                    claim, stamped(allocation, claim) if allocation is not None else None, consumer
+                )
                 if isinstance(answer, str):
                     return error(answer)
                 updated = parse_resource_claim(answer)
@@ -662,7 +741,48 @@ class DynamicResources(
             if index.remove_pending_allocation(claim.uid):
                 state.pending.pop(i, None)
             state.claims[i] = updated
-        return SUCCESS
+        if writer is None or not any(_binding_conditions(c) for c in state.claims):
+            return SUCCESS
+        return await self._wait_for_binding_conditions(state, pod, node_name)
+
+    async def _wait_for_binding_conditions(
+        self, state: _State, pod: PodInfo, node_name: str
+    ) -> Status:
+        """upstream PreBind's wait: poll the claims (the informer's view) until every device's
+        binding conditions are true, one of its failure conditions is, or bindingTimeout."""
+        log.info(
+            "waiting for binding conditions for device on node",
+            extra={"pod": pod.key, "node": node_name},
+        )
+        if self.ports.events is not None:
+            self.ports.events(
+                pod,
+                type_="Normal",
+                reason="BindingConditionsPending",
+                action="Scheduling",
+                message=f"waiting for binding conditions for device on node {node_name}",
+            )
+        index = self.index
+        deadline = time.monotonic() + self.binding_timeout
+        while True:
+            ready = True
+            for i, claim in enumerate(state.claims):
+                current = index.claim(claim.namespace, claim.name)
+                if current is None:
+                    return error(f'resourceclaim.resource.k8s.io "{claim.name}" not found')
+                state.claims[i] = current
+                verdict = _binding_state(current)
+                if isinstance(verdict, str):
+                    return error(f"device binding failed: {verdict}")
+                if not verdict:
+                    ready = False
+                    if _timed_out(current, self.binding_timeout, time.time()):
+                        return error(f"device binding timeout: claim={current.name}")
+            if ready:
+                return SUCCESS
+            if time.monotonic() >= deadline:
+                return error("device binding timeout: context deadline exceeded")
+            await asyncio.sleep(min(self.binding_poll, max(0.0, deadline - time.monotonic())))
 
     # ----- PostFilter --------------------------------------------------------------------------
     def post_filter(
@@ -693,6 +813,84 @@ class DynamicResources(
 
 class _Unschedulable(Exception):
     pass
+
+
+def _status(raw: Any) -> dict[str, Any]:
+    status = raw.get("status") if isinstance(raw, dict) else None
+    return status if isinstance(status, dict) else {}
+
+
+def _binding_conditions(claim: ClaimInfo) -> bool:
+    """upstream hasBindingConditions, for one claim."""
+    return claim.allocation is not None and any(
+        r.binding_conditions for r in claim.allocation.results
+    )
+
+
+def _device_conditions(claim: ClaimInfo, driver: str, pool: str, device: str) -> dict[str, Any]:
+    """The conditions (type -> condition) of one allocated device in status.devices ({} when
+    the device has no entry there)."""
+    for d in _status(claim.raw).get("devices") or ():
+        if isinstance(d, dict) and (d.get("driver"), d.get("pool"), d.get("device")) == (
+            driver,
+            pool,
+            device,
+        ):
+            return {str(c.get("type")): c for c in d.get("conditions") or () if isinstance(c, dict)}
+    return {}
+
+
+def _binding_state(claim: ClaimInfo) -> bool | str:
+    """upstream isClaimReadyForBinding: True when every device's binding conditions are true,
+    False while they are not yet, a message when a failure condition is true."""
+    if claim.allocation is None:
+        return False
+    for r in claim.allocation.results:
+        if not r.binding_conditions:
+            continue
+        found = any(
+            isinstance(d, dict)
+            and (d.get("driver"), d.get("pool"), d.get("device")) == (r.driver, r.pool, r.device)
+            for d in _status(claim.raw).get("devices") or ()
+        )
+        if not found:
+            return False
+        conditions = _device_conditions(claim, r.driver, r.pool, r.device)
+        for name in r.binding_failure_conditions:
+            c = conditions.get(name)
+            if c is not None and c.get("status") == "True":
+                return (
+                    f"claim={claim.name}, reason={c.get('reason', '')}, "
+                    f'message="{c.get("message", "")}"'
+                )
+        for name in r.binding_conditions:
+            if (conditions.get(name) or {}).get("status") != "True":
+                return False
+    return True
+
+
+def _timed_out(claim: ClaimInfo, timeout: float, now: float) -> bool:
+    """upstream isClaimTimeout: allocated with binding conditions longer than `timeout` ago."""
+    if claim.allocation is None or not _binding_conditions(claim):
+        return False
+    stamp = claim.allocation.raw.get("allocationTimestamp")
+    if not isinstance(stamp, str):
+        return False
+    try:
+        at = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return False
+    return at + timeout < now
+
+
+def _ready_for_binding(claim: ClaimInfo, timeout: float, now: float) -> bool:
+    """Filter's check of an allocated claim: its binding conditions neither failed nor timed out."""
+    if not _binding_conditions(claim):
+        return True
+    verdict = _binding_state(claim)
+    if isinstance(verdict, str):
+        return False
+    return verdict or not _timed_out(claim, timeout, now)
 
 
 def _score(state: _State, results: list[dict[str, Any]]) -> int:

@@ -27,6 +27,7 @@ from berth.engine import Engine
 from berth.framework.ports import Ports
 from berth.framework.status import Status
 from berth.kube.binder import Binder
+from berth.kube.claims import ApiClaimWriter
 from berth.kube.client import Connection
 from berth.kube.events import EventRecorder
 from berth.kube.evictor import Evictor
@@ -95,6 +96,8 @@ class Runner:
         qps, burst = model.clientConnection.qps, model.clientConnection.burst
         state = ClusterState()
         volumes = VolumeIndex()
+        self.claim_writer = ApiClaimWriter(connection=connection)
+        self.recorder = EventRecorder(connection=connection)
         ports = Ports(
             volumes=volumes,
             binder=ThrottledBinder(
@@ -109,6 +112,8 @@ class Runner:
                 state=state,
                 pod_exists=lambda key: key in self.scheduler.pods,
             ),
+            claim_writer=self.claim_writer,
+            events=self.recorder.event,
         )
         self.engine = Engine(config=config, state=state, ports=ports, seed=options.seed)
         self.refresher = self.engine.refresher
@@ -116,7 +121,6 @@ class Runner:
             initial_backoff=model.podInitialBackoffSeconds,
             max_backoff=model.podMaxBackoffSeconds,
         )
-        self.recorder = EventRecorder(connection=connection)
         self.scheduler = LiveScheduler(
             engine=self.engine,
             queue=self.queue,
@@ -220,6 +224,7 @@ class Runner:
                 work.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await work
+            await self.claim_writer.drain()
             if self.elector is not None and not self.lost_lease:
                 await self.elector.release()
             return 1 if self.lost_lease else 0

@@ -1,4 +1,5 @@
-"""DeviceClasses, ResourceSlices, ResourceClaims and claim templates, with the devices in use.
+"""DeviceClasses, ResourceSlices, ResourceClaims, claim templates and DeviceTaintRules, with the
+devices in use.
 
 The DynamicResources plugin reads everything here (upstream's SharedDRAManager): slices indexed
 by node (node-local ones) and the shared ones (network-attached), the allocated devices counted
@@ -6,11 +7,13 @@ from every claim's `status.allocation`, and on top of the API objects the claims
 allocated but PreBind has not written yet (upstream's in-flight allocations), which count as
 allocated at once, so the next pod never gets the same device. A newer API object replaces an
 assumed claim (upstream's assume cache). The per-selector device matches the plugin derives are
-cached against `slices_version` and `claims_version`.
+cached against `slices_version` and `claims_version`. Slices are held with the taints of the
+DeviceTaintRules that select their devices added (upstream ListWithDeviceTaintRules).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Awaitable, Iterator
 from typing import Any, Protocol
@@ -20,16 +23,24 @@ from berth.objects.dra import (
     ClaimInfo,
     DeviceClassInfo,
     SliceInfo,
+    TaintRuleInfo,
     TemplateInfo,
     parse_claim_template,
     parse_device_class,
+    parse_device_taint_rule,
     parse_resource_claim,
     parse_resource_slice,
 )
 from berth.state.store import Store, object_key
 
 Obj = dict[str, Any]
-KINDS = ("DeviceClass", "ResourceSlice", "ResourceClaim", "ResourceClaimTemplate")
+KINDS = (
+    "DeviceClass",
+    "ResourceSlice",
+    "ResourceClaim",
+    "ResourceClaimTemplate",
+    "DeviceTaintRule",
+)
 MAX_LOG = 1 << 17
 
 
@@ -66,7 +77,9 @@ class DRAIndex(Store):
 
     def __init__(self) -> None:
         self.classes: dict[str, DeviceClassInfo] = {}
-        self.slices: dict[str, SliceInfo] = {}
+        self.slices: dict[str, SliceInfo] = {}  # with the taint rules' taints
+        self._published: dict[str, SliceInfo] = {}  # as the API holds them
+        self.taint_rules: dict[str, TaintRuleInfo] = {}
         self.slices_on_node: dict[str, list[SliceInfo]] = {}
         self.shared_slices: list[SliceInfo] = []
         self.claims: dict[str, ClaimInfo] = {}  # "namespace/name"
@@ -183,6 +196,10 @@ class DRAIndex(Store):
             return False
         if kind == "ResourceSlice":
             self._add_slice(parse_resource_slice(obj))
+        elif kind == "DeviceTaintRule":
+            rule = parse_device_taint_rule(obj)
+            self.taint_rules[rule.name] = rule
+            self._retaint()
         elif kind == "DeviceClass":
             cls = parse_device_class(obj)
             self.classes[cls.name] = cls
@@ -206,8 +223,29 @@ class DRAIndex(Store):
             self.templates[f"{template.namespace}/{template.name}"] = template
         return True
 
-    def _add_slice(self, sl: SliceInfo) -> None:
-        self._remove_slice(sl.name)
+    def _tainted(self, sl: SliceInfo) -> SliceInfo:
+        """The slice with the taints of the rules selecting its devices appended."""
+        rules = [
+            r
+            for r in self.taint_rules.values()
+            if any(r.applies(sl.driver, sl.pool, d.name) for d in sl.devices)
+        ]
+        if not rules:
+            return sl
+        devices = []
+        for d in sl.devices:
+            extra = tuple(r.taint for r in rules if r.applies(sl.driver, sl.pool, d.name))
+            devices.append(dataclasses.replace(d, taints=d.taints + extra) if extra else d)
+        return dataclasses.replace(sl, devices=tuple(devices))
+
+    def _retaint(self) -> None:
+        for sl in list(self._published.values()):
+            self._add_slice(sl)
+
+    def _add_slice(self, published: SliceInfo) -> None:
+        self._remove_slice(published.name)
+        self._published[published.name] = published
+        sl = self._tainted(published)
         self.slices[sl.name] = sl
         if sl.node_name:
             self.slices_on_node.setdefault(sl.node_name, []).append(sl)
@@ -216,6 +254,7 @@ class DRAIndex(Store):
         self.slices_version += 1
 
     def _remove_slice(self, name: str) -> None:
+        self._published.pop(name, None)
         old = self.slices.pop(name, None)
         if old is None:
             return
@@ -240,6 +279,9 @@ class DRAIndex(Store):
         key = object_key(obj)
         if kind == "ResourceSlice":
             self._remove_slice(key)
+        elif kind == "DeviceTaintRule":
+            if self.taint_rules.pop(key, None) is not None:
+                self._retaint()
         elif kind == "DeviceClass":
             self.classes.pop(key, None)
             self.classes_version += 1

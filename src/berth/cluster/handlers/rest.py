@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from berth.cluster import discovery, errors, events, openapi, options, protobuf
+from berth.cluster import discovery, dra, errors, events, openapi, options, protobuf
 from berth.cluster.api import Api
 from berth.cluster.errors import ApiError
 from berth.cluster.faults import Faults
@@ -166,11 +166,12 @@ class RestHandler:
         try:
             user = self.authenticate(request)
             if self.authorizer is not None:
-                self.authorizer.check(
-                    request_attributes(
-                        user=user, method=request.method, path=request.path, query=request.query
-                    )
+                attributes = request_attributes(
+                    user=user, method=request.method, path=request.path, query=request.query
                 )
+                self.authorizer.check(attributes)
+                # for checks made while writing (a ResourceClaim's binding permission)
+                dra.REQUEST.set((self.authorizer, attributes))
             path = request.path
             if path in _HEALTH:
                 return web.Response(text="ok")

@@ -1,0 +1,662 @@
+"""resource.k8s.io/v1 (Dynamic Resource Allocation) through the API, the same on both servers:
+discovery, defaults, upstream's validation of classes, slices, claims, templates and taint
+rules (422 with kube-apiserver's causes, word for word), the immutable parts, and a claim's
+/status rules (an allocation set once, reservedFor only with an allocation, no duplicates)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from tests.fidelity.conftest import Api, differs
+
+G = "/apis/resource.k8s.io/v1"
+CLAIMS = f"{G}/namespaces/default/resourceclaims"
+POOL = {"name": "node-1", "generation": 0, "resourceSliceCount": 1}
+SUBDOMAIN = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
+    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+LABEL = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
+    "must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex "
+    "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+REQUEST_REF = (
+    "must be the name of a request in the claim or the name of a request and a subrequest "
+    "separated by '/'"
+)
+EFFECTS = 'supported values: "NoExecute", "NoSchedule", "None"'
+
+
+def device_class(name: str = "gpu.example.com", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "DeviceClass",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+def claim(*requests: dict[str, Any], name: str = "c", **devices: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceClaim",
+        "metadata": {"name": name},
+        "spec": {"devices": {"requests": list(requests), **devices}},
+    }
+
+
+def exactly(name: str = "gpu", **fields: Any) -> dict[str, Any]:
+    return {"name": name, "exactly": {"deviceClassName": "gpu.example.com", **fields}}
+
+
+def resource_slice(name: str = "s", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceSlice",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+def node_slice(name: str = "s", **spec: Any) -> dict[str, Any]:
+    return resource_slice(name, driver="gpu.example.com", nodeName="node-1", pool=POOL, **spec)
+
+
+INVALID = [
+    pytest.param(
+        f"{G}/deviceclasses",
+        device_class(selectors=[{"cel": {"expression": "device.driver =="}}]),
+        [
+            (
+                "FieldValueInvalid",
+                "spec.selectors[0].cel.expression",
+                'Invalid value: "device.driver ==": compilation failed: ERROR: <input>:1:17: '
+                "Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', "
+                "'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, "
+                "IDENTIFIER}\n | device.driver ==\n | ................^",
+            )
+        ],
+        id="a class selector that does not compile",
+    ),
+    pytest.param(
+        f"{G}/deviceclasses",
+        device_class(selectors=[{}]),
+        [("FieldValueRequired", "spec.selectors[0].cel", "Required value")],
+        id="a class selector without cel",
+    ),
+    pytest.param(
+        f"{G}/deviceclasses",
+        device_class(extendedResourceName="cpu"),
+        [
+            (
+                "FieldValueInvalid",
+                "spec.extendedResourceName",
+                'Invalid value: "cpu": a name must be a domain-prefixed path, such as '
+                "'example.com/my-prop'",
+            )
+        ],
+        id="an extendedResourceName without a domain",
+    ),
+    pytest.param(
+        f"{G}/deviceclasses",
+        device_class("Bad_Name"),
+        [("FieldValueInvalid", "metadata.name", f'Invalid value: "Bad_Name": {SUBDOMAIN}')],
+        id="a class name that is not a subdomain",
+    ),
+    pytest.param(
+        CLAIMS,
+        claim({"name": "gpu"}),
+        [
+            (
+                "FieldValueRequired",
+                "spec.devices.requests[0]",
+                "Required value: exactly one of `exactly` or `firstAvailable` is required",
+            )
+        ],
+        id="a request of no type",
+    ),
+    pytest.param(
+        CLAIMS,
+        claim({**exactly(), "firstAvailable": [{"name": "a", "deviceClassName": "x"}]}),
+        [
+            (
+                "FieldValueInvalid",
+                "spec.devices.requests[0]",
+                "Invalid value: null: exactly one of `exactly` or `firstAvailable` is required, "
+                "but multiple fields are set",
+            )
+        ],
+        id="a request of both types",
+    ),
+    pytest.param(
+        CLAIMS,
+        claim(exactly("GPU")),
+        [("FieldValueInvalid", "spec.devices.requests[0].name", f'Invalid value: "GPU": {LABEL}')],
+        id="a request name that is not a label",
+    ),
+    pytest.param(
+        CLAIMS,
+        claim(exactly("g"), exactly("g")),
+        [
+            (
+                "FieldValueDuplicate",
+                "spec.devices.requests[1]",
+                'Duplicate value: {"name":"g","exactly":{"deviceClassName":"gpu.example.com",'
+                '"allocationMode":"ExactCount","count":1}}',
+            )
+        ],
+        id="two requests of one name",
+    ),
+    pytest.param(
+        CLAIMS,
+        claim({"name": "g", "exactly": {}}),
+        [
+            (
+                "FieldValueRequired",
+                "spec.devices.requests[0].exactly.deviceClassName",
+                "Required value",
+            )
+        ],
+        id="a request without a class",
+    ),
+    pytest.param(
+        CLAIMS,
+        claim(exactly(allocationMode="Some")),
+        [
+            (
+                "FieldValueNotSupported",
+                "spec.devices.requests[0].exactly.allocationMode",
+                'Unsupported value: "Some": supported values: "All", "ExactCount"',
+            )
+        ],
+        id="an unknown allocation mode",
+    ),
+    pytest.param(
+        CLAIMS,
+        claim(exactly(allocationMode="All", count=2)),
+        [
+            (
+                "FieldValueInvalid",
+                "spec.devices.requests[0].exactly.count",
+                "Invalid value: 2: must not be specified when allocationMode is 'All'",
+            )
+        ],
+        id="a count with allocationMode All",
+    ),
+    pytest.param(
+        CLAIMS,
+        claim(exactly(count=-1)),
+        [
+            (
+                "FieldValueInvalid",
+                "spec.devices.requests[0].exactly.count",
+                "Invalid value: -1: must be greater than zero",
+            )
+        ],
+        id="a negative count",
+    ),
+    pytest.param(
+        CLAIMS,
+        claim(exactly("g"), constraints=[{"requests": ["h"], "matchAttribute": "model"}]),
+        [
+            (
+                "FieldValueInvalid",
+                "spec.devices.constraints[0].requests[0]",
+                f'Invalid value: "h": {REQUEST_REF}',
+            ),
+            (
+                "FieldValueInvalid",
+                "spec.devices.constraints[0].matchAttribute",
+                'Invalid value: "model": a fully qualified name must be a domain and a name '
+                "separated by a slash",
+            ),
+        ],
+        id="a constraint naming an unknown request and an unqualified attribute",
+    ),
+    pytest.param(
+        CLAIMS,
+        claim(exactly("g"), constraints=[{}]),
+        [
+            (
+                "FieldValueRequired",
+                "spec.devices.constraints[0]",
+                'Required value: exactly one of "matchAttribute" or "distinctAttribute" is '
+                "required, but multiple fields are set",
+            )
+        ],
+        id="a constraint without an attribute",
+    ),
+    pytest.param(
+        CLAIMS,
+        claim(
+            exactly(tolerations=[{"key": "k", "operator": "Exists", "value": "v", "effect": "X"}])
+        ),
+        [
+            (
+                "FieldValueInvalid",
+                "spec.devices.requests[0].exactly.tolerations[0].value",
+                'Invalid value: "v": must be empty for operator `Exists`',
+            ),
+            (
+                "FieldValueNotSupported",
+                "spec.devices.requests[0].exactly.tolerations[0].effect",
+                f'Unsupported value: "X": {EFFECTS}',
+            ),
+        ],
+        id="a toleration with a value for Exists and an unknown effect",
+    ),
+    pytest.param(
+        CLAIMS,
+        claim(*(exactly(f"g{i}") for i in range(33))),
+        [
+            (
+                "FieldValueTooMany",
+                "spec.devices.requests",
+                "Too many: 33: must have at most 32 items",
+            )
+        ],
+        id="33 requests",
+    ),
+    pytest.param(
+        f"{G}/resourceslices",
+        resource_slice(driver="gpu.example.com", pool=POOL),
+        [
+            (
+                "FieldValueRequired",
+                "spec",
+                "Required value: exactly one of `nodeName`, `nodeSelector`, `allNodes`, "
+                "`perDeviceNodeSelection` is required",
+            )
+        ],
+        id="a slice for no node",
+    ),
+    pytest.param(
+        f"{G}/resourceslices",
+        resource_slice(driver="gpu.example.com", nodeName="n", allNodes=True, pool=POOL),
+        [
+            (
+                "FieldValueInvalid",
+                "spec",
+                'Invalid value: "{`nodeName`, `allNodes`}": exactly one of `nodeName`, '
+                "`nodeSelector`, `allNodes`, `perDeviceNodeSelection` is required, but multiple "
+                "fields are set",
+            )
+        ],
+        id="a slice for a node and all nodes",
+    ),
+    pytest.param(
+        f"{G}/resourceslices",
+        resource_slice(driver="GPU_x", nodeName="n", pool=POOL),
+        [("FieldValueInvalid", "spec.driver", f'Invalid value: "GPU_x": {SUBDOMAIN}')],
+        id="a driver name that is not a subdomain",
+    ),
+    pytest.param(
+        f"{G}/resourceslices",
+        resource_slice(
+            driver="d.example.com",
+            nodeName="n",
+            pool={"name": "", "resourceSliceCount": 0, "generation": -1},
+        ),
+        [
+            ("FieldValueRequired", "spec.pool.name", "Required value"),
+            (
+                "FieldValueInvalid",
+                "spec.pool.resourceSliceCount",
+                "Invalid value: 0: must be greater than zero",
+            ),
+            (
+                "FieldValueInvalid",
+                "spec.pool.generation",
+                "Invalid value: -1: must be greater than or equal to zero",
+            ),
+        ],
+        id="a pool without a name, slices or a valid generation",
+    ),
+    pytest.param(
+        f"{G}/resourceslices",
+        node_slice(devices=[{"name": "Bad_dev", "attributes": {"a-b": {"string": "x"}, "c": {}}}]),
+        [
+            (
+                "FieldValueInvalid",
+                "spec.devices[0].name",
+                f'Invalid value: "Bad_dev": {LABEL}',
+            ),
+            (
+                "FieldValueInvalid",
+                "spec.devices[0].attributes",
+                'Invalid value: "a-b": a valid C identifier must start with alphabetic character '
+                "or '_', followed by a string of alphanumeric characters or '_' (e.g. 'my_name',  "
+                "or 'MY_NAME',  or 'MyName', regex used for validation is "
+                "'[A-Za-z_][A-Za-z0-9_]*')",
+            ),
+            (
+                "FieldValueInvalid",
+                "spec.devices[0].attributes[c]",
+                'Invalid value: "": must specify one of: `int`, `bool`, `string`, `version`, '
+                "`ints`, `bools`, `strings`, `versions`",
+            ),
+        ],
+        id="a device with a bad name, attribute name and attribute",
+    ),
+    pytest.param(
+        f"{G}/resourceslices",
+        node_slice(devices=[{"name": "a"}, {"name": "a"}]),
+        [("FieldValueDuplicate", "spec.devices[1]", 'Duplicate value: "a"')],
+        id="two devices of one name",
+    ),
+    pytest.param(
+        f"{G}/resourceslices",
+        node_slice(devices=[{"name": "a", "attributes": {"v": {"version": "1.2"}}}]),
+        [
+            (
+                "FieldValueInvalid",
+                "spec.devices[0].attributes[v].version",
+                'Invalid value: "1.2": must be a string compatible with semver.org spec 2.0.0',
+            )
+        ],
+        id="a version that is not semver",
+    ),
+    pytest.param(
+        f"{G}/resourceslices",
+        node_slice(devices=[{"name": "a", "taints": [{"key": "", "effect": "X"}]}]),
+        [
+            (
+                "FieldValueInvalid",
+                "spec.devices[0].taints[0].key",
+                'Invalid value: "": name part must be non-empty',
+            ),
+            (
+                "FieldValueInvalid",
+                "spec.devices[0].taints[0].key",
+                "Invalid value: \"\": name part must consist of alphanumeric characters, '-', '_' "
+                "or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  "
+                "or 'my.name',  or '123-abc', regex used for validation is "
+                "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
+            ),
+            (
+                "FieldValueNotSupported",
+                "spec.devices[0].taints[0].effect",
+                f'Unsupported value: "X": {EFFECTS}',
+            ),
+        ],
+        id="a taint without a key, of an unknown effect",
+    ),
+    pytest.param(
+        f"{G}/namespaces/default/resourceclaimtemplates",
+        {
+            "apiVersion": "resource.k8s.io/v1",
+            "kind": "ResourceClaimTemplate",
+            "metadata": {"name": "t"},
+            "spec": {"spec": {"devices": {"requests": [{"name": "g"}]}}},
+        },
+        [
+            (
+                "FieldValueRequired",
+                "spec.spec.devices.requests[0]",
+                "Required value: exactly one of `exactly` or `firstAvailable` is required",
+            )
+        ],
+        id="a template with a request of no type",
+    ),
+    pytest.param(
+        f"{G}/devicetaintrules",
+        {
+            "apiVersion": "resource.k8s.io/v1",
+            "kind": "DeviceTaintRule",
+            "metadata": {"name": "r"},
+            "spec": {"deviceSelector": {"driver": "Bad_"}, "taint": {"key": "k", "effect": "No"}},
+        },
+        [
+            (
+                "FieldValueInvalid",
+                "spec.deviceSelector.driver",
+                f'Invalid value: "Bad_": {SUBDOMAIN}',
+            ),
+            ("FieldValueNotSupported", "spec.taint.effect", f'Unsupported value: "No": {EFFECTS}'),
+        ],
+        id="a taint rule for a bad driver, of an unknown effect",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "causes"), INVALID)
+def test_invalid_objects_are_refused_with_upstreams_causes(
+    api: Api, path: str, body: dict[str, Any], causes: list[tuple[str, str, str]]
+) -> None:
+    """resource.k8s.io validation: 422 Invalid with kube-apiserver's causes, word for word"""
+    answer = api.post(path, body)
+    assert answer.status == 422 and answer.reason == "Invalid", answer.body
+    got = [(c["reason"], c["field"], c["message"]) for c in answer.body["details"]["causes"]]
+    assert got == causes
+    kind, name = body["kind"], body["metadata"]["name"]
+    parts = [f"{field}: {message}" for _, field, message in causes]
+    listed = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
+    assert answer.message == f'{kind}.resource.k8s.io "{name}" is invalid: {listed}'
+
+
+@differs("a selector's result type is checked when it runs, not when it is stored")
+def test_a_selector_not_returning_bool_is_refused(api: Api) -> None:
+    """a class selector that evaluates to a string: 422 (must evaluate to bool)"""
+    answer = api.post(
+        f"{G}/deviceclasses", device_class(selectors=[{"cel": {"expression": "device.driver"}}])
+    )
+    assert answer.status == 422
+    assert answer.body["details"]["causes"][0]["message"] == (
+        'Invalid value: "device.driver": must evaluate to bool or the unknown type, not string'
+    )
+
+
+def test_discovery_lists_the_resource_group(api: Api) -> None:
+    """/apis/resource.k8s.io/v1 lists classes, slices, claims (+status), templates and taint
+    rules with their scope and verbs"""
+    listing = api.get(G).body
+    found = {r["name"]: r for r in listing["resources"]}
+    for name, kind, namespaced in (
+        ("deviceclasses", "DeviceClass", False),
+        ("resourceslices", "ResourceSlice", False),
+        ("resourceclaims", "ResourceClaim", True),
+        ("resourceclaimtemplates", "ResourceClaimTemplate", True),
+        ("devicetaintrules", "DeviceTaintRule", False),
+    ):
+        assert (found[name]["kind"], found[name]["namespaced"]) == (kind, namespaced)
+        assert set(found[name]["verbs"]) == {
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        }
+    assert set(found["resourceclaims/status"]["verbs"]) == {"get", "patch", "update"}
+    group = api.get("/apis/resource.k8s.io").body
+    assert group["preferredVersion"]["groupVersion"] == "resource.k8s.io/v1"
+
+
+def test_claims_get_upstreams_defaults_and_an_empty_status(api: Api) -> None:
+    """a claim gets allocationMode ExactCount, count 1, toleration operator Equal; its status
+    starts empty whatever was sent; a class and a slice are stored as sent"""
+    assert api.post(f"{G}/deviceclasses", device_class()).status == 201
+    body = claim(exactly(tolerations=[{"key": "k"}]), name="ok")
+    body["status"] = {"reservedFor": [{"resource": "pods", "name": "p", "uid": "u"}]}
+    created = api.post(CLAIMS, body)
+    assert created.status == 201, created.body
+    assert created.body["spec"]["devices"]["requests"][0]["exactly"] == {
+        "deviceClassName": "gpu.example.com",
+        "allocationMode": "ExactCount",
+        "count": 1,
+        "tolerations": [{"key": "k", "operator": "Equal"}],
+    }
+    assert created.body["status"] == {}
+    sl = api.post(f"{G}/resourceslices", node_slice("ok", devices=[{"name": "gpu-0"}]))
+    assert sl.status == 201 and sl.body["spec"]["devices"] == [{"name": "gpu-0"}]
+
+
+def allocation(request: str = "gpu", device: str = "gpu-0") -> dict[str, Any]:
+    return {
+        "devices": {
+            "results": [
+                {
+                    "request": request,
+                    "driver": "gpu.example.com",
+                    "pool": "node-1",
+                    "device": device,
+                }
+            ]
+        },
+        "nodeSelector": {
+            "nodeSelectorTerms": [
+                {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-1"]}]}
+            ]
+        },
+    }
+
+
+def _pod(api: Api, name: str) -> str:
+    """Create a pod (never scheduled) to be a claim's consumer; its uid."""
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]},
+    }
+    answer = api.post("/api/v1/namespaces/default/pods", body)
+    assert answer.status == 201, answer.body
+    return str(answer.body["metadata"]["uid"])
+
+
+def _status(api: Api, claim_body: dict[str, Any], status: dict[str, Any]) -> Any:
+    body = copy.deepcopy(claim_body)
+    body["status"] = status
+    return api.request("PUT", f"{CLAIMS}/{body['metadata']['name']}/status", body)
+
+
+def test_a_claims_spec_is_immutable_and_its_status_follows_upstreams_rules(api: Api) -> None:
+    """a claim's spec cannot change; reservedFor needs an allocation; an allocation names the
+    claim's requests and cannot change once set; reservedFor holds each consumer once"""
+    created = api.post(CLAIMS, claim(exactly(), name="ok")).body
+    changed = copy.deepcopy(created)
+    changed["spec"]["devices"]["requests"][0]["exactly"]["count"] = 2
+    answer = api.request("PUT", f"{CLAIMS}/ok", changed)
+    assert answer.status == 422
+    assert answer.message == (
+        'ResourceClaim.resource.k8s.io "ok" is invalid: spec: Invalid value: null: field is '
+        "immutable"
+    )
+    # a pod that exists: the ResourceClaim controllers (both servers run one) drop consumers
+    # that are gone, which would change the claim under the writes below
+    uid = _pod(api, "p")
+    consumer = {"resource": "pods", "name": "p", "uid": uid}
+    answer = _status(api, created, {"reservedFor": [consumer]})
+    assert answer.status == 422
+    assert answer.message == (
+        'ResourceClaim.resource.k8s.io "ok" is invalid: status.reservedFor: Forbidden: may not '
+        "be specified when `allocated` is not set"
+    )
+    answer = _status(api, created, {"allocation": allocation(request="nope")})
+    assert answer.status == 422
+    assert answer.message == (
+        'ResourceClaim.resource.k8s.io "ok" is invalid: '
+        f'status.allocation.devices.results[0].request: Invalid value: "nope": {REQUEST_REF}'
+    )
+    answer = _status(api, created, {"allocation": allocation(), "reservedFor": [consumer]})
+    assert answer.status == 200, answer.body
+    assert answer.body["spec"] == created["spec"]
+    stored = answer.body
+    answer = _status(
+        api, stored, {"allocation": allocation(device="gpu-1"), "reservedFor": [consumer]}
+    )
+    assert answer.status == 422
+    assert answer.message == (
+        'ResourceClaim.resource.k8s.io "ok" is invalid: status.allocation: Invalid value: null: '
+        "field cannot be modified once set"
+    )
+    answer = _status(api, stored, {"allocation": allocation(), "reservedFor": [consumer] * 2})
+    assert answer.status == 422
+    assert answer.message == (
+        'ResourceClaim.resource.k8s.io "ok" is invalid: status.reservedFor[1]: Duplicate value: '
+        f'{{"resource":"pods","name":"p","uid":"{uid}"}}'
+    )
+    # Unreserve's strategic merge patch removes one consumer by uid
+    answer = api.request(
+        "PATCH",
+        f"{CLAIMS}/ok/status",
+        {
+            "metadata": {"uid": stored["metadata"]["uid"]},
+            "status": {"reservedFor": [{"$patch": "delete", "uid": uid}]},
+        },
+        content_type="application/strategic-merge-patch+json",
+    )
+    assert answer.status == 200, answer.body
+    assert "reservedFor" not in answer.body["status"]
+    assert answer.body["status"]["allocation"] == allocation()
+
+
+def test_a_slices_driver_pool_and_node_are_immutable(api: Api) -> None:
+    """a slice's pool name and node cannot change (422 naming both)"""
+    created = api.post(f"{G}/resourceslices", node_slice("ok")).body
+    changed = copy.deepcopy(created)
+    changed["spec"]["nodeName"] = "node-2"
+    changed["spec"]["pool"]["name"] = "p2"
+    answer = api.request("PUT", f"{G}/resourceslices/ok", changed)
+    assert answer.status == 422
+    assert answer.message == (
+        'ResourceSlice.resource.k8s.io "ok" is invalid: [spec.pool.name: Invalid value: "p2": '
+        'field is immutable, spec.nodeName: Invalid value: "node-2": field is immutable]'
+    )
+
+
+def _table(api: Api, path: str) -> tuple[list[str], list[list[Any]]]:
+    answer = api.request(
+        "GET", path, accept="application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    )
+    assert answer.status == 200, answer.body
+    columns = [c["name"] for c in answer.body["columnDefinitions"]]
+    return columns, [r["cells"] for r in answer.body["rows"]]
+
+
+def test_kubectl_get_tables_have_upstreams_columns(api: Api) -> None:
+    """`kubectl get` on resource.k8s.io: upstream's printer columns and cells (a claim's STATE:
+    pending, then allocated,reserved; a slice's node, driver and pool; a rule's taint)"""
+    assert api.post(f"{G}/deviceclasses", device_class()).status == 201
+    assert api.post(f"{G}/resourceslices", node_slice("s1")).status == 201
+    rule = {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "DeviceTaintRule",
+        "metadata": {"name": "maintenance"},
+        "spec": {"taint": {"key": "example.com/fault", "value": "fan", "effect": "NoSchedule"}},
+    }
+    assert api.post(f"{G}/devicetaintrules", rule).status == 201
+    created = api.post(CLAIMS, claim(exactly())).body
+    assert created["metadata"]["name"] == "c"
+
+    columns, rows = _table(api, f"{G}/deviceclasses")
+    assert (columns, [r[0] for r in rows]) == (["Name", "Age"], ["gpu.example.com"])
+    columns, rows = _table(api, f"{G}/resourceslices")
+    assert columns == ["Name", "Node", "Driver", "Pool", "Age"]
+    assert [r[:4] for r in rows] == [["s1", "node-1", "gpu.example.com", "node-1"]]
+    columns, rows = _table(api, f"{G}/devicetaintrules")
+    assert columns == ["Name", "Key", "Value", "Effect", "TimeAdded", "Age"]
+    (row,) = rows
+    assert row[:4] == ["maintenance", "example.com/fault", "fan", "NoSchedule"]
+    assert row[4] and row[4].endswith("s")  # timeAdded, defaulted by the server
+
+    columns, rows = _table(api, CLAIMS)
+    assert (columns, [r[:2] for r in rows]) == (["Name", "State", "Age"], [["c", "pending"]])
+    uid = _pod(api, "p")  # reserved for a pod that exists (controllers drop gone ones)
+    result = {"request": "gpu", "driver": "gpu.example.com", "pool": "node-1", "device": "d0"}
+    current = api.get(f"{CLAIMS}/c").body
+    current["status"] = {
+        "allocation": {"devices": {"results": [result]}},
+        "reservedFor": [{"resource": "pods", "name": "p", "uid": uid}],
+    }
+    answer = api.request("PUT", f"{CLAIMS}/c/status", current)
+    assert answer.status == 200, answer.body
+    _, rows = _table(api, CLAIMS)
+    assert [r[:2] for r in rows] == [["c", "allocated,reserved"]]

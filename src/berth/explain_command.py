@@ -46,7 +46,7 @@ def parse_pod_ref(ref: str) -> tuple[str, str]:
     "--server",
     default=None,
     metavar="URL",
-    help="Ask a running `berth run` (its --bind-address, e.g. https://127.0.0.1:10259) to "
+    help="Ask a running `berth run` (its --bind-address, e.g. https://127.0.0.1:10269) to "
     "explain on its own state; the token comes from --token-file or $BERTH_DEBUG_TOKEN.",
 )
 @click.option(

@@ -49,7 +49,7 @@ from berth.objects import ObjectError
 from berth.objects.pod import PodInfo
 from berth.plugins.coscheduling import NAME as COSCHEDULING
 from berth.plugins.coscheduling import group_key, min_member
-from berth.snapshot import feed_dump
+from berth.snapshot import feed_dump, pod_key
 
 # Which pods' decisions name every rejected node's reasons: all, only the pods left pending
 # (placed pods' reasons were 90% of `-o json` at 2,000 nodes), or none (the message only).
@@ -98,12 +98,6 @@ class Decision:
         if self.error:
             out["error"] = self.error
         return out
-
-
-def _key(raw: dict[str, Any]) -> str:
-    meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
-    assert isinstance(meta, dict)
-    return f"{meta.get('namespace') or 'default'}/{meta.get('name') or '?'}"
 
 
 class Simulation:
@@ -359,7 +353,7 @@ class _Loading(FeedListener):
         self, kind: str, raw: dict[str, Any], error: ObjectError, *, pending: bool = False
     ) -> None:
         if pending:
-            self.simulation.pending.append((_key(raw), None, str(error)))
+            self.simulation.pending.append((pod_key(raw), None, str(error)))
         else:
             self.simulation.load_errors.append(str(error))
 

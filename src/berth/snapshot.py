@@ -24,6 +24,13 @@ from berth.objects import ObjectError
 from berth.objects.pod import PodInfo
 
 
+def pod_key(raw: Obj) -> str:
+    """`namespace/name` of a raw pod, as the engine keys it (`?` for a missing name)."""
+    meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+    assert isinstance(meta, dict)
+    return f"{meta.get('namespace') or 'default'}/{meta.get('name') or '?'}"
+
+
 @dataclass(frozen=True)
 class PriorityClass:
     name: str
@@ -63,11 +70,9 @@ def with_priority(raw: Obj, classes: dict[str, PriorityClass], default: str) -> 
     if isinstance(name, str) and name:
         cls = classes.get(name)
         if cls is None:
-            meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
-            assert isinstance(meta, dict)
             raise ObjectError(
                 kind="Pod",
-                name=f"{meta.get('namespace') or 'default'}/{meta.get('name') or '?'}",
+                name=pod_key(raw),
                 field="spec.priorityClassName",
                 reason=f"no PriorityClass with name {name} was found",
             )
@@ -103,9 +108,7 @@ def feed_dump(
                 feed.listener.malformed("Pod", raw, exc)
             continue
         feed.add(pod)
-        meta = pod.get("metadata") if isinstance(pod.get("metadata"), dict) else {}
-        assert isinstance(meta, dict)
-        admitted[f"{meta.get('namespace') or 'default'}/{meta.get('name')}"] = pod
+        admitted[pod_key(pod)] = pod
     return admitted
 
 
@@ -200,6 +203,7 @@ __all__ = [
     "feed_dump",
     "from_cluster",
     "from_dump",
+    "pod_key",
     "priority_classes",
     "with_priority",
 ]

@@ -16,8 +16,8 @@ Exclusions, each where upstream is knowingly not followed (docs/testing.md lists
   changes only the order candidates are found in, which the distinct start times keep from
   deciding anything;
 - two bound pods of one node never share a host port (`_one_pod_per_host_port`);
-- a ResourceClaim is used by one pending pod, a pod bound to a node the dump lacks uses no
-  PersistentVolumeClaim, and the large clusters have no zones (in `clusters`).
+- a ResourceClaim is used by one pending pod, and a pod bound to a node the dump lacks uses no
+  PersistentVolumeClaim (in `clusters`).
 """
 
 from __future__ import annotations
@@ -1170,11 +1170,9 @@ def _without_claims(pod: dict[str, Any]) -> None:
 def clusters(draw: st.DrawFn) -> Case:
     large = draw(_integers(0, 24)) == 0
     n_nodes = draw(_integers(100, 130)) if large else draw(_integers(1, 8))
-    # Exclusion: the large clusters have no zones. kube-scheduler scans nodes zone by zone in
-    # turn (backend/cache/node_tree.go:119); Berth in the dump's order, the same order when
-    # there is one zone. With more than 100 feasible nodes and percentageOfNodesToScore, a
-    # zoned cluster's scored nodes could differ.
-    zoned = not large and draw(_integers(0, 3)) > 0
+    # Zones in large clusters too: kube-scheduler scans them in turn (the node tree), which
+    # decides the nodes percentageOfNodesToScore finds first; Berth scans in the same order.
+    zoned = draw(_integers(0, 3)) > 0
     nodes = [draw(node_object(i, zoned=zoned, large=large)) for i in range(n_nodes)]
     names = [n["metadata"]["name"] for n in nodes]
     objects: list[dict[str, Any]] = [*namespaces(), *draw(priority_classes())]

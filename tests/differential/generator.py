@@ -663,12 +663,12 @@ def storage(
         }
         claims.setdefault(ns, []).append(name)
         out.append(pvc)
-        if cls == "local" or draw(_booleans()):
-            # A PV for it: bound already or left for VolumeBinding to match.
+        if cls == "local" or draw(_integers(0, 3)) > 0:
+            # A PV for it: bound already or left for VolumeBinding to match. A CSI one is
+            # zonal more often than not (VolumeZone reads only those).
             node = draw(_sampled_from(nodes))
-            by_zone = (
-                draw(_booleans()) and "topology.kubernetes.io/zone" in node["metadata"]["labels"]
-            )
+            zonal = draw(_integers(0, 3)) > 0 if cls == "fast" else draw(_booleans())
+            by_zone = zonal and "topology.kubernetes.io/zone" in node["metadata"]["labels"]
             key = "topology.kubernetes.io/zone" if by_zone else "kubernetes.io/hostname"
             pv: dict[str, Any] = {
                 "apiVersion": "v1",
@@ -699,15 +699,18 @@ def storage(
                 },
                 "status": {"phase": "Available"},
             }
+            label_only = False
             if cls == "fast":
                 pv["spec"]["csi"] = {"driver": CSI_DRIVER, "volumeHandle": f"h-{i}"}
-                if by_zone and draw(_booleans()):
+                if by_zone and draw(_integers(0, 3)) > 0:
                     # Its zone as a label only, as older PVs have it: VolumeZone, not
-                    # VolumeBinding, is then the plugin that rejects the other zones.
+                    # VolumeBinding, is then the plugin that rejects the other zones (once the
+                    # claim is bound to it: VolumeZone leaves unbound claims to VolumeBinding).
                     del pv["spec"]["nodeAffinity"]
+                    label_only = True
             else:
                 pv["spec"]["local"] = {"path": f"/mnt/disk{i}"}
-            if draw(_booleans()):
+            if draw(_integers(0, 3)) > 0 if label_only else draw(_booleans()):
                 pv["spec"]["claimRef"] = {"namespace": ns, "name": name, "uid": f"uid-pvc-{name}"}
                 pvc["metadata"]["uid"] = f"uid-pvc-{name}"
                 pvc["metadata"]["annotations"] = {"pv.kubernetes.io/bind-completed": "yes"}

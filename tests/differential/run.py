@@ -60,6 +60,7 @@ class Report:
     reproduction: Path | None = None
     command: str = ""
     differences: list[str] = field(default_factory=list)
+    oracle_errors: list[str] = field(default_factory=list)  # the oracle's machinery failed
 
     def unreached(self) -> list[str]:
         """The plugin paths a run should reach and did not."""
@@ -104,6 +105,11 @@ def run(count: int, seed_value: int, out_dir: Path, oracle: Oracle) -> Report:
     @given(clusters())
     def check(case: Case) -> None:
         outcome = run_case(oracle, case)
+        if outcome.oracle_error:
+            # Not Berth's to shrink: counted, and the run fails at its end.
+            if not last:
+                report.oracle_errors.append(outcome.oracle_error)
+            return
         if last:
             report.shrinks += 1
         else:
@@ -154,6 +160,11 @@ def main(argv: list[str] | None = None) -> int:
         f"divergence (shrunk in {report.shrinks} runs)" if report.reproduction else "0 divergences"
     )
     print(f"{report.examples} clusters at seed {args.seed} in {report.seconds:.0f}s: {verdict}")
+    if report.oracle_errors:
+        print(f"the oracle itself failed on {len(report.oracle_errors)} cluster(s):")
+        for line in report.oracle_errors[:5]:
+            print(f"  {line}")
+        return 1
     if report.reproduction:
         for line in report.differences[:20]:
             print(f"  {line}")

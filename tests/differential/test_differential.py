@@ -48,6 +48,7 @@ def test_generated_clusters_agree_with_upstream(oracle: Oracle, tmp_path: Path) 
             f"Berth and kube-scheduler differ (shrunk case in {out}/divergence.yaml):\n{shown}\n"
             f"replay: {report.command.replace(str(tmp_path), str(out))}"
         )
+    assert report.oracle_errors == []
     assert report.examples == COUNT
     if COUNT >= 1000:  # a smaller run need not reach every path
         assert report.unreached() == []

@@ -482,7 +482,7 @@ def pod_object(
         spec["tolerations"] = tol
     volumes = []
     mine = pvcs.get(namespace, [])
-    if mine and draw(_integers(0, 2)) == 0:
+    if mine and draw(_booleans()):
         for claim in draw(_lists(_sampled_from(mine), min_size=1, max_size=2, unique=True)):
             volumes.append({"name": f"v-{claim}", "persistentVolumeClaim": {"claimName": claim}})
     if volumes:
@@ -602,7 +602,7 @@ def storage(
     draw: st.DrawFn, nodes: list[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
     """StorageClasses, PVs, PVCs and CSINodes; returns them and the claim names per namespace."""
-    if draw(_integers(0, 2)) != 0 or not nodes:
+    if draw(_integers(0, 1)) != 0 or not nodes:
         return [], {}
     out: list[dict[str, Any]] = []
     zones = sorted(
@@ -635,7 +635,10 @@ def storage(
     for i in range(draw(_integers(1, 4))):
         ns = draw(_sampled_from(sorted(NAMESPACES)))
         name = f"claim-{i}"
-        cls = draw(_sampled_from(["fast", "local", "local"]))
+        # The first claim of a zoned cluster is, one time in two, on an older zonal PV: bound,
+        # CSI, its zone a label only. VolumeZone's Filter alone rejects the other zones' nodes.
+        legacy = i == 0 and bool(zones) and draw(_booleans())
+        cls = "fast" if legacy else draw(_sampled_from(["fast", "local", "local"]))
         size = draw(_sampled_from(["1Gi", "5Gi", "20Gi"]))
         pvc: dict[str, Any] = {
             "apiVersion": "v1",
@@ -663,12 +666,15 @@ def storage(
         }
         claims.setdefault(ns, []).append(name)
         out.append(pvc)
-        if cls == "local" or draw(_integers(0, 3)) > 0:
-            # A PV for it: bound already or left for VolumeBinding to match. A CSI one is
-            # zonal more often than not (VolumeZone reads only those).
-            node = draw(_sampled_from(nodes))
-            zonal = draw(_integers(0, 3)) > 0 if cls == "fast" else draw(_booleans())
-            by_zone = zonal and "topology.kubernetes.io/zone" in node["metadata"]["labels"]
+        if legacy or cls == "local" or draw(_booleans()):
+            # A PV for it: bound already or left for VolumeBinding to match.
+            zoned_nodes = [
+                n for n in nodes if "topology.kubernetes.io/zone" in n["metadata"]["labels"]
+            ]
+            node = draw(_sampled_from(zoned_nodes if legacy else nodes))
+            by_zone = legacy or (
+                draw(_booleans()) and "topology.kubernetes.io/zone" in node["metadata"]["labels"]
+            )
             key = "topology.kubernetes.io/zone" if by_zone else "kubernetes.io/hostname"
             pv: dict[str, Any] = {
                 "apiVersion": "v1",
@@ -699,18 +705,16 @@ def storage(
                 },
                 "status": {"phase": "Available"},
             }
-            label_only = False
             if cls == "fast":
                 pv["spec"]["csi"] = {"driver": CSI_DRIVER, "volumeHandle": f"h-{i}"}
-                if by_zone and draw(_integers(0, 3)) > 0:
+                if legacy or (by_zone and draw(_booleans())):
                     # Its zone as a label only, as older PVs have it: VolumeZone, not
                     # VolumeBinding, is then the plugin that rejects the other zones (once the
                     # claim is bound to it: VolumeZone leaves unbound claims to VolumeBinding).
                     del pv["spec"]["nodeAffinity"]
-                    label_only = True
             else:
                 pv["spec"]["local"] = {"path": f"/mnt/disk{i}"}
-            if draw(_integers(0, 3)) > 0 if label_only else draw(_booleans()):
+            if legacy or draw(_booleans()):
                 pv["spec"]["claimRef"] = {"namespace": ns, "name": name, "uid": f"uid-pvc-{name}"}
                 pvc["metadata"]["uid"] = f"uid-pvc-{name}"
                 pvc["metadata"]["annotations"] = {"pv.kubernetes.io/bind-completed": "yes"}

@@ -22,8 +22,6 @@ from tests.differential.harness import Outcome, run_case, write_reproduction
 # The default plugins whose Filter must have rejected a node somewhere in a run, and whose
 # Score must have told nodes apart: a generator that stops reaching one fails the run. NodeName
 # is not among them: a pod that names its node is bound, never pending, so its Filter passes.
-# Nor is VolumeZone: the cases reach its PreFilter with zoned PVs, but a node it alone rejects
-# is rare enough that 2,000 cases often have none (a gap of the generator).
 FILTERS = (
     "NodeUnschedulable",
     "TaintToleration",
@@ -33,6 +31,7 @@ FILTERS = (
     "VolumeRestrictions",
     "NodeVolumeLimits",
     "VolumeBinding",
+    "VolumeZone",
     "PodTopologySpread",
     "InterPodAffinity",
     "DynamicResources",

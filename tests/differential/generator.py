@@ -15,7 +15,8 @@ Exclusions, each where upstream is knowingly not followed (docs/testing.md lists
   candidates than the 100 kube-scheduler dry-runs at least: its random starting offset then
   changes only the order candidates are found in, which the distinct start times keep from
   deciding anything;
-- two bound pods of one node never share a host port (`_one_pod_per_host_port`);
+- two bound pods of one node never share a host port (`_one_pod_per_host_port`), and two
+  bound pods never share a ReadWriteOncePod claim (`_one_pod_per_rwop_claim`);
 - a ResourceClaim is used by one pending pod, and a pod bound to a node the dump lacks uses no
   PersistentVolumeClaim (in `clusters`).
 """
@@ -1163,6 +1164,27 @@ def _one_pod_per_host_port(
             in_use.add(key)
 
 
+def _one_pod_per_rwop_claim(
+    pod: dict[str, Any], rwop: set[tuple[str, str]], in_use: set[tuple[str, str]]
+) -> None:
+    """Exclusion: two bound pods never share a ReadWriteOncePod claim. kube-scheduler's
+    VolumeRestrictions counts a claim in use once however many pods use it
+    (volume_restrictions.go:247, IsPVCUsedByPods), and its RemovePod takes one off per pod
+    removed (:73), so a preemption dry-run that removes one of two users frees the claim; Berth
+    counts the users left. Only pods bound around the scheduler can share one."""
+    ns = pod["metadata"]["namespace"]
+    kept = []
+    for v in pod["spec"].get("volumes", []):
+        claim = v.get("persistentVolumeClaim", {}).get("claimName")
+        key = (ns, claim)
+        if claim is not None and key in rwop:
+            if key in in_use:
+                continue
+            in_use.add(key)
+        kept.append(v)
+    pod["spec"]["volumes"] = kept
+
+
 def _without_claims(pod: dict[str, Any]) -> None:
     """Exclusion: a pod on a node the cluster lacks (absent from the dump, or refused by
     validation) uses no PersistentVolumeClaim. Whether kube-scheduler counts it as a
@@ -1194,6 +1216,13 @@ def clusters(draw: st.DrawFn) -> Case:
     n_bound = draw(_integers(0, 6 if large else min(3 * n_nodes, 14)))
     starts = draw(st.permutations(list(range(n_bound))))
     ports_in_use: set[tuple[str, str, int]] = set()
+    rwop = {
+        (o["metadata"]["namespace"], o["metadata"]["name"])
+        for o in volume_objects
+        if o["kind"] == "PersistentVolumeClaim"
+        and "ReadWriteOncePod" in o["spec"].get("accessModes", [])
+    }
+    rwop_in_use: set[tuple[str, str]] = set()
     for i in range(n_bound):
         target = draw(_sampled_from(names)) if draw(_integers(0, 30)) else "node-gone"
         bound = draw(
@@ -1209,6 +1238,7 @@ def clusters(draw: st.DrawFn) -> Case:
             )
         )
         _one_pod_per_host_port(bound, target, ports_in_use)
+        _one_pod_per_rwop_claim(bound, rwop, rwop_in_use)
         if target == "node-gone":
             _without_claims(bound)
         objects.append(bound)

@@ -15,7 +15,14 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from berth.framework.events import NODE, POD, ActionType, ClusterEventWithHint, on
+from berth.framework.events import (
+    DEVICE_CLASS,
+    NODE,
+    POD,
+    ActionType,
+    ClusterEventWithHint,
+    on,
+)
 from berth.framework.plugin import (
     MAX_NODE_SCORE,
     CycleState,
@@ -26,6 +33,7 @@ from berth.framework.plugin import (
     ScorePlugin,
 )
 from berth.framework.status import SKIP, SUCCESS, Status, unresolvable, unschedulable
+from berth.objects.dra import RESOURCE_DEVICE_CLASS_PREFIX
 from berth.objects.node import NodeInfo
 from berth.objects.pod import PodInfo
 from berth.plugins.helpers import broken_linear
@@ -168,7 +176,22 @@ class NodeResourcesFit(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugi
         return (
             on(POD, ActionType.DELETE | ActionType.UPDATE_POD_SCALE_DOWN, self._after_pod_event),
             on(NODE, ActionType.ADD | ActionType.UPDATE_NODE_ALLOCATABLE, self._after_node_change),
+            # a class may now serve an extended resource the pod asks for
+            on(DEVICE_CLASS, ActionType.ADD | ActionType.UPDATE, self._after_device_class),
         )
+
+    def _after_device_class(self, pod: PodInfo, old: Any, new: Any) -> bool:
+        """upstream isSchedulableAfterDeviceClassEvent."""
+        spec = (new.get("spec") if isinstance(new, dict) else None) or {}
+        name = str(spec.get("extendedResourceName") or "")
+        if isinstance(old, dict):
+            if str((old.get("spec") or {}).get("extendedResourceName") or "") == name:
+                return False
+        elif isinstance(new, dict):
+            cls = str((new.get("metadata") or {}).get("name") or "")
+            if RESOURCE_DEVICE_CLASS_PREFIX + cls in pod.requests:
+                return True
+        return bool(name) and name in pod.requests
 
     def _after_pod_event(self, pod: PodInfo, old: Any, new: Any) -> bool:
         """A bound pod deleted, or scaled down in a resource this pod asks for, frees room."""
@@ -184,7 +207,11 @@ class NodeResourcesFit(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugi
         in pods)."""
         if not isinstance(new, NodeInfo):
             return True
-        checked = self._checked(pod)
+        checked = [
+            (r, amount)
+            for r, amount in self._checked(pod)
+            if not self._delegated(r, new.allocatable.get(r, 0))
+        ]
         if any(new.allocatable.get(r, 0) < amount for r, amount in checked):
             return False
         if not isinstance(old, NodeInfo):
@@ -211,6 +238,16 @@ class NodeResourcesFit(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugi
         cycle.write(FIT, self._checked(pod))
         return None, SUCCESS
 
+    def _mapped(self, resource: str) -> bool:
+        """A DeviceClass serves this extended resource (upstream shouldDelegateResourceToDRA's
+        class lookup)."""
+        return self.ports.dra.device_class_for(resource) is not None
+
+    def _delegated(self, resource: str, allocatable: int) -> bool:
+        """upstream shouldDelegateResourceToDRA: a node that does not advertise the resource
+        leaves it to DynamicResources when a class serves it."""
+        return allocatable <= 0 and self._mapped(resource)
+
     def _columns(self, nodes: IndexArray, resource: str) -> tuple[IntArray, IntArray]:
         col = self.state.resource_index.get(resource)
         if col is None:
@@ -227,7 +264,10 @@ class NodeResourcesFit(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugi
         ok: BoolArray = state.requested[:, PODS].take(nodes) < state.alloc[:, PODS].take(nodes)
         for resource, amount in checked:
             alloc, used = self._columns(nodes, resource)
-            ok &= amount <= alloc - used
+            fits = amount <= alloc - used
+            if self._mapped(resource):
+                fits |= alloc <= 0
+            ok &= fits
         return ok
 
     def explain(self, cycle: CycleState, pod: PodInfo, node: int) -> Status:
@@ -242,6 +282,8 @@ class NodeResourcesFit(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugi
             reasons.append(REASON_TOO_MANY_PODS)
         for resource, amount in checked:
             alloc, used = self._columns(one, resource)
+            if self._delegated(resource, int(alloc[0])):
+                continue
             if amount > alloc[0] - used[0]:
                 reasons.append(REASON_INSUFFICIENT % resource)
                 unresolvable_ = unresolvable_ or amount > alloc[0]

@@ -573,3 +573,50 @@ def test_fit_queues_the_pod_when_a_class_starts_serving_its_resource() -> None:
     assert not fit._after_device_class(p, None, device_class(extended="example.com/other"))
     implicit = parse_pod(pod({IMPLICIT: "1"}))
     assert fit._after_device_class(implicit, None, device_class(extended=None))
+
+
+# ----- scoring: calculateDRAExtendedResourceAllocatableRequest --------------------------------
+def test_include_DRA_resource_on_a_node_for_balanced_resource_allocation() -> None:
+    """balanced_allocation_test.go: node1 has 8 devices of the class (DRA 0 -> 1/8), node2
+    none (the resource does not count there)."""
+    dra_name = "extended.resource.dra.io/something"
+
+    def mnode(name: str) -> dict[str, Any]:
+        return {
+            "kind": "Node",
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+            "status": {"allocatable": {"cpu": "3500m", "memory": "40000", "pods": "32"}},
+        }
+
+    def bound(name: str, node: str, *reqs: dict[str, str]) -> Any:
+        raw = pod(*reqs)
+        raw["metadata"] |= {"name": name, "uid": name}
+        raw["spec"]["nodeName"] = node
+        return parse_pod(raw)
+
+    state = ClusterState()
+    for n in ("node1", "node2"):
+        state.upsert_node(parse_node(mnode(n)))
+    state.add_pod(bound("a", "node1", {"cpu": "1000m"}, {"cpu": "2000m"}))
+    state.add_pod(
+        bound("b", "node2", {"cpu": "1000m", "memory": "2000"}, {"cpu": "2000m", "memory": "3000"})
+    )
+    dra = DRAIndex()
+    dra.upsert(device_class("device-class-name", dra_name))
+    devices = node_slice(8)
+    devices["metadata"]["name"] = "node1-test-driver"
+    devices["spec"] |= {"nodeName": "node1", "driver": "test-driver"}
+    devices["spec"]["pool"]["name"] = "node1"
+    dra.upsert(devices)
+    args = {"resources": [{"name": "cpu"}, {"name": "memory"}, {"name": dra_name}]}
+    from berth.plugins.noderesources import BalancedAllocationArgs, NodeResourcesBalancedAllocation
+
+    plugin = NodeResourcesBalancedAllocation(
+        args=BalancedAllocationArgs.model_validate(args),
+        handle=Handle(state=state, ports=Ports(dra=dra)),
+    )
+    incoming = parse_pod(pod({dra_name: "1"}))
+    nodes = state.node_indices()
+    scores = plugin.score(CycleState(), incoming, nodes)
+    got = dict(zip((state.names[i] for i in nodes.tolist()), scores.tolist(), strict=True))
+    assert got == {"node1": 76, "node2": 75}

@@ -14,17 +14,24 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from berth.dra.allocator import DeviceID
 from berth.objects.dra import (
     ALLOCATION_MODE_EXACT_COUNT,
     EXTENDED_RESOURCE_CLAIM_ANNOTATION,
     ClaimInfo,
+    DeviceClassInfo,
     is_dra_extended_resource,
     parse_resource_claim,
 )
 from berth.objects.pod import PodInfo
+from berth.state.cluster import ClusterState, IntArray
 from berth.state.dra import DRAIndex
+from berth.state.nodemasks import terms_mask
 
 # not a valid object name, so it never collides with a claim of the API (specialClaimInMemName)
 SPECIAL_CLAIM_NAME = "<extended-resources>"
@@ -178,10 +185,83 @@ def _container_request(
     return request, mappings
 
 
+# ----- NodeResourcesFit / BalancedAllocation scoring (resource_allocation.go:314) ---------------
+@dataclass(slots=True)
+class _ClassDevices:
+    """The devices of one class per node: how many each node sees, and where each one is."""
+
+    version: tuple[int, int, int]
+    capacity: IntArray  # per node slot
+    where: dict[DeviceID, IntArray]  # device -> the node slots that see it
+
+
+def class_device_counts(
+    cluster: ClusterState, index: DRAIndex, cls: DeviceClassInfo
+) -> tuple[IntArray, IntArray]:
+    """upstream calculateDRAResourceTotals for every node: the devices matching the class's
+    selectors that each node can use (node-local, `allNodes`, a node selector, per device
+    where the slice says so), and how many of them are allocated (in-flight ones included)."""
+    version = (index.slices_version, index.classes_version, cluster.slots_version)
+    found = index.class_devices.get(cls.name)
+    if not isinstance(found, _ClassDevices) or found.version != version:
+        found = _class_devices(cluster, index, cls, version)
+        index.class_devices[cls.name] = found
+    taken = np.zeros(len(found.capacity), dtype=np.int64)
+    if len(index.allocated) < len(found.where):
+        for device in index.allocated:
+            slots = found.where.get(device)
+            if slots is not None:
+                taken[slots] += 1
+    else:
+        for device, slots in found.where.items():
+            if index.is_allocated(device):
+                taken[slots] += 1
+    return found.capacity, taken
+
+
+def _class_devices(
+    cluster: ClusterState, index: DRAIndex, cls: DeviceClassInfo, version: tuple[int, int, int]
+) -> _ClassDevices:
+    n = len(cluster.present)
+    everywhere = np.flatnonzero(cluster.present)
+    capacity = np.zeros(n, dtype=np.int64)
+    where: dict[DeviceID, IntArray] = {}
+
+    def slots_of(node_name: str, all_nodes: bool, selector: Any) -> IntArray:
+        if all_nodes:
+            return everywhere
+        if node_name:
+            slot = cluster.index.get(node_name)
+            return np.array([] if slot is None else [slot], dtype=np.intp)
+        if selector is not None:
+            return everywhere[terms_mask(cluster, selector.terms, everywhere)]
+        return np.zeros(0, dtype=np.intp)
+
+    cache = index.match_cache
+    for sl in index.slices.values():
+        shared = (
+            None
+            if sl.per_device_node_selection
+            else slots_of(sl.node_name, sl.all_nodes, sl.node_selector)
+        )
+        for device in sl.devices:
+            if not all(cache.matches(e, device, sl.driver) is True for e in cls.selectors):
+                continue
+            slots = shared
+            if slots is None:
+                slots = slots_of(device.node_name, device.all_nodes, device.node_selector)
+            if not len(slots):
+                continue
+            capacity[slots] += 1
+            where[(sl.driver, sl.pool, device.name)] = slots
+    return _ClassDevices(version=version, capacity=capacity, where=where)
+
+
 __all__ = [
     "ERR_CANNOT_FIT",
     "ERR_STALE_CLAIM",
     "SPECIAL_CLAIM_NAME",
+    "class_device_counts",
     "extended_requests",
     "for_create",
     "requests_and_mappings",

@@ -36,6 +36,7 @@ from berth.framework.status import SKIP, SUCCESS, Status, unresolvable, unschedu
 from berth.objects.dra import RESOURCE_DEVICE_CLASS_PREFIX
 from berth.objects.node import NodeInfo
 from berth.objects.pod import PodInfo
+from berth.plugins.extendedresources import class_device_counts
 from berth.plugins.helpers import broken_linear
 from berth.plugins.registry import register
 from berth.state.cluster import CPU, MEMORY, PODS, BoolArray, IndexArray, IntArray
@@ -371,6 +372,11 @@ def _allocation_columns(
     out: list[tuple[IntArray, IntArray, int, int]] = []
     for name, weight in resources:
         col = state.resource_index.get(name)
+        if is_scalar_resource(name) and pod.requests.get(name, 0) > 0:
+            served = _served_by_devices(plugin, pod, nodes, name, col)
+            if served is not None:
+                out.append((*served, weight, pod.requests[name]))
+                continue
         if col is None or (name not in NATIVE and not is_scalar_resource(name)):
             # upstream scores cpu, memory, ephemeral-storage and scalar resources only; any
             # other name (`pods`, `storage`) is (0, 0) there and left out of the score.
@@ -388,6 +394,31 @@ def _allocation_columns(
             req = state.requested[:, col].take(nodes) + want
         out.append((state.alloc[:, col].take(nodes), req, weight, want))
     return out
+
+
+def _served_by_devices(
+    plugin: NodeResourcesFit | NodeResourcesBalancedAllocation,
+    pod: PodInfo,
+    nodes: IndexArray,
+    name: str,
+    col: int | None,
+) -> tuple[IntArray, IntArray] | None:
+    """upstream calculateResourceAllocatableRequest for an extended resource a DeviceClass
+    serves: on a node that does not advertise it, the class's devices the node sees are its
+    allocatable and the allocated ones its requests (nodes with neither keep theirs)."""
+    cls = plugin.ports.dra.device_class_for(name)
+    if cls is None:
+        return None
+    state = plugin.state
+    zero = np.zeros(len(nodes), dtype=np.int64)
+    alloc = state.alloc[:, col].take(nodes) if col is not None else zero
+    used = state.requested[:, col].take(nodes) if col is not None else zero
+    capacity, taken = class_device_counts(state, plugin.ports.dra, cls)
+    devices, allocated = capacity.take(nodes), taken.take(nodes)
+    from_devices = (alloc == 0) & (devices > 0)
+    alloc = np.where(from_devices, devices, alloc)
+    used = np.where(from_devices, allocated, used)
+    return alloc, used + pod.requests[name]
 
 
 def _allocation_matrix(

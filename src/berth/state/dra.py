@@ -104,6 +104,9 @@ class DRAIndex(Store):
         self.extended: dict[str, DeviceClassInfo] = {}
         # pod uid -> "namespace/name" of its special extended-resource claim
         self.extended_claims: dict[str, str] = {}
+        # class name -> its devices per node, for scoring extended resources (kept by
+        # berth.plugins.extendedresources against the versions below)
+        self.class_devices: dict[str, Any] = {}
         self.templates: dict[str, TemplateInfo] = {}
         # Reserve's allocations not yet in the API (uid -> claim with status.allocation)
         self.in_flight: dict[str, ClaimInfo] = {}

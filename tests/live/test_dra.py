@@ -578,4 +578,15 @@ def test_extended_resources_backed_by_a_device_class_get_devices(
                 assert not seen & set(devices)
                 seen |= set(devices)
 
+            # the claim goes with its pod (owned by it: deallocated and deleted)
+            first = listed[names[0]]["status"]["extendedResourceClaimStatus"]
+            await call(
+                conn, "DELETE", f"/api/v1/namespaces/default/pods/{names[0]}?gracePeriodSeconds=0"
+            )
+
+            async def claim_deleted() -> bool:
+                return first["resourceClaimName"] not in await claims(conn)
+
+            await eventually(claim_deleted, timeout=60)
+
     asyncio.run(main())

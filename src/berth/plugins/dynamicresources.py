@@ -18,6 +18,11 @@ Upstream: pkg/scheduler/framework/plugins/dynamicresources/dynamicresources.go (
   front's claim writer (offline: into the state), then, live, waits for the devices' binding
   conditions (`bindingTimeout`); PostFilter deallocates an allocated claim that no node could use
   and nobody else holds.
+- Extended resources a DeviceClass serves (extendeddynamicresources.go, the pod-side helpers in
+  plugins/extendedresources.py): PreFilter adds the pod's special claim (an earlier cycle's, or
+  one in memory), Filter gives each set of resources the nodes leave to DRA its own variant of
+  it, PreBind creates it and writes the pod's `status.extendedResourceClaimStatus`; Unreserve
+  and PostFilter delete a created one.
 
 Filter is vectorised: for pods whose claims are plain counts (ExactCount requests without
 constraints, admin access or subrequests) over "clean" pools (complete, one generation, no

@@ -344,6 +344,8 @@ CALLS = [
     ("resource.k8s.io", "resourceclaimtemplates", "watch"),
     ("resource.k8s.io", "devicetaintrules", "watch"),
     ("resource.k8s.io", "resourceclaims", "update"),  # the delete-protection finalizer
+    ("resource.k8s.io", "resourceclaims", "create"),  # the special claim of extended resources
+    ("resource.k8s.io", "resourceclaims", "delete"),  # ... deleted by Unreserve or PostFilter
     ("resource.k8s.io", "resourceclaims/status", "update"),  # allocation, reservedFor
     ("resource.k8s.io", "resourceclaims/status", "patch"),  # Unreserve
     ("resource.k8s.io", "resourceclaims/binding", "update"),  # granular status authorization
@@ -365,9 +367,17 @@ def test_rbac_is_least_privilege(name: str) -> None:
         assert "secrets" not in r["resources"]
         assert not {"deletecollection", "escalate", "bind", "impersonate"} & set(r["verbs"])
         if "delete" in r["verbs"]:
-            # The one exception: preemption deletes victim pods, in a rule of its own that
-            # grants nothing else (no other verb, no other resource, no subresource).
-            assert r == {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]}
+            # The two exceptions, each in a rule of its own that grants nothing else (no other
+            # verb, no other resource, no subresource): preemption deletes victim pods, and
+            # DynamicResources deletes the special claim it made for a pod's extended resources.
+            assert r in (
+                {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]},
+                {
+                    "apiGroups": ["resource.k8s.io"],
+                    "resources": ["resourceclaims"],
+                    "verbs": ["delete"],
+                },
+            )
     for group, resource, verb in [
         ("", "nodes", "update"),
         ("", "nodes", "delete"),
@@ -381,7 +391,6 @@ def test_rbac_is_least_privilege(name: str) -> None:
         ("", "events", "patch"),
         ("events.k8s.io", "events", "update"),
         ("resource.k8s.io", "resourceclaims", "patch"),
-        ("resource.k8s.io", "resourceclaims", "create"),
         ("resource.k8s.io", "resourceslices", "update"),
     ]:
         assert not allowed(docs, group, resource, verb), (group, resource, verb)

@@ -18,15 +18,18 @@ import yaml
 from berth.cli import main
 from berth.config import parse_config
 from tests.deploy.render import (
+    CHART,
     DEPLOY,
     HELM_OPTIONS,
     KUSTOMIZATIONS,
     Doc,
     documents,
+    gotool,
     helm,
     kubectl,
     kustomize,
     run,
+    set_flags,
 )
 from tests.deploy.schemas import validate
 
@@ -382,8 +385,6 @@ def test_the_rebalancer_loops_leader_elected_with_its_own_least_privilege(name: 
 def test_the_chart_refuses_a_rebalancer_without_metrics() -> None:
     import subprocess
 
-    from tests.deploy.render import CHART, gotool
-
     done = subprocess.run(
         [gotool("helm"), "template", "berth", CHART, "--set", "rebalance.enabled=true"],
         capture_output=True,
@@ -532,3 +533,41 @@ def test_the_install_guides_overlay_points_the_manifests_at_your_image(tmp_path:
     (ours_c,) = ours[("Deployment", "berth")]["spec"]["template"]["spec"]["containers"]
     ours_c["image"] = "berth:0.1.0"  # the one difference
     assert ours == shipped
+
+
+def test_the_install_guides_rebalance_overlay_and_its_dry_run(tmp_path: Path) -> None:
+    text = (DEPLOY.parent / "docs" / "install.md").read_text()
+    section = text[text.index("## The rebalancer") : text.index("## Beside kube-scheduler")]
+    overlay_text, dry_run = (
+        textwrap.dedent(b)
+        for b in re.findall(r"```yaml\n(# my-berth-rebalance/.*?)```", section, re.S)
+    )
+    (tmp_path / "deploy").symlink_to(DEPLOY)
+    overlay = tmp_path / "my-berth-rebalance"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(overlay_text)
+    docs = documents(run(kubectl(), "kustomize", overlay))
+    (container,) = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "registry.example.com/berth:0.1.0"
+    assert "--apply" in container["args"]
+    ours, shipped = normalised(docs), normalised(kustomize("rebalance"))
+    (ours_c,) = ours[("Deployment", "berth-rebalance")]["spec"]["template"]["spec"]["containers"]
+    ours_c["image"] = "berth:0.1.0"  # the one difference
+    assert ours == shipped
+    # the dry run: the same with --dry-run for --apply
+    (overlay / "kustomization.yaml").write_text(overlay_text + dry_run)
+    (container,) = one(documents(run(kubectl(), "kustomize", overlay)), "Deployment")["spec"][
+        "template"
+    ]["spec"]["containers"]
+    assert "--apply" not in container["args"] and "--dry-run" in container["args"]
+    # the guide's helm install renders the chart's rebalancer, acting
+    (command,) = re.findall(r"```sh\n(helm install berth .*?)```", section, re.S)
+    flags = re.findall(r"--set (\S+)", command)
+    chart = documents(
+        run(gotool("helm"), "template", "berth", CHART, "-n", "kube-system", *set_flags(flags))
+    )
+    rebalancer = next(
+        d for d in chart if d["metadata"]["name"] == "berth-rebalance" and d["kind"] == "Deployment"
+    )
+    (c,) = rebalancer["spec"]["template"]["spec"]["containers"]
+    assert c["image"].startswith("registry.example.com/berth:") and "--apply" in c["args"]

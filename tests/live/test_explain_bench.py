@@ -3,12 +3,15 @@ node pools, a tainted GPU pool, node affinity, required pod anti-affinity, zone 
 tolerations, preferred pod affinity), on the embedded cluster and the real control plane.
 
 The running scheduler's decisions are recorded as it makes them: the pod, the node, its own
-totals and per-plugin scores, and where every pod of its state was at that moment. The run's
+totals and per-plugin scores, its scan position and node order, and where every pod of its
+state was at that moment. The cluster has 120 nodes, so most decisions score only a share of
+the feasible nodes (percentageOfNodesToScore), from where the previous scan stopped. The run's
 objects are then read back from the API server and replayed in decision order on a fresh
 engine fed as `berth explain --dump` feeds one: before each decision the replayed state must be
-the one the scheduler had, then explain must name the scheduler's node (among its winners on a
-tie, which the scheduler draws at random), score the same nodes with the same totals and the
-same plugin scores; then the pod is bound where the scheduler put it and the next one replayed.
+the one the scheduler had (pods, nodes, scan order); explain, at the scheduler's scan position,
+must name the nodes the scheduler scored with its totals and its node among the best (a tie is
+drawn at random), and where every feasible node was scored, the same plugin scores; then the
+pod is bound where the scheduler put it and the next one replayed.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from tests.live.conftest import eventually, running
 from tests.upstream import SERVERS, clusters
 
 WORKLOAD = "Mixed"
-SIZE = Size("live", nodes=30, running=30, pods=300)  # under 100 nodes: every node is scored
+SIZE = Size("live", nodes=120, running=120, pods=300)
 
 
 @pytest.fixture(params=SERVERS)
@@ -56,6 +59,8 @@ class Decision:
     totals: dict[str, int]  # the scheduler's weighted totals of the nodes it scored
     plugins: dict[str, dict[str, int]]  # plugin -> node -> normalised score
     seen: dict[str, str | None]  # every pod of the scheduler's state -> its node, at that moment
+    start: int  # the scheduler's scan position before the decision
+    order: list[str]  # the nodes in its scan order
     message: str = ""
 
 
@@ -68,6 +73,10 @@ def record_decisions(engine: Engine) -> list[Decision]:
     def recording(pod: Any, **kwargs: Any) -> Any:
         state = engine.state
         seen = {key: state.node_of(key) for key in state.pods}
+        scheduler = engine.scheduler_for(pod.scheduler_name)
+        assert scheduler is not None
+        start = scheduler.next_start_index
+        order = [state.names[i] for i in state.node_indices().tolist()]
         outcome = schedule(pod, **{**kwargs, "explain_scores": True})
         if isinstance(outcome, Reserved):
             result = outcome.result
@@ -79,9 +88,13 @@ def record_decisions(engine: Engine) -> list[Decision]:
                     names[i]: int(t)
                     for i, t in zip(result.scored.tolist(), result.totals.tolist(), strict=True)
                 }
-            decisions.append(Decision(pod.key, outcome.node, totals, result.plugin_scores, seen))
+            decisions.append(
+                Decision(pod.key, outcome.node, totals, result.plugin_scores, seen, start, order)
+            )
         elif isinstance(outcome, Unschedulable):
-            decisions.append(Decision(pod.key, None, {}, {}, seen, outcome.fit.message))
+            decisions.append(
+                Decision(pod.key, None, {}, {}, seen, start, order, outcome.fit.message)
+            )
         return outcome
 
     engine.schedule = recording  # type: ignore[method-assign]
@@ -179,28 +192,42 @@ def test_explain_agrees_with_every_decision_of_a_bench_run(
     engine = Engine(config=parse_config(config), seed=0)
     from_dump(engine, dump_of([*final_nodes, *start]))
     feed = Feed(state=engine.state, ports=engine.ports, responsible=engine.schedules)
-    ties = 0
+    scheduler = engine.scheduler_for("berth")
+    assert scheduler is not None
+    ties = sampled = 0
     for k, d in enumerate(decisions):
         state = engine.state
         assert {key: state.node_of(key) for key in state.pods} == d.seen, (k, d.pod)
+        assert [state.names[i] for i in state.node_indices().tolist()] == d.order
+        scheduler.next_start_index = d.start  # where the scheduler's scan stood
         expl = explain(engine, parse_pod(pending_version(by_key[d.pod])))
         if d.node is None:
             assert expl.winners == [] and d.message.startswith(expl.message), (d.pod, expl.message)
             continue
-        assert d.node in expl.winners, (k, d.pod, d.node, expl.winners)
-        ties += len(expl.winners) > 1
-        assert expl.scored_by_scheduler == len(expl.feasible)
-        assert set(expl.feasible) == set(d.totals), (d.pod, expl.feasible, d.totals)
-        totals = {v.node: v.total for v in expl.nodes if v.feasible}
-        assert totals == d.totals, d.pod
-        for plugin, scores in d.plugins.items():
-            mine = {v.node: v.scores[plugin].normalized for v in expl.nodes if v.feasible}
-            assert mine == scores, (d.pod, plugin)
+        if expl.scored_by_scheduler < len(expl.feasible):
+            # it scored a share of the feasible nodes from its scan position: explain names
+            # the same nodes in the same order, with the scheduler's totals, and its pick
+            sampled += 1
+            assert list(expl.sampled.items()) == list(d.totals.items()), d.pod
+            assert d.node in expl.sampled_winners, (k, d.pod, d.node, expl.sampled_winners)
+            ties += len(expl.sampled_winners) > 1
+        else:
+            assert d.node in expl.winners, (k, d.pod, d.node, expl.winners)
+            ties += len(expl.winners) > 1
+            assert set(expl.feasible) == set(d.totals), (d.pod, expl.feasible, d.totals)
+            totals = {v.node: v.total for v in expl.nodes if v.feasible}
+            assert totals == d.totals, d.pod
+            for plugin, scores in d.plugins.items():
+                mine = {v.node: v.scores[plugin].normalized for v in expl.nodes if v.feasible}
+                assert mine == scores, (d.pod, plugin)
         if d is placed[-1]:
             check_the_command(tmp_path, final_nodes, by_key, d, expl)
         feed.apply("Pod", pending_version(by_key[d.pod]), by_key[d.pod])
-    # Mixed's plain pods on identical nodes draw among equal totals: the test met both kinds
-    assert len(placed) == len(pending) and 0 < ties < len(placed), ties
+    assert len(placed) == len(pending)
+    # both kinds of decision were met: a share of the nodes scored (the cluster starts with
+    # more than 100 nodes to fit on) and all of them (once fewer than 100 had room), and
+    # draws among equal totals (Mixed's plain pods on identical nodes)
+    assert 0 < sampled < len(placed) and 0 < ties < len(placed), (sampled, ties)
 
 
 def check_the_command(
@@ -235,5 +262,8 @@ def check_the_command(
     )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    assert doc["winners"] == expl.winners and last.node in doc["winners"]
-    assert {n: v["total"] for n, v in doc["nodes"].items() if v["feasible"]} == last.totals
+    assert doc["winners"] == expl.winners
+    assert doc["scoredByScheduler"] == expl.scored_by_scheduler
+    assert {n: v["total"] for n, v in doc["nodes"].items() if v["feasible"]} == {
+        v.node: v.total for v in expl.nodes if v.feasible
+    }

@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from berth.cluster import gotime
+
 JSON = dict[str, Any]
 
 # resource key → [(path, micro)], "[]" marks a list of objects.
@@ -43,7 +45,13 @@ def format_time(value: str, *, micro: bool) -> str:
     try:
         parsed = datetime.datetime.fromisoformat(value)
     except ValueError:
-        return value
+        try:  # what Go's decoder reads and Python's does not (a one-digit hour, a comma)
+            go = gotime.parse(gotime.RFC3339_MICRO if micro else gotime.RFC3339, value)
+        except gotime.ParseError:
+            return value
+        if go is None:
+            return value
+        parsed = go
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(datetime.UTC)
     if micro:

@@ -27,6 +27,7 @@ from berth.explain import (
     SCORE_RESULT,
     SELECTED_NODE,
     Explanation,
+    conclusion,
     explain,
     simulator_annotations,
 )
@@ -35,7 +36,7 @@ from berth.simulate import Decision, Simulation
 from tests.builders import node, pod
 
 # Under 100 nodes the scheduler scores every feasible node, as explain does (above, it scores
-# a share: explain says how many, and its winner may be a node the scheduler did not look at).
+# a share: see the test of the sampled share below).
 SIZE = Size("explain", nodes=40, running=60, pods=240)
 WORKLOADS = list(builtin_workloads())
 
@@ -52,14 +53,14 @@ class Explained(Simulation):
         return await super()._decide(pod)
 
 
-def workload_dump(name: str) -> tuple[Any, Any]:
+def workload_dump(name: str, size: Size = SIZE) -> tuple[Any, Any]:
     workload = builtin_workloads()[name]
-    nodes = workload.nodes(SIZE)
+    nodes = workload.nodes(size)
     items = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
         *nodes,
-        *workload.running_pods(SIZE, nodes),
-        *workload.pending_pods(SIZE),
+        *workload.running_pods(size, nodes),
+        *workload.pending_pods(size),
     ]
     for k, raw in enumerate(items):  # creation order is queue order, as berth bench creates them
         raw["metadata"].setdefault(
@@ -110,6 +111,43 @@ def test_explain_agrees_with_every_decision_of_a_run(workload: str) -> None:
     # explaining left the decisions as they were
     again = list(Simulation(dump=workload_dump(workload)[0], config=config, seed=7).run())
     assert [(d.pod, d.node) for d in again] == [(d.pod, d.node) for d in decisions]
+
+
+# Above 100 nodes the scheduler scores a share of the feasible nodes, from where its last scan
+# stopped: explain names that share, from the scheduler's own scan position, and its pick.
+SAMPLED_SIZE = Size("explain-sampled", nodes=160, running=160, pods=120)
+
+
+@pytest.mark.parametrize("workload", ["SchedulingBasic", "Mixed"])
+def test_above_100_nodes_explain_names_the_nodes_the_scheduler_scores_and_its_pick(
+    workload: str,
+) -> None:
+    dump, raw_config = workload_dump(workload, SAMPLED_SIZE)
+    config = parse_config(raw_config)
+    sim = Explained(dump=dump, config=config, seed=7)
+    decisions = list(sim.run())
+    sampled = 0
+    for d in decisions:
+        expl = sim.explained[d.pod]
+        if d.node is None or d.preempted:
+            continue
+        assert expl.scored_by_scheduler == len(d.scores) <= len(expl.feasible), d.pod
+        if expl.scored_by_scheduler == len(expl.feasible):
+            assert d.node in expl.winners and not expl.sampled, d.pod
+            continue
+        sampled += 1
+        # the same nodes, in the same scan order, with the scheduler's own totals
+        assert expl.sampled == d.scores and list(expl.sampled) == list(d.scores), d.pod
+        assert d.node in expl.sampled_winners, (d.pod, d.node, expl.sampled_winners)
+        assert f"from its scan position {expl.start_index}" in conclusion(expl)
+    assert sampled > len(decisions) // 2
+    # explaining left the scan position (and so every decision) as it was
+    again = list(Simulation(dump=dump_again(workload), config=config, seed=7).run())
+    assert [(d.pod, d.node) for d in again] == [(d.pod, d.node) for d in decisions]
+
+
+def dump_again(workload: str) -> Any:
+    return workload_dump(workload, SAMPLED_SIZE)[0]
 
 
 def small_cluster() -> list[dict[str, Any]]:

@@ -47,6 +47,9 @@ def test_the_key_follows_go_sources_and_go_sum(tmp_path: Path) -> None:
     assert changed != key
     (source / "go.sum").write_text((source / "go.sum").read_text() + "\n")
     assert source_key(source) not in (key, changed)
+    now = source_key(source)
+    (source / "cmd" / "berth-upstream" / "extra_test.go").write_text("package main\n")
+    assert source_key(source) == now  # a test file is not in the binary
 
 
 def test_find_binary_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,8 +5,9 @@ embedded cluster decodes the protobuf bodies client-go's typed clients send as u
 
 Each field is [json name, kind, flags]: kind is a scalar (string, int, bool, double, bytes),
 `msg:PKG.Type`, a special (`quantity`, `intorstring`, `time`, `microtime`, `duration`, `raw`,
-`fieldsv1`), `[]KIND` or `map:KIND`; flags `o` (omitempty: a zero value is not shown in JSON)
-and `p` (a pointer: a zero value on the wire is a value).
+`fieldsv1`), `[]KIND` or `map:KIND`; flags `o` (omitempty: a zero value is not shown in JSON),
+`p` (a pointer: a zero value on the wire is a value) and `i` (an embedded struct inlined into
+its parent's JSON, as `DeviceConfiguration` in resource.k8s.io's configurations).
 
     .venv/bin/python tools/gen_proto_types.py
 """
@@ -31,6 +32,7 @@ PACKAGES = {
     "k8s.io/api/events/v1": MOD / "api@v0.37.2/events/v1",
     "k8s.io/api/rbac/v1": MOD / "api@v0.37.2/rbac/v1",
     "k8s.io/api/autoscaling/v1": MOD / "api@v0.37.2/autoscaling/v1",
+    "k8s.io/api/resource/v1": MOD / "api@v0.37.2/resource/v1",
     "k8s.io/apimachinery/pkg/apis/meta/v1": MOD / "apimachinery@v0.37.2/pkg/apis/meta/v1",
 }
 SPECIAL = {
@@ -136,15 +138,21 @@ def main() -> None:
             return
         out[name] = {}
         for field, go, tag in structs[name]:
-            proto = re.search(r'protobuf:"(\w+),(\d+),(\w+),name=(\w+)', tag)
+            # required fields have no opt/rep part: `protobuf:"bytes,2,name=spec"`
+            proto = re.search(r'protobuf:"(\w+),(\d+),(?:(\w+),)?name=(\w+)', tag)
             if proto is None:
                 continue
             js = re.search(r'json:"([^"]*)"', tag)
             parts = (js.group(1) if js else field).split(",")
-            json_name = parts[0] or field
+            embedded = field == go.lstrip("*").rsplit(".", 1)[-1]
+            # an embedded struct without a JSON name is inlined into its parent's JSON
+            inline = embedded and not parts[0]
+            json_name = "" if inline else parts[0] or field
             kind = resolve(go, name)
-            flags = ("o" if "omitempty" in parts or "omitzero" in parts else "") + (
-                "p" if go.startswith("*") else ""
+            flags = (
+                ("o" if "omitempty" in parts or "omitzero" in parts else "")
+                + ("p" if go.startswith("*") else "")
+                + ("i" if inline else "")
             )
             out[name][proto.group(2)] = [json_name, kind, flags]
             for ref in re.findall(r"msg:(\S+)", kind):

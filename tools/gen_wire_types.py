@@ -23,8 +23,8 @@ OUT = Path(__file__).resolve().parents[1] / "src" / "berth" / "cluster" / "wire_
 SPECIAL = {
     "io.k8s.apimachinery.pkg.api.resource.Quantity": "quantity",  # string or number
     "io.k8s.apimachinery.pkg.util.intstr.IntOrString": "intorstring",
-    "io.k8s.apimachinery.pkg.apis.meta.v1.Time": "string",
-    "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime": "string",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.Time": "time",  # RFC 3339
+    "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime": "microtime",  # six fractional digits
     "io.k8s.apimachinery.pkg.runtime.RawExtension": "any",
     "io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1": "any",
     "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSON": "any",

@@ -324,10 +324,8 @@ def run(
     import os
     import signal
 
-    import yaml
-    from kubernetes.aio.config.config_exception import ConfigException
-
     from berth.explain_command import DEBUG_TOKEN_ENV
+    from berth.inputs import connect_or_fail
     from berth.kube.client import NoClusterConfigured, connect
     from berth.run import Runner, RunOptions, default_identity
     from berth.secretfile import TokenError, read_token
@@ -362,13 +360,12 @@ def run(
     async def main_async() -> int:
         embedded = None
         try:
-            connection = await connect(
-                kubeconfig=kubeconfig,
+            connection = await connect_or_fail(
+                kubeconfig,
+                timeout=model.clientConnection.timeout,
                 qps_burst=model.clientConnection.burst,
-                request_timeout=model.clientConnection.timeout,
+                no_cluster=None,
             )
-        except (FileNotFoundError, ConfigException, yaml.YAMLError) as exc:
-            _fail(f"cannot load the kubeconfig: {exc}", code=2)
         except NoClusterConfigured:
             from berth.cluster import AsyncEmbeddedCluster
 

@@ -3,7 +3,9 @@
 For every node, each filter's verdict with upstream's reasons (every filter is asked, not only
 up to the first rejection, so a user sees all that stands in the way; the scheduler's own status
 is the first rejection, as upstream reports it); for the feasible nodes, every score plugin's raw,
-normalised and weighted score; the winner and its margin. A bound pod is explained as of now: it
+normalised and weighted score; the winner and its margin; and, where the scheduler scores only
+a share of the feasible nodes (percentageOfNodesToScore), that share from its scan position and
+its pick among them. A bound pod is explained as of now: it
 is taken off its node inside a what-if, decided again and put back ("would it still go there?").
 Nothing is assumed, reserved, bound or preempted and the scheduler's scan position is left as it
 was, so a running scheduler can explain on its own state between two decisions.
@@ -75,6 +77,12 @@ class Explanation:
     gated: str = ""  # a PreEnqueue plugin holds the pod back (scheduling gates)
     pre_filter: str = ""  # PreFilter's rejection, "Plugin: reasons"
     scored_by_scheduler: int = 0  # how many feasible nodes the scheduler itself would score
+    # When that is fewer than the feasible nodes (percentageOfNodesToScore): the ones it would
+    # score from its scan position `start_index` now, and the best of them as it totals them
+    # (NormalizeScore over those nodes only), which is the scheduler's own pick.
+    start_index: int = 0
+    sampled: dict[str, int] = field(default_factory=dict)  # node -> total, in scan order
+    sampled_winners: list[str] = field(default_factory=list)
     usage: dict[str, dict[str, float]] = field(default_factory=dict)  # node -> requested share
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # metric -> node -> value
 
@@ -111,6 +119,9 @@ class Explanation:
             "runnerUp": self.runner_up,
             "wouldStay": self.would_stay,
             "scoredByScheduler": self.scored_by_scheduler,
+            "startIndex": self.start_index,
+            "sampled": self.sampled,
+            "sampledWinners": self.sampled_winners,
             "nodes": {
                 v.node: {
                     "feasible": v.feasible,
@@ -159,6 +170,9 @@ class Explanation:
             gated=doc.get("gated") or "",
             pre_filter=doc.get("preFilter") or "",
             scored_by_scheduler=int(doc.get("scoredByScheduler") or 0),
+            start_index=int(doc.get("startIndex") or 0),
+            sampled={n: int(t) for n, t in (doc.get("sampled") or {}).items()},
+            sampled_winners=list(doc.get("sampledWinners") or ()),
             usage=dict(doc.get("usage") or {}),
             metrics=dict(doc.get("metrics") or {}),
         )
@@ -234,10 +248,14 @@ def _explain(scheduler: Scheduler, pod: PodInfo, current: str | None) -> Explana
         usage=requested_share(state),
     )
     if len(feasible):
+        candidates = _candidates(nodes, diagnosis.absent)
         out.scored_by_scheduler = min(
-            len(feasible), num_feasible_nodes_to_find(fwk.percentage_of_nodes_to_score, len(nodes))
+            len(feasible),
+            num_feasible_nodes_to_find(fwk.percentage_of_nodes_to_score, len(candidates)),
         )
         _score(scheduler, pod, feasible, diagnosis.cycle, verdicts, out)
+        if out.scored_by_scheduler < len(feasible):
+            _sample(scheduler, pod, feasible, candidates, len(nodes), out)
     else:
         out.message = FitError(pod=pod, diagnosis=diagnosis).message
     order = sorted(
@@ -246,6 +264,39 @@ def _explain(scheduler: Scheduler, pod: PodInfo, current: str | None) -> Explana
     )
     out.nodes = order
     return out
+
+
+def _candidates(nodes: Any, absent: Any) -> Any:
+    """The nodes the scan walks: all, less those PreFilter's result leaves out."""
+    if absent is not None and len(absent[0]):
+        return nodes[~np.isin(nodes, absent[0])]
+    return nodes
+
+
+def _sample(
+    scheduler: Scheduler,
+    pod: PodInfo,
+    feasible: Any,
+    candidates: Any,
+    num_all_nodes: int,
+    out: Explanation,
+) -> None:
+    """The feasible nodes the scheduler would score from its scan position now (its own walk,
+    its position restored after), and its pick among them: scored on their own, as it scores
+    them, since NormalizeScore depends on the nodes scored together."""
+    start = scheduler.next_start_index
+    try:
+        sampled = scheduler._take_feasible(feasible, candidates, num_all_nodes)
+    finally:
+        scheduler.next_start_index = start
+    names = scheduler.state.names
+    totals, _ = scheduler.prioritize(pod, sampled)
+    best = int(totals.max())
+    out.start_index = start
+    out.sampled = {names[i]: int(t) for i, t in zip(sampled.tolist(), totals.tolist(), strict=True)}
+    out.sampled_winners = sorted(
+        names[i] for i, t in zip(sampled.tolist(), totals.tolist(), strict=True) if t == best
+    )
 
 
 def _verdict(node: str, status: Status | None) -> NodeVerdict:
@@ -267,9 +318,7 @@ def _every_filter(
     names = scheduler.state.names
     cycle = CycleState()
     fwk.run_pre_filter(cycle, pod)
-    candidates = nodes
-    if absent is not None and len(absent[0]):
-        candidates = nodes[~np.isin(nodes, absent[0])]
+    candidates = _candidates(nodes, absent)
     for plugin in fwk.filter:
         if plugin.name in cycle.skip_filter:
             for idx in candidates.tolist():
@@ -413,8 +462,14 @@ def conclusion(expl: Explanation) -> str:
     if expl.scored_by_scheduler < len(expl.feasible):
         text += (
             f" (the scheduler itself scores {expl.scored_by_scheduler} of the "
-            f"{len(expl.feasible)} feasible nodes, percentageOfNodesToScore)"
+            f"{len(expl.feasible)} feasible nodes, percentageOfNodesToScore"
         )
+        if expl.sampled_winners:
+            text += (
+                f"; from its scan position {expl.start_index} its best is "
+                f"{' or '.join(expl.sampled_winners)}"
+            )
+        text += ")"
     return text
 
 

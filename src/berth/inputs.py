@@ -78,11 +78,19 @@ def read_dump_or_fail(path: str) -> Dump:
         raise BadInput(str(exc)) from None
 
 
+NO_CLUSTER = "no cluster configured: give --kubeconfig or --dump"
+
+
 async def connect_or_fail(
-    kubeconfig: str | None, *, timeout: float, qps_burst: int = 100
+    kubeconfig: str | None,
+    *,
+    timeout: float,
+    qps_burst: int = 100,
+    no_cluster: str | None = NO_CLUSTER,
 ) -> Connection:
     """A connection to the configured cluster (the kubeconfig, $KUBECONFIG, ~/.kube/config or
-    in-cluster), or a one-line error."""
+    in-cluster), or a one-line error: an unusable kubeconfig, or `no_cluster` when none is
+    configured (None: NoClusterConfigured goes to the caller, which has a fallback)."""
     import yaml
     from kubernetes.aio.config.config_exception import ConfigException
 
@@ -91,12 +99,15 @@ async def connect_or_fail(
     try:
         return await connect(kubeconfig=kubeconfig, request_timeout=timeout, qps_burst=qps_burst)
     except (FileNotFoundError, ConfigException, yaml.YAMLError) as exc:
-        raise BadInput(f"cannot load the kubeconfig: {exc}") from None
+        raise BadInput(f"cannot load the kubeconfig: {' '.join(str(exc).split())}") from None
     except NoClusterConfigured:
-        raise BadInput("no cluster configured: give --kubeconfig or --dump") from None
+        if no_cluster is None:
+            raise
+        raise BadInput(no_cluster) from None
 
 
 __all__ = [
+    "NO_CLUSTER",
     "cluster_options",
     "config_option",
     "connect_or_fail",

@@ -111,7 +111,9 @@ def test_pod_lifecycle(kc: tuple[EmbeddedCluster, dict[str, str]], tmp_path: Pat
             "metadata": {"name": "web.scheduled"},
             "reason": "Scheduled",
             "type": "Normal",
-            "eventTime": "2026-01-01T00:00:00.000000Z",
+            # not a whole second: the client would send it without the six digits a
+            # MicroTime needs, which kube-apiserver refuses
+            "eventTime": "2026-01-01T00:00:00.123456Z",
             "action": "Binding",
             "reportingController": "berth",
             "reportingInstance": "berth-0",

@@ -21,13 +21,26 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 CHART = DEPLOY / "helm" / "berth"
-KUSTOMIZATIONS = ("", "scheduler", "with-prometheus", "with-webhook", "extender")
+KUSTOMIZATIONS = ("", "scheduler", "with-prometheus", "with-webhook", "extender", "rebalance")
 # Every option of the chart, each set at least once (the kustomize variants' counterparts first).
 HELM_OPTIONS: dict[str, list[str]] = {
     "scheduler": [],
     "with-prometheus": ["prometheus.enabled=true", "serviceMonitor.enabled=true"],
     "with-webhook": ["webhook.enabled=true"],
     "extender": ["mode=extender"],
+    "rebalance": ["prometheus.enabled=true", "rebalance.enabled=true"],
+    "rebalance-custom": [
+        "rebalance.enabled=true",
+        "rebalance.apply=false",
+        "rebalance.replicas=1",
+        "rebalance.leaseName=berth-r",
+        "rebalance.metricsPort=10300",
+        "rebalance.settings.interval=30s",
+        "rebalance.resources.requests.cpu=50m",
+        "prometheus.enabled=true",
+        "prometheus.weight=3",
+        "networkPolicy.enabled=false",
+    ],
     "extender-node-cache": ["mode=extender", "extender.nodeCacheCapable=true", "extender.weight=3"],
     "tls-create": ["tls.create=true", "serviceMonitor.enabled=true"],
     "minimal": [

@@ -18,15 +18,18 @@ import yaml
 from berth.cli import main
 from berth.config import parse_config
 from tests.deploy.render import (
+    CHART,
     DEPLOY,
     HELM_OPTIONS,
     KUSTOMIZATIONS,
     Doc,
     documents,
+    gotool,
     helm,
     kubectl,
     kustomize,
     run,
+    set_flags,
 )
 from tests.deploy.schemas import validate
 
@@ -67,9 +70,8 @@ def test_every_object_is_valid_strictly(name: str) -> None:
 
 @pytest.mark.parametrize("name", RENDERINGS)
 def test_the_configuration_loads(name: str) -> None:
-    (cfg,) = configs(rendered(name))
-    config = parse_config(cfg)
-    assert config.profiles
+    loaded = [parse_config(cfg) for cfg in configs(rendered(name))]
+    assert loaded and all(config.profiles for config in loaded)
 
 
 @pytest.mark.parametrize("name", RENDERINGS)
@@ -89,12 +91,17 @@ def test_pods_are_non_root_on_a_read_only_root_fs_with_berths_flags(name: str) -
             assert {"startupProbe", "livenessProbe", "readinessProbe"} <= set(c)
             assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
             command, *args = c["args"]
+            workload_name = workload["metadata"]["name"]
             want = {"DaemonSet": "extender"}.get(workload["kind"]) or (
-                "webhook" if workload["metadata"]["name"].endswith("-webhook") else "run"
+                "webhook"
+                if workload_name.endswith("-webhook")
+                else "rebalance"
+                if workload_name.endswith("-rebalance")
+                else "run"
             )
             assert command == want
             sub = main.commands[command]
-            flags = {o for p in sub.params for o in p.opts}
+            flags = {o for p in sub.params for o in [*p.opts, *p.secondary_opts]}
             assert {a for a in args if a.startswith("--")} <= flags
             mounts = {m["mountPath"] for m in c["volumeMounts"]}
             assert args[args.index("--config") + 1].rsplit("/", 1)[0] in mounts
@@ -108,11 +115,13 @@ def test_pods_are_non_root_on_a_read_only_root_fs_with_berths_flags(name: str) -
     [
         n
         for n in RENDERINGS
-        if "extender" not in n and not n.endswith(("minimal", "webhook-custom"))
+        if "extender" not in n
+        and n != "kustomize:rebalance"
+        and not n.endswith(("minimal", "webhook-custom", "rebalance-custom"))
     ],
 )
 def test_the_scheduler_is_two_replicas_behind_a_pdb_service_and_network_policy(name: str) -> None:
-    docs = [d for d in rendered(name) if not _webhook_part(d)]
+    docs = [d for d in rendered(name) if not _webhook_part(d) and not _rebalance_part(d)]
     deployment = one(docs, "Deployment")
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert deployment["spec"]["replicas"] == 2
@@ -180,6 +189,10 @@ def test_the_extender_runs_beside_kube_scheduler_on_loopback() -> None:
     # the chart hands kube-scheduler the same configuration as the shipped file
     cm = one(helm("extender"), "ConfigMap")
     assert yaml.safe_load(cm["data"]["kube-scheduler-config.yaml"]) == shipped
+
+
+def _rebalance_part(doc: Doc) -> bool:
+    return "-rebalance" in doc["metadata"]["name"]
 
 
 def _webhook_part(doc: Doc) -> bool:
@@ -274,6 +287,114 @@ def test_the_webhook_falls_back_and_can_judge_the_leader(name: str) -> None:
         )
 
 
+# --- the rebalancer: `berth rebalance --loop`, its own account, evictions and its Lease -------
+
+REBALANCE_RENDERINGS = ["kustomize:rebalance", "helm:rebalance", "helm:rebalance-custom"]
+# what the rebalancer may do beyond the shared reads, and all it may do
+REBALANCE_GRANTS = {
+    ("", "pods/eviction", "create", ()),
+    ("events.k8s.io", "events", "create", ()),
+    ("events.k8s.io", "events", "patch", ()),
+    ("coordination.k8s.io", "leases", "create", ()),
+}
+
+
+def granted_to(docs: list[Doc], namespace: str, account: str) -> dict[str, list[dict[str, Any]]]:
+    """The rules of every role bound to the ServiceAccount, by role name."""
+    roles = {d["metadata"]["name"]: d for d in docs if d["kind"] in ("ClusterRole", "Role")}
+    out = {}
+    for b in docs:
+        if b["kind"] not in ("ClusterRoleBinding", "RoleBinding"):
+            continue
+        subject = {"kind": "ServiceAccount", "name": account, "namespace": namespace}
+        if subject in b["subjects"]:
+            out[b["roleRef"]["name"]] = roles[b["roleRef"]["name"]]["rules"]
+    return out
+
+
+@pytest.mark.parametrize("name", REBALANCE_RENDERINGS)
+def test_the_rebalancer_loops_leader_elected_with_its_own_least_privilege(name: str) -> None:
+    from berth.engine import Engine
+    from berth.rebalance.planner import settings_of
+
+    docs = rendered(name)
+    ours = [d for d in docs if _rebalance_part(d)]
+    deployment = one(ours, "Deployment")
+    namespace = deployment["metadata"]["namespace"]
+    spec = deployment["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    args = container["args"]
+    assert args[0] == "rebalance" and "--loop" in args
+    assert ("--apply" in args) != ("--dry-run" in args)
+    assert deployment["spec"]["replicas"] >= 1
+    # its configuration: a rebalance section on metrics the profile scores by, leader elected
+    (cm,) = by_kind(ours, "ConfigMap")
+    (volume,) = [v for v in spec["volumes"] if "configMap" in v]
+    assert volume["configMap"]["name"] == cm["metadata"]["name"]
+    cfg = yaml.safe_load(cm["data"]["config.yaml"])
+    config = parse_config(cfg)
+    settings_of(Engine(config=config, seed=0))  # its metrics are the profile's MetricScore's
+    lease = config.model.rebalance.leaderElection
+    assert lease.leaderElect and lease.resourceNamespace == namespace
+    # it decides with the scheduler's own profile and metrics (no ping-pong)
+    scheduler = configs(kustomize("with-prometheus") if name.startswith("kustomize") else docs)
+    scheduler_cfg = next(c for c in scheduler if "rebalance" not in c)
+    assert cfg["profiles"] == scheduler_cfg["profiles"]
+    assert cfg["metricSources"] == scheduler_cfg["metricSources"]
+    # its own account: the shared read role, evictions, events and its own Lease; never more
+    account = spec["serviceAccountName"]
+    assert account == deployment["metadata"]["name"]
+    grants = granted_to(docs, namespace, account)
+    read = next(r for r in grants if r.endswith("-read"))
+    assert (
+        grants.pop(read)
+        == one([d for d in docs if d["metadata"]["name"] == read], "ClusterRole")["rules"]
+    )
+    extra = {
+        (group, resource, verb, tuple(rule.get("resourceNames", ())))
+        for rule in (r for rs in grants.values() for r in rs)
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    own_lease = {
+        ("coordination.k8s.io", "leases", verb, (lease.resourceName,)) for verb in ("get", "update")
+    }
+    assert extra == REBALANCE_GRANTS | own_lease
+    role = one(ours, "Role")
+    assert role["metadata"]["namespace"] == lease.resourceNamespace
+    # probes and metrics on the port it binds; the NetworkPolicy (when on) selects its pods
+    (port,) = container["ports"]
+    assert args[args.index("--bind-address") + 1] == f"0.0.0.0:{port['containerPort']}"
+    assert container["readinessProbe"]["httpGet"]["port"] == port["name"]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert deployment["spec"]["selector"]["matchLabels"] == labels
+    for policy in by_kind(ours, "NetworkPolicy"):
+        assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+        (ingress,) = policy["spec"]["ingress"]
+        assert ingress["ports"] == [{"port": port["name"], "protocol": "TCP"}]
+        prometheus = int(cfg["metricSources"][0]["url"].rsplit(":", 1)[1])
+        egress = policy["spec"]["egress"]
+        assert any(p["port"] == prometheus for rule in egress for p in rule["ports"])
+    # the scheduler's selector does not take the rebalancer's pods (nor the other way round)
+    for other in by_kind(docs, "Deployment"):
+        if other is not deployment:
+            assert not other["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+def test_the_chart_refuses_a_rebalancer_without_metrics() -> None:
+    import subprocess
+
+    done = subprocess.run(
+        [gotool("helm"), "template", "berth", CHART, "--set", "rebalance.enabled=true"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "rebalance.enabled needs metric sources" in done.stderr, done.stderr
+
+
 # --- the chart and the kustomize variants are the same deployment ---------------------------
 
 _SUFFIX = re.compile(r"-[a-z0-9]{10}$")  # kustomize's ConfigMap name hash
@@ -300,9 +421,17 @@ def normalised(docs: list[Doc]) -> dict[tuple[str, str], Any]:
     return out
 
 
-@pytest.mark.parametrize("variant", ["scheduler", "with-prometheus", "with-webhook", "extender"])
+@pytest.mark.parametrize(
+    "variant", ["scheduler", "with-prometheus", "with-webhook", "extender", "rebalance"]
+)
 def test_the_chart_renders_what_kustomize_renders(variant: str) -> None:
-    ours, theirs = normalised(kustomize(variant)), normalised(helm(variant))
+    chart = helm(variant)
+    if variant == "rebalance":  # the chart's release has the scheduler too; the reads are shared
+        shared = ("ClusterRole", "berth-read")
+        chart = [
+            d for d in chart if _rebalance_part(d) or (d["kind"], d["metadata"]["name"]) == shared
+        ]
+    ours, theirs = normalised(kustomize(variant)), normalised(chart)
     assert sorted(ours) == sorted(theirs)
     for key in ours:
         assert ours[key] == theirs[key], key
@@ -344,6 +473,8 @@ CALLS = [
     ("resource.k8s.io", "resourceclaimtemplates", "watch"),
     ("resource.k8s.io", "devicetaintrules", "watch"),
     ("resource.k8s.io", "resourceclaims", "update"),  # the delete-protection finalizer
+    ("resource.k8s.io", "resourceclaims", "create"),  # the special claim of extended resources
+    ("resource.k8s.io", "resourceclaims", "delete"),  # ... deleted by Unreserve or PostFilter
     ("resource.k8s.io", "resourceclaims/status", "update"),  # allocation, reservedFor
     ("resource.k8s.io", "resourceclaims/status", "patch"),  # Unreserve
     ("resource.k8s.io", "resourceclaims/binding", "update"),  # granular status authorization
@@ -365,9 +496,17 @@ def test_rbac_is_least_privilege(name: str) -> None:
         assert "secrets" not in r["resources"]
         assert not {"deletecollection", "escalate", "bind", "impersonate"} & set(r["verbs"])
         if "delete" in r["verbs"]:
-            # The one exception: preemption deletes victim pods, in a rule of its own that
-            # grants nothing else (no other verb, no other resource, no subresource).
-            assert r == {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]}
+            # The two exceptions, each in a rule of its own that grants nothing else (no other
+            # verb, no other resource, no subresource): preemption deletes victim pods, and
+            # DynamicResources deletes the special claim it made for a pod's extended resources.
+            assert r in (
+                {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]},
+                {
+                    "apiGroups": ["resource.k8s.io"],
+                    "resources": ["resourceclaims"],
+                    "verbs": ["delete"],
+                },
+            )
     for group, resource, verb in [
         ("", "nodes", "update"),
         ("", "nodes", "delete"),
@@ -381,7 +520,6 @@ def test_rbac_is_least_privilege(name: str) -> None:
         ("", "events", "patch"),
         ("events.k8s.io", "events", "update"),
         ("resource.k8s.io", "resourceclaims", "patch"),
-        ("resource.k8s.io", "resourceclaims", "create"),
         ("resource.k8s.io", "resourceslices", "update"),
     ]:
         assert not allowed(docs, group, resource, verb), (group, resource, verb)
@@ -404,3 +542,41 @@ def test_the_install_guides_overlay_points_the_manifests_at_your_image(tmp_path:
     (ours_c,) = ours[("Deployment", "berth")]["spec"]["template"]["spec"]["containers"]
     ours_c["image"] = "berth:0.1.0"  # the one difference
     assert ours == shipped
+
+
+def test_the_install_guides_rebalance_overlay_and_its_dry_run(tmp_path: Path) -> None:
+    text = (DEPLOY.parent / "docs" / "install.md").read_text()
+    section = text[text.index("## The rebalancer") : text.index("## Beside kube-scheduler")]
+    overlay_text, dry_run = (
+        textwrap.dedent(b)
+        for b in re.findall(r"```yaml\n(# my-berth-rebalance/.*?)```", section, re.S)
+    )
+    (tmp_path / "deploy").symlink_to(DEPLOY)
+    overlay = tmp_path / "my-berth-rebalance"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(overlay_text)
+    docs = documents(run(kubectl(), "kustomize", overlay))
+    (container,) = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "registry.example.com/berth:0.1.0"
+    assert "--apply" in container["args"]
+    ours, shipped = normalised(docs), normalised(kustomize("rebalance"))
+    (ours_c,) = ours[("Deployment", "berth-rebalance")]["spec"]["template"]["spec"]["containers"]
+    ours_c["image"] = "berth:0.1.0"  # the one difference
+    assert ours == shipped
+    # the dry run: the same with --dry-run for --apply
+    (overlay / "kustomization.yaml").write_text(overlay_text + dry_run)
+    (container,) = one(documents(run(kubectl(), "kustomize", overlay)), "Deployment")["spec"][
+        "template"
+    ]["spec"]["containers"]
+    assert "--apply" not in container["args"] and "--dry-run" in container["args"]
+    # the guide's helm install renders the chart's rebalancer, acting
+    (command,) = re.findall(r"```sh\n(helm install berth .*?)```", section, re.S)
+    flags = re.findall(r"--set (\S+)", command)
+    chart = documents(
+        run(gotool("helm"), "template", "berth", CHART, "-n", "kube-system", *set_flags(flags))
+    )
+    rebalancer = next(
+        d for d in chart if d["metadata"]["name"] == "berth-rebalance" and d["kind"] == "Deployment"
+    )
+    (c,) = rebalancer["spec"]["template"]["spec"]["containers"]
+    assert c["image"].startswith("registry.example.com/berth:") and "--apply" in c["args"]

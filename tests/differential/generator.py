@@ -751,7 +751,8 @@ def storage(
 
 @st.composite
 def dra(draw: st.DrawFn, nodes: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
-    """A DeviceClass, ResourceSlices on some nodes and ResourceClaims in "default"."""
+    """A DeviceClass (serving the extended resource GPU one time in two), ResourceSlices on
+    some nodes and ResourceClaims in "default"."""
     if draw(_integers(0, 3)) != 0 or not nodes:
         return [], []
     out: list[dict[str, Any]] = [
@@ -762,6 +763,9 @@ def dra(draw: st.DrawFn, nodes: list[dict[str, Any]]) -> tuple[list[dict[str, An
             "spec": {"selectors": [{"cel": {"expression": f'device.driver == "{DRA_DRIVER}"'}}]},
         }
     ]
+    if draw(_booleans()):
+        # the pods' GPU requests become devices of this class on nodes that advertise none
+        out[0]["spec"]["extendedResourceName"] = GPU
     for node in nodes:
         if draw(_booleans()):
             name = node["metadata"]["name"]

@@ -502,3 +502,91 @@ def test_a_device_taint_rule_holds_a_pod_until_it_is_deleted(cluster: EmbeddedCl
             await eventually(bound, timeout=40)
 
     asyncio.run(main())
+
+
+EXTENDED = "example.com/gpu"
+EXTENDED_CLAIM_ANNOTATION = "resource.kubernetes.io/extended-resource-claim"
+
+
+def test_extended_resources_backed_by_a_device_class_get_devices(
+    cluster: EmbeddedCluster,
+) -> None:
+    """A container asking for `example.com/gpu` on nodes that do not advertise it: a
+    DeviceClass naming it in extendedResourceName serves it; PreBind creates the pod's special
+    claim (generated name, annotation, the pod its controller), allocates and reserves it, and
+    writes status.extendedResourceClaimStatus, all validated by the API server."""
+
+    async def main() -> None:
+        async with running(cluster) as (_, conn):
+            nodes = await node_names(conn)
+            cls = device_class()
+            cls["spec"]["extendedResourceName"] = EXTENDED
+            await call(conn, "POST", f"{GROUP}/deviceclasses", cls)
+            for node in nodes:
+                await call(conn, "POST", f"{GROUP}/resourceslices", node_slice(node, 1))
+            names = [f"ext-{i}" for i in range(len(nodes))]
+            for name in names:
+                body = pod(name)
+                body["spec"]["containers"][0]["resources"] = {
+                    "requests": {"cpu": "100m", EXTENDED: "1"},
+                    "limits": {EXTENDED: "1"},
+                }
+                await create_pod(conn, body)
+
+            async def all_bound() -> bool:
+                listed = await pods(conn)
+                return all(node_of(listed.get(n, {})) for n in names)
+
+            await eventually(all_bound, timeout=30)
+
+            async def statuses_written() -> bool:
+                listed = await pods(conn)
+                return all("extendedResourceClaimStatus" in listed[n]["status"] for n in names)
+
+            await eventually(statuses_written, timeout=10)
+            listed, by_name = await pods(conn), await claims(conn)
+            seen: set[tuple[str, str, str]] = set()
+            for name in names:
+                p = listed[name]
+                ext = p["status"]["extendedResourceClaimStatus"]
+                assert ext["requestMappings"] == [
+                    {
+                        "containerName": "c",
+                        "resourceName": EXTENDED,
+                        # the index of the name among the container's sorted requests
+                        "requestName": "container-0-request-1",
+                    }
+                ]
+                c = by_name[ext["resourceClaimName"]]
+                meta = c["metadata"]
+                assert meta["name"].startswith(f"{name}-extended-resources-")
+                assert meta["annotations"][EXTENDED_CLAIM_ANNOTATION] == "true"
+                (owner,) = meta["ownerReferences"]
+                assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
+                    "Pod",
+                    name,
+                    p["metadata"]["uid"],
+                    True,
+                )
+                assert FINALIZER in meta["finalizers"]
+                (request,) = c["spec"]["devices"]["requests"]
+                assert request["name"] == "container-0-request-1"
+                assert request["exactly"]["deviceClassName"] == DRIVER
+                assert [r["uid"] for r in c["status"]["reservedFor"]] == [p["metadata"]["uid"]]
+                devices = allocated_devices(c)
+                assert len(devices) == 1 and devices[0][1] == node_of(p)
+                assert not seen & set(devices)
+                seen |= set(devices)
+
+            # the claim goes with its pod (owned by it: deallocated and deleted)
+            first = listed[names[0]]["status"]["extendedResourceClaimStatus"]
+            await call(
+                conn, "DELETE", f"/api/v1/namespaces/default/pods/{names[0]}?gracePeriodSeconds=0"
+            )
+
+            async def claim_deleted() -> bool:
+                return first["resourceClaimName"] not in await claims(conn)
+
+            await eventually(claim_deleted, timeout=60)
+
+    asyncio.run(main())

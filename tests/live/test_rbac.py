@@ -71,8 +71,8 @@ def without_binding(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def secured(docs: list[dict[str, Any]]) -> EmbeddedCluster:
-    """An embedded cluster enforcing the RBAC documents among `docs`."""
+def secured(docs: list[dict[str, Any]], account: str = SA) -> EmbeddedCluster:
+    """An embedded cluster enforcing the RBAC documents among `docs`; SA_TOKEN is `account`."""
     return EmbeddedCluster(
         nodes=3,
         zones=2,
@@ -80,18 +80,18 @@ def secured(docs: list[dict[str, Any]]) -> EmbeddedCluster:
         node_memory="16Gi",
         token=ADMIN_TOKEN,
         rbac=load_documents(docs),
-        token_users={SA_TOKEN: SA},
+        token_users={SA_TOKEN: account},
     )
 
 
 def rbac_cluster(
-    request: pytest.FixtureRequest, server: str, docs: list[dict[str, Any]]
+    request: pytest.FixtureRequest, server: str, docs: list[dict[str, Any]], account: str = SA
 ) -> Iterator[EmbeddedCluster | UpstreamCluster]:
     """The embedded cluster enforcing the RBAC of `docs`, or the real one (RBAC is always
     enforced there) with the ServiceAccount and the RBAC of `docs` created through its API (not
     the Deployment: nothing would run it)."""
     if server == "embedded":
-        with secured(docs) as c:
+        with secured(docs, account) as c:
             yield c
         return
     cluster = upstream_cluster(request, nodes=3, zones=2, cpu="4", memory="16Gi")
@@ -120,10 +120,13 @@ def cluster_without_binding(
         yield docs, cluster
 
 
-def berth_kubeconfig(cluster: EmbeddedCluster | UpstreamCluster, path: Path) -> Path:
-    """A kubeconfig authenticating as the rendered manifests' ServiceAccount."""
+def berth_kubeconfig(
+    cluster: EmbeddedCluster | UpstreamCluster, path: Path, name: str = "berth"
+) -> Path:
+    """A kubeconfig authenticating as the rendered manifests' ServiceAccount (kube-system/name;
+    on the embedded cluster, the one `secured` was given)."""
     if isinstance(cluster, UpstreamCluster):
-        return cluster.service_account_kubeconfig(namespace="kube-system", name="berth", path=path)
+        return cluster.service_account_kubeconfig(namespace="kube-system", name=name, path=path)
     return cluster.kubeconfig_for(SA_TOKEN, path)
 
 

@@ -1,13 +1,13 @@
-"""The rebalancer's RBAC, as docs/explain-capacity-rebalance.md gives it beside deploy/base's
-reads, is enough, checked by enforcing exactly that on the embedded cluster and on the real
+"""The rebalancer's shipped RBAC (deploy/rebalance, and the Helm chart's rebalance.enabled) is
+enough, checked by enforcing exactly that on the embedded cluster and on the real
 kube-apiserver (its RBAC authorizer): `berth rebalance --apply --loop` (leader elected, on the
-Lease the manifest names) connects as the ServiceAccount, evicts the pod of a hot node through
-the Eviction API and records its event, without a single authorization denial."""
+Lease the rendered configuration names) connects as the manifests' own ServiceAccount, evicts
+the pod of a hot node through the Eviction API and records its event, without a single
+authorization denial."""
 
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,11 +16,11 @@ import pytest
 import yaml
 
 from berth.cluster import EmbeddedCluster
+from berth.cluster.rbac import RBAC_KINDS
 from berth.config import parse_config
 from berth.kube.client import connect
 from berth.rebalance.runner import Pass, RebalanceOptions, Rebalancer
-from tests.deploy.render import kustomize
-from tests.docs.test_walkthroughs import ROOT
+from tests.deploy.render import helm, kustomize
 from tests.live.conftest import create, events, eventually, pods
 from tests.live.test_rbac import berth_kubeconfig, denial_messages, rbac_cluster
 from tests.live.test_rebalance import (
@@ -32,40 +32,58 @@ from tests.live.test_rebalance import (
 )
 from tests.upstream import SERVERS, UpstreamCluster
 
-PAGE = ROOT / "docs" / "explain-capacity-rebalance.md"
+ACCOUNT = "berth-rebalance"
+RENDERINGS = {"kustomize": lambda: kustomize("rebalance"), "helm": lambda: helm("rebalance")}
 
 
-def documented_rbac() -> list[dict[str, Any]]:
-    text = PAGE.read_text()
-    text = text[text.index("What it needs from the API server") :]
-    (block,) = re.findall(r"```yaml\n(.*?)```", text[: text.index("### Compared")], re.S)
-    return [d for d in yaml.safe_load_all(block) if d]
+def rebalancer_part(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rebalancer's objects of a rendering, and the shared read role it is bound to."""
+    return [
+        d
+        for d in docs
+        if "-rebalance" in d["metadata"]["name"]
+        or (d["kind"], d["metadata"]["name"]) == ("ClusterRole", "berth-read")
+    ]
 
 
-@pytest.fixture(params=SERVERS)
-def secured(request: pytest.FixtureRequest) -> Iterator[EmbeddedCluster | UpstreamCluster]:
-    docs = kustomize("base") + documented_rbac()
-    assert {d["kind"] for d in documented_rbac()} == {
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "Role",
-        "RoleBinding",
-    }
-    yield from rbac_cluster(request, request.param, docs)
+@pytest.fixture(
+    params=[(source, server) for source in RENDERINGS for server in SERVERS],
+    ids=lambda p: "-".join(p),
+)
+def secured(
+    request: pytest.FixtureRequest,
+) -> Iterator[tuple[dict[str, Any], EmbeddedCluster | UpstreamCluster]]:
+    source, server = request.param
+    docs = rebalancer_part(RENDERINGS[source]())
+    (sa,) = [d for d in docs if d["kind"] == "ServiceAccount"]
+    assert sa["metadata"]["name"] == ACCOUNT
+    (cm,) = [d for d in docs if d["kind"] == "ConfigMap"]
+    lease = yaml.safe_load(cm["data"]["config.yaml"])["rebalance"]["leaderElection"]
+    rbac = [d for d in docs if d["kind"] == "ServiceAccount" or d["kind"] in RBAC_KINDS]
+    account = f"system:serviceaccount:kube-system:{ACCOUNT}"
+    for cluster in rbac_cluster(request, server, rbac, account):
+        yield lease, cluster
 
 
-def test_the_documented_rbac_is_enough_for_rebalance(
-    secured: EmbeddedCluster | UpstreamCluster, tmp_path: Path
+def test_the_shipped_rbac_is_enough_for_rebalance(
+    secured: tuple[dict[str, Any], EmbeddedCluster | UpstreamCluster], tmp_path: Path
 ) -> None:
+    lease, cluster = secured
     cfg = annotation_config(
-        {"metrics": [{"metric": "cpu", "high": 80}], "consecutiveSamples": 2, "interval": "300ms"}
+        {
+            "metrics": [{"metric": "cpu", "high": 80}],
+            "consecutiveSamples": 2,
+            "interval": "300ms",
+            "leaderElection": lease,
+        }
     )
 
     async def main() -> None:
-        admin = await connect(kubeconfig=str(secured.kubeconfig_path))
-        sa = await connect(kubeconfig=str(berth_kubeconfig(secured, tmp_path / "sa.kubeconfig")))
+        admin = await connect(kubeconfig=str(cluster.kubeconfig_path))
+        kubeconfig = berth_kubeconfig(cluster, tmp_path / "sa.kubeconfig", ACCOUNT)
+        sa = await connect(kubeconfig=str(kubeconfig))
         try:
-            names = sorted(n["metadata"]["name"] for n in NodeLister(secured.kubeconfig_path)())
+            names = sorted(n["metadata"]["name"] for n in NodeLister(cluster.kubeconfig_path)())
             hot, *others = names
             await set_load(admin, {hot: 95, **{n: 20 for n in others}})
             owner = await make_owner(admin)
@@ -93,7 +111,7 @@ def test_the_documented_rbac_is_enough_for_rebalance(
                 assert await asyncio.wait_for(task, timeout=20) == 0
             results = [o.result for p in passes for o in p.outcomes]
             assert results == ["evicted"], results
-            assert denial_messages(secured) == []
+            assert denial_messages(cluster) == []
         finally:
             await sa.close()
             await admin.close()

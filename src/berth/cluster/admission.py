@@ -10,7 +10,6 @@ created with scheduling gates gets upstream's PodScheduled=False/SchedulingGated
 from __future__ import annotations
 
 import json
-import random
 import time
 import uuid
 from collections.abc import Callable
@@ -18,11 +17,11 @@ from typing import Any
 
 from berth.cluster.errors import ApiError, forbidden, invalid
 from berth.cluster.resources import PODS, ResourceType
+from berth.objects.names import generate_name
 
 JSON = dict[str, Any]
 PriorityLookup = Callable[[str | None], JSON | None]
 
-_GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 _last_stamp: tuple[int, str] = (0, "")
 
 
@@ -39,10 +38,6 @@ def now_micro() -> str:
     """The current time as metav1.MicroTime (RFC 3339 with microseconds)."""
     t = time.time()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e6):06d}Z"
-
-
-def generate_name(prefix: str) -> str:
-    return prefix + "".join(random.choices(_GENERATE_CHARS, k=5))
 
 
 def prepare_create(rt: ResourceType, obj: JSON, *, namespace: str | None) -> JSON:

@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from berth.cluster import dra, errors, fieldsets, managedfields, wiretypes
+from berth.cluster import dra, errors, eventvalidation, fieldsets, managedfields, wiretypes
 from berth.cluster.admission import default_pod, now, prepare_create, prepare_update
 from berth.cluster.options import WriteOptions
 from berth.cluster.patch import json_patch, merge_patch, strategic_merge_patch
 from berth.cluster.pdb import DisruptionController
 from berth.cluster.resources import (
+    EVENTS,
     JOBS,
     NAMESPACES,
     NODES,
@@ -54,6 +55,24 @@ PATCH_TYPES = {
 _INTERNAL = WriteOptions(field_validation="Ignore")  # the simulated controllers' own writes
 PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
 register_checks(CHECKS)
+
+
+def _validate_event(event: JSON, old: JSON | None, opts: WriteOptions | None) -> None:
+    """events.go's rules: the legacy ones always, the strict ones through events.k8s.io/v1."""
+    strict = opts is not None and opts.events_api
+    causes = eventvalidation.legacy_causes(event, core_api=not strict)
+    if strict:
+        if old is None:
+            causes += eventvalidation.strict_create_causes(event)
+        else:
+            causes += eventvalidation.strict_update_causes(event, old)
+    if causes:
+        raise errors.invalid(
+            kind="Event",
+            group="",  # upstream names the core kind for both APIs (one storage)
+            name=str(event["metadata"].get("name", "")),
+            causes=causes,
+        )
 
 
 class Api:
@@ -121,6 +140,8 @@ class Api:
         obj = prepare_create(rt, body, namespace=namespace if rt.namespaced else None)
         obj = self._decode_defaults(rt, obj, None)
         validate(rt, obj)
+        if rt is EVENTS:
+            _validate_event(obj, None, opts)
         if opts is not None and not applied:
             obj = managedfields.record_update(
                 _type(rt),
@@ -220,6 +241,8 @@ class Api:
             obj = default_service(obj, used_ips=used_ips, used_ports=used_ports)
         elif rt.key == WEBHOOK_CONFIGURATIONS:
             obj = default_configuration(obj)
+        elif rt is EVENTS and not isinstance(obj.get("source"), dict):
+            obj = {**obj, "source": {}}  # a struct, always encoded upstream (core and new API)
         return obj
 
     # --- update / patch ----------------------------------------------------------------------
@@ -266,6 +289,8 @@ class Api:
         if subresource != "status":
             obj = self._decode_defaults(rt, obj, old)
         validate(rt, obj)
+        if rt is EVENTS:
+            _validate_event(obj, old, opts)
         if rt.group == dra.GROUP:
             obj = dra.on_update(rt, obj, old, subresource=subresource)
         if applied:

@@ -59,6 +59,8 @@ def to_new(event: JSON) -> JSON:
             out[key] = value
         elif key in _TO_NEW:
             out[_TO_NEW[key]] = value
+    out.setdefault("deprecatedSource", {})  # structs upstream always encodes
+    out.setdefault("regarding", {})
     if not out.get("eventTime"):
         # Required by events.k8s.io/v1 clients; legacy events only have second-precision times.
         stamp = event.get("firstTimestamp") or event.get("lastTimestamp")

@@ -33,6 +33,7 @@ class WriteOptions:
     force: bool = False
     user_agent: str = ""
     warnings: list[str] = field(default_factory=list)
+    events_api: bool = False  # an Event written through events.k8s.io/v1 (strict validation)
 
     def unknown_fields(self, *, kind: str, api_version: str, paths: list[str]) -> None:
         """Apply the field validation to the unknown fields of a body (already dropped)."""

@@ -33,6 +33,7 @@ _PACKAGES = {
     "storage.k8s.io/v1": "storage/v1",
     "rbac.authorization.k8s.io/v1": "rbac/v1",
     "discovery.k8s.io/v1": "discovery/v1",
+    "resource.k8s.io/v1": "resource/v1",
 }
 
 
@@ -178,6 +179,8 @@ def message(name: str, buf: bytes) -> JSON:
             out.setdefault(json_name, {})[key] = _value(
                 inner, 2 if inner not in ("int", "bool") else 0, raw
             )
+        elif "i" in field[2]:
+            out.update(_value(kind, wire, value))  # an inlined embedded struct
         else:
             out[json_name] = _value(kind, wire, value)
     for json_name, kind, flags in spec.values():

@@ -9,7 +9,10 @@ object), so the known time fields of each resource are normalised on write.
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Any
+
+from berth.cluster import gotime
 
 JSON = dict[str, Any]
 
@@ -36,14 +39,24 @@ _FIELDS: dict[str, list[tuple[str, bool]]] = {
 }
 
 
+_TIME = re.compile(r"[0-9]{4}-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z\Z")
+_MICRO = re.compile(r"[0-9]{4}-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]\.[0-9]{6}Z\Z")
+
+
 def format_time(value: str, *, micro: bool) -> str:
     """`value` (any ISO 8601 form) as metav1.Time or metav1.MicroTime; unparseable is kept."""
-    if value.endswith("Z") and len(value) == (27 if micro else 20):
+    if (_MICRO if micro else _TIME).match(value):  # already in wire format: most writes
         return value
     try:
         parsed = datetime.datetime.fromisoformat(value)
     except ValueError:
-        return value
+        try:  # what Go's decoder reads and Python's does not (a one-digit hour, a comma)
+            go = gotime.parse(gotime.RFC3339_MICRO if micro else gotime.RFC3339, value)
+        except gotime.ParseError:
+            return value
+        if go is None:
+            return value
+        parsed = go
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(datetime.UTC)
     if micro:

@@ -17,6 +17,7 @@ import json
 from importlib import resources
 from typing import Any
 
+from berth.cluster import gotime
 from berth.cluster.errors import bad_request
 
 JSON = dict[str, Any]
@@ -92,6 +93,24 @@ class _Mismatch(Exception):
         )
 
 
+class _BadTime(_Mismatch):
+    """A metav1.Time or MicroTime its UnmarshalJSON refuses: Go's own error, unwrapped."""
+
+    def __init__(self, text: str) -> None:  # not _Mismatch.__init__: the text is Go's own
+        self.text = text
+
+
+_TIME_LAYOUTS = {"time": gotime.RFC3339, "microtime": gotime.RFC3339_MICRO}
+
+
+def _check_time(kind: str, value: Any, struct: str, path: str) -> None:
+    if type(value) is not str:
+        raise _Mismatch(value, struct, path, "string")
+    error = gotime.parse_error(_TIME_LAYOUTS[kind], value)
+    if error is not None:
+        raise _BadTime(error)
+
+
 def _scalar_ok(kind: str, value: Any) -> bool:
     t = type(value)
     if kind == "string":
@@ -144,6 +163,8 @@ def _check(spec: Compiled, value: Any, struct: str, path: str, unknown: list[str
         for item in value.values():
             if item is not None:
                 _check(payload, item, struct, path, unknown)
+    elif kind in _TIME_LAYOUTS:
+        _check_time(kind, value, struct, path)
     elif not _scalar_ok(kind, value):
         raise _Mismatch(value, struct, path, written)
 

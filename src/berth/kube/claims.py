@@ -206,6 +206,56 @@ class ApiClaimWriter:
             lambda: self._call("PATCH", path, patch, "application/strategic-merge-patch+json"),
         )
 
+    # ----- the special claim of extended resources (extendeddynamicresources.go) ---------------
+    async def create_claim(self, body: JSON) -> JSON | str:
+        """Create a claim; the created object, or the API server's reason."""
+        namespace = str(body["metadata"]["namespace"])
+        path = quote_path(
+            "apis", "resource.k8s.io", "v1", "namespaces", namespace, "resourceclaims"
+        )
+        try:
+            return await self._call("POST", path, body, "application/json")
+        except (_Failed, _Conflict) as exc:
+            return str(exc)
+
+    async def patch_pod_status(self, namespace: str, name: str, status: JSON) -> str | None:
+        """A strategic merge patch of the pod's status (upstream PatchPodStatus)."""
+        path = quote_path("api", "v1", "namespaces", namespace, "pods", name, "status")
+        try:
+            await self._call(
+                "PATCH", path, {"status": status}, "application/strategic-merge-patch+json"
+            )
+        except (_Failed, _Conflict) as exc:
+            return str(exc)
+        return None
+
+    def delete_claim(self, claim: ClaimInfo) -> None:
+        """upstream deleteClaim: the finalizer removed in an update (read again on a conflict),
+        then the delete; a claim already gone is fine."""
+
+        async def run() -> JSON:
+            raw: JSON = {**claim.raw, "metadata": {**(claim.raw.get("metadata") or {})}}
+            raw["metadata"].setdefault("namespace", claim.namespace)
+            for attempt in range(CONFLICT_ATTEMPTS):
+                if attempt:
+                    raw = await self._get(claim)
+                meta = raw["metadata"]
+                finalizers = [f for f in meta.get("finalizers") or () if f != FINALIZER]
+                try:
+                    await self._update({**raw, "metadata": {**meta, "finalizers": finalizers}})
+                    break
+                except _Conflict:
+                    continue
+            path = _path(claim.namespace, claim.name)
+            try:
+                return await self._call("DELETE", path, {}, "application/json")
+            except _Failed as exc:
+                if "not found" in str(exc):
+                    return {}
+                raise
+
+        self._spawn(f"delete {claim.key}", run)
+
     def deallocate(self, claim: ClaimInfo) -> None:
         """Clear status.allocation, reservedFor and devices (PostFilter)."""
         raw = {**claim.raw, "metadata": {**(claim.raw.get("metadata") or {})}}

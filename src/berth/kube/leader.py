@@ -12,12 +12,15 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubernetes.aio.leaderelection import electionconfig, leaderelection
 from kubernetes.aio.leaderelection.resourcelock.leaselock import LeaseLock
 
 from berth.kube.client import Connection, read_json
+
+if TYPE_CHECKING:
+    from berth.config.model import LeaderElection
 
 log = logging.getLogger("berth.leader")
 
@@ -103,6 +106,21 @@ class LeaderElector:
         self.renew_deadline = renew_deadline
         self.retry_period = retry_period
         self.is_leader = False
+
+    @classmethod
+    def configured(
+        cls, connection: Connection, config: LeaderElection, identity: str
+    ) -> LeaderElector:
+        """An elector on the Lease a configuration's leaderElection names, with its timings."""
+        return cls(
+            connection=connection,
+            namespace=config.resourceNamespace,
+            name=config.resourceName,
+            identity=identity,
+            lease_duration=config.leaseDuration,
+            renew_deadline=config.renewDeadline,
+            retry_period=config.retryPeriod,
+        )
 
     async def run(
         self,

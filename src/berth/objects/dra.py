@@ -20,6 +20,10 @@ from berth.objects.selectors import NodeSelectorTerm, parse_node_selector_term
 ALLOCATION_RESULTS_MAX_SIZE = 32
 FIRST_AVAILABLE_DEVICE_REQUEST_MAX_SIZE = 8
 FINALIZER = "resource.kubernetes.io/delete-protection"
+# DRA extended resources (k8s.io/api/resource/v1 ResourceDeviceClassPrefix,
+# ExtendedResourceClaimAnnotation)
+RESOURCE_DEVICE_CLASS_PREFIX = "deviceclass.resource.kubernetes.io/"
+EXTENDED_RESOURCE_CLAIM_ANNOTATION = "resource.kubernetes.io/extended-resource-claim"
 ALLOCATION_MODE_EXACT_COUNT = "ExactCount"
 ALLOCATION_MODE_ALL = "All"
 TAINT_EFFECTS = ("NoSchedule", "NoExecute", "None")
@@ -213,6 +217,9 @@ class ClaimInfo:
     controller: tuple[str, str, str] | None  # (apiVersion, kind, uid) of the controlling owner
     finalizers: tuple[str, ...]
     raw: dict[str, Any] = field(compare=False, hash=False, default_factory=dict)
+    # the special claim of a pod's extended resources (annotated, its controller the pod):
+    # (pod name, pod uid); None for any other claim
+    extended_for: tuple[str, str] | None = None
 
     @property
     def key(self) -> str:
@@ -225,6 +232,7 @@ class DeviceClassInfo:
     selectors: tuple[str, ...]
     config: tuple[dict[str, Any], ...]
     extended_resource_name: str
+    created: str = ""  # metadata.creationTimestamp (RFC 3339): the newer class wins a name
 
 
 @dataclass(frozen=True, slots=True)
@@ -635,6 +643,7 @@ def parse_resource_claim(raw: Any) -> ClaimInfo:
             )
         )
     controller = None
+    extended_for = None
     for ref in p.lst(meta.get("ownerReferences"), "metadata.ownerReferences"):
         if isinstance(ref, dict) and ref.get("controller") is True:
             controller = (
@@ -643,6 +652,15 @@ def parse_resource_claim(raw: Any) -> ClaimInfo:
                 str(ref.get("uid") or ""),
             )
             break
+    annotations = meta.get("annotations")
+    if isinstance(annotations, dict) and annotations.get(EXTENDED_RESOURCE_CLAIM_ANNOTATION) == (
+        "true"
+    ):
+        # upstream findExtendedResourceClaim: any controller reference naming the pod
+        for ref in p.lst(meta.get("ownerReferences"), "metadata.ownerReferences"):
+            if isinstance(ref, dict) and ref.get("controller") is True:
+                extended_for = (str(ref.get("name") or ""), str(ref.get("uid") or ""))
+                break
     return ClaimInfo(
         namespace=namespace,
         name=name,
@@ -655,6 +673,7 @@ def parse_resource_claim(raw: Any) -> ClaimInfo:
         controller=controller,
         finalizers=tuple(str(f) for f in p.lst(meta.get("finalizers"), "metadata.finalizers")),
         raw=raw,
+        extended_for=extended_for,
     )
 
 
@@ -673,7 +692,17 @@ def parse_device_class(raw: Any) -> DeviceClassInfo:
         extended_resource_name=p.string(
             spec.get("extendedResourceName"), "spec.extendedResourceName"
         ),
+        created=str((raw.get("metadata") or {}).get("creationTimestamp") or ""),
     )
+
+
+def is_dra_extended_resource(name: str) -> bool:
+    """upstream schedutil.IsDRAExtendedResourceName: an extended resource name (a domain that
+    is not kubernetes.io's, not `requests.`) or a class's implicit
+    `deviceclass.resource.kubernetes.io/<class>` name."""
+    if name.startswith(RESOURCE_DEVICE_CLASS_PREFIX):
+        return True
+    return "/" in name and "kubernetes.io/" not in name and not name.startswith("requests.")
 
 
 @reports_malformed("ResourceClaimTemplate")

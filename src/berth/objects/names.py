@@ -7,6 +7,7 @@ these functions.
 
 from __future__ import annotations
 
+import random
 import re
 
 DNS1123_SUBDOMAIN_MAX_LENGTH = 253
@@ -98,3 +99,14 @@ def label_map_error(labels: dict[str, str]) -> tuple[str, str] | None:
         for problem in label_value_errors(value):
             return key, f"Invalid value: {value!r}: {problem}"
     return None
+
+
+# k8s.io/apiserver/pkg/storage/names SimpleNameGenerator: 5 random characters from this alphabet
+# after the prefix, cut to 58 so the name stays within 63
+_GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+_MAX_GENERATED_PREFIX = 58
+
+
+def generate_name(prefix: str) -> str:
+    """A name for `metadata.generateName` as the API server makes it."""
+    return prefix[:_MAX_GENERATED_PREFIX] + "".join(random.choices(_GENERATE_CHARS, k=5))

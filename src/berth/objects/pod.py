@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from berth.objects.dra import PodClaim, parse_pod_claims
+from berth.objects.dra import PodClaim, is_dra_extended_resource, parse_pod_claims
 from berth.objects.errors import ObjectError, go_quote, object_meta, reports_malformed
 from berth.objects.names import label_map_error, label_value_errors, qualified_name_errors
 from berth.objects.quantity import resource_value
@@ -82,6 +82,19 @@ class SpreadConstraint:
     node_taints_policy: str  # "Ignore" (default) or "Honor"
 
 
+@dataclass(frozen=True, slots=True)
+class ContainerExtended:
+    """One container's extended-resource requests, as upstream's createRequestsAndMappings
+    reads them: its index among initContainers + containers, its name, whether it is a
+    short-lived init container (not a sidecar), and per resource (name, rank of the name among
+    the container's sorted request names, the requested count)."""
+
+    index: int
+    name: str
+    short_lived: bool
+    requests: tuple[tuple[str, int, int], ...]
+
+
 @dataclass(slots=True, eq=False)
 class PodInfo:
     namespace: str
@@ -129,6 +142,9 @@ class PodInfo:
     resource_claim_statuses: tuple[tuple[str, str | None], ...] = ()
     # NodeDeclaredFeatures: the node features this pod needs (upstream InferForPodScheduling)
     required_features: frozenset[str] = frozenset()
+    # DRA extended resources: per container (init containers first, as upstream indexes them)
+    # the extended-resource requests a DeviceClass may serve; empty when the pod asks for none
+    extended_containers: tuple[ContainerExtended, ...] = ()
 
     @property
     def key(self) -> str:
@@ -645,7 +661,42 @@ def parse_pod(raw: Any) -> PodInfo:
         resource_claims=claims,
         resource_claim_statuses=claim_statuses,
         required_features=required_node_features(spec),
+        extended_containers=(
+            _extended_containers(spec, pod)
+            if any(is_dra_extended_resource(r) for r in reqs)
+            else ()
+        ),
     )
+
+
+def _extended_containers(spec: dict[str, Any], pod: str) -> tuple[ContainerExtended, ...]:
+    """The containers' requests of extended resources (upstream partitionContainerIndices and
+    createResourceRequestAndMappings' inputs); the requests were validated by _pod_requests."""
+    inits = [c for c in spec.get("initContainers") or () if isinstance(c, dict)]
+    containers = [c for c in spec.get("containers") or () if isinstance(c, dict)]
+    out = []
+    for i, c in enumerate([*inits, *containers]):
+        where = (
+            f"spec.initContainers[{i}]" if i < len(inits) else f"spec.containers[{i - len(inits)}]"
+        )
+        requests = _container_requests(c, pod, where)
+        names = sorted(requests)
+        wanted = tuple(
+            (r, names.index(r), requests[r])
+            for r in names
+            if is_dra_extended_resource(r) and requests[r] > 0
+        )
+        if not wanted:
+            continue
+        out.append(
+            ContainerExtended(
+                index=i,
+                name=str(c.get("name") or ""),
+                short_lived=i < len(inits) and c.get("restartPolicy") != "Always",
+                requests=wanted,
+            )
+        )
+    return tuple(out)
 
 
 def required_node_features(spec: dict[str, Any]) -> frozenset[str]:

@@ -18,6 +18,11 @@ Upstream: pkg/scheduler/framework/plugins/dynamicresources/dynamicresources.go (
   front's claim writer (offline: into the state), then, live, waits for the devices' binding
   conditions (`bindingTimeout`); PostFilter deallocates an allocated claim that no node could use
   and nobody else holds.
+- Extended resources a DeviceClass serves (extendeddynamicresources.go, the pod-side helpers in
+  plugins/extendedresources.py): PreFilter adds the pod's special claim (an earlier cycle's, or
+  one in memory), Filter gives each set of resources the nodes leave to DRA its own variant of
+  it, PreBind creates it and writes the pod's `status.extendedResourceClaimStatus`; Unreserve
+  and PostFilter delete a created one.
 
 Filter is vectorised: for pods whose claims are plain counts (ExactCount requests without
 constraints, admin access or subrequests) over "clean" pools (complete, one generation, no
@@ -34,6 +39,7 @@ import calendar
 import dataclasses
 import logging
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,7 +97,19 @@ from berth.objects.dra import (
     RequestSpec,
     parse_resource_claim,
 )
+from berth.objects.names import generate_name
 from berth.objects.pod import PodInfo
+from berth.plugins.extendedresources import (
+    ERR_CANNOT_FIT,
+    ERR_STALE_CLAIM,
+    SPECIAL_CLAIM_NAME,
+    Mapping,
+    extended_requests,
+    for_create,
+    requests_and_mappings,
+    special_claim,
+    with_requests,
+)
 from berth.plugins.registry import register
 from berth.state.cluster import BoolArray, IndexArray, IntArray
 from berth.state.dra import DRAIndex
@@ -152,6 +170,25 @@ class _State:
     # allocated claims whose devices' binding conditions failed or timed out: unavailable
     # everywhere (PostFilter may deallocate them)
     not_ready: set[int] = field(default_factory=set)
+    # extended resources backed by DRA: the special claim's index in `claims` (last), the
+    # pod's requests of extended resources, the claim's uid at PreFilter (in-flight key)
+    extended: int | None = None
+    ext_requests: dict[str, int] = field(default_factory=dict)
+    ext_uid: str = ""
+    # per set of resources a node leaves to DRA: (claim indices, the claims to allocate with
+    # the node's variant of the special claim, its plan, the container mappings)
+    variants: dict[tuple[str, ...], _Variant] = field(default_factory=dict)
+    node_variant: dict[int, tuple[str, ...] | None] = field(default_factory=dict)  # by slot
+    ext_claim: ClaimInfo | None = None  # Reserve: the chosen node's variant
+    ext_mappings: list[Mapping] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Variant:
+    indices: list[int]
+    claims: list[ClaimInfo]
+    fast: _Fast | None
+    mappings: list[Mapping]
 
 
 @dataclass(slots=True)
@@ -310,16 +347,30 @@ class DynamicResources(
     # ----- PreFilter ---------------------------------------------------------------------------
     def pre_filter(self, cycle: CycleState, pod: PodInfo) -> tuple[PreFilterResult | None, Status]:
         cycle.write(_RAN_KEY, True)  # upstream writes its (empty) state first of all
-        if not pod.resource_claims or not self.index.tracked:
-            return None, SKIP
         index = self.index
+        if not index.tracked:
+            return None, SKIP
+        extended = extended_requests(pod, index)
+        if not pod.resource_claims and extended is None:
+            return None, SKIP
         try:
             claims = self.pod_claims(pod)
         except _Unschedulable as exc:
             return None, unresolvable(str(exc))
+        ext_claim = None
+        if extended is not None:
+            # the special claim of an earlier cycle, or a new one in memory
+            ext_claim = index.extended_claim(pod.namespace, pod.name, pod.uid) or special_claim(pod)
+            claims.append(ext_claim)
         if not claims:
             return None, SKIP
         state = _State(claims=claims, available_on=[None] * len(claims), to_allocate=[])
+        if ext_claim is not None and extended is not None:
+            state.extended, state.ext_requests, state.ext_uid = (
+                len(claims) - 1,
+                extended,
+                ext_claim.uid,
+            )
         for i, claim in enumerate(claims):
             if claim.allocation is not None:
                 state.available_on[i] = claim.allocation.node_selector
@@ -331,6 +382,10 @@ class DynamicResources(
                     f"resource claim {claim.namespace}/{claim.name} is in the process of being "
                     "allocated"
                 )
+            if i == state.extended:
+                # no classes to check: Filter builds its requests per node
+                state.to_allocate.append(i)
+                continue
             for request in claim.spec.requests:
                 if request.exactly is not None:
                     problem = self._check_class(request.exactly.class_name, request.name)
@@ -357,7 +412,8 @@ class DynamicResources(
                 slices_on_node=index.slices_on_node,
                 shared_slices=index.shared_slices,
             )
-            state.fast = self._plan(state)
+            if state.extended is None:
+                state.fast = self._plan([claims[i] for i in state.to_allocate])
         cycle.write(_STATE_KEY, state)
         return None, SUCCESS
 
@@ -368,12 +424,11 @@ class DynamicResources(
             return unresolvable(f"request {request}: device class {class_name} does not exist")
         return None
 
-    def _plan(self, state: _State) -> _Fast | None:
+    def _plan(self, claims: list[ClaimInfo]) -> _Fast | None:
         """The vectorised plan, when every claim to allocate is a plain count."""
         need: dict[tuple[Any, ...], int] = {}
         specs: dict[tuple[Any, ...], RequestSpec] = {}
-        for i in state.to_allocate:
-            claim = state.claims[i]
+        for claim in claims:
             if claim.spec.constraints:
                 return None
             total = 0
@@ -532,10 +587,8 @@ class DynamicResources(
         table.group_masks = masks
         return masks
 
-    def _fast_filter(self, state: _State, nodes: IndexArray) -> tuple[BoolArray, BoolArray] | None:
+    def _fast_filter(self, fast: _Fast, nodes: IndexArray) -> tuple[BoolArray, BoolArray] | None:
         """(decided ok, needs the search) per node, or None when the plan cannot be used."""
-        fast = state.fast
-        assert fast is not None
         table = self._device_table()
         free = self._free(table)
         capacity = len(self.state.present)
@@ -587,20 +640,106 @@ class DynamicResources(
             if not fits.all():
                 state.unavailable.add(i)
                 not_available |= ~fits
-        search = np.ones(len(nodes), dtype=bool)
-        if state.allocator is None:
+        for mask, key in self._node_variants(state, pod, nodes, ok):
+            self._allocate(state, pod, nodes, mask, key, ok)
+        for slot in nodes[ok & not_available].tolist():
+            state.reasons[slot] = unresolvable(ERR_NOT_AVAILABLE)
+        ok &= ~not_available
+        return ok
+
+    def _node_variants(
+        self, state: _State, pod: PodInfo, nodes: IndexArray, ok: BoolArray
+    ) -> list[tuple[BoolArray, tuple[str, ...] | None]]:
+        """upstream filterExtendedResources, over all nodes at once: which extended resources
+        each node leaves to DRA (its allocatable has none of them and a class serves them), the
+        nodes grouped by that set (None: no special claim to allocate); rejected nodes get
+        their reason and drop out of `ok`."""
+        everywhere = np.ones(len(nodes), dtype=bool)
+        if state.extended is None:
+            return [(everywhere, None)]
+        claim = state.claims[state.extended]
+        if claim.spec.requests:
+            # the claim of an earlier cycle: PostFilter deletes it and the pod tries anew
+            for slot in nodes.tolist():
+                state.reasons[slot] = unresolvable(ERR_STALE_CLAIM)
+            ok[:] = False
+            return []
+        if claim.allocation is not None:
+            return [(everywhere, None)]
+        cluster, index = self.state, self.index
+        bits = np.zeros(len(nodes), dtype=np.int64)
+        names: list[str] = []
+        for resource in sorted(state.ext_requests):
+            col = cluster.resource_index.get(resource)
+            if col is None:
+                alloc = np.zeros(len(nodes), dtype=np.int64)
+            else:
+                alloc = cluster.alloc[:, col].take(nodes)
+            if index.device_class_for(resource) is not None:
+                bits |= np.where(alloc == 0, 1 << len(names), 0)
+                names.append(resource)
+                continue
+            for at in np.flatnonzero((alloc == 0) & ok).tolist():
+                slot = int(nodes[at])
+                if resource not in cluster.node(slot).allocatable:
+                    # neither advertised by the node nor served by a class
+                    state.reasons[slot] = unresolvable(ERR_CANNOT_FIT)
+                    ok[at] = False
+        out: list[tuple[BoolArray, tuple[str, ...] | None]] = []
+        for value in np.unique(bits[ok]).tolist():
+            key = tuple(n for b, n in enumerate(names) if value >> b & 1)
+            out.append((ok & (bits == value), key))
+        return out
+
+    def _variant(self, state: _State, pod: PodInfo, key: tuple[str, ...] | None) -> _Variant:
+        """The claims to allocate on nodes of one variant (None: the pod's claims as they are)."""
+        if key is None:
+            claims = [state.claims[i] for i in state.to_allocate]
+            return _Variant(list(state.to_allocate), claims, state.fast, [])
+        found = state.variants.get(key)
+        if found is not None:
+            return found
+        indices = [i for i in state.to_allocate if i != state.extended]
+        claims = [state.claims[i] for i in indices]
+        mappings: list[Mapping] = []
+        if key and state.extended is not None:
+            # Berth leaves the special claim out where the node's allocatable serves every
+            # extended resource (upstream would allocate it without requests: see the docs)
+            requests, mappings = requests_and_mappings(pod, set(key), self.index)
+            indices.append(state.extended)
+            claims.append(with_requests(state.claims[state.extended], requests))
+        variant = _Variant(indices, claims, self._plan(claims) if claims else None, mappings)
+        state.variants[key] = variant
+        return variant
+
+    def _allocate(
+        self,
+        state: _State,
+        pod: PodInfo,
+        nodes: IndexArray,
+        mask: BoolArray,
+        key: tuple[str, ...] | None,
+        ok: BoolArray,
+    ) -> None:
+        """Allocate the variant's claims on the nodes of `mask`: counted where the plan allows,
+        searched elsewhere; results kept per node for Reserve, rejections with their reason."""
+        variant = self._variant(state, pod, key)
+        for slot in nodes[mask].tolist():
+            state.node_variant[slot] = key
+        search = mask.copy()
+        if state.allocator is None or not variant.claims:
             search[:] = False
-        elif state.fast is not None:
-            decided = self._fast_filter(state, nodes)
+        elif variant.fast is not None:
+            decided = self._fast_filter(variant.fast, nodes)
             if decided is not None:
                 fits, slow = decided
-                search = slow
-                rejected = ~fits & ~slow
+                search = mask & slow
+                rejected = mask & ~fits & ~slow
                 for slot in nodes[rejected].tolist():
                     state.reasons[slot] = unresolvable(ERR_CANNOT_ALLOCATE)
                 ok &= ~rejected
         if search.any():
-            claims = [state.claims[i] for i in state.to_allocate]
+            claims = variant.claims
             deadline = time.monotonic() + self.filter_timeout if self.filter_timeout > 0 else None
             assert state.allocator is not None
             for at in np.flatnonzero(search).tolist():
@@ -624,10 +763,6 @@ class DynamicResources(
                     ok[at] = False
                     continue
                 state.results[slot] = results
-        for slot in nodes[ok & not_available].tolist():
-            state.reasons[slot] = unresolvable(ERR_NOT_AVAILABLE)
-        ok &= ~not_available
-        return ok
 
     def explain(self, cycle: CycleState, pod: PodInfo, node: int) -> Status:
         state: _State | None = cycle.read(_STATE_KEY)
@@ -652,7 +787,8 @@ class DynamicResources(
             results = state.results.get(int(slot))
             if results is None:
                 continue
-            scores[at] = _score(state, results)
+            variant = self._variant(state, pod, state.node_variant.get(int(slot)))
+            scores[at] = _score(state, dict(zip(variant.indices, results, strict=True)))
         return scores
 
     def normalize(
@@ -665,35 +801,48 @@ class DynamicResources(
         return out
 
     # ----- Reserve / Unreserve -----------------------------------------------------------------
-    def _results_for(self, state: _State, node_name: str) -> list[dict[str, Any]] | Status:
+    def _results_for(
+        self, state: _State, pod: PodInfo, node_name: str
+    ) -> tuple[_Variant, list[dict[str, Any]]] | Status:
         slot = self.state.index.get(node_name)
         if slot is None:
             return error(f'node "{node_name}" not found')
         results = state.results.get(slot)
         if results is not None:
-            return results
+            return self._variant(state, pod, state.node_variant.get(slot)), results
+        one = np.array([slot], dtype=np.intp)
+        fits = np.ones(1, dtype=bool)
+        variants = self._node_variants(state, pod, one, fits)
+        if not variants:
+            return error("claim allocation not found for node")
+        variant = self._variant(state, pod, variants[0][1])
+        state.node_variant[slot] = variants[0][1]
+        if not variant.claims:
+            return variant, []
         assert state.allocator is not None
-        claims = [state.claims[i] for i in state.to_allocate]
         try:
-            found = state.allocator.allocate(self._node(slot), claims)
+            found = state.allocator.allocate(self._node(slot), variant.claims)
         except AllocationError as exc:
             return error(str(exc))
-        if found is None or len(found) != len(claims):
+        if found is None or len(found) != len(variant.claims):
             return error("claim allocation not found for node")
         state.results[slot] = found
-        return found
+        return variant, found
 
     def reserve(self, cycle: CycleState, pod: PodInfo, node_name: str) -> Status:
         state: _State | None = cycle.read(_STATE_KEY)
         if state is None or not state.to_allocate:
             return SUCCESS
-        results = self._results_for(state, node_name)
-        if isinstance(results, Status):
-            return results
+        found = self._results_for(state, pod, node_name)
+        if isinstance(found, Status):
+            return found
+        variant, results = found
         index = self.index
-        for i, allocation in zip(state.to_allocate, results, strict=True):
-            claim = state.claims[i]
+        for i, claim, allocation in zip(variant.indices, variant.claims, results, strict=True):
             state.pending[i] = allocation
+            if i == state.extended:
+                # the node's variant of the special claim is what PreBind creates
+                state.ext_claim, state.ext_mappings = claim, variant.mappings
             index.signal_pending_allocation(_with_status(claim, allocation=allocation))
         return SUCCESS
 
@@ -704,6 +853,9 @@ class DynamicResources(
         index = self.index
         writer = self.ports.claim_writer
         for i, claim in enumerate(state.claims):
+            if i == state.extended:
+                self._unreserve_extended(state, claim)
+                continue
             if index.remove_pending_allocation(claim.uid):
                 index.restore(claim.key)
             state.pending.pop(i, None)
@@ -715,6 +867,24 @@ class DynamicResources(
                     writer.unreserve(current, pod.uid)
                 else:
                     index.assume(_without_consumer(current, pod.uid))
+
+    def _unreserve_extended(self, state: _State, claim: ClaimInfo) -> None:
+        """upstream unreserveExtendedResourceClaim: out of flight; deleted once created."""
+        index = self.index
+        if index.remove_pending_allocation(state.ext_uid):
+            index.restore(claim.key)
+        if state.extended is not None:
+            state.pending.pop(state.extended, None)
+        if claim.name != SPECIAL_CLAIM_NAME:
+            self._delete_claim(claim)
+
+    def _delete_claim(self, claim: ClaimInfo) -> None:
+        writer = self.ports.claim_writer
+        if writer is not None:
+            writer.delete_claim(claim)
+            return
+        self.index.restore(claim.key)
+        self.index.delete({"kind": "ResourceClaim", "metadata": dict(claim.raw["metadata"])})
 
     # ----- PreBind -----------------------------------------------------------------------------
     async def pre_bind(self, cycle: CycleState, pod: PodInfo, node_name: str) -> Status:
@@ -728,6 +898,15 @@ class DynamicResources(
             if any(r.uid == pod.uid for r in claim.reserved_for):
                 continue
             allocation = state.pending.get(i)
+            pending_uid = claim.uid
+            if i == state.extended:
+                if allocation is None and not claim.spec.requests:
+                    continue  # the node's allocatable serves every extended resource
+                if claim.name == SPECIAL_CLAIM_NAME:
+                    created = await self._create_extended(state, pod)
+                    if isinstance(created, Status):
+                        return created
+                    claim = state.claims[i] = created
             if writer is None:
                 updated = _bound(claim, allocation, consumer)
             else:
@@ -738,12 +917,61 @@ class DynamicResources(
                     return error(answer)
                 updated = parse_resource_claim(answer)
             index.assume(updated)
-            if index.remove_pending_allocation(claim.uid):
+            if index.remove_pending_allocation(pending_uid):
                 state.pending.pop(i, None)
             state.claims[i] = updated
+            if i == state.extended:
+                problem = await self._record_mappings(state, pod, updated)
+                if problem is not None:
+                    return problem
         if writer is None or not any(_binding_conditions(c) for c in state.claims):
             return SUCCESS
         return await self._wait_for_binding_conditions(state, pod, node_name)
+
+    async def _create_extended(self, state: _State, pod: PodInfo) -> ClaimInfo | Status:
+        """upstream createExtendedResourceClaimInAPI: the node's variant, created with a
+        generated name (offline: into the state)."""
+        claim = state.ext_claim
+        if claim is None:
+            return error(f"extended resource claim not found for node {pod.node_name}")
+        body = for_create(claim)
+        writer = self.ports.claim_writer
+        if writer is None:
+            meta = body["metadata"]
+            meta["name"] = generate_name(str(meta.get("generateName") or ""))
+            meta["uid"] = str(uuid.uuid4())
+            meta["resourceVersion"] = "1"
+            self.index.upsert(body)
+            created = self.index.claim(pod.namespace, meta["name"])
+            assert created is not None
+            return created
+        answer = await writer.create_claim(body)
+        if isinstance(answer, str):
+            return error(f"create claim for extended resources {pod.namespace}/: {answer}")
+        return parse_resource_claim(answer)
+
+    async def _record_mappings(
+        self, state: _State, pod: PodInfo, claim: ClaimInfo
+    ) -> Status | None:
+        """upstream patchPodExtendedResourceClaimStatus: which container's resource each
+        request of the claim serves, in the pod's status (offline: nothing to write)."""
+        if not state.ext_mappings:
+            return error(
+                f"nil or empty request mappings, no update of pod {pod.namespace}/{pod.name} "
+                "ExtendedResourceClaimStatus"
+            )
+        writer = self.ports.claim_writer
+        if writer is None:
+            return None
+        status = {"requestMappings": state.ext_mappings, "resourceClaimName": claim.name}
+        problem = await writer.patch_pod_status(
+            pod.namespace, pod.name, {"extendedResourceClaimStatus": status}
+        )
+        if problem is not None:
+            return error(
+                f"update pod {pod.namespace}/{pod.name} ExtendedResourceClaimStatus: {problem}"
+            )
+        return None
 
     async def _wait_for_binding_conditions(
         self, state: _State, pod: PodInfo, node_name: str
@@ -797,8 +1025,15 @@ class DynamicResources(
         if state is None:
             return None, Status(Code.UNSCHEDULABLE)
         writer = self.ports.claim_writer
+        created = state.extended is not None and (
+            state.claims[state.extended].name != SPECIAL_CLAIM_NAME
+        )
         for i in sorted(state.unavailable):
             claim = state.claims[i]
+            if i == state.extended:
+                if created:
+                    break
+                continue
             held = claim.reserved_for
             if not held or (len(held) == 1 and held[0].uid == pod.uid):
                 if writer is not None:
@@ -808,6 +1043,10 @@ class DynamicResources(
                 return None, Status(
                     Code.UNSCHEDULABLE, ("deallocation of ResourceClaim completed",)
                 )
+        if created and state.extended is not None:
+            # the special claim of an earlier cycle is deleted; the pod tries anew
+            self._delete_claim(state.claims[state.extended])
+            return None, Status(Code.UNSCHEDULABLE, ("deletion of ResourceClaim completed",))
         return None, Status(Code.UNSCHEDULABLE)
 
 
@@ -893,16 +1132,16 @@ def _ready_for_binding(claim: ClaimInfo, timeout: float, now: float) -> bool:
     return verdict or not _timed_out(claim, timeout, now)
 
 
-def _score(state: _State, results: list[dict[str, Any]]) -> int:
-    """upstream computeScore."""
+def _score(state: _State, results: dict[int, dict[str, Any]]) -> int:
+    """upstream computeScore; `results`: the node's allocation per claim index."""
     score = 0
-    unallocated = 0
-    for claim in state.claims:
+    for i, claim in enumerate(state.claims):
         if claim.allocation is not None:
             chosen = {r.request for r in claim.allocation.results if "/" in r.request}
         else:
-            allocation = results[unallocated]
-            unallocated += 1
+            allocation = results.get(i)
+            if allocation is None:
+                continue
             chosen = {
                 r["request"]
                 for r in allocation["devices"].get("results", ())

@@ -15,7 +15,14 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from berth.framework.events import NODE, POD, ActionType, ClusterEventWithHint, on
+from berth.framework.events import (
+    DEVICE_CLASS,
+    NODE,
+    POD,
+    ActionType,
+    ClusterEventWithHint,
+    on,
+)
 from berth.framework.plugin import (
     MAX_NODE_SCORE,
     CycleState,
@@ -26,8 +33,10 @@ from berth.framework.plugin import (
     ScorePlugin,
 )
 from berth.framework.status import SKIP, SUCCESS, Status, unresolvable, unschedulable
+from berth.objects.dra import RESOURCE_DEVICE_CLASS_PREFIX
 from berth.objects.node import NodeInfo
 from berth.objects.pod import PodInfo
+from berth.plugins.extendedresources import class_device_counts
 from berth.plugins.helpers import broken_linear
 from berth.plugins.registry import register
 from berth.state.cluster import CPU, MEMORY, PODS, BoolArray, IndexArray, IntArray
@@ -168,7 +177,22 @@ class NodeResourcesFit(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugi
         return (
             on(POD, ActionType.DELETE | ActionType.UPDATE_POD_SCALE_DOWN, self._after_pod_event),
             on(NODE, ActionType.ADD | ActionType.UPDATE_NODE_ALLOCATABLE, self._after_node_change),
+            # a class may now serve an extended resource the pod asks for
+            on(DEVICE_CLASS, ActionType.ADD | ActionType.UPDATE, self._after_device_class),
         )
+
+    def _after_device_class(self, pod: PodInfo, old: Any, new: Any) -> bool:
+        """upstream isSchedulableAfterDeviceClassEvent."""
+        spec = (new.get("spec") if isinstance(new, dict) else None) or {}
+        name = str(spec.get("extendedResourceName") or "")
+        if isinstance(old, dict):
+            if str((old.get("spec") or {}).get("extendedResourceName") or "") == name:
+                return False
+        elif isinstance(new, dict):
+            cls = str((new.get("metadata") or {}).get("name") or "")
+            if RESOURCE_DEVICE_CLASS_PREFIX + cls in pod.requests:
+                return True
+        return bool(name) and name in pod.requests
 
     def _after_pod_event(self, pod: PodInfo, old: Any, new: Any) -> bool:
         """A bound pod deleted, or scaled down in a resource this pod asks for, frees room."""
@@ -184,7 +208,11 @@ class NodeResourcesFit(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugi
         in pods)."""
         if not isinstance(new, NodeInfo):
             return True
-        checked = self._checked(pod)
+        checked = [
+            (r, amount)
+            for r, amount in self._checked(pod)
+            if not self._delegated(r, new.allocatable.get(r, 0))
+        ]
         if any(new.allocatable.get(r, 0) < amount for r, amount in checked):
             return False
         if not isinstance(old, NodeInfo):
@@ -211,6 +239,16 @@ class NodeResourcesFit(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugi
         cycle.write(FIT, self._checked(pod))
         return None, SUCCESS
 
+    def _mapped(self, resource: str) -> bool:
+        """A DeviceClass serves this extended resource (upstream shouldDelegateResourceToDRA's
+        class lookup)."""
+        return self.ports.dra.device_class_for(resource) is not None
+
+    def _delegated(self, resource: str, allocatable: int) -> bool:
+        """upstream shouldDelegateResourceToDRA: a node that does not advertise the resource
+        leaves it to DynamicResources when a class serves it."""
+        return allocatable <= 0 and self._mapped(resource)
+
     def _columns(self, nodes: IndexArray, resource: str) -> tuple[IntArray, IntArray]:
         col = self.state.resource_index.get(resource)
         if col is None:
@@ -227,7 +265,10 @@ class NodeResourcesFit(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugi
         ok: BoolArray = state.requested[:, PODS].take(nodes) < state.alloc[:, PODS].take(nodes)
         for resource, amount in checked:
             alloc, used = self._columns(nodes, resource)
-            ok &= amount <= alloc - used
+            fits = amount <= alloc - used
+            if self._mapped(resource):
+                fits |= alloc <= 0
+            ok &= fits
         return ok
 
     def explain(self, cycle: CycleState, pod: PodInfo, node: int) -> Status:
@@ -242,6 +283,8 @@ class NodeResourcesFit(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugi
             reasons.append(REASON_TOO_MANY_PODS)
         for resource, amount in checked:
             alloc, used = self._columns(one, resource)
+            if self._delegated(resource, int(alloc[0])):
+                continue
             if amount > alloc[0] - used[0]:
                 reasons.append(REASON_INSUFFICIENT % resource)
                 unresolvable_ = unresolvable_ or amount > alloc[0]
@@ -329,6 +372,11 @@ def _allocation_columns(
     out: list[tuple[IntArray, IntArray, int, int]] = []
     for name, weight in resources:
         col = state.resource_index.get(name)
+        if is_scalar_resource(name) and pod.requests.get(name, 0) > 0:
+            served = _served_by_devices(plugin, pod, nodes, name, col)
+            if served is not None:
+                out.append((*served, weight, pod.requests[name]))
+                continue
         if col is None or (name not in NATIVE and not is_scalar_resource(name)):
             # upstream scores cpu, memory, ephemeral-storage and scalar resources only; any
             # other name (`pods`, `storage`) is (0, 0) there and left out of the score.
@@ -346,6 +394,31 @@ def _allocation_columns(
             req = state.requested[:, col].take(nodes) + want
         out.append((state.alloc[:, col].take(nodes), req, weight, want))
     return out
+
+
+def _served_by_devices(
+    plugin: NodeResourcesFit | NodeResourcesBalancedAllocation,
+    pod: PodInfo,
+    nodes: IndexArray,
+    name: str,
+    col: int | None,
+) -> tuple[IntArray, IntArray] | None:
+    """upstream calculateResourceAllocatableRequest for an extended resource a DeviceClass
+    serves: on a node that does not advertise it, the class's devices the node sees are its
+    allocatable and the allocated ones its requests (nodes with neither keep theirs)."""
+    cls = plugin.ports.dra.device_class_for(name)
+    if cls is None:
+        return None
+    state = plugin.state
+    zero = np.zeros(len(nodes), dtype=np.int64)
+    alloc = state.alloc[:, col].take(nodes) if col is not None else zero
+    used = state.requested[:, col].take(nodes) if col is not None else zero
+    capacity, taken = class_device_counts(state, plugin.ports.dra, cls)
+    devices, allocated = capacity.take(nodes), taken.take(nodes)
+    from_devices = (alloc == 0) & (devices > 0)
+    alloc = np.where(from_devices, devices, alloc)
+    used = np.where(from_devices, allocated, used)
+    return alloc, used + pod.requests[name]
 
 
 def _allocation_matrix(

@@ -138,6 +138,8 @@ def rebalance_command(
         connection = await connect_or_fail(
             kubeconfig or config.model.clientConnection.kubeconfig or None,
             timeout=config.model.clientConnection.timeout,
+            no_cluster="no cluster configured: give --kubeconfig (rebalance acts on a live "
+            "cluster)",
         )
         try:
             rebalancer = Rebalancer(config=config, connection=connection, options=options)

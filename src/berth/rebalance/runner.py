@@ -141,15 +141,7 @@ class Rebalancer:
         self.elector: LeaderElector | None = None
         le = self.settings.config.leaderElection
         if options.loop and options.leader_elect:
-            self.elector = LeaderElector(
-                connection=connection,
-                namespace=le.resourceNamespace,
-                name=le.resourceName,
-                identity=options.identity,
-                lease_duration=le.leaseDuration,
-                renew_deadline=le.renewDeadline,
-                retry_period=le.retryPeriod,
-            )
+            self.elector = LeaderElector.configured(connection, le, options.identity)
 
     def ready(self) -> bool:
         return all(i.synced.is_set() for i in self.informers)

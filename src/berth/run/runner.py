@@ -132,15 +132,7 @@ class Runner:
         le = model.leaderElection
         self.elector: LeaderElector | None = None
         if options.leader_elect:
-            self.elector = LeaderElector(
-                connection=connection,
-                namespace=le.resourceNamespace,
-                name=le.resourceName,
-                identity=options.identity,
-                lease_duration=le.leaseDuration,
-                renew_deadline=le.renewDeadline,
-                retry_period=le.retryPeriod,
-            )
+            self.elector = LeaderElector.configured(connection, le, options.identity)
         self.health = HealthServer(
             metrics=self.metrics,
             ready=self.ready,

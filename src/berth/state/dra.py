@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from berth.dra.allocator import DeviceID, MatchCache
 from berth.objects.dra import (
+    RESOURCE_DEVICE_CLASS_PREFIX,
     ClaimInfo,
     DeviceClassInfo,
     SliceInfo,
@@ -69,6 +70,21 @@ class ClaimWriter(Protocol):
         """Remove the pod from status.reservedFor (in the background)."""
         ...
 
+    def create_claim(self, body: dict[str, Any]) -> Awaitable[dict[str, Any] | str]:
+        """Create a claim (the special claim of extended resources); the created object, or
+        an error."""
+        ...
+
+    def delete_claim(self, claim: ClaimInfo) -> None:
+        """Remove the finalizer, then delete the claim (in the background)."""
+        ...
+
+    def patch_pod_status(
+        self, namespace: str, name: str, status: dict[str, Any]
+    ) -> Awaitable[str | None]:
+        """Merge `status` into the pod's status; None, or an error."""
+        ...
+
 
 class DRAIndex(Store):
     """The resource.k8s.io objects of the cluster, with in-flight allocations overlaid."""
@@ -84,6 +100,13 @@ class DRAIndex(Store):
         self.shared_slices: list[SliceInfo] = []
         self.claims: dict[str, ClaimInfo] = {}  # "namespace/name"
         self.claims_by_uid: dict[str, str] = {}
+        # extended resource name -> the class serving it (upstream's ExtendedResourceCache)
+        self.extended: dict[str, DeviceClassInfo] = {}
+        # pod uid -> "namespace/name" of its special extended-resource claim
+        self.extended_claims: dict[str, str] = {}
+        # class name -> its devices per node, for scoring extended resources (kept by
+        # berth.plugins.extendedresources against the versions below)
+        self.class_devices: dict[str, Any] = {}
         self.templates: dict[str, TemplateInfo] = {}
         # Reserve's allocations not yet in the API (uid -> claim with status.allocation)
         self.in_flight: dict[str, ClaimInfo] = {}
@@ -107,6 +130,33 @@ class DRAIndex(Store):
     def claim(self, namespace: str, name: str) -> ClaimInfo | None:
         key = f"{namespace}/{name}"
         return self.assumed.get(key) or self.claims.get(key)
+
+    def device_class_for(self, resource: str) -> DeviceClassInfo | None:
+        """upstream DeviceClassResolver.GetDeviceClass: the class an extended resource name
+        maps to, explicitly (spec.extendedResourceName) or implicitly
+        (deviceclass.resource.kubernetes.io/<class>)."""
+        return self.extended.get(resource) if self.extended else None
+
+    def extended_claim(self, namespace: str, pod_name: str, pod_uid: str) -> ClaimInfo | None:
+        """upstream findExtendedResourceClaim: the pod's special claim from an earlier cycle."""
+        key = self.extended_claims.get(pod_uid)
+        if key is None:
+            return None
+        found = self.claim(*key.split("/", 1))
+        if found is None or found.extended_for != (pod_name, pod_uid):
+            return None
+        return found
+
+    def _remap_extended(self) -> None:
+        """Rebuild the name -> class map. Two classes naming the same extendedResourceName:
+        the newer one wins, the lower name on a tie (upstream updateResourceName2class)."""
+        out: dict[str, DeviceClassInfo] = {}
+        for cls in self.classes.values():
+            out[RESOURCE_DEVICE_CLASS_PREFIX + cls.name] = cls
+        for cls in sorted(self.classes.values(), key=lambda c: (c.created, _neg(c.name))):
+            if cls.extended_resource_name:
+                out[cls.extended_resource_name] = cls
+        self.extended = out
 
     def pending_allocation(self, uid: str) -> ClaimInfo | None:
         return self.in_flight.get(uid)
@@ -167,11 +217,15 @@ class DRAIndex(Store):
         self.claims_version += 1
 
     def remove_pending_allocation(self, uid: str) -> bool:
-        removed = self.in_flight.pop(uid, None) is not None
-        if removed:
-            self._recount(uid)
-            self.claims_version += 1
-        return removed
+        removed = self.in_flight.pop(uid, None)
+        if removed is None:
+            return False
+        key = self.claims_by_uid.get(uid)
+        if key is not None and key not in self.claims and key not in self.assumed:
+            del self.claims_by_uid[uid]  # an in-memory claim (extended resources)
+        self._recount(uid)
+        self.claims_version += 1
+        return True
 
     def assume(self, claim: ClaimInfo) -> None:
         """A claim PreBind wrote (or, offline, would have written): it wins until the informer
@@ -204,6 +258,7 @@ class DRAIndex(Store):
             cls = parse_device_class(obj)
             self.classes[cls.name] = cls
             self.classes_version += 1
+            self._remap_extended()
         elif kind == "ResourceClaim":
             claim = parse_resource_claim(obj)
             if not claim.namespace:
@@ -213,6 +268,8 @@ class DRAIndex(Store):
                 self._drop_claim(old)
             self.claims[claim.key] = claim
             self.claims_by_uid[claim.uid] = claim.key
+            if claim.extended_for is not None:
+                self.extended_claims[claim.extended_for[1]] = claim.key
             assumed = self.assumed.get(claim.key)
             if assumed is not None and _rv(claim.resource_version) >= _rv(assumed.resource_version):
                 del self.assumed[claim.key]
@@ -268,6 +325,9 @@ class DRAIndex(Store):
         self.slices_version += 1
 
     def _drop_claim(self, claim: ClaimInfo) -> None:
+        owner = claim.extended_for
+        if owner is not None and self.extended_claims.get(owner[1]) == claim.key:
+            del self.extended_claims[owner[1]]
         self.claims.pop(claim.key, None)
         self.assumed.pop(claim.key, None)
         self.claims_by_uid.pop(claim.uid, None)
@@ -285,6 +345,7 @@ class DRAIndex(Store):
         elif kind == "DeviceClass":
             self.classes.pop(key, None)
             self.classes_version += 1
+            self._remap_extended()
         elif kind == "ResourceClaim":
             if "/" not in key:
                 key = f"default/{key}"
@@ -293,6 +354,11 @@ class DRAIndex(Store):
                 self._drop_claim(claim)
         elif kind == "ResourceClaimTemplate":
             self.templates.pop(key, None)
+
+
+def _neg(name: str) -> tuple[int, ...]:
+    """A key sorting names in reverse, so the lowest name comes last (and wins)."""
+    return (*(-ord(c) for c in name), 1)
 
 
 def _with_namespace(claim: ClaimInfo, namespace: str) -> ClaimInfo:

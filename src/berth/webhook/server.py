@@ -294,26 +294,16 @@ async def serve(*, config: Config, kubeconfig: str | None, options: WebhookOptio
     """`berth webhook`'s body: connect, serve until SIGTERM (exit 0)."""
     import signal
 
-    import yaml
-    from kubernetes.aio.config.config_exception import ConfigException
-
-    from berth.clierrors import BadInput
-    from berth.kube.client import NoClusterConfigured, connect
+    from berth.inputs import connect_or_fail
 
     model = config.model
-    try:
-        connection = await connect(
-            kubeconfig=kubeconfig or model.clientConnection.kubeconfig or None,
-            qps_burst=10,
-            request_timeout=model.clientConnection.timeout,
-        )
-    except (FileNotFoundError, ConfigException, yaml.YAMLError) as exc:
-        raise BadInput(f"cannot load the kubeconfig: {' '.join(str(exc).split())}") from None
-    except NoClusterConfigured:
-        raise BadInput(
-            "no cluster configured (no --kubeconfig, $KUBECONFIG or ~/.kube/config, and not "
-            "in a pod): the webhook reads Berth's Lease from the API server"
-        ) from None
+    connection = await connect_or_fail(
+        kubeconfig or model.clientConnection.kubeconfig or None,
+        timeout=model.clientConnection.timeout,
+        qps_burst=10,
+        no_cluster="no cluster configured (no --kubeconfig, $KUBECONFIG or ~/.kube/config, "
+        "and not in a pod): the webhook reads Berth's Lease from the API server",
+    )
     server = WebhookServer(config=config, connection=connection, options=options)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,6 +1,7 @@
 // Command berth-upstream is one binary with the personalities of the real control plane:
 // etcd, kube-apiserver, kube-controller-manager and kube-scheduler, plus the oracle that runs
-// kube-scheduler's scheduling code on cluster dumps (package oracle). Linking them once saves
+// kube-scheduler's scheduling code on cluster dumps (package oracle) and a client-go writer of
+// resource.k8s.io objects in protobuf (package protoclient). Linking them once saves
 // build time and disk; each still runs as its own OS process (the first argument picks it),
 // so a benchmark reads one component's CPU from /proc.
 package main
@@ -13,6 +14,7 @@ import (
 	_ "time/tzdata" // CronJob time zones, as in upstream's own mains
 
 	"berth/upstream/oracle"
+	"berth/upstream/protoclient"
 
 	"github.com/spf13/cobra"
 	"go.etcd.io/etcd/server/v3/etcdmain"
@@ -33,7 +35,7 @@ var cobraPersonalities = map[string]func() *cobra.Command{
 }
 
 func usage() {
-	names := []string{"etcd", "oracle", "version"}
+	names := []string{"etcd", "oracle", "protoclient", "version"}
 	for name := range cobraPersonalities {
 		names = append(names, name)
 	}
@@ -59,6 +61,8 @@ func main() {
 		return
 	case "oracle":
 		os.Exit(oracle.Main(os.Args[1:]))
+	case "protoclient":
+		os.Exit(protoclient.Main(os.Args[1:]))
 	}
 	newCommand, ok := cobraPersonalities[name]
 	if !ok {

@@ -8,6 +8,7 @@ and never as a stack trace.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 from collections.abc import Callable
@@ -423,8 +424,10 @@ class RestHandler:
         # wrong shape with 400 BadRequest; a shape Berth's validation does not check field by
         # field raises below and is answered the same way, never as a 500.
         try:
-            if view and isinstance(body, dict) and verb in ("create", "update"):
-                body = events.to_core(body)
+            if view:
+                opts = dataclasses.replace(opts, events_api=True)
+                if isinstance(body, dict) and verb in ("create", "update"):
+                    body = events.to_core(body)
             if verb == "create":
                 if rt is BINDINGS:
                     bname = ((body or {}).get("metadata") or {}).get("name", "")

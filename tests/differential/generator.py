@@ -15,9 +15,10 @@ Exclusions, each where upstream is knowingly not followed (docs/testing.md lists
   candidates than the 100 kube-scheduler dry-runs at least: its random starting offset then
   changes only the order candidates are found in, which the distinct start times keep from
   deciding anything;
-- two bound pods of one node never share a host port (`_one_pod_per_host_port`);
-- a ResourceClaim is used by one pending pod, a pod bound to a node the dump lacks uses no
-  PersistentVolumeClaim, and the large clusters have no zones (in `clusters`).
+- two bound pods of one node never share a host port (`_one_pod_per_host_port`), and two
+  bound pods never share a ReadWriteOncePod claim (`_one_pod_per_rwop_claim`);
+- a ResourceClaim is used by one pending pod, and a pod bound to a node the dump lacks uses no
+  PersistentVolumeClaim (in `clusters`).
 """
 
 from __future__ import annotations
@@ -482,7 +483,7 @@ def pod_object(
         spec["tolerations"] = tol
     volumes = []
     mine = pvcs.get(namespace, [])
-    if mine and draw(_integers(0, 2)) == 0:
+    if mine and draw(_booleans()):
         for claim in draw(_lists(_sampled_from(mine), min_size=1, max_size=2, unique=True)):
             volumes.append({"name": f"v-{claim}", "persistentVolumeClaim": {"claimName": claim}})
     if volumes:
@@ -602,7 +603,7 @@ def storage(
     draw: st.DrawFn, nodes: list[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
     """StorageClasses, PVs, PVCs and CSINodes; returns them and the claim names per namespace."""
-    if draw(_integers(0, 2)) != 0 or not nodes:
+    if draw(_integers(0, 1)) != 0 or not nodes:
         return [], {}
     out: list[dict[str, Any]] = []
     zones = sorted(
@@ -635,7 +636,10 @@ def storage(
     for i in range(draw(_integers(1, 4))):
         ns = draw(_sampled_from(sorted(NAMESPACES)))
         name = f"claim-{i}"
-        cls = draw(_sampled_from(["fast", "local", "local"]))
+        # The first claim of a zoned cluster is, one time in two, on an older zonal PV: bound,
+        # CSI, its zone a label only. VolumeZone's Filter alone rejects the other zones' nodes.
+        legacy = i == 0 and bool(zones) and draw(_booleans())
+        cls = "fast" if legacy else draw(_sampled_from(["fast", "local", "local"]))
         size = draw(_sampled_from(["1Gi", "5Gi", "20Gi"]))
         pvc: dict[str, Any] = {
             "apiVersion": "v1",
@@ -663,10 +667,13 @@ def storage(
         }
         claims.setdefault(ns, []).append(name)
         out.append(pvc)
-        if cls == "local" or draw(_booleans()):
+        if legacy or cls == "local" or draw(_booleans()):
             # A PV for it: bound already or left for VolumeBinding to match.
-            node = draw(_sampled_from(nodes))
-            by_zone = (
+            zoned_nodes = [
+                n for n in nodes if "topology.kubernetes.io/zone" in n["metadata"]["labels"]
+            ]
+            node = draw(_sampled_from(zoned_nodes if legacy else nodes))
+            by_zone = legacy or (
                 draw(_booleans()) and "topology.kubernetes.io/zone" in node["metadata"]["labels"]
             )
             key = "topology.kubernetes.io/zone" if by_zone else "kubernetes.io/hostname"
@@ -701,13 +708,14 @@ def storage(
             }
             if cls == "fast":
                 pv["spec"]["csi"] = {"driver": CSI_DRIVER, "volumeHandle": f"h-{i}"}
-                if by_zone and draw(_booleans()):
+                if legacy or (by_zone and draw(_booleans())):
                     # Its zone as a label only, as older PVs have it: VolumeZone, not
-                    # VolumeBinding, is then the plugin that rejects the other zones.
+                    # VolumeBinding, is then the plugin that rejects the other zones (once the
+                    # claim is bound to it: VolumeZone leaves unbound claims to VolumeBinding).
                     del pv["spec"]["nodeAffinity"]
             else:
                 pv["spec"]["local"] = {"path": f"/mnt/disk{i}"}
-            if draw(_booleans()):
+            if legacy or draw(_booleans()):
                 pv["spec"]["claimRef"] = {"namespace": ns, "name": name, "uid": f"uid-pvc-{name}"}
                 pvc["metadata"]["uid"] = f"uid-pvc-{name}"
                 pvc["metadata"]["annotations"] = {"pv.kubernetes.io/bind-completed": "yes"}
@@ -1160,6 +1168,27 @@ def _one_pod_per_host_port(
             in_use.add(key)
 
 
+def _one_pod_per_rwop_claim(
+    pod: dict[str, Any], rwop: set[tuple[str, str]], in_use: set[tuple[str, str]]
+) -> None:
+    """Exclusion: two bound pods never share a ReadWriteOncePod claim. kube-scheduler's
+    VolumeRestrictions counts a claim in use once however many pods use it
+    (volume_restrictions.go:247, IsPVCUsedByPods), and its RemovePod takes one off per pod
+    removed (:73), so a preemption dry-run that removes one of two users frees the claim; Berth
+    counts the users left. Only pods bound around the scheduler can share one."""
+    ns = pod["metadata"]["namespace"]
+    kept = []
+    for v in pod["spec"].get("volumes", []):
+        claim = v.get("persistentVolumeClaim", {}).get("claimName")
+        key = (ns, claim)
+        if claim is not None and key in rwop:
+            if key in in_use:
+                continue
+            in_use.add(key)
+        kept.append(v)
+    pod["spec"]["volumes"] = kept
+
+
 def _without_claims(pod: dict[str, Any]) -> None:
     """Exclusion: a pod on a node the cluster lacks (absent from the dump, or refused by
     validation) uses no PersistentVolumeClaim. Whether kube-scheduler counts it as a
@@ -1174,11 +1203,9 @@ def _without_claims(pod: dict[str, Any]) -> None:
 def clusters(draw: st.DrawFn) -> Case:
     large = draw(_integers(0, 24)) == 0
     n_nodes = draw(_integers(100, 130)) if large else draw(_integers(1, 8))
-    # Exclusion: the large clusters have no zones. kube-scheduler scans nodes zone by zone in
-    # turn (backend/cache/node_tree.go:119); Berth in the dump's order, the same order when
-    # there is one zone. With more than 100 feasible nodes and percentageOfNodesToScore, a
-    # zoned cluster's scored nodes could differ.
-    zoned = not large and draw(_integers(0, 3)) > 0
+    # Zones in large clusters too: kube-scheduler scans them in turn (the node tree), which
+    # decides the nodes percentageOfNodesToScore finds first; Berth scans in the same order.
+    zoned = draw(_integers(0, 3)) > 0
     nodes = [draw(node_object(i, zoned=zoned, large=large)) for i in range(n_nodes)]
     names = [n["metadata"]["name"] for n in nodes]
     objects: list[dict[str, Any]] = [*namespaces(), *draw(priority_classes())]
@@ -1193,6 +1220,13 @@ def clusters(draw: st.DrawFn) -> Case:
     n_bound = draw(_integers(0, 6 if large else min(3 * n_nodes, 14)))
     starts = draw(st.permutations(list(range(n_bound))))
     ports_in_use: set[tuple[str, str, int]] = set()
+    rwop = {
+        (o["metadata"]["namespace"], o["metadata"]["name"])
+        for o in volume_objects
+        if o["kind"] == "PersistentVolumeClaim"
+        and "ReadWriteOncePod" in o["spec"].get("accessModes", [])
+    }
+    rwop_in_use: set[tuple[str, str]] = set()
     for i in range(n_bound):
         target = draw(_sampled_from(names)) if draw(_integers(0, 30)) else "node-gone"
         bound = draw(
@@ -1208,6 +1242,7 @@ def clusters(draw: st.DrawFn) -> Case:
             )
         )
         _one_pod_per_host_port(bound, target, ports_in_use)
+        _one_pod_per_rwop_claim(bound, rwop, rwop_in_use)
         if target == "node-gone":
             _without_claims(bound)
         objects.append(bound)

@@ -26,28 +26,32 @@ class Outcome:
     coverage: dict[str, int] = field(default_factory=dict)
     berth: list[dict[str, Any]] = field(default_factory=list)
     upstream: list[dict[str, Any]] = field(default_factory=list)
+    # The oracle's own machinery failed on the case ("oracle: ..." errors, e.g. an attempt that
+    # did not finish): no outcome of upstream's to compare with, and no divergence of Berth's.
+    oracle_error: str = ""
 
 
-def _oracle_failed(result: Comparison) -> bool:
-    """The oracle's own machinery failed on a pod (its "oracle: ..." errors, e.g. a victim's
-    delete event not reaching kube-scheduler's cache in time on a loaded machine): that is
-    no scheduling outcome of upstream's to compare with."""
-    return any(str(d.get("error") or "").startswith("oracle: ") for d in result.upstream)
+def _oracle_error(result: Comparison) -> str:
+    for d in result.upstream:
+        err = str(d.get("error") or "")
+        if err.startswith("oracle: "):
+            return f"{d.get('pod')}: {err}"
+    return ""
 
 
 def run_case(oracle: Oracle, case: Case) -> Outcome:
-    for attempt in range(3):
-        # Berth's loaders keep what they read, so each run gets its own copy of the case.
-        dump = dump_of([copy.deepcopy(case.objects)])
-        try:
-            result = compare_with_upstream(oracle, dump, parse_config(case.config), seed=case.seed)
-        except UpstreamError:
-            raise
-        except Exception as exc:  # a crash is a divergence too: shrunk and written out like one
-            return Outcome([Difference("*", "berth raised", f"{type(exc).__name__}: {exc}", None)])
-        if not _oracle_failed(result) or attempt == 2:
-            break
-        oracle.close()  # a fresh process for the retry; still failing, it is reported
+    # Berth's loaders keep what they read, so each run gets its own copy of the case.
+    dump = dump_of([copy.deepcopy(case.objects)])
+    try:
+        result = compare_with_upstream(oracle, dump, parse_config(case.config), seed=case.seed)
+    except UpstreamError:
+        raise
+    except Exception as exc:  # a crash is a divergence too: shrunk and written out like one
+        return Outcome([Difference("*", "berth raised", f"{type(exc).__name__}: {exc}", None)])
+    broken = _oracle_error(result)
+    if broken:
+        oracle.close()  # the next case gets a fresh process
+        return Outcome([], result.coverage, result.berth, result.upstream, oracle_error=broken)
     return Outcome(result.differences, result.coverage, result.berth, result.upstream)
 
 

@@ -48,6 +48,7 @@ def test_generated_clusters_agree_with_upstream(oracle: Oracle, tmp_path: Path) 
             f"Berth and kube-scheduler differ (shrunk case in {out}/divergence.yaml):\n{shown}\n"
             f"replay: {report.command.replace(str(tmp_path), str(out))}"
         )
+    assert report.oracle_errors == []
     assert report.examples == COUNT
     if COUNT >= 1000:  # a smaller run need not reach every path
         assert report.unreached() == []
@@ -86,6 +87,47 @@ def test_compare_upstream_agrees_and_exits_0(oracle: Oracle, tmp_path: Path) -> 
     )
     assert result.exit_code == 0, result.output
     assert "agree on all 1 pending pod(s)" in result.output
+
+
+def test_a_large_zoned_cluster_is_scanned_zone_by_zone_as_upstream(
+    oracle: Oracle, tmp_path: Path
+) -> None:
+    """150 nodes, zones in blocks of arrival (a, then b, then c): kube-scheduler's node tree
+    scans them a, b, c, a, b, c, ..., and finds its 100 feasible nodes (percentageOfNodesToScore)
+    in that order, the next pod starting where the last stopped. Every node scores the same, so
+    the nodes scored are the tie set compared: an arrival-order scan scores other nodes."""
+    items: list[dict[str, object]] = []
+    for i in range(150):
+        name = f"node-{i:03d}"
+        alloc = {"cpu": "4", "memory": "8Gi", "pods": "110"}
+        zone = "zone-a" if i < 60 else "zone-b" if i < 120 else "zone-c"
+        labels = {"kubernetes.io/hostname": name, "topology.kubernetes.io/zone": zone}
+        items.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {"name": name, "labels": labels},
+                "status": {"allocatable": alloc, "capacity": alloc},
+            }
+        )
+    for i in range(3):
+        items.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": f"web-{i}", "namespace": "default", "uid": f"uid-web-{i}"},
+                "spec": {
+                    "schedulerName": "berth",
+                    "containers": [{"name": "c", "image": "nginx"}],
+                },
+                "status": {"phase": "Pending"},
+            }
+        )
+    path = tmp_path / "zoned.json"
+    path.write_text(json.dumps({"kind": "List", "items": items}))
+    result = CliRunner().invoke(main, ["simulate", str(path), "--compare-upstream", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    assert "agree on all 3 pending pod(s)" in result.output
 
 
 def test_compare_upstream_names_a_difference_and_exits_1(

@@ -26,9 +26,12 @@ import (
 
 	"github.com/go-logr/logr"
 	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/watch"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -167,6 +170,8 @@ type cluster struct {
 	tieBreak map[string]string
 	coverage map[string]int
 	uids     map[types.NamespacedName]types.UID
+	// Resources an informer listed, and those whose watch is registered with the tracker.
+	listed, watching map[schema.GroupVersionResource]bool
 }
 
 func runCluster(req *request) (resp *response) {
@@ -226,6 +231,32 @@ func (c *cluster) start(data *loaded, cfg *schedulerapi.KubeSchedulerConfigurati
 		c.uids[types.NamespacedName{Namespace: p.Namespace, Name: p.Name}] = p.UID
 	}
 	c.client = fake.NewClientset(objects...)
+	c.listed, c.watching = map[schema.GroupVersionResource]bool{}, map[schema.GroupVersionResource]bool{}
+	c.client.PrependReactor("list", "*", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		c.mu.Lock()
+		c.listed[action.GetResource()] = true
+		c.mu.Unlock()
+		return false, nil, nil
+	})
+	// The tracker delivers to a watch only what happens after it is registered, and replays
+	// additions since the list but not deletions: a victim deleted before the pod informer's
+	// watch is in place would stay in the scheduler's cache for good. The watch is registered
+	// here, as the fake's own reactor does, and recorded once it is, so waitHandlers can wait
+	// for every informer's.
+	c.client.PrependWatchReactor("*", func(action k8stesting.Action) (bool, watch.Interface, error) {
+		var opts metav1.ListOptions
+		if wa, ok := action.(k8stesting.WatchActionImpl); ok {
+			opts = wa.ListOptions
+		}
+		w, err := c.client.Tracker().Watch(action.GetResource(), action.GetNamespace(), opts)
+		if err != nil {
+			return true, nil, err
+		}
+		c.mu.Lock()
+		c.watching[action.GetResource()] = true
+		c.mu.Unlock()
+		return true, w, nil
+	})
 	c.client.PrependReactor("delete", "pods", func(action k8stesting.Action) (bool, runtime.Object, error) {
 		del := action.(k8stesting.DeleteAction)
 		c.mu.Lock()
@@ -275,10 +306,28 @@ func (c *cluster) waitHandlers() error {
 		}
 		time.Sleep(50 * time.Microsecond)
 	}
+	for !c.allWatched() {
+		if time.Now().After(deadline) {
+			return errors.New("informers listed without watching")
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
 	// The volume binder's and DRA's assume caches have handlers of their own on the same
 	// informers, delivered by their own goroutines; give them the moment they need.
 	time.Sleep(time.Millisecond)
 	return nil
+}
+
+// allWatched: every resource an informer listed has its watch registered.
+func (c *cluster) allWatched() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for gvr := range c.listed {
+		if !c.watching[gvr] {
+			return false
+		}
+	}
+	return true
 }
 
 // failed is the scheduler's FailureHandler: it records the outcome and keeps the nomination

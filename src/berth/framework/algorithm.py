@@ -339,16 +339,20 @@ class Scheduler:
         if not self.framework.score:
             k = 1  # nothing to compare: the first feasible node is as good as any
         start = self.next_start_index % n
-        # Both arrays are in slot order, so the rotated scan order is the feasible nodes from
-        # the start position on, then those before it: a split, not a sort.
-        cut = int(np.searchsorted(feasible, candidates[start]))
+        # `feasible` is a subsequence of `candidates` (filters keep their input's order, the
+        # scan order), so its positions there come from a mask, ascending; the rotated scan is
+        # those from the start position on, then those before it: a split, not a sort.
+        is_feasible = np.zeros(int(candidates.max()) + 1, dtype=bool)
+        is_feasible[feasible] = True
+        positions = np.flatnonzero(is_feasible[candidates])
+        cut = int(np.searchsorted(positions, start))
         if cut:
-            feasible = np.concatenate((feasible[cut:], feasible[:cut]))
+            positions = np.concatenate((positions[cut:], positions[:cut]))
+            feasible = candidates[positions]
         if len(feasible) > k:
             # upstream stops the walk when it meets feasible node k+1 and counts the nodes it
             # processed before it (feasible and rejected), which is where the next walk starts.
-            following = int(np.searchsorted(candidates, feasible[k]))
-            processed = (following - start) % n
+            processed = (int(positions[k]) - start) % n
             feasible = feasible[:k]
         else:
             processed = n

@@ -18,6 +18,7 @@ import numpy.typing as npt
 from berth.objects.node import NodeInfo, Taint
 from berth.objects.pod import AffinityTerm, PodInfo
 from berth.objects.selectors import LabelSelector
+from berth.state.nodetree import NodeTree, zone_key
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -107,6 +108,16 @@ class ClusterState:
         self._free: list[int] = list(range(capacity - 1, -1, -1))
         self.present: BoolArray = np.zeros(capacity, dtype=bool)
         self.unschedulable: BoolArray = np.zeros(capacity, dtype=bool)
+        # The scan order (upstream's snapshot nodeInfoList): the node tree's list, taken again
+        # only when the set of nodes changed since it was last taken (a node's zone changing
+        # moves it in the tree, not in the list, until then), as upstream's UpdateSnapshot.
+        self.tree = NodeTree()
+        self._order: IndexArray = np.zeros(0, dtype=np.intp)
+        self._order.flags.writeable = False
+        self._order_names: list[str] = []
+        self._order_set: set[str] = set()
+        self._new_names: set[str] = set()  # nodes added since, that the list lacks
+        self._order_stale = False
         # Node x resource matrices, column-major: filters and scores read one resource over
         # thousands of nodes (`alloc[:, col].take(nodes)`, a contiguous gather, ~2x faster than
         # `alloc[nodes, col]` on a row-major array); writes touch one node and are rare.
@@ -171,8 +182,31 @@ class ClusterState:
         return len(self.index)
 
     def node_indices(self) -> IndexArray:
-        """Slots holding a node, in slot order (stable across decisions: the scan order)."""
-        return np.flatnonzero(self.present)
+        """Slots holding a node, in the scan order (upstream's snapshot node list: zones in
+        turn, see `berth.state.nodetree`); stable across decisions while the node set is.
+        Read-only: callers that reorder it take a copy."""
+        if self._order_stale:
+            self._take_order()
+        return self._order
+
+    def _take_order(self) -> None:
+        """upstream updateNodeInfoSnapshotList: the tree's list afresh when a node was added
+        that the list lacks or one it has was removed; when only nodes that left came back
+        (same names), the list keeps its order and only their slots are read again."""
+        if self._new_names or len(self._order_names) != len(self.index):
+            order = self.tree.list()
+            names = self.names
+            self._order_names = [names[i] for i in order.tolist()]
+            self._order_set = set(self._order_names)
+            self._new_names.clear()
+        else:
+            index = self.index
+            order = np.fromiter(
+                (index[n] for n in self._order_names), dtype=np.intp, count=len(index)
+            )
+        order.flags.writeable = False
+        self._order = order
+        self._order_stale = False
 
     def _grow(self) -> None:
         old = self._cap
@@ -219,6 +253,10 @@ class ClusterState:
             self.names[idx] = node.name
             self.present[idx] = True
             self.node_pods[idx] = {}
+            self.tree.add(idx, zone_key(node.labels))
+            if node.name not in self._order_set:
+                self._new_names.add(node.name)
+            self._order_stale = True
             self.volume_gen[idx] += 1
             self.slots_version += 1
             self.labels_version += 1
@@ -228,6 +266,7 @@ class ClusterState:
             self._drop_images(idx)
         if old is not None and old.labels != node.labels:
             self.labels_version += 1
+            self.tree.update(idx, zone_key(node.labels))
         self.nodes[idx] = node
         self.alloc[idx, :] = 0
         for res, amount in node.allocatable.items():
@@ -260,6 +299,9 @@ class ClusterState:
         if idx is None:
             return
         self._drop_images(idx)
+        self.tree.remove(idx)
+        self._new_names.discard(name)
+        self._order_stale = True
         self.present[idx] = False
         self.unschedulable[idx] = False
         self.alloc[idx, :] = 0

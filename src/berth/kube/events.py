@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from tenacity import (
@@ -44,7 +44,7 @@ from tenacity import (
 )
 
 from berth.kube.client import Connection, quote_path, read_json, status_message
-from berth.objects.pod import PodInfo
+from berth.kube.wire import PodIdentity
 
 log = logging.getLogger("berth.events")
 
@@ -102,7 +102,7 @@ Ref = tuple[str, str, str, str, str, str]
 Key = tuple[str, str, str, str, str, Ref, Ref | None]
 
 
-def pod_ref(pod: PodInfo) -> Ref:
+def pod_ref(pod: PodIdentity) -> Ref:
     """reference.GetReference for a pod (no fieldPath)."""
     return ("Pod", pod.namespace, pod.name, pod.uid, "v1", pod.resource_version)
 
@@ -138,6 +138,27 @@ class _Unsent(Exception):
 # so that many clients do not retry in step after an API server outage.
 MAX_TRIES_PER_EVENT = 12
 RETRY_SLEEP = 10.0
+
+
+class EventSink(Protocol):
+    """What the scheduling loop and the evictor record through: the EventRecorder itself, or
+    the API dispatcher that runs one in its worker process."""
+
+    def event(
+        self,
+        pod: PodIdentity,
+        *,
+        type_: str,
+        reason: str,
+        action: str,
+        message: str,
+        related: PodIdentity | None = None,
+        controller: str = "",
+    ) -> None: ...
+
+    def condition(self, pod: PodIdentity, *, status: str, reason: str, message: str) -> None: ...
+
+    async def flush(self, timeout: float = 5.0) -> None: ...
 
 
 class EventRecorder:
@@ -189,13 +210,13 @@ class EventRecorder:
 
     def event(
         self,
-        pod: PodInfo,
+        pod: PodIdentity,
         *,
         type_: str,
         reason: str,
         action: str,
         message: str,
-        related: PodInfo | None = None,
+        related: PodIdentity | None = None,
         controller: str = "",
     ) -> None:
         """Record an event about `pod` (Eventf(regarding=pod, related, ...)) by the profile
@@ -231,9 +252,14 @@ class EventRecorder:
         if len(self._cache) > CACHE_LIMIT:
             self._trim()
 
-    def condition(self, pod: PodInfo, *, status: str, reason: str, message: str) -> None:
+    def condition(self, pod: PodIdentity, *, status: str, reason: str, message: str) -> None:
         """Queue a PodScheduled condition update (pods/status)."""
         self._spawn(self._condition(pod, status=status, reason=reason, message=message))
+
+    @property
+    def pending(self) -> int:
+        """Writes started and not finished (retries sleeping included)."""
+        return len(self._tasks)
 
     async def flush(self, timeout: float = 5.0) -> None:
         if self._tasks:
@@ -390,7 +416,7 @@ class EventRecorder:
             self.sent += 1
 
     async def _send_legacy(
-        self, pod: PodInfo, type_: str, reason: str, note: str, controller: str
+        self, pod: PodIdentity, type_: str, reason: str, note: str, controller: str
     ) -> None:
         """A core/v1 Event as client-go's legacy recorder writes it (through the adapter: no
         action, no related); identical repeats within ten minutes bump `count`."""
@@ -448,7 +474,7 @@ class EventRecorder:
         if len(self._legacy_seen) > CACHE_LIMIT:
             self._legacy_seen.clear()
 
-    async def _condition(self, pod: PodInfo, *, status: str, reason: str, message: str) -> None:
+    async def _condition(self, pod: PodIdentity, *, status: str, reason: str, message: str) -> None:
         body = {
             "status": {
                 "conditions": [

@@ -18,7 +18,7 @@ from berth.framework.status import Code
 from berth.kube.client import Connection, ConnectSpec, connect, read_json
 from berth.kube.dispatcher import ApiDispatcher, DispatcherUnavailable
 from berth.kube.wire import PodRef
-from tests.live.conftest import create, eventually, events, node_of, pod, pods, running
+from tests.live.conftest import create, events, eventually, node_of, pod, pods, running
 from tests.upstream import needs_faults
 
 

@@ -197,6 +197,7 @@ def test_the_worker_drains_and_exits_when_berth_run_goes_away(cluster: EmbeddedC
                 action="Binding",
                 message="m",
             )
+            await asyncio.sleep(0.1)  # the batched line leaves at the end of the iteration
             proc.stdin.close()  # what the worker sees when berth run dies
             assert await asyncio.wait_for(proc.wait(), timeout=30) == 0
             assert [e["regarding"]["name"] for e in await events(conn)] == ["orphan"]

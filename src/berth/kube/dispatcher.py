@@ -66,6 +66,7 @@ class ApiDispatcher:
         self._earlier_retries = 0  # bind retries of workers that are gone
         self._worker_retries = 0
         self._proc: asyncio.subprocess.Process | None = None
+        self._out: wire.Batcher | None = None  # the running worker's input, batched
         self._pending: dict[int, asyncio.Future[Status]] = {}
         self._flushes: dict[int, asyncio.Future[None]] = {}
         self._backlog: collections.deque[bytes] = collections.deque()
@@ -105,7 +106,7 @@ class ApiDispatcher:
         call_id = self._call_id()
         done = asyncio.get_running_loop().create_future()
         self._flushes[call_id] = done
-        proc.stdin.write(wire.encode([wire.FLUSH, call_id]))
+        self._send(wire.encode([wire.FLUSH, call_id]))
         try:
             await asyncio.wait_for(done, timeout=timeout)
         except (TimeoutError, ConnectionError):
@@ -119,7 +120,9 @@ class ApiDispatcher:
         self._closing = True
         proc = self._proc
         if proc is not None and proc.stdin is not None and not proc.stdin.is_closing():
-            proc.stdin.write(wire.encode([wire.DRAIN]))
+            self._send(wire.encode([wire.DRAIN]))
+            if self._out is not None:
+                self._out.flush()
             with contextlib.suppress(ConnectionError):
                 await proc.stdin.drain()
         if proc is not None:
@@ -182,10 +185,11 @@ class ApiDispatcher:
             code = await proc.wait()
             raise DispatcherUnavailable(f"the API dispatcher process did not start (exit {code})")
         self._proc = proc
+        self._out = wire.Batcher(proc.stdin.write)
         self.pid = proc.pid
         self._worker_retries = 0
         while self._backlog:
-            proc.stdin.write(self._backlog.popleft())
+            self._out.send(self._backlog.popleft())
         log.debug("API dispatcher started", extra={"pid": proc.pid})
 
     async def _supervise(self) -> None:
@@ -194,7 +198,7 @@ class ApiDispatcher:
             assert proc is not None
             await self._read(proc)
             code = await proc.wait()
-            self._proc = None
+            self._proc = self._out = None
             self._earlier_retries += self._worker_retries
             self._worker_retries = 0
             lost = len(self._pending)
@@ -262,6 +266,10 @@ class ApiDispatcher:
             if not flushed.done():
                 flushed.set_result(None)
 
+    def _send(self, line: bytes) -> None:
+        if self._out is not None:
+            self._out.send(line)
+
     def _call_id(self) -> int:
         self._next_id += 1
         return self._next_id
@@ -275,7 +283,7 @@ class ApiDispatcher:
         call_id = self._call_id()
         bound: asyncio.Future[Status] = asyncio.get_running_loop().create_future()
         self._pending[call_id] = bound
-        proc.stdin.write(wire.encode([wire.BIND, call_id, wire.pod_wire(pod), node_name]))
+        self._send(wire.encode([wire.BIND, call_id, wire.pod_wire(pod), node_name]))
         return await bound
 
     async def __call__(self, pod: wire.PodIdentity, node_name: str) -> Status:
@@ -319,10 +327,13 @@ class ApiDispatcher:
             else:
                 self._backlog.append(line)
             return
-        if proc.stdin.transport.get_write_buffer_size() > self.max_buffer:
+        waiting = proc.stdin.transport.get_write_buffer_size()
+        if self._out is not None:
+            waiting += self._out.size
+        if waiting > self.max_buffer:
             self._drop()
             return
-        proc.stdin.write(line)
+        self._send(line)
 
     def _drop(self) -> None:
         self.dropped += 1

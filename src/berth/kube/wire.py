@@ -5,6 +5,8 @@ into a PodInfo (it needs a pod's identity, never its spec).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -75,3 +77,35 @@ def decode(line: bytes) -> Wire:
     if not isinstance(message, list) or not message or not isinstance(message[0], str):
         raise ValueError(f"not a dispatcher message: {line[:80]!r}")
     return message
+
+
+class Batcher:
+    """Lines sent in one write per event-loop iteration: a decision's bind and event, and the
+    answers of a burst, cost one system call instead of one each (measured: the pipe writes
+    were 5% of the scheduling process's samples, one per call)."""
+
+    def __init__(self, write: Callable[[bytes], None]) -> None:
+        self._write = write
+        self._lines: list[bytes] = []
+        self._size = 0
+        self._scheduled = False
+
+    @property
+    def size(self) -> int:
+        """Bytes waiting for this iteration's write."""
+        return self._size
+
+    def send(self, line: bytes) -> None:
+        self._lines.append(line)
+        self._size += len(line)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if self._lines:
+            data = b"".join(self._lines)
+            self._lines.clear()
+            self._size = 0
+            self._write(data)

@@ -423,14 +423,19 @@ def _run_berth(
         plane_cpu = _since(plane_before, _components_cpu(plane))
         Child.stop_profile(spy)
         rss = tree_peak_rss_mb(pid)
+        own_rss = peak_rss_mb(pid)
         url = f"http://127.0.0.1:{ready['metrics_port']}/metrics"
         p99, count = _scrape(url, ca=None, expect=len(pending))
         child.send("stop")
-        child.expect("done")
+        done = child.expect("done")
     finally:
         child.close()
     seconds = tracker.last[NAMESPACE] - started
-    say(f"{len(pending) / seconds:.0f} pods/s, {1000 * cpu / len(pending):.2f} ms CPU per pod")
+    say(
+        f"{len(pending) / seconds:.0f} pods/s, {1000 * cpu / len(pending):.2f} ms CPU per pod "
+        f"({1000 * float(done['dispatcher_cpu_seconds']) / len(pending):.2f} of it the API "
+        f"dispatcher's), RSS {own_rss:.0f} + {rss - own_rss:.0f} MB"
+    )
     return Measured(seconds, cpu, rss, p99, count, plane_cpu)
 
 

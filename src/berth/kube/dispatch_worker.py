@@ -8,6 +8,7 @@ process on one core). Fed by `berth.kube.dispatcher` over stdin, one `wire` line
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gc
 import logging
@@ -22,10 +23,14 @@ from berth.kube.events import EventRecorder
 
 log = logging.getLogger("berth.dispatcher")
 
-# Event writes in flight or waiting to retry before the worker stops reading its input: the
-# bound of its queue (the pipe and the parent's buffer hold the rest, and the parent drops
-# events beyond its own bound, as client-go's broadcaster drops beyond 1,000 queued).
-MAX_PENDING_EVENTS = 20_000
+# Event and condition writes started at once (each a task holding its request: ~10 KB); the
+# rest wait as their compact messages, so 10,000 events behind a burst cost a few MB, not
+# 100 (measured: the worker's peak RSS was 170 MB at 10,000 pods when each got its task at once).
+EVENT_TASKS = 64
+# Messages waiting before the worker stops reading its input: the bound of its queue (the pipe
+# and the parent's buffer hold the rest, and the parent drops events beyond its own bound, as
+# client-go's broadcaster drops beyond 1,000 queued). Bindings are read past none of them.
+MAX_QUEUED_EVENTS = 100_000
 LINE_LIMIT = 1 << 20
 
 
@@ -38,6 +43,11 @@ class Worker:
         self.write = write
         self.drain_timeout = drain_timeout
         self.binds: set[asyncio.Task[None]] = set()
+        # events and conditions not started yet: bindings never wait behind them
+        self.queued: collections.deque[wire.Wire] = collections.deque()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        recorder.on_finished = self._pump
 
     async def handle(self, message: wire.Wire) -> bool:
         """One call; False when it was DRAIN."""
@@ -49,8 +59,30 @@ class Worker:
             )
             self.binds.add(task)
             task.add_done_callback(self.binds.discard)
-        elif op == wire.EVENT:
-            _, pod, type_, reason, action, note, related, controller = message
+        elif op in (wire.EVENT, wire.CONDITION):
+            self.queued.append(message)
+            self._pump()
+        elif op == wire.FLUSH:
+            asyncio.get_running_loop().create_task(self._flush(message[1]))
+        elif op == wire.DRAIN:
+            return False
+        else:
+            log.error("unknown dispatcher call", extra={"op": op})
+        return True
+
+    def _pump(self) -> None:
+        """Start queued event and condition writes while fewer than EVENT_TASKS run."""
+        recorder, queued = self.recorder, self.queued
+        while queued and recorder.pending < EVENT_TASKS:
+            self._record(queued.popleft())
+        if queued or recorder.pending:
+            self._idle.clear()
+        else:
+            self._idle.set()
+
+    def _record(self, message: wire.Wire) -> None:
+        if message[0] == wire.EVENT:
+            _, pod, type_, reason, action, note, related, controller, at = message
             self.recorder.event(
                 wire.pod_from_wire(pod),
                 type_=type_,
@@ -59,19 +91,13 @@ class Worker:
                 message=note,
                 related=wire.pod_from_wire(related) if related is not None else None,
                 controller=controller,
+                at=int(at),
             )
-        elif op == wire.CONDITION:
+        else:
             _, pod, status, reason, note = message
             self.recorder.condition(
                 wire.pod_from_wire(pod), status=status, reason=reason, message=note
             )
-        elif op == wire.FLUSH:
-            asyncio.get_running_loop().create_task(self._flush(message[1]))
-        elif op == wire.DRAIN:
-            return False
-        else:
-            log.error("unknown dispatcher call", extra={"op": op})
-        return True
 
     async def _bind(self, call_id: int, pod: wire.PodRef, node: str) -> None:
         start = time.perf_counter()
@@ -92,6 +118,8 @@ class Worker:
         """Every bind and event write started so far finished (or the drain timeout passed)."""
         if self.binds:
             await asyncio.wait(set(self.binds), timeout=self.drain_timeout)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout=self.drain_timeout)
         await self.recorder.flush(timeout=self.drain_timeout)
 
 
@@ -140,7 +168,7 @@ async def serve(reader: asyncio.StreamReader, writer: asyncio.WriteTransport) ->
                 break
             if not await worker.handle(wire.decode(line)):
                 break
-            while recorder.pending > MAX_PENDING_EVENTS:
+            while len(worker.queued) > MAX_QUEUED_EVENTS:
                 await asyncio.sleep(0.01)
         await worker.settle()
         write([wire.DRAINED, recorder.sent, recorder.failed, worker.binder.retries])

@@ -20,6 +20,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from typing import Any
 
 from berth.framework.status import Code, Status
@@ -311,6 +312,7 @@ class ApiDispatcher:
                 truncate_note(message),
                 wire.pod_wire(related) if related is not None else None,
                 controller,
+                time.time_ns(),  # the event's time is when it happened, not when it was sent
             ]
         )
 

@@ -182,6 +182,7 @@ class EventRecorder:
         self._cache: dict[Key, _Recorded] = {}
         self._legacy_seen: dict[tuple[str, str, str], tuple[str, int, float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.on_finished: Callable[[], None] | None = None  # after each write task ends
         self._sweeper: asyncio.Task[None] | None = None
         self.sent = 0
         self.failed = 0
@@ -218,9 +219,11 @@ class EventRecorder:
         message: str,
         related: PodIdentity | None = None,
         controller: str = "",
+        at: int | None = None,
     ) -> None:
         """Record an event about `pod` (Eventf(regarding=pod, related, ...)) by the profile
-        `controller` (default: the pod's scheduler name); never blocks the caller."""
+        `controller` (default: the pod's scheduler name) that happened `at` (unix ns; default:
+        now, the recorder's clock); never blocks the caller."""
         controller = controller or pod.scheduler_name or "default-scheduler"
         note = truncate_note(message)
         if self.legacy:
@@ -236,7 +239,7 @@ class EventRecorder:
             pod_ref(pod),
             pod_ref(related) if related is not None else None,
         )
-        now = self.clock()
+        now = self.clock() if at is None else at
         recorded = self._cache.get(key)
         if recorded is not None:
             recorded.last_observed = now
@@ -288,7 +291,12 @@ class EventRecorder:
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self.on_finished is not None:
+            self.on_finished()
 
     def _trim(self) -> None:
         """Over CACHE_LIMIT: finish what is due, then forget the oldest singletons."""

@@ -14,7 +14,8 @@ import orjson
 
 # berth run -> worker
 BIND = "b"  # [BIND, id, pod, node]
-EVENT = "e"  # [EVENT, pod, type, reason, action, message, related | null, controller]
+# [EVENT, pod, type, reason, action, message, related | null, controller, when (unix ns)]
+EVENT = "e"
 CONDITION = "c"  # [CONDITION, pod, status, reason, message]
 FLUSH = "f"  # [FLUSH, id]: answered once every call sent before it has finished
 DRAIN = "d"  # [DRAIN]: finish everything, answer DRAINED, exit

@@ -212,7 +212,7 @@ ROWS: list[tuple[str, list[str], int, list[str]]] = [
     (
         "annotate, a kubeconfig that is not YAML",
         ["annotate", "--kubeconfig", "{broken}", "--value", "1"],
-        RUNTIME,
+        USAGE,
         ["{broken}: cannot load a kubeconfig"],
     ),
     (

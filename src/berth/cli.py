@@ -538,8 +538,12 @@ def annotate(
     from berth.metrics.annotate import AnnotateError, core_api, run_annotate
 
     try:
+        api = core_api(kubeconfig)
+    except AnnotateError as exc:
+        _fail(str(exc), code=2)  # the kubeconfig given is unusable: the user's input
+    try:
         out = run_annotate(
-            api=core_api(kubeconfig),
+            api=api,
             nodes=nodes,
             key=key,
             from_file=from_file,

@@ -61,6 +61,11 @@ def _rounds(tmp_path: Path, *, interval: str, rounds: int) -> dict[str, float]:
         c.start()
         writer = Writer(c.url, f"r{r}")
         writer.start()
+        # The round starts at the first acknowledged write: on a loaded machine the restarted
+        # server may take a while to answer its first request.
+        deadline = time.monotonic() + 60
+        while not writer.acked and writer.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
         started = time.time()
         time.sleep(rng.uniform(0.5, 1.5))
         killed_at = time.time()

@@ -83,3 +83,31 @@ def test_workload_creates_its_pods(api: Api, kind: str, path: str, owner: str, s
         assert p["status"]["phase"] == "Pending" and not p["spec"].get("nodeName")
     if kind == "StatefulSet":
         assert sorted(p["metadata"]["name"] for p in pods) == ["w-0", "w-1"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        pytest.param({}, "data: Required value: data is mandatory", id="no data"),
+        pytest.param(
+            {"data": [1], "revision": 2},
+            "data: Required value: data must be a valid JSON object",
+            id="data not an object",
+        ),
+        pytest.param(
+            {"revision": -1},
+            "[revision: Invalid value: -1: must be greater than or equal to 0, "
+            "data: Required value: data is mandatory]",
+            id="negative revision and no data",
+        ),
+    ],
+)
+def test_a_controller_revision_needs_an_object_as_data(
+    api: Api, body: dict[str, Any], message: str
+) -> None:
+    """ValidateControllerRevisionCreate: data is mandatory and an object, revision >= 0"""
+    answer = api.post(
+        "/apis/apps/v1/namespaces/default/controllerrevisions", {"metadata": {"name": "r"}, **body}
+    )
+    assert answer.status == 422
+    assert answer.message == f'ControllerRevision.apps "r" is invalid: {message}'

@@ -56,18 +56,6 @@ async def serving(
     h = LeaderHealth(
         connection=None, namespace="kube-system", name="berth", settings=WebhookConfiguration()
     )
-    if healthy:
-        import time
-
-        h.observe(
-            _Observation(
-                checked_at=time.monotonic(),
-                holder="a:1",
-                renewed_at=time.time(),
-                duration=15,
-                readyz_ok=True,
-            )
-        )
     srv = WebhookServer(
         config=config,
         connection=None,
@@ -77,6 +65,18 @@ async def serving(
     await srv.start()
     context = ssl.create_default_context(cafile=str(ca))
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
+        if healthy:  # observed last, so a slow set-up on a loaded machine cannot make it stale
+            import time
+
+            h.observe(
+                _Observation(
+                    checked_at=time.monotonic(),
+                    holder="a:1",
+                    renewed_at=time.time(),
+                    duration=15,
+                    readyz_ok=True,
+                )
+            )
         try:
             yield srv, session, f"https://127.0.0.1:{srv.port}"
         finally:

@@ -1,7 +1,9 @@
 """Server-side printing: `meta.k8s.io/v1` Table responses, as `kubectl get` asks for them.
 
 Columns are upstream's (pkg/printers/internalversion/printers.go) for pods, nodes, namespaces,
-events and the resource.k8s.io kinds (workloads and Services: workload_tables.py); other
+events, ConfigMaps, Leases, PodDisruptionBudgets, PriorityClasses and the resource.k8s.io kinds
+(workloads, Services, EndpointSlices, ControllerRevisions: workload_tables.py; volumes and
+storage classes: storage_tables.py; RBAC and webhook configurations: access_tables.py); other
 resources get NAME and AGE, which is what upstream prints for custom resources.
 """
 
@@ -211,8 +213,60 @@ def _taint_rule_row(obj: JSON) -> list[Any]:
             time_added, _age(obj)]  # fmt: skip
 
 
+def _int_or_string(value: Any) -> str:
+    """intstr.IntOrString.String(), or N/A when unset (a PodDisruptionBudget's bounds)."""
+    return "N/A" if value is None else str(value)
+
+
+def _pdb_row(pdb: JSON) -> list[Any]:
+    spec = pdb.get("spec") or {}
+    allowed = (pdb.get("status") or {}).get("disruptionsAllowed", 0)
+    return [_name(pdb), _int_or_string(spec.get("minAvailable")),
+            _int_or_string(spec.get("maxUnavailable")), allowed, _age(pdb)]  # fmt: skip
+
+
+def _priority_class_row(pc: JSON) -> list[Any]:
+    return [_name(pc), pc.get("value", 0), bool(pc.get("globalDefault", False)), _age(pc),
+            pc.get("preemptionPolicy", "")]  # fmt: skip
+
+
 _NAME: Column = ("Name", "string", 0)
 _AGE: Column = ("Age", "string", 0)
+# Kinds of other groups, by ResourceType.key
+_KEYED_TABLES: dict[str, tuple[list[Column], Row]] = {
+    "configmaps": (
+        [_NAME, ("Data", "string", 0), _AGE],
+        lambda cm: [
+            _name(cm),
+            len(cm.get("data") or {}) + len(cm.get("binaryData") or {}),
+            _age(cm),
+        ],
+    ),
+    "leases.coordination.k8s.io": (
+        [_NAME, ("Holder", "string", 0), _AGE],
+        lambda ls: [_name(ls), (ls.get("spec") or {}).get("holderIdentity") or "", _age(ls)],
+    ),
+    "poddisruptionbudgets.policy": (
+        [
+            _NAME,
+            ("Min Available", "string", 0),
+            ("Max Unavailable", "string", 0),
+            ("Allowed Disruptions", "integer", 0),
+            _AGE,
+        ],
+        _pdb_row,
+    ),
+    "priorityclasses.scheduling.k8s.io": (
+        [
+            _NAME,
+            ("Value", "integer", 0),
+            ("Global-Default", "boolean", 0),
+            _AGE,
+            ("PreemptionPolicy", "string", 0),
+        ],
+        _priority_class_row,
+    ),
+}
 # resource.k8s.io: DeviceClasses and ResourceClaimTemplates print NAME and AGE
 _RESOURCE_TABLES: dict[str, tuple[list[Column], Row]] = {
     "resourceclaims": (
@@ -289,10 +343,13 @@ def _columns(rt: ResourceType) -> tuple[list[Column], Row]:
         return _TABLES[rt.plural]
     if rt.group == "resource.k8s.io" and rt.plural in _RESOURCE_TABLES:
         return _RESOURCE_TABLES[rt.plural]
-    from berth.cluster.workload_tables import TABLES
+    from berth.cluster.access_tables import TABLES as ACCESS
+    from berth.cluster.storage_tables import TABLES as STORAGE
+    from berth.cluster.workload_tables import TABLES as WORKLOADS
 
-    if rt.key in TABLES:
-        return TABLES[rt.key]
+    for tables in (_KEYED_TABLES, WORKLOADS, STORAGE, ACCESS):
+        if rt.key in tables:
+            return tables[rt.key]
     return [_NAME, ("Age", "string", 0)], lambda obj: [_name(obj), _age(obj)]
 
 
@@ -315,10 +372,20 @@ def table(
     resource_version: str,
     include_object: str = "Metadata",
     headers: bool = True,
+    listing: bool = False,
 ) -> JSON:
-    """A `meta.k8s.io/v1` Table of `objects`."""
+    """A `meta.k8s.io/v1` Table of `objects` (`listing`: a list's, where a kind prints the list
+    as a whole)."""
+    from berth.cluster.storage_tables import LIST_ROWS
+
     columns, row = _columns(rt)
-    rows = [{"cells": row(obj), "object": _partial(rt, obj, include_object)} for obj in objects]
+    items = list(objects)
+    whole = LIST_ROWS.get(rt.key) if listing else None
+    cells = whole(items) if whole is not None else [row(obj) for obj in items]
+    rows = [
+        {"cells": c, "object": _partial(rt, obj, include_object)}
+        for c, obj in zip(cells, items, strict=True)
+    ]
     out: JSON = {
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",

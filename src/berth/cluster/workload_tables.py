@@ -170,6 +170,43 @@ def _service(svc: JSON) -> list[Any]:
     ]
 
 
+def _controller_revision(cr: JSON) -> list[Any]:
+    """The controlling owner as kind.group/name in lower case (formatResourceName)."""
+    owners = (cr.get("metadata") or {}).get("ownerReferences") or []
+    ref = next((o for o in owners if isinstance(o, dict) and o.get("controller")), None)
+    controller = "<none>"
+    if ref is not None:
+        api_version = str(ref.get("apiVersion", ""))
+        group = api_version.split("/")[0] if "/" in api_version else ""
+        kind = str(ref.get("kind", ""))
+        kind = f"{kind}.{group}" if group else kind
+        controller = f"{kind.lower()}/{ref.get('name', '')}" if kind else str(ref.get("name", ""))
+    return [_name(cr), controller, cr.get("revision", 0), _age(cr)]
+
+
+def _first_three(values: list[str]) -> str:
+    """listWithMoreString: at most three, then ` + N more...`; <unset> when none."""
+    if len(values) > 3:
+        return f"{','.join(values[:3])} + {len(values) - 3} more..."
+    return ",".join(values) or "<unset>"
+
+
+def _endpoint_slice(es: JSON) -> list[Any]:
+    ports = []
+    for p in es.get("ports") or []:
+        if isinstance(p, dict):
+            port = p.get("port")
+            ports.append(str(port) if port is not None else str(p.get("name") or "*"))
+    addresses = [
+        str(a)
+        for e in es.get("endpoints") or []
+        if isinstance(e, dict)
+        for a in e.get("addresses") or []
+    ]
+    return [_name(es), str(es.get("addressType", "")), _first_three(ports),
+            _first_three(addresses), _age(es)]  # fmt: skip
+
+
 _NAME: Column = ("Name", "string", 0)
 _AGE: Column = ("Age", "string", 0)
 _WIDE: list[Column] = [("Containers", "string", 1), ("Images", "string", 1)]
@@ -185,6 +222,20 @@ _COUNTS: list[Column] = [
 ]
 
 TABLES: dict[str, tuple[list[Column], Row]] = {
+    "controllerrevisions.apps": (
+        [_NAME, ("Controller", "string", 0), ("Revision", "string", 0), _AGE],
+        _controller_revision,
+    ),
+    "endpointslices.discovery.k8s.io": (
+        [
+            _NAME,
+            ("AddressType", "string", 0),
+            ("Ports", "string", 0),
+            ("Endpoints", "string", 0),
+            _AGE,
+        ],
+        _endpoint_slice,
+    ),
     "deployments.apps": (
         [
             _NAME,

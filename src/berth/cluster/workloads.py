@@ -17,6 +17,7 @@ import orjson
 from berth.cluster import errors
 from berth.cluster.admission import default_container
 from berth.cluster.resources import (
+    CONTROLLER_REVISIONS,
     DAEMON_SETS,
     DEPLOYMENTS,
     JOBS,
@@ -509,7 +510,27 @@ def _service_causes(obj: JSON) -> list[Cause]:
     return causes
 
 
+def _controller_revision_causes(cr: JSON) -> list[Cause]:
+    """ValidateControllerRevisionCreate: data a JSON object, revision not negative."""
+    causes: list[Cause] = []
+    revision = cr.get("revision", 0)
+    if isinstance(revision, int) and revision < 0:
+        causes.append(
+            ("FieldValueInvalid", "revision",
+             f"Invalid value: {revision}: must be greater than or equal to 0")
+        )  # fmt: skip
+    data = cr.get("data")
+    if data is None:
+        causes.append(("FieldValueRequired", "data", "Required value: data is mandatory"))
+    elif not isinstance(data, dict):
+        causes.append(
+            ("FieldValueRequired", "data", "Required value: data must be a valid JSON object")
+        )
+    return causes
+
+
 CHECKS = {
+    CONTROLLER_REVISIONS.key: _controller_revision_causes,
     DEPLOYMENTS.key: _deployment_causes,
     REPLICA_SETS.key: _replicaset_causes,
     STATEFUL_SETS.key: _statefulset_causes,

@@ -16,91 +16,44 @@ from typing import Any
 
 from berth.cluster.kubelet import PodAddresses, running, runs_to_completion, succeeded
 from berth.kube.client import Connection, quote_path, read_json, status_message
-from berth.kube.informer import Informer, ObjectCache, object_key
+from berth.kube.informer import Informer, ObjectCache
+from berth.upstream.controller import InformerController, QueuedKeys
 
 log = logging.getLogger("berth.upstream.kubelet")
 Obj = dict[str, Any]
 
 
-class QueuedKeys:
-    """An informer handler and a work queue: every change queues the object's key once."""
-
-    def __init__(self) -> None:
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
-        self._queued: set[str] = set()
-
-    async def get(self) -> str:
-        key = await self._queue.get()
-        self._queued.discard(key)
-        return key
-
-    def on_add(self, obj: Obj) -> None:
-        key = object_key(obj)
-        if key not in self._queued:
-            self._queued.add(key)
-            self._queue.put_nowait(key)
-
-    def on_update(self, old: Obj, new: Obj) -> None:
-        self.on_add(new)
-
-    def on_delete(self, obj: Obj) -> None:
-        pass
-
-
-class SimulatedKubelet:
+class SimulatedKubelet(InformerController):
     def __init__(
         self, *, connection: Connection, workers: int = 8, job_seconds: float = 1.0
     ) -> None:
         self.connection = connection
         self.job_seconds = job_seconds
         self._started: dict[str, float] = {}  # pod uid -> when this kubelet started it
-        self.keys = QueuedKeys()
+        keys = QueuedKeys()
         self.nodes = ObjectCache()
         core = connection.core
         self.pods = Informer(
             name="pods",
             call=core.list_pod_for_all_namespaces_without_preload_content,
-            handler=self.keys,
+            handler=keys,
             extra={"field_selector": "spec.nodeName!="},
         )
         self.node_informer = Informer(
             name="nodes", call=core.list_node_without_preload_content, handler=self.nodes
         )
-        self.workers = workers
+        # a failed update is retried on the pod's next change
+        super().__init__(
+            informers=[self.node_informer, self.pods],
+            watched=self.pods,
+            keys=keys,
+            workers=workers,
+            log=log,
+            what="pod update",
+        )
         self.addresses = PodAddresses()
         self.started = 0
         self.finished = 0
-
-    async def run(self, *, synced: asyncio.Event | None = None) -> None:
-        tasks = [
-            asyncio.create_task(self.node_informer.run()),
-            asyncio.create_task(self.pods.run()),
-            *(asyncio.create_task(self._work()) for _ in range(self.workers)),
-        ]
-        try:
-            await self.node_informer.synced.wait()
-            await self.pods.synced.wait()
-            if synced is not None:
-                synced.set()
-            await asyncio.gather(*tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-
-    async def _work(self) -> None:
-        while True:
-            key = await self.keys.get()
-            pod = self.pods.cache.get(key)
-            if pod is None:
-                continue
-            try:
-                await self.handle(pod)
-            except asyncio.CancelledError:
-                raise
-            except (
-                Exception
-            ) as exc:  # one pod's failure never stops the loop; its next change retries
-                log.warning("pod update failed", extra={"pod": key, "error": repr(exc)})
 
     async def handle(self, pod: Obj) -> None:
         meta = pod["metadata"]

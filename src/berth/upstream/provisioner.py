@@ -7,7 +7,6 @@ It never deletes or resizes volumes.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -16,26 +15,26 @@ from kubernetes.aio.client import StorageV1Api
 from berth.cluster.storage import ANN_SELECTED_NODE, ANN_STORAGE_PROVISIONER, provisioned_volume
 from berth.kube.client import Connection, read_json, status_message
 from berth.kube.informer import Informer, ObjectCache
-from berth.upstream.kubelet import QueuedKeys
+from berth.upstream.controller import InformerController, QueuedKeys
 
 log = logging.getLogger("berth.upstream.provisioner")
 Obj = dict[str, Any]
 
 
-class SimulatedProvisioner:
+class SimulatedProvisioner(InformerController):
     def __init__(self, *, connection: Connection, names: tuple[str, ...]) -> None:
         self.connection = connection
         self.names = set(names)
-        self.keys = QueuedKeys()
+        keys = QueuedKeys()
         self.classes = ObjectCache()
         self.nodes = ObjectCache()
         core = connection.core
         self.claims = Informer(
             name="persistentvolumeclaims",
             call=core.list_persistent_volume_claim_for_all_namespaces_without_preload_content,
-            handler=self.keys,
+            handler=keys,
         )
-        self.informers = [
+        informers = [
             self.claims,
             Informer(
                 name="storageclasses",
@@ -44,34 +43,16 @@ class SimulatedProvisioner:
             ),
             Informer(name="nodes", call=core.list_node_without_preload_content, handler=self.nodes),
         ]
+        super().__init__(
+            informers=informers,
+            watched=self.claims,
+            keys=keys,
+            workers=1,
+            log=log,
+            what="provisioning",
+            retry_after=1.0,
+        )
         self.provisioned = 0
-
-    async def run(self, *, synced: asyncio.Event | None = None) -> None:
-        tasks = [asyncio.create_task(i.run()) for i in self.informers]
-        tasks.append(asyncio.create_task(self._work()))
-        try:
-            for informer in self.informers:
-                await informer.synced.wait()
-            if synced is not None:
-                synced.set()
-            await asyncio.gather(*tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-
-    async def _work(self) -> None:
-        while True:
-            key = await self.keys.get()
-            claim = self.claims.cache.get(key)
-            if claim is None:
-                continue
-            try:
-                await self.handle(claim)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # one claim's failure never stops the loop
-                log.warning("provisioning failed", extra={"claim": key, "error": repr(exc)})
-                asyncio.get_running_loop().call_later(1.0, self.keys.on_add, claim)
 
     async def handle(self, claim: Obj) -> None:
         meta = claim["metadata"]

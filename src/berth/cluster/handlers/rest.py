@@ -523,6 +523,7 @@ class RestHandler:
                     items,
                     resource_version=rv,
                     include_object=query.get("includeObject", "Metadata"),
+                    listing=True,
                 )
             )
         return _json(

@@ -23,9 +23,9 @@ from berth.kube.events import EventRecorder
 
 log = logging.getLogger("berth.dispatcher")
 
-# Event and condition writes started at once (each a task holding its request: ~10 KB); the
-# rest wait as their compact messages, so 10,000 events behind a burst cost a few MB, not
-# 100 (measured: the worker's peak RSS was 170 MB at 10,000 pods when each got its task at once).
+# Event and condition writes started at once (each a task with its coroutine and request);
+# the rest wait as their compact messages. (The worker's peak RSS at 10,000 pods on the real
+# API server was 170 MB with a task per event, 152 MB with this: most of it is not the queue.)
 EVENT_TASKS = 64
 # Messages waiting before the worker stops reading its input: the bound of its queue (the pipe
 # and the parent's buffer hold the rest, and the parent drops events beyond its own bound, as

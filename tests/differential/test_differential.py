@@ -175,15 +175,12 @@ def test_balanced_allocation_never_meets_a_gpu_class_with_selectors(case: Case) 
         assert not _gpu_class_with_selectors(case.objects)
 
 
-def test_balanced_allocation_scores_a_dra_backed_gpu_as_upstream(
-    oracle: Oracle, tmp_path: Path
-) -> None:
-    """The shrunk case of the crash, on the path upstream does run: a selector-less DeviceClass
-    serving example.com/gpu, one node with device-plugin GPUs and one with GPUs in a
-    ResourceSlice, both feasible, so NodeResourcesBalancedAllocation scores the GPU on both (the
-    second through DRA) and NodeResourcesFit delegates the second to DynamicResources."""
+def _gpu_cluster(*, class_selector: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The shrunk case of the crash: a DeviceClass serving example.com/gpu, one node with
+    device-plugin GPUs and one with GPUs in a ResourceSlice, both feasible for a pod asking two,
+    and NodeResourcesBalancedAllocation scoring the GPU (on the second node through DRA)."""
 
-    def node(name: str, gpus: str | None) -> dict[str, object]:
+    def node(name: str, gpus: str | None) -> dict[str, Any]:
         alloc = {"cpu": "4", "memory": "4Gi", "pods": "110"}
         if gpus is not None:
             alloc[GPU] = gpus
@@ -194,14 +191,17 @@ def test_balanced_allocation_scores_a_dra_backed_gpu_as_upstream(
             "status": {"allocatable": alloc, "capacity": alloc},
         }
 
-    items: list[dict[str, object]] = [
+    device_class: dict[str, Any] = {"extendedResourceName": GPU}
+    if class_selector:
+        device_class["selectors"] = [{"cel": {"expression": 'device.driver == "gpu.example.com"'}}]
+    items: list[dict[str, Any]] = [
         node("node-a", None),
         node("node-b", "2"),
         {
             "apiVersion": "resource.k8s.io/v1",
             "kind": "DeviceClass",
             "metadata": {"name": "gpu"},
-            "spec": {"extendedResourceName": GPU},
+            "spec": device_class,
         },
         {
             "apiVersion": "resource.k8s.io/v1",
@@ -230,26 +230,33 @@ def test_balanced_allocation_scores_a_dra_backed_gpu_as_upstream(
             "status": {"phase": "Pending"},
         },
     ]
+    resources = [{"name": "cpu", "weight": 1}, {"name": "memory", "weight": 1}]
+    profile = {
+        "pluginConfig": [
+            {
+                "name": "NodeResourcesBalancedAllocation",
+                "args": {"resources": [*resources, {"name": GPU, "weight": 1}]},
+            }
+        ],
+    }
+    return items, profile
+
+
+def test_balanced_allocation_scores_a_dra_backed_gpu_as_upstream(
+    oracle: Oracle, tmp_path: Path
+) -> None:
+    """The path upstream does run (a class without selectors): both sides score the GPU on
+    both nodes, NodeResourcesFit delegating the second to DynamicResources."""
+    items, profile = _gpu_cluster(class_selector=False)
     dump = tmp_path / "dump.json"
     dump.write_text(json.dumps({"kind": "List", "items": items}))
     config = tmp_path / "config.json"
-    resources = [{"name": "cpu", "weight": 1}, {"name": "memory", "weight": 1}]
     config.write_text(
         json.dumps(
             {
                 "apiVersion": "berth.io/v1alpha1",
                 "kind": "BerthConfiguration",
-                "profiles": [
-                    {
-                        "schedulerName": "default-scheduler",
-                        "pluginConfig": [
-                            {
-                                "name": "NodeResourcesBalancedAllocation",
-                                "args": {"resources": [*resources, {"name": GPU, "weight": 1}]},
-                            }
-                        ],
-                    }
-                ],
+                "profiles": [{"schedulerName": "default-scheduler", **profile}],
             }
         )
     )
@@ -259,3 +266,25 @@ def test_balanced_allocation_scores_a_dra_backed_gpu_as_upstream(
     )
     assert result.exit_code == 0, result.output
     assert "agree on all 1 pending pod(s)" in result.output
+
+
+def test_the_oracle_reports_kube_schedulers_panic_and_answers_on(oracle: Oracle) -> None:
+    """With a CEL selector on the class, kube-scheduler 1.37.2 panics in a Score worker (its
+    BalancedAllocation scorer has no CEL cache). The oracle names the panic in the pod's
+    decision, as an oracle error, instead of dying or answering with the lost worker's empty
+    scores; and it answers the next dump."""
+    items, profile = _gpu_cluster(class_selector=True)
+    config = {
+        "apiVersion": "kubescheduler.config.k8s.io/v1",
+        "kind": "KubeSchedulerConfiguration",
+        "profiles": [{"schedulerName": "default-scheduler", **profile}],
+    }
+    answer = oracle.decide(items, config=config)
+    [decision] = answer.decisions
+    assert decision["pod"] == "default/web"
+    assert decision.get("node") is None
+    assert decision["error"].startswith("oracle: kube-scheduler panicked: runtime error: ")
+    assert "cel.(*Cache).getOrCompile" in decision["error"]
+    fine, _ = _gpu_cluster(class_selector=False)
+    [after] = oracle.decide(fine, config=config).decisions
+    assert after.get("node") in ("node-a", "node-b"), after

@@ -53,6 +53,17 @@ def _changed_label(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
+def _topology_labels(raw: dict[str, Any]) -> dict[str, Any]:
+    """What kube-apiserver's PodTopologyLabelsAdmission adds at binding (on since 1.35)."""
+    raw["metadata"]["labels"]["topology.kubernetes.io/zone"] = "zone-a"
+    raw["metadata"]["labels"]["topology.kubernetes.io/region"] = "region-1"
+    return raw
+
+
+def _topology_labels_and_another(raw: dict[str, Any]) -> dict[str, Any]:
+    return _changed_label(_topology_labels(raw))
+
+
 def _changed_request(raw: dict[str, Any]) -> dict[str, Any]:
     raw["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "2"
     return raw
@@ -75,6 +86,8 @@ def _fields(p: Any) -> dict[str, Any]:
     [
         ("only the binding changed", None, False, True),
         ("a label changed too", _changed_label, False, False),
+        ("the binding added the node's topology labels", _topology_labels, False, False),
+        ("topology labels and another label", _topology_labels_and_another, False, False),
         ("a request changed too", _changed_request, False, False),
         ("a status field the parse reads changed", _preempted, False, False),
         ("assumed from an older version", None, True, False),
@@ -113,5 +126,44 @@ def test_our_bind_is_confirmed_exactly(
         fresh.add_pod(want)
         assert (state.requested == fresh.requested).all()
         assert (state.nonzero == fresh.nonzero).all()
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "parsed"),
+    [
+        ("the binding added the node's topology labels", _topology_labels, False),
+        ("topology labels and another label", _topology_labels_and_another, True),
+        ("a request changed too", _changed_request, True),
+    ],
+)
+def test_topology_labels_from_binding_need_no_parse(
+    name: str, change: Any, parsed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def run() -> None:
+        s = _live()
+        state = s.engine.state
+        pending = _pending()
+        s.handler("Pod").on_add(pending)
+        state.assume_pod(parse_pod(copy.deepcopy(pending)), "n1")
+        calls: list[str] = []
+        import berth.feed
+
+        def counting(raw: dict[str, Any]) -> Any:
+            calls.append(raw["metadata"]["name"])
+            return parse_pod(raw)
+
+        monkeypatch.setattr(berth.feed, "parse_pod", counting)
+        bound = change(_bound(pending))
+        s.handler("Pod").on_update(pending, bound)
+        assert bool(calls) is parsed, name
+        key = "default/web"
+        got = state.pods[key]
+        assert _fields(got) == _fields(parse_pod(bound))
+        # re-indexed under its labels: found by the zone label the binding added
+        by_label = state.pods_by_label["default"]
+        for pair in bound["metadata"]["labels"].items():
+            assert key in by_label[pair], pair
 
     asyncio.run(run())

@@ -306,6 +306,14 @@ def _write_report(
     help="Serve /debug/explain (for `berth explain --server`) to callers sending this bearer "
     "token (first line of FILE, or $BERTH_DEBUG_TOKEN); not served without one.",
 )
+@click.option(
+    "--api-dispatcher",
+    type=click.Choice(["process", "inline"]),
+    default="process",
+    show_default=True,
+    help="Where bindings, events and PodScheduled conditions are sent from: a worker process "
+    "(another core; the decisions never wait on them) or this process.",
+)
 def run(
     config_path: str | None,
     kubeconfig: str | None,
@@ -318,6 +326,7 @@ def run(
     tls_cert_file: str | None,
     tls_private_key_file: str | None,
     debug_token_file: str | None,
+    api_dispatcher: str,
 ) -> None:
     """Run Berth as a scheduler in a cluster (a second scheduler beside kube-scheduler)."""
     import asyncio
@@ -393,6 +402,7 @@ def run(
                 tls_cert_file=tls_cert_file,
                 tls_key_file=tls_private_key_file,
                 debug_token=debug_token,
+                api_dispatcher=api_dispatcher,
             ),
         )
         loop = asyncio.get_running_loop()

@@ -10,6 +10,7 @@ queue); the live front's queue is the one listener that acts on it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +36,9 @@ from berth.state.store import Obj, Store, object_key
 log = logging.getLogger("berth.feed")
 TERMINAL_PHASES = ("Succeeded", "Failed")
 _SERVER_META = ("resourceVersion", "managedFields", "generation")
+# what the binding subresource copies from the node onto the pod (upstream
+# plugin/pkg/admission/podtopologylabels: the default domains, zone and region)
+BINDING_LABELS = frozenset({"topology.kubernetes.io/zone", "topology.kubernetes.io/region"})
 
 
 class FeedListener:
@@ -254,6 +258,13 @@ class Feed:
             # as it is, without parsing and re-indexing the pod again.
             state.confirm_pod(key)
             pod = state.pods[key]
+        elif old is not None and (relabelled := self._relabelled_by_binding(key, old, new)):
+            # Our bind landed and the API server copied the node's topology labels onto the
+            # pod (PodTopologyLabelsAdmission, on by default since 1.35): parsing `new` would
+            # give the assumed pod with those labels, so the copy is made without parsing
+            # (which was ~8% of berth run's CPU), then re-indexed under its new labels.
+            pod = relabelled
+            state.add_pod(pod)
         else:
             try:
                 pod = parse_pod(new)
@@ -303,6 +314,42 @@ class Feed:
         if _part(old, "spec").get("nodeName"):
             return False
         return _but_binding(old) == _but_binding(new)
+
+    def _relabelled_by_binding(self, key: str, old: Obj, new: Obj) -> PodInfo | None:
+        """The assumed pod as parsing `new` would give it, when `new` is `old` bound to the
+        assumed node with only the binding's changes plus the topology labels the API server
+        adds at binding; None otherwise."""
+        state = self.state
+        node = _part(new, "spec").get("nodeName")
+        if not state.is_assumed(key) or state.node_of(key) != node:
+            return None
+        assumed = state.pods.get(key)
+        if assumed is None or not assumed.resource_version:
+            return None
+        old_meta, new_meta = _part(old, "metadata"), _part(new, "metadata")
+        if assumed.resource_version != old_meta.get("resourceVersion"):
+            return None
+        if _part(old, "spec").get("nodeName"):
+            return None
+        labels = new_meta.get("labels")
+        if not isinstance(labels, dict):
+            return None
+        before = old_meta.get("labels") or {}
+        if {k: v for k, v in labels.items() if k not in BINDING_LABELS} != {
+            k: v for k, v in before.items() if k not in BINDING_LABELS
+        }:
+            return None
+        a, b = _but_binding(old), _but_binding(new)
+        a["metadata"].pop("labels", None)
+        b["metadata"].pop("labels", None)
+        if a != b:
+            return None
+        return dataclasses.replace(
+            assumed,
+            labels={str(k): str(v) for k, v in labels.items()},
+            node_name=str(node),
+            resource_version=str(new_meta.get("resourceVersion") or ""),
+        )
 
 
 def _with_kind(obj: Obj | None, kind: str) -> Obj | None:

@@ -107,7 +107,9 @@ def test_the_configuration_kube_scheduler_gets_is_berths_profile() -> None:
     assert document["apiVersion"] == "kubescheduler.config.k8s.io/v1"
     assert document["clientConnection"] == {"qps": 1_000_000, "burst": 256}
     assert document["percentageOfNodesToScore"] == 30
-    assert document["profiles"] == [{"schedulerName": "berth"}]
+    # the one translation (berth.config.kubescheduler), from the parsed configuration
+    assert document["profiles"] == [{"schedulerName": "berth", "plugins": {}}]
+    assert document["podInitialBackoffSeconds"] == 1 and document["podMaxBackoffSeconds"] == 10
     assert document["leaderElection"]["resourceName"] == "kube-scheduler"
 
 

@@ -265,7 +265,11 @@ def test_health_and_metrics_endpoints(cluster: EmbeddedCluster) -> None:
             await create(conn, pod("huge", cpu="100"))  # fits nowhere: NodeResourcesFit
 
             async def bound() -> bool:
-                return node_of((await pods(conn))["m"]) is not None
+                # the binding cycle's end (the answer from the API dispatcher), which can come
+                # after the bound pod is visible through the API
+                return (
+                    node_of((await pods(conn))["m"]) is not None and runner.scheduler.scheduled > 0
+                )
 
             await eventually(bound)
 

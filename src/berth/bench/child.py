@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import resource
 import ssl
 import sys
@@ -59,6 +60,7 @@ async def _wait_for(command: str) -> None:
 
 # ----- the scheduler -----------------------------------------------------------------------------
 async def run_scheduler(plan: JSON) -> None:
+    from berth.bench.measure import peak_rss_mb, tree_cpu_seconds
     from berth.config import parse_config
     from berth.kube.client import connect
     from berth.run import Runner, RunOptions
@@ -73,7 +75,12 @@ async def run_scheduler(plan: JSON) -> None:
     runner = Runner(
         config=config,
         connection=conn,
-        options=RunOptions(leader_elect=False, bind_address=bind_address, seed=plan.get("seed", 1)),
+        options=RunOptions(
+            leader_elect=False,
+            bind_address=bind_address,
+            seed=plan.get("seed", 1),
+            api_dispatcher=plan.get("api_dispatcher", "process"),
+        ),
     )
     go = asyncio.Event()
     scheduler = runner.scheduler
@@ -104,10 +111,15 @@ async def run_scheduler(plan: JSON) -> None:
     await _wait_for("go")
     started = time.monotonic()
     cpu_started = time.process_time()
+    # with the API dispatcher's worker (and any it replaced: reaped children count too)
+    tree_started = tree_cpu_seconds(os.getpid())
     go.set()
     _say(event="started", t=started)
     await _wait_for("stop")
     cpu_seconds = time.process_time() - cpu_started
+    worker_cpu = max(0.0, tree_cpu_seconds(os.getpid()) - tree_started - cpu_seconds)
+    worker = runner.dispatcher.pid if runner.dispatcher is not None else None
+    worker_rss = peak_rss_mb(worker) if worker is not None else 0.0
     runner.stop_requested.set()
     code = await asyncio.wait_for(task, timeout=60)
     await conn.close()
@@ -117,7 +129,10 @@ async def run_scheduler(plan: JSON) -> None:
         scheduled=scheduler.scheduled,
         bind_failures=scheduler.bind_failures,
         bind_retries=runner.binder.retries,
+        dispatcher_restarts=runner.dispatcher.restarts if runner.dispatcher is not None else 0,
         cpu_seconds=round(cpu_seconds, 4),
+        dispatcher_cpu_seconds=round(worker_cpu, 4),
+        dispatcher_rss_mb=worker_rss,
         rss_mb=_peak_rss_mb(),
     )
 

@@ -91,6 +91,14 @@ from berth.clierrors import BadInput
     show_default=True,
     help="Seconds to wait for every pod to be bound before failing.",
 )
+@click.option(
+    "--api-dispatcher",
+    type=click.Choice(["process", "inline"]),
+    default="process",
+    show_default=True,
+    help="Berth's bindings and events: from its API dispatcher process (as berth run), or "
+    "inline in the scheduling process (for comparison).",
+)
 @click.option("--list", "list_only", is_flag=True, help="List the built-in workloads and exit.")
 @click.option(
     "--dump-cluster",
@@ -111,6 +119,7 @@ def bench(
     kubelet: bool,
     ceiling_concurrency: int,
     timeout: float,
+    api_dispatcher: str,
     list_only: bool,
     dump_path: Path | None,
 ) -> None:
@@ -151,6 +160,7 @@ def bench(
         timeout=timeout,
         cluster=cluster,
         schedulers=tuple(dict.fromkeys(schedulers)) or ("berth", "kube-scheduler"),
+        api_dispatcher=api_dispatcher,
     )
     from berth.bench.errors import BenchError
 

@@ -189,7 +189,8 @@ class Child:
         # when that venv's bin/ is not on PATH
         beside = Path(sys.executable).with_name("py-spy")
         spy = shutil.which("py-spy") or (str(beside) if beside.exists() else "py-spy")
-        cmd = [spy, "record", "--format", "raw", "-r", "200", "-o", str(out)]
+        # --subprocesses: the API dispatcher worker is sampled too (its stacks name its pid)
+        cmd = [spy, "record", "--format", "raw", "-r", "200", "--subprocesses", "-o", str(out)]
         return subprocess.Popen([*cmd, "-p", str(self.proc.pid)], stdout=subprocess.DEVNULL)
 
     @staticmethod
@@ -237,6 +238,7 @@ def run_live(
     progress: Progress,
     objects: list[JSON] | None = None,
     check_store: Callable[[ClusterCore], tuple[int, list[str]]] | None = None,
+    api_dispatcher: str = "process",
 ) -> LiveResult:
     tracker = BindTracker()
     with EmbeddedCluster(nodes=0, kubelet=kubelet, watch_window=200_000) as cluster:
@@ -259,6 +261,7 @@ def run_live(
             "config": config,
             "kubeconfig": str(cluster.kubeconfig_path),
             "expect": len(pending),
+            "api_dispatcher": api_dispatcher,
         }
         child = Child("scheduler", plan)
         try:

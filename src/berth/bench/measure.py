@@ -24,6 +24,57 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14, 15)
 
 
+def _stat_fields(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    return stat[stat.rindex(")") + 2 :].split()  # from field 3 (state) on
+
+
+def _descendants(pid: int) -> list[int]:
+    """The live processes below `pid` (children, theirs, ...), from /proc/*/stat's ppid."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(_stat_fields(int(entry))[1])
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile
+            parents.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of `pid` and every process below it: Berth's scheduler is two processes (the
+    decisions and the API dispatcher). Children that exited and were reaped count through
+    their parent's cutime/cstime; a restarted dispatcher's earlier CPU is not lost."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in (pid, *_descendants(pid)):
+        try:
+            fields = _stat_fields(p)
+        except OSError:
+            continue
+        total += sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+    return total / ticks
+
+
+def tree_peak_rss_mb(pid: int) -> float:
+    """The peak RSS of `pid` plus those of the live processes below it (each its own VmHWM;
+    their sum bounds the peak of their total from above)."""
+    total = peak_rss_mb(pid)
+    for p in _descendants(pid):
+        try:
+            total += peak_rss_mb(p)
+        except OSError:
+            continue
+    return round(total, 1)
+
+
 def peak_rss_mb(pid: int) -> float:
     """Process `pid`'s peak resident set (VmHWM), in MB."""
     with open(f"/proc/{pid}/status") as f:
@@ -84,4 +135,12 @@ def histogram(text: str, name: str) -> Histogram | None:
     return Histogram(buckets=tuple(sorted(by_bound.items())), count=count, total=total)
 
 
-__all__ = ["SLI_METRIC", "Histogram", "cpu_seconds", "histogram", "peak_rss_mb"]
+__all__ = [
+    "SLI_METRIC",
+    "Histogram",
+    "cpu_seconds",
+    "histogram",
+    "peak_rss_mb",
+    "tree_cpu_seconds",
+    "tree_peak_rss_mb",
+]

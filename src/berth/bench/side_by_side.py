@@ -118,6 +118,7 @@ def run_side_by_side(
             ceiling_concurrency=options.ceiling_concurrency,
             timeout=options.timeout,
             progress=say,
+            api_dispatcher=options.api_dispatcher,
         )
         _fill(row, run)
         if run.ceiling is not None:

@@ -37,9 +37,13 @@ def _plugin_set(pset: PluginSet, *, where: str) -> dict[str, Any]:
     return out
 
 
-def to_kube_scheduler_configuration(model: BerthConfiguration) -> dict[str, Any]:
+def to_kube_scheduler_configuration(
+    model: BerthConfiguration, *, client_connection: bool = False
+) -> dict[str, Any]:
     """The KubeSchedulerConfiguration equivalent of `model`'s scheduling settings, or a
-    ConfigError naming what kube-scheduler cannot express (a Berth-only plugin)."""
+    ConfigError naming what kube-scheduler cannot express (a Berth-only plugin). With
+    `client_connection`, also its clientConnection qps and burst (a kube-scheduler run against
+    an API server, as the benchmark's; Berth's kubeconfig and timeout have no counterpart)."""
     profiles = []
     for i, profile in enumerate(model.profiles):
         plugins: dict[str, Any] = {}
@@ -69,4 +73,8 @@ def to_kube_scheduler_configuration(model: BerthConfiguration) -> dict[str, Any]
     }
     if model.percentageOfNodesToScore is not None:
         config["percentageOfNodesToScore"] = model.percentageOfNodesToScore
+    if client_connection:
+        client = model.clientConnection
+        qps = int(client.qps) if float(client.qps).is_integer() else client.qps
+        config["clientConnection"] = {"qps": qps, "burst": client.burst}
     return config

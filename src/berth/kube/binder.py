@@ -22,7 +22,7 @@ from tenacity import (
 
 from berth.framework.status import SUCCESS, Code, Status
 from berth.kube.client import Connection, quote_path, read_json, status_message
-from berth.objects.pod import PodInfo
+from berth.kube.wire import PodIdentity
 
 log = logging.getLogger("berth.binder")
 
@@ -57,10 +57,10 @@ class Binder:
         self.policy = policy or BindPolicy()
         self.retries = 0
 
-    async def __call__(self, pod: PodInfo, node_name: str) -> Status:
+    async def __call__(self, pod: PodIdentity, node_name: str) -> Status:
         return await self.bind(pod, node_name)
 
-    async def bind(self, pod: PodInfo, node_name: str) -> Status:
+    async def bind(self, pod: PodIdentity, node_name: str) -> Status:
         # The first attempt runs outside the retry loop: setting the loop up costs as much as a
         # third of a successful bind's CPU, and nearly every bind succeeds first time.
         try:
@@ -82,7 +82,7 @@ class Binder:
             return Status(Code.ERROR, (f"binding failed after {policy.attempts} attempts: {exc}",))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _attempt(self, pod: PodInfo, node_name: str) -> Status:
+    async def _attempt(self, pod: PodIdentity, node_name: str) -> Status:
         meta: dict[str, str] = {"name": pod.name, "namespace": pod.namespace}
         if pod.uid:
             meta["uid"] = pod.uid
@@ -113,7 +113,7 @@ class Binder:
             return Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, ("pod was deleted before binding",))
         return Status(Code.ERROR, (f"HTTP {code}: {status_message(answer)}",))
 
-    async def _resolve_conflict(self, pod: PodInfo, node_name: str, answer: object) -> Status:
+    async def _resolve_conflict(self, pod: PodIdentity, node_name: str, answer: object) -> Status:
         try:
             response = await self.connection.request(
                 "GET", quote_path("api", "v1", "namespaces", pod.namespace, "pods", pod.name)

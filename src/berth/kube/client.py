@@ -17,11 +17,23 @@ class NoClusterConfigured(Exception):
     """No kubeconfig and not running in a pod: the caller may fall back to an embedded cluster."""
 
 
+@dataclass(frozen=True)
+class ConnectSpec:
+    """The arguments `connect` was called with: enough for another process (the API
+    dispatcher) to open its own connection to the same cluster, credentials read there."""
+
+    kubeconfig: str | None
+    context: str | None
+    qps_burst: int
+    request_timeout: float
+
+
 @dataclass
 class Connection:
     api: k8s.ApiClient
     source: str  # where the configuration came from, for the log
     request_timeout: float
+    spec: ConnectSpec | None = None  # None: built by hand, not reproducible elsewhere
 
     @property
     def core(self) -> k8s.CoreV1Api:
@@ -107,7 +119,12 @@ async def connect(
     if not configuration.proxy:
         configuration.proxy = _env_proxy(configuration.host)
     return Connection(
-        api=k8s.ApiClient(configuration), source=source, request_timeout=request_timeout
+        api=k8s.ApiClient(configuration),
+        source=source,
+        request_timeout=request_timeout,
+        spec=ConnectSpec(
+            kubeconfig=path, context=context, qps_burst=qps_burst, request_timeout=request_timeout
+        ),
     )
 
 

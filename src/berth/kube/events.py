@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from tenacity import (
@@ -44,7 +44,7 @@ from tenacity import (
 )
 
 from berth.kube.client import Connection, quote_path, read_json, status_message
-from berth.objects.pod import PodInfo
+from berth.kube.wire import PodIdentity
 
 log = logging.getLogger("berth.events")
 
@@ -102,7 +102,7 @@ Ref = tuple[str, str, str, str, str, str]
 Key = tuple[str, str, str, str, str, Ref, Ref | None]
 
 
-def pod_ref(pod: PodInfo) -> Ref:
+def pod_ref(pod: PodIdentity) -> Ref:
     """reference.GetReference for a pod (no fieldPath)."""
     return ("Pod", pod.namespace, pod.name, pod.uid, "v1", pod.resource_version)
 
@@ -140,6 +140,27 @@ MAX_TRIES_PER_EVENT = 12
 RETRY_SLEEP = 10.0
 
 
+class EventSink(Protocol):
+    """What the scheduling loop and the evictor record through: the EventRecorder itself, or
+    the API dispatcher that runs one in its worker process."""
+
+    def event(
+        self,
+        pod: PodIdentity,
+        *,
+        type_: str,
+        reason: str,
+        action: str,
+        message: str,
+        related: PodIdentity | None = None,
+        controller: str = "",
+    ) -> None: ...
+
+    def condition(self, pod: PodIdentity, *, status: str, reason: str, message: str) -> None: ...
+
+    async def flush(self, timeout: float = 5.0) -> None: ...
+
+
 class EventRecorder:
     def __init__(
         self,
@@ -161,6 +182,7 @@ class EventRecorder:
         self._cache: dict[Key, _Recorded] = {}
         self._legacy_seen: dict[tuple[str, str, str], tuple[str, int, float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.on_finished: Callable[[], None] | None = None  # after each write task ends
         self._sweeper: asyncio.Task[None] | None = None
         self.sent = 0
         self.failed = 0
@@ -189,17 +211,19 @@ class EventRecorder:
 
     def event(
         self,
-        pod: PodInfo,
+        pod: PodIdentity,
         *,
         type_: str,
         reason: str,
         action: str,
         message: str,
-        related: PodInfo | None = None,
+        related: PodIdentity | None = None,
         controller: str = "",
+        at: int | None = None,
     ) -> None:
         """Record an event about `pod` (Eventf(regarding=pod, related, ...)) by the profile
-        `controller` (default: the pod's scheduler name); never blocks the caller."""
+        `controller` (default: the pod's scheduler name) that happened `at` (unix ns; default:
+        now, the recorder's clock); never blocks the caller."""
         controller = controller or pod.scheduler_name or "default-scheduler"
         note = truncate_note(message)
         if self.legacy:
@@ -215,7 +239,7 @@ class EventRecorder:
             pod_ref(pod),
             pod_ref(related) if related is not None else None,
         )
-        now = self.clock()
+        now = self.clock() if at is None else at
         recorded = self._cache.get(key)
         if recorded is not None:
             recorded.last_observed = now
@@ -231,9 +255,14 @@ class EventRecorder:
         if len(self._cache) > CACHE_LIMIT:
             self._trim()
 
-    def condition(self, pod: PodInfo, *, status: str, reason: str, message: str) -> None:
+    def condition(self, pod: PodIdentity, *, status: str, reason: str, message: str) -> None:
         """Queue a PodScheduled condition update (pods/status)."""
         self._spawn(self._condition(pod, status=status, reason=reason, message=message))
+
+    @property
+    def pending(self) -> int:
+        """Writes started and not finished (retries sleeping included)."""
+        return len(self._tasks)
 
     async def flush(self, timeout: float = 5.0) -> None:
         if self._tasks:
@@ -262,7 +291,12 @@ class EventRecorder:
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self.on_finished is not None:
+            self.on_finished()
 
     def _trim(self) -> None:
         """Over CACHE_LIMIT: finish what is due, then forget the oldest singletons."""
@@ -390,7 +424,7 @@ class EventRecorder:
             self.sent += 1
 
     async def _send_legacy(
-        self, pod: PodInfo, type_: str, reason: str, note: str, controller: str
+        self, pod: PodIdentity, type_: str, reason: str, note: str, controller: str
     ) -> None:
         """A core/v1 Event as client-go's legacy recorder writes it (through the adapter: no
         action, no related); identical repeats within ten minutes bump `count`."""
@@ -448,7 +482,7 @@ class EventRecorder:
         if len(self._legacy_seen) > CACHE_LIMIT:
             self._legacy_seen.clear()
 
-    async def _condition(self, pod: PodInfo, *, status: str, reason: str, message: str) -> None:
+    async def _condition(self, pod: PodIdentity, *, status: str, reason: str, message: str) -> None:
         body = {
             "status": {
                 "conditions": [

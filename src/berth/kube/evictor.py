@@ -25,7 +25,7 @@ from tenacity import (
 
 from berth.kube.binder import BindPolicy, Retryable
 from berth.kube.client import Connection, raw_body, read_json, status_message
-from berth.kube.events import EventRecorder, now_rfc3339
+from berth.kube.events import EventSink, now_rfc3339
 from berth.objects.pod import PodInfo
 
 log = logging.getLogger("berth.evictor")
@@ -48,7 +48,7 @@ class Evictor:
         self,
         *,
         connection: Connection,
-        recorder: EventRecorder,
+        recorder: EventSink,
         scheduler_name: str = "berth",
         policy: BindPolicy | None = None,
     ) -> None:

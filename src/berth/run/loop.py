@@ -30,7 +30,7 @@ from berth.framework.cycle import (
 )
 from berth.framework.events import ASSIGNED_POD_DELETE
 from berth.framework.status import Status
-from berth.kube.events import EventRecorder
+from berth.kube.events import EventSink
 from berth.kube.evictor import Evictor
 from berth.kube.informer import Handler, Obj
 from berth.objects.pod import PodInfo
@@ -50,7 +50,7 @@ class LiveScheduler:
         *,
         engine: Engine,
         queue: SchedulingQueue,
-        recorder: EventRecorder,
+        recorder: EventSink,
         metrics: SchedulerMetrics,
         evictor: Evictor | None = None,
     ) -> None:

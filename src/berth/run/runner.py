@@ -16,7 +16,7 @@ import socket
 import ssl
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,8 @@ from berth.framework.status import Status
 from berth.kube.binder import Binder
 from berth.kube.claims import ApiClaimWriter
 from berth.kube.client import Connection
-from berth.kube.events import EventRecorder
+from berth.kube.dispatcher import ApiDispatcher, DispatcherUnavailable
+from berth.kube.events import EventRecorder, EventSink
 from berth.kube.evictor import Evictor
 from berth.kube.leader import LeaderElector
 from berth.kube.listers import LISTERS, build_informers
@@ -54,6 +55,9 @@ class RunOptions:
     tls_key_file: str | None = None
     # the bearer token of /debug/explain (None: the endpoint is not served)
     debug_token: str | None = field(default=None, repr=False)
+    # "process": bindings, events and conditions go through the API dispatcher's worker
+    # process (a connection built by `connect` is needed); "inline": this process sends them
+    api_dispatcher: str = "process"
 
 
 class ThrottledBinder:
@@ -62,7 +66,7 @@ class ThrottledBinder:
 
     def __init__(
         self,
-        binder: Binder,
+        binder: Callable[[PodInfo, str], Awaitable[Status]],
         *,
         limiter: AsyncLimiter | None,
         in_flight: int,
@@ -91,13 +95,25 @@ class Runner:
         self.connection = connection
         self.options = options
         model = config.model
-        self.binder = Binder(connection=connection)
         self.metrics = SchedulerMetrics()
         qps, burst = model.clientConnection.qps, model.clientConnection.burst
         state = ClusterState()
         volumes = VolumeIndex()
         self.claim_writer = ApiClaimWriter(connection=connection)
-        self.recorder = EventRecorder(connection=connection)
+        # Bindings, events and conditions: in the API dispatcher's worker process, or here.
+        self.dispatcher: ApiDispatcher | None = None
+        self.recorder: EventRecorder | None = None
+        self.binder: Binder | ApiDispatcher
+        events: EventSink
+        if options.api_dispatcher not in ("process", "inline"):
+            raise ValueError(f"api_dispatcher must be process or inline: {options.api_dispatcher}")
+        if options.api_dispatcher == "process" and connection.spec is not None:
+            self.dispatcher = ApiDispatcher(spec=connection.spec)
+            self.binder = events = self.dispatcher
+        else:
+            self.binder = Binder(connection=connection)
+            self.recorder = events = EventRecorder(connection=connection)
+        self.events = events
         ports = Ports(
             volumes=volumes,
             binder=ThrottledBinder(
@@ -113,7 +129,7 @@ class Runner:
                 pod_exists=lambda key: key in self.scheduler.pods,
             ),
             claim_writer=self.claim_writer,
-            events=self.recorder.event,
+            events=events.event,
         )
         self.engine = Engine(config=config, state=state, ports=ports, seed=options.seed)
         self.refresher = self.engine.refresher
@@ -124,9 +140,9 @@ class Runner:
         self.scheduler = LiveScheduler(
             engine=self.engine,
             queue=self.queue,
-            recorder=self.recorder,
+            recorder=events,
             metrics=self.metrics,
-            evictor=Evictor(connection=connection, recorder=self.recorder),
+            evictor=Evictor(connection=connection, recorder=events),
         )
         self.informers = build_informers(connection, LISTERS, self.scheduler.handler)
         le = model.leaderElection
@@ -169,6 +185,9 @@ class Runner:
             raise ValueError(str(exc)) from None
 
     def ready(self) -> bool:
+        """Caches synced and, with the API dispatcher, its worker connected."""
+        if self.dispatcher is not None and not self.dispatcher.up:
+            return False
         return all(i.synced.is_set() for i in self.informers)
 
     def _refresh_metrics(self) -> None:
@@ -179,11 +198,16 @@ class Runner:
 
     async def run(self) -> int:
         tasks: list[asyncio.Task[None]] = []
+        dispatcher_up: asyncio.Task[None] | None = None
         if self.options.bind_address:
             host, port = parse_address(self.options.bind_address)
             await self.health.start(host=host, port=port, ssl_context=self._ssl_context())
             log.info("serving health and metrics", extra={"address": f"{host}:{self.health.port}"})
         try:
+            # The worker process starts while the informers list (it imports for a second).
+            dispatcher_up = (
+                asyncio.create_task(self.dispatcher.start()) if self.dispatcher else None
+            )
             tasks = [
                 asyncio.create_task(i.run(), name=f"informer-{i.name}") for i in self.informers
             ]
@@ -202,7 +226,16 @@ class Runner:
             # The cache just built lives as long as the process: keep it out of the collector's
             # full passes, which otherwise land inside decisions as 100-200 ms pauses.
             gc.freeze()
-            await self.recorder.start()
+            if dispatcher_up is not None:
+                try:
+                    await dispatcher_up
+                except DispatcherUnavailable as exc:
+                    log.error(
+                        "cannot schedule without the API dispatcher", extra={"error": str(exc)}
+                    )
+                    return 1
+            if self.recorder is not None:
+                await self.recorder.start()
             if self.refresher is not None:
                 await self.refresher.start()
             work = asyncio.create_task(self._work(), name="scheduling")
@@ -228,7 +261,13 @@ class Runner:
                     await t
             if self.refresher is not None:
                 await self.refresher.stop()
-            await self.recorder.close()
+            if self.recorder is not None:
+                await self.recorder.close()
+            if self.dispatcher is not None:
+                if dispatcher_up is not None and not dispatcher_up.done():
+                    with contextlib.suppress(Exception):
+                        await dispatcher_up  # a worker half started must not be left behind
+                await self.dispatcher.close()
             await self.health.stop()
 
     async def _synced(self) -> bool:

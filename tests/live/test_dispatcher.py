@@ -1,0 +1,208 @@
+"""The API dispatcher's worker process and its failure paths: a conflicting bind resolved by
+reading the pod, 5xx answers retried with backoff, the worker killed mid-bind (its pods requeued
+and bound once, none lost), a clean stop that drains the events handed over, a worker that
+cannot start, and a worker whose parent went away."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from berth.cluster import EmbeddedCluster
+from berth.cluster.faults import FaultRule
+from berth.framework.status import Code
+from berth.kube.client import Connection, ConnectSpec, connect, read_json
+from berth.kube.dispatcher import ApiDispatcher, DispatcherUnavailable
+from berth.kube.wire import PodRef
+from tests.live.conftest import create, events, eventually, node_of, pod, pods, running
+from tests.upstream import needs_faults
+
+
+async def _node_names(conn: Connection) -> list[str]:
+    listed = await read_json(await conn.core.list_node_without_preload_content())
+    return sorted(n["metadata"]["name"] for n in listed["items"])
+
+
+async def _ref(conn: Connection, name: str) -> PodRef:
+    raw = (await pods(conn))[name]
+    meta = raw["metadata"]
+    return PodRef("default", name, meta["uid"], meta["resourceVersion"], "berth")
+
+
+def _dispatcher(conn: Connection) -> ApiDispatcher:
+    assert conn.spec is not None
+    return ApiDispatcher(spec=conn.spec, hostname="host-a", drain_timeout=10)
+
+
+def test_a_conflicting_bind_is_resolved_by_reading_the_pod(cluster: EmbeddedCluster) -> None:
+    async def main() -> None:
+        conn = await connect(kubeconfig=str(cluster.kubeconfig_path))
+        dispatcher = _dispatcher(conn)
+        try:
+            await create(conn, pod("p", scheduler="nobody"))
+            first, second = (await _node_names(conn))[:2]
+            await dispatcher.start()
+            ref = await _ref(conn, "p")
+            assert (await dispatcher.bind(ref, first)).ok
+            # A repeat of the same bind (its answer lost) is our own earlier attempt: success.
+            assert (await dispatcher.bind(ref, first)).ok
+            # Another node: refused by the API server, and never retried elsewhere.
+            moved = await dispatcher.bind(ref, second)
+            assert moved.code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE
+            assert f"already bound to {first!r}" in moved.message
+            assert node_of((await pods(conn))["p"]) == first
+        finally:
+            await dispatcher.close()
+            await conn.close()
+
+    asyncio.run(main())
+
+
+@needs_faults
+def test_5xx_answers_are_retried_with_backoff_then_bound(cluster: EmbeddedCluster) -> None:
+    async def main() -> None:
+        conn = await connect(kubeconfig=str(cluster.kubeconfig_path))
+        dispatcher = _dispatcher(conn)
+        try:
+            await create(conn, pod("p", scheduler="nobody"))
+            node = (await _node_names(conn))[0]
+            await dispatcher.start()
+            cluster.faults.set_rules(
+                FaultRule(verb="create", resource="pods/binding", rate=1.0, status=503)
+            )
+            bind = asyncio.create_task(dispatcher.bind(await _ref(conn, "p"), node))
+            await asyncio.sleep(0.3)  # the first attempt and at least one retry meet the 503
+            cluster.faults.clear()
+            status = await asyncio.wait_for(bind, timeout=30)
+            assert status.ok, status
+            assert dispatcher.retries >= 1
+            assert node_of((await pods(conn))["p"]) == node
+        finally:
+            cluster.faults.clear()
+            await dispatcher.close()
+            await conn.close()
+
+    asyncio.run(main())
+
+
+@needs_faults
+def test_the_worker_killed_mid_bind_requeues_its_pods_and_loses_none(
+    cluster: EmbeddedCluster,
+) -> None:
+    async def main() -> None:
+        # Slow bindings, so that the worker dies holding some.
+        cluster.faults.set_rules(FaultRule(verb="create", resource="pods/binding", latency=1.5))
+        try:
+            async with running(cluster) as (runner, conn):
+                dispatcher = runner.dispatcher
+                assert dispatcher is not None and dispatcher.pid is not None
+                first_pid = dispatcher.pid
+                for i in range(10):
+                    await create(conn, pod(f"p{i}"))
+
+                async def holding() -> bool:
+                    return dispatcher.in_flight >= 3
+
+                await eventually(holding, timeout=20)
+                os.kill(first_pid, signal.SIGKILL)
+
+                async def restarted() -> bool:
+                    return dispatcher.restarts == 1 and dispatcher.up
+
+                await eventually(restarted, timeout=30)
+                assert dispatcher.pid != first_pid
+                cluster.faults.clear()
+
+                async def all_bound() -> bool:
+                    return all(node_of(p) for p in (await pods(conn)).values())
+
+                await eventually(all_bound, timeout=60)
+                assert runner.scheduler.bind_failures >= 1
+                listed = await pods(conn)
+                assert len(listed) == 10
+                state = runner.engine.state
+
+                async def settled() -> bool:
+                    return all(
+                        state.node_of(f"default/{name}") == node_of(p)
+                        and not state.is_assumed(f"default/{name}")
+                        for name, p in listed.items()
+                    )
+
+                # Each pod counted once, on the node the API server has, and none left queued.
+                await eventually(settled, timeout=30)
+                assert not any(f"default/{name}" in runner.queue for name in listed)
+        finally:
+            cluster.faults.clear()
+
+    asyncio.run(main())
+
+
+def test_stopping_drains_the_events_handed_over(cluster: EmbeddedCluster) -> None:
+    async def main() -> None:
+        conn = await connect(kubeconfig=str(cluster.kubeconfig_path))
+        dispatcher = _dispatcher(conn)
+        try:
+            for i in range(20):
+                await create(conn, pod(f"e{i}", scheduler="nobody"))
+            refs = [await _ref(conn, f"e{i}") for i in range(20)]
+            await dispatcher.start()
+            for ref in refs:
+                dispatcher.event(
+                    ref, type_="Normal", reason="Scheduled", action="Binding", message="m"
+                )
+            await dispatcher.close()  # at once: the worker must finish all 20 before it exits
+            assert dispatcher.sent == 20 and dispatcher.failed == 0
+            written = await events(conn)
+            assert sorted(e["regarding"]["name"] for e in written) == sorted(
+                f"e{i}" for i in range(20)
+            )
+            assert {e["reportingInstance"] for e in written} == {"berth-host-a"}
+        finally:
+            await conn.close()
+
+    asyncio.run(main())
+
+
+def test_a_worker_that_cannot_connect_fails_start_clearly(tmp_path: Path) -> None:
+    async def main() -> None:
+        spec = ConnectSpec(
+            kubeconfig=str(tmp_path / "missing"), context=None, qps_burst=10, request_timeout=5
+        )
+        dispatcher = ApiDispatcher(spec=spec)
+        with pytest.raises(DispatcherUnavailable, match="did not start"):
+            await dispatcher.start()
+        assert not dispatcher.up
+
+    asyncio.run(main())
+
+
+def test_the_worker_drains_and_exits_when_berth_run_goes_away(cluster: EmbeddedCluster) -> None:
+    async def main() -> None:
+        conn = await connect(kubeconfig=str(cluster.kubeconfig_path))
+        dispatcher = _dispatcher(conn)
+        try:
+            await create(conn, pod("orphan", scheduler="nobody"))
+            await dispatcher.start()
+            proc = dispatcher._proc
+            assert proc is not None and proc.stdin is not None
+            dispatcher.event(
+                await _ref(conn, "orphan"),
+                type_="Normal",
+                reason="Scheduled",
+                action="Binding",
+                message="m",
+            )
+            await asyncio.sleep(0.1)  # the batched line leaves at the end of the iteration
+            proc.stdin.close()  # what the worker sees when berth run dies
+            assert await asyncio.wait_for(proc.wait(), timeout=30) == 0
+            assert [e["regarding"]["name"] for e in await events(conn)] == ["orphan"]
+        finally:
+            await dispatcher.close()
+            await conn.close()
+
+    asyncio.run(main())

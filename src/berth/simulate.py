@@ -282,7 +282,7 @@ class Simulation:
         return Decision(
             pod=pod.key,
             node=result.node,
-            reasons=_reasons(result.diagnosis.node_statuses()) if self.reasons == "all" else {},
+            reasons=_reasons(result.diagnosis.walked_statuses()) if self.reasons == "all" else {},
             score=score,
             scores=scores,
             plugin_scores={}

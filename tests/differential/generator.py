@@ -18,7 +18,10 @@ Exclusions, each where upstream is knowingly not followed (docs/testing.md lists
 - two bound pods of one node never share a host port (`_one_pod_per_host_port`), and two
   bound pods never share a ReadWriteOncePod claim (`_one_pod_per_rwop_claim`);
 - a ResourceClaim is used by one pending pod, and a pod bound to a node the dump lacks uses no
-  PersistentVolumeClaim (in `clusters`).
+  PersistentVolumeClaim (in `clusters`);
+- when NodeResourcesBalancedAllocation scores the GPU, the DeviceClass that backs it has no
+  selectors (`_no_class_selectors_for_balanced_allocation`): kube-scheduler 1.37.2 crashes
+  evaluating one there.
 """
 
 from __future__ import annotations
@@ -1199,6 +1202,33 @@ def _without_claims(pod: dict[str, Any]) -> None:
     pod["spec"]["volumes"] = volumes
 
 
+def balanced_allocation_scores(config: dict[str, Any], resource: str) -> bool:
+    """Whether a profile's NodeResourcesBalancedAllocation args list `resource`."""
+    return any(
+        r.get("name") == resource
+        for profile in config.get("profiles", [])
+        for pc in profile.get("pluginConfig", [])
+        if pc.get("name") == "NodeResourcesBalancedAllocation"
+        for r in pc.get("args", {}).get("resources", [])
+    )
+
+
+def _no_class_selectors_for_balanced_allocation(
+    config: dict[str, Any], objects: list[dict[str, Any]]
+) -> None:
+    """Exclusion: kube-scheduler 1.37.2's NodeResourcesBalancedAllocation has no CEL cache
+    (NewBalancedAllocation never sets the scorer's celCache; only NewFit does, fit.go:229), so
+    scoring a DeviceClass-backed extended resource on a node that serves it through DRA
+    dereferences nil when the class has a CEL selector (resource_allocation.go:488) and the
+    scheduler crashes. A class without selectors takes the path that needs no CEL (:412). The
+    generated slices are all of one driver, so the class matches the same devices."""
+    if not balanced_allocation_scores(config, GPU):
+        return
+    for obj in objects:
+        if obj["kind"] == "DeviceClass" and obj["spec"].get("extendedResourceName") == GPU:
+            obj["spec"].pop("selectors", None)
+
+
 @st.composite
 def clusters(draw: st.DrawFn) -> Case:
     large = draw(_integers(0, 24)) == 0
@@ -1284,4 +1314,5 @@ def clusters(draw: st.DrawFn) -> Case:
                 _without_claims(obj)
     objects += nodes
     config = draw(berth_config(large=large))
+    _no_class_selectors_for_balanced_allocation(config, objects)
     return Case(objects=objects, config=config, seed=draw(_integers(0, 2**31)), notes=notes)

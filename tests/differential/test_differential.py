@@ -8,12 +8,15 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
 
 from berth.cli import main
 from berth.upstream.oracle import Oracle
+from tests.differential.generator import GPU, Case, balanced_allocation_scores, clusters
 from tests.differential.run import run
 from tests.upstream import ci, unavailable_reason
 
@@ -151,3 +154,137 @@ def test_compare_upstream_without_the_oracle_exits_2(
     result = CliRunner().invoke(main, ["simulate", str(_dump(tmp_path, "1")), "--compare-upstream"])
     assert result.exit_code == 2
     assert "not an executable file" in result.output
+
+
+def _gpu_class_with_selectors(objects: list[dict[str, Any]]) -> bool:
+    return any(
+        o["kind"] == "DeviceClass"
+        and o["spec"].get("extendedResourceName") == GPU
+        and o["spec"].get("selectors")
+        for o in objects
+    )
+
+
+@settings(max_examples=400, derandomize=True, deadline=None, database=None)
+@given(clusters())
+def test_balanced_allocation_never_meets_a_gpu_class_with_selectors(case: Case) -> None:
+    """kube-scheduler 1.37.2 crashes (a nil CEL cache in NodeResourcesBalancedAllocation's
+    scorer) when it scores a DeviceClass-backed extended resource whose class has a selector:
+    the generator must never make that case, or the oracle process dies mid-run."""
+    if balanced_allocation_scores(case.config, GPU):
+        assert not _gpu_class_with_selectors(case.objects)
+
+
+def _gpu_cluster(*, class_selector: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The shrunk case of the crash: a DeviceClass serving example.com/gpu, one node with
+    device-plugin GPUs and one with GPUs in a ResourceSlice, both feasible for a pod asking two,
+    and NodeResourcesBalancedAllocation scoring the GPU (on the second node through DRA)."""
+
+    def node(name: str, gpus: str | None) -> dict[str, Any]:
+        alloc = {"cpu": "4", "memory": "4Gi", "pods": "110"}
+        if gpus is not None:
+            alloc[GPU] = gpus
+        return {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+            "status": {"allocatable": alloc, "capacity": alloc},
+        }
+
+    device_class: dict[str, Any] = {"extendedResourceName": GPU}
+    if class_selector:
+        device_class["selectors"] = [{"cel": {"expression": 'device.driver == "gpu.example.com"'}}]
+    items: list[dict[str, Any]] = [
+        node("node-a", None),
+        node("node-b", "2"),
+        {
+            "apiVersion": "resource.k8s.io/v1",
+            "kind": "DeviceClass",
+            "metadata": {"name": "gpu"},
+            "spec": device_class,
+        },
+        {
+            "apiVersion": "resource.k8s.io/v1",
+            "kind": "ResourceSlice",
+            "metadata": {"name": "slice-node-a"},
+            "spec": {
+                "driver": "gpu.example.com",
+                "nodeName": "node-a",
+                "pool": {"name": "node-a", "generation": 1, "resourceSliceCount": 1},
+                "devices": [{"name": "gpu-0"}, {"name": "gpu-1"}, {"name": "gpu-2"}],
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "web", "namespace": "default", "uid": "uid-web"},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "c",
+                        "image": "nginx",
+                        "resources": {"limits": {"cpu": "1500m", GPU: "2"}},
+                    }
+                ],
+            },
+            "status": {"phase": "Pending"},
+        },
+    ]
+    resources = [{"name": "cpu", "weight": 1}, {"name": "memory", "weight": 1}]
+    profile = {
+        "pluginConfig": [
+            {
+                "name": "NodeResourcesBalancedAllocation",
+                "args": {"resources": [*resources, {"name": GPU, "weight": 1}]},
+            }
+        ],
+    }
+    return items, profile
+
+
+def test_balanced_allocation_scores_a_dra_backed_gpu_as_upstream(
+    oracle: Oracle, tmp_path: Path
+) -> None:
+    """The path upstream does run (a class without selectors): both sides score the GPU on
+    both nodes, NodeResourcesFit delegating the second to DynamicResources."""
+    items, profile = _gpu_cluster(class_selector=False)
+    dump = tmp_path / "dump.json"
+    dump.write_text(json.dumps({"kind": "List", "items": items}))
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "apiVersion": "berth.io/v1alpha1",
+                "kind": "BerthConfiguration",
+                "profiles": [{"schedulerName": "default-scheduler", **profile}],
+            }
+        )
+    )
+    result = CliRunner().invoke(
+        main,
+        ["simulate", str(dump), "--config", str(config), "--compare-upstream", "--seed", "1"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "agree on all 1 pending pod(s)" in result.output
+
+
+def test_the_oracle_reports_kube_schedulers_panic_and_answers_on(oracle: Oracle) -> None:
+    """With a CEL selector on the class, kube-scheduler 1.37.2 panics in a Score worker (its
+    BalancedAllocation scorer has no CEL cache). The oracle names the panic in the pod's
+    decision, as an oracle error, instead of dying or answering with the lost worker's empty
+    scores; and it answers the next dump."""
+    items, profile = _gpu_cluster(class_selector=True)
+    config = {
+        "apiVersion": "kubescheduler.config.k8s.io/v1",
+        "kind": "KubeSchedulerConfiguration",
+        "profiles": [{"schedulerName": "default-scheduler", **profile}],
+    }
+    answer = oracle.decide(items, config=config)
+    [decision] = answer.decisions
+    assert decision["pod"] == "default/web"
+    assert decision.get("node") is None
+    assert decision["error"].startswith("oracle: kube-scheduler panicked: runtime error: ")
+    assert "cel.(*Cache).getOrCompile" in decision["error"]
+    fine, _ = _gpu_cluster(class_selector=False)
+    [after] = oracle.decide(fine, config=config).decisions
+    assert after.get("node") in ("node-a", "node-b"), after

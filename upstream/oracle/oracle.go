@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	goruntime "runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -30,6 +31,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/watch"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
@@ -99,6 +101,12 @@ func Main(args []string) int {
 		fmt.Fprintln(os.Stderr, "berth-upstream oracle:", err)
 		return 1
 	}
+	// A panic in upstream's code on a worker goroutine (a plugin's Filter or Score under
+	// workqueue.ParallelizeUntil) would end the process, racing the answer being written with
+	// the panicked worker's missing result: it is recorded instead and the pod's decision says
+	// so (see panicOf).
+	utilruntime.ReallyCrash = false
+	utilruntime.PanicHandlers = append(utilruntime.PanicHandlers, recordPanic)
 	in := bufio.NewReaderSize(os.Stdin, 1<<20)
 	out := bufio.NewWriter(os.Stdout)
 	for {
@@ -134,6 +142,67 @@ func setFeatureGates() error {
 		string(features.SchedulerAsyncPreemption): false,
 		string(features.OpportunisticBatching):    false,
 	})
+}
+
+var (
+	panicMu sync.Mutex
+	panics  []string
+)
+
+// recordPanic is a utilruntime panic handler: it runs on the panicking goroutine, inside the
+// deferred HandleCrash, so the first frame outside the runtime after runtime.gopanic is where
+// the panic happened.
+func recordPanic(_ context.Context, r any) {
+	site := "?"
+	pcs := make([]uintptr, 64)
+	frames := goruntime.CallersFrames(pcs[:goruntime.Callers(1, pcs)])
+	for afterPanic := false; ; {
+		f, more := frames.Next()
+		if afterPanic && !strings.HasPrefix(f.Function, "runtime.") {
+			site = fmt.Sprintf("%s (%s:%d)", f.Function, f.File, f.Line)
+			break
+		}
+		afterPanic = afterPanic || f.Function == "runtime.gopanic"
+		if !more {
+			break
+		}
+	}
+	panicMu.Lock()
+	defer panicMu.Unlock()
+	panics = append(panics, fmt.Sprintf("%v in %s", r, site))
+}
+
+// takePanics returns and forgets the panics recorded so far.
+func takePanics() []string {
+	panicMu.Lock()
+	defer panicMu.Unlock()
+	out := panics
+	panics = nil
+	return out
+}
+
+// errWorkerLost is the status a Score pass gets when a worker left its node without a result
+// (it panicked); panicOf then waits for the panic's record, which the worker writes after the
+// framework has already seen it done.
+var errWorkerLost = errors.New("oracle: a Score worker returned no result")
+
+// panicOf is the panic an attempt met, as an oracle error, or "".
+func panicOf(a *attempt) string {
+	got := takePanics()
+	a.mu.Lock()
+	lost := a.failure != nil && strings.Contains(a.failure.Message(), errWorkerLost.Error())
+	a.mu.Unlock()
+	for deadline := time.Now().Add(5 * time.Second); lost && len(got) == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+		got = takePanics()
+	}
+	if len(got) == 0 {
+		if lost {
+			return errWorkerLost.Error()
+		}
+		return ""
+	}
+	return "oracle: kube-scheduler panicked: " + strings.Join(got, "; ")
 }
 
 func loadConfig(raw json.RawMessage) (*schedulerapi.KubeSchedulerConfiguration, error) {
@@ -176,6 +245,7 @@ type cluster struct {
 
 func runCluster(req *request) (resp *response) {
 	resp = &response{ID: req.ID, Decisions: []decision{}, Invalid: []invalidObject{}, Coverage: map[string]int{}}
+	takePanics() // a previous cluster's goroutines are not this one's
 	defer func() {
 		if r := recover(); r != nil {
 			resp.Error = fmt.Sprintf("oracle panic: %v", r)
@@ -394,6 +464,10 @@ func (c *cluster) decide(qpi *framework.QueuedPodInfo) decision {
 		d.Error, d.Message = err.Error(), err.Error()
 		return d
 	}
+	if p := panicOf(a); p != "" {
+		d.Error, d.Message = p, p
+		return d
+	}
 	if a.failure != nil && a.nominating != nil && a.nominating.Mode() == fwk.ModeOverride && a.nominating.NominatedNodeName != "" {
 		victims := c.takeDeleted()
 		if err := c.waitGone(victims); err != nil {
@@ -409,6 +483,10 @@ func (c *cluster) decide(qpi *framework.QueuedPodInfo) decision {
 		retry.Pod.Status.NominatedNodeName = d.NominatedNode
 		if a, err = c.attempt(retry); err != nil {
 			d.Error, d.Message = err.Error(), err.Error()
+			return d
+		}
+		if p := panicOf(a); p != "" {
+			d.Error, d.Message = p, p
 			return d
 		}
 	}

@@ -101,6 +101,11 @@ func (f *recordingFramework) RunScorePlugins(ctx context.Context, state fwk.Cycl
 	if !status.IsSuccess() {
 		return scores, status
 	}
+	for _, s := range scores {
+		if s.Name == "" { // a worker that panicked leaves its node's entry empty
+			return nil, fwk.AsStatus(errWorkerLost)
+		}
+	}
 	a := f.current()
 	a.mu.Lock()
 	a.scores = make([]fwk.NodePluginScores, len(scores))

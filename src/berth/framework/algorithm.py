@@ -58,6 +58,9 @@ class Diagnosis:
     # was computed while those pods were counted, so it is kept rather than explained later).
     explicit: dict[int, Status] = field(default_factory=dict)
     post_filter_message: str = ""
+    # The candidates the scan reached before it stopped (percentageOfNodesToScore), None when
+    # it went through all of them: upstream's diagnosis only holds the nodes it filtered.
+    walked: IndexArray | None = None
     _statuses: dict[str, Status] | None = None
 
     def node_statuses(self) -> dict[str, Status]:
@@ -82,6 +85,16 @@ class Diagnosis:
                 out[names[idx]] = status
             self._statuses = out
         return self._statuses
+
+    def walked_statuses(self) -> dict[str, Status]:
+        """node_statuses() of the nodes the scan reached: what upstream reports of a placed
+        pod whose scan stopped early."""
+        statuses = self.node_statuses()
+        if self.walked is None:
+            return statuses
+        names = self.state.names
+        reached = {names[int(i)] for i in self.walked}
+        return {node: status for node, status in statuses.items() if node in reached}
 
     def unschedulable_plugins(self) -> set[str]:
         plugins = {p.name for p, nodes in self.rejected if len(nodes)}
@@ -218,7 +231,7 @@ class Scheduler:
                         cycle=cycle,
                     )
         feasible, candidates = self._fitting(cycle, pod, all_nodes, allowed, restricting, diagnosis)
-        feasible = self._take_feasible(feasible, candidates, len(all_nodes))
+        feasible = self._take_feasible(feasible, candidates, len(all_nodes), diagnosis)
         if not len(feasible):
             raise self._fit_error(cycle, pod, diagnosis)
         if len(feasible) == 1 and not explain_scores:
@@ -328,7 +341,11 @@ class Scheduler:
         return FitError(pod=pod, diagnosis=diagnosis, post_filter=result)
 
     def _take_feasible(
-        self, feasible: IndexArray, candidates: IndexArray, num_all_nodes: int
+        self,
+        feasible: IndexArray,
+        candidates: IndexArray,
+        num_all_nodes: int,
+        diagnosis: Diagnosis | None = None,
     ) -> IndexArray:
         """The first K feasible nodes in scan order from `next_start_index` (and advance it)."""
         n = len(candidates)
@@ -354,6 +371,8 @@ class Scheduler:
             # processed before it (feasible and rejected), which is where the next walk starts.
             processed = (int(positions[k]) - start) % n
             feasible = feasible[:k]
+            if diagnosis is not None:
+                diagnosis.walked = candidates[(start + np.arange(processed)) % n]
         else:
             processed = n
         self.next_start_index = (self.next_start_index + processed) % num_all_nodes

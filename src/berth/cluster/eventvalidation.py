@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from berth.cluster.validation import invalid_value
 from berth.objects.names import qualified_name_errors
 
 JSON = dict[str, Any]
@@ -40,10 +41,6 @@ _IMMUTABLE = (
 _STRICT_PATH = {"reportingComponent": "reportingController"}
 
 
-def _quoted(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def _str(event: JSON, key: str) -> str:
     value = event.get(key)
     return value if isinstance(value, str) else ""
@@ -64,7 +61,7 @@ def legacy_causes(event: JSON, *, core_api: bool) -> list[Cause]:
     mismatch = (
         "FieldValueInvalid",
         "involvedObject.namespace",
-        f"Invalid value: {_quoted(involved_ns)}: does not match event.namespace",
+        f"Invalid value: {invalid_value(involved_ns)}: does not match event.namespace",
     )
     if not _set(event.get("eventTime")):
         if not involved_ns:
@@ -80,7 +77,7 @@ def legacy_causes(event: JSON, *, core_api: bool) -> list[Cause]:
     if not controller:
         causes.append(("FieldValueRequired", controller_path, "Required value"))
     causes += [
-        ("FieldValueInvalid", controller_path, f"Invalid value: {_quoted(controller)}: {msg}")
+        ("FieldValueInvalid", controller_path, f"Invalid value: {invalid_value(controller)}: {msg}")
         for msg in qualified_name_errors(controller)
     ]
     for key, limit in (
@@ -150,15 +147,9 @@ def _empty(value: Any) -> Any:
 
 
 def _immutable(key: str, value: Any) -> Cause:
-    import orjson
-
-    if isinstance(value, str):
-        shown = _quoted(value)
-    elif isinstance(value, bool | int | float):
-        shown = str(value).lower() if isinstance(value, bool) else str(value)
-    elif value is None:
+    if value is None:  # absent: Go shows the zero value of the field's type
         shown = '""' if key in ("reason", "message", "type", "action") else "null"
     else:
-        shown = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        shown = invalid_value(value)
     path = _STRICT_PATH.get(key, key)
     return ("FieldValueInvalid", path, f"Invalid value: {shown}: field is immutable")

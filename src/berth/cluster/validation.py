@@ -11,6 +11,8 @@ import re
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from berth.cluster.errors import ApiError, invalid
 from berth.cluster.resources import ResourceType
 from berth.cluster.storage import pv_causes, pvc_causes, storage_class_causes
@@ -52,6 +54,17 @@ def _quantity_ok(value: Any) -> bool:
 
 
 _NEGATIVE = "must be greater than or equal to 0"
+
+
+def invalid_value(v: Any) -> str:
+    """A bad value as field.Invalid renders it: %v for numbers, %q for strings, else JSON."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return str(v)
+    if isinstance(v, str):
+        return orjson.dumps(v).decode()
+    return orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def name_causes(rt: ResourceType, name: str) -> list[Cause]:

@@ -12,8 +12,6 @@ import ipaddress
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
 from berth.cluster import errors
 from berth.cluster.admission import default_container
 from berth.cluster.resources import (
@@ -30,6 +28,7 @@ from berth.cluster.resources import (
 from berth.cluster.selectors import label_selector_matches, label_selector_string
 from berth.cluster.validation import (
     Cause,
+    invalid_value,
     label_causes,
     label_selector_causes,
     pod_spec_causes,
@@ -256,15 +255,7 @@ def _free_port(used: set[int]) -> int:
 # --- validation --------------------------------------------------------------------------------
 
 
-def _value(v: Any) -> str:
-    """A bad value as field.Invalid renders it: %v for numbers, %q for strings, else JSON."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return str(v)
-    if isinstance(v, str):
-        return orjson.dumps(v).decode()
-    return orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode()
+_value = invalid_value
 
 
 def _nonnegative(spec: JSON, field: str, path: str) -> list[Cause]:

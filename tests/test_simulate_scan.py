@@ -123,3 +123,35 @@ def test_a_placed_pods_reasons_are_the_nodes_its_scan_reached(
         decision = out[f"default/{p}"]
         assert decision["node"] is not None and decision["node"] not in SILVER, (name, decision)
         assert decision["reasons"] == {n: [REASON] for n in sorted(nodes)}, name
+
+
+def test_nodes_outside_a_prefilter_result_stay_reasons_when_the_scan_stops_early(
+    tmp_path: Path,
+) -> None:
+    """NodeAffinity's PreFilter narrows the scan to the nodes its matchFields name (all but
+    node-000): 104 candidates, 101 feasible, so the scan stops before node-059 as above, and
+    node-000 is still rejected, by the PreFilter result (findNodesThatFitPod's absent-nodes
+    status). kube-scheduler walks such a result in Go map order, Berth in the node tree's:
+    which rejected candidates a stopped scan reaches may differ (docs/testing.md)."""
+    names = [f"node-{i:03d}" for i in range(1, 105)]
+    terms = [
+        {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [n]}]} for n in names
+    ]
+    required = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}
+    web = pod("web-0", spec={"affinity": {"nodeAffinity": required}})
+    dump = tmp_path / "restricted.json"
+    dump.write_text(
+        json.dumps({"apiVersion": "v1", "kind": "List", "items": [*zoned_nodes(), web]})
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config()))
+    args = ["simulate", str(dump), "--config", str(path), "-o", "json", "--reasons", "all"]
+    result = CliRunner().invoke(main, [*args, "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    [decision] = map(json.loads, result.output.splitlines())
+    assert decision["node"] is not None and decision["node"] not in SILVER, decision
+    assert decision["reasons"] == {
+        "node-000": ["node(s) didn't satisfy plugin(s) [NodeAffinity]"],
+        "node-002": [REASON],
+        "node-104": [REASON],
+    }

@@ -408,6 +408,7 @@ class DynamicResources(
                 classes=index.classes,
                 slices=index.all_slices(),
                 allocated=index.is_allocated,
+                shares=index.shared_use,
                 match_cache=index.match_cache,
                 slices_on_node=index.slices_on_node,
                 shared_slices=index.shared_slices,
@@ -590,6 +591,9 @@ class DynamicResources(
     def _fast_filter(self, fast: _Fast, nodes: IndexArray) -> tuple[BoolArray, BoolArray] | None:
         """(decided ok, needs the search) per node, or None when the plan cannot be used."""
         table = self._device_table()
+        if any(device in table.row for device in self.index.share_counts):
+            # shares of a device that no longer allows them: its capacity decides (the search)
+            return None
         free = self._free(table)
         capacity = len(self.state.present)
         matched: list[BoolArray] = []

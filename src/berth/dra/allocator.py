@@ -693,7 +693,9 @@ class _Run:
         for group in (pool.slices, pool.slices_elsewhere):
             for sl in group:
                 for device in sl.devices:
-                    if not self.a._allocated((sl.driver, sl.pool, device.name)):
+                    did = (sl.driver, sl.pool, device.name)
+                    # upstream IsDeviceAllocated: held whole, or shared by allocated claims
+                    if not self.a._allocated(did) and self.a._shared(did) is None:
                         continue
                     for set_name, counters in device.consumes_counters:
                         have = available.get(set_name)

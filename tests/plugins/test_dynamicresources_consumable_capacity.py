@@ -9,6 +9,7 @@ with shareID and consumedCapacity), with upstream's fixtures (driver `some-drive
 
 from __future__ import annotations
 
+import random
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -231,3 +232,69 @@ def test_request_policy_rounds_the_share_up() -> None:
     stored = h.dra.claim("default", CLAIM)
     assert stored is not None and stored.allocation is not None
     assert stored.allocation.raw["devices"]["results"][0]["consumedCapacity"] == {CAPACITY: "3"}
+
+
+def _random_objects(seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Nodes with shared (and some dedicated) devices of assorted capacities and policies,
+    some already partly taken, and the pod's claim asking for a share."""
+    rng = random.Random(seed)
+    nodes, objs = [], []
+    policies: list[dict[str, Any] | None] = [
+        None,
+        {"default": "1", "validRange": {"min": "1", "step": "2"}},
+        {"default": "2", "validValues": ["1", "2", "4"]},
+        {"default": "500m", "validRange": {"min": "500m", "max": "3", "step": "250m"}},
+    ]
+    for i in range(12):
+        name = f"n{i}"
+        nodes.append(worker(name))
+        devices = []
+        for j in range(rng.randint(0, 2)):
+            capacity: dict[str, Any] = {"value": str(rng.choice([2, 4, 6]))}
+            multi = rng.random() < 0.8
+            policy = rng.choice(policies) if multi else None
+            if policy is not None:
+                capacity["requestPolicy"] = policy
+            device: dict[str, Any] = {"name": f"d{j}", "capacity": {CAPACITY: capacity}}
+            if multi:
+                device["allowMultipleAllocations"] = True
+            devices.append(device)
+            if multi and rng.random() < 0.5:
+                taken = str(rng.choice([1, 2, 3]))
+                alloc = allocation(node=name, device=f"d{j}")
+                alloc["devices"]["results"][0] |= {
+                    "shareID": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    "consumedCapacity": {CAPACITY: taken},
+                }
+                objs.append(claimed(f"taken-{i}-{j}", alloc))
+        if devices:
+            objs.append(node_slice(name, *devices))
+    amount = rng.choice([None, "1", "1500m", "2", "3"])
+    count = rng.choice([1, 1, 2])
+    exactly: dict[str, Any] = {"deviceClassName": CLASS, "count": count}
+    if amount is not None:
+        exactly["capacity"] = {"requests": {CAPACITY: amount}}
+    objs += [claim(requests=[{"name": "req-1", "exactly": exactly}]), device_class()]
+    return nodes, objs
+
+
+def test_vectorised_filter_agrees_with_the_search_on_shared_devices() -> None:
+    """The counting path over capacity columns decides every node as the allocator's search
+    does, with shares already allocated, over 40 random clusters that place and reject."""
+    outcomes: set[bool] = set()
+    for seed in range(40):
+        nodes, objs = _random_objects(seed)
+        h = Harness(nodes, objs)
+        assert h.pre_filter(pod_with_claim_name()).ok
+        state = h.cycle.read("DynamicResources")
+        assert state.fast is not None
+        decided = h.plugin._fast_filter(state.fast, h.state.node_indices())
+        assert decided is not None, seed  # the counting path decides, not the search
+        fast = {n: s.ok for n, s in h.filter().items()}
+        h2 = Harness(nodes, objs)
+        assert h2.pre_filter(pod_with_claim_name()).ok
+        h2.cycle.read("DynamicResources").fast = None
+        slow = {n: s.ok for n, s in h2.filter().items()}
+        assert fast == slow, seed
+        outcomes.update(slow.values())
+    assert outcomes == {True, False}

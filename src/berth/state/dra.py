@@ -118,6 +118,10 @@ class DRAIndex(Store):
         # consume together (upstream AllocatedSharedDeviceIDs, AggregatedCapacity)
         self.share_counts: Counter[DeviceID] = Counter()
         self.shared_capacity: dict[DeviceID, dict[str, Decimal]] = {}
+        # every share counted (+1) or given back (-1) with what it consumes, in order, for a
+        # consumer keeping per-device sums (`share_log_epoch` bumps when the log is cut short)
+        self.share_log: list[tuple[DeviceID, dict[str, Decimal], int]] = []
+        self.share_log_epoch = 0
         # Every device that became used (True) or free (False), in order: a consumer keeping a
         # mask of used devices applies the entries since it last looked (`allocation_log`).
         self.allocation_log: list[tuple[DeviceID, bool]] = []
@@ -235,6 +239,10 @@ class DRAIndex(Store):
             self.log_epoch += 1
 
     def _add_share(self, device: DeviceID, consumed: dict[str, Decimal], sign: int) -> None:
+        self.share_log.append((device, consumed, sign))
+        if len(self.share_log) > MAX_LOG:
+            self.share_log.clear()
+            self.share_log_epoch += 1
         self.share_counts[device] += sign
         total = self.shared_capacity.setdefault(device, {})
         for name, value in consumed.items():

@@ -298,3 +298,17 @@ def test_vectorised_filter_agrees_with_the_search_on_shared_devices() -> None:
         assert fast == slow, seed
         outcomes.update(slow.values())
     assert outcomes == {True, False}
+
+
+def test_a_capacity_beyond_the_columns_is_left_to_the_search() -> None:
+    """A capacity no int64 milli-value holds (10^21) is not counted in columns: the search
+    decides, and the share fits."""
+    h = Harness(
+        [worker()],
+        [capacity_claim(amount="1"), device_class(), shared_slice("1000000000000000000002")],
+    )
+    assert h.pre_filter(pod_with_claim_name()).ok
+    state = h.cycle.read("DynamicResources")
+    assert state.fast is not None
+    assert h.plugin._fast_filter(state.fast, h.state.node_indices()) is None
+    assert h.filter()[NODE].ok

@@ -36,10 +36,6 @@ def exact_milli(value: Decimal) -> int | None:
     return int(milli)
 
 
-def representable(device: Device) -> bool:
-    return all(exact_milli(c.value.value) is not None for c in device.capacities.values())
-
-
 @dataclass(slots=True)
 class _Share:
     ok: BoolArray  # the device has what is asked for and the policy allows the share
@@ -53,6 +49,7 @@ class CapacityColumns:
     names: list[str]
     value: dict[str, IntArray]  # milli-units, -1 where the device lacks the capacity
     multi: BoolArray  # allows multiple allocations
+    inexact: BoolArray  # a capacity is not exact in milli-units: the search decides
     consumed: dict[str, IntArray] = field(default_factory=dict)
     log_at: int = 0
     log_epoch: int = -1
@@ -63,15 +60,18 @@ class CapacityColumns:
     def build(cls, ids: Sequence[DeviceID], devices: Sequence[Device]) -> CapacityColumns:
         names = sorted({n for d in devices for n in d.capacities})
         value = {n: np.full(len(devices), -1, dtype=np.int64) for n in names}
+        inexact = np.zeros(len(devices), dtype=bool)
         for i, d in enumerate(devices):
             for n, c in d.capacities.items():
                 milli = exact_milli(c.value.value)
-                assert milli is not None, "the table holds representable devices only"
-                value[n][i] = milli
+                if milli is None:
+                    inexact[i] = True
+                else:
+                    value[n][i] = milli
         multi = np.fromiter(
             (d.allow_multiple_allocations is True for d in devices), dtype=bool, count=len(devices)
         )
-        return cls({d: i for i, d in enumerate(ids)}, devices, names, value, multi)
+        return cls({d: i for i, d in enumerate(ids)}, devices, names, value, multi, inexact)
 
     def follow(
         self,

@@ -57,7 +57,7 @@ from berth.dra.allocator import (
     DeviceID,
     NodeAllocationError,
 )
-from berth.dra.capacity_columns import CapacityColumns, representable
+from berth.dra.capacity_columns import CapacityColumns
 from berth.dra.pools import Node
 from berth.framework.events import (
     DEVICE_CLASS,
@@ -214,8 +214,9 @@ class _Table:
     free_epoch: int = 0
     free: BoolArray | None = None
     group_masks: BoolArray | None = None  # groups x node slots
-    # the devices' capacities and what shares consume (None: no device has a capacity or
-    # allows multiple allocations)
+    has_capacity: bool = False  # some device has a capacity or allows multiple allocations
+    any_multi: bool = False  # some device allows multiple allocations
+    # the devices' capacities and what shares consume, built when first needed
     capacity: CapacityColumns | None = None
 
 
@@ -496,9 +497,7 @@ class DynamicResources(
                     for s in current
                 )
                 and not any(
-                    d.consumes_counters or d.binding_conditions or not representable(d)
-                    for s in current
-                    for d in s.devices
+                    d.consumes_counters or d.binding_conditions for s in current for d in s.devices
                 )
                 and len({s.node_name for s in current}) == 1
             )
@@ -536,10 +535,29 @@ class DynamicResources(
             slow_slots=slow_slots,
             slow_everywhere=slow_everywhere,
         )
-        if any(d.capacities or d.allow_multiple_allocations for d in devices):
-            table.capacity = CapacityColumns.build(ids, devices)
+        table.any_multi = any(d.allow_multiple_allocations for d in devices)
+        table.has_capacity = table.any_multi or any(d.capacities for d in devices)
         self._table = table
         return table
+
+    def _columns(self, table: _Table, fast: _Fast) -> CapacityColumns | None:
+        """The table's capacity columns, when capacity can decide anything: a request asks
+        for some, a device may be shared, or shares were allocated of a device that no longer
+        allows them (without any of these, every device fits one more claim whole)."""
+        if not table.has_capacity:
+            return None
+        index = self.index
+        if not (
+            table.any_multi
+            or any(spec.capacity is not None for spec in fast.specs)
+            or any(device in table.row for device in index.share_counts)
+        ):
+            return None
+        if table.capacity is None:
+            table.capacity = CapacityColumns.build(table.ids, table.devices)
+        columns = table.capacity
+        columns.follow(index.share_log, index.share_log_epoch, index.shared_capacity)
+        return columns
 
     def _matches(self, table: _Table, spec: RequestSpec) -> BoolArray | None:
         """Which table devices a request can take (class and request selectors, taints); None
@@ -612,12 +630,9 @@ class DynamicResources(
     def _fast_filter(self, fast: _Fast, nodes: IndexArray) -> tuple[BoolArray, BoolArray] | None:
         """(decided ok, needs the search) per node, or None when the plan cannot be used."""
         table = self._device_table()
-        index = self.index
-        columns = table.capacity
-        if columns is not None:
-            columns.follow(index.share_log, index.share_log_epoch, index.shared_capacity)
-            if not columns.exact:
-                return None
+        columns = self._columns(table, fast)
+        if columns is not None and not columns.exact:
+            return None
         free = self._free(table)
         capacity = len(self.state.present)
         matched: list[BoolArray] = []
@@ -626,6 +641,8 @@ class DynamicResources(
             if m is None:
                 return None
             if columns is not None:
+                if (m & columns.inexact).any():
+                    return None  # a capacity the columns cannot hold exactly
                 if merged and (m & columns.multi).any():
                     return None  # claims may share a device: the search counts them
                 share = columns.share(key, spec, m)

@@ -68,6 +68,10 @@ def node_slice(name: str = "s", **spec: Any) -> dict[str, Any]:
 
 
 POLICY = "spec.devices[0].capacity[mem].requestPolicy"
+ADMIN = (
+    "admin access to devices requires the `resource.kubernetes.io/admin-access: true` label on "
+    "the containing namespace"
+)
 
 
 def shared_device(value: str = "4", **capacity: Any) -> dict[str, Any]:
@@ -565,6 +569,24 @@ INVALID = [
         ],
         id="a fractional valid range whose default is off its steps",
     ),
+    pytest.param(
+        CLAIMS,
+        claim(exactly(adminAccess=True), name="admin"),
+        [("FieldValueForbidden", "spec.devices.requests[0].adminAccess", f"Forbidden: {ADMIN}")],
+        id="admin access in a namespace without the admin-access label",
+    ),
+    pytest.param(
+        f"{G}/namespaces/default/resourceclaimtemplates",
+        {
+            "apiVersion": "resource.k8s.io/v1",
+            "kind": "ResourceClaimTemplate",
+            "metadata": {"name": "admin"},
+            "spec": {"spec": {"devices": {"requests": [exactly(adminAccess=True)]}}},
+        },
+        # upstream names the claim spec's path, not the template's
+        [("FieldValueForbidden", "spec.devices.requests[0].adminAccess", f"Forbidden: {ADMIN}")],
+        id="a template asking for admin access in a namespace without the label",
+    ),
 ]
 
 
@@ -777,6 +799,40 @@ def test_consumable_capacity_round_trips(api: Api) -> None:
         'status.allocation.devices.results[0].shareID: Invalid value: "share-1": uid must be in '
         "RFC 4122 normalized form, `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` with lowercase "
         "hexadecimal characters"
+    )
+
+
+def test_admin_access_in_a_labelled_namespace(api: Api) -> None:
+    """with the namespace labelled resource.kubernetes.io/admin-access=true, a claim asking for
+    admin access is stored, and so is an allocation result granting it"""
+    body = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "admins", "labels": {"resource.kubernetes.io/admin-access": "true"}},
+    }
+    assert api.post("/api/v1/namespaces", body).status == 201
+    path = f"{G}/namespaces/admins/resourceclaims"
+    answer = api.post(path, claim(exactly(adminAccess=True), name="admin"))
+    assert answer.status == 201, answer.body
+    result = allocation()
+    result["devices"]["results"][0]["adminAccess"] = True
+    body = copy.deepcopy(answer.body)
+    body["status"] = {"allocation": result}
+    answer = api.request("PUT", f"{path}/admin/status", body)
+    assert answer.status == 200, answer.body
+    assert answer.body["status"]["allocation"]["devices"]["results"][0]["adminAccess"] is True
+
+
+def test_an_allocation_granting_admin_access_needs_the_namespace_label(api: Api) -> None:
+    """an allocation result with adminAccess in a namespace without the label: 422"""
+    created = api.post(CLAIMS, claim(exactly(), name="plain")).body
+    result = allocation()
+    result["devices"]["results"][0]["adminAccess"] = True
+    answer = _status(api, created, {"allocation": result})
+    assert answer.status == 422
+    assert answer.message == (
+        'ResourceClaim.resource.k8s.io "plain" is invalid: '
+        f"status.allocation.devices.results[0].adminAccess: Forbidden: {ADMIN}"
     )
 
 

@@ -8,8 +8,10 @@ status is reset to `{}`, a claim's and a template's spec is immutable, a slice's
 node are, a /status write of a claim keeps its spec and drops device statuses of devices no
 longer allocated) and validation (devicevalidation.py). Changing a claim's `status.allocation` or
 `status.reservedFor` also needs the synthetic `resourceclaims/binding` permission when RBAC is
-enforced, as kube-apiserver 1.37 checks it (DRAResourceClaimGranularStatusAuthorization): the
-REST handler puts the request's authorizer and attributes in `REQUEST` for that.
+enforced, and changing `status.devices` the `resourceclaims/driver` one, as kube-apiserver 1.37
+checks them (DRAResourceClaimGranularStatusAuthorization): the REST handler puts the request's
+authorizer and attributes in `REQUEST` for that. Admin access needs the namespace's
+`resource.kubernetes.io/admin-access` label.
 """
 
 from __future__ import annotations
@@ -209,11 +211,71 @@ def on_update(
             causes = _admin_causes(namespace, admin, namespace_labels)
             _raise(rt, out, causes + check.claim_status(out, old))
             _authorize_binding(out, old)
+            _authorize_device_status(out, old)
             return out
     if subresource == "status":
         return out
     _raise(rt, out, _spec_causes(rt, out, old))
     return out
+
+
+def _device_key(d: Any) -> tuple[Any, ...]:
+    return (d.get("driver"), d.get("pool"), d.get("device"), d.get("shareID") or "")
+
+
+def _modified_drivers(new: Any, old: Any) -> set[str]:
+    """upstream getModifiedDrivers: the drivers of status.devices entries added, changed or
+    removed."""
+    before = (
+        {_device_key(d): d for d in old if isinstance(d, dict)} if isinstance(old, list) else {}
+    )
+    drivers: set[str] = set()
+    for d in new if isinstance(new, list) else ():
+        if not isinstance(d, dict):
+            continue
+        previous = before.pop(_device_key(d), None)
+        if previous != d:
+            drivers.add(str(d.get("driver") or ""))
+    drivers.update(str(d.get("driver") or "") for d in before.values())
+    return drivers
+
+
+def _authorize_device_status(new: JSON, old: JSON) -> None:
+    """upstream AuthorizedForDeviceStatus: a change of an allocated claim's status.devices
+    needs, per driver whose entries changed, the `arbitrary-node:` verb on resourceclaims/driver
+    named after the driver. (Upstream first tries `associated-node:` for a service account
+    whose token is bound to the allocation's node; the embedded cluster's tokens are bound to
+    no node.)"""
+    context = REQUEST.get()
+    status, before = new.get("status") or {}, old.get("status") or {}
+    if context is None or status.get("allocation") is None:
+        return
+    drivers = _modified_drivers(status.get("devices"), before.get("devices"))
+    if not drivers:
+        return
+    authorizer, attributes = context
+    verbs = [f"arbitrary-node:{attributes.verb}"]
+    causes = []
+    for driver in sorted(drivers):
+        denial = ""
+        for verb in verbs:
+            synthetic = dataclasses.replace(
+                attributes, verb=verb, subresource="driver", name=driver
+            )
+            allowed, reason = authorizer.allows(synthetic)
+            if allowed:
+                denial = ""
+                break
+            denial = denial or rbac.forbidden(synthetic, reason).message
+        if denial:
+            causes.append(
+                check.forbidden(
+                    "status.devices",
+                    'changing status.devices requires resource="resourceclaims/driver", '
+                    f'verb="[{" ".join(verbs)}]" permission: {denial}',
+                )
+            )
+    _raise(RESOURCE_CLAIMS, new, causes)
 
 
 def _without_deallocated_devices(raw: Any) -> JSON:

@@ -188,9 +188,11 @@ class _DistinctAttribute(_MatchAttribute):
         if not self.applies(request, sub):
             return True
         attr = lookup_attribute(device, driver, self.attribute)
-        if attr is None or attr[0] not in _SCALARS:
+        if attr is None:
             return False
-        if attr in self.values:
+        if self.values and (attr[0] not in _SCALARS or attr in self.values):
+            # upstream matchesAttribute: a value of another type never matches one already
+            # taken; the first device may have any
             return False
         self.values.append(attr)
         return True

@@ -570,6 +570,42 @@ INVALID = [
         id="a fractional valid range whose default is off its steps",
     ),
     pytest.param(
+        f"{G}/resourceslices",
+        node_slice(
+            devices=[
+                shared_device(
+                    requestPolicy={"default": "1", "validRange": {"min": "1", "step": "0"}}
+                )
+            ]
+        ),
+        [
+            (
+                "FieldValueInvalid",
+                f"{POLICY}.validRange.step",
+                'Invalid value: "0": must be greater than zero',
+            )
+        ],
+        id="a valid range with a step of zero",
+    ),
+    pytest.param(
+        f"{G}/resourceslices",
+        node_slice(
+            devices=[
+                shared_device(
+                    requestPolicy={"default": "1", "validRange": {"min": "0.0001", "step": "1"}}
+                )
+            ]
+        ),
+        [
+            (
+                "FieldValueInvalid",
+                f"{POLICY}.validRange.min",
+                'Invalid value: "100u": value cannot be represented as a milli value',
+            )
+        ],
+        id="a valid range whose min has no milli value",
+    ),
+    pytest.param(
         CLAIMS,
         claim(exactly(adminAccess=True), name="admin"),
         [("FieldValueForbidden", "spec.devices.requests[0].adminAccess", f"Forbidden: {ADMIN}")],

@@ -122,8 +122,6 @@ def test_upstream_allocator_row(case: dict[str, Any]) -> None:
     slices = [parse_resource_slice(raw) for raw in case["slices"] or ()]
     claims = [parse_resource_claim(raw) for raw in case["claims"] or ()]
     allocated = {tuple(d.split("/", 2)) for d in case["allocatedDevices"] or ()}
-    if case["sharedAllocated"] and "sharedDeviceIDs" not in case:
-        pytest.skip("recorded without its shared allocations: upstream/dra/gen_allocator_cases.sh")
     shared = _shared(case)
     allocator = Allocator(
         classes=classes,

@@ -179,3 +179,19 @@ PARSE_EMIT = [
 def test_quantity_parse_emit(text: str, expect: str) -> None:
     assert str(parse_formatted_quantity(text)) == expect
     assert str(parse_formatted_quantity("-" + text)) == "-" + expect
+
+
+# What apimachinery v0.37.2's Quantity.String prints for these (checked with Go): 10^21 has no
+# DecimalSI suffix and is written "1", a binary quantity is capped at int64's maximum.
+GO_PRINTS = [
+    ("1000000000000000000000", "1"),
+    ("1000000000000000000002", "1000000000000000000002"),
+    ("8Ei", "9223372036854775807"),
+    ("1.0000000001", "1000000001n"),
+    ("12e6", "12e6"),
+]
+
+
+@pytest.mark.parametrize(("text", "expect"), GO_PRINTS)
+def test_quantities_print_as_go_prints_them(text: str, expect: str) -> None:
+    assert str(parse_formatted_quantity(text)) == expect

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING
 from typing import Any
 
 from berth.dra.cel import MAX_EXPRESSION_LENGTH, compile_selector
@@ -594,12 +594,8 @@ def _allocation(path: str, allocation: JSON, names: dict[str, set[str] | None]) 
         share = r.get("shareID")
         if share is not None and not _UUID.match(str(share)):
             out.append(
-                invalid(
-                    f"{where}.shareID",
-                    share,
-                    "uid must be in RFC 4122 normalized form, "
-                    "`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` with lowercase hexadecimal characters",
-                )
+                # the declarative rule's wording (k8s:format=k8s-uuid), which 1.37 reports
+                invalid(f"{where}.shareID", share, "must be a lowercase UUID in 8-4-4-4-12 format")
             )
     configs = _items(devices.get("config"))
     if len(configs) > 2 * CONFIG_MAX:
@@ -743,14 +739,15 @@ def _qty(raw: Any) -> Quantity | None:
         return None  # the decoding refuses it
 
 
-def _dec_key(q: Quantity) -> str:
-    """upstream quantityKeyAsDec: the value as inf.Dec prints it."""
-    v = q.value
-    return str(int(v)) if v == v.to_integral_value() else format(v.normalize(), "f")
+def _int_key(q: Quantity) -> str:
+    """upstream quantityKeyInt (DRAFractionalCapacityRange off): Quantity.Value, rounded up."""
+    return str(int(q.value.to_integral_value(rounding=ROUND_CEILING)))
 
 
 def request_policy(path: str, raw_value: Any, policy: JSON) -> list[Cause]:
-    """upstream validateRequestPolicy (DRAFractionalCapacityRange on, as in 1.37)."""
+    """upstream validateRequestPolicy, with DRAFractionalCapacityRange off as 1.37's
+    kube-apiserver runs by default (it needs --min-compatibility-version=1.37): valid values
+    are told apart and steps counted in whole units."""
     values = _items(policy.get("validValues"))
     valid_range = policy.get("validRange")
     if values and valid_range is not None:
@@ -809,7 +806,7 @@ def _valid_values(
             )
     seen: set[str] = set()
     for i, option in enumerate(options):
-        key = _dec_key(option)
+        key = _int_key(option)
         if key in seen:
             out.append(duplicate(f"{path}[{i}]", key))
         seen.add(key)
@@ -846,16 +843,6 @@ def _valid_range(
             out.append(
                 invalid(f"{path}.default", str(default), f"default is more than max: {high}")
             )
-    bounds = (("default", default), ("min", low), ("max", high), ("step", step))
-    use_milli = any(q is not None and q.value != q.value.to_integral_value() for _, q in bounds)
-    if use_milli:
-        unsafe = [
-            invalid(f"{path}.{name}", str(q), "value cannot be represented as a milli value")
-            for name, q in bounds
-            if q is not None and _milli_value(q) is None
-        ]
-        if unsafe:
-            return out + unsafe
     if step is None:
         return out
     if step.value <= 0:
@@ -869,31 +856,28 @@ def _valid_range(
                 f"one step {added} is larger than capacity value: {capacity}",
             )
         )
-    if not use_milli:
-        unsafe = []
-        for name, q in bounds:
-            if q is None:
-                continue
-            if q.value < 0:
-                unsafe.append(
-                    invalid(f"{path}.{name}", str(q), "must be greater than or equal to 0")
-                )
-            elif q.value > MAX_INT64:
-                unsafe.append(
-                    invalid(f"{path}.{name}", str(q), "must not be larger than 9223372036854775807")
-                )
-        if unsafe:
-            return out + unsafe
+    # whole units (Quantity.Value) only hold in [0, MaxInt64]; upstream's fractional ranges
+    # (milli-values) are off by default in 1.37
+    unsafe = []
+    for name, q in (("default", default), ("min", low), ("max", high), ("step", step)):
+        if q is None:
+            continue
+        if q.value < 0:
+            unsafe.append(invalid(f"{path}.{name}", str(q), "must be greater than or equal to 0"))
+        elif q.value > MAX_INT64:
+            unsafe.append(
+                invalid(f"{path}.{name}", str(q), "must not be larger than 9223372036854775807")
+            )
+    if unsafe:
+        return out + unsafe
 
-    def scaled(q: Quantity) -> int:
-        factor = 1000 if use_milli else 1
-        return int((q.value * factor).to_integral_value(rounding=ROUND_CEILING))
+    def units(q: Quantity) -> int:
+        return int(q.value.to_integral_value(rounding=ROUND_CEILING))
 
     for value in (default, high):
         if value is None:
             continue
-        diff, unit = scaled(value) - scaled(low), scaled(step)
-        if unit == 0 or diff % unit != 0:
+        if (units(value) - units(low)) % units(step) != 0:
             out.append(
                 invalid(
                     f"{path}.step",
@@ -902,13 +886,6 @@ def _valid_range(
                 )
             )
     return out
-
-
-def _milli_value(q: Quantity) -> int | None:
-    milli = int((q.value * 1000).to_integral_value(rounding=ROUND_CEILING))
-    if abs(milli) > MAX_INT64 or Decimal(milli) / 1000 != q.value:
-        return None
-    return milli
 
 
 def resource_slice(obj: JSON, old: JSON | None = None) -> list[Cause]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from berth.dra.capacity import CapacityError, consumed_capacity, fits
+from berth.dra.capacity import FRACTIONAL_DEFAULT, CapacityError, consumed_capacity, fits
 from berth.dra.cel import CelRuntimeError, compile_selector
 from berth.dra.pools import Node, Pool, gather_pools, node_matches
 from berth.objects.dra import (
@@ -220,7 +220,7 @@ class Allocator:
         slices_on_node: Mapping[str, Sequence[SliceInfo]] | None = None,
         shared_slices: Sequence[SliceInfo] | None = None,
         shares: SharedUse | None = None,
-        fractional_capacity_range: bool = True,
+        fractional_capacity_range: bool = FRACTIONAL_DEFAULT,
     ) -> None:
         self.classes = classes
         self.all_slices = slices
@@ -228,8 +228,8 @@ class Allocator:
         # allocated claims is in `shares` instead
         self._allocated = allocated.__contains__ if isinstance(allocated, set) else allocated
         self._shared: SharedUse = shares or _no_shares
-        # DRAFractionalCapacityRange, on in 1.37; off only to replay upstream's test rows that
-        # run without it
+        # DRAFractionalCapacityRange: off, as 1.37's components run by default; on only to
+        # replay upstream's test rows that switch it on
         self.fractional = fractional_capacity_range
         self.cache = match_cache or MatchCache()
         if slices_on_node is None or shared_slices is None:

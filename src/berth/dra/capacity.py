@@ -1,7 +1,9 @@
 """Consumable capacity: how much of a shared device's capacity one allocation consumes.
 
-A transcription of upstream's structured/internal/incubating/consumable_capacity.go (1.37's
-default gates: DRAConsumableCapacity and DRAFractionalCapacityRange on). A device that allows
+A transcription of upstream's structured/internal/incubating/consumable_capacity.go with 1.37's
+default gates: DRAConsumableCapacity on, DRAFractionalCapacityRange off (beta in 1.37, but on by
+default only with --min-compatibility-version=1.37, and components default to 1.36: steps are
+counted in whole units, Quantity.Value). A device that allows
 multiple allocations is shared by several claims; each share consumes what its request asks
 for, rounded up to the capacity's requestPolicy (validRange steps, validValues), or the
 policy's default (the whole capacity without one) when it asks for nothing.
@@ -21,6 +23,8 @@ class CapacityError(Exception):
     skipped (upstream errCapacityRequestNotRepresentable, errNegativeCapacity)."""
 
 
+# DRAFractionalCapacityRange as 1.37's components run by default (see above)
+FRACTIONAL_DEFAULT = False
 _NOT_REPRESENTABLE = "capacity request cannot be represented in the device's range arithmetic"
 
 
@@ -126,7 +130,7 @@ def _round_up_valid_values(requested: Quantity, values: tuple[Quantity, ...]) ->
 
 
 def consumed_for(
-    requested: Quantity | None, capacity: DeviceCapacity, fractional: bool = True
+    requested: Quantity | None, capacity: DeviceCapacity, fractional: bool = FRACTIONAL_DEFAULT
 ) -> Quantity:
     """upstream calculateConsumedCapacity."""
     policy = capacity.policy
@@ -181,7 +185,7 @@ def fits(
     capacities: Mapping[str, DeviceCapacity],
     allocating: Mapping[str, Decimal] | None,
     *,
-    fractional: bool = True,
+    fractional: bool = FRACTIONAL_DEFAULT,
 ) -> bool:
     """upstream CmpRequestOverCapacity: whether one more share asking for `requests` fits
     beside the capacity already `consumed` (allocated claims) and `allocating` (this attempt);
@@ -212,7 +216,7 @@ def consumed_capacity(
     requests: Mapping[str, Quantity] | None,
     capacities: Mapping[str, DeviceCapacity],
     *,
-    fractional: bool = True,
+    fractional: bool = FRACTIONAL_DEFAULT,
 ) -> dict[str, Quantity]:
     """upstream GetConsumedCapacityFromRequest: what one share consumes of every capacity."""
     return {

@@ -2,7 +2,8 @@
 Berth shares with kube-scheduler, on dumps nobody wrote by hand.
 
 A case is a dump (nodes, bound and pending pods, namespaces, PriorityClasses, workloads,
-PodDisruptionBudgets, storage and DRA objects) and a BerthConfiguration. Values come from small
+PodDisruptionBudgets, storage and DRA objects, consumable capacity among them) and a
+BerthConfiguration. Values come from small
 vocabularies so that selectors, taints, ports, images and topologies actually meet; sizes are
 small so that a case takes milliseconds, with a few large clusters for percentageOfNodesToScore.
 A few objects are malformed on purpose (`MALFORMATIONS`): upstream's API validation decides

@@ -870,6 +870,16 @@ def _capacity_request(draw: st.DrawFn, devices: dict[str, Any]) -> None:
             ]
 
 
+def shares_devices(objects: list[dict[str, Any]]) -> bool:
+    """Whether some ResourceSlice device allows multiple allocations."""
+    return any(
+        d.get("allowMultipleAllocations") is True
+        for o in objects
+        if o["kind"] == "ResourceSlice"
+        for d in o["spec"].get("devices", [])
+    )
+
+
 @st.composite
 def claim_sharers(
     draw: st.DrawFn, claims: list[str], dra_objects: list[dict[str, Any]]
@@ -877,12 +887,7 @@ def claim_sharers(
     """Where devices allow multiple allocations, plain pending pods (small, tolerating every
     taint) for some of the claims no pending pod uses, so that claims meet on one device: the
     generated pods' other constraints leave few of them placed."""
-    if not any(
-        d.get("allowMultipleAllocations") is True
-        for o in dra_objects
-        if o["kind"] == "ResourceSlice"
-        for d in o["spec"]["devices"]
-    ):
+    if not shares_devices(dra_objects):
         return []
     out = []
     for claim in claims:

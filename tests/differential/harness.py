@@ -18,7 +18,7 @@ from berth.upstream.compare import Difference
 from berth.upstream.differential import Comparison, compare_with_upstream
 from berth.upstream.errors import UpstreamError
 from berth.upstream.oracle import Oracle
-from tests.differential.generator import Case
+from tests.differential.generator import Case, shares_devices
 
 
 @dataclass
@@ -65,14 +65,8 @@ def capacity_paths(case: Case, upstream: list[dict[str, Any]]) -> Counter[str]:
     for o in case.objects:
         if o["kind"] == "ResourceSlice":
             devices[o["spec"].get("nodeName", "")] += len(o["spec"].get("devices", []))
-    shared = any(
-        d.get("allowMultipleAllocations") is True
-        for o in case.objects
-        if o["kind"] == "ResourceSlice"
-        for d in o["spec"].get("devices", [])
-    )
     out: Counter[str] = Counter()
-    if not shared:
+    if not shares_devices(case.objects):
         return out
     wanted = {
         o["metadata"]["name"]: sum(

@@ -162,6 +162,24 @@ ROWS: list[tuple[str, list[str], int, list[str]]] = [
         ["{notpem}: cannot load the certificate and its private key: not PEM"],
     ),
     (
+        "extender, a kubeconfig that is not YAML",
+        ["extender", "--kubeconfig", "{broken}", "--bind-address", "127.0.0.1:0"],
+        USAGE,
+        ["cannot load the kubeconfig", "{broken}"],
+    ),
+    (
+        "extender, a kubeconfig that is not there",
+        ["extender", "--kubeconfig", "{tmp}/none", "--bind-address", "127.0.0.1:0"],
+        USAGE,
+        ["cannot load the kubeconfig", "{tmp}/none"],
+    ),
+    (
+        "extender, --node-cache-capable without a cluster",
+        ["extender", "--node-cache-capable", "--bind-address", "127.0.0.1:0"],
+        USAGE,
+        ["--node-cache-capable needs a cluster"],
+    ),
+    (
         "cluster, a quantity that is not one",
         ["cluster", "--node-cpu", "abc"],
         USAGE,

@@ -119,8 +119,10 @@ async def connect(
     context: str | None = None,
     qps_burst: int = 100,
     request_timeout: float = 30.0,
+    max_connections: int | None = None,
 ) -> Connection:
-    """An ApiClient for the configured cluster; raises NoClusterConfigured when there is none."""
+    """An ApiClient for the configured cluster; raises NoClusterConfigured when there is none.
+    It opens up to `max_connections` connections (default: the burst, at least 10)."""
     configuration = k8s.Configuration()
     path = find_kubeconfig(kubeconfig)
     if path is not None:
@@ -137,7 +139,7 @@ async def connect(
         source = "in-cluster service account"
     else:
         raise NoClusterConfigured("no kubeconfig found and not running inside a cluster")
-    configuration.connection_pool_maxsize = max(qps_burst, 10)
+    configuration.connection_pool_maxsize = max_connections or max(qps_burst, 10)
     # aiohttp's trust_env (the client's default) looks up proxy variables and parses ~/.netrc on
     # an executor thread for every request: two thread hops per API call, a third of the
     # scheduler's CPU in `berth bench`. Resolve the proxy once here instead; netrc is never

@@ -1,5 +1,4 @@
-"""The informer's watch stream on its own: events split across chunks and many in one chunk,
-and the JSON reading every API answer goes through (orjson, json for what orjson refuses)."""
+"""The informer's watch stream on its own: events split across chunks and many in one chunk."""
 
 from __future__ import annotations
 
@@ -8,9 +7,6 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
-from berth.kube.client import loads
 from berth.kube.informer import Informer
 from berth.state.store import object_key
 
@@ -92,29 +88,3 @@ def test_an_unterminated_last_line_is_not_an_event() -> None:
     stream = _event("ADDED", "a", 1) + _event("ADDED", "b", 2).rstrip(b"\n")[:-3]
     handler, _, _ = _watch([stream])
     assert handler.log == [("add", "a", "1")]
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        '{"a": [1, 2.5, "x", null, true, false, {"b": "\\u00e9"}]}',
-        '{"u": 18446744073709551615, "i": -9223372036854775808}',  # the 64-bit limits
-        '{"n": NaN, "i": -Infinity}',
-        '{"s": "\\ud800"}',  # a lone surrogate
-        '{"k": 1, "k": 2}',  # the last duplicate wins, as in json
-    ],
-)
-def test_loads_reads_what_json_reads(text: str) -> None:
-    got, want = loads(text.encode()), json.loads(text)
-    assert json.dumps(got) == json.dumps(want)
-
-
-def test_loads_reads_an_integer_beyond_64_bits_as_the_api_server_stores_it() -> None:
-    # kube-apiserver decodes a number beyond int64 into a float64 (unstructured JSON), so it
-    # never serves one as an integer; orjson reads it as that same float
-    assert loads(b'{"big": 123456789012345678901234567890}') == {"big": 1.2345678901234568e29}
-
-
-def test_loads_refuses_what_json_refuses() -> None:
-    with pytest.raises(ValueError):
-        loads(b'{"a": ')

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -194,12 +196,16 @@ def loads(data: bytes) -> Any:
         return json.loads(data)
 
 
+# what urllib's quote(safe="") leaves as it is: a segment of these alone needs no quoting
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
 def quote_path(*parts: str) -> str:
     """`/`-joined URL path segments, each percent-quoted (names are DNS labels, but a path is
-    never built from unquoted object data)."""
-    from urllib.parse import quote
-
-    return "/" + "/".join(quote(p, safe="") for p in parts)
+    never built from unquoted object data). A segment quoting would not change is taken as it
+    is: quote() was 5% of the API dispatcher's samples, on names that never need it."""
+    unreserved = _UNRESERVED.fullmatch
+    return "/" + "/".join(p if unreserved(p) else quote(p, safe="") for p in parts)
 
 
 def raw_body(body: dict[str, Any]) -> Any:

@@ -112,3 +112,46 @@ def test_each_broken_end_state_is_caught(
     breaks(pods, claims)
     _, violations = verify_cluster(pods, claims, namespace=NS)
     assert any(wanted in v for v in violations), violations
+
+
+def _shared(claim: JSON, share: str | None) -> None:
+    result = claim["status"]["allocation"]["devices"]["results"][0]
+    if share is None:
+        result.pop("shareID", None)
+    else:
+        result["shareID"] = share
+
+
+@pytest.mark.parametrize(
+    ("row", "first", "second", "broken"),
+    [
+        (
+            "two-shares-of-one-device",
+            "aaaaaaaa-0000-4000-8000-000000000001",
+            "aaaaaaaa-0000-4000-8000-000000000002",
+            False,
+        ),
+        (
+            "one-share-twice",
+            "aaaaaaaa-0000-4000-8000-000000000001",
+            "aaaaaaaa-0000-4000-8000-000000000001",
+            True,
+        ),
+        ("a-share-of-a-device-held-whole", None, "aaaaaaaa-0000-4000-8000-000000000002", True),
+        ("a-device-held-whole-and-shared", "aaaaaaaa-0000-4000-8000-000000000001", None, True),
+    ],
+    ids=lambda v: v if isinstance(v, str) and not v.startswith("aaaa") else "",
+)
+def test_a_shared_device_is_in_several_claims_under_distinct_shares(
+    row: str, first: str | None, second: str | None, broken: bool
+) -> None:
+    """Consumable capacity: shares of one device are several allocations of it, one share ID
+    each; a device held whole is in no other allocation."""
+    pods, claims = _state()
+    _same_device(pods, claims)
+    claims[0]["status"]["allocation"] = _allocation("node-0", "basic-device-1")
+    _shared(claims[0], first)
+    _shared(claims[1], second)
+    claims.pop()  # the pre-allocated claim holds basic-device-1 whole
+    _, violations = verify_cluster(pods, claims, namespace=NS)
+    assert bool(violations) == broken, (row, violations)

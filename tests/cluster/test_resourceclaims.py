@@ -413,6 +413,81 @@ def test_with_the_binding_subresource_the_allocation_is_written() -> None:
     assert answer["status"]["allocation"] == ALLOCATION
 
 
+def _device_status_as_claimer(c: EmbeddedCluster) -> tuple[int, dict[str, Any]]:
+    """As the claimer: allocate the claim, then report its device's status (a driver's
+    write)."""
+    import json
+    import urllib.request
+
+    code, stored = _allocate_as_claimer(c)
+    assert code == 200, stored
+    stored["status"]["devices"] = [
+        {
+            "driver": "d.example.com",
+            "pool": NODE,
+            "device": "dev-0",
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "Prepared",
+                    "message": "",
+                    "lastTransitionTime": "2026-01-01T00:00:00Z",
+                }
+            ],
+        }
+    ]
+    req = urllib.request.Request(
+        f"{c.url}/apis/resource.k8s.io/v1/namespaces/default/resourceclaims/c/status",
+        data=json.dumps(stored).encode(),
+        method="PUT",
+        headers={"Authorization": "Bearer claimer-token", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_changing_the_device_status_needs_the_driver_subresource() -> None:
+    """upstream AuthorizedForDeviceStatus: `arbitrary-node:update` on resourceclaims/driver,
+    named after the driver, in the claim's namespace."""
+    with EmbeddedCluster(
+        nodes=1,
+        token="admin",
+        rbac=_rbac("resourceclaims/status", "resourceclaims/binding"),
+        token_users={"claimer-token": CLAIMER},
+    ) as c:
+        code, answer = _device_status_as_claimer(c)
+    assert code == 422, answer
+    assert answer["message"] == (
+        'ResourceClaim.resource.k8s.io "c" is invalid: status.devices: Forbidden: changing '
+        'status.devices requires resource="resourceclaims/driver", verb="[arbitrary-node:update]" '
+        'permission: resourceclaims.resource.k8s.io "d.example.com" is forbidden: User '
+        f'"{CLAIMER}" cannot arbitrary-node:update resource "resourceclaims/driver" in API group '
+        '"resource.k8s.io" in the namespace "default"'
+    )
+
+
+def test_with_the_driver_subresource_the_device_status_is_written() -> None:
+    rules = _rbac("resourceclaims/status", "resourceclaims/binding")
+    rules[0]["rules"].append(
+        {
+            "apiGroups": ["resource.k8s.io"],
+            "resources": ["resourceclaims/driver"],
+            "resourceNames": ["d.example.com"],
+            "verbs": ["arbitrary-node:update"],
+        }
+    )
+    with EmbeddedCluster(
+        nodes=1, token="admin", rbac=rules, token_users={"claimer-token": CLAIMER}
+    ) as c:
+        code, answer = _device_status_as_claimer(c)
+    assert code == 200, answer
+    assert [d["device"] for d in answer["status"]["devices"]] == ["dev-0"]
+
+
 def test_a_write_refused_leaves_the_claim_alone(world: World) -> None:
     made = world.add_claim(claim("c", owner=None))
     with pytest.raises(ApiError) as err:

@@ -67,6 +67,22 @@ def node_slice(name: str = "s", **spec: Any) -> dict[str, Any]:
     return resource_slice(name, driver="gpu.example.com", nodeName="node-1", pool=POOL, **spec)
 
 
+POLICY = "spec.devices[0].capacity[mem].requestPolicy"
+ADMIN = (
+    "admin access to devices requires the `resource.kubernetes.io/admin-access: true` label on "
+    "the containing namespace"
+)
+
+
+def shared_device(value: str = "4", **capacity: Any) -> dict[str, Any]:
+    """A device that allows multiple allocations (consumable capacity), capacity `mem`."""
+    return {
+        "name": "a",
+        "allowMultipleAllocations": True,
+        "capacity": {"mem": {"value": value, **capacity}},
+    }
+
+
 INVALID = [
     pytest.param(
         f"{G}/deviceclasses",
@@ -421,6 +437,174 @@ INVALID = [
         ],
         id="a taint rule for a bad driver, of an unknown effect",
     ),
+    pytest.param(
+        f"{G}/resourceslices",
+        node_slice(
+            devices=[
+                {
+                    "name": "a",
+                    "capacity": {"mem": {"value": "4", "requestPolicy": {"default": "1"}}},
+                }
+            ]
+        ),
+        [
+            (
+                "FieldValueForbidden",
+                "spec.devices[0].capacity[mem].requestPolicy",
+                "Forbidden: allowMultipleAllocations must be true",
+            )
+        ],
+        id="a request policy on a device that is not shared",
+    ),
+    pytest.param(
+        f"{G}/resourceslices",
+        node_slice(
+            devices=[
+                shared_device(
+                    requestPolicy={"default": "1", "validValues": ["1"], "validRange": {"min": "1"}}
+                )
+            ]
+        ),
+        [
+            (
+                "FieldValueForbidden",
+                "spec.devices[0].capacity[mem].requestPolicy",
+                'Forbidden: exactly one policy can be specified, cannot specify "validValues" and '
+                '"validRange" at the same time',
+            )
+        ],
+        id="a request policy with valid values and a valid range",
+    ),
+    pytest.param(
+        f"{G}/resourceslices",
+        node_slice(devices=[shared_device(requestPolicy={"validRange": {"min": "1"}})]),
+        [
+            (
+                "FieldValueRequired",
+                "spec.devices[0].capacity[mem].requestPolicy.default",
+                "Required value: required when validRange is defined",
+            )
+        ],
+        id="a valid range without a default",
+    ),
+    pytest.param(
+        f"{G}/resourceslices",
+        node_slice(
+            devices=[
+                shared_device(
+                    requestPolicy={
+                        "default": "1",
+                        "validRange": {"min": "2", "max": "8", "step": "3"},
+                    }
+                )
+            ]
+        ),
+        [
+            (
+                "FieldValueInvalid",
+                f"{POLICY}.validRange.default",
+                'Invalid value: "1": default is less than min: 2',
+            ),
+            (
+                "FieldValueInvalid",
+                f"{POLICY}.validRange.max",
+                'Invalid value: "8": max is larger than capacity value: 4',
+            ),
+            (
+                "FieldValueInvalid",
+                f"{POLICY}.validRange.step",
+                'Invalid value: "3": one step 5 is larger than capacity value: 4',
+            ),
+            (
+                "FieldValueInvalid",
+                f"{POLICY}.validRange.step",
+                'Invalid value: "1": value is not a multiple of a given step (3) from (2)',
+            ),
+        ],
+        id="a valid range its default, max and step do not fit",
+    ),
+    pytest.param(
+        f"{G}/resourceslices",
+        node_slice(
+            devices=[shared_device(requestPolicy={"default": "3", "validValues": ["2", "1", "8"]})]
+        ),
+        [
+            (
+                "FieldValueInvalid",
+                f"{POLICY}.validValues[1]",
+                'Invalid value: "1": values must be sorted in ascending order',
+            ),
+            (
+                "FieldValueInvalid",
+                f"{POLICY}.validValues[2]",
+                'Invalid value: "8": option is larger than capacity value: 4',
+            ),
+            (
+                "FieldValueInvalid",
+                f"{POLICY}.validValues",
+                'Invalid value: "3": default value is not valid according to the requestPolicy',
+            ),
+        ],
+        id="valid values out of order, too large, without the default",
+    ),
+    pytest.param(
+        f"{G}/resourceslices",
+        node_slice(
+            devices=[
+                shared_device(
+                    requestPolicy={
+                        "default": "1500m",
+                        "validRange": {"min": "1", "step": "2"},
+                    },
+                )
+            ]
+        ),
+        # fractional ranges are off by default in 1.37: steps count whole units, 1500m as 2
+        [
+            (
+                "FieldValueInvalid",
+                f"{POLICY}.validRange.step",
+                'Invalid value: "1500m": value is not a multiple of a given step (2) from (1)',
+            )
+        ],
+        id="a valid range whose default, in whole units, is off its steps",
+    ),
+    pytest.param(
+        f"{G}/resourceslices",
+        node_slice(
+            devices=[
+                shared_device(
+                    requestPolicy={"default": "1", "validRange": {"min": "1", "step": "0"}}
+                )
+            ]
+        ),
+        [
+            (
+                "FieldValueInvalid",
+                f"{POLICY}.validRange.step",
+                'Invalid value: "0": must be greater than zero',
+            )
+        ],
+        id="a valid range with a step of zero",
+    ),
+    pytest.param(
+        CLAIMS,
+        claim(exactly(adminAccess=True), name="admin"),
+        [("FieldValueForbidden", "spec.devices.requests[0].adminAccess", f"Forbidden: {ADMIN}")],
+        id="admin access in a namespace without the admin-access label",
+    ),
+    pytest.param(
+        f"{G}/namespaces/default/resourceclaimtemplates",
+        {
+            "apiVersion": "resource.k8s.io/v1",
+            "kind": "ResourceClaimTemplate",
+            "metadata": {"name": "admin"},
+            "spec": {"spec": {"devices": {"requests": [exactly(adminAccess=True)]}}},
+        },
+        # upstream names the claim spec's path, not the template's
+        [("FieldValueForbidden", "spec.devices.requests[0].adminAccess", f"Forbidden: {ADMIN}")],
+        id="a template asking for admin access in a namespace without the label",
+    ),
 ]
 
 
@@ -596,6 +780,81 @@ def test_a_claims_spec_is_immutable_and_its_status_follows_upstreams_rules(api: 
     assert answer.status == 200, answer.body
     assert "reservedFor" not in answer.body["status"]
     assert answer.body["status"]["allocation"] == allocation()
+
+
+def test_consumable_capacity_round_trips(api: Api) -> None:
+    """a shared device with a request policy, a claim asking for part of it, and an allocation
+    result with a share ID and the capacity it consumes are stored as sent; a share ID that is
+    not a UUID is refused"""
+    policy = {"default": "1Gi", "validRange": {"min": "1Gi", "max": "8Gi", "step": "512Mi"}}
+    body = node_slice(devices=[shared_device("8Gi", requestPolicy=policy)])
+    answer = api.post(f"{G}/resourceslices", body)
+    assert answer.status == 201, answer.body
+    assert answer.body["spec"]["devices"] == body["spec"]["devices"]
+    # off its steps in milli-units, on them in whole units (fractional ranges are off in 1.37)
+    fractional = {"default": "500m", "validRange": {"min": "250m", "step": "300m"}}
+    body = node_slice("s2", devices=[shared_device("1", requestPolicy=fractional)])
+    assert api.post(f"{G}/resourceslices", body).status == 201
+    created = api.post(
+        CLAIMS, claim(exactly(capacity={"requests": {"mem": "1536Mi"}}), name="share")
+    ).body
+    assert created["spec"]["devices"]["requests"][0]["exactly"]["capacity"] == {
+        "requests": {"mem": "1536Mi"}
+    }
+    result = allocation()
+    result["devices"]["results"][0] |= {
+        "shareID": "0b5ad7b1-4a0e-4c6e-8f4b-5b7b7e0d2c11",
+        "consumedCapacity": {"mem": "1536Mi"},
+    }
+    answer = _status(api, created, {"allocation": result})
+    assert answer.status == 200, answer.body
+    assert answer.body["status"]["allocation"]["devices"] == result["devices"]
+    bad = copy.deepcopy(result)
+    bad["devices"]["results"][0]["shareID"] = "share-1"
+    created = api.post(
+        CLAIMS, claim(exactly(capacity={"requests": {"mem": "1Gi"}}), name="share-2")
+    ).body
+    answer = _status(api, created, {"allocation": bad})
+    assert answer.status == 422
+    assert answer.message == (
+        'ResourceClaim.resource.k8s.io "share-2" is invalid: '
+        'status.allocation.devices.results[0].shareID: Invalid value: "share-1": must be a '
+        "lowercase UUID in 8-4-4-4-12 format"
+    )
+
+
+def test_admin_access_in_a_labelled_namespace(api: Api) -> None:
+    """with the namespace labelled resource.kubernetes.io/admin-access=true, a claim asking for
+    admin access is stored, and so is an allocation result granting it"""
+    body = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "admins", "labels": {"resource.kubernetes.io/admin-access": "true"}},
+    }
+    assert api.post("/api/v1/namespaces", body).status == 201
+    path = f"{G}/namespaces/admins/resourceclaims"
+    answer = api.post(path, claim(exactly(adminAccess=True), name="admin"))
+    assert answer.status == 201, answer.body
+    result = allocation()
+    result["devices"]["results"][0]["adminAccess"] = True
+    body = copy.deepcopy(answer.body)
+    body["status"] = {"allocation": result}
+    answer = api.request("PUT", f"{path}/admin/status", body)
+    assert answer.status == 200, answer.body
+    assert answer.body["status"]["allocation"]["devices"]["results"][0]["adminAccess"] is True
+
+
+def test_an_allocation_granting_admin_access_needs_the_namespace_label(api: Api) -> None:
+    """an allocation result with adminAccess in a namespace without the label: 422"""
+    created = api.post(CLAIMS, claim(exactly(), name="plain")).body
+    result = allocation()
+    result["devices"]["results"][0]["adminAccess"] = True
+    answer = _status(api, created, {"allocation": result})
+    assert answer.status == 422
+    assert answer.message == (
+        'ResourceClaim.resource.k8s.io "plain" is invalid: '
+        f"status.allocation.devices.results[0].adminAccess: Forbidden: {ADMIN}"
+    )
 
 
 def test_a_slices_driver_pool_and_node_are_immutable(api: Api) -> None:

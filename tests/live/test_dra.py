@@ -590,3 +590,76 @@ def test_extended_resources_backed_by_a_device_class_get_devices(
             await eventually(claim_deleted, timeout=60)
 
     asyncio.run(main())
+
+
+def shared_slice(node: str) -> dict[str, Any]:
+    """One device shared by claims: 40Gi of memory, taken in steps of 10Gi."""
+    policy = {"default": "10Gi", "validRange": {"min": "10Gi", "step": "10Gi"}}
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceSlice",
+        "metadata": {"name": f"{node}-shared"},
+        "spec": {
+            "driver": DRIVER,
+            "nodeName": node,
+            "pool": {"name": node, "generation": 0, "resourceSliceCount": 1},
+            "devices": [
+                {
+                    "name": "gpu-0",
+                    "allowMultipleAllocations": True,
+                    "capacity": {"memory": {"value": "40Gi", "requestPolicy": policy}},
+                }
+            ],
+        },
+    }
+
+
+def test_pods_share_a_device_while_its_capacity_lasts(cluster: EmbeddedCluster) -> None:
+    """Consumable capacity: claims asking for 15Gi of a shared 40Gi device each consume 20Gi
+    (its 10Gi steps), so two pods share it and the third stays Pending; each share is written
+    with its own share ID and consumed capacity."""
+
+    async def main() -> None:
+        async with running(cluster) as (_, conn):
+            node = (await node_names(conn))[0]
+            await call(conn, "POST", f"{GROUP}/deviceclasses", device_class())
+            await call(conn, "POST", f"{GROUP}/resourceslices", shared_slice(node))
+            body = template("part")
+            body["spec"]["spec"]["devices"]["requests"][0]["exactly"]["capacity"] = {
+                "requests": {"memory": "15Gi"}
+            }
+            await call(conn, "POST", f"{GROUP}/namespaces/default/resourceclaimtemplates", body)
+            for name in ("share-0", "share-1"):
+                await create_pod(conn, gpu_pod(name, template_name="part"))
+
+            async def both_bound() -> bool:
+                listed = await pods(conn)
+                return all(node_of(listed.get(n, {})) for n in ("share-0", "share-1"))
+
+            await eventually(both_bound, timeout=30)
+            await create_pod(conn, gpu_pod("share-2", template_name="part"))
+            message = (
+                "0/3 nodes are available: 3 cannot allocate all claims. preemption: 0/3 nodes "
+                "are available: 3 Preemption is not helpful for scheduling."
+            )
+
+            async def reported() -> bool:
+                p = (await pods(conn))["share-2"]
+                conds = {c["type"]: c for c in p["status"].get("conditions") or ()}
+                return conds.get("PodScheduled", {}).get("message") == message
+
+            await eventually(reported, timeout=30)
+            listed, by_name = await pods(conn), await claims(conn)
+            share_ids = set()
+            for name in ("share-0", "share-1"):
+                assert node_of(listed[name]) == node
+                (result,) = by_name[str(claim_of(listed[name]))]["status"]["allocation"]["devices"][
+                    "results"
+                ]
+                assert (result["pool"], result["device"]) == (node, "gpu-0")
+                assert result["consumedCapacity"] == {"memory": "20Gi"}
+                share_ids.add(result["shareID"])
+            assert len(share_ids) == 2
+            assert node_of(listed["share-2"]) is None
+
+    asyncio.run(main())

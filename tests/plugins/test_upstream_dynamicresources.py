@@ -3,9 +3,10 @@ with upstream's row names and fixtures: a pod `default/my-pod` (uid 1234) with o
 `my-pod-my-resource` asking for one device of class `my-resource-class` from driver
 `some-driver`, node `worker` publishing `instance-1`.
 
-Rows about PodGroups (alpha), node-allocatable resources and consumable capacity are left out:
+Rows about PodGroups (beta, off) and node-allocatable resources (alpha) are left out:
 Berth does not support them (docs/configuration.md). The extended-resource rows are in
-test_upstream_extendedresources.py.
+test_upstream_extendedresources.py, consumable capacity in
+test_dynamicresources_consumable_capacity.py.
 """
 
 from __future__ import annotations

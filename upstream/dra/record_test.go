@@ -17,6 +17,8 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	resourceapi "k8s.io/api/resource/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	apitypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/dynamic-resource-allocation/cel"
 	"k8s.io/dynamic-resource-allocation/structured/internal"
@@ -33,12 +35,18 @@ type recordedCase struct {
 	Slices           []*resourceapi.ResourceSlice   `json:"slices"`
 	AllocatedDevices []string                       `json:"allocatedDevices"`
 	SharedAllocated  int                            `json:"sharedAllocated"`
+	// allocated claims' shares of devices (consumable capacity): the shared device IDs
+	// (driver/pool/device/shareID) and the capacity they consume per device
+	SharedDeviceIDs    []string                                 `json:"sharedDeviceIDs"`
+	AggregatedCapacity map[string]map[string]resource.Quantity `json:"aggregatedCapacity"`
 	Node             *v1.Node                       `json:"node"`
 	Claims           []*resourceapi.ResourceClaim   `json:"claims"`
 	Results          []resourceapi.AllocationResult `json:"results"`
 	Error            string                         `json:"error"`
 	Failed           bool                           `json:"-"`
 }
+
+var fixedShareID = apitypes.UID("aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa")
 
 type recordingAllocator struct {
 	inner internal.Allocator
@@ -52,7 +60,14 @@ func (r recordingAllocator) Allocate(ctx context.Context, node *v1.Node, claims 
 		r.rec.Claims = append(r.rec.Claims, c.DeepCopy())
 	}
 	for _, res := range results {
-		r.rec.Results = append(r.rec.Results, *res.DeepCopy())
+		res := *res.DeepCopy()
+		// a share ID is a random UUID: recorded as the one upstream's test compares with
+		for i := range res.Devices.Results {
+			if res.Devices.Results[i].ShareID != nil {
+				res.Devices.Results[i].ShareID = &fixedShareID
+			}
+		}
+		r.rec.Results = append(r.rec.Results, res)
 	}
 	if err != nil {
 		r.rec.Error = err.Error()
@@ -85,6 +100,20 @@ func TestRecordAllocatorCases(t *testing.T) {
 			}
 			sort.Strings(rec.AllocatedDevices)
 			rec.SharedAllocated = len(allocatedState.AllocatedSharedDeviceIDs) + len(allocatedState.AggregatedCapacity)
+			for id := range allocatedState.AllocatedSharedDeviceIDs {
+				rec.SharedDeviceIDs = append(rec.SharedDeviceIDs, id.String())
+			}
+			sort.Strings(rec.SharedDeviceIDs)
+			for id, consumed := range allocatedState.AggregatedCapacity {
+				if rec.AggregatedCapacity == nil {
+					rec.AggregatedCapacity = map[string]map[string]resource.Quantity{}
+				}
+				out := map[string]resource.Quantity{}
+				for name, q := range consumed {
+					out[string(name)] = q.DeepCopy()
+				}
+				rec.AggregatedCapacity[id.String()] = out
+			}
 			sub.Cleanup(func() {
 				if !sub.Failed() && !sub.Skipped() {
 					mu.Lock()

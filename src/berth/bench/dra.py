@@ -259,19 +259,28 @@ def verify_cluster(
 
 def verify_devices(allocations: Iterable[tuple[str, str, JSON]]) -> tuple[int, list[str]]:
     """(checks, violations) over (claim, node the pod got or "" for a pre-allocated claim,
-    allocation): a device is in one allocation only, and a pod's devices are on its node."""
+    allocation): a device is in one allocation only (or, shared, in several under distinct
+    share IDs and never also whole), and a pod's devices are on its node."""
     owner: dict[tuple[str, str, str], str] = {}
+    shared: dict[tuple[str, str, str], str] = {}
+    shares: set[tuple[str, str, str, str]] = set()
     violations: list[str] = []
     checks = 0
     for claim, node, allocation in allocations:
         for r in allocation.get("devices", {}).get("results", ()):
             device = (r["driver"], r["pool"], r["device"])
             checks += 1
-            if device in owner:
-                violations.append(
-                    f"device {'/'.join(device)} allocated to {owner[device]} and {claim}"
-                )
-            owner[device] = claim
+            share = r.get("shareID")
+            if device in owner or (share is None and device in shared):
+                first = owner.get(device) or shared[device]
+                violations.append(f"device {'/'.join(device)} allocated to {first} and {claim}")
+            elif share is not None and (*device, share) in shares:
+                violations.append(f"device {'/'.join(device)}: share {share} allocated twice")
+            if share is None:
+                owner[device] = claim
+            else:
+                shared.setdefault(device, claim)
+                shares.add((*device, share))
             if node:
                 checks += 1
                 if r["pool"] != node:  # node-local pools are named after their node

@@ -92,6 +92,11 @@ class Api:
                 return pc
         return None
 
+    def _namespace_labels(self, namespace: str) -> dict[str, str]:
+        ns = self.store.get(NAMESPACES, "", namespace)
+        labels = ((ns or {}).get("metadata") or {}).get("labels")
+        return labels if isinstance(labels, dict) else {}
+
     def _require_namespace(self, rt: ResourceType, namespace: str | None) -> None:
         if rt.namespaced and namespace is not None:
             ns = self.store.get(NAMESPACES, "", namespace)
@@ -185,7 +190,7 @@ class Api:
         elif rt in STORAGE_TYPES:
             obj = default_on_create(rt, obj, store=self.store)
         elif rt.group == dra.GROUP:
-            obj = dra.on_create(rt, obj)
+            obj = dra.on_create(rt, obj, namespace_labels=self._namespace_labels)
         obj = normalize(rt.key, obj)
         meta = obj["metadata"]
         ns = meta.get("namespace", "")
@@ -292,7 +297,9 @@ class Api:
         if rt is EVENTS:
             _validate_event(obj, old, opts)
         if rt.group == dra.GROUP:
-            obj = dra.on_update(rt, obj, old, subresource=subresource)
+            obj = dra.on_update(
+                rt, obj, old, subresource=subresource, namespace_labels=self._namespace_labels
+            )
         if applied:
             obj = {
                 **obj,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import ROUND_CEILING
 from typing import Any
 
 from berth.dra.cel import MAX_EXPRESSION_LENGTH, compile_selector
@@ -22,6 +23,7 @@ from berth.objects.names import (
     dns1123_subdomain_errors,
     qualified_name_errors,
 )
+from berth.objects.quantity import MAX_INT64, Quantity, parse_formatted_quantity
 
 JSON = dict[str, Any]
 Cause = tuple[str, str, str]
@@ -38,6 +40,7 @@ SLICE_DEVICES_MAX = 128
 SLICE_DEVICES_ADVANCED_MAX = 64
 ATTRIBUTES_AND_CAPACITIES_MAX = 32
 ATTRIBUTE_VALUE_MAX = 64
+REQUEST_POLICY_OPTIONS_MAX = 10  # CapacityRequestPolicyDiscreteMaxOptions
 ID_MAX = 32
 POOL_NAME_MAX = 253
 TAINTS_MAX = 16
@@ -591,12 +594,8 @@ def _allocation(path: str, allocation: JSON, names: dict[str, set[str] | None]) 
         share = r.get("shareID")
         if share is not None and not _UUID.match(str(share)):
             out.append(
-                invalid(
-                    f"{where}.shareID",
-                    share,
-                    "uid must be in RFC 4122 normalized form, "
-                    "`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` with lowercase hexadecimal characters",
-                )
+                # the declarative rule's wording (k8s:format=k8s-uuid), which 1.37 reports
+                invalid(f"{where}.shareID", share, "must be a lowercase UUID in 8-4-4-4-12 format")
             )
     configs = _items(devices.get("config"))
     if len(configs) > 2 * CONFIG_MAX:
@@ -685,15 +684,18 @@ def _device(path: str, d: JSON, old: JSON | None, per_device: bool) -> list[Caus
         out += qualified_attribute_name(f"{path}.attributes", str(name))
         out += _attribute(f"{path}.attributes[{name}]", _dict(a))
     multi = d.get("allowMultipleAllocations") is True
-    for name, c in capacity.items():
-        out += qualified_attribute_name(f"{path}.capacity", str(name))
-        if not multi and _dict(c).get("requestPolicy") is not None:
-            out.append(
-                forbidden(
-                    f"{path}.capacity[{name}].requestPolicy",
-                    "allowMultipleAllocations must be true",
-                )
-            )
+    if old is None or capacity != _dict(old.get("capacity")):
+        for name, c in capacity.items():
+            out += qualified_attribute_name(f"{path}.capacity", str(name))
+            c = _dict(c)
+            policy = c.get("requestPolicy")
+            if policy is None:
+                continue
+            where = f"{path}.capacity[{name}].requestPolicy"
+            if not multi:
+                out.append(forbidden(where, "allowMultipleAllocations must be true"))
+            else:
+                out += request_policy(where, c.get("value"), _dict(policy))
     taints = _items(d.get("taints"))
     if old is None or taints != _items(old.get("taints")):
         if len(taints) > TAINTS_MAX:
@@ -727,6 +729,162 @@ def _device(path: str, d: JSON, old: JSON | None, per_device: bool) -> list[Caus
             )
         )
     out += binding_conditions(path, d)
+    return out
+
+
+def _qty(raw: Any) -> Quantity | None:
+    try:
+        return parse_formatted_quantity(raw)
+    except ValueError:
+        return None  # the decoding refuses it
+
+
+def _int_key(q: Quantity) -> str:
+    """upstream quantityKeyInt (DRAFractionalCapacityRange off): Quantity.Value, rounded up."""
+    return str(int(q.value.to_integral_value(rounding=ROUND_CEILING)))
+
+
+def request_policy(path: str, raw_value: Any, policy: JSON) -> list[Cause]:
+    """upstream validateRequestPolicy, with DRAFractionalCapacityRange off as 1.37's
+    kube-apiserver runs by default (it needs --min-compatibility-version=1.37): valid values
+    are told apart and steps counted in whole units."""
+    values = _items(policy.get("validValues"))
+    valid_range = policy.get("validRange")
+    if values and valid_range is not None:
+        return [
+            forbidden(
+                path,
+                'exactly one policy can be specified, cannot specify "validValues" and '
+                '"validRange" at the same time',
+            )
+        ]
+    capacity = _qty(raw_value)
+    default = _qty(policy["default"]) if policy.get("default") is not None else None
+    if values:
+        if policy.get("default") is None:
+            return [required(f"{path}.default", "required when validValues is defined")]
+        return _valid_values(f"{path}.validValues", default, capacity, values)
+    if valid_range is not None:
+        if policy.get("default") is None:
+            return [required(f"{path}.default", "required when validRange is defined")]
+        return _valid_range(f"{path}.validRange", default, capacity, _dict(valid_range))
+    return []
+
+
+def _valid_values(
+    path: str, default: Quantity | None, capacity: Quantity | None, raw: list[Any]
+) -> list[Cause]:
+    """upstream validateRequestPolicyValidValues."""
+    values = [_qty(v) for v in raw]
+    if default is None or capacity is None or any(v is None for v in values):
+        return []
+    options = [v for v in values if v is not None]
+    out: list[Cause] = []
+    for i in range(len(options) - 1):
+        if options[i].value > options[i + 1].value:
+            out.append(
+                invalid(
+                    f"{path}[{i + 1}]",
+                    str(options[i + 1]),
+                    "values must be sorted in ascending order",
+                )
+            )
+    not_valid = invalid(
+        path, str(default), "default value is not valid according to the requestPolicy"
+    )
+    if len(options) > REQUEST_POLICY_OPTIONS_MAX:
+        # upstream's set check stops at the size, before it finds the default among the options
+        return [*out, too_many(path, len(options), REQUEST_POLICY_OPTIONS_MAX), not_valid]
+    for i, option in enumerate(options):
+        if option.value > capacity.value:
+            out.append(
+                invalid(
+                    f"{path}[{i}]",
+                    str(option),
+                    f"option is larger than capacity value: {capacity}",
+                )
+            )
+    seen: set[str] = set()
+    for i, option in enumerate(options):
+        key = _int_key(option)
+        if key in seen:
+            out.append(duplicate(f"{path}[{i}]", key))
+        seen.add(key)
+    if not any(option.value == default.value for option in options):
+        out.append(not_valid)
+    return out
+
+
+def _valid_range(
+    path: str, default: Quantity | None, capacity: Quantity | None, rng: JSON
+) -> list[Cause]:
+    """upstream validateRequestPolicyRange."""
+    if rng.get("min") is None:
+        return [required(f"{path}.min", "required when validRange is defined")]
+    low, high = _qty(rng.get("min")), _qty(rng["max"]) if rng.get("max") is not None else None
+    step = _qty(rng["step"]) if rng.get("step") is not None else None
+    if default is None or capacity is None or low is None:
+        return []
+    out: list[Cause] = []
+    if low.value > capacity.value:
+        out.append(
+            invalid(f"{path}.min", str(low), f"min is larger than capacity value: {capacity}")
+        )
+    if default.value < low.value:
+        out.append(invalid(f"{path}.default", str(default), f"default is less than min: {low}"))
+    if high is not None:
+        if low.value > high.value:
+            out.append(invalid(f"{path}.max", str(low), f"min is larger than max: {high}"))
+        if high.value > capacity.value:
+            out.append(
+                invalid(f"{path}.max", str(high), f"max is larger than capacity value: {capacity}")
+            )
+        if default.value > high.value:
+            out.append(
+                invalid(f"{path}.default", str(default), f"default is more than max: {high}")
+            )
+    if step is None:
+        return out
+    if step.value <= 0:
+        return [*out, invalid(f"{path}.step", str(step), "must be greater than zero")]
+    added = Quantity(low.value + step.value, low.format if low.value else step.format)
+    if added.value > capacity.value:
+        out.append(
+            invalid(
+                f"{path}.step",
+                str(step),
+                f"one step {added} is larger than capacity value: {capacity}",
+            )
+        )
+    # whole units (Quantity.Value) only hold in [0, MaxInt64]; upstream's fractional ranges
+    # (milli-values) are off by default in 1.37
+    unsafe = []
+    for name, q in (("default", default), ("min", low), ("max", high), ("step", step)):
+        if q is None:
+            continue
+        if q.value < 0:
+            unsafe.append(invalid(f"{path}.{name}", str(q), "must be greater than or equal to 0"))
+        elif q.value > MAX_INT64:
+            unsafe.append(
+                invalid(f"{path}.{name}", str(q), "must not be larger than 9223372036854775807")
+            )
+    if unsafe:
+        return out + unsafe
+
+    def units(q: Quantity) -> int:
+        return int(q.value.to_integral_value(rounding=ROUND_CEILING))
+
+    for value in (default, high):
+        if value is None:
+            continue
+        if (units(value) - units(low)) % units(step) != 0:
+            out.append(
+                invalid(
+                    f"{path}.step",
+                    str(value),
+                    f"value is not a multiple of a given step ({step}) from ({low})",
+                )
+            )
     return out
 
 

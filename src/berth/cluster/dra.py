@@ -8,8 +8,10 @@ status is reset to `{}`, a claim's and a template's spec is immutable, a slice's
 node are, a /status write of a claim keeps its spec and drops device statuses of devices no
 longer allocated) and validation (devicevalidation.py). Changing a claim's `status.allocation` or
 `status.reservedFor` also needs the synthetic `resourceclaims/binding` permission when RBAC is
-enforced, as kube-apiserver 1.37 checks it (DRAResourceClaimGranularStatusAuthorization): the
-REST handler puts the request's authorizer and attributes in `REQUEST` for that.
+enforced, and changing `status.devices` the `resourceclaims/driver` one, as kube-apiserver 1.37
+checks them (DRAResourceClaimGranularStatusAuthorization): the REST handler puts the request's
+authorizer and attributes in `REQUEST` for that. Admin access needs the namespace's
+`resource.kubernetes.io/admin-access` label.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import contextvars
 import copy
 import dataclasses
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from berth.cluster import devicevalidation as check
@@ -40,6 +43,14 @@ GROUP = "resource.k8s.io"
 REQUEST: contextvars.ContextVar[tuple[Authorizer, Attributes] | None] = contextvars.ContextVar(
     "berth_cluster_request", default=None
 )
+# Admin access to devices needs this label, "true", on the claim's namespace (DRAAdminAccess)
+ADMIN_NAMESPACE_LABEL = "resource.kubernetes.io/admin-access"
+ADMIN_MESSAGE = (
+    f"admin access to devices requires the `{ADMIN_NAMESPACE_LABEL}: true` label on the "
+    "containing namespace"
+)
+# a namespace's labels ({} for one that does not exist)
+NamespaceLabels = Callable[[str], Mapping[str, str]]
 
 
 # ----- defaults -----------------------------------------------------------------------------------
@@ -125,19 +136,67 @@ def _spec_causes(rt: ResourceType, obj: JSON, old: JSON | None) -> list[check.Ca
     return []
 
 
-def on_create(rt: ResourceType, obj: JSON) -> JSON:
+def _admin_causes(
+    namespace: str, path: str | None, labels: NamespaceLabels | None
+) -> list[check.Cause]:
+    """upstream AuthorizedForAdmin / AuthorizedForAdminStatus: admin access at `path` needs
+    the namespace's label."""
+    if path is None or labels is None or labels(namespace).get(ADMIN_NAMESPACE_LABEL) == "true":
+        return []
+    return [check.forbidden(path, ADMIN_MESSAGE)]
+
+
+def _admin_request(spec: Any) -> str | None:
+    """The path of the first exact request asking for admin access (relative to the claim
+    spec, as upstream names it for templates too)."""
+    devices = spec.get("devices") if isinstance(spec, dict) else None
+    requests = devices.get("requests") if isinstance(devices, dict) else None
+    for i, r in enumerate(requests if isinstance(requests, list) else ()):
+        exactly = r.get("exactly") if isinstance(r, dict) else None
+        if isinstance(exactly, dict) and exactly.get("adminAccess") is True:
+            return f"spec.devices.requests[{i}].adminAccess"
+    return None
+
+
+def _admin_result(status: Any) -> str | None:
+    allocation = status.get("allocation") if isinstance(status, dict) else None
+    devices = allocation.get("devices") if isinstance(allocation, dict) else None
+    results = devices.get("results") if isinstance(devices, dict) else None
+    for i, r in enumerate(results if isinstance(results, list) else ()):
+        if isinstance(r, dict) and r.get("adminAccess") is True:
+            return f"status.allocation.devices.results[{i}].adminAccess"
+    return None
+
+
+def on_create(
+    rt: ResourceType, obj: JSON, *, namespace_labels: NamespaceLabels | None = None
+) -> JSON:
     """A new resource.k8s.io object as stored, or 422 with upstream's causes."""
     out = _defaults(rt, obj)
+    causes: list[check.Cause] = []
+    namespace = str(out["metadata"].get("namespace") or "")
     if rt is RESOURCE_CLAIMS:
         out["status"] = {}  # PrepareForCreate: status is not set by users
         out["metadata"].pop("generation", None)
+        causes = _admin_causes(namespace, _admin_request(out.get("spec")), namespace_labels)
+    elif rt is RESOURCE_CLAIM_TEMPLATES:
+        spec = out.get("spec")
+        inner = spec.get("spec") if isinstance(spec, dict) else None
+        causes = _admin_causes(namespace, _admin_request(inner), namespace_labels)
     elif rt is DEVICE_TAINT_RULES:
         out.pop("status", None)
-    _raise(rt, out, _spec_causes(rt, out, None))
+    _raise(rt, out, causes + _spec_causes(rt, out, None))
     return out
 
 
-def on_update(rt: ResourceType, obj: JSON, old: JSON, *, subresource: str) -> JSON:
+def on_update(
+    rt: ResourceType,
+    obj: JSON,
+    old: JSON,
+    *,
+    subresource: str,
+    namespace_labels: NamespaceLabels | None = None,
+) -> JSON:
     """An update of `old` (already prepared: status kept or spec kept) as stored, or 422."""
     out = _defaults(rt, obj)
     if rt is RESOURCE_CLAIMS:
@@ -147,13 +206,76 @@ def on_update(rt: ResourceType, obj: JSON, old: JSON, *, subresource: str) -> JS
             if status.get("reservedFor") == []:
                 del status["reservedFor"]  # an empty list is omitted (omitempty), as upstream
             out["status"] = status
-            _raise(rt, out, check.claim_status(out, old))
+            admin = None if _admin_result(old.get("status")) else _admin_result(status)
+            namespace = str(out["metadata"].get("namespace") or "")
+            causes = _admin_causes(namespace, admin, namespace_labels)
+            _raise(rt, out, causes + check.claim_status(out, old))
             _authorize_binding(out, old)
+            _authorize_device_status(out, old)
             return out
     if subresource == "status":
         return out
     _raise(rt, out, _spec_causes(rt, out, old))
     return out
+
+
+def _device_key(d: Any) -> tuple[Any, ...]:
+    return (d.get("driver"), d.get("pool"), d.get("device"), d.get("shareID") or "")
+
+
+def _modified_drivers(new: Any, old: Any) -> set[str]:
+    """upstream getModifiedDrivers: the drivers of status.devices entries added, changed or
+    removed."""
+    before = (
+        {_device_key(d): d for d in old if isinstance(d, dict)} if isinstance(old, list) else {}
+    )
+    drivers: set[str] = set()
+    for d in new if isinstance(new, list) else ():
+        if not isinstance(d, dict):
+            continue
+        previous = before.pop(_device_key(d), None)
+        if previous != d:
+            drivers.add(str(d.get("driver") or ""))
+    drivers.update(str(d.get("driver") or "") for d in before.values())
+    return drivers
+
+
+def _authorize_device_status(new: JSON, old: JSON) -> None:
+    """upstream AuthorizedForDeviceStatus: a change of an allocated claim's status.devices
+    needs, per driver whose entries changed, the `arbitrary-node:` verb on resourceclaims/driver
+    named after the driver. (Upstream first tries `associated-node:` for a service account
+    whose token is bound to the allocation's node; the embedded cluster's tokens are bound to
+    no node.)"""
+    context = REQUEST.get()
+    status, before = new.get("status") or {}, old.get("status") or {}
+    if context is None or status.get("allocation") is None:
+        return
+    drivers = _modified_drivers(status.get("devices"), before.get("devices"))
+    if not drivers:
+        return
+    authorizer, attributes = context
+    verbs = [f"arbitrary-node:{attributes.verb}"]
+    causes = []
+    for driver in sorted(drivers):
+        denial = ""
+        for verb in verbs:
+            synthetic = dataclasses.replace(
+                attributes, verb=verb, subresource="driver", name=driver
+            )
+            allowed, reason = authorizer.allows(synthetic)
+            if allowed:
+                denial = ""
+                break
+            denial = denial or rbac.forbidden(synthetic, reason).message
+        if denial:
+            causes.append(
+                check.forbidden(
+                    "status.devices",
+                    'changing status.devices requires resource="resourceclaims/driver", '
+                    f'verb="[{" ".join(verbs)}]" permission: {denial}',
+                )
+            )
+    _raise(RESOURCE_CLAIMS, new, causes)
 
 
 def _without_deallocated_devices(raw: Any) -> JSON:

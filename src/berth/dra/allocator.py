@@ -6,21 +6,22 @@ feature gates: an exhaustive first-fit search over the node's pools (sorted by d
 slices by name, devices in order), claim after claim, request after request, trying device
 combinations rather than permutations, with `firstAvailable` subrequests in order,
 `matchAttribute` / `distinctAttribute` constraints, admin access, device taints, shared
-counters (partitionable devices) and binding conditions. Selector results are cached per
-(expression, device shape) across calls (`MatchCache`), so a device is evaluated once.
-
-Not supported (a claim asking for them gets an error naming the field): consumable capacity
-(`capacity.requests`, devices with `allowMultipleAllocations`), derived attributes.
+counters (partitionable devices), consumable capacity (devices shared by several claims, each
+share consuming part of their capacity: berth.dra.capacity) and binding conditions. Selector
+results are cached per (expression, device shape) across calls (`MatchCache`), so a device is
+evaluated once. Not supported (an error naming the field): derived attributes (alpha).
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from berth.dra.capacity import FRACTIONAL_DEFAULT, CapacityError, consumed_capacity, fits
 from berth.dra.cel import CelRuntimeError, compile_selector
 from berth.dra.pools import Node, Pool, gather_pools, node_matches
 from berth.objects.dra import (
@@ -35,8 +36,12 @@ from berth.objects.dra import (
     RequestSpec,
     SliceInfo,
 )
+from berth.objects.quantity import Quantity
 
 DeviceID = tuple[str, str, str]  # (driver, pool, device)
+# The capacity allocated claims' shares of a device consume (upstream AggregatedCapacity), or
+# None when no allocated claim shares it (upstream: no AllocatedSharedDeviceIDs entry either).
+SharedUse = Callable[[DeviceID], Mapping[str, Decimal] | None]
 
 
 class AllocationError(Exception):
@@ -119,6 +124,8 @@ class _Result:
     slice: SliceInfo
     admin_access: bool
     spec: RequestSpec
+    share_id: str | None = None
+    consumed: dict[str, Quantity] | None = None
 
     @property
     def request_name(self) -> str:
@@ -181,9 +188,11 @@ class _DistinctAttribute(_MatchAttribute):
         if not self.applies(request, sub):
             return True
         attr = lookup_attribute(device, driver, self.attribute)
-        if attr is None or attr[0] not in _SCALARS:
+        if attr is None:
             return False
-        if attr in self.values:
+        if self.values and (attr[0] not in _SCALARS or attr in self.values):
+            # upstream matchesAttribute: a value of another type never matches one already
+            # taken; the first device may have any
             return False
         self.values.append(attr)
         return True
@@ -210,10 +219,18 @@ class Allocator:
         match_cache: MatchCache | None = None,
         slices_on_node: Mapping[str, Sequence[SliceInfo]] | None = None,
         shared_slices: Sequence[SliceInfo] | None = None,
+        shares: SharedUse | None = None,
+        fractional_capacity_range: bool = FRACTIONAL_DEFAULT,
     ) -> None:
         self.classes = classes
         self.all_slices = slices
+        # devices allocated to one claim (upstream AllocatedDevices); a device shared by
+        # allocated claims is in `shares` instead
         self._allocated = allocated.__contains__ if isinstance(allocated, set) else allocated
+        self._shared: SharedUse = shares or _no_shares
+        # DRAFractionalCapacityRange: off, as 1.37's components run by default; on only to
+        # replay upstream's test rows that switch it on
+        self.fractional = fractional_capacity_range
         self.cache = match_cache or MatchCache()
         if slices_on_node is None or shared_slices is None:
             by_node: dict[str, list[SliceInfo]] = {}
@@ -257,6 +274,8 @@ class _Run:
         self.constraints: list[list[_MatchAttribute]] = [[] for _ in claims]
         self.results: list[list[_Result]] = [[] for _ in claims]
         self.allocating: dict[DeviceID, set[int]] = {}
+        # capacity the shares of this attempt consume, per device (upstream allocatingCapacity)
+        self.allocating_capacity: dict[DeviceID, dict[str, Decimal]] = {}
         self.consumed_counters: dict[tuple[str, str], dict[str, dict[str, Decimal]]] = {}
         self.pools: list[Pool] = []
 
@@ -326,11 +345,6 @@ class _Run:
                 f"claim {_kobj(claim)}, request {spec.name}: cannot handle request with derived "
                 "attributes, the feature is disabled"
             )
-        if spec.capacity is not None:
-            raise AllocationError(
-                f"claim {_kobj(claim)}, request {spec.name}: has capacity requests, which Berth "
-                "does not support (consumable capacity)"
-            )
         for i, selector in enumerate(spec.selectors):
             if not selector:
                 raise AllocationError(
@@ -366,7 +380,24 @@ class _Run:
                     )
                 for sl in pool.slices:
                     for device in sl.devices:
-                        if self._selectable(key, data, sl, device):
+                        if not self._selectable(key, data, sl, device):
+                            continue
+                        # static capacity only: what is taken is checked when allocating, so
+                        # a device whose capacity is used up makes "All" fail
+                        try:
+                            ok = fits(
+                                None,
+                                spec.capacity,
+                                device.capacities,
+                                None,
+                                fractional=self.a.fractional,
+                            )
+                        except CapacityError as exc:
+                            raise AllocationError(
+                                f"claim {_kobj(claim)}, request {spec.name}: checking capacity "
+                                f"for device {device.name}: {exc}"
+                            ) from None
+                        if ok:
                             data.all_devices.append(
                                 _Candidate((sl.driver, sl.pool, device.name), device, sl, pool)
                             )
@@ -454,6 +485,8 @@ class _Run:
                         continue
                     if not self._selectable((ci, ri, si), data, sl, device):
                         continue
+                    if not self._capacity_fits(ci, spec, did, device, "checking"):
+                        continue
                     undo = self._allocate_device(
                         ci, ri, si, _Candidate(did, device, sl, pool), must=False
                     )
@@ -477,8 +510,6 @@ class _Run:
     ) -> bool:
         """upstream isSelectable: class selectors, then the request's, then per-device node
         selection."""
-        if device.allow_multiple_allocations:
-            return False  # consumable capacity is not supported: never handed out
         claim = self.claims[key[0]]
         if data.cls is not None and not self._selectors_match(
             claim, device, sl, data.cls.selectors, data.cls
@@ -522,12 +553,14 @@ class _Run:
         data = self.request_data[(ci, ri, si)]
         spec = data.request
         admin = bool(spec.admin_access)
-        if admin and ci in self.allocating.get(cand.id, ()):
+        multi = cand.device.allow_multiple_allocations is True
+        if not multi and admin and ci in self.allocating.get(cand.id, ()):
             return None
         if not admin and self._in_use(cand.id):
             return None
         counters = False
-        if cand.device.consumes_counters:
+        # a shared device already in use has had its counters charged by its first share
+        if cand.device.consumes_counters and not (multi and self._capacity_in_use(cand.id)):
             if not self._take_counters(cand):
                 return None
             counters = True
@@ -554,18 +587,103 @@ class _Run:
                     )
                 return None
             added += 1
-        self.allocating.setdefault(cand.id, set()).add(ci)
+        if not multi:
+            self.allocating.setdefault(cand.id, set()).add(ci)
+
+        def unmark() -> None:
+            if not multi:
+                self.allocating[cand.id].discard(ci)
+            rollback(added)
+
+        try:
+            ok = self._capacity_fits(ci, spec, cand.id, cand.device, "rechecking")
+        except AllocationError:
+            unmark()
+            raise
+        if not ok:
+            unmark()
+            return None
+        share_id: str | None = None
+        consumed: dict[str, Quantity] = {}
+        existed = False
+        if multi:
+            try:
+                consumed = consumed_capacity(
+                    spec.capacity, cand.device.capacities, fractional=self.a.fractional
+                )
+            except CapacityError as exc:
+                unmark()
+                raise AllocationError(
+                    f"claim {_kobj(claim)}, request {spec.name}: computing consumed capacity "
+                    f"for device {'/'.join(cand.id)}: {exc}"
+                ) from None
+            share_id = str(uuid.uuid4())  # upstream GenerateShareID: a random UUID
+            existed = cand.id in self.allocating_capacity
+            entry = self.allocating_capacity.setdefault(cand.id, {})
+            for name, q in consumed.items():
+                entry[name] = entry.get(name, Decimal(0)) + q.value
         previous = len(self.results[ci])
         self.results[ci].append(
-            _Result(spec.name, data.parent, cand.id, cand.device, cand.slice, admin, spec)
+            _Result(
+                spec.name,
+                data.parent,
+                cand.id,
+                cand.device,
+                cand.slice,
+                admin,
+                spec,
+                share_id,
+                consumed or None,
+            )
         )
 
         def undo() -> None:
             del self.results[ci][previous:]
-            self.allocating[cand.id].discard(ci)
-            rollback(added)
+            if multi:
+                self._release_capacity(cand.id, consumed, existed)
+            unmark()
 
         return undo
+
+    # ----- consumable capacity -------------------------------------------------------------
+    def _capacity_in_use(self, did: DeviceID) -> bool:
+        """upstream deviceCapacityInUse: allocated claims or this attempt share the device."""
+        return self.a._shared(did) is not None or did in self.allocating_capacity
+
+    def _capacity_fits(
+        self, ci: int, spec: RequestSpec, did: DeviceID, device: Device, verb: str
+    ) -> bool:
+        """upstream allocator.CmpRequestOverCapacity, its error worded as upstream's caller."""
+        if not device.capacities and not spec.capacity:
+            return True  # nothing to consume, nothing asked for
+        try:
+            return fits(
+                self.a._shared(did),
+                spec.capacity,
+                device.capacities,
+                self.allocating_capacity.get(did),
+                fractional=self.a.fractional,
+            )
+        except CapacityError as exc:
+            raise AllocationError(
+                f"claim {_kobj(self.claims[ci])}, request {spec.name}: {verb} capacity for "
+                f"device {'/'.join(did)}: {exc}"
+            ) from None
+
+    def _release_capacity(
+        self, did: DeviceID, consumed: Mapping[str, Quantity], existed: bool
+    ) -> None:
+        """upstream ConsumedCapacityCollection.Remove, keeping the (empty) entry an earlier
+        share of the device still relies on."""
+        entry = self.allocating_capacity.get(did)
+        if entry is not None:
+            for name, q in consumed.items():
+                if name in entry:
+                    entry[name] -= q.value
+            if all(v == 0 for v in entry.values()):
+                del self.allocating_capacity[did]
+        if existed and did not in self.allocating_capacity:
+            self.allocating_capacity[did] = {}
 
     # ----- shared counters (partitionable devices) -----------------------------------------
     def _available(self, pool: Pool) -> dict[str, dict[str, Decimal]]:
@@ -577,7 +695,9 @@ class _Run:
         for group in (pool.slices, pool.slices_elsewhere):
             for sl in group:
                 for device in sl.devices:
-                    if not self.a._allocated((sl.driver, sl.pool, device.name)):
+                    did = (sl.driver, sl.pool, device.name)
+                    # upstream IsDeviceAllocated: held whole, or shared by allocated claims
+                    if not self.a._allocated(did) and self.a._shared(did) is None:
                         continue
                     for set_name, counters in device.consumes_counters:
                         have = available.get(set_name)
@@ -623,6 +743,10 @@ class _Run:
             }
             if r.admin_access:
                 entry["adminAccess"] = True
+            if r.share_id is not None:
+                entry["shareID"] = r.share_id
+            if r.consumed:
+                entry["consumedCapacity"] = {k: str(q) for k, q in r.consumed.items()}
             if r.spec.tolerations:
                 entry["tolerations"] = [t.to_json() for t in r.spec.tolerations]
             if r.device.binding_conditions:
@@ -754,6 +878,10 @@ def _add_requirements(source: list[dict[str, Any]], into: list[dict[str, Any]]) 
             for r in into
         ):
             into.append(req)
+
+
+def _no_shares(did: DeviceID) -> None:
+    return None
 
 
 def _tainted(device: Device, spec: RequestSpec) -> bool:

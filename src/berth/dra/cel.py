@@ -354,6 +354,8 @@ class Compiled:
     def activation(self, device: Device, driver: str) -> dict[str, Any]:
         attributes: dict[str, dict[str, Any]] = {}
         for name, (kind, value) in device.attributes.items():
+            if kind == "unknown":
+                raise CelRuntimeError(f"attribute {name}: unsupported attribute value")
             domain, ident = _qualified(name, driver)
             attributes.setdefault(domain, {})[ident] = _attribute_value(kind, value)
         capacity: dict[str, dict[str, Any]] = {}

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from berth.objects.errors import ObjectError, object_meta, reports_malformed
-from berth.objects.quantity import parse_quantity
+from berth.objects.quantity import Quantity, parse_formatted_quantity, parse_quantity
 from berth.objects.selectors import NodeSelectorTerm, parse_node_selector_term
 
 # Upstream limits (k8s.io/api/resource/v1): results per claim, subrequests per request.
@@ -29,7 +29,8 @@ ALLOCATION_MODE_ALL = "All"
 TAINT_EFFECTS = ("NoSchedule", "NoExecute", "None")
 
 # A device attribute: (kind, value) with kind one of int, bool, string, version (scalars) or
-# ints, bools, strings, versions (lists, the alpha DRAListTypeAttributes; kept for matching).
+# ints, bools, strings, versions (lists, the alpha DRAListTypeAttributes; kept for matching), or
+# "unknown" for a value of no type this release knows.
 Attribute = tuple[str, Any]
 _ATTRIBUTE_KINDS = {
     "int": "int",
@@ -95,6 +96,22 @@ class DeviceToleration:
 
 
 @dataclass(frozen=True, slots=True)
+class CapacityPolicy:
+    """A device capacity's requestPolicy (consumable capacity): what one share may ask for."""
+
+    default: Quantity | None
+    valid_values: tuple[Quantity, ...] | None  # None: not set
+    # validRange (min, max, step); None: not set
+    valid_range: tuple[Quantity | None, Quantity | None, Quantity | None] | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceCapacity:
+    value: Quantity
+    policy: CapacityPolicy | None
+
+
+@dataclass(frozen=True, slots=True)
 class Device:
     name: str
     attributes: dict[str, Attribute]  # as published: qualified ("d/x") or not ("x")
@@ -111,6 +128,8 @@ class Device:
     # (driver, attributes, capacity, allowMultipleAllocations): what a CEL selector can see
     shape: tuple[Any, ...]
     raw: dict[str, Any] = field(compare=False, hash=False, default_factory=dict)
+    # each capacity with its format and requestPolicy, for consumable capacity
+    capacities: dict[str, DeviceCapacity] = field(compare=False, hash=False, default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +165,7 @@ class RequestSpec:
     count: int
     admin_access: bool | None  # None: not set
     tolerations: tuple[DeviceToleration, ...]
-    capacity: dict[str, Decimal] | None
+    capacity: dict[str, Quantity] | None  # capacity.requests (None: no capacity field)
     derived_attributes: int = 0  # how many (an alpha field Berth does not support)
 
 
@@ -176,6 +195,7 @@ class DeviceResult:
     share_id: str | None = None
     binding_conditions: tuple[str, ...] = ()
     binding_failure_conditions: tuple[str, ...] = ()
+    consumed_capacity: dict[str, Decimal] | None = None
 
     @property
     def device_id(self) -> tuple[str, str, str]:
@@ -331,6 +351,40 @@ class _Parser:
         except ValueError as exc:
             raise self.err(where, str(exc)) from None
 
+    def formatted(self, raw: Any, where: str) -> Quantity:
+        try:
+            return parse_formatted_quantity(raw)
+        except ValueError as exc:
+            raise self.err(where, str(exc)) from None
+
+    def optional_quantity(self, raw: Any, where: str) -> Quantity | None:
+        return None if raw is None else self.formatted(raw, where)
+
+    def capacity_policy(self, raw: Any, where: str) -> CapacityPolicy | None:
+        if raw is None:
+            return None
+        policy = self.obj(raw, where)
+        values = policy.get("validValues")
+        valid_range = policy.get("validRange")
+        rng = None
+        if valid_range is not None:
+            r = self.obj(valid_range, f"{where}.validRange")
+            rng = (
+                self.optional_quantity(r.get("min"), f"{where}.validRange.min"),
+                self.optional_quantity(r.get("max"), f"{where}.validRange.max"),
+                self.optional_quantity(r.get("step"), f"{where}.validRange.step"),
+            )
+        return CapacityPolicy(
+            default=self.optional_quantity(policy.get("default"), f"{where}.default"),
+            valid_values=None
+            if values is None
+            else tuple(
+                self.formatted(v, f"{where}.validValues[{i}]")
+                for i, v in enumerate(self.lst(values, f"{where}.validValues"))
+            ),
+            valid_range=rng,
+        )
+
     def node_selector(self, raw: Any, where: str) -> NodeSelector | None:
         if raw is None:
             return None
@@ -351,6 +405,12 @@ class _Parser:
             c = self.obj(counter, f"{where}.{name}")
             out[str(name)] = self.quantity(c.get("value"), f"{where}.{name}.value")
         return out
+
+    def quantities(self, raw: Any, where: str) -> dict[str, Decimal]:
+        return {
+            str(name): self.quantity(value, f"{where}[{name}]")
+            for name, value in self.obj(raw, where).items()
+        }
 
     def tolerations(self, raw: Any, where: str) -> tuple[DeviceToleration, ...]:
         out = []
@@ -374,6 +434,10 @@ class _Parser:
 def _attribute(p: _Parser, raw: Any, where: str) -> Attribute:
     a = p.obj(raw, where)
     set_keys = [k for k in _ATTRIBUTE_KINDS if a.get(k) is not None]
+    if not set_keys:
+        # a value of a type this release does not know: CEL refuses the device (upstream
+        # getAttributeValue), constraints never match it
+        return ("unknown", None)
     if len(set_keys) != 1:
         raise p.err(where, "exactly one value must be specified")
     kind = set_keys[0]
@@ -400,9 +464,14 @@ def _device(p: _Parser, raw: Any, where: str, driver: str) -> Device:
         for k, v in p.obj(d.get("attributes"), f"{where}.attributes").items()
     }
     capacity: dict[str, Decimal] = {}
+    capacities: dict[str, DeviceCapacity] = {}
     for k, v in p.obj(d.get("capacity"), f"{where}.capacity").items():
         c = p.obj(v, f"{where}.capacity[{k}]")
-        capacity[str(k)] = p.quantity(c.get("value"), f"{where}.capacity[{k}].value")
+        value = p.formatted(c.get("value"), f"{where}.capacity[{k}].value")
+        capacity[str(k)] = value.value
+        capacities[str(k)] = DeviceCapacity(
+            value, p.capacity_policy(c.get("requestPolicy"), f"{where}.capacity[{k}].requestPolicy")
+        )
     consumes = []
     for i, c in enumerate(p.lst(d.get("consumesCounters"), f"{where}.consumesCounters")):
         c = p.obj(c, f"{where}.consumesCounters[{i}]")
@@ -452,6 +521,7 @@ def _device(p: _Parser, raw: Any, where: str, driver: str) -> Device:
         allow_multiple_allocations=multi,
         shape=shape,
         raw=d,
+        capacities=capacities,
     )
 
 
@@ -530,7 +600,7 @@ def _request_spec(p: _Parser, raw: dict[str, Any], where: str, name: str) -> Req
             f"{where}.capacity.requests",
         )
         capacity = {
-            str(k): p.quantity(v, f"{where}.capacity.requests[{k}]") for k, v in reqs.items()
+            str(k): p.formatted(v, f"{where}.capacity.requests[{k}]") for k, v in reqs.items()
         }
     return RequestSpec(
         name=name,
@@ -606,6 +676,9 @@ def _allocation(p: _Parser, raw: Any) -> Allocation | None:
                 device=p.string(r.get("device"), f"{base}[{i}].device", required=True),
                 admin_access=bool(p.boolean(r.get("adminAccess"), f"{base}[{i}].adminAccess")),
                 share_id=p.string(r.get("shareID"), f"{base}[{i}].shareID") or None,
+                consumed_capacity=None
+                if r.get("consumedCapacity") is None
+                else p.quantities(r.get("consumedCapacity"), f"{base}[{i}].consumedCapacity"),
                 binding_conditions=tuple(
                     str(c)
                     for c in p.lst(r.get("bindingConditions"), f"{base}[{i}].bindingConditions")

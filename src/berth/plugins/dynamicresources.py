@@ -27,9 +27,11 @@ Upstream: pkg/scheduler/framework/plugins/dynamicresources/dynamicresources.go (
 Filter is vectorised: for pods whose claims are plain counts (ExactCount requests without
 constraints, admin access or subrequests) over "clean" pools (complete, one generation, no
 shared counters, no binding conditions), the free matching devices are counted per node with
-one bincount over the device table, and that decides every node exactly; the allocator's search
-runs only on nodes where something else is involved, and at Reserve on the chosen node (its
-first-fit choice is upstream's).
+one bincount over the device table, and that decides every node exactly; devices shared by
+several claims count where one more share fits beside the allocated ones (capacity columns,
+berth.dra.capacity_columns), unless two of the pod's requests could share one; the
+allocator's search runs only on nodes where something else is involved, and at Reserve on the
+chosen node (its first-fit choice is upstream's).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from berth.dra.allocator import (
     DeviceID,
     NodeAllocationError,
 )
+from berth.dra.capacity_columns import CapacityColumns
 from berth.dra.pools import Node
 from berth.framework.events import (
     DEVICE_CLASS,
@@ -154,6 +157,7 @@ class _Fast:
     keys: list[tuple[Any, ...]]
     specs: list[RequestSpec]
     need: list[int]
+    merged: list[bool]  # the devices of a key are wanted by more than one request
 
 
 @dataclass(slots=True)
@@ -210,17 +214,25 @@ class _Table:
     free_epoch: int = 0
     free: BoolArray | None = None
     group_masks: BoolArray | None = None  # groups x node slots
+    has_capacity: bool = False  # some device has a capacity or allows multiple allocations
+    any_multi: bool = False  # some device allows multiple allocations
+    # the devices' capacities and what shares consume, built when first needed
+    capacity: CapacityColumns | None = None
 
 
 def _request_key(spec: RequestSpec) -> tuple[Any, ...]:
     return (spec.class_name, spec.selectors, spec.tolerations)
 
 
+def _plan_key(spec: RequestSpec) -> tuple[Any, ...]:
+    capacity = None if spec.capacity is None else tuple(sorted(spec.capacity.items()))
+    return (*_request_key(spec), capacity)
+
+
 def _simple(spec: RequestSpec) -> bool:
     return (
         spec.mode == ALLOCATION_MODE_EXACT_COUNT
         and not spec.admin_access
-        and spec.capacity is None
         and not spec.derived_attributes
     )
 
@@ -408,6 +420,7 @@ class DynamicResources(
                 classes=index.classes,
                 slices=index.all_slices(),
                 allocated=index.is_allocated,
+                shares=index.shared_use,
                 match_cache=index.match_cache,
                 slices_on_node=index.slices_on_node,
                 shared_slices=index.shared_slices,
@@ -428,6 +441,7 @@ class DynamicResources(
         """The vectorised plan, when every claim to allocate is a plain count."""
         need: dict[tuple[Any, ...], int] = {}
         specs: dict[tuple[Any, ...], RequestSpec] = {}
+        merged: set[tuple[Any, ...]] = set()
         for claim in claims:
             if claim.spec.constraints:
                 return None
@@ -437,13 +451,20 @@ class DynamicResources(
                 if spec is None or not _simple(spec):
                     return None
                 total += spec.count
-                key = _request_key(spec)
+                key = _plan_key(spec)
+                if key in need:
+                    merged.add(key)
                 need[key] = need.get(key, 0) + spec.count
                 specs[key] = spec
             if total > ALLOCATION_RESULTS_MAX_SIZE:
                 return None  # the allocator reports the limit
         keys = list(need)
-        return _Fast(keys=keys, specs=[specs[k] for k in keys], need=[need[k] for k in keys])
+        return _Fast(
+            keys=keys,
+            specs=[specs[k] for k in keys],
+            need=[need[k] for k in keys],
+            merged=[k in merged for k in keys],
+        )
 
     # ----- the device table (vectorised path) --------------------------------------------------
     def _device_table(self) -> _Table:
@@ -476,9 +497,7 @@ class DynamicResources(
                     for s in current
                 )
                 and not any(
-                    d.consumes_counters or d.binding_conditions or d.allow_multiple_allocations
-                    for s in current
-                    for d in s.devices
+                    d.consumes_counters or d.binding_conditions for s in current for d in s.devices
                 )
                 and len({s.node_name for s in current}) == 1
             )
@@ -516,8 +535,29 @@ class DynamicResources(
             slow_slots=slow_slots,
             slow_everywhere=slow_everywhere,
         )
+        table.any_multi = any(d.allow_multiple_allocations for d in devices)
+        table.has_capacity = table.any_multi or any(d.capacities for d in devices)
         self._table = table
         return table
+
+    def _columns(self, table: _Table, fast: _Fast) -> CapacityColumns | None:
+        """The table's capacity columns, when capacity can decide anything: a request asks
+        for some, a device may be shared, or shares were allocated of a device that no longer
+        allows them (without any of these, every device fits one more claim whole)."""
+        if not table.has_capacity:
+            return None
+        index = self.index
+        if not (
+            table.any_multi
+            or any(spec.capacity is not None for spec in fast.specs)
+            or any(device in table.row for device in index.share_counts)
+        ):
+            return None
+        if table.capacity is None:
+            table.capacity = CapacityColumns.build(table.ids, table.devices)
+        columns = table.capacity
+        columns.follow(index.share_log, index.share_log_epoch, index.shared_capacity)
+        return columns
 
     def _matches(self, table: _Table, spec: RequestSpec) -> BoolArray | None:
         """Which table devices a request can take (class and request selectors, taints); None
@@ -590,13 +630,27 @@ class DynamicResources(
     def _fast_filter(self, fast: _Fast, nodes: IndexArray) -> tuple[BoolArray, BoolArray] | None:
         """(decided ok, needs the search) per node, or None when the plan cannot be used."""
         table = self._device_table()
+        columns = self._columns(table, fast)
+        if columns is not None and not columns.exact:
+            return None
         free = self._free(table)
         capacity = len(self.state.present)
         matched: list[BoolArray] = []
-        for spec in fast.specs:
+        for key, spec, merged in zip(fast.keys, fast.specs, fast.merged, strict=True):
             m = self._matches(table, spec)
             if m is None:
                 return None
+            if columns is not None:
+                if (m & columns.inexact).any():
+                    return None  # a capacity the columns cannot hold exactly
+                if merged and (m & columns.multi).any():
+                    return None  # claims may share a device: the search counts them
+                share = columns.share(key, spec, m)
+                if share is None:
+                    return None
+                m = m & columns.fits(share)
+            elif spec.capacity:
+                m = np.zeros_like(m)  # no device has the capacity asked for
             matched.append(m)
         for a in range(len(matched)):
             for b in range(a + 1, len(matched)):

@@ -207,14 +207,15 @@ def class_device_counts(
         found = _class_devices(cluster, index, cls, version)
         index.class_devices[cls.name] = found
     taken = np.zeros(len(found.capacity), dtype=np.int64)
-    if len(index.allocated) < len(found.where):
-        for device in index.allocated:
+    # upstream IsDeviceAllocated: a device held by one claim or shared by some
+    if len(index.allocated) + len(index.share_counts) < len(found.where):
+        for device in {*index.allocated, *index.share_counts}:
             slots = found.where.get(device)
             if slots is not None:
                 taken[slots] += 1
     else:
         for device, slots in found.where.items():
-            if index.is_allocated(device):
+            if index.is_allocated(device) or device in index.share_counts:
                 taken[slots] += 1
     return found.capacity, taken
 

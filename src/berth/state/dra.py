@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Iterator, Mapping
+from decimal import Decimal
 from typing import Any, Protocol
 
 from berth.dra.allocator import DeviceID, MatchCache
@@ -112,12 +113,22 @@ class DRAIndex(Store):
         self.in_flight: dict[str, ClaimInfo] = {}
         # PreBind's writes the informer has not delivered yet ("namespace/name" -> claim)
         self.assumed: dict[str, ClaimInfo] = {}
-        self.allocated: Counter[DeviceID] = Counter()
+        self.allocated: Counter[DeviceID] = Counter()  # devices allocated to one claim
+        # devices shared by claims (consumable capacity): how many shares, the capacity they
+        # consume together (upstream AllocatedSharedDeviceIDs, AggregatedCapacity)
+        self.share_counts: Counter[DeviceID] = Counter()
+        self.shared_capacity: dict[DeviceID, dict[str, Decimal]] = {}
+        # every share counted (+1) or given back (-1) with what it consumes, in order, for a
+        # consumer keeping per-device sums (`share_log_epoch` bumps when the log is cut short)
+        self.share_log: list[tuple[DeviceID, dict[str, Decimal], int]] = []
+        self.share_log_epoch = 0
         # Every device that became used (True) or free (False), in order: a consumer keeping a
         # mask of used devices applies the entries since it last looked (`allocation_log`).
         self.allocation_log: list[tuple[DeviceID, bool]] = []
         self.log_epoch = 0  # bumped when the log is cut short: consumers rebuild their mask
         self._counted: dict[str, tuple[DeviceID, ...]] = {}  # claim uid -> devices counted
+        # claim uid -> its shares counted (device, consumed capacity)
+        self._shares_counted: dict[str, tuple[tuple[DeviceID, dict[str, Decimal]], ...]] = {}
         self.match_cache = MatchCache()
         self.slices_version = 0
         self.classes_version = 0
@@ -164,6 +175,13 @@ class DRAIndex(Store):
     def is_allocated(self, device: DeviceID) -> bool:
         return self.allocated.get(device, 0) > 0
 
+    def shared_use(self, device: DeviceID) -> Mapping[str, Decimal] | None:
+        """The capacity allocated claims' shares of `device` consume ({} for shares without
+        consumed capacity); None when no allocated claim shares it."""
+        if not self.share_counts.get(device):
+            return None
+        return self.shared_capacity.get(device, {})
+
     def all_slices(self) -> list[SliceInfo]:
         return list(self.slices.values())
 
@@ -194,19 +212,44 @@ class DRAIndex(Store):
             if self.allocated[d] <= 0:
                 del self.allocated[d]
                 self.allocation_log.append((d, False))
+        for d, consumed in self._shares_counted.pop(uid, ()):
+            self._add_share(d, consumed, -1)
         claim = self._effective(uid)
         if claim is None or claim.allocation is None:
             return
-        devices = tuple(r.device_id for r in claim.allocation.results if not r.admin_access)
+        # upstream foreachAllocatedDevice: admin access takes nothing; a result with a share
+        # ID is one share of a device, the others hold their device alone
+        results = [r for r in claim.allocation.results if not r.admin_access]
+        devices = tuple(r.device_id for r in results if r.share_id is None)
         for d in devices:
             self.allocated[d] += 1
             if self.allocated[d] == 1:
                 self.allocation_log.append((d, True))
         self._counted[uid] = devices
+        shares = tuple(
+            (r.device_id, dict(r.consumed_capacity or {})) for r in results if r.share_id
+        )
+        for d, consumed in shares:
+            self._add_share(d, consumed, 1)
+        if shares:
+            self._shares_counted[uid] = shares
         self.claims_version += 1
         if len(self.allocation_log) > MAX_LOG:
             self.allocation_log.clear()
             self.log_epoch += 1
+
+    def _add_share(self, device: DeviceID, consumed: dict[str, Decimal], sign: int) -> None:
+        self.share_log.append((device, consumed, sign))
+        if len(self.share_log) > MAX_LOG:
+            self.share_log.clear()
+            self.share_log_epoch += 1
+        self.share_counts[device] += sign
+        total = self.shared_capacity.setdefault(device, {})
+        for name, value in consumed.items():
+            total[name] = total.get(name, Decimal(0)) + sign * value
+        if self.share_counts[device] <= 0:
+            del self.share_counts[device]
+            del self.shared_capacity[device]
 
     # ----- in-flight allocations (Reserve / Unreserve / PreBind) -------------------------------
     def signal_pending_allocation(self, claim: ClaimInfo) -> None:

@@ -9,6 +9,7 @@ import argparse
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +61,7 @@ class Report:
     command: str = ""
     differences: list[str] = field(default_factory=list)
     oracle_errors: list[str] = field(default_factory=list)  # the oracle's machinery failed
+    interrupted: bool = False  # stopped (Ctrl-C) before `count` clusters: what it reached
 
     def unreached(self) -> list[str]:
         """The plugin paths a run should reach and did not."""
@@ -84,8 +86,15 @@ class _Divergence(AssertionError):
     pass
 
 
-def run(count: int, seed_value: int, out_dir: Path, oracle: Oracle) -> Report:
-    """Run `count` generated clusters; stop at the first divergence, shrunk."""
+def run(
+    count: int,
+    seed_value: int,
+    out_dir: Path,
+    oracle: Oracle,
+    progress: Callable[[Report], None] | None = None,
+) -> Report:
+    """Run `count` generated clusters; stop at the first divergence, shrunk. `progress` is
+    called with the report after each agreed cluster."""
     report = Report()
     last: list[tuple[Case, Outcome]] = []
     start = time.monotonic()
@@ -119,11 +128,19 @@ def run(count: int, seed_value: int, out_dir: Path, oracle: Oracle) -> Report:
         if outcome.differences:
             last[:] = [(case, outcome)]
             raise _Divergence(str(outcome.differences[0]))
+        if progress is not None and not last:
+            report.seconds = time.monotonic() - start
+            progress(report)
 
     try:
         check()
+    except KeyboardInterrupt:
+        report.interrupted = True
     except _Divergence:
-        # Hypothesis replays the smallest failing case last: that is the one kept.
+        pass
+    if last:
+        # Hypothesis replays the smallest failing case last (interrupted while shrinking: the
+        # smallest so far): that is the one kept.
         case, outcome = last[0]
         report.reproduction, report.command = write_reproduction(case, outcome, out_dir)
         report.differences = [str(d) for d in outcome.differences]
@@ -144,20 +161,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--coverage", action="store_true", help="print the plugin paths the cases reached"
     )
+    parser.add_argument(
+        "--progress",
+        type=int,
+        default=500,
+        metavar="N",
+        help="print a line on stderr every N agreed clusters (0: none)",
+    )
     args = parser.parse_args(argv)
     if args.count < 1:
         parser.error("--count: must be at least 1")
+    every = args.progress
+
+    def progress(report: Report) -> None:
+        if every > 0 and report.examples % every == 0:
+            print(f"{report.examples} clusters agreed, {report.seconds:.0f}s", file=sys.stderr)
+
     try:
         with Oracle() as oracle:
-            report = run(args.count, args.seed, args.out, oracle)
+            report = run(args.count, args.seed, args.out, oracle, progress)
     except UpstreamError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.coverage:
         print(report.table())
-    verdict = (
-        f"divergence (shrunk in {report.shrinks} runs)" if report.reproduction else "0 divergences"
-    )
+    if report.reproduction:
+        verdict = f"divergence (shrunk in {report.shrinks} runs)"
+    else:
+        verdict = "interrupted, 0 divergences so far" if report.interrupted else "0 divergences"
     print(f"{report.examples} clusters at seed {args.seed} in {report.seconds:.0f}s: {verdict}")
     if report.oracle_errors:
         print(f"the oracle itself failed on {len(report.oracle_errors)} cluster(s):")
@@ -169,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {line}")
         print(f"reproduction: {report.reproduction}\nreplay: {report.command}")
         return 1
+    if report.interrupted:
+        return 130
     missing = report.unreached()
     if missing:
         print(f"the generated cases never reached: {', '.join(missing)}")

@@ -18,6 +18,7 @@ from berth.cli import main
 from berth.upstream.oracle import Oracle
 from tests.differential.generator import GPU, Case, balanced_allocation_scores, clusters
 from tests.differential.run import run
+from tests.test_simulate_scan import SCANS, scan_dump
 from tests.upstream import ci, unavailable_reason
 
 # CI's figure; BERTH_DIFFERENTIAL_COUNT=N runs more or fewer.
@@ -131,6 +132,21 @@ def test_a_large_zoned_cluster_is_scanned_zone_by_zone_as_upstream(
     result = CliRunner().invoke(main, ["simulate", str(path), "--compare-upstream", "--seed", "1"])
     assert result.exit_code == 0, result.output
     assert "agree on all 3 pending pod(s)" in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "conf", "pods"), [s[:3] for s in SCANS], ids=[s[0] for s in SCANS]
+)
+def test_a_placed_pods_reasons_after_an_early_stop_agree_with_upstream(
+    oracle: Oracle, tmp_path: Path, name: str, conf: dict[str, Any], pods: list[str]
+) -> None:
+    """tests/test_simulate_scan.py's clusters: kube-scheduler names the same rejected nodes
+    for a placed pod whose scan percentageOfNodesToScore stopped, and none past the stop."""
+    dump, config = scan_dump(tmp_path, conf, pods)
+    args = ["simulate", str(dump), "--config", str(config), "--compare-upstream", "--seed", "1"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, (name, result.output)
+    assert f"agree on all {len(pods)} pending pod(s)" in result.output
 
 
 def test_compare_upstream_names_a_difference_and_exits_1(

@@ -87,13 +87,16 @@ class Diagnosis:
         return self._statuses
 
     def walked_statuses(self) -> dict[str, Status]:
-        """node_statuses() of the nodes the scan reached: what upstream reports of a placed
-        pod whose scan stopped early."""
+        """node_statuses() of the nodes the scan reached, and of those outside a PreFilter
+        result (rejected before the scan): what upstream reports of a placed pod whose scan
+        stopped early."""
         statuses = self.node_statuses()
         if self.walked is None:
             return statuses
         names = self.state.names
         reached = {names[int(i)] for i in self.walked}
+        if self.absent is not None:
+            reached.update(names[int(i)] for i in self.absent[0])
         return {node: status for node, status in statuses.items() if node in reached}
 
     def unschedulable_plugins(self) -> set[str]:

@@ -57,6 +57,28 @@ def files(tmp_path_factory: pytest.TempPathFactory, refused: int) -> dict[str, s
             }
         )
     )
+    (tmp / "rebalance.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "metricSources": [{"name": "ann", "type": "node-annotation"}],
+                "rebalance": {"metrics": [{"metric": "cpu", "high": 80}]},
+                "profiles": [
+                    {
+                        "schedulerName": "berth",
+                        "plugins": {"multiPoint": {"enabled": [{"name": "MetricScore"}]}},
+                        "pluginConfig": [
+                            {
+                                "name": "MetricScore",
+                                "args": {
+                                    "metrics": [{"name": "cpu", "source": "ann", "query": "c"}]
+                                },
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+    )
     (tmp / "corrupt").mkdir()
     (tmp / "corrupt" / "berth-cluster.sqlite3").write_bytes(b"\x13" * 4096)
     return {
@@ -66,13 +88,15 @@ def files(tmp_path_factory: pytest.TempPathFactory, refused: int) -> dict[str, s
         "config": str(tmp / "config.yaml"),
         "unreachable": str(tmp / "unreachable"),
         "corrupt": str(tmp / "corrupt"),
+        "rebalance": str(tmp / "rebalance.yaml"),
         "tmp": str(tmp),
     }
 
 
 # (row name, arguments, exit status, words the one line holds). In arguments and words,
 # {broken} (not YAML), {notpem}, {nameless} (a Pod without a name), {config} (one problem),
-# {unreachable} (a kubeconfig), {corrupt} (a data directory) and {tmp} are the files above,
+# {unreachable} (a kubeconfig), {corrupt} (a data directory), {rebalance} (a valid rebalance
+# configuration) and {tmp} are the files above,
 # {busy} the taken port.
 ROWS: list[tuple[str, list[str], int, list[str]]] = [
     ("an unknown command", ["nosuch"], USAGE, ["No such command 'nosuch'"]),
@@ -162,6 +186,24 @@ ROWS: list[tuple[str, list[str], int, list[str]]] = [
         ["{notpem}: cannot load the certificate and its private key: not PEM"],
     ),
     (
+        "extender, a kubeconfig that is not YAML",
+        ["extender", "--kubeconfig", "{broken}", "--bind-address", "127.0.0.1:0"],
+        USAGE,
+        ["cannot load the kubeconfig", "{broken}"],
+    ),
+    (
+        "extender, a kubeconfig that is not there",
+        ["extender", "--kubeconfig", "{tmp}/none", "--bind-address", "127.0.0.1:0"],
+        USAGE,
+        ["cannot load the kubeconfig", "{tmp}/none"],
+    ),
+    (
+        "extender, --node-cache-capable without a cluster",
+        ["extender", "--node-cache-capable", "--bind-address", "127.0.0.1:0"],
+        USAGE,
+        ["--node-cache-capable needs a cluster"],
+    ),
+    (
         "cluster, a quantity that is not one",
         ["cluster", "--node-cpu", "abc"],
         USAGE,
@@ -232,6 +274,22 @@ ROWS: list[tuple[str, list[str], int, list[str]]] = [
         ["bench", "--size", "tiny", "-w", "SchedulingBasic", "--json", "{tmp}/no/out.json"],
         USAGE,
         ["--json {tmp}/no/out.json: directory {tmp}/no does not exist"],
+    ),
+    (
+        "rebalance, a certificate without its key",
+        ["rebalance", "--config", "{rebalance}", "--tls-cert-file", "{notpem}"],
+        USAGE,
+        ["--tls-cert-file and --tls-private-key-file go together"],
+    ),
+    (
+        "rebalance, a certificate that is not PEM",
+        [
+            "rebalance",
+            *["--config", "{rebalance}", "--bind-address", "127.0.0.1:0"],
+            *["--tls-cert-file", "{notpem}", "--tls-private-key-file", "{notpem}"],
+        ],
+        USAGE,
+        ["{notpem}: cannot load the certificate and its private key: not PEM"],
     ),
     ("examples, an unknown one", ["examples", "nosuch"], USAGE, ["nosuch: no such example"]),
     (

@@ -10,6 +10,7 @@ import click
 from berth import __version__
 from berth.clierrors import BadInput, BerthGroup, CommandError, require_temp_dir
 from berth.cliparams import ADDRESS, ADDRESS_OR_EMPTY
+from berth.inputs import serving_tls_options
 
 if TYPE_CHECKING:
     from berth.config import Config
@@ -287,18 +288,7 @@ def _write_report(
     default=None,
     help="Leader-election identity (default: hostname and a random suffix).",
 )
-@click.option(
-    "--tls-cert-file",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="Serve the endpoints over HTTPS with this certificate (PEM).",
-)
-@click.option(
-    "--tls-private-key-file",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="The certificate's private key (PEM).",
-)
+@serving_tls_options
 @click.option(
     "--debug-token-file",
     type=click.Path(exists=True, dir_okay=False),
@@ -334,19 +324,14 @@ def run(
     import signal
 
     from berth.explain_command import DEBUG_TOKEN_ENV
-    from berth.inputs import connect_or_fail
+    from berth.inputs import connect_or_fail, serving_tls_or_fail
     from berth.kube.client import NoClusterConfigured, connect
     from berth.run import Runner, RunOptions, default_identity
     from berth.secretfile import TokenError, read_token
     from berth.telemetry import setup_logging
 
     setup_logging(fmt=log_format, level=log_level)
-    if bool(tls_cert_file) != bool(tls_private_key_file):
-        _fail("--tls-cert-file and --tls-private-key-file go together", code=2)
-    if tls_cert_file:
-        from berth.listener import server_tls
-
-        server_tls(tls_cert_file, tls_private_key_file)  # unusable files fail before anything
+    serving_tls_or_fail(tls_cert_file, tls_private_key_file)
     try:
         debug_token = read_token(
             value=os.environ.get(DEBUG_TOKEN_ENV) if debug_token_file is None else None,

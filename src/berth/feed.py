@@ -252,18 +252,18 @@ class Feed:
     def _bound_pod(self, key: str, old: Obj | None, new: Obj) -> None:
         state = self.state
         previous: PodInfo | None = None
-        if old is not None and self._confirms_assumed(key, old, new):
+        ours = self._bound_by_us(key, old, new) if old is not None else None
+        if ours is not None and ours is state.pods.get(key):
             # Our bind landed: the assumed pod is what parsing `new` would give (it was parsed
             # from `old`, and only the node and server-set fields differ), so it stays counted
             # as it is, without parsing and re-indexing the pod again.
             state.confirm_pod(key)
-            pod = state.pods[key]
-        elif old is not None and (relabelled := self._relabelled_by_binding(key, old, new)):
+            pod = ours
+        elif ours is not None:
             # Our bind landed and the API server copied the node's topology labels onto the
-            # pod (PodTopologyLabelsAdmission, on by default since 1.35): parsing `new` would
-            # give the assumed pod with those labels, so the copy is made without parsing
-            # (which was ~8% of berth run's CPU), then re-indexed under its new labels.
-            pod = relabelled
+            # pod (PodTopologyLabelsAdmission, on by default since 1.35): the copy made
+            # without parsing (which was ~8% of berth run's CPU), re-indexed under its labels.
+            pod = ours
             state.add_pod(pod)
         else:
             try:
@@ -299,56 +299,41 @@ class Feed:
         except ObjectError:
             nominator.remove(key)
 
-    def _confirms_assumed(self, key: str, old: Obj, new: Obj) -> bool:
-        """Is `new` the pod assumed on its node, parsed from `old`, with only the binding's
-        changes (spec.nodeName, resourceVersion, managedFields, the PodScheduled condition)?"""
+    def _bound_by_us(self, key: str, old: Obj, new: Obj) -> PodInfo | None:
+        """The assumed pod as parsing `new` would give it, when `new` is `old` bound by our bind
+        (to the node it is assumed on, parsed from `old`) with only the binding's changes
+        (spec.nodeName, resourceVersion, managedFields, the PodScheduled condition): the
+        assumed pod itself; with the topology labels the API server adds at binding as well:
+        a copy with them; None otherwise (the pod is parsed)."""
         state = self.state
         node = _part(new, "spec").get("nodeName")
         if not state.is_assumed(key) or state.node_of(key) != node:
-            return False
+            return None
         assumed = state.pods.get(key)
         if assumed is None or not assumed.resource_version:
-            return False
+            return None
         if assumed.resource_version != _part(old, "metadata").get("resourceVersion"):
-            return False  # updated while it was being bound: parse the newest
-        if _part(old, "spec").get("nodeName"):
-            return False
-        return _but_binding(old) == _but_binding(new)
-
-    def _relabelled_by_binding(self, key: str, old: Obj, new: Obj) -> PodInfo | None:
-        """The assumed pod as parsing `new` would give it, when `new` is `old` bound to the
-        assumed node with only the binding's changes plus the topology labels the API server
-        adds at binding; None otherwise."""
-        state = self.state
-        node = _part(new, "spec").get("nodeName")
-        if not state.is_assumed(key) or state.node_of(key) != node:
-            return None
-        assumed = state.pods.get(key)
-        if assumed is None or not assumed.resource_version:
-            return None
-        old_meta, new_meta = _part(old, "metadata"), _part(new, "metadata")
-        if assumed.resource_version != old_meta.get("resourceVersion"):
-            return None
+            return None  # updated while it was being bound: parse the newest
         if _part(old, "spec").get("nodeName"):
             return None
-        labels = new_meta.get("labels")
+        a, b = _but_binding(old), _but_binding(new)
+        before, labels = a["metadata"].pop("labels", None), b["metadata"].pop("labels", None)
+        if a != b:
+            return None
+        if labels == before:
+            return assumed
         if not isinstance(labels, dict):
             return None
-        before = old_meta.get("labels") or {}
+        before = before if isinstance(before, dict) else {}
         if {k: v for k, v in labels.items() if k not in BINDING_LABELS} != {
             k: v for k, v in before.items() if k not in BINDING_LABELS
         }:
-            return None
-        a, b = _but_binding(old), _but_binding(new)
-        a["metadata"].pop("labels", None)
-        b["metadata"].pop("labels", None)
-        if a != b:
             return None
         return dataclasses.replace(
             assumed,
             labels={str(k): str(v) for k, v in labels.items()},
             node_name=str(node),
-            resource_version=str(new_meta.get("resourceVersion") or ""),
+            resource_version=str(_part(new, "metadata").get("resourceVersion") or ""),
         )
 
 

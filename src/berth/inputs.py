@@ -59,6 +59,35 @@ def timeout_option(f: F) -> F:
     )(f)
 
 
+def serving_tls_options(f: F) -> F:
+    """--tls-cert-file and --tls-private-key-file: HTTPS for /healthz, /readyz and /metrics
+    (the `tls_cert_file` and `tls_private_key_file` parameters; check them with
+    `serving_tls_or_fail`)."""
+    f = click.option(
+        "--tls-private-key-file",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="The certificate's private key (PEM).",
+    )(f)
+    return click.option(
+        "--tls-cert-file",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="Serve the endpoints over HTTPS with this certificate (PEM).",
+    )(f)
+
+
+def serving_tls_or_fail(cert: str | None, key: str | None) -> None:
+    """Refuse a certificate without its key (or the reverse) and unusable files, before the
+    command starts anything."""
+    if bool(cert) != bool(key):
+        raise BadInput("--tls-cert-file and --tls-private-key-file go together")
+    if cert:
+        from berth.listener import server_tls
+
+        server_tls(cert, key)
+
+
 def load_config_or_fail(path: str | None) -> Config:
     from berth.config import ConfigError, load_config
 
@@ -113,5 +142,7 @@ __all__ = [
     "connect_or_fail",
     "load_config_or_fail",
     "read_dump_or_fail",
+    "serving_tls_options",
+    "serving_tls_or_fail",
     "timeout_option",
 ]

@@ -186,6 +186,22 @@ def test_apply_twice(kc: tuple[EmbeddedCluster, dict[str, str]], tmp_path: Path)
     kubectl(env, "delete", "-f", str(pod))
 
 
+def test_service_accounts(kc: tuple[EmbeddedCluster, dict[str, str]]) -> None:
+    """`kubectl create serviceaccount` (client-go's typed client: a protobuf body), get and
+    delete, as a chart's or Berth's own manifests need."""
+    _, env = kc
+    created = kubectl(env, "create", "serviceaccount", "berth", "-n", "kube-system")
+    assert created.strip() == "serviceaccount/berth created"
+    lines = kubectl(env, "get", "sa", "-n", "kube-system").splitlines()
+    assert lines[0].split() == ["NAME", "AGE"] and lines[1].split()[0] == "berth"
+    got = json.loads(
+        kubectl(env, "get", "serviceaccount", "berth", "-n", "kube-system", "-o", "json")
+    )
+    assert got["kind"] == "ServiceAccount" and got["metadata"]["namespace"] == "kube-system"
+    deleted = kubectl(env, "delete", "sa", "berth", "-n", "kube-system")
+    assert deleted.strip() == 'serviceaccount "berth" deleted'
+
+
 def test_cordon_uncordon_taint(kc: tuple[EmbeddedCluster, dict[str, str]]) -> None:
     _, env = kc
     assert kubectl(env, "cordon", "node-003").strip() == "node/node-003 cordoned"

@@ -177,3 +177,42 @@ def test_health_beyond_loopback_is_https_even_without_a_certificate() -> None:
             await server.stop()
 
     assert asyncio.run(main()) == 200
+
+
+SCRATCH_ROWS = [
+    ("plain, kubeconfig given", False, False, True, []),
+    ("TLS with a data directory, kubeconfig given", True, True, True, []),
+    ("plain, no kubeconfig given", False, False, False, ["kubeconfig"]),
+    ("TLS, no data directory", True, False, True, ["ca.crt", "ca.key", "tls.crt", "tls.key"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "tls", "data", "out", "scratch"), SCRATCH_ROWS, ids=[r[0] for r in SCRATCH_ROWS]
+)
+def test_a_private_scratch_directory_only_when_something_goes_there(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    tls: bool,
+    data: bool,
+    out: bool,
+    scratch: list[str],
+) -> None:
+    """A cluster killed before stop() leaves its scratch directory (kubeconfig, keys) behind:
+    one that writes everything where it was told makes none."""
+    import tempfile
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    options: dict[str, object] = {"nodes": 1, "tls": tls}
+    if data:
+        options["data_dir"] = tmp_path / "data"
+    if out:
+        options["kubeconfig_out"] = tmp_path / "kubeconfig"
+    with EmbeddedCluster(**options):  # type: ignore[arg-type]
+        made = list(temp.iterdir())
+        assert sorted(f.name for d in made for f in d.iterdir()) == scratch
+        assert len(made) == (1 if scratch else 0)
+    assert list(temp.iterdir()) == []

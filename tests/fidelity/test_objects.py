@@ -223,3 +223,44 @@ def test_delete_with_a_wrong_uid_precondition_is_409(api: Api) -> None:
         "recreated"
     )
     assert api.get(f"{CM}/a").status == 200
+
+
+def test_zero_values_go_omits_are_not_stored(api: Api) -> None:
+    """kube-apiserver decodes a write into its Go type and encodes it again: an omitempty field
+    holding its zero value (an empty list or map, "", 0, false, a null pointer) is gone from the
+    answer, the stored object and a patch's result; a pointer to a zero value stays."""
+    body = pod(
+        "zeros",
+        nodeSelector={},
+        tolerations=[],
+        priorityClassName="",
+        hostNetwork=False,
+        activeDeadlineSeconds=None,
+        terminationGracePeriodSeconds=0,
+    )
+    body["metadata"].update(labels={}, annotations={}, finalizers=[], generateName="")
+    body["spec"]["containers"][0].update(
+        ports=[{"containerPort": 80, "hostPort": 0, "hostIP": ""}],
+        resources={"requests": {}},
+        args=[],
+    )
+    created = api.post(PODS, body)
+    assert created.status == 201, created.body
+    for answer in (created, api.get(f"{PODS}/zeros")):
+        meta, spec = answer.body["metadata"], answer.body["spec"]
+        assert not {"labels", "annotations", "finalizers", "generateName"} & set(meta)
+        assert not {"nodeSelector", "priorityClassName", "hostNetwork"} & set(spec), spec
+        assert "activeDeadlineSeconds" not in spec
+        assert spec["terminationGracePeriodSeconds"] == 0  # a pointer: its zero is shown
+        (container,) = spec["containers"]
+        assert container["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
+        assert "args" not in container and container["resources"] == {}
+    patched = api.request(
+        "PATCH",
+        f"{PODS}/zeros",
+        {"metadata": {"labels": {"a": "b"}, "annotations": {}}},
+        content_type="application/merge-patch+json",
+    )
+    assert patched.status == 200, patched.body
+    assert patched.body["metadata"]["labels"] == {"a": "b"}
+    assert "annotations" not in patched.body["metadata"]

@@ -260,6 +260,8 @@ def test_a_protobuf_status_update_of_a_claim_stores_the_allocation(server: Any, 
 
 
 def test_a_protobuf_body_the_server_refuses_gets_the_same_causes(server: Any, api: Api) -> None:
+    """A DeviceClass written in protobuf with a CEL selector that does not compile is refused
+    (compilation failed) and not stored."""
     bad = device_class("pb-bad")
     bad["spec"]["selectors"] = [{"cel": {"expression": "device.driver =="}}]
     (answer,) = protoclient(server, ("create", bad))

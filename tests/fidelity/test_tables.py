@@ -146,6 +146,14 @@ CASES: list[tuple[str, str, list[dict[str, Any]], list[tuple[str, str, int]], in
         [["zz-c", 3, "AGE"]],
     ),
     (
+        "ServiceAccount prints its name and age",
+        f"{NS}/serviceaccounts",
+        [{"metadata": {"name": "zz-sa"}, "secrets": [{"name": "s"}]}],
+        [("Name", "string", 0), ("Age", "string", 0)],
+        1,
+        [["zz-sa", "AGE"]],
+    ),
+    (
         "Lease prints its holder, empty when none",
         f"{NS.replace('/api/v1', '/apis/coordination.k8s.io/v1')}/leases",
         [

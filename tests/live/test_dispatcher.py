@@ -1,7 +1,7 @@
 """The API dispatcher's worker process and its failure paths: a conflicting bind resolved by
 reading the pod, 5xx answers retried with backoff, the worker killed mid-bind (its pods requeued
 and bound once, none lost), a clean stop that drains the events handed over, a worker that
-cannot start, and a worker whose parent went away."""
+cannot start, a worker whose parent went away, and the worker's bound on its connections."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from berth.cluster import EmbeddedCluster
 from berth.cluster.faults import FaultRule
 from berth.framework.status import Code
 from berth.kube.client import Connection, ConnectSpec, connect, read_json
+from berth.kube.dispatch_worker import MAX_CONNECTIONS
 from berth.kube.dispatcher import ApiDispatcher, DispatcherUnavailable
 from berth.kube.wire import PodRef
 from tests.live.conftest import create, events, eventually, node_of, pod, pods, running
@@ -202,6 +203,64 @@ def test_the_worker_drains_and_exits_when_berth_run_goes_away(cluster: EmbeddedC
             assert await asyncio.wait_for(proc.wait(), timeout=30) == 0
             assert [e["regarding"]["name"] for e in await events(conn)] == ["orphan"]
         finally:
+            await dispatcher.close()
+            await conn.close()
+
+    asyncio.run(main())
+
+
+def _tcp_connections(pid: int) -> int:
+    """The TCP sockets process `pid` holds open (its connections to the API server; not the
+    event loop's own socket pair)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    tcp = set()
+    for table in ("tcp", "tcp6"):
+        with open(f"/proc/{pid}/net/{table}") as f:
+            tcp.update(line.split()[9] for line in list(f)[1:])
+    return len(inodes & tcp)
+
+
+@needs_faults
+def test_the_worker_holds_at_most_max_connections_whatever_the_burst(
+    cluster: EmbeddedCluster,
+) -> None:
+    binds = MAX_CONNECTIONS + 30
+
+    async def main() -> None:
+        conn = await connect(kubeconfig=str(cluster.kubeconfig_path))
+        assert conn.spec is not None
+        spec = ConnectSpec(
+            kubeconfig=conn.spec.kubeconfig, context=None, qps_burst=256, request_timeout=30
+        )
+        dispatcher = ApiDispatcher(spec=spec, hostname="host-a", drain_timeout=10)
+        try:
+            for i in range(binds):
+                await create(conn, pod(f"p{i}", scheduler="nobody"))
+            node = (await _node_names(conn))[0]
+            refs = [await _ref(conn, f"p{i}") for i in range(binds)]
+            await dispatcher.start()
+            assert dispatcher.pid is not None
+            # every bind waits half a second in the API server: all of them are in flight at
+            # once, more than the worker may open connections for
+            cluster.faults.set_rules(FaultRule(verb="create", resource="pods/binding", latency=0.5))
+            tasks = [asyncio.create_task(dispatcher.bind(ref, node)) for ref in refs]
+            peak = 0
+            while not all(t.done() for t in tasks):
+                peak = max(peak, _tcp_connections(dispatcher.pid))
+                await asyncio.sleep(0.02)
+            assert all(t.result().ok for t in tasks)
+            assert MAX_CONNECTIONS // 2 < peak <= MAX_CONNECTIONS, peak
+            bound = await pods(conn)
+            assert all(node_of(bound[f"p{i}"]) == node for i in range(binds))
+        finally:
+            cluster.faults.clear()
             await dispatcher.close()
             await conn.close()
 

@@ -435,11 +435,59 @@ def test_the_loop_acts_only_while_it_leads(cluster: EmbeddedCluster) -> None:
     asyncio.run(main())
 
 
-async def scrape(port: int) -> str:
+def test_the_endpoints_over_https_with_a_given_certificate(
+    cluster: EmbeddedCluster, tmp_path: Path
+) -> None:
+    """--tls-cert-file/--tls-private-key-file: /metrics answers over HTTPS with that certificate
+    (verified against its CA) and not over plain HTTP."""
+    import ssl
+
     import aiohttp
 
+    from berth.cluster.tls import generate
+
+    certs = generate(directory=tmp_path / "tls", hosts=["127.0.0.1"])
+    cfg = annotation_config({"metrics": [{"metric": "cpu", "high": 80}], "interval": "300ms"})
+
+    async def main() -> None:
+        conn = await connect(kubeconfig=str(cluster.kubeconfig_path))
+        try:
+            rebalancer = Rebalancer(
+                config=parse_config(cfg),
+                connection=conn,
+                options=RebalanceOptions(
+                    loop=True,
+                    leader_elect=False,
+                    bind_address="127.0.0.1:0",
+                    tls_cert_file=str(certs.cert_path),
+                    tls_key_file=str(certs.key_path),
+                ),
+            )
+            task = asyncio.create_task(rebalancer.run())
+
+            async def serving() -> bool:
+                return rebalancer.health.port != 0
+
+            await eventually(serving, timeout=20)
+            port = rebalancer.health.port
+            trusted = ssl.create_default_context(cafile=str(certs.ca_path))
+            assert "berth_rebalance_leader" in await scrape(port, ssl_context=trusted)
+            with pytest.raises(aiohttp.ClientError):
+                await scrape(port)
+            rebalancer.stop_requested.set()
+            assert await asyncio.wait_for(task, timeout=20) == 0
+        finally:
+            await conn.close()
+
+    asyncio.run(main())
+
+
+async def scrape(port: int, *, ssl_context: Any = None) -> str:
+    import aiohttp
+
+    scheme = "https" if ssl_context is not None else "http"
     async with (
         aiohttp.ClientSession() as session,
-        session.get(f"http://127.0.0.1:{port}/metrics") as response,
+        session.get(f"{scheme}://127.0.0.1:{port}/metrics", ssl=ssl_context) as response,
     ):
         return await response.text()

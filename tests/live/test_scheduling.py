@@ -126,6 +126,12 @@ def test_injected_binding_errors_are_retried_then_bound(cluster: EmbeddedCluster
 
                 await eventually(all_bound, timeout=30)
                 assert runner.binder.retries > 0
+
+                async def all_reported() -> bool:  # events are written after the binding
+                    return len(await _scheduled_counts(conn)) == 20
+
+                await eventually(all_reported, timeout=30)
+                await asyncio.sleep(0.5)  # a second event for a pod would come by now
                 counts = await _scheduled_counts(conn)
                 assert all(counts[f"p{i}"] == 1 for i in range(20)), counts
         finally:

@@ -100,12 +100,15 @@ async def run_scheduler(plan: JSON) -> None:
     deadline = time.monotonic() + 120
     while runner.queue.counts()["active"] < expected and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
+    dispatcher = runner.dispatcher.pid if runner.dispatcher is not None else None
     _say(
         event="ready",
         queued=runner.queue.counts()["active"],
         nodes=runner.engine.state.num_nodes,
         pods=len(runner.scheduler.pods),
         rss_mb=_peak_rss_mb(),
+        # the API dispatcher's peak so far: connected, no call made yet
+        dispatcher_rss_mb=peak_rss_mb(dispatcher) if dispatcher is not None else 0.0,
         metrics_port=runner.health.port,
     )
     await _wait_for("go")

@@ -218,6 +218,7 @@ class LiveResult:
     bound: int
     scheduler: JSON  # the scheduler child's final report (rss, binds, retries)
     ready_rss_mb: float
+    dispatcher_ready_rss_mb: float  # the API dispatcher's, connected and before any call
     ceiling: float  # bindings/s, bare client
     ceiling_seconds: float
     ceiling_report: JSON
@@ -343,6 +344,7 @@ def run_live(
         bound=bound,
         scheduler=report,
         ready_rss_mb=float(ready["rss_mb"]),
+        dispatcher_ready_rss_mb=float(ready.get("dispatcher_rss_mb") or 0.0),
         ceiling=len(ceiling_pods) / c_seconds,
         ceiling_seconds=c_seconds,
         ceiling_report=c_report,

@@ -194,6 +194,7 @@ def run_workload(workload: Workload, options: Options, *, echo: Callable[[str], 
             "rss_mb": round(live.scheduler["rss_mb"] + live.scheduler["dispatcher_rss_mb"], 1),
             "dispatcher_rss_mb": live.scheduler["dispatcher_rss_mb"],
             "rss_synced_mb": live.ready_rss_mb,
+            "dispatcher_rss_synced_mb": live.dispatcher_ready_rss_mb,
             "api_dispatcher": options.api_dispatcher,
             # CPU per pod is steadier than pods/s on a shared machine: it does not count the
             # time the scheduler waited for a core. Both processes' CPU, and the dispatcher's.
@@ -227,7 +228,8 @@ def run_workload(workload: Workload, options: Options, *, echo: Callable[[str], 
     say(
         f"end to end {live.throughput:.0f} pods/s, ceiling {live.ceiling:.0f} binds/s, "
         f"peak RSS {live.scheduler['rss_mb']:.0f} MB "
-        f"+ {live.scheduler['dispatcher_rss_mb']:.0f} MB (API dispatcher), "
+        f"+ {live.scheduler['dispatcher_rss_mb']:.0f} MB (API dispatcher, "
+        f"{live.dispatcher_ready_rss_mb:.0f} before its first call), "
         f"CPU {result['cpu_ms_per_pod']:.2f} ms/pod "
         f"({result['dispatcher_cpu_ms_per_pod']:.2f} of it the dispatcher's)"
     )

@@ -410,7 +410,10 @@ def _run_berth(
         ready = child.expect("ready")
         if ready["queued"] != len(pending):
             raise BenchError(f"Berth queued {ready['queued']} of {len(pending)} pods")
-        say(f"synced ({ready['rss_mb']:.0f} MB); scheduling {len(pending)} pods")
+        say(
+            f"synced ({ready['rss_mb']:.0f} MB, API dispatcher "
+            f"{float(ready.get('dispatcher_rss_mb') or 0):.0f} MB); scheduling {len(pending)} pods"
+        )
         pid = child.proc.pid
         spy = child.profile("scheduler")
         # Berth's CPU and memory are its scheduler process's and its API dispatcher's

@@ -38,7 +38,8 @@ _PACKAGES = {
 
 
 @functools.cache
-def _types() -> dict[str, dict[str, list[str]]]:
+def go_types() -> dict[str, dict[str, list[str]]]:
+    """Every Go struct's fields by protobuf number: [JSON name, kind, flags]."""
     text = resources.files("berth.cluster").joinpath("proto_types.json").read_text()
     loaded: dict[str, dict[str, list[str]]] = json.loads(text)
     return loaded
@@ -152,7 +153,7 @@ def _zero(value: Any) -> bool:
 
 def message(name: str, buf: bytes) -> JSON:
     """One message of Go struct `name` (`apps/v1.Deployment`) as its JSON object."""
-    spec = _types().get(name)
+    spec = go_types().get(name)
     if spec is None:
         raise _Malformed(f"no protobuf type {name}")
     out: JSON = {}

@@ -123,6 +123,7 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "bindings", "Binding", True),
     ResourceType("", "v1", "events", "Event", True, ("ev",), (), _EVENT_FIELDS),
     ResourceType("", "v1", "configmaps", "ConfigMap", True, ("cm",)),
+    ResourceType("", "v1", "serviceaccounts", "ServiceAccount", True, ("sa",)),
     ResourceType(
         "",
         "v1",

@@ -123,14 +123,13 @@ class AsyncEmbeddedCluster:
 
     async def start(self) -> None:
         c = self.config
-        self._tmp = Path(tempfile.mkdtemp(prefix="berth-cluster-"))
         self.core = ClusterCore(config=c)
         sock = bind_socket(c.host, c.port)
         self.port = sock.getsockname()[1]
         self.core.settings.server_address = f"{url_host(c.host)}:{self.port}"
         ssl_context = None
         if c.tls:
-            tls_dir = (c.data_dir / "tls") if c.data_dir else self._tmp
+            tls_dir = (c.data_dir / "tls") if c.data_dir else self._scratch()
             self.certificates = generate(directory=tls_dir, hosts=[c.host])
             ssl_context = self.certificates.server_context()
         limits = c.limits
@@ -145,10 +144,17 @@ class AsyncEmbeddedCluster:
             ),
         )
         self.core.start_background()
-        path = c.kubeconfig_out or (self._tmp / "kubeconfig")
+        path = c.kubeconfig_out or (self._scratch() / "kubeconfig")
         ca = self.certificates.ca_pem if self.certificates else None
         write_private(path, kubeconfig(server=self.url, ca_pem=ca, token=c.token))
         self.kubeconfig_path = path
+
+    def _scratch(self) -> Path:
+        """A private directory removed at stop, made only when something needs it: a server
+        killed before stop leaves nothing behind unless it wrote there."""
+        if self._tmp is None:
+            self._tmp = Path(tempfile.mkdtemp(prefix="berth-cluster-"))
+        return self._tmp
 
     async def stop(self) -> None:
         """End watches, stop serving (requests in progress finish), then stop the controllers

@@ -242,6 +242,7 @@ _KEYED_TABLES: dict[str, tuple[list[Column], Row]] = {
             _age(cm),
         ],
     ),
+    "serviceaccounts": ([_NAME, _AGE], lambda sa: [_name(sa), _age(sa)]),
     "leases.coordination.k8s.io": (
         [_NAME, ("Holder", "string", 0), _AGE],
         lambda ls: [_name(ls), (ls.get("spec") or {}).get("holderIdentity") or "", _age(ls)],

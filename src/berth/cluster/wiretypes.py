@@ -19,6 +19,7 @@ from typing import Any
 
 from berth.cluster import gotime
 from berth.cluster.errors import bad_request
+from berth.cluster.omitempty import omit_empty
 
 JSON = dict[str, Any]
 Spec = str | list[Any]
@@ -200,8 +201,10 @@ def _pruned(spec: Compiled, value: Any, path: str, found: list[str]) -> Any:
 
 
 def check(*, api_version: str, kind: str, obj: JSON) -> tuple[JSON, list[str]]:
-    """`obj` without unknown fields, and their paths (none: `obj` itself); raises 400 if a
-    field has the wrong JSON type. Kinds without upstream types (custom resources) pass whole."""
+    """`obj` without unknown fields, and their paths; raises 400 if a field has the wrong JSON
+    type. Also without the zero values Go's encoder omits (omitempty.py), so what is stored is
+    what kube-apiserver's decode and encode would store. Kinds without upstream types (custom
+    resources) pass whole."""
     kinds, compiled = _schema()
     root = kinds.get(f"{api_version}/{kind}")
     if root is None:
@@ -215,7 +218,7 @@ def check(*, api_version: str, kind: str, obj: JSON) -> tuple[JSON, list[str]]:
             f'{kind} in version "{version}" cannot be handled as a {kind}: {exc.text}'
         ) from None
     if not unknown:
-        return obj, []
+        return omit_empty(api_version=api_version, kind=kind, obj=obj), []
     found: list[str] = []
     pruned: JSON = _pruned(compiled[root], obj, "", found)
-    return pruned, found
+    return omit_empty(api_version=api_version, kind=kind, obj=pruned), found

@@ -414,26 +414,25 @@ async def serve(*, config: Config, kubeconfig: str | None, options: ExtenderOpti
     """`berth extender`'s body: connect (if a cluster is configured), serve until SIGTERM."""
     import signal
 
-    import yaml
-    from kubernetes.aio.config.config_exception import ConfigException
-
-    from berth.kube.client import NoClusterConfigured, connect
+    from berth.clierrors import BadInput
+    from berth.inputs import connect_or_fail
+    from berth.kube.client import NoClusterConfigured
 
     model = config.model
     connection: Connection | None = None
     try:
-        connection = await connect(
-            kubeconfig=kubeconfig or model.clientConnection.kubeconfig or None,
+        # An unusable kubeconfig is BadInput: one line and exit 2, as every command.
+        connection = await connect_or_fail(
+            kubeconfig or model.clientConnection.kubeconfig or None,
             qps_burst=model.clientConnection.burst,
-            request_timeout=model.clientConnection.timeout,
+            timeout=model.clientConnection.timeout,
+            no_cluster=None,
         )
-    except (FileNotFoundError, ConfigException, yaml.YAMLError) as exc:
-        log.error("cannot connect", extra={"error": str(exc)})
-        return 2
     except NoClusterConfigured:
         if options.node_cache_capable:
-            log.error("--node-cache-capable needs a cluster (kubeconfig or in-cluster) to watch")
-            return 2
+            raise BadInput(
+                "--node-cache-capable needs a cluster (kubeconfig or in-cluster) to watch"
+            ) from None
         log.warning(
             "no cluster configured: answering from the sent NodeLists alone; bound pods are "
             "not counted (resource fit sees empty nodes) and the bind verb answers an Error"

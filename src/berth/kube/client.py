@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
+import orjson
 from kubernetes.aio import client as k8s
 from kubernetes.aio import config as k8s_config
 
@@ -65,11 +68,37 @@ class Connection:
             header_params={"Content-Type": content_type, "Accept": "application/json"},
             auth_settings=["BearerToken"],
         )
-        answer = await api.call_api(
-            verb, url, header_params=headers, body=body, _request_timeout=self.request_timeout
+        rest = api.rest_client
+        config = api.configuration
+        if rest._effective_retry_options is not None or (
+            config.client_go_retries and verb in ("GET", "HEAD")
+        ):  # the library's retrying paths: its own request
+            answer = await api.call_api(
+                verb, url, header_params=headers, body=body, _request_timeout=self.request_timeout
+            )
+            response: aiohttp.ClientResponse = answer.response
+            return response
+        # What RESTClientObject.request does otherwise, on the session it owns, with the same
+        # arguments, the body encoded by orjson instead of json.dumps: a fifth less CPU per
+        # call (measured over 3,000 POSTs to a local server, 32 in flight).
+        session = rest.pool_manager
+        if session is None:
+            session = rest.pool_manager = rest._create_pool_manager()
+        options: dict[str, Any] = {}
+        if config.tls_server_name:
+            options["server_hostname"] = config.tls_server_name
+        if rest.proxy:
+            options["proxy"] = rest.proxy
+        if rest.proxy_headers:
+            options["proxy_headers"] = rest.proxy_headers
+        return await session.request(
+            verb,
+            url,
+            headers=headers,
+            data=None if body is None else orjson.dumps(body),
+            timeout=aiohttp.ClientTimeout(total=self.request_timeout),
+            **options,
         )
-        response: aiohttp.ClientResponse = answer.response
-        return response
 
 
 def find_kubeconfig(explicit: str | None) -> str | None:
@@ -92,8 +121,10 @@ async def connect(
     context: str | None = None,
     qps_burst: int = 100,
     request_timeout: float = 30.0,
+    max_connections: int | None = None,
 ) -> Connection:
-    """An ApiClient for the configured cluster; raises NoClusterConfigured when there is none."""
+    """An ApiClient for the configured cluster; raises NoClusterConfigured when there is none.
+    It opens up to `max_connections` connections (default: the burst, at least 10)."""
     configuration = k8s.Configuration()
     path = find_kubeconfig(kubeconfig)
     if path is not None:
@@ -110,7 +141,7 @@ async def connect(
         source = "in-cluster service account"
     else:
         raise NoClusterConfigured("no kubeconfig found and not running inside a cluster")
-    configuration.connection_pool_maxsize = max(qps_burst, 10)
+    configuration.connection_pool_maxsize = max_connections or max(qps_burst, 10)
     # aiohttp's trust_env (the client's default) looks up proxy variables and parses ~/.netrc on
     # an executor thread for every request: two thread hops per API call, a third of the
     # scheduler's CPU in `berth bench`. Resolve the proxy once here instead; netrc is never
@@ -148,17 +179,33 @@ async def read_json(response: aiohttp.ClientResponse) -> Any:
     if not body:
         return None
     try:
-        return json.loads(body)
+        return loads(body)
     except ValueError:
         return {"message": body[:200].decode("utf-8", "replace")}
 
 
+def loads(data: bytes) -> Any:
+    """JSON from the API server. orjson decodes a watched pod in an eighth of json's time
+    (7.5 against 57 µs for a bound pod's 1.5 kB event, measured); what it refuses and json
+    accepts (NaN, Infinity, lone surrogates) goes to json; what neither reads raises json's
+    ValueError. The one difference from json: an integer beyond 64 bits is read as a float,
+    which is what kube-apiserver itself stores for one (a float64 in unstructured JSON)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
+# what urllib's quote(safe="") leaves as it is: a segment of these alone needs no quoting
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
 def quote_path(*parts: str) -> str:
     """`/`-joined URL path segments, each percent-quoted (names are DNS labels, but a path is
-    never built from unquoted object data)."""
-    from urllib.parse import quote
-
-    return "/" + "/".join(quote(p, safe="") for p in parts)
+    never built from unquoted object data). A segment quoting would not change is taken as it
+    is: quote() was 5% of the API dispatcher's samples, on names that never need it."""
+    unreserved = _UNRESERVED.fullmatch
+    return "/" + "/".join(p if unreserved(p) else quote(p, safe="") for p in parts)
 
 
 def raw_body(body: dict[str, Any]) -> Any:

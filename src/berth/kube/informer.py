@@ -10,7 +10,6 @@ that vanished meanwhile into deletions. Watch lines are split by hand because ai
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -18,7 +17,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from berth.kube.client import read_json, status_message
+from berth.kube.client import loads, read_json, status_message
 from berth.logthrottle import Throttle
 from berth.state.store import object_key as object_key  # re-exported for informer users
 
@@ -191,11 +190,16 @@ class Informer:
         buffer = b""
         try:
             async for chunk in response.content.iter_any():
-                buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
+                if b"\n" not in chunk:
+                    buffer += chunk
+                    continue
+                # every complete line of the chunk at once: splitting one line off at a time
+                # copied the rest of the buffer for each event of a burst
+                lines = (buffer + chunk).split(b"\n")
+                buffer = lines.pop()
+                for line in lines:
                     if line.strip():
-                        self._event(json.loads(line))
+                        self._event(loads(line))
         finally:
             response.release()
 

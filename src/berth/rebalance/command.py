@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from berth.clierrors import BadInput
-from berth.inputs import connect_or_fail, load_config_or_fail
+from berth.inputs import (
+    connect_or_fail,
+    load_config_or_fail,
+    serving_tls_options,
+    serving_tls_or_fail,
+)
 
 if TYPE_CHECKING:
     from berth.rebalance.runner import Pass
@@ -88,6 +93,7 @@ def pass_text(done: Pass) -> str:
     default="",
     help="Serve /healthz, /readyz and /metrics here (e.g. 127.0.0.1:10260; '' for none).",
 )
+@serving_tls_options
 @click.option(
     "--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
@@ -100,6 +106,8 @@ def rebalance_command(
     leader_elect: bool,
     identity: str | None,
     bind_address: str,
+    tls_cert_file: str | None,
+    tls_private_key_file: str | None,
     output: str,
     log_level: str,
 ) -> None:
@@ -121,6 +129,7 @@ def rebalance_command(
             parse_address(bind_address)
         except ValueError as exc:
             raise BadInput(f"--bind-address: {exc}") from None
+    serving_tls_or_fail(tls_cert_file, tls_private_key_file)
 
     def report(done: Pass) -> None:
         click.echo(json.dumps(pass_json(done)) if output == "json" else pass_text(done))
@@ -130,6 +139,8 @@ def rebalance_command(
         loop=loop,
         leader_elect=leader_elect,
         bind_address=bind_address or None,
+        tls_cert_file=tls_cert_file,
+        tls_key_file=tls_private_key_file,
         identity=identity or default_identity(),
         report=report,
     )

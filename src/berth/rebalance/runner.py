@@ -86,6 +86,8 @@ class RebalanceOptions:
     loop: bool = False
     leader_elect: bool = True
     bind_address: str | None = None
+    tls_cert_file: str | None = None  # HTTPS for the endpoints (else self-signed off loopback)
+    tls_key_file: str | None = None
     identity: str = "berth-rebalance"
     # every pass's plan and outcome, for the caller (the command prints them)
     report: Callable[[Pass], None] = field(default=lambda p: None, repr=False)
@@ -149,7 +151,12 @@ class Rebalancer:
     async def run(self) -> int:
         if self.options.bind_address:
             host, port = parse_address(self.options.bind_address)
-            await self.health.start(host=host, port=port)
+            ssl_context = None
+            if self.options.tls_cert_file:
+                from berth.listener import server_tls
+
+                ssl_context = server_tls(self.options.tls_cert_file, self.options.tls_key_file)
+            await self.health.start(host=host, port=port, ssl_context=ssl_context)
         tasks = [asyncio.create_task(i.run(), name=f"informer-{i.name}") for i in self.informers]
         refresher = self.engine.refresher
         assert refresher is not None

@@ -13,6 +13,7 @@ import asyncio
 import collections
 import logging
 import time
+from typing import Any
 
 from berth.engine import Engine
 from berth.feed import Feed
@@ -79,9 +80,21 @@ class LiveScheduler:
         queue.on_incoming = self._incoming
         histogram = metrics.extension_point_duration
         for profile, sch in engine.schedulers.items():
+            # each (point, status) series looked up once: labels() costs as much as the
+            # observation itself, and a cycle observes eight or so points
+            series: dict[tuple[str, str], Any] = {}
 
-            def observe(point: str, code: str, seconds: float, profile: str = profile) -> None:
-                histogram.labels(point, code, profile).observe(seconds)
+            def observe(
+                point: str,
+                code: str,
+                seconds: float,
+                profile: str = profile,
+                series: dict[tuple[str, str], Any] = series,
+            ) -> None:
+                child = series.get((point, code))
+                if child is None:
+                    child = series[(point, code)] = histogram.labels(point, code, profile)
+                child.observe(seconds)
 
             sch.framework.observe = observe
 

@@ -88,6 +88,27 @@ def test_each_claim_gets_its_own_device_and_the_third_pod_waits() -> None:
     assert waiting["message"].startswith("0/2 nodes are available: 2 cannot allocate all claims.")
 
 
+def test_claims_without_uids_are_counted_apart() -> None:
+    # A dump's claims may lack metadata.uid; the API server gives each one on create. Counted
+    # under one empty UID, the second pod's allocation replaced the first's and the third pod
+    # got the device the first one holds (upstream: the third pod waits).
+    claims = [claim(f"c{i}") for i in range(3)]
+    for c in claims:
+        del c["metadata"]["uid"]
+    out = simulate(
+        node("n1"),
+        GPU_CLASS,
+        gpu_slice("n1", 2),
+        *claims,
+        *(gpu_pod(f"p{i}", f"c{i}") for i in range(3)),
+    )
+    placed = [out[f"default/p{i}"]["node"] for i in range(3)]
+    assert placed.count("n1") == 2  # two devices: two pods
+    assert placed.count(None) == 1
+    waiting = next(d for d in out.values() if d["node"] is None)
+    assert waiting["reasons"] == {"n1": ["cannot allocate all claims"]}
+
+
 def test_a_device_no_node_has_keeps_the_pod_pending() -> None:
     out = simulate(
         node("n1"),

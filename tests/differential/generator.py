@@ -2,7 +2,8 @@
 Berth shares with kube-scheduler, on dumps nobody wrote by hand.
 
 A case is a dump (nodes, bound and pending pods, namespaces, PriorityClasses, workloads,
-PodDisruptionBudgets, storage and DRA objects) and a BerthConfiguration. Values come from small
+PodDisruptionBudgets, storage and DRA objects, consumable capacity among them) and a
+BerthConfiguration. Values come from small
 vocabularies so that selectors, taints, ports, images and topologies actually meet; sizes are
 small so that a case takes milliseconds, with a few large clusters for percentageOfNodesToScore.
 A few objects are malformed on purpose (`MALFORMATIONS`): upstream's API validation decides
@@ -491,8 +492,8 @@ def pod_object(
             volumes.append({"name": f"v-{claim}", "persistentVolumeClaim": {"claimName": claim}})
     if volumes:
         spec["volumes"] = volumes
-    if claims and namespace == "default" and draw(_integers(0, 2)) == 0:
-        picked = draw(_lists(_sampled_from(claims), min_size=1, max_size=1))
+    if claims and namespace == "default" and draw(_booleans()):
+        picked = draw(_lists(_sampled_from(claims), min_size=1, max_size=2, unique=True))
         spec["resourceClaims"] = [{"name": f"rc-{c}", "resourceClaimName": c} for c in picked]
     status: dict[str, Any] = {"phase": "Pending" if pending else "Running"}
     if not pending:
@@ -755,7 +756,8 @@ def storage(
 @st.composite
 def dra(draw: st.DrawFn, nodes: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
     """A DeviceClass (serving the extended resource GPU one time in two), ResourceSlices on
-    some nodes and ResourceClaims in "default"."""
+    some nodes and ResourceClaims in "default"; one time in two the devices have consumable
+    capacity and the claims ask for a share of it."""
     if draw(_integers(0, 3)) != 0 or not nodes:
         return [], []
     out: list[dict[str, Any]] = [
@@ -769,13 +771,17 @@ def dra(draw: st.DrawFn, nodes: list[dict[str, Any]]) -> tuple[list[dict[str, An
     if draw(_booleans()):
         # the pods' GPU requests become devices of this class on nodes that advertise none
         out[0]["spec"]["extendedResourceName"] = GPU
+    # one DRA cluster in two has devices with consumable capacity, shared between claims
+    shared = draw(_booleans())
     for node in nodes:
-        if draw(_booleans()):
+        # shared devices on every node, so that claims meet on one more often
+        if shared or draw(_booleans()):
             name = node["metadata"]["name"]
             devices = [
                 {
                     "name": f"gpu-{d}",
                     "attributes": {"model": {"string": draw(_sampled_from(["a100", "h100"]))}},
+                    **(draw(shared_device()) if shared else {}),
                 }
                 for d in range(draw(_integers(1, 2)))
             ]
@@ -793,12 +799,15 @@ def dra(draw: st.DrawFn, nodes: list[dict[str, Any]]) -> tuple[list[dict[str, An
                 }
             )
     claims = []
-    for i in range(draw(_integers(1, 3))):
+    for i in range(draw(_integers(1, 4 if shared else 3))):
         request: dict[str, Any] = {"name": "gpu", "exactly": {"deviceClassName": "gpu"}}
         if draw(_booleans()):
             request["exactly"]["selectors"] = [
                 {"cel": {"expression": 'device.attributes["gpu.example.com"].model == "h100"'}}
             ]
+        devices: dict[str, Any] = {"requests": [request]}
+        if shared:
+            _capacity_request(draw, devices)
         name = f"claim-gpu-{i}"
         claims.append(name)
         out.append(
@@ -806,10 +815,104 @@ def dra(draw: st.DrawFn, nodes: list[dict[str, Any]]) -> tuple[list[dict[str, An
                 "apiVersion": "resource.k8s.io/v1",
                 "kind": "ResourceClaim",
                 "metadata": _meta(name, "default"),
-                "spec": {"devices": {"requests": [request]}},
+                "spec": {"devices": devices},
             }
         )
     return out, claims
+
+
+# Consumable capacity: a device's "memory" is 24Gi or 40Gi; requests of these sizes fall on
+# and off the request policies' steps and valid values, and a few claims together ask for more
+# than one device holds.
+DEVICE_MEMORY = ("24Gi", "40Gi")
+CAPACITY_REQUESTS = ("4Gi", "5Gi", "7Gi", "8Gi", "10Gi", "16Gi", "20Gi", "33Gi", "50Gi")
+REQUEST_POLICIES: tuple[dict[str, Any] | None, ...] = (
+    None,  # no policy: a claim that asks for nothing takes the whole capacity
+    {"default": "10Gi", "validRange": {"min": "5Gi", "step": "5Gi"}},
+    {"default": "5Gi", "validRange": {"min": "5Gi", "max": "20Gi", "step": "5Gi"}},
+    {"default": "8Gi", "validRange": {"min": "4Gi"}},
+    {"default": "8Gi", "validValues": ["8Gi", "16Gi", "24Gi"]},
+    {"default": "16Gi", "validValues": ["4Gi", "16Gi"]},
+)
+
+
+@st.composite
+def shared_device(draw: st.DrawFn) -> dict[str, Any]:
+    """A device's consumable capacity (DRAConsumableCapacity): most of them allow multiple
+    allocations, most with a request policy; a few have capacity and allow one allocation."""
+    if draw(_integers(0, 4)) == 0:
+        return {"capacity": {"memory": {"value": draw(_sampled_from(DEVICE_MEMORY))}}}
+    memory: dict[str, Any] = {"value": draw(_sampled_from(DEVICE_MEMORY))}
+    policy = draw(_sampled_from(REQUEST_POLICIES))
+    if policy is not None:
+        memory["requestPolicy"] = copy.deepcopy(policy)
+    return {"allowMultipleAllocations": True, "capacity": {"memory": memory}}
+
+
+def _capacity_request(draw: st.DrawFn, devices: dict[str, Any]) -> None:
+    """A claim's share of a device: capacity.requests (or the policy's default), sometimes for
+    two devices of different models (distinctAttribute), or two requests in one claim."""
+    request = devices["requests"][0]["exactly"]
+    if draw(_integers(0, 3)) > 0:
+        request["capacity"] = {"requests": {"memory": draw(_sampled_from(CAPACITY_REQUESTS))}}
+    shape = draw(_integers(0, 5))
+    if shape == 0:
+        request["count"] = 2
+        devices["constraints"] = [{"distinctAttribute": f"{DRA_DRIVER}/model"}]
+    elif shape == 1:
+        second = {"deviceClassName": "gpu"}
+        if draw(_booleans()):
+            second["capacity"] = {"requests": {"memory": draw(_sampled_from(CAPACITY_REQUESTS))}}
+        devices["requests"].append({"name": "gpu-2", "exactly": second})
+        if draw(_booleans()):
+            devices["constraints"] = [
+                {"requests": ["gpu", "gpu-2"], "distinctAttribute": f"{DRA_DRIVER}/model"}
+            ]
+
+
+def shares_devices(objects: list[dict[str, Any]]) -> bool:
+    """Whether some ResourceSlice device allows multiple allocations."""
+    return any(
+        d.get("allowMultipleAllocations") is True
+        for o in objects
+        if o["kind"] == "ResourceSlice"
+        for d in o["spec"].get("devices", [])
+    )
+
+
+@st.composite
+def claim_sharers(
+    draw: st.DrawFn, claims: list[str], dra_objects: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Where devices allow multiple allocations, plain pending pods (small, tolerating every
+    taint) for some of the claims no pending pod uses, so that claims meet on one device: the
+    generated pods' other constraints leave few of them placed."""
+    if not shares_devices(dra_objects):
+        return []
+    out = []
+    for claim in claims:
+        if draw(_integers(0, 3)) == 0:
+            continue
+        meta = _meta(
+            f"share-{claim}", "default", creationTimestamp=_time(1000 + draw(_integers(0, 3)))
+        )
+        spec = {
+            "containers": [
+                {"name": "main", "image": "busybox", "resources": {"requests": {"cpu": "10m"}}}
+            ],
+            "tolerations": [{"operator": "Exists"}],
+            "resourceClaims": [{"name": "rc", "resourceClaimName": claim}],
+        }
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": meta,
+                "spec": spec,
+                "status": {"phase": "Pending"},
+            }
+        )
+    return out
 
 
 # ----- malformed objects ------------------------------------------------------------------------
@@ -1303,6 +1406,7 @@ def clusters(draw: st.DrawFn) -> Case:
             MALFORMATIONS[flaw](raw)
             notes.append(f"pod {raw['metadata']['name']}: {flaw}")
         objects.append(raw)
+    objects += draw(claim_sharers([c for c in claims if c not in claimed], dra_objects))
     if draw(_integers(0, 30)) == 0:
         flaw = draw(_sampled_from(sorted(NODE_MALFORMATIONS)))
         node = draw(_sampled_from(nodes))

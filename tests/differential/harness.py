@@ -5,6 +5,7 @@ and what a divergence leaves behind (the dump, the configuration, the command th
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from berth.upstream.compare import Difference
 from berth.upstream.differential import Comparison, compare_with_upstream
 from berth.upstream.errors import UpstreamError
 from berth.upstream.oracle import Oracle
-from tests.differential.generator import Case
+from tests.differential.generator import Case, shares_devices
 
 
 @dataclass
@@ -53,6 +54,47 @@ def run_case(oracle: Oracle, case: Case) -> Outcome:
         oracle.close()  # the next case gets a fresh process
         return Outcome([], result.coverage, result.berth, result.upstream, oracle_error=broken)
     return Outcome(result.differences, result.coverage, result.berth, result.upstream)
+
+
+def capacity_paths(case: Case, upstream: list[dict[str, Any]]) -> Counter[str]:
+    """What upstream decided for pending pods with claims where devices allow multiple
+    allocations (their claims ask for a share of the capacity, or the policy's default):
+    placed, refused, and nodes where the placed pods' claims took more devices than the node
+    has, so that one device was allocated more than once."""
+    devices: Counter[str] = Counter()
+    for o in case.objects:
+        if o["kind"] == "ResourceSlice":
+            devices[o["spec"].get("nodeName", "")] += len(o["spec"].get("devices", []))
+    out: Counter[str] = Counter()
+    if not shares_devices(case.objects):
+        return out
+    wanted = {
+        o["metadata"]["name"]: sum(
+            int(r.get("exactly", {}).get("count", 1)) for r in o["spec"]["devices"]["requests"]
+        )
+        for o in case.objects
+        if o["kind"] == "ResourceClaim"
+    }
+    pods = {
+        f"{o['metadata'].get('namespace', 'default')}/{o['metadata']['name']}": sum(
+            wanted.get(r.get("resourceClaimName", ""), 0) for r in o["spec"]["resourceClaims"]
+        )
+        for o in case.objects
+        if o["kind"] == "Pod" and not o["spec"].get("nodeName") and o["spec"].get("resourceClaims")
+    }
+    taken: Counter[str] = Counter()
+    for d in upstream:
+        if d.get("pod") not in pods or d.get("invalid") or d.get("error"):
+            continue
+        if d.get("node"):
+            out["DRA/ConsumableCapacity/Scheduled"] += 1
+            taken[d["node"]] += pods[d["pod"]]
+        else:
+            out["DRA/ConsumableCapacity/Unschedulable"] += 1
+    out["DRA/ConsumableCapacity/SharedDevice"] += sum(
+        1 for node, n in taken.items() if n > devices[node]
+    )
+    return out
 
 
 def write_reproduction(case: Case, outcome: Outcome, directory: Path) -> tuple[Path, str]:

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from berth.upstream.errors import UpstreamError
 from berth.upstream.oracle import Oracle
 from tests.differential.generator import Case, clusters
-from tests.differential.harness import Outcome, run_case, write_reproduction
+from tests.differential.harness import Outcome, capacity_paths, run_case, write_reproduction
 
 # The default plugins whose Filter must have rejected a node somewhere in a run, and whose
 # Score must have told nodes apart: a generator that stops reaching one fails the run. NodeName
@@ -49,6 +49,11 @@ SCORES = (
 # Scored on every node of a run, not necessarily told apart: VolumeBinding's score varies only
 # when nodes' matching PVs differ in size for the claim, which small clusters rarely have.
 SCORED = ("VolumeBinding",)
+# Consumable capacity (DRAConsumableCapacity): pods whose claims ask for a share of a device
+# that allows multiple allocations, placed, refused, and one device allocated more than once.
+CAPACITY = tuple(
+    f"DRA/ConsumableCapacity/{p}" for p in ("Scheduled", "Unschedulable", "SharedDevice")
+)
 
 
 @dataclass
@@ -72,7 +77,7 @@ class Report:
         ]
         missing += [f"Score/{p}/varied" for p in SCORES if not self.coverage[f"Score/{p}/varied"]]
         missing += [f"Score/{p}/scored" for p in SCORED if not self.coverage[f"Score/{p}/scored"]]
-        for key in ("Scheduled", "Unschedulable", "Preempted", "Invalid"):
+        for key in ("Scheduled", "Unschedulable", "Preempted", "Invalid", *CAPACITY):
             if not self.coverage[key]:
                 missing.append(key)
         return missing
@@ -125,6 +130,7 @@ def run(
             report.coverage.update(outcome.coverage)
             report.coverage["Invalid"] += sum(1 for d in outcome.upstream if d.get("invalid"))
             report.coverage["Preempted"] += sum(1 for d in outcome.upstream if d.get("preempted"))
+            report.coverage.update(capacity_paths(case, outcome.upstream))
         if outcome.differences:
             last[:] = [(case, outcome)]
             raise _Divergence(str(outcome.differences[0]))

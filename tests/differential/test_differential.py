@@ -304,3 +304,47 @@ def test_the_oracle_reports_kube_schedulers_panic_and_answers_on(oracle: Oracle)
     fine, _ = _gpu_cluster(class_selector=False)
     [after] = oracle.decide(fine, config=config).decisions
     assert after.get("node") in ("node-a", "node-b"), after
+
+
+def test_the_absent_nodes_reason_names_only_the_prefilter_plugins(oracle: Oracle) -> None:
+    """NodeAffinity's matchFields narrows the pod to node-a and node-b, and node-a is
+    unschedulable: kube-scheduler builds the other nodes' reason from the PreFilter plugins
+    before Filter runs ("[NodeAffinity]"). Its framework hands the same set to the diagnosis,
+    which the Filter failure then extends with NodeUnschedulable, so the oracle must keep a
+    copy of it, not the set itself."""
+
+    def node(name: str, **spec: Any) -> dict[str, Any]:
+        alloc = {"cpu": "4", "memory": "8Gi", "pods": "110"}
+        return {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+            "spec": spec,
+            "status": {"allocatable": alloc, "capacity": alloc},
+        }
+
+    def named(name: str) -> dict[str, Any]:  # one value per matchFields term (validation)
+        return {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [name]}]}
+
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "web", "namespace": "default", "uid": "uid-web"},
+        "spec": {
+            "containers": [{"name": "c", "image": "nginx"}],
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [named("node-a"), named("node-b")]
+                    }
+                }
+            },
+        },
+        "status": {"phase": "Pending"},
+    }
+    items = [node("node-a", unschedulable=True), node("node-b"), node("node-c"), pod]
+    config = {"apiVersion": "kubescheduler.config.k8s.io/v1", "kind": "KubeSchedulerConfiguration"}
+    [decision] = oracle.decide(items, config=config).decisions
+    assert decision["node"] == "node-b", {k: v for k, v in decision.items() if v}
+    assert decision["reasons"]["node-c"] == ["node(s) didn't satisfy plugin(s) [NodeAffinity]"]
+    assert decision["reasons"]["node-a"] == ["node(s) were unschedulable"]

@@ -63,7 +63,9 @@ func (f *recordingFramework) RunPreFilterPlugins(ctx context.Context, state fwk.
 	res, status, plugins := f.Framework.RunPreFilterPlugins(ctx, state, pod)
 	a := f.current()
 	a.mu.Lock()
-	a.preFilterResult, a.preFilterStatus, a.preFilterPlugins = res, status, plugins
+	// A copy: the framework hands the same set to Diagnosis.UnschedulablePlugins, which the
+	// Filter failures then extend, while the absent nodes' message is built before them.
+	a.preFilterResult, a.preFilterStatus, a.preFilterPlugins = res, status, plugins.Clone()
 	a.skipFilter = state.GetSkipFilterPlugins().Clone()
 	a.mu.Unlock()
 	return res, status, plugins

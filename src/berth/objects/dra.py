@@ -737,7 +737,9 @@ def parse_resource_claim(raw: Any) -> ClaimInfo:
     return ClaimInfo(
         namespace=namespace,
         name=name,
-        uid=str(meta.get("uid") or ""),
+        # A dump's claim without a UID gets one of its own, as the API server gives one on
+        # create: allocations in flight and devices in use are counted per claim UID.
+        uid=str(meta.get("uid") or f"ResourceClaim/{namespace}/{name}"),
         resource_version=str(meta.get("resourceVersion") or ""),
         deleting=bool(meta.get("deletionTimestamp")),
         spec=parse_claim_spec(p, raw.get("spec"), "spec"),

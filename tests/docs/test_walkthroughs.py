@@ -327,7 +327,7 @@ def test_fallback_walkthrough_on_the_embedded_cluster(tmp_path: Path) -> None:
 
 def test_dra_walkthrough_on_the_embedded_cluster(tmp_path: Path) -> None:
     page = ROOT / "docs" / "running.md"
-    text = section(page, "### Try it: a device for a pod", "## Fallback to the default scheduler")
+    text = section(page, "### Try it: a device for a pod", "### Try it: one device shared by")
     (script,) = blocks(text, "sh")
     printed = text.split("It prints", 1)[1].split("```\n", 1)[1].split("```", 1)[0]
     printed_lines = printed.splitlines()
@@ -347,3 +347,20 @@ def test_dra_walkthrough_on_the_embedded_cluster(tmp_path: Path) -> None:
         )
         assert api.read_namespaced_pod("trainer", "default").spec.node_name == "node-001"
         assert api.read_namespaced_pod("trainer-huge", "default").spec.node_name is None
+
+
+def test_shared_device_walkthrough_on_the_embedded_cluster(tmp_path: Path) -> None:
+    page = ROOT / "docs" / "running.md"
+    text = section(
+        page,
+        "### Try it: one device shared by several pods",
+        "## Fallback to the default scheduler",
+    )
+    (script,) = blocks(text, "sh")
+    printed = text.split("It prints", 1)[1].split("```\n", 1)[1].split("```", 1)[0]
+    for out in run_walkthrough(with_free_ports(script), tmp_path):
+        lines = out.splitlines()
+        for want in printed.splitlines():  # every line the page promises, in its order
+            assert want in lines, (want, out)
+        promised = [lines.index(w) for w in printed.splitlines()]
+        assert promised == sorted(promised), out

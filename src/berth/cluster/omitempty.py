@@ -2,18 +2,18 @@
 write into its Go type and encodes it again, so a field tagged `omitempty` that holds its zero
 value is not in what it stores and serves: `taints: []`, `labels: {}`, `hostPort: 0` and a
 pointer field sent as null read back absent. The tags come from proto_types.json (the Go
-types' struct tags, see protobuf.py, which applies the same rule to protobuf bodies)."""
+types' struct tags) and the rule is protobuf.py's `omitted`, the one its protobuf bodies get."""
 
 from __future__ import annotations
 
 import functools
 from typing import Any
 
-from berth.cluster.protobuf import go_types
+from berth.cluster.protobuf import go_types, omitted
 
 JSON = dict[str, Any]
 Field = tuple[str, str]  # (kind, flags) as in proto_types.json
-_SCALARS = frozenset({"string", "int", "bool", "double", "bytes"})
+_DROP: Any = object()  # a field left out
 
 
 @functools.cache
@@ -31,20 +31,6 @@ def _fields(name: str) -> dict[str, Field] | None:
     return out
 
 
-def _omitted(kind: str, flags: str, value: Any) -> bool:
-    if "o" not in flags:
-        return False
-    if "p" in flags:
-        return value is None  # a nil pointer; a pointer to a zero value is shown
-    if kind.startswith(("[]", "map:")):
-        return value is None or len(value) == 0
-    if kind in _SCALARS:
-        return value is None or value == "" or value is False or value == 0
-    if kind in ("time", "microtime"):
-        return value is None  # omitzero
-    return False  # a struct is encoded even when empty
-
-
 def _struct(name: str, obj: JSON) -> JSON:
     fields = _fields(name)
     if fields is None:
@@ -56,7 +42,7 @@ def _struct(name: str, obj: JSON) -> JSON:
             continue
         kind, flags = field
         new = value if value is None else _value(kind, value)
-        if _omitted(kind, flags, new):
+        if omitted(kind, flags, new):
             new = _DROP
         if new is not value:
             if out is None:
@@ -66,9 +52,6 @@ def _struct(name: str, obj: JSON) -> JSON:
             else:
                 out[key] = new
     return obj if out is None else out
-
-
-_DROP: Any = object()
 
 
 def _value(kind: str, value: Any) -> Any:

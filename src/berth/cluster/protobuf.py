@@ -145,10 +145,24 @@ def _value(kind: str, wire: int, value: Any) -> Any:
     raise _Malformed(f"unknown kind {kind}")
 
 
-def _zero(value: Any) -> bool:
-    return (
-        value is None or value == "" or value == 0 or value is False or value == [] or value == {}
-    )
+_SCALARS = frozenset({"string", "int", "bool", "double", "bytes"})
+
+
+def omitted(kind: str, flags: str, value: Any) -> bool:
+    """Whether Go's JSON encoder leaves out a field of this kind and these flags holding
+    `value`: an omitempty field's empty scalar, list or map, a zero time (omitzero), a nil
+    pointer; never a struct, which is encoded even when empty."""
+    if "o" not in flags:
+        return False
+    if "p" in flags:
+        return value is None  # a nil pointer; a pointer to a zero value is shown
+    if kind.startswith(("[]", "map:")):
+        return value is None or len(value) == 0
+    if kind in _SCALARS:
+        return value is None or value == "" or value is False or value == 0
+    if kind in ("time", "microtime"):
+        return value is None
+    return False
 
 
 def message(name: str, buf: bytes) -> JSON:
@@ -185,12 +199,9 @@ def message(name: str, buf: bytes) -> JSON:
         else:
             out[json_name] = _value(kind, wire, value)
     for json_name, kind, flags in spec.values():
-        if json_name in out and "o" in flags and "p" not in flags:
-            value = out[json_name]
-            # Go's encoder omits empty scalars, lists and maps, and zero times (omitzero);
-            # never a struct (encoded as {} even when empty)
-            if not kind.startswith("msg:") and _zero(value):
-                del out[json_name]
+        # a pointer field on the wire is set, even to its zero value
+        if json_name in out and "p" not in flags and omitted(kind, flags, out[json_name]):
+            del out[json_name]
     return out
 
 

@@ -70,6 +70,19 @@ def test_nesting_depth_of_decoded_json() -> None:
         ("1: a\ntrue: b\nn: c\n1.5: d", {"1": "a", "true": "b", "false": "c", "1.5": "d"}),
         ("a: {<<: {k: 1}, j: 2}", {"a": {"k": 1, "j": 2}}),  # merge keys still merge
         ("a: [1, 0x1f, 017, 1.5, ~, null]", {"a": [1, 31, 15, 1.5, None, None]}),
+        # numbers as go-yaml v2 resolves them (strconv's base prefixes, no sexagesimal), then
+        # as JSON writes them (an integral float has no fraction)
+        ("a: [0o17, 0X1f, -0b11, +5, 1_000]", {"a": [15, 31, -3, 5, 1000]}),
+        ("a: [1e3, 1.0, 5., 08, .5, -1.5e-3]", {"a": [1000, 1, 5, 8, 0.5, -0.0015]}),
+        (
+            "a: [1:20, 1e400, 3.14.15, 12abc, v1, 0b102]",
+            {"a": ["1:20", "1e400", "3.14.15", "12abc", "v1", "0b102"]},
+        ),
+        (
+            "a: [18446744073709551615, -9223372036854775808, 18446744073709551616]",
+            {"a": [18446744073709551615, -9223372036854775808, 18446744073709551616]},
+        ),
+        ('a: ["12", "0x1f", "1e3"]', {"a": ["12", "0x1f", "1e3"]}),  # quoted: text
     ],
 )
 def test_scalars_and_keys_read_as_kubernetes_reads_them(text: str, want: object) -> None:

@@ -83,13 +83,81 @@ def _go_mapping(loader: _Loader, node: yaml.MappingNode) -> Iterator[dict[str, A
         data[key] = construct(value_node)
 
 
+_INF, _NAN = float("inf"), float("nan")
+_GO_SPECIAL_FLOATS = {
+    **dict.fromkeys((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), _INF),
+    **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), -_INF),
+    **dict.fromkeys((".nan", ".NaN", ".NAN"), _NAN),
+}
+_GO_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_GO_BASES = {"0x": 16, "0X": 16, "0o": 8, "0O": 8, "0b": 2, "0B": 2}
+_INT64 = 1 << 63
+
+
+def _go_int(plain: str) -> int | None:
+    """strconv.ParseInt(plain, 0, 64), then ParseUint: a prefix picks the base, a leading 0
+    alone is octal; None where Go refuses it (a bad digit, out of range, a signed uint)."""
+    sign, digits = (plain[0], plain[1:]) if plain[:1] in "+-" else ("", plain)
+    base = _GO_BASES.get(digits[:2])
+    if base is not None:
+        digits = digits[2:]
+    elif len(digits) > 1 and digits[0] == "0":
+        base, digits = 8, digits[1:]
+    else:
+        base = 10
+    if not digits or not digits.isascii() or not digits.isalnum():
+        return None
+    try:
+        value = int(digits, base)
+    except ValueError:
+        return None
+    if sign == "-":
+        return -value if value <= _INT64 else None
+    if value < _INT64 or (not sign and value < 1 << 64):
+        return value
+    return None
+
+
+def _go_number(loader: _Loader, node: yaml.Node) -> Any:
+    """go-yaml v2's resolve for a plain scalar that starts like a number: int64, then uint64,
+    then a YAML-style float, else the text (no sexagesimal, `0o17` and `1e3` are numbers)."""
+    text = str(loader.construct_scalar(node))  # type: ignore[arg-type]
+    special = _GO_SPECIAL_FLOATS.get(text)
+    if special is not None:
+        return special
+    plain = text.replace("_", "")
+    value = _go_int(plain)
+    if value is not None:
+        return value
+    if _GO_FLOAT.fullmatch(plain):
+        number = float(plain)
+        if number not in (_INF, -_INF):  # ParseFloat's range error: Go keeps the text
+            # JSON (Go's encoder) writes an integral float below 1e21 without a fraction, so
+            # what reads it next sees an integer: `1e3` and `1.0` are 1000 and 1 there
+            return int(number) if number.is_integer() and abs(number) < 1e21 else number
+    if plain.startswith("-0b"):
+        binary = _go_int("-0b" + plain[3:])
+        if binary is not None:
+            return binary
+    return text
+
+
+_NUMBER_TAG = "tag:berth,2026:go-number"
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+    ]
     for first, resolvers in _SafeLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile("^(?:" + "|".join(_GO_BOOLS) + ")$"), list("yYnNtTfFoO")
 )
+_Loader.add_implicit_resolver(
+    _NUMBER_TAG, re.compile(r"^[-+]?\.?[0-9A-Za-z][0-9A-Za-z_.+-]*$"), list("-+.0123456789")
+)
+_Loader.add_constructor(_NUMBER_TAG, _go_number)
 _Loader.add_constructor("tag:yaml.org,2002:bool", _go_bool)
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _scalar_text)
 _Loader.add_constructor("tag:yaml.org,2002:binary", _binary_text)

@@ -18,6 +18,7 @@ from berth.framework.status import Code
 from berth.kube.client import Connection, ConnectSpec, connect, read_json
 from berth.kube.dispatch_worker import MAX_CONNECTIONS
 from berth.kube.dispatcher import ApiDispatcher, DispatcherUnavailable
+from berth.kube.http1 import PIPELINE
 from berth.kube.wire import PodRef
 from tests.live.conftest import create, events, eventually, node_of, pod, pods, running
 from tests.upstream import needs_faults
@@ -231,7 +232,8 @@ def _tcp_connections(pid: int) -> int:
 def test_the_worker_holds_at_most_max_connections_whatever_the_burst(
     cluster: EmbeddedCluster,
 ) -> None:
-    binds = MAX_CONNECTIONS + 30
+    # more binds in flight than the connections carry pipelined, so the cap is reached
+    binds = MAX_CONNECTIONS * PIPELINE + 30
 
     async def main() -> None:
         conn = await connect(kubeconfig=str(cluster.kubeconfig_path))
@@ -247,9 +249,9 @@ def test_the_worker_holds_at_most_max_connections_whatever_the_burst(
             refs = [await _ref(conn, f"p{i}") for i in range(binds)]
             await dispatcher.start()
             assert dispatcher.pid is not None
-            # every bind waits half a second in the API server: all of them are in flight at
-            # once, more than the worker may open connections for
-            cluster.faults.set_rules(FaultRule(verb="create", resource="pods/binding", latency=0.5))
+            # every bind waits 0.2 s in the API server: all of them are in flight at once, more
+            # than the worker's connections may carry
+            cluster.faults.set_rules(FaultRule(verb="create", resource="pods/binding", latency=0.2))
             tasks = [asyncio.create_task(dispatcher.bind(ref, node)) for ref in refs]
             peak = 0
             while not all(t.done() for t in tasks):

@@ -482,3 +482,43 @@ def test_a_wrong_token_is_refused_on_the_lean_path(tmp_path: Path) -> None:
                 await conn.close()
 
         run(main())
+
+
+def test_the_token_is_read_from_the_clients_auth_settings_on_every_call() -> None:
+    """A token the client library refreshes (exec plugins, service-account rotation) is the one
+    the next call sends, as on the library's own path."""
+    with EmbeddedCluster(nodes=1, tls=True, token="right-token") as cluster:
+
+        async def main() -> None:
+            conn = await connect(kubeconfig=str(cluster.kubeconfig_path), lean=True)
+            keys = conn.api.configuration.api_key
+            path = "/api/v1/namespaces/default/pods"
+            try:
+                assert (await conn.call("GET", path))[0] == 200
+                keys["BearerToken"] = keys["BearerToken"].replace("right", "stale")
+                assert (await conn.call("GET", path))[0] == 401
+                keys["BearerToken"] = keys["BearerToken"].replace("stale", "right")
+                assert (await conn.call("GET", path))[0] == 200
+            finally:
+                await conn.close()
+
+        run(main())
+
+
+def test_a_proxy_keeps_the_client_librarys_own_request_layer(tmp_path: Path) -> None:
+    with EmbeddedCluster(nodes=1) as cluster:
+
+        async def main() -> None:
+            direct = await connect(kubeconfig=str(cluster.kubeconfig_path), lean=True)
+            assert direct.lean is not None
+            await direct.close()
+            with pytest.MonkeyPatch.context() as env:
+                env.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+                env.setenv("NO_PROXY", "")
+                proxied = await connect(kubeconfig=str(cluster.kubeconfig_path), lean=True)
+            try:
+                assert proxied.lean is None and proxied.api.configuration.proxy
+            finally:
+                await proxied.close()
+
+        run(main())

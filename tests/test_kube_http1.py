@@ -522,3 +522,21 @@ def test_a_proxy_keeps_the_client_librarys_own_request_layer(tmp_path: Path) -> 
                 await proxied.close()
 
         run(main())
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/a b", "/api/v1/a\r\nX-Injected: 1", "/api/v1/\u00e9", "/api/v1/a\x7f"]
+)
+def test_a_target_that_is_not_a_quoted_path_is_refused_before_sending(path: str) -> None:
+    with EmbeddedCluster(nodes=1) as cluster:
+
+        async def main() -> None:
+            conn = await connect(kubeconfig=str(cluster.kubeconfig_path), lean=True)
+            try:
+                with pytest.raises(ValueError, match="not a quoted URL path"):
+                    await conn.call("GET", path)
+                assert conn.lean is not None and conn.lean.pool.opened == 0
+            finally:
+                await conn.close()
+
+        run(main())

@@ -135,8 +135,9 @@ class LeanPath:
     """The API client's requests on `http1`'s keep-alive pool: the same server URL, the same
     TLS context (the library's: CA, client certificate, verification, server name), the same
     headers (its default headers, cookie and bearer token; the token read from its auth
-    settings on every call, so a refreshed or exec-plugin token is used as the library would).
-    Not used through a proxy or with the library's own retries (`lean_path_for` says None)."""
+    settings on every call, so a refreshed or exec-plugin token is used as the library would;
+    no Accept-Encoding, so the answers, a few kB, come uncompressed). Not used through a proxy
+    or with the library's own retries (`lean_path_for` says None)."""
 
     def __init__(self, api: k8s.ApiClient, *, max_connections: int, timeout: float) -> None:
         config = api.configuration
@@ -167,7 +168,7 @@ class LeanPath:
         if block is None:
             block = self._block(content_type, auth)
         target = self._prefix + path
-        if not target.isascii() or any(c <= " " or c == "\x7f" for c in target):
+        if _UNSAFE_TARGET.search(target):
             raise ValueError(f"not a quoted URL path: {target!r}")  # never from object data
         if body is None:
             head = f"{method} {target} HTTP/1.1\r\n".encode() + block + b"\r\n"
@@ -319,6 +320,8 @@ def loads(data: bytes) -> Any:
         return json.loads(data)
 
 
+# what may not stand in a request target: spaces, controls, anything beyond ASCII
+_UNSAFE_TARGET = re.compile("[\x00-\x20\x7f-\U0010ffff]")
 # what urllib's quote(safe="") leaves as it is: a segment of these alone needs no quoting
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
 

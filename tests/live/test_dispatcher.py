@@ -1,7 +1,8 @@
 """The API dispatcher's worker process and its failure paths: a conflicting bind resolved by
 reading the pod, 5xx answers retried with backoff, the worker killed mid-bind (its pods requeued
 and bound once, none lost), a clean stop that drains the events handed over, a worker that
-cannot start, a worker whose parent went away, and the worker's bound on its connections."""
+cannot start, a worker whose parent went away, and the worker's bound on its connections; and
+the lean HTTP/1.1 path's pipelined requests, answered in order by both API servers."""
 
 from __future__ import annotations
 
@@ -38,6 +39,70 @@ async def _ref(conn: Connection, name: str) -> PodRef:
 def _dispatcher(conn: Connection) -> ApiDispatcher:
     assert conn.spec is not None
     return ApiDispatcher(spec=conn.spec, hostname="host-a", drain_timeout=10)
+
+
+def test_pipelined_binds_and_events_are_answered_in_order_by_the_api_server(
+    cluster: EmbeddedCluster,
+) -> None:
+    """PIPELINE binds and as many event writes issued at once go out pipelined on the lean path,
+    two connections in all, and each gets its own answer (the embedded cluster and
+    kube-apiserver both serve pipelined HTTP/1.1 requests in order)."""
+
+    async def main() -> None:
+        plain = await connect(kubeconfig=str(cluster.kubeconfig_path))
+        conn = await connect(kubeconfig=str(cluster.kubeconfig_path), lean=True)
+        assert conn.lean is not None
+        try:
+            names = [f"p{i}" for i in range(PIPELINE)]
+            for name in names:
+                await create(plain, pod(name, scheduler="nobody"))
+            node = (await _node_names(plain))[0]
+            refs = [await _ref(plain, name) for name in names]
+            binds = [
+                conn.call(
+                    "POST",
+                    f"/api/v1/namespaces/default/pods/{ref.name}/binding",
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Binding",
+                        "metadata": {"name": ref.name, "uid": ref.uid},
+                        "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+                    },
+                )
+                for ref in refs
+            ]
+            notes = [
+                conn.call(
+                    "POST",
+                    "/apis/events.k8s.io/v1/namespaces/default/events",
+                    {
+                        "apiVersion": "events.k8s.io/v1",
+                        "kind": "Event",
+                        "metadata": {"name": f"{ref.name}.pipelined", "namespace": "default"},
+                        "eventTime": "2026-12-02T00:00:00.000000Z",
+                        "reportingController": "berth",
+                        "reportingInstance": "berth-host-a",
+                        "action": "Binding",
+                        "reason": "Scheduled",
+                        "regarding": {"kind": "Pod", "namespace": "default", "name": ref.name},
+                        "note": f"note of {ref.name}",
+                        "type": "Normal",
+                    },
+                )
+                for ref in refs
+            ]
+            answers = await asyncio.gather(*binds, *notes)
+            assert [code for code, _ in answers] == [201] * PIPELINE * 2, answers
+            written = answers[PIPELINE:]
+            assert [body["note"] for _, body in written] == [f"note of {n}" for n in names]
+            assert conn.lean.pool.opened == 2
+            bound = await pods(plain)
+            assert all(node_of(bound[name]) == node for name in names)
+        finally:
+            await conn.close()
+            await plain.close()
+
+    asyncio.run(main())
 
 
 def test_a_conflicting_bind_is_resolved_by_reading_the_pod(cluster: EmbeddedCluster) -> None:

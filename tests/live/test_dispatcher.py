@@ -1,7 +1,8 @@
 """The API dispatcher's worker process and its failure paths: a conflicting bind resolved by
 reading the pod, 5xx answers retried with backoff, the worker killed mid-bind (its pods requeued
 and bound once, none lost), a clean stop that drains the events handed over, a worker that
-cannot start, a worker whose parent went away, and the worker's bound on its connections."""
+cannot start, a worker whose parent went away, and the worker's bound on its connections; and
+the lean HTTP/1.1 path's pipelined requests, answered in order by both API servers."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from berth.framework.status import Code
 from berth.kube.client import Connection, ConnectSpec, connect, read_json
 from berth.kube.dispatch_worker import MAX_CONNECTIONS
 from berth.kube.dispatcher import ApiDispatcher, DispatcherUnavailable
+from berth.kube.http1 import PIPELINE
 from berth.kube.wire import PodRef
 from tests.live.conftest import create, events, eventually, node_of, pod, pods, running
 from tests.upstream import needs_faults
@@ -37,6 +39,70 @@ async def _ref(conn: Connection, name: str) -> PodRef:
 def _dispatcher(conn: Connection) -> ApiDispatcher:
     assert conn.spec is not None
     return ApiDispatcher(spec=conn.spec, hostname="host-a", drain_timeout=10)
+
+
+def test_pipelined_binds_and_events_are_answered_in_order_by_the_api_server(
+    cluster: EmbeddedCluster,
+) -> None:
+    """PIPELINE binds and as many event writes issued at once go out pipelined on the lean path,
+    two connections in all, and each gets its own answer (the embedded cluster and
+    kube-apiserver both serve pipelined HTTP/1.1 requests in order)."""
+
+    async def main() -> None:
+        plain = await connect(kubeconfig=str(cluster.kubeconfig_path))
+        conn = await connect(kubeconfig=str(cluster.kubeconfig_path), lean=True)
+        assert conn.lean is not None
+        try:
+            names = [f"p{i}" for i in range(PIPELINE)]
+            for name in names:
+                await create(plain, pod(name, scheduler="nobody"))
+            node = (await _node_names(plain))[0]
+            refs = [await _ref(plain, name) for name in names]
+            binds = [
+                conn.call(
+                    "POST",
+                    f"/api/v1/namespaces/default/pods/{ref.name}/binding",
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Binding",
+                        "metadata": {"name": ref.name, "uid": ref.uid},
+                        "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+                    },
+                )
+                for ref in refs
+            ]
+            notes = [
+                conn.call(
+                    "POST",
+                    "/apis/events.k8s.io/v1/namespaces/default/events",
+                    {
+                        "apiVersion": "events.k8s.io/v1",
+                        "kind": "Event",
+                        "metadata": {"name": f"{ref.name}.pipelined", "namespace": "default"},
+                        "eventTime": "2026-12-02T00:00:00.000000Z",
+                        "reportingController": "berth",
+                        "reportingInstance": "berth-host-a",
+                        "action": "Binding",
+                        "reason": "Scheduled",
+                        "regarding": {"kind": "Pod", "namespace": "default", "name": ref.name},
+                        "note": f"note of {ref.name}",
+                        "type": "Normal",
+                    },
+                )
+                for ref in refs
+            ]
+            answers = await asyncio.gather(*binds, *notes)
+            assert [code for code, _ in answers] == [201] * PIPELINE * 2, answers
+            written = answers[PIPELINE:]
+            assert [body["note"] for _, body in written] == [f"note of {n}" for n in names]
+            assert conn.lean.pool.opened == 2
+            bound = await pods(plain)
+            assert all(node_of(bound[name]) == node for name in names)
+        finally:
+            await conn.close()
+            await plain.close()
+
+    asyncio.run(main())
 
 
 def test_a_conflicting_bind_is_resolved_by_reading_the_pod(cluster: EmbeddedCluster) -> None:
@@ -231,7 +297,8 @@ def _tcp_connections(pid: int) -> int:
 def test_the_worker_holds_at_most_max_connections_whatever_the_burst(
     cluster: EmbeddedCluster,
 ) -> None:
-    binds = MAX_CONNECTIONS + 30
+    # more binds in flight than the connections carry pipelined, so the cap is reached
+    binds = MAX_CONNECTIONS * PIPELINE + 30
 
     async def main() -> None:
         conn = await connect(kubeconfig=str(cluster.kubeconfig_path))
@@ -247,9 +314,9 @@ def test_the_worker_holds_at_most_max_connections_whatever_the_burst(
             refs = [await _ref(conn, f"p{i}") for i in range(binds)]
             await dispatcher.start()
             assert dispatcher.pid is not None
-            # every bind waits half a second in the API server: all of them are in flight at
-            # once, more than the worker may open connections for
-            cluster.faults.set_rules(FaultRule(verb="create", resource="pods/binding", latency=0.5))
+            # every bind waits 0.2 s in the API server: all of them are in flight at once, more
+            # than the worker's connections may carry
+            cluster.faults.set_rules(FaultRule(verb="create", resource="pods/binding", latency=0.2))
             tasks = [asyncio.create_task(dispatcher.bind(ref, node)) for ref in refs]
             peak = 0
             while not all(t.done() for t in tasks):

@@ -4,7 +4,8 @@ The API server refuses a Binding for a pod that already has a node (409), so a r
 response cannot move a pod; a 409 is then resolved by reading the pod: bound to our node means
 our earlier attempt landed. The generated client's `create_namespaced_binding` raises while
 parsing a successful answer (kubernetes-client/python #547, #825); Berth posts to
-pods/{name}/binding through the client's request layer and reads the raw answer.
+pods/{name}/binding with `Connection.call` (the API dispatcher's lean HTTP/1.1 path, or the
+client's request layer) and reads the raw answer.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import aiohttp
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -21,7 +21,7 @@ from tenacity import (
 )
 
 from berth.framework.status import SUCCESS, Code, Status
-from berth.kube.client import Connection, quote_path, read_json, status_message
+from berth.kube.client import TRANSPORT_ERRORS, Connection, quote_path, status_message
 from berth.kube.wire import PodIdentity
 
 log = logging.getLogger("berth.binder")
@@ -94,15 +94,13 @@ class Binder:
         }
         try:
             # pods/{name}/binding, as kube-scheduler's DefaultBinder posts it.
-            response = await self.connection.request(
+            code, answer = await self.connection.call(
                 "POST",
                 quote_path("api", "v1", "namespaces", pod.namespace, "pods", pod.name, "binding"),
                 body,
             )
-            answer = await read_json(response)
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except TRANSPORT_ERRORS as exc:
             raise Retryable(repr(exc)) from exc
-        code = response.status
         if code in (200, 201):
             return SUCCESS
         if code == 409:
@@ -115,16 +113,15 @@ class Binder:
 
     async def _resolve_conflict(self, pod: PodIdentity, node_name: str, answer: object) -> Status:
         try:
-            response = await self.connection.request(
+            code, current = await self.connection.call(
                 "GET", quote_path("api", "v1", "namespaces", pod.namespace, "pods", pod.name)
             )
-            current = await read_json(response)
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except TRANSPORT_ERRORS as exc:
             raise Retryable(repr(exc)) from exc
-        if response.status == 404:
+        if code == 404:
             return Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, ("pod was deleted before binding",))
-        if response.status != 200:
-            raise Retryable(f"reading pod after conflict: HTTP {response.status}")
+        if code != 200 or not isinstance(current, dict):
+            raise Retryable(f"reading pod after conflict: HTTP {code}")
         bound_to = (current.get("spec") or {}).get("nodeName")
         uid = (current.get("metadata") or {}).get("uid")
         if bound_to == node_name and (not pod.uid or uid == pod.uid):

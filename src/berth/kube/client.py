@@ -8,13 +8,21 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import orjson
 from kubernetes.aio import client as k8s
 from kubernetes.aio import config as k8s_config
 
+from berth.kube.http1 import ConnectionLost, Http1Pool
+
+# What a request can fail with when no answer was read: the caller's retry rules apply.
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    TimeoutError,
+    aiohttp.ClientError,
+    ConnectionLost,
+)
 # Each informer's watch holds a connection for as long as it streams (HTTP/1.1 carries one request
 # per connection) and aiohttp's limit counts it. With the limit at the burst alone, a burst below
 # the number of watched kinds (18) left informers waiting for a connection forever: `berth run`
@@ -44,13 +52,34 @@ class Connection:
     source: str  # where the configuration came from, for the log
     request_timeout: float
     spec: ConnectSpec | None = None  # None: built by hand, not reproducible elsewhere
+    lean: LeanPath | None = None  # the per-pod writes' HTTP/1.1 path (`connect(lean=True)`)
 
     @property
     def core(self) -> k8s.CoreV1Api:
         return k8s.CoreV1Api(self.api)
 
     async def close(self) -> None:
+        if self.lean is not None:
+            await self.lean.close()
         await self.api.close()  # type: ignore[no-untyped-call]
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        content_type: str = "application/json",
+    ) -> tuple[int, Any]:
+        """One API call and its decoded answer: (status, JSON body or None). On the lean
+        HTTP/1.1 path when the connection has one (the API dispatcher's), else `request`.
+        Raises one of TRANSPORT_ERRORS when no answer was read."""
+        lean = self.lean
+        if lean is None or (method == "GET" and self.api.configuration.client_go_retries):
+            response = await self.request(method, path, body, content_type=content_type)
+            return response.status, await read_json(response)
+        status, data = await lean.request(method, path, body, content_type=content_type)
+        return status, decode_answer(data)
 
     async def request(
         self,
@@ -108,6 +137,86 @@ class Connection:
         )
 
 
+class LeanPath:
+    """The API client's requests on `http1`'s keep-alive pool: the same server URL, the same
+    TLS context (the library's: CA, client certificate, verification, server name), the same
+    headers (its default headers, cookie and bearer token; the token read from its auth
+    settings on every call, so a refreshed or exec-plugin token is used as the library would;
+    no Accept-Encoding, so the answers, a few kB, come uncompressed). Not used through a proxy
+    or with the library's own retries (`lean_path_for` says None)."""
+
+    def __init__(self, api: k8s.ApiClient, *, max_connections: int, timeout: float) -> None:
+        config = api.configuration
+        parts = urlsplit(config.host)
+        https = parts.scheme == "https"
+        if not parts.hostname or parts.scheme not in ("http", "https"):
+            raise ValueError(f"cannot send to {config.host!r}: not an http(s) URL with a host")
+        self.api = api
+        self._prefix = parts.path.rstrip("/")
+        self._host = parts.netloc.rpartition("@")[2]
+        self._blocks: dict[tuple[str, str | None], bytes] = {}
+        self.pool = Http1Pool(
+            host=parts.hostname,
+            port=parts.port or (443 if https else 80),
+            ssl_context=api.rest_client.ssl_context if https else None,
+            server_hostname=config.tls_server_name or parts.hostname,
+            max_connections=max_connections,
+            timeout=timeout,
+        )
+
+    async def request(
+        self, method: str, path: str, body: dict[str, Any] | None, *, content_type: str
+    ) -> tuple[int, bytes]:
+        settings = await self.api.configuration.auth_settings()
+        token = settings.get("BearerToken")
+        auth = None if token is None or token["value"] is None else str(token["value"])
+        block = self._blocks.get((content_type, auth))
+        if block is None:
+            block = self._block(content_type, auth)
+        target = self._prefix + path
+        if _UNSAFE_TARGET.search(target):
+            raise ValueError(f"not a quoted URL path: {target!r}")  # never from object data
+        if body is None:
+            head = f"{method} {target} HTTP/1.1\r\n".encode() + block + b"\r\n"
+            return await self.pool.request(head)
+        data = orjson.dumps(body)
+        head = f"{method} {target} HTTP/1.1\r\n".encode()
+        return await self.pool.request(
+            head + block + b"Content-Length: %d\r\n\r\n" % len(data) + data
+        )
+
+    def _block(self, content_type: str, auth: str | None) -> bytes:
+        """The headers every call with this content type and token sends, encoded once."""
+        headers = {"Host": self._host, "Accept": "application/json", "Content-Type": content_type}
+        headers.update(self.api.default_headers)  # User-Agent, and any the caller set
+        if self.api.cookie:
+            headers["Cookie"] = self.api.cookie
+        if auth is not None:
+            headers["authorization"] = auth
+        lines = []
+        for name, value in headers.items():
+            text = str(value)
+            if any(c in text for c in "\r\n\0"):
+                raise ValueError(f"header {name} holds a line break")
+            lines.append(f"{name}: {text}\r\n")
+        block = "".join(lines).encode("latin-1")
+        if len(self._blocks) > 16:  # a token that keeps changing: keep only the newest
+            self._blocks.clear()
+        self._blocks[(content_type, auth)] = block
+        return block
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+def lean_path_for(api: k8s.ApiClient, *, max_connections: int, timeout: float) -> LeanPath | None:
+    """A LeanPath for `api`, or None where the library's own request layer must run: through a
+    proxy, or with its retry options set."""
+    if api.configuration.proxy or api.rest_client._effective_retry_options is not None:
+        return None
+    return LeanPath(api, max_connections=max_connections, timeout=timeout)
+
+
 def find_kubeconfig(explicit: str | None) -> str | None:
     """The kubeconfig file to use, in kubectl's order; None when there is none."""
     if explicit:
@@ -129,10 +238,13 @@ async def connect(
     qps_burst: int = 100,
     request_timeout: float = 30.0,
     max_connections: int | None = None,
+    lean: bool = False,
 ) -> Connection:
     """An ApiClient for the configured cluster; raises NoClusterConfigured when there is none.
     It opens up to `max_connections` connections (default: the burst, at least 10, for requests
-    plus WATCH_CONNECTIONS for the informers' watches)."""
+    plus WATCH_CONNECTIONS for the informers' watches); with `lean`, `Connection.call` goes on
+    the lean HTTP/1.1 path (its own connections, as many at most) wherever the library's
+    request layer allows it."""
     configuration = k8s.Configuration()
     path = find_kubeconfig(kubeconfig)
     if path is not None:
@@ -159,10 +271,16 @@ async def connect(
     configuration.client_session_kwargs = {"trust_env": False}
     if not configuration.proxy:
         configuration.proxy = _env_proxy(configuration.host)
+    api = k8s.ApiClient(configuration)
     return Connection(
-        api=k8s.ApiClient(configuration),
+        api=api,
         source=source,
         request_timeout=request_timeout,
+        lean=lean_path_for(
+            api, max_connections=configuration.connection_pool_maxsize, timeout=request_timeout
+        )
+        if lean
+        else None,
         spec=ConnectSpec(
             kubeconfig=path, context=context, qps_burst=qps_burst, request_timeout=request_timeout
         ),
@@ -186,6 +304,11 @@ async def read_json(response: aiohttp.ClientResponse) -> Any:
         body = await response.read()
     finally:
         response.release()
+    return decode_answer(body)
+
+
+def decode_answer(body: bytes) -> Any:
+    """An answer's body: its JSON, None when empty, or its start as a `message`."""
     if not body:
         return None
     try:
@@ -206,6 +329,8 @@ def loads(data: bytes) -> Any:
         return json.loads(data)
 
 
+# what may not stand in a request target: spaces, controls, anything beyond ASCII
+_UNSAFE_TARGET = re.compile("[\x00-\x20\x7f-\U0010ffff]")
 # what urllib's quote(safe="") leaves as it is: a segment of these alone needs no quoting
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
 

@@ -32,10 +32,10 @@ EVENT_TASKS = 64
 # client-go's broadcaster drops beyond 1,000 queued). Bindings are read past none of them.
 MAX_QUEUED_EVENTS = 100_000
 LINE_LIMIT = 1 << 20
-# Connections to the API server, whatever the burst: over HTTP/1.1 each carries one request at a
-# time, and each TLS connection holds asyncio's 256 kB read buffer (an aiohttp client with 256
-# TLS connections open grew by 77 MB, measured; the benchmark's burst is 256). Requests beyond
-# wait for a free one; 32 carry a few thousand requests a second at 10 ms each.
+# Connections to the API server, whatever the burst: over HTTP/1.1 each answers its requests one
+# at a time (pipelined ones in turn), and each TLS connection holds asyncio's 256 kB read buffer
+# (an aiohttp client with 256 TLS connections open grew by 77 MB, measured; the benchmark's burst
+# is 256). Requests beyond wait for room on one.
 MAX_CONNECTIONS = 32
 
 
@@ -140,6 +140,7 @@ async def serve(reader: asyncio.StreamReader, writer: asyncio.WriteTransport) ->
             qps_burst=int(spec["qps_burst"]),
             request_timeout=float(spec["request_timeout"]),
             max_connections=min(max(int(spec["qps_burst"]), 10), MAX_CONNECTIONS),
+            lean=True,
         )
     except Exception as exc:  # one line, as every berth command: berth run reports the exit
         log.error("API dispatcher cannot connect", extra={"error": str(exc) or repr(exc)})

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import aiohttp
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -43,7 +42,7 @@ from tenacity import (
     wait_random,
 )
 
-from berth.kube.client import Connection, quote_path, read_json, status_message
+from berth.kube.client import TRANSPORT_ERRORS, Connection, quote_path, status_message
 from berth.kube.wire import PodIdentity
 
 log = logging.getLogger("berth.events")
@@ -191,9 +190,8 @@ class EventRecorder:
         """Pick the API as client-go's event broadcaster adapter does (events.k8s.io/v1 when the
         server serves it) and start the series sweeps."""
         try:
-            response = await self.connection.request("GET", "/apis/events.k8s.io/v1")
-            await read_json(response)
-            self.legacy = response.status >= 300
+            code, _ = await self.connection.call("GET", "/apis/events.k8s.io/v1")
+            self.legacy = code >= 300
         except Exception as exc:  # as client-go: no discovery, no events.k8s.io
             log.warning("events.k8s.io/v1 discovery failed", extra={"error": repr(exc)})
             self.legacy = True
@@ -379,29 +377,26 @@ class EventRecorder:
         conn = self.connection
         async with self._slots:
             try:
-                response = None
                 if recorded.count:
                     patch = {"series": self._series(recorded)}
                     path = quote_path(*EVENTS_V1, namespace, "events", recorded.name)
-                    response = await conn.request(
+                    answer = await conn.call(
                         "PATCH", path, patch, content_type="application/strategic-merge-patch+json"
                     )
-                    if response.status == 404:
-                        response.release()
-                        response = await conn.request("POST", events, self.body(key, recorded))
-                        if response.status == 409:
+                    if answer[0] == 404:
+                        answer = await conn.call("POST", events, self.body(key, recorded))
+                        if answer[0] == 409:
                             # created meanwhile by the first occurrence: client-go retries
-                            response.release()
-                            response = await conn.request(
+                            answer = await conn.call(
                                 "PATCH",
                                 path,
                                 {"series": self._series(recorded)},
                                 content_type="application/strategic-merge-patch+json",
                             )
                 else:
-                    response = await conn.request("POST", events, self.body(key, recorded))
-                await self._count_answer(response, f"{namespace}/{key[5][2]}")
-            except (TimeoutError, aiohttp.ClientError) as exc:
+                    answer = await conn.call("POST", events, self.body(key, recorded))
+                self._count_answer(answer, f"{namespace}/{key[5][2]}")
+            except TRANSPORT_ERRORS as exc:
                 raise _Unsent(repr(exc)) from exc
             except Exception as exc:  # events are best effort; never break scheduling
                 self.failed += 1
@@ -410,15 +405,15 @@ class EventRecorder:
                     extra={"pod": f"{namespace}/{key[5][2]}", "error": repr(exc)},
                 )
 
-    async def _count_answer(self, response: aiohttp.ClientResponse, pod: str) -> None:
-        """Read the server's answer to an event write: sent, or failed with a log line (an
+    def _count_answer(self, answer: tuple[int, Any], pod: str) -> None:
+        """Count the server's answer to an event write: sent, or failed with a log line (an
         answer is final, as client-go's "will not retry")."""
-        answer = await read_json(response)
-        if response.status >= 300:
+        code, body = answer
+        if code >= 300:
             self.failed += 1
             log.warning(
                 "event not recorded",
-                extra={"pod": pod, "status": response.status, "error": status_message(answer)},
+                extra={"pod": pod, "status": code, "error": status_message(body)},
             )
         else:
             self.sent += 1
@@ -435,25 +430,24 @@ class EventRecorder:
         async with self._slots:
             try:
                 prev = self._legacy_seen.get(key)
-                response = None
+                answer = None
                 if prev is not None and time.monotonic() - prev[2] < LEGACY_AGGREGATION_WINDOW:
                     name, count, first = prev
-                    response = await conn.request(
+                    answer = await conn.call(
                         "PATCH",
                         quote_path("api", "v1", "namespaces", pod.namespace, "events", name),
                         {"count": count + 1, "lastTimestamp": stamp},
                         content_type="application/strategic-merge-patch+json",
                     )
-                    if response.status == 404:
+                    if answer[0] == 404:
                         # the event expired or was deleted: record a fresh one instead
-                        response.release()
                         self._legacy_seen.pop(key, None)
-                        response = None
-                    elif response.status < 300:
+                        answer = None
+                    elif answer[0] < 300:
                         self._legacy_seen[key] = (name, count + 1, first)
-                if response is None:
+                if answer is None:
                     name = event_name(pod.name, time.time_ns())
-                    response = await conn.request(
+                    answer = await conn.call(
                         "POST",
                         events,
                         {
@@ -472,10 +466,10 @@ class EventRecorder:
                             "reportingInstance": "",
                         },
                     )
-                    if response.status < 300:
+                    if answer[0] < 300:
                         # aggregate later repeats only into an event that exists
                         self._legacy_seen[key] = (name, 1, time.monotonic())
-                await self._count_answer(response, pod.key)
+                self._count_answer(answer, pod.key)
             except Exception as exc:  # events are best effort; never break scheduling
                 self.failed += 1
                 log.warning("event not recorded", extra={"pod": pod.key, "error": repr(exc)})
@@ -500,19 +494,18 @@ class EventRecorder:
         async with self._slots:
             try:
                 path = quote_path("api", "v1", "namespaces", pod.namespace, "pods", pod.name)
-                response = await self.connection.request(
+                code, answer = await self.connection.call(
                     "PATCH",
                     f"{path}/status",
                     body,
                     content_type="application/strategic-merge-patch+json",
                 )
-                answer = await read_json(response)
-                if response.status >= 300 and response.status != 404:
+                if code >= 300 and code != 404:
                     log.warning(
                         "pod condition not updated",
                         extra={
                             "pod": pod.key,
-                            "status": response.status,
+                            "status": code,
                             "error": status_message(answer),
                         },
                     )

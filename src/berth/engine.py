@@ -167,6 +167,17 @@ class Engine:
         finally:
             gc.enable()
 
+    def prepare(self) -> None:
+        """Every plugin's set-up ahead of decisions (Plugin.prepare), between them: a front calls
+        it once its caches have synced and when it has nothing to decide."""
+        seen: set[int] = set()
+        for sch in self.schedulers.values():
+            fwk = sch.framework
+            for plugin in (*fwk.pre_filter, *fwk.filter, *(p for p, _ in fwk.score)):
+                if id(plugin) not in seen:
+                    seen.add(id(plugin))
+                    plugin.prepare()
+
     async def bind(self, reserved: Reserved) -> BindingOutcome:
         """The binding cycle of a pod the scheduling cycle reserved a node for."""
         return await binding_cycle(reserved)

@@ -8,7 +8,9 @@ allocated but PreBind has not written yet (upstream's in-flight allocations), wh
 allocated at once, so the next pod never gets the same device. A newer API object replaces an
 assumed claim (upstream's assume cache). The per-selector device matches the plugin derives are
 cached against `slices_version` and `claims_version`. Slices are held with the taints of the
-DeviceTaintRules that select their devices added (upstream ListWithDeviceTaintRules).
+DeviceTaintRules that select their devices added (upstream ListWithDeviceTaintRules). CEL
+selectors are compiled when their class or claim is delivered, not in the first decision that
+reads them (the first compilation also builds the CEL environment: 3-4 ms).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from berth.dra.allocator import DeviceID, MatchCache
+from berth.dra.cel import Compiled, compile_selector
 from berth.objects.dra import (
     RESOURCE_DEVICE_CLASS_PREFIX,
     ClaimInfo,
@@ -130,6 +133,8 @@ class DRAIndex(Store):
         # claim uid -> its shares counted (device, consumed capacity)
         self._shares_counted: dict[str, tuple[tuple[DeviceID, dict[str, Decimal]], ...]] = {}
         self.match_cache = MatchCache()
+        # class name -> its selectors, compiled when the class was delivered
+        self.compiled: dict[str, tuple[Compiled, ...]] = {}
         self.slices_version = 0
         self.classes_version = 0
         self.claims_version = 0
@@ -300,6 +305,7 @@ class DRAIndex(Store):
         elif kind == "DeviceClass":
             cls = parse_device_class(obj)
             self.classes[cls.name] = cls
+            self.compiled[cls.name] = tuple(compile_selector(e) for e in cls.selectors)
             self.classes_version += 1
             self._remap_extended()
         elif kind == "ResourceClaim":
@@ -318,6 +324,8 @@ class DRAIndex(Store):
                 del self.assumed[claim.key]
             self._recount(claim.uid)
             self.claims_version += 1
+            if claim.allocation is None:
+                _compile_requests(claim)
         else:
             template = parse_claim_template(obj)
             self.templates[f"{template.namespace}/{template.name}"] = template
@@ -387,6 +395,7 @@ class DRAIndex(Store):
                 self._retaint()
         elif kind == "DeviceClass":
             self.classes.pop(key, None)
+            self.compiled.pop(key, None)
             self.classes_version += 1
             self._remap_extended()
         elif kind == "ResourceClaim":
@@ -397,6 +406,15 @@ class DRAIndex(Store):
                 self._drop_claim(claim)
         elif kind == "ResourceClaimTemplate":
             self.templates.pop(key, None)
+
+
+def _compile_requests(claim: ClaimInfo) -> None:
+    """Compile the selectors of a claim still to allocate (into compile_selector's cache)."""
+    for request in claim.spec.requests:
+        specs = (request.exactly,) if request.exactly is not None else request.first_available
+        for spec in specs:
+            for expression in spec.selectors:
+                compile_selector(expression)
 
 
 def _neg(name: str) -> tuple[int, ...]:

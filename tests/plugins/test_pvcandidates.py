@@ -2,7 +2,8 @@
 node-independent walk done afresh over every PV of the class, after each of a random run of
 changes (PVs assumed bound and restored, updated by the API: phase, size, claimRef, affinity,
 deletion; PVs added and deleted; node labels changed), for claims with and without a
-selector."""
+selector; and VolumeBinding's `prepare` builds the candidates of the claims waiting, so their
+pods' decisions do not."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from berth.plugins.storagehelpers import PVNodeMasks
 from berth.state.cluster import ClusterState
 from berth.state.volumes import VolumeIndex
 from tests.builders import node
-from tests.plugins.volume_builders import pv, pvc
+from tests.plugins.volume_builders import harness, pod_with_claims, pv, pvc, storage_class
 
 HOST = "kubernetes.io/hostname"
 CLASS = "local"
@@ -132,3 +133,42 @@ def test_kept_candidates_equal_a_fresh_walk(seed: int) -> None:
             assert got.capacity.tolist() == [v.capacity for v in walk]
             masks = candidates.masks
             assert got.gids.tolist() == [masks.group(v) for v in got.pool]
+
+
+@pytest.mark.parametrize(
+    ("row", "claim_before_prepare", "builds_in_decision"),
+    [
+        ("claim delivered before prepare: its candidates built ahead", True, False),
+        ("claim delivered after prepare: built in the decision", False, True),
+    ],
+)
+def test_prepare_builds_the_candidates_of_waiting_claims(
+    row: str, claim_before_prepare: bool, builds_in_decision: bool, monkeypatch: Any
+) -> None:
+    nodes = [node(f"n{i}", labels={HOST: f"n{i}"}) for i in range(3)]
+    pvs = [
+        pv(
+            f"pv-{i}",
+            cls=CLASS,
+            size="10Gi",
+            affinity=[{"matchExpressions": [{"key": HOST, "operator": "In", "values": [f"n{i}"]}]}],
+        )
+        for i in range(3)
+    ]
+    claim = pvc("data", cls=CLASS, size="5Gi", bound=False)
+    h, index = harness("VolumeBinding", nodes, [storage_class(CLASS), *pvs])
+    if claim_before_prepare:
+        index.upsert(claim)
+    h.plugin.prepare()
+    if not claim_before_prepare:
+        index.upsert(claim)
+    built: list[str] = []
+    build = PVCandidates._build
+
+    def counted(self: PVCandidates, volumes: VolumeIndex, pvc: PVCInfo) -> Any:
+        built.append(pvc.name)
+        return build(self, volumes, pvc)
+
+    monkeypatch.setattr(PVCandidates, "_build", counted)
+    assert all(s.ok for s in h.filter(pod_with_claims("data")).values())
+    assert built == (["data"] if builds_in_decision else [])

@@ -13,6 +13,7 @@ claim reference. A claim with a selector is answered afresh each time.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -163,6 +164,16 @@ class PVCandidates:
             capacity=capacity,
             rank=shape.rank,
         )
+
+    def prepare(self, volumes: VolumeIndex, claims: Iterable[PVCInfo]) -> None:
+        """Build, ahead of the decisions, the shapes of `claims` (without a selector) and the
+        affinity groups of their PVs: a first decision of a shape otherwise pays both."""
+        seen: set[tuple[str, tuple[object, ...]]] = set()
+        for pvc in claims:
+            key = (pvc.storage_class, (pvc.request, pvc.volume_mode, pvc.access_modes))
+            if pvc.selector is None and key not in seen:
+                seen.add(key)
+                self.for_claim(volumes, pvc)
 
     def _sync(self, volumes: VolumeIndex, storage_class: str) -> _Class:
         cls = self._classes.get(storage_class)

@@ -24,7 +24,7 @@ component-helpers/storage/volume (FindMatchingVolume, CheckNodeAffinity).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -221,6 +221,29 @@ class VolumeBinding(
         self.shape = [(p.utilization, p.score * scale) for p in parsed.shape]
         self._masks = PVNodeMasks(self.state)
         self._candidates = PVCandidates(self._masks)
+        self._prepared_seq = -1  # the volume journal's position `prepare` looked at last
+
+    def prepare(self) -> None:
+        """The candidates of the unbound WaitForFirstConsumer claims delivered since the last
+        call, and their PVs' affinity groups, built ahead of the claims' pods' decisions."""
+        volumes = self.ports.volumes
+        if not volumes.tracked or not volumes.pvs:
+            return
+        changes = volumes.changes_since(self._prepared_seq) if self._prepared_seq >= 0 else None
+        if changes is None:
+            keys: Iterable[str] = list(volumes.pvcs)
+        else:
+            keys = {key for kind, key in changes if kind == "PersistentVolumeClaim"}
+        self._prepared_seq = volumes.change_seq
+        waiting = []
+        for key in keys:
+            pvc = volumes.pvcs.get(key)
+            if pvc is None or pvc.fully_bound or pvc.volume_name:
+                continue
+            sc = volumes.classes.get(pvc.storage_class) if pvc.storage_class else None
+            if sc is not None and sc.wait_for_first_consumer:
+                waiting.append(pvc)
+        self._candidates.prepare(volumes, waiting)
 
     # ----- PreFilter ---------------------------------------------------------------------------
     def pre_filter(self, cycle: CycleState, pod: PodInfo) -> tuple[PreFilterResult | None, Status]:

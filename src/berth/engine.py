@@ -170,6 +170,7 @@ class Engine:
     def prepare(self) -> None:
         """Every plugin's set-up ahead of decisions (Plugin.prepare), between them: a front calls
         it once its caches have synced and when it has nothing to decide."""
+        self.state.node_indices()  # the scan order (upstream's node tree list)
         seen: set[int] = set()
         for sch in self.schedulers.values():
             fwk = sch.framework

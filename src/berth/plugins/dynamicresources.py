@@ -836,8 +836,9 @@ class DynamicResources(
         """Allocate the variant's claims on the nodes of `mask`: counted where the plan allows,
         searched elsewhere; results kept per node for Reserve, rejections with their reason."""
         variant = self._variant(state, pod, key)
-        for slot in nodes[mask].tolist():
-            state.node_variant[slot] = key
+        if key is not None:  # (a node without an entry reads as None)
+            for slot in nodes[mask].tolist():
+                state.node_variant[slot] = key
         search = mask.copy()
         if state.allocator is None or not variant.claims:
             search[:] = False

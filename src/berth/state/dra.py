@@ -136,6 +136,7 @@ class DRAIndex(Store):
         # class name -> its selectors, compiled when the class was delivered
         self.compiled: dict[str, tuple[Compiled, ...]] = {}
         self.slices_version = 0
+        self._all_slices: tuple[int, tuple[SliceInfo, ...]] = (-1, ())
         self.classes_version = 0
         self.claims_version = 0
         # False in a front whose caller already allocated devices (the extender: kube-scheduler
@@ -187,8 +188,12 @@ class DRAIndex(Store):
             return None
         return self.shared_capacity.get(device, {})
 
-    def all_slices(self) -> list[SliceInfo]:
-        return list(self.slices.values())
+    def all_slices(self) -> tuple[SliceInfo, ...]:
+        """Every slice, read-only: one tuple per slices_version (each PreFilter's allocator
+        takes it; a fresh list per decision was 0.2 ms at 5,000 slices)."""
+        if self._all_slices[0] != self.slices_version:
+            self._all_slices = (self.slices_version, tuple(self.slices.values()))
+        return self._all_slices[1]
 
     @property
     def empty(self) -> bool:

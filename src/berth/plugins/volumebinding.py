@@ -244,6 +244,7 @@ class VolumeBinding(
             if sc is not None and sc.wait_for_first_consumer:
                 waiting.append(pvc)
         self._candidates.prepare(volumes, waiting)
+        self._masks.packed()
 
     # ----- PreFilter ---------------------------------------------------------------------------
     def pre_filter(self, cycle: CycleState, pod: PodInfo) -> tuple[PreFilterResult | None, Status]:

@@ -10,7 +10,8 @@ from urllib.parse import quote
 
 import pytest
 
-from berth.kube.client import loads, quote_path
+from berth.kube.client import WATCH_CONNECTIONS, loads, quote_path
+from berth.kube.listers import LISTERS
 
 
 @pytest.mark.parametrize(
@@ -53,3 +54,8 @@ def test_quote_path_quotes_as_urllib_does() -> None:
     ]
     for segment in segments:
         assert quote_path("api", segment) == "/api/" + quote(segment, safe=""), repr(segment)
+
+
+def test_the_connection_limit_leaves_room_for_every_watch() -> None:
+    # each watched kind holds a connection on top of the burst's requests
+    assert len(LISTERS) <= WATCH_CONNECTIONS

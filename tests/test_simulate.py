@@ -257,7 +257,7 @@ def test_missing_file() -> None:
 def test_table_output() -> None:
     result = run(["simulate", str(ROOT / "examples" / "cluster.yaml"), "--seed", "1"])
     assert result.exit_code == 0
-    assert result.output.splitlines()[0].split() == ["POD", "NODE", "SCORE", "WHY"]
+    assert result.stdout.splitlines()[0].split() == ["POD", "NODE", "SCORE", "WHY"]
     assert "batch/batch-huge  <pending>" in result.output
     assert "pending pods placed" in result.output
 

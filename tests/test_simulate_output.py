@@ -83,3 +83,59 @@ def test_the_tables_score_is_the_chosen_nodes_total() -> None:
     for d in simulate("--scores", "none"):
         if d["node"]:
             assert rows[d["pod"]][1:3] == [d["node"], str(d["score"])]
+
+
+def _pod(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"containers": [{"name": "c", "image": "x"}], **spec},
+    }
+
+
+@pytest.mark.parametrize(
+    ("pods", "config", "note"),
+    [
+        (  # a dump of the default scheduler's pods: none of them is Berth's
+            [_pod("a"), _pod("b", schedulerName="volcano"), _pod("c", schedulerName="volcano")],
+            None,
+            "note: 3 pending pods name another scheduler (default-scheduler 1, volcano 2), not "
+            "simulated; this configuration's profiles: berth",
+        ),
+        (
+            [_pod("a", schedulerName="other"), _pod("b", schedulerName="berth")],
+            None,
+            "note: 1 pending pod names another scheduler (other 1), not simulated; this "
+            "configuration's profiles: berth",
+        ),
+        (  # a profile named after the pods' scheduler simulates them
+            [_pod("a")],
+            {"profiles": [{"schedulerName": "default-scheduler"}]},
+            None,
+        ),
+        ([_pod("a", schedulerName="berth"), _pod("b", nodeName="n1")], None, None),
+    ],
+)
+def test_pending_pods_of_other_schedulers_are_counted(
+    tmp_path: Path, pods: list[dict[str, Any]], config: dict[str, Any] | None, note: str | None
+) -> None:
+    node = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": "n1"},
+        "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"}},
+    }
+    dump = tmp_path / "dump.json"
+    dump.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [node, *pods]}))
+    args = ["simulate", str(dump)]
+    if config is not None:
+        path = tmp_path / "config.json"
+        path.write_text(
+            json.dumps({"apiVersion": "berth.io/v1alpha1", "kind": "BerthConfiguration", **config})
+        )
+        args += ["--config", str(path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+    assert notes == ([note] if note else [])

@@ -136,7 +136,7 @@ def simulate(
 
     from berth.clierrors import BadInput
     from berth.dump import read_dump
-    from berth.simulate import Simulation, format_table, to_json_line
+    from berth.simulate import Simulation, format_table, others_note, to_json_line
 
     if compare_path is not None and report_path is None:
         raise BadInput("--compare goes with --report (the comparison is shown in the report)")
@@ -161,6 +161,10 @@ def simulate(
     warnings = sim.sample_metrics()
     for problem in warnings:
         click.echo(f"warning: {problem}", err=True)
+    left_alone = others_note(sim.others, sim.engine.schedulers)
+    if left_alone is not None:
+        click.echo(f"note: {left_alone}", err=True)
+        warnings.append(left_alone)
     decisions = tqdm(
         sim.run(),
         total=len(sim.pending),

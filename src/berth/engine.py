@@ -93,6 +93,13 @@ def priority_sort(pod: PodInfo, queued_at: float) -> tuple[Any, ...]:
     return (-pod.priority, queued_at)
 
 
+def scheduler_name(raw_pod: dict[str, Any]) -> str:
+    """The scheduler a raw pod names (the API server's default when it names none)."""
+    spec = raw_pod.get("spec")
+    name = spec.get("schedulerName") if isinstance(spec, dict) else None
+    return str(name) if name else "default-scheduler"
+
+
 class Engine:
     """Cluster state, the ports, a Scheduler per profile (keyed by schedulerName), and the one
     scheduling and binding cycle every front runs (`berth.framework.cycle`)."""
@@ -135,9 +142,7 @@ class Engine:
 
     def schedules(self, raw_pod: dict[str, Any]) -> bool:
         """Is the pod one of this engine's (its schedulerName names a profile)?"""
-        spec = raw_pod.get("spec")
-        name = spec.get("schedulerName") if isinstance(spec, dict) else None
-        return (name or "default-scheduler") in self.schedulers
+        return scheduler_name(raw_pod) in self.schedulers
 
     # ----- the cycle ---------------------------------------------------------------------------
     def pre_enqueue(self, pod: PodInfo) -> Status:

@@ -22,7 +22,8 @@ per-node reasons and the message `SchedulingGates: waiting for scheduling gates:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -31,7 +32,7 @@ import orjson
 
 from berth.config.loader import Config
 from berth.dump import Dump
-from berth.engine import Engine
+from berth.engine import Engine, scheduler_name
 from berth.feed import Feed, FeedListener
 from berth.framework.algorithm import ScheduleResult
 from berth.framework.cycle import (
@@ -125,6 +126,10 @@ class Simulation:
         self.pending: list[tuple[str, PodInfo | None, str]] = []
         # Decisions of pods held at Permit, reported when their wait ends.
         self._held: dict[str, tuple[Decision, Waiting]] = {}
+        # Pending pods of the dump that name no profile, by schedulerName: left alone, as
+        # `berth run` leaves them, and counted so that a dump of default-scheduler pods does not
+        # read as an empty cluster.
+        self.others: Counter[str] = Counter()
         self._load()
 
     async def _bind(self, pod: PodInfo, node_name: str) -> Status:
@@ -132,10 +137,18 @@ class Simulation:
         return SUCCESS
 
     def _load(self) -> None:
+        schedules, others = self.engine.schedules, self.others
+
+        def responsible(raw: dict[str, Any]) -> bool:
+            if schedules(raw):
+                return True
+            others[scheduler_name(raw)] += 1
+            return False
+
         feed = Feed(
             state=self.engine.state,
             ports=self.engine.ports,
-            responsible=self.engine.schedules,
+            responsible=responsible,
             listener=_Loading(self),
         )
         loading = feed.listener
@@ -357,6 +370,19 @@ class _Loading(FeedListener):
             self.simulation.pending.append((pod_key(raw), None, str(error)))
         else:
             self.simulation.load_errors.append(str(error))
+
+
+def others_note(others: Counter[str], profiles: Iterable[str]) -> str | None:
+    """One line for the pending pods a simulation left alone, or None when there are none."""
+    total = sum(others.values())
+    if not total:
+        return None
+    names = ", ".join(f"{name} {count}" for name, count in sorted(others.items()))
+    pods = "pod names" if total == 1 else "pods name"
+    return (
+        f"{total} pending {pods} another scheduler ({names}), not simulated; this "
+        f"configuration's profiles: {', '.join(profiles)}"
+    )
 
 
 def to_json_line(decision: Decision) -> bytes:

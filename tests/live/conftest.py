@@ -77,11 +77,16 @@ def node_of(p: dict[str, Any]) -> str | None:
 
 @contextlib.asynccontextmanager
 async def running(
-    cluster: EmbeddedCluster, config: dict[str, Any] | None = None, **options: Any
+    cluster: EmbeddedCluster,
+    config: dict[str, Any] | None = None,
+    *,
+    qps_burst: int = 100,
+    **options: Any,
 ) -> AsyncIterator[tuple[Runner, Connection]]:
     """A Berth Runner against `cluster` for the duration of the block; stops it cleanly.
+    `qps_burst`: the connection's, as `berth run` takes it from clientConnection.burst;
     `options`: more RunOptions (a debug token, ...)."""
-    conn = await connect(kubeconfig=str(cluster.kubeconfig_path))
+    conn = await connect(kubeconfig=str(cluster.kubeconfig_path), qps_burst=qps_burst)
     cfg = {
         "leaderElection": {"leaderElect": False},
         "podInitialBackoffSeconds": 1,

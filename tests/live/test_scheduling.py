@@ -53,6 +53,22 @@ def test_binds_our_pod_and_leaves_others_alone(cluster: EmbeddedCluster) -> None
     asyncio.run(main())
 
 
+def test_a_burst_below_the_watched_kinds_still_syncs_and_binds(cluster: EmbeddedCluster) -> None:
+    # Every informer's watch holds a connection; with the connection limit at the burst, a
+    # burst of 5 left most informers waiting for one and the runner never became ready.
+    async def main() -> None:
+        config = {"clientConnection": {"qps": 5, "burst": 5}}
+        async with running(cluster, config, qps_burst=5) as (_, conn):
+            await create(conn, pod("small-burst"))
+
+            async def bound() -> bool:
+                return node_of((await pods(conn))["small-burst"]) is not None
+
+            await eventually(bound)
+
+    asyncio.run(main())
+
+
 def test_unschedulable_pod_gets_event_and_condition_then_fits_on_a_new_node(
     cluster: EmbeddedCluster,
 ) -> None:

@@ -15,6 +15,13 @@ import orjson
 from kubernetes.aio import client as k8s
 from kubernetes.aio import config as k8s_config
 
+# Each informer's watch holds a connection for as long as it streams (HTTP/1.1 carries one request
+# per connection) and aiohttp's limit counts it. With the limit at the burst alone, a burst below
+# the number of watched kinds (18) left informers waiting for a connection forever: `berth run`
+# with clientConnection.burst 5 never became ready. client-go has no such cap (HTTP/2 multiplexes
+# the watches; its HTTP/1.1 transport limits idle connections only), so the watches come on top.
+WATCH_CONNECTIONS = 24
+
 
 class NoClusterConfigured(Exception):
     """No kubeconfig and not running in a pod: the caller may fall back to an embedded cluster."""
@@ -124,7 +131,8 @@ async def connect(
     max_connections: int | None = None,
 ) -> Connection:
     """An ApiClient for the configured cluster; raises NoClusterConfigured when there is none.
-    It opens up to `max_connections` connections (default: the burst, at least 10)."""
+    It opens up to `max_connections` connections (default: the burst, at least 10, for requests
+    plus WATCH_CONNECTIONS for the informers' watches)."""
     configuration = k8s.Configuration()
     path = find_kubeconfig(kubeconfig)
     if path is not None:
@@ -141,7 +149,9 @@ async def connect(
         source = "in-cluster service account"
     else:
         raise NoClusterConfigured("no kubeconfig found and not running inside a cluster")
-    configuration.connection_pool_maxsize = max_connections or max(qps_burst, 10)
+    configuration.connection_pool_maxsize = max_connections or (
+        max(qps_burst, 10) + WATCH_CONNECTIONS
+    )
     # aiohttp's trust_env (the client's default) looks up proxy variables and parses ~/.netrc on
     # an executor thread for every request: two thread hops per API call, a third of the
     # scheduler's CPU in `berth bench`. Resolve the proxy once here instead; netrc is never

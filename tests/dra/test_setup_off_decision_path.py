@@ -114,3 +114,19 @@ def test_class_updated_after_prepare_is_matched_anew(row: str, prepare_again: bo
         Code.UNSCHEDULABLE_AND_UNRESOLVABLE,
         ("cannot allocate all claims",),
     )
+
+
+def test_a_failure_to_compile_ahead_keeps_the_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A broken CEL environment is a bug, not the class's fault: the class is still served, and
+    the decision that needs its selectors compiles them itself."""
+    import berth.state.dra as dra_state
+
+    def broken(expression: str) -> Any:
+        raise RuntimeError("no CEL environment")
+
+    monkeypatch.setattr(dra_state, "compile_selector", broken)
+    h = Harness([worker()], objects(SELECT_DRIVER))
+    assert CLASS in h.dra.classes and CLASS not in h.dra.compiled
+    monkeypatch.undo()
+    assert h.pre_filter(pod_with_claim_name()).ok
+    assert h.filter()[NODE].ok

@@ -15,7 +15,9 @@ reads them (the first compilation also builds the CEL environment: 3-4 ms).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 from collections import Counter
 from collections.abc import Awaitable, Iterator, Mapping
 from decimal import Decimal
@@ -38,6 +40,7 @@ from berth.objects.dra import (
 )
 from berth.state.store import Store, object_key
 
+log = logging.getLogger("berth.state.dra")
 Obj = dict[str, Any]
 KINDS = (
     "DeviceClass",
@@ -310,7 +313,9 @@ class DRAIndex(Store):
         elif kind == "DeviceClass":
             cls = parse_device_class(obj)
             self.classes[cls.name] = cls
-            self.compiled[cls.name] = tuple(compile_selector(e) for e in cls.selectors)
+            self.compiled.pop(cls.name, None)
+            with _setup_failures_logged(cls.name):
+                self.compiled[cls.name] = tuple(compile_selector(e) for e in cls.selectors)
             self.classes_version += 1
             self._remap_extended()
         elif kind == "ResourceClaim":
@@ -330,7 +335,8 @@ class DRAIndex(Store):
             self._recount(claim.uid)
             self.claims_version += 1
             if claim.allocation is None:
-                _compile_requests(claim)
+                with _setup_failures_logged(claim.key):
+                    _compile_requests(claim)
         else:
             template = parse_claim_template(obj)
             self.templates[f"{template.namespace}/{template.name}"] = template
@@ -411,6 +417,16 @@ class DRAIndex(Store):
                 self._drop_claim(claim)
         elif kind == "ResourceClaimTemplate":
             self.templates.pop(key, None)
+
+
+@contextlib.contextmanager
+def _setup_failures_logged(name: str) -> Iterator[None]:
+    """A failure to compile ahead (a broken CEL environment: a bug, not the object's fault)
+    must not refuse the object; the decision that needs the selectors compiles them again."""
+    try:
+        yield
+    except Exception:
+        log.exception("compiling CEL selectors ahead failed", extra={"object": name})
 
 
 def _compile_requests(claim: ClaimInfo) -> None:

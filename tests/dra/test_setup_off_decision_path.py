@@ -4,7 +4,8 @@ A DeviceClass's CEL selectors are compiled when the informer delivers the class 
 an update, dropped on a deletion); `prepare` (what the fronts run once their caches have synced
 and when idle) builds the device table and what each class's selectors accept, so the decision
 after it neither compiles nor evaluates a selector. A class updated after that is not answered
-from the table's stale matches. Fixtures are upstream's (dynamicresources_test.go), as in
+from the table's stale matches. A set-up that fails is logged and left to the decision. Fixtures
+are upstream's (dynamicresources_test.go), as in
 tests/plugins/test_upstream_dynamicresources.py.
 """
 
@@ -130,3 +131,19 @@ def test_a_failure_to_compile_ahead_keeps_the_class(monkeypatch: pytest.MonkeyPa
     monkeypatch.undo()
     assert h.pre_filter(pod_with_claim_name()).ok
     assert h.filter()[NODE].ok
+
+
+def test_engine_prepare_survives_a_plugin_whose_set_up_fails(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from berth.engine import Engine
+    from berth.plugins.dynamicresources import DynamicResources
+
+    def broken(self: DynamicResources) -> None:
+        raise RuntimeError("broken table")
+
+    monkeypatch.setattr(DynamicResources, "prepare", broken)
+    engine = Engine()
+    with caplog.at_level("ERROR", logger="berth.engine"):
+        engine.prepare()  # every other plugin still prepared; nothing raised
+    assert [r.getMessage() for r in caplog.records] == ["plugin set-up failed"]

@@ -129,11 +129,8 @@ class LiveScheduler:
         while not self._stopping:
             if not self.queue.has_active():
                 # nothing to decide now: set-up a change made stale is done here, not in
-                # the next decision (which would do it itself if this failed)
-                try:
-                    self.engine.prepare()
-                except Exception:
-                    log.exception("preparing the plugins' tables failed")
+                # the next decision
+                self.engine.prepare()
             entry = await self.queue.pop()
             if entry is None:
                 break

@@ -54,3 +54,28 @@ def test_nesting_depth_of_decoded_json() -> None:
         value = {"a": [value]}
     assert nesting_depth_exceeds(value, 59) and not nesting_depth_exceeds(value, 60)
     assert not nesting_depth_exceeds(value, 10, encoded=b"{}")  # few brackets: no walk needed
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        # sigs.k8s.io/yaml (go-yaml v2, then JSON), which kubectl and kube-apiserver read with
+        ("a: 2026-01-01", {"a": "2026-01-01"}),  # a timestamp stays its text
+        ("a: 2026-01-01T00:00:00Z", {"a": "2026-01-01T00:00:00Z"}),
+        ('a: "2026-01-01"', {"a": "2026-01-01"}),
+        ("a: [y, Y, n, N]", {"a": [True, True, False, False]}),  # go-yaml v2's YAML 1.1 words
+        ("a: [yes, No, on, OFF, true, False]", {"a": [True, False, True, False, True, False]}),
+        ('a: ["y", yy, yEs]', {"a": ["y", "yy", "yEs"]}),
+        ("a: !!binary aGVsbG8=", {"a": "hello"}),
+        ("1: a\ntrue: b\nn: c\n1.5: d", {"1": "a", "true": "b", "false": "c", "1.5": "d"}),
+        ("a: {<<: {k: 1}, j: 2}", {"a": {"k": 1, "j": 2}}),  # merge keys still merge
+        ("a: [1, 0x1f, 017, 1.5, ~, null]", {"a": [1, 31, 15, 1.5, None, None]}),
+    ],
+)
+def test_scalars_and_keys_read_as_kubernetes_reads_them(text: str, want: object) -> None:
+    assert load_one(text) == want
+
+
+def test_a_null_key_is_refused_as_go_refuses_it() -> None:
+    with pytest.raises(InputError, match="line 1: unsupported map key None"):
+        load_one("~: 1")

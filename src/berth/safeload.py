@@ -11,6 +11,7 @@ ratio, which kubectl and kube-apiserver apply). Only a document that passes is c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,9 +20,80 @@ import orjson
 import yaml
 
 try:
-    from yaml import CSafeLoader as _Loader
+    from yaml import CSafeLoader as _SafeLoader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
+
+
+class _Loader(_SafeLoader):
+    """PyYAML's safe loader, reading scalars and keys as sigs.k8s.io/yaml (go-yaml v2, then
+    JSON) reads them, so a file means to Berth what it means to kubectl and kube-apiserver:
+    an unquoted timestamp stays its text (PyYAML builds a date, which no string field takes),
+    `y`/`Y`/`n`/`N` are booleans as the other YAML 1.1 words are, `!!binary` gives the decoded
+    text, and a key that is not a string becomes the text JSON would need (`true`, `1`)."""
+
+
+def _scalar_text(loader: _Loader, node: yaml.Node) -> Any:
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+_TRUE = ("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON")
+_FALSE = ("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF")
+_GO_BOOLS = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
+
+
+def _go_bool(loader: _Loader, node: yaml.Node) -> bool:
+    return _GO_BOOLS[str(loader.construct_scalar(node))]  # type: ignore[arg-type]
+
+
+def _binary_text(loader: _Loader, node: yaml.Node) -> str:
+    data: bytes = loader.construct_yaml_binary(node)  # type: ignore[arg-type]
+    return data.decode("utf-8", "replace")  # JSON has only text; Go's encoder replaces too
+
+
+def _key_text(key: Any, mark: yaml.Mark | None) -> str:
+    """sigs.k8s.io/yaml's convertToJSONableObject for a key that is not a string."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, int):
+        return str(key)
+    if isinstance(key, float):
+        if key != key:
+            return ".nan"
+        if key in (float("inf"), float("-inf")):
+            return ".inf" if key > 0 else "-.inf"
+        return f"{key:g}"
+    where = f"line {mark.line + 1}: " if mark is not None else ""
+    raise InputError(f"not valid YAML or JSON: {where}unsupported map key {key!r}")
+
+
+def _go_mapping(loader: _Loader, node: yaml.MappingNode) -> Iterator[dict[str, Any]]:
+    # Keys are made text before they meet in a dict: Python's 1 and True are one key, Go's
+    # are two ("1" and "true").
+    data: dict[str, Any] = {}
+    yield data
+    loader.flatten_mapping(node)  # merge keys (<<)
+    construct = loader.construct_object
+    for key_node, value_node in node.value:
+        key = construct(key_node)
+        if type(key) is not str:
+            key = _key_text(key, key_node.start_mark)
+        data[key] = construct(value_node)
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in _SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile("^(?:" + "|".join(_GO_BOOLS) + ")$"), list("yYnNtTfFoO")
+)
+_Loader.add_constructor("tag:yaml.org,2002:bool", _go_bool)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _scalar_text)
+_Loader.add_constructor("tag:yaml.org,2002:binary", _binary_text)
+_Loader.add_constructor("tag:yaml.org,2002:map", _go_mapping)
 
 DEFAULT_MAX_DEPTH = 100
 _LIBYAML_MAX_DEPTH = 1000  # libyaml refuses deeper flows itself

@@ -436,6 +436,78 @@ def test_what_is_not_served(api: Api) -> None:
     )
 
 
+BODY_TYPES = "application/json, application/yaml, application/vnd.kubernetes.protobuf"
+POD_YAML = """kind: Pod
+apiVersion: v1
+metadata:
+  name: {name}
+spec:
+  containers:
+  - name: c
+    image: busybox:1.36
+"""
+
+
+@pytest.mark.parametrize(
+    ("method", "ctype", "body", "status", "message"),
+    [
+        (
+            "POST",
+            "text/plain",
+            b'{"kind": "Pod"}',
+            415,
+            f"accepted media types include: {BODY_TYPES}",
+        ),
+        ("POST", "application/cbor", b"{}", 415, f"accepted media types include: {BODY_TYPES}"),
+        ("PUT", "text/plain", b"{}", 415, f"accepted media types include: {BODY_TYPES}"),
+        ("POST", "application/yaml", POD_YAML.format(name="from-yaml").encode(), 201, ""),
+        ("POST", "application/YAML; charset=utf-8", POD_YAML.format(name="yy").encode(), 201, ""),
+        (  # a stream: the first document
+            "POST",
+            "application/yaml",
+            (POD_YAML.format(name="first") + "---\nkind: Pod\n").encode(),
+            201,
+            "",
+        ),
+        (  # YAML 1.1's y is true, whichever server reads it
+            "POST",
+            "application/yaml",
+            POD_YAML.format(name="y").encode(),
+            400,
+            "json: cannot unmarshal bool into Go struct field ObjectMeta.metadata.name",
+        ),
+        # a built-in resource's PATCH route consumes the patch types only (go-restful's 415)
+        ("PATCH", "text/plain", b"{}", 415, "415: Unsupported Media Type"),
+        ("PATCH", "application/json", {}, 415, "415: Unsupported Media Type"),
+    ],
+)
+def test_request_media_types(
+    api: Api, method: str, ctype: str, body: Any, status: int, message: str
+) -> None:
+    """a create or update is read from JSON, YAML or protobuf and anything else is 415; a
+    PATCH takes the patch types only"""
+    assert (
+        api.post(
+            PODS,
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "p"},
+                "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]},
+            },
+        ).status
+        == 201
+    )
+    path = PODS if method == "POST" else f"{PODS}/p"
+    answer = api.request(method, path, body, content_type=ctype)
+    assert answer.status == status, answer.body
+    if status == 201:
+        assert answer.body["metadata"]["name"] in ("from-yaml", "yy", "first")
+        assert api.get(f"{PODS}/{answer.body['metadata']['name']}").status == 200
+    else:
+        assert message in answer.message and answer.reason in ("UnsupportedMediaType", "BadRequest")
+
+
 def kubectl(
     server: Any, tmp_path: Path, *args: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:

@@ -52,6 +52,15 @@ PATCH_TYPES = {
     "application/strategic-merge-patch+json": "strategic",
     "application/apply-patch+yaml": "apply",
 }
+# What a custom resource's PATCH takes (apiextensions' crdHandler; no strategic merge), and
+# the bodies a create or update is decoded from (kube-apiserver's serializers, CBOR being off).
+CUSTOM_PATCH_TYPES = (
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/apply-patch+yaml",
+)
+BODY_TYPES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
+CUSTOM_BODY_TYPES = ("application/json", "application/yaml")
 _INTERNAL = WriteOptions(field_validation="Ignore")  # the simulated controllers' own writes
 PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
 register_checks(CHECKS)
@@ -364,12 +373,16 @@ class Api:
         """Patch an object; `view` = (out, in) converts when the API shows another shape
         (`in` gets the patched view and the stored object)."""
         kind = PATCH_TYPES.get(content_type)
+        if kind is None and not rt.custom:
+            raise errors.route_unsupported_media_type()
         if kind is None or (kind == "strategic" and rt.custom):
-            raise errors.unsupported_media_type(content_type)
+            raise errors.unsupported_media_type(CUSTOM_PATCH_TYPES)
         opts = opts or WriteOptions()
         if kind == "apply":
             if view is not None:
-                raise errors.unsupported_media_type(content_type)
+                raise errors.unsupported_media_type(
+                    t for t in PATCH_TYPES if t != "application/apply-patch+yaml"
+                )
             return self._apply(
                 rt, namespace=namespace, name=name, body=body, subresource=subresource, opts=opts
             )

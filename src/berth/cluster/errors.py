@@ -6,6 +6,7 @@ every error message has exactly one spelling, upstream's, and can be found by gr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -171,13 +172,21 @@ class NoRoute(ApiError):
         self.path = path
 
 
-def unsupported_media_type(content_type: str) -> ApiError:
+def unsupported_media_type(accepted: Iterable[str]) -> ApiError:
+    """The handlers' 415 (apiserver's negotiation.NewUnsupportedMediaTypeError)."""
     return ApiError(
         code=415,
         reason="UnsupportedMediaType",
-        message=f"the body of the request was in an unknown format - accepted media types "
-        f"include: application/json-patch+json, application/merge-patch+json, "
-        f'application/strategic-merge-patch+json (got "{content_type}")',
+        message="the body of the request was in an unknown format - accepted media types "
+        f"include: {', '.join(accepted)}",
+    )
+
+
+def route_unsupported_media_type() -> ApiError:
+    """go-restful's 415, before any handler, for a PATCH of a built-in resource whose
+    Content-Type is no patch type (its route consumes those only)."""
+    return ApiError(
+        code=415, reason="UnsupportedMediaType", message="415: Unsupported Media Type", details={}
     )
 
 

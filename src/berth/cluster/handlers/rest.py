@@ -19,7 +19,7 @@ import orjson
 from aiohttp import web
 
 from berth.cluster import discovery, dra, errors, events, openapi, options, protobuf
-from berth.cluster.api import Api
+from berth.cluster.api import BODY_TYPES, CUSTOM_BODY_TYPES, CUSTOM_PATCH_TYPES, PATCH_TYPES, Api
 from berth.cluster.errors import ApiError
 from berth.cluster.faults import Faults
 from berth.cluster.handlers.routes import Discovery, Route, parse
@@ -34,7 +34,7 @@ from berth.cluster.store import Change, Store
 from berth.cluster.tables import table, wants_table
 from berth.cluster.webhooks import KEY as WEBHOOK_CONFIGURATIONS
 from berth.cluster.webhooks import MutatingWebhooks, creates_only_warnings
-from berth.safeload import InputError, YamlLimits, load_one, nesting_depth_exceeds
+from berth.safeload import InputError, YamlLimits, load_all, nesting_depth_exceeds
 
 JSON = dict[str, Any]
 log = logging.getLogger("berth.cluster")
@@ -230,8 +230,19 @@ class RestHandler:
             raise errors.NoRoute(path)
         return _json(doc)
 
-    async def _body(self, request: web.Request) -> Any:
-        """The decoded body (None when empty), within the body size and depth limits."""
+    async def _body(self, request: web.Request, verb: str = "", *, custom: bool = False) -> Any:
+        """The decoded body (None when empty), within the body size and depth limits. A
+        create's or update's (`verb`) or a patch's Content-Type is checked first, as
+        kube-apiserver refuses a type it cannot decode before it reads the body."""
+        media = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if verb == "patch" and media not in PATCH_TYPES:
+            if custom:
+                raise errors.unsupported_media_type(CUSTOM_PATCH_TYPES)
+            raise errors.route_unsupported_media_type()
+        if verb in ("create", "update") and media:  # none at all is read as JSON
+            accepted = CUSTOM_BODY_TYPES if custom else BODY_TYPES
+            if media not in accepted:
+                raise errors.unsupported_media_type(accepted)
         limits = self.settings.limits
         limit = limits.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
@@ -255,25 +266,26 @@ class RestHandler:
         if not data:
             return None
         raw = bytes(data)
-        ctype = request.headers.get("Content-Type", "")
-        media = ctype.split(";")[0].strip()
         if media == protobuf.CONTENT_TYPE:  # client-go's typed clients
             body = protobuf.decode(raw)
             if nesting_depth_exceeds(body, limits.max_depth):
                 raise errors.too_deep(what="the request body", limit=limits.max_depth)
             return body
-        if media in ("application/cbor", "application/apply-patch+cbor"):
-            raise errors.unsupported_media_type(ctype)
-        if media == "application/apply-patch+yaml":
+        if media in ("application/apply-patch+yaml", "application/yaml"):
             try:  # YAML (a superset of JSON), within the same depth limit and alias bounds
-                return load_one(raw, limits=YamlLimits(max_depth=limits.max_depth))
+                docs = load_all(raw, limits=YamlLimits(max_depth=limits.max_depth))
             except InputError as exc:
                 raise errors.bad_request(f"error decoding YAML: {exc}") from None
+            if media == "application/yaml":  # a create or update: the first document, as Go
+                return docs[0] if docs else None
+            if len(docs) > 1:
+                raise errors.bad_request(
+                    f"error decoding YAML: expected one document, found {len(docs)}"
+                )
+            return docs[0] if docs else None
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            if "yaml" in ctype:
-                raise errors.unsupported_media_type(ctype) from exc
             if "depth limit" in str(exc):
                 raise errors.too_deep(what="the request body", limit=limits.max_depth) from exc
             raise errors.bad_request(
@@ -382,7 +394,7 @@ class RestHandler:
             return _json(obj)
 
         opts = options.parse(query, verb=verb, user_agent=request.headers.get("User-Agent", ""))
-        body = await self._body(request)
+        body = await self._body(request, verb, custom=rt.custom)
         if (
             verb == "create"
             and self.webhooks is not None
@@ -499,7 +511,7 @@ class RestHandler:
         opts = options.parse(
             request.query, verb=verb, user_agent=request.headers.get("User-Agent", "")
         )
-        body = await self._body(request)
+        body = await self._body(request, verb, custom=rt.custom)
         if verb == "update":
             return _json(self.api.update_scale(rt, namespace=ns, name=name, body=body, opts=opts))
         ctype = request.headers.get("Content-Type", "").split(";")[0].strip()

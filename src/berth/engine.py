@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
+import logging
 import random
 from collections.abc import Callable
 from typing import Any, cast
@@ -49,6 +50,8 @@ from berth.metrics.refresher import Refresher
 from berth.objects.pod import PodInfo
 from berth.plugins.registry import registry
 from berth.state.cluster import ClusterState
+
+log = logging.getLogger("berth.engine")
 
 
 def build_framework(resolved: ResolvedProfile, handle: Handle) -> Framework:
@@ -171,6 +174,21 @@ class Engine:
             )
         finally:
             gc.enable()
+
+    def prepare(self) -> None:
+        """Every plugin's set-up ahead of decisions (Plugin.prepare), between them: a front calls
+        it once its caches have synced and when it has nothing to decide."""
+        self.state.node_indices()  # the scan order (upstream's node tree list)
+        seen: set[int] = set()
+        for sch in self.schedulers.values():
+            fwk = sch.framework
+            for plugin in (*fwk.pre_filter, *fwk.filter, *(p for p, _ in fwk.score)):
+                if id(plugin) not in seen:
+                    seen.add(id(plugin))
+                    try:
+                        plugin.prepare()
+                    except Exception:  # the decision does it itself; never stop a front here
+                        log.exception("plugin set-up failed", extra={"plugin": plugin.name})
 
     async def bind(self, reserved: Reserved) -> BindingOutcome:
         """The binding cycle of a pod the scheduling cycle reserved a node for."""

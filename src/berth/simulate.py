@@ -169,6 +169,7 @@ class Simulation:
             return (*queue_order(pod, pod.created), pod.key)
 
         self.pending.sort(key=order)
+        self.engine.prepare()  # the plugins' tables over the loaded state, as `berth run` does
 
     def _would_be_pending(self, raw: dict[str, Any]) -> bool:
         """Whether a pod the API server refused would have been one of this run's pending pods

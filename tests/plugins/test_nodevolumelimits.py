@@ -333,3 +333,27 @@ def test_vectorised_matches_one_node_at_a_time() -> None:
             [p for p in pods if p["spec"]["nodeName"] == name],
         )
         assert alone.filter(new)[name].ok == together[name], name
+
+
+@pytest.mark.parametrize(
+    ("row", "prepared", "recounts_in_decision"),
+    [("prepared", True, False), ("not prepared", False, True)],
+)
+def test_prepare_counts_the_attached_volumes_ahead_of_the_decision(
+    row: str, prepared: bool, recounts_in_decision: bool, monkeypatch: Any
+) -> None:
+    from berth.plugins.nodevolumelimits import _Attached
+
+    h, _ = build([running], [], 2, [EBS], "csinode")
+    if prepared:
+        h.plugin.prepare()
+    recounts: list[int] = []
+    recount = _Attached._recount
+
+    def counted(self: _Attached, state: Any, volumes: Any, slot: int) -> None:
+        recounts.append(slot)
+        recount(self, state, volumes, slot)
+
+    monkeypatch.setattr(_Attached, "_recount", counted)
+    assert h.filter(ebs_one())[NODE].ok  # 1 attached + 1, counted either way
+    assert bool(recounts) == recounts_in_decision

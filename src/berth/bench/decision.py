@@ -67,7 +67,7 @@ def load_engine(
     objects: list[JSON] = (),  # type: ignore[assignment]
 ) -> Engine:
     """An engine fed the workload's objects, its metric table sampled once (as the refresher
-    would have before the first decision)."""
+    would have before the first decision) and its plugins' set-up done (Engine.prepare)."""
     engine = Engine(config=config, seed=1)
     feed = Feed(state=engine.state, ports=engine.ports, responsible=engine.schedules)
     for raw in objects:
@@ -79,6 +79,7 @@ def load_engine(
     down = engine.sample_metrics()
     if down:
         raise BenchError(f"metric sources down: {', '.join(down)}")
+    engine.prepare()  # as `berth run` does once its caches have synced
     return engine
 
 

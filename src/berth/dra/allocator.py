@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from berth.dra.capacity import FRACTIONAL_DEFAULT, CapacityError, consumed_capacity, fits
-from berth.dra.cel import CelRuntimeError, compile_selector
+from berth.dra.cel import CelRuntimeError, Compiled, compile_selector
 from berth.dra.pools import Node, Pool, gather_pools, node_matches
 from berth.objects.dra import (
     ALLOCATION_MODE_ALL,
@@ -73,12 +73,16 @@ class MatchCache:
         self.max_entries = max_entries
         self.evaluations = 0
 
-    def matches(self, expression: str, device: Device, driver: str) -> bool | str:
+    def matches(
+        self, expression: str, device: Device, driver: str, compiled: Compiled | None = None
+    ) -> bool | str:
+        """`compiled`: the expression's compilation, when the caller holds it already."""
         key = (expression, device.shape)
         found = self._results.get(key)
         if found is not None:
             return found
-        compiled = compile_selector(expression)
+        if compiled is None:
+            compiled = compile_selector(expression)
         if compiled.error is not None:
             return compiled.error  # not cached here: the compile cache keeps it
         self.evaluations += 1

@@ -77,6 +77,12 @@ class Plugin(abc.ABC):
     def ports(self) -> Ports:
         return self.handle.ports
 
+    def prepare(self) -> None:
+        """Set-up the first decision after a change would otherwise pay (tables and columns
+        derived from the cluster state), done ahead of it: the fronts call it once the caches
+        have synced and whenever they are idle. Cheap when nothing changed. Default: none."""
+        return None
+
     def events_to_register(self) -> Sequence[ClusterEventWithHint] | None:
         """upstream EnqueueExtensions.EventsToRegister: the cluster events that can make a pod
         this plugin rejected schedulable. None (the default): every event may (upstream's

@@ -302,6 +302,13 @@ class NodeVolumeLimits(PreFilterPlugin, FilterPlugin):
                 s.new[unique_name(attach)] = attach[0]
         return s
 
+    def prepare(self) -> None:
+        """The attached volumes per node brought up to date ahead of the next pod with a
+        volume (the first one otherwise counted every node's: 6 ms at 5,000 nodes)."""
+        volumes = self.ports.volumes
+        if volumes.tracked and (volumes.pvcs or volumes.pvs):
+            self._attached.sync(self.state, volumes)
+
     # ----- Filter ------------------------------------------------------------------------------
     def filter(self, cycle: CycleState, pod: PodInfo, nodes: IndexArray) -> BoolArray:
         s: _State = cycle.read(_STATE_KEY)

@@ -41,6 +41,7 @@ class PVNodeMasks:
         self._groups: dict[tuple[NodeSelectorTerm, ...] | None, int] = {}
         self.slots: list[IndexArray] = []  # group -> matching node slots, ascending
         self.full: list[bool] = []  # group -> matches every node
+        self._packed: tuple[IndexArray, IndexArray, BoolArray] | None = None
 
     def _check(self) -> None:
         state = self.state
@@ -49,6 +50,7 @@ class PVNodeMasks:
             self._groups.clear()
             self.slots.clear()
             self.full.clear()
+            self._packed = None
             self._labels_version = state.labels_version
 
     def group(self, pv: PVInfo) -> int:
@@ -82,6 +84,21 @@ class PVNodeMasks:
             self._by_pv.clear()  # PVs long deleted; the live ones come back on their next use
         self._by_pv[pv.name] = (pv.node_terms, gid)
         return gid
+
+    def packed(self) -> tuple[IndexArray, IndexArray, BoolArray]:
+        """Every group's slots end to end, where each group's begin (offsets[g] to
+        offsets[g + 1]), and `full` as an array: what lets a decision gather the slots of
+        thousands of groups with array operations (rebuilt when a group is added)."""
+        self._check()
+        packed = self._packed
+        if packed is None or len(packed[2]) != len(self.slots):
+            sizes = np.fromiter((len(s) for s in self.slots), dtype=np.intp, count=len(self.slots))
+            offsets = np.zeros(len(self.slots) + 1, dtype=np.intp)
+            np.cumsum(sizes, out=offsets[1:])
+            flat = np.concatenate(self.slots) if self.slots else np.zeros(0, dtype=np.intp)
+            full = np.array(self.full, dtype=bool)
+            packed = self._packed = (flat.astype(np.intp, copy=False), offsets, full)
+        return packed
 
     def matches(self, pv: PVInfo, nodes: IndexArray) -> BoolArray:
         """pv_node_mask(state, pv, nodes), from the cache."""

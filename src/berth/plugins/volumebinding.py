@@ -8,10 +8,12 @@ component-helpers/storage/volume (FindMatchingVolume, CheckNodeAffinity).
 - Filter: a bound claim's PV must accept the node (`spec.nodeAffinity`); an unbound claim of a
   WaitForFirstConsumer class needs, on that node, an Available PV matching it (class, size, access
   and volume modes, selector, node affinity; the smallest wins, each PV serves one claim) or a
-  class that can provision there (a provisioner, `allowedTopologies`). A PV's node affinity is
-  evaluated once over the whole node table and cached (storagehelpers.PVNodeMasks); the first
-  matching PV of every node is then found with array operations over (PV, node) pairs, each
-  distinct affinity visited once, not with a mask per PV per decision.
+  class that can provision there (a provisioner, `allowedTopologies`). The candidates (the
+  node-independent checks) are kept across decisions per claim shape (pvcandidates); a PV's node
+  affinity is evaluated once over the whole node table and cached (storagehelpers.PVNodeMasks);
+  the first matching PV of every node is then found with array operations over (PV, node)
+  pairs, each distinct affinity visited once, not with a mask per PV per decision. Score reads
+  Filter's answer for the nodes it passed instead of finding the volumes again.
 - Reserve assumes the chosen PVs bound (`spec.claimRef`) and the claims to provision annotated
   `volume.kubernetes.io/selected-node`, so the next pods see them taken; Unreserve reverts that.
 - PreBind writes those through the front's volume binder and waits (up to bindTimeoutSeconds)
@@ -22,7 +24,7 @@ component-helpers/storage/volume (FindMatchingVolume, CheckNodeAffinity).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +65,7 @@ from berth.objects.volumes import (
 )
 from berth.plugins.helpers import broken_linear
 from berth.plugins.noderesources import MAX_CUSTOM_PRIORITY_SCORE, ShapePoint, validate_shape
+from berth.plugins.pvcandidates import Candidates, PVCandidates, is_volume_bound_to_claim
 from berth.plugins.registry import register
 from berth.plugins.storagehelpers import PVNodeMasks, not_found
 from berth.state.cluster import BoolArray, IndexArray, IntArray
@@ -112,8 +115,8 @@ class _Verdict:
 class _Claims:
     bound: list[PVCInfo]
     delayed: list[PVCInfo]  # unbound, WaitForFirstConsumer, no volumeName
-    # per delayed claim: (prebound PVs in list order, other candidates smallest first)
-    candidates: list[tuple[list[PVInfo], list[PVInfo]]] = field(default_factory=list)
+    # per delayed claim: its prebound PVs and the other candidates, smallest first
+    candidates: list[Candidates] = field(default_factory=list)
     # the last Filter's answer, which `explain` reads instead of recomputing per node
     last: tuple[IndexArray, _Verdict] | None = None
     # set by Reserve
@@ -121,67 +124,40 @@ class _Claims:
     all_bound: bool = True
 
 
-def is_volume_bound_to_claim(pv: PVInfo, pvc: PVCInfo) -> bool:
-    """upstream IsVolumeBoundToClaim (pre-bound by a user, or bound)."""
-    ref = pv.claim_ref
-    if ref is None or (ref[0], ref[1]) != (pvc.namespace, pvc.name):
-        return False
-    return not ref[2] or ref[2] == pvc.uid
-
-
-def _candidates(pvc: PVCInfo, pvs: list[PVInfo]) -> tuple[list[PVInfo], list[PVInfo]]:
-    """FindMatchingVolume's node-independent checks, in its order."""
-    prebound: list[PVInfo] = []
-    others: list[PVInfo] = []
-    for pv in pvs:
-        if pv.claim_ref is not None and not is_volume_bound_to_claim(pv, pvc):
-            continue
-        if pv.capacity < pvc.request or pv.volume_mode != pvc.volume_mode or pv.deleting:
-            continue
-        if is_volume_bound_to_claim(pv, pvc):
-            prebound.append(pv)
-            continue
-        if pv.phase != "Available":
-            continue
-        if pvc.selector is not None and not pvc.selector.matches(pv.labels):
-            continue
-        if pv.storage_class != pvc.storage_class or not pvc.access_modes <= pv.access_modes:
-            continue
-        others.append(pv)
-    others.sort(key=lambda pv: pv.capacity)  # stable: the first of equal sizes wins
-    return prebound, others
-
-
 _NONE = np.iinfo(np.int64).max
 
 
 def _first_match(
-    masks: PVNodeMasks, pool: list[PVInfo], nodes: IndexArray, used: dict[str, BoolArray]
+    masks: PVNodeMasks, cand: Candidates, nodes: IndexArray, used: dict[str, BoolArray]
 ) -> np.ndarray:
-    """Per node in `nodes`: the index in `pool` (candidates, smallest first) of the first PV
+    """Per node in `nodes`: the index in `cand.pool` (smallest first) of the first live PV
     whose node affinity accepts the node and that no earlier claim of the pod took there, or -1
     (FindMatchingVolume's smallest match, for every node at once).
 
     PVs with the same affinity match the same nodes, so only the first of each distinct affinity
     can win anywhere: the walk keeps one (rank, slots) per affinity, stops at the first one that
-    matches every node, and takes the smallest rank per node over the (rank, slot) pairs."""
+    matches every node, and takes the smallest rank per node over the (rank, slot) pairs, the
+    slots of all affinities gathered at once from PVNodeMasks.packed."""
     n = len(nodes)
     best = np.full(n, _NONE, dtype=np.int64)
+    pool = cand.pool
     if not pool or n == 0:
         return np.full(n, -1, dtype=np.int64)
-    gids = masks.groups(pool)
-    free = np.ones(len(pool), dtype=bool)
-    for rank, pv in enumerate(pool) if used else ():
-        elsewhere = used.get(pv.name)
-        if elsewhere is not None:  # taken on some nodes: this PV alone, minus those
-            free[rank] = False
-            where = masks.matches(pv, nodes) & ~elsewhere
-            best[where] = np.minimum(best[where], rank)
+    free = cand.alive.copy()
+    for name, elsewhere in used.items():
+        rank = cand.rank.get(name)
+        if rank is None or not free[rank]:
+            continue
+        # taken on some nodes: this PV alone, minus those
+        free[rank] = False
+        where = masks.matches(pool[rank], nodes) & ~elsewhere
+        best[where] = np.minimum(best[where], rank)
     ranks = np.flatnonzero(free)
     # the first PV of each distinct affinity (np.unique: index of the first occurrence)
-    firsts, at_rank = np.unique(gids[ranks], return_index=True)
+    firsts, at_rank = np.unique(cand.gids[ranks], return_index=True)
     first_ranks = ranks[at_rank]
-    full = np.fromiter((masks.full[g] for g in firsts), dtype=bool, count=len(firsts))
+    flat, offsets, group_full = masks.packed()
+    full = group_full[firsts]
     if full.any():
         # A PV that matches every node: no later PV can come first anywhere.
         everywhere = int(first_ranks[full].min())
@@ -189,11 +165,14 @@ def _first_match(
         keep = ~full & (first_ranks < everywhere)
         firsts, first_ranks = firsts[keep], first_ranks[keep]
     if len(firsts):
-        slot_lists = [masks.slots[g] for g in firsts.tolist()]
+        starts = offsets[firsts]
+        lengths = offsets[firsts + 1] - starts
+        # the slots of every group in `firsts`, end to end
+        within = np.arange(int(lengths.sum()), dtype=np.intp)
+        within -= np.repeat(np.cumsum(lengths) - lengths, lengths)
         pos = np.full(len(masks.state.present), -1, dtype=np.intp)
         pos[nodes] = np.arange(n)
-        lengths = np.fromiter((len(s) for s in slot_lists), dtype=np.intp, count=len(slot_lists))
-        at = pos[np.concatenate(slot_lists)]
+        at = pos[flat[np.repeat(starts, lengths) + within]]
         rank_of = np.repeat(first_ranks.astype(np.int64), lengths)
         keep_at = at >= 0
         np.minimum.at(best, at[keep_at], rank_of[keep_at])
@@ -241,6 +220,31 @@ class VolumeBinding(
         scale = MAX_NODE_SCORE // MAX_CUSTOM_PRIORITY_SCORE
         self.shape = [(p.utilization, p.score * scale) for p in parsed.shape]
         self._masks = PVNodeMasks(self.state)
+        self._candidates = PVCandidates(self._masks)
+        self._prepared_seq = -1  # the volume journal's position `prepare` looked at last
+
+    def prepare(self) -> None:
+        """The candidates of the unbound WaitForFirstConsumer claims delivered since the last
+        call, and their PVs' affinity groups, built ahead of the claims' pods' decisions."""
+        volumes = self.ports.volumes
+        if not volumes.tracked or not volumes.pvs:
+            return
+        changes = volumes.changes_since(self._prepared_seq) if self._prepared_seq >= 0 else None
+        if changes is None:
+            keys: Iterable[str] = list(volumes.pvcs)
+        else:
+            keys = {key for kind, key in changes if kind == "PersistentVolumeClaim"}
+        self._prepared_seq = volumes.change_seq
+        waiting = []
+        for key in keys:
+            pvc = volumes.pvcs.get(key)
+            if pvc is None or pvc.fully_bound or pvc.volume_name:
+                continue
+            sc = volumes.classes.get(pvc.storage_class) if pvc.storage_class else None
+            if sc is not None and sc.wait_for_first_consumer:
+                waiting.append(pvc)
+        self._candidates.prepare(volumes, waiting)
+        self._masks.packed()
 
     # ----- PreFilter ---------------------------------------------------------------------------
     def pre_filter(self, cycle: CycleState, pod: PodInfo) -> tuple[PreFilterResult | None, Status]:
@@ -293,7 +297,7 @@ class VolumeBinding(
         # Claims that find a PV by matching, smallest request first (upstream byPVCSize).
         state.delayed.sort(key=lambda c: c.request)
         for pvc in state.delayed:
-            state.candidates.append(_candidates(pvc, list(volumes.pvs_of_class(pvc.storage_class))))
+            state.candidates.append(self._candidates.for_claim(volumes, pvc))
         cycle.write(_STATE_KEY, state)
         return None, SUCCESS
 
@@ -319,9 +323,7 @@ class VolumeBinding(
         provision = np.ones(n, dtype=bool)
         need_provision = np.zeros(n, dtype=bool)
         last = len(state.delayed) - 1
-        for k, (pvc, (prebound, others)) in enumerate(
-            zip(state.delayed, state.candidates, strict=True)
-        ):
+        for k, (pvc, cand) in enumerate(zip(state.delayed, state.candidates, strict=True)):
             selected = pvc.annotations.get(ANN_SELECTED_NODE)
             if selected is not None:
                 # Already asked to provision on one node (upstream's fast path).
@@ -330,7 +332,7 @@ class VolumeBinding(
                 provision &= self._provisionable(pvc, nodes)
                 choices.append(np.full(n, -1, dtype=np.int64))
                 continue
-            pool = prebound + others
+            prebound = cand.prebound
             # A PV pre-bound to the claim ends FindMatchingVolume's walk: the first one not
             # taken decides the node, matching or not.
             choice = np.full(n, -1, dtype=np.int64)
@@ -342,12 +344,12 @@ class VolumeBinding(
                 choice[avail & masks.matches(pv, nodes)] = i
                 decided |= avail
             if not decided.all():
-                rest = _first_match(masks, others, nodes, used)
+                rest = _first_match(masks, cand, nodes, used)
                 found = ~decided & (rest >= 0)
                 choice[found] = rest[found] + len(prebound)
             matched = choice >= 0
             if k < last and matched.any():
-                _mark_used(used, pool, choice, matched)
+                _mark_used(used, cand.walk, choice, matched)
             unmatched = ~matched
             if unmatched.any():
                 need_provision |= unmatched
@@ -399,6 +401,20 @@ class VolumeBinding(
             reasons.append(ERR_REASON_PV_NOT_EXIST)
         return unresolvable(*reasons) if reasons else SUCCESS
 
+    def _verdict(self, state: _Claims, nodes: IndexArray) -> _Verdict:
+        """The last Filter's answer for `nodes` (Score runs on nodes Filter passed, with the
+        state unchanged), or FindPodVolumes anew for nodes it did not see."""
+        if state.last is not None:
+            seen, v = state.last
+            pos = np.full(len(self.state.present), -1, dtype=np.intp)
+            pos[seen] = np.arange(len(seen))
+            at = pos[nodes]
+            if (at >= 0).all():
+                return _Verdict(
+                    v.bound_ok[at], v.pvs_found[at], v.unbound_ok[at], [c[at] for c in v.choice]
+                )
+        return self._find(state, nodes)
+
     # ----- Score (storage capacity scoring) -----------------------------------------------------
     def pre_score(self, cycle: CycleState, pod: PodInfo, nodes: IndexArray) -> Status:
         # StorageCapacityScoring is on: every pod is scored, 0 without volumes to bind
@@ -414,24 +430,21 @@ class VolumeBinding(
         state: _Claims | None = cycle.read(_STATE_KEY)
         if state is None or not state.delayed or not len(nodes):
             return out
-        verdict = self._find(state, nodes)
+        verdict = self._verdict(state, nodes)
         requested: dict[str, IntArray] = {}
         capacity: dict[str, IntArray] = {}
         present: dict[str, BoolArray] = {}
-        for pvc, (prebound, others), choice in zip(
-            state.delayed, state.candidates, verdict.choice, strict=True
-        ):
-            pool = prebound + others
-            for k, pv in enumerate(pool):
-                here = choice == k
-                if not here.any():
-                    continue
-                cls = pv.storage_class
-                req = requested.setdefault(cls, np.zeros(len(nodes), dtype=np.int64))
-                cap = capacity.setdefault(cls, np.zeros(len(nodes), dtype=np.int64))
-                req[here] += pvc.request
-                cap[here] += pv.capacity
-                present[cls] = present.get(cls, np.zeros(len(nodes), dtype=bool)) | here
+        for pvc, cand, choice in zip(state.delayed, state.candidates, verdict.choice, strict=True):
+            here = choice >= 0
+            if not here.any():
+                continue
+            # every candidate is of the claim's class (VolumeIndex.pvs_of_class)
+            cls = pvc.storage_class
+            req = requested.setdefault(cls, np.zeros(len(nodes), dtype=np.int64))
+            cap = capacity.setdefault(cls, np.zeros(len(nodes), dtype=np.int64))
+            req[here] += pvc.request
+            cap[here] += cand.capacity[choice[here]]
+            present[cls] = present.get(cls, np.zeros(len(nodes), dtype=bool)) | here
         if not requested:
             return out
         total = np.zeros(len(nodes), dtype=np.int64)
@@ -460,9 +473,7 @@ class VolumeBinding(
         verdict = self._find(state, np.array([idx], dtype=np.intp))
         volumes = self.ports.volumes
         reserved = PodVolumes()
-        for pvc, (prebound, others), choice in zip(
-            state.delayed, state.candidates, verdict.choice, strict=True
-        ):
+        for pvc, cand, choice in zip(state.delayed, state.candidates, verdict.choice, strict=True):
             if choice[0] < 0:
                 annotations = {**pvc.annotations, ANN_SELECTED_NODE: node_name}
                 raw = pvc.raw
@@ -473,7 +484,7 @@ class VolumeBinding(
                 volumes.assume_pvc(claim)
                 reserved.dynamic_provisions.append(claim)
                 continue
-            pv = (prebound + others)[int(choice[0])]
+            pv = cand.walk[int(choice[0])]
             new_pv = _bind_volume_to_claim(pv, pvc)
             if new_pv is not pv:
                 volumes.assume_pv(new_pv)

@@ -127,6 +127,10 @@ class LiveScheduler:
     async def run(self) -> None:
         """Schedule until stopped (or cancelled, e.g. when leadership is lost)."""
         while not self._stopping:
+            if not self.queue.has_active():
+                # nothing to decide now: set-up a change made stale is done here, not in
+                # the next decision
+                self.engine.prepare()
             entry = await self.queue.pop()
             if entry is None:
                 break

@@ -129,6 +129,10 @@ class SchedulingQueue:
             out[e.where] += 1
         return out
 
+    def has_active(self) -> bool:
+        """Is a pod (perhaps a stale heap entry) waiting in the active queue?"""
+        return bool(self._active)
+
     def parked(self) -> list[QueuedPod]:
         """The unschedulable and gated pods (for the per-plugin gauge)."""
         return list(self._parked.values())

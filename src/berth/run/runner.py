@@ -223,6 +223,8 @@ class Runner:
                 "caches synced",
                 extra={"nodes": self.engine.state.num_nodes, "pods": len(self.scheduler.pods)},
             )
+            # The plugins' tables over the synced state, before the first decision needs them.
+            self.engine.prepare()
             # The cache just built lives as long as the process: keep it out of the collector's
             # full passes, which otherwise land inside decisions as 100-200 ms pauses.
             gc.freeze()

@@ -8,18 +8,23 @@ allocated but PreBind has not written yet (upstream's in-flight allocations), wh
 allocated at once, so the next pod never gets the same device. A newer API object replaces an
 assumed claim (upstream's assume cache). The per-selector device matches the plugin derives are
 cached against `slices_version` and `claims_version`. Slices are held with the taints of the
-DeviceTaintRules that select their devices added (upstream ListWithDeviceTaintRules).
+DeviceTaintRules that select their devices added (upstream ListWithDeviceTaintRules). CEL
+selectors are compiled when their class or claim is delivered, not in the first decision that
+reads them (the first compilation also builds the CEL environment: 3-4 ms).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 from collections import Counter
 from collections.abc import Awaitable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
 from berth.dra.allocator import DeviceID, MatchCache
+from berth.dra.cel import Compiled, compile_selector
 from berth.objects.dra import (
     RESOURCE_DEVICE_CLASS_PREFIX,
     ClaimInfo,
@@ -35,6 +40,7 @@ from berth.objects.dra import (
 )
 from berth.state.store import Store, object_key
 
+log = logging.getLogger("berth.state.dra")
 Obj = dict[str, Any]
 KINDS = (
     "DeviceClass",
@@ -130,7 +136,10 @@ class DRAIndex(Store):
         # claim uid -> its shares counted (device, consumed capacity)
         self._shares_counted: dict[str, tuple[tuple[DeviceID, dict[str, Decimal]], ...]] = {}
         self.match_cache = MatchCache()
+        # class name -> its selectors, compiled when the class was delivered
+        self.compiled: dict[str, tuple[Compiled, ...]] = {}
         self.slices_version = 0
+        self._all_slices: tuple[int, tuple[SliceInfo, ...]] = (-1, ())
         self.classes_version = 0
         self.claims_version = 0
         # False in a front whose caller already allocated devices (the extender: kube-scheduler
@@ -182,8 +191,12 @@ class DRAIndex(Store):
             return None
         return self.shared_capacity.get(device, {})
 
-    def all_slices(self) -> list[SliceInfo]:
-        return list(self.slices.values())
+    def all_slices(self) -> tuple[SliceInfo, ...]:
+        """Every slice, read-only: one tuple per slices_version (each PreFilter's allocator
+        takes it; a fresh list per decision was 0.2 ms at 5,000 slices)."""
+        if self._all_slices[0] != self.slices_version:
+            self._all_slices = (self.slices_version, tuple(self.slices.values()))
+        return self._all_slices[1]
 
     @property
     def empty(self) -> bool:
@@ -300,6 +313,9 @@ class DRAIndex(Store):
         elif kind == "DeviceClass":
             cls = parse_device_class(obj)
             self.classes[cls.name] = cls
+            self.compiled.pop(cls.name, None)
+            with _setup_failures_logged(cls.name):
+                self.compiled[cls.name] = tuple(compile_selector(e) for e in cls.selectors)
             self.classes_version += 1
             self._remap_extended()
         elif kind == "ResourceClaim":
@@ -318,6 +334,9 @@ class DRAIndex(Store):
                 del self.assumed[claim.key]
             self._recount(claim.uid)
             self.claims_version += 1
+            if claim.allocation is None:
+                with _setup_failures_logged(claim.key):
+                    _compile_requests(claim)
         else:
             template = parse_claim_template(obj)
             self.templates[f"{template.namespace}/{template.name}"] = template
@@ -387,6 +406,7 @@ class DRAIndex(Store):
                 self._retaint()
         elif kind == "DeviceClass":
             self.classes.pop(key, None)
+            self.compiled.pop(key, None)
             self.classes_version += 1
             self._remap_extended()
         elif kind == "ResourceClaim":
@@ -397,6 +417,25 @@ class DRAIndex(Store):
                 self._drop_claim(claim)
         elif kind == "ResourceClaimTemplate":
             self.templates.pop(key, None)
+
+
+@contextlib.contextmanager
+def _setup_failures_logged(name: str) -> Iterator[None]:
+    """A failure to compile ahead (a broken CEL environment: a bug, not the object's fault)
+    must not refuse the object; the decision that needs the selectors compiles them again."""
+    try:
+        yield
+    except Exception:
+        log.exception("compiling CEL selectors ahead failed", extra={"object": name})
+
+
+def _compile_requests(claim: ClaimInfo) -> None:
+    """Compile the selectors of a claim still to allocate (into compile_selector's cache)."""
+    for request in claim.spec.requests:
+        specs = (request.exactly,) if request.exactly is not None else request.first_available
+        for spec in specs:
+            for expression in spec.selectors:
+                compile_selector(expression)
 
 
 def _neg(name: str) -> tuple[int, ...]:

@@ -46,6 +46,7 @@ from berth.framework.plugin import (
 from berth.framework.ports import Ports
 from berth.framework.runtime import Framework
 from berth.framework.status import SUCCESS, Status
+from berth.logthrottle import Throttle
 from berth.metrics.refresher import Refresher
 from berth.objects.pod import PodInfo
 from berth.plugins.registry import registry
@@ -139,6 +140,7 @@ class Engine:
         self.queue_order: Callable[[PodInfo, float], tuple[Any, ...]] = (
             sorter.sort_key if sorter is not None else priority_sort
         )
+        self._prepare_failures = Throttle(interval=60.0)
 
     def scheduler_for(self, scheduler_name: str) -> Scheduler | None:
         return self.schedulers.get(scheduler_name)
@@ -188,7 +190,14 @@ class Engine:
                     try:
                         plugin.prepare()
                     except Exception:  # the decision does it itself; never stop a front here
-                        log.exception("plugin set-up failed", extra={"plugin": plugin.name})
+                        # prepare runs at every idle moment: a set-up that keeps failing is
+                        # logged once per interval, with the count of the lines left out
+                        suppressed = self._prepare_failures.admit(plugin.name)
+                        if suppressed is not None:
+                            log.exception(
+                                "plugin set-up failed",
+                                extra={"plugin": plugin.name, "suppressed": suppressed},
+                            )
 
     async def bind(self, reserved: Reserved) -> BindingOutcome:
         """The binding cycle of a pod the scheduling cycle reserved a node for."""

@@ -75,7 +75,7 @@ class Connection:
         HTTP/1.1 path when the connection has one (the API dispatcher's), else `request`.
         Raises one of TRANSPORT_ERRORS when no answer was read."""
         lean = self.lean
-        if lean is None or (method == "GET" and self.api.configuration.client_go_retries):
+        if lean is None or _library_retries(self.api, method):
             response = await self.request(method, path, body, content_type=content_type)
             return response.status, await read_json(response)
         status, data = await lean.request(method, path, body, content_type=content_type)
@@ -106,9 +106,7 @@ class Connection:
         )
         rest = api.rest_client
         config = api.configuration
-        if rest._effective_retry_options is not None or (
-            config.client_go_retries and verb in ("GET", "HEAD")
-        ):  # the library's retrying paths: its own request
+        if _library_retries(api, verb):  # the library's retrying paths: its own request
             answer = await api.call_api(
                 verb, url, header_params=headers, body=body, _request_timeout=self.request_timeout
             )
@@ -176,14 +174,11 @@ class LeanPath:
         target = self._prefix + path
         if _UNSAFE_TARGET.search(target):
             raise ValueError(f"not a quoted URL path: {target!r}")  # never from object data
+        head = f"{method} {target} HTTP/1.1\r\n".encode() + block
         if body is None:
-            head = f"{method} {target} HTTP/1.1\r\n".encode() + block + b"\r\n"
-            return await self.pool.request(head)
+            return await self.pool.request(head + b"\r\n")
         data = orjson.dumps(body)
-        head = f"{method} {target} HTTP/1.1\r\n".encode()
-        return await self.pool.request(
-            head + block + b"Content-Length: %d\r\n\r\n" % len(data) + data
-        )
+        return await self.pool.request(head + b"Content-Length: %d\r\n\r\n" % len(data) + data)
 
     def _block(self, content_type: str, auth: str | None) -> bytes:
         """The headers every call with this content type and token sends, encoded once."""
@@ -207,6 +202,14 @@ class LeanPath:
 
     async def close(self) -> None:
         await self.pool.close()
+
+
+def _library_retries(api: k8s.ApiClient, method: str) -> bool:
+    """Whether the client library retries this call itself (its retry options, or client-go's
+    retries of reads): then only its own request layer may send it."""
+    if api.rest_client._effective_retry_options is not None:
+        return True
+    return bool(api.configuration.client_go_retries) and method in ("GET", "HEAD")
 
 
 def lean_path_for(api: k8s.ApiClient, *, max_connections: int, timeout: float) -> LeanPath | None:

@@ -19,7 +19,7 @@ import orjson
 from aiohttp import web
 
 from berth.cluster import discovery, dra, errors, events, openapi, options, protobuf
-from berth.cluster.api import BODY_TYPES, CUSTOM_BODY_TYPES, CUSTOM_PATCH_TYPES, PATCH_TYPES, Api
+from berth.cluster.api import BODY_TYPES, CUSTOM_BODY_TYPES, Api, patch_kind
 from berth.cluster.errors import ApiError
 from berth.cluster.faults import Faults
 from berth.cluster.handlers.routes import Discovery, Route, parse
@@ -28,7 +28,7 @@ from berth.cluster.limits import Limits
 from berth.cluster.options import WriteOptions, warning_header
 from berth.cluster.params import query_bool, query_int64
 from berth.cluster.rbac import ADMIN, Authorizer, User, request_attributes
-from berth.cluster.resources import BINDINGS, EVENTS, NEW_EVENTS, PODS
+from berth.cluster.resources import BINDINGS, EVENTS, NEW_EVENTS, PODS, ResourceType
 from berth.cluster.selectors import combine, parse_field_selector, parse_label_selector
 from berth.cluster.store import Change, Store
 from berth.cluster.tables import table, wants_table
@@ -63,6 +63,11 @@ class ServerSettings:
     server_address: str
     # bearer tokens of other users than the admin (whose token is `token`)
     token_users: dict[str, User] = field(default_factory=dict)
+
+
+def _media_type(request: web.Request) -> str:
+    """The request's Content-Type without its parameters (`; charset=utf-8`)."""
+    return request.headers.get("Content-Type", "").split(";")[0].strip()
 
 
 def _json(body: Any, *, status: int = 200) -> web.Response:
@@ -230,17 +235,18 @@ class RestHandler:
             raise errors.NoRoute(path)
         return _json(doc)
 
-    async def _body(self, request: web.Request, verb: str = "", *, custom: bool = False) -> Any:
+    async def _body(
+        self, request: web.Request, verb: str = "", rt: ResourceType | None = None
+    ) -> Any:
         """The decoded body (None when empty), within the body size and depth limits. A
-        create's or update's (`verb`) or a patch's Content-Type is checked first, as
+        create's or update's (`verb`) or a patch's Content-Type for `rt` is checked first, as
         kube-apiserver refuses a type it cannot decode before it reads the body."""
-        media = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if verb == "patch" and media not in PATCH_TYPES:
-            if custom:
-                raise errors.unsupported_media_type(CUSTOM_PATCH_TYPES)
-            raise errors.route_unsupported_media_type()
+        media = _media_type(request)
+        if verb == "patch" and rt is not None:
+            patch_kind(rt, media)  # as the handler reads it: not lowercased
+        media = media.lower()  # mime.ParseMediaType, for every other body
         if verb in ("create", "update") and media:  # none at all is read as JSON
-            accepted = CUSTOM_BODY_TYPES if custom else BODY_TYPES
+            accepted = CUSTOM_BODY_TYPES if rt is not None and rt.custom else BODY_TYPES
             if media not in accepted:
                 raise errors.unsupported_media_type(accepted)
         limits = self.settings.limits
@@ -394,7 +400,7 @@ class RestHandler:
             return _json(obj)
 
         opts = options.parse(query, verb=verb, user_agent=request.headers.get("User-Agent", ""))
-        body = await self._body(request, verb, custom=rt.custom)
+        body = await self._body(request, verb, rt)
         if (
             verb == "create"
             and self.webhooks is not None
@@ -468,7 +474,7 @@ class RestHandler:
                 )
                 return out_change(change)
             if verb == "patch":
-                ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
+                ctype = _media_type(request)
                 change = self.api.patch(
                     srt,
                     namespace=ns or "",
@@ -511,10 +517,10 @@ class RestHandler:
         opts = options.parse(
             request.query, verb=verb, user_agent=request.headers.get("User-Agent", "")
         )
-        body = await self._body(request, verb, custom=rt.custom)
+        body = await self._body(request, verb, rt)
         if verb == "update":
             return _json(self.api.update_scale(rt, namespace=ns, name=name, body=body, opts=opts))
-        ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
+        ctype = _media_type(request)
         change = self.api.patch(
             rt,
             namespace=ns,

@@ -200,3 +200,79 @@ def test_extension_points_are_timed_once_per_cycle_when_observed() -> None:
     sched.framework.observe = None
     sched.schedule(parse_pod(pod(cpu="100m")))
     assert len(seen) == 6
+
+
+@pytest.mark.parametrize(
+    ("nodes", "percentage", "fits", "seed"),
+    [
+        (400, None, 0.9, 1),  # K = 100 of 400 (the floor)
+        (1500, None, 0.95, 2),  # adaptive: 38%
+        (1500, 10, 0.5, 3),  # half the nodes too small: windows grow
+        (1500, 10, 0.05, 4),  # few fit: the walk goes round
+        (2000, 5, 0.3, 5),
+        (150, 30, 0.7, 6),  # K + 1 above half the nodes: every node is filtered at once
+    ],
+)
+def test_windowed_walk_matches_filtering_every_node(
+    nodes: int, percentage: int | None, fits: float, seed: int
+) -> None:
+    """The windowed walk picks the same nodes, reports the same walked nodes and reasons, and
+    advances the scan index as filtering every candidate and taking K does, decision after
+    decision (each pod assumed on its node, so feasibility changes as nodes fill)."""
+    import random
+
+    rng = random.Random(seed)
+    spec = []
+    for i in range(nodes):
+        big = rng.random() < fits
+        taint = {"key": "k", "value": "v", "effect": "NoSchedule"}
+        taints = [taint] if rng.random() < 0.05 else None
+        spec.append(
+            node(
+                f"n{i:04d}",
+                cpu="4" if big else "500m",
+                labels={"topology.kubernetes.io/zone": f"z{i % 3}"},
+                taints=taints,
+                unschedulable=rng.random() < 0.02,
+            )
+        )
+    cfg: dict[str, Any] = {} if percentage is None else {"percentageOfNodesToScore": percentage}
+    windowed, full = engine(spec, **cfg), engine(spec, **cfg)
+    full.schedulers["berth"].windowed = False
+    names = [f"n{i:04d}" for i in range(nodes)]
+
+    def by_name(name: str) -> dict[str, Any]:
+        return {"key": "metadata.name", "operator": "In", "values": [name]}
+
+    for j in range(60):
+        spec_pod = pod(name=f"p{j}", cpu=rng.choice(["1", "1500m", "2"]))
+        if j % 7 == 3:  # a PreFilter result: only some nodes by name
+            allowed = rng.sample(names, nodes // 3)
+            spec_pod["spec"]["affinity"] = {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [{"matchFields": [by_name(n)]} for n in allowed]
+                    }
+                }
+            }
+        outcomes = []
+        for e in (windowed, full):
+            sched = e.schedulers["berth"]
+            p = parse_pod(spec_pod)
+            try:
+                result = sched.schedule(p)
+            except FitError as fit:
+                outcomes.append(("unschedulable", fit.message, sched.next_start_index))
+                continue
+            walked = result.diagnosis.walked
+            outcomes.append(
+                (
+                    result.node,
+                    sorted(result.scores),
+                    sched.next_start_index,
+                    None if walked is None else walked.tolist(),
+                    result.diagnosis.walked_statuses(),
+                )
+            )
+            e.state.assume_pod(p, result.node)
+        assert outcomes[0] == outcomes[1], f"pod {j}"

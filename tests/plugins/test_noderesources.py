@@ -400,3 +400,20 @@ def test_fit_scores_the_containers_requests_even_with_pod_level_resources() -> N
         spec={"resources": {"requests": {"cpu": "5"}}},
     )
     assert PluginHarness("NodeResourcesFit", state).reasons(bigger) == {"n1": ["Insufficient cpu"]}
+
+
+def test_balance_of_two_columns_is_the_matrix_balance_exactly() -> None:
+    """The two-resource shortcut computes the same integers as the general matrix path,
+    over requests below, at and above allocatable (fractions capped at 1)."""
+    import numpy as np
+
+    from berth.plugins.noderesources import _balance, _balance_of_two
+
+    rng = np.random.default_rng(11)
+    a0 = rng.integers(1, 64_000, 5_000)
+    a1 = rng.integers(1, 2**36, 5_000)
+    r0 = (a0 * rng.uniform(0, 1.3, 5_000)).astype(np.int64)
+    r1 = (a1 * rng.uniform(0, 1.3, 5_000)).astype(np.int64)
+    r0[:50], r1[50:100] = a0[:50], a1[50:100]  # exactly full
+    want = _balance(np.stack([a0, a1], axis=1), np.stack([r0, r1], axis=1))
+    assert np.array_equal(_balance_of_two(a0, r0, a1, r1), want)

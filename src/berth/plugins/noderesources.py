@@ -312,7 +312,7 @@ class NodeResourcesFit(PreFilterPlugin, FilterPlugin, PreScorePlugin, ScorePlugi
         for alloc, req, weight, _ in _allocation_columns(
             self, pod, nodes, self.score_resources, non_zero=True
         ):
-            if alloc.all():  # the usual case: no per-node masking needed
+            if np.count_nonzero(alloc) == n:  # the usual case: no per-node masking needed
                 if least:
                     per = np.where(req > alloc, 0, ((alloc - req) * MAX_NODE_SCORE) // alloc)
                 else:
@@ -461,6 +461,14 @@ class NodeResourcesBalancedAllocation(PreScorePlugin, ScorePlugin):
         columns = _allocation_columns(self, pod, nodes, self.resources, non_zero=False)
         if not columns:  # no fraction either way: both balances are 100
             return np.full(len(nodes), MAX_NODE_SCORE * 3 // 4, dtype=np.int64)
+        if len(columns) == 2:
+            (a0, r0, _, w0), (a1, r1, _, w1) = columns
+            n = len(nodes)  # the usual case: cpu and memory on every node
+            if np.count_nonzero(a0) == n and np.count_nonzero(a1) == n:
+                before = _balance_of_two(a0, r0 - w0, a1, r1 - w1)
+                after = _balance_of_two(a0, r0, a1, r1)
+                fast: IntArray = MAX_NODE_SCORE // 2 + (MAX_NODE_SCORE // 2 + after - before) // 2
+                return fast
         allocs = np.stack([c[0] for c in columns], axis=1)
         with_pod = np.stack([c[1] for c in columns], axis=1)
         without = with_pod - np.array([c[3] for c in columns], dtype=np.int64)
@@ -470,6 +478,15 @@ class NodeResourcesBalancedAllocation(PreScorePlugin, ScorePlugin):
         after = _balance(allocs, with_pod)
         out: IntArray = MAX_NODE_SCORE // 2 + (MAX_NODE_SCORE // 2 + after - before) // 2
         return out
+
+
+def _balance_of_two(a0: IntArray, r0: IntArray, a1: IntArray, r1: IntArray) -> IntArray:
+    """`_balance` of two resources that every node has (allocatable > 0), from the columns
+    themselves: the same arithmetic without building the matrices (a third of the plugin's
+    time was stacking and masking them)."""
+    std = np.abs((np.minimum(r0 / a0, 1.0) - np.minimum(r1 / a1, 1.0)) / 2)
+    out: IntArray = np.trunc((1 - std) * MAX_NODE_SCORE).astype(np.int64)
+    return out
 
 
 def _balance(allocs: IntArray, reqs: IntArray) -> IntArray:

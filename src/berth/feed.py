@@ -264,7 +264,7 @@ class Feed:
             # pod (PodTopologyLabelsAdmission, on by default since 1.35): the copy made
             # without parsing (which was ~8% of berth run's CPU), re-indexed under its labels.
             pod = ours
-            state.add_pod(pod)
+            state.relabel_pod(pod)
         else:
             try:
                 pod = parse_pod(new)

@@ -124,3 +124,66 @@ def test_the_empty_and_null_selectors_keep_no_counter() -> None:
         sel = parse_label_selector(raw, where="s", kind="Test", name="t")
         assert not state.matching_pods_per_node("default", sel).any()
     assert not state._selector_counts
+
+
+def _indexes(state: ClusterState) -> dict[str, Any]:
+    """Every structure a relabel may touch, by keys, with each held copy checked to be the
+    state's current one."""
+    for bucket in [*state.pods_by_namespace.values(), *state.node_pods]:
+        for key, held in bucket.items():
+            assert held is state.pods[key]
+    by_label = {}
+    for ns, pairs in state.pods_by_label.items():
+        for pair, bucket in pairs.items():
+            assert all(held is state.pods[key] for key, held in bucket.items())
+            by_label[(ns, pair)] = sorted(bucket)
+    return {
+        "by_label": by_label,
+        "namespaces": {ns: sorted(b) for ns, b in state.pods_by_namespace.items()},
+        "node_pods": [sorted(b) for b in state.node_pods],
+        "assumed": sorted(state.assumed),
+        "pod_node": dict(state.pod_node),
+        "requested": state.requested.tolist(),
+        "nonzero": state.nonzero.tolist(),
+    }
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_relabel_leaves_the_state_as_add_pod_does(seed: int) -> None:
+    """relabel_pod (a bound pod given the node's topology labels) against the whole
+    remove-and-add: the same indexes, counters and accounting, relabel after relabel."""
+    import dataclasses
+
+    rng = random.Random(seed)
+    selectors = compile_selectors()
+    states = [ClusterState(), ClusterState()]
+    names = [f"n{i}" for i in range(5)]
+    for state in states:
+        for name in names:
+            state.upsert_node(parse_node(node(name)))
+    for key in range(40):
+        p = dataclasses.replace(random_pod(rng, key), requests={"cpu": 100 + key})
+        where = rng.choice(names)
+        for state in states:
+            (state.assume_pod if key % 2 else state.add_pod)(p, where)
+            if key == 20:  # counters exist for half the pods' arrival
+                for sel in selectors:
+                    state.matching_pods_per_node(rng.choice(NAMESPACES), sel)
+    for _ in range(150):
+        key = rng.choice(list(states[0].pods))
+        current = states[0].pods[key]
+        labels = dict(current.labels)
+        for k in ("topology.kubernetes.io/zone", "app", "tier"):
+            if rng.random() < 0.4:
+                labels[k] = rng.choice("abcxy")
+            elif rng.random() < 0.2:
+                labels.pop(k, None)
+        copy = dataclasses.replace(
+            current, labels=labels, node_name=states[0].pod_node[key], resource_version="9"
+        )
+        states[0].relabel_pod(copy)
+        states[1].add_pod(copy)
+        assert _indexes(states[0]) == _indexes(states[1])
+    for state in states:
+        check(state, selectors)
+    assert _indexes(states[0]) == _indexes(states[1])

@@ -437,6 +437,50 @@ class ClusterState:
             self._orphans.setdefault(node_name, set()).add(pod.key)
         self.version += 1
 
+    def relabel_pod(self, pod: PodInfo) -> None:
+        """Swap the copy of a pod counted on its node for `pod`, which differs from it in its
+        labels alone (the node's topology labels the API server adds at binding): only the
+        label index and the selector counters change; its requests, ports and volumes stay
+        counted as they are. Anything else goes the whole way through `add_pod`."""
+        key = pod.key
+        old = self.pods.get(key)
+        node_name = self.pod_node.get(key)
+        idx = self.index.get(node_name or "")
+        if (
+            old is None
+            or idx is None
+            or node_name != pod.node_name
+            or key not in self.node_pods[idx]
+            or old.has_affinity
+            or pod.has_affinity
+            or old.terminating != pod.terminating
+        ):
+            self.add_pod(pod)
+            return
+        self.assumed.discard(key)  # as add_pod's removal of the old copy does
+        self.pods[key] = pod
+        self.pods_by_namespace[pod.namespace][key] = pod
+        if key in self.pods_with_disks:
+            self.pods_with_disks[key] = pod
+        if self._selector_counts and not pod.terminating:
+            self._count_matching(old, idx, -1)
+            self._count_matching(pod, idx, +1)
+        self.node_pods[idx][key] = pod
+        by_label = self.pods_by_label.setdefault(pod.namespace, {})
+        labels = pod.labels
+        for pair in old.labels.items():
+            if labels.get(pair[0]) != pair[1]:
+                bucket = by_label.get(pair)
+                if bucket is not None:
+                    bucket.pop(key, None)
+                    if not bucket:
+                        del by_label[pair]
+        for pair in labels.items():
+            by_label.setdefault(pair, {})[key] = pod
+        if not by_label:
+            del self.pods_by_label[pod.namespace]
+        self.version += 1
+
     def remove_pod(self, key: str) -> PodInfo | None:
         pod = self.pods.pop(key, None)
         if pod is None:

@@ -84,6 +84,7 @@ class LiveScheduler:
         if any(sch.framework.pre_enqueue for sch in engine.schedulers.values()):
             queue.pre_enqueue = self.pre_enqueue
         queue.set_registrations(engine.registrations())
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         queue.on_incoming = self._incoming
         histogram = metrics.extension_point_duration
         for profile, sch in engine.schedulers.items():
@@ -112,7 +113,17 @@ class LiveScheduler:
         return self.feed.handler(kind)
 
     def _incoming(self, queue: str, event: str) -> None:
-        self.metrics.incoming.labels(queue, event).inc()
+        self._labelled(self.metrics.incoming, queue, event).inc()
+
+    def _labelled(self, metric: Any, *values: str) -> Any:
+        """metric.labels(*values), looked up once per label set (prometheus_client's labels()
+        builds and checks the label tuple under a lock each time; the sets here are few:
+        results, profiles, queues, events and attempt buckets)."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     def assigned_pod_deleted(self, pod: PodInfo) -> None:
         """A pod counted on a node is gone (deleted, finished, or forgotten after a failed
@@ -242,7 +253,7 @@ class LiveScheduler:
                 self._count("scheduled", profile, start)
                 if entry.initial_attempt is not None:
                     attempts = "15+" if entry.attempts >= 15 else str(entry.attempts)
-                    self.metrics.sli_duration.labels(attempts).observe(
+                    self._labelled(self.metrics.sli_duration, attempts).observe(
                         self.queue.clock() - entry.initial_attempt
                     )
                 self.metrics.scheduling_attempts.observe(entry.attempts)
@@ -289,8 +300,10 @@ class LiveScheduler:
     # ----- what outcomes say ------------------------------------------------------------------
     def _count(self, result: str, profile: str, start: float) -> None:
         """One attempt in `scheduler_schedule_attempts_total` and its duration histogram."""
-        self.metrics.attempts.labels(result, profile).inc()
-        self.metrics.attempt_duration.labels(result, profile).observe(time.perf_counter() - start)
+        self._labelled(self.metrics.attempts, result, profile).inc()
+        self._labelled(self.metrics.attempt_duration, result, profile).observe(
+            time.perf_counter() - start
+        )
 
     def failed_scheduling(self, pod: PodInfo, message: str) -> None:
         self.recorder.event(

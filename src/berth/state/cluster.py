@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
@@ -570,13 +571,7 @@ class ClusterState:
         if sc is not None:
             self._selector_counts.move_to_end(key)
             return sc.counts
-        counts = np.zeros(self._cap, dtype=np.int64)
-        for p in self.pods_selected_in(namespace, selector):
-            if p.terminating or not selector.matches(p.labels):
-                continue
-            idx = self.index.get(self.pod_node.get(p.key, ""))
-            if idx is not None:
-                counts[idx] += 1
+        counts = self._count_selected(namespace, selector)
         anchor = selector_anchor(selector)
         anchors = [ANY_LABELS] if anchor is None else [(anchor[0], v) for v in anchor[1]]
         sc = _SelectorCounts(namespace, selector, counts, anchors)
@@ -586,6 +581,28 @@ class ClusterState:
         if len(self._selector_counts) > MAX_SELECTOR_COUNTS:
             self._drop_selector_counts()
         return counts
+
+    def _count_selected(self, namespace: str, selector: LabelSelector) -> IntArray:
+        """The first build of a counter: one pass over the pods the label index returns, their
+        slots counted at once (a pass over 500 pods cost ~1.5 ms at 5,000 nodes with a NumPy
+        increment per pod). A selector that is only its anchor matches every pod the index
+        returns for it, so it is not matched again."""
+        anchor = selector_anchor(selector)
+        if anchor is None:
+            pods: Iterable[tuple[str, PodInfo]] = self.pods_by_namespace.get(namespace, {}).items()
+        else:
+            by_label = self.pods_by_label.get(namespace, {})
+            pods = chain.from_iterable(by_label.get((anchor[0], v), {}).items() for v in anchor[1])
+        only_anchor = anchor is not None and len(selector.requirements) == 1
+        index, pod_node = self.index, self.pod_node
+        slots = []
+        for key, p in pods:
+            if p.terminating or not (only_anchor or selector.matches(p.labels)):
+                continue
+            idx = index.get(pod_node.get(key, ""))
+            if idx is not None:
+                slots.append(idx)
+        return np.bincount(np.array(slots, dtype=np.intp), minlength=self._cap).astype(np.int64)
 
     def _drop_selector_counts(self) -> None:
         _, old = self._selector_counts.popitem(last=False)

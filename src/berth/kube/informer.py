@@ -5,6 +5,7 @@ status or as an ERROR event) and must be followed by a fresh list; a broken stre
 from the last resourceVersion seen (bookmarks included) with backoff; a relist must turn objects
 that vanished meanwhile into deletions. Watch lines are split by hand because aiohttp's
 `readline` refuses lines longer than its buffer limit (kopf's watching.py notes the same trap).
+An informer whose handler parses all it needs keeps only identities (`cache_raw=False`).
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class Informer:
         max_backoff: float = 30.0,
         optional: bool = False,
         absent_retry: float = 300.0,
+        cache_raw: bool = True,
     ) -> None:
         self.name = name
         self._call = call
@@ -82,6 +84,9 @@ class Informer:
         self._max_backoff = max_backoff
         self.optional = optional
         self._absent_retry = absent_retry
+        # False: the cache holds identities (kind, name, namespace, uid, resourceVersion), and
+        # the handler's `old` on an update or a deletion is one of them
+        self.cache_raw = cache_raw
         self.served = True
         self.cache: dict[str, Obj] = {}
         self.resource_version = ""
@@ -150,6 +155,7 @@ class Informer:
         items = body.get("items") or []
         kind = str(body.get("kind", "")).removesuffix("List")
         api_version = body.get("apiVersion")
+        resource_version = str((body.get("metadata") or {}).get("resourceVersion") or "")
         fresh: dict[str, Obj] = {}
         for item in items:
             # Lists omit kind/apiVersion on items; handlers may want them.
@@ -157,18 +163,20 @@ class Informer:
             if api_version:
                 item.setdefault("apiVersion", api_version)
             fresh[object_key(item)] = item
+        del body, items  # each raw object is let go once handled (when the cache holds less)
         old = self.cache
-        self.cache = fresh
+        self.cache = fresh if self.cache_raw else {k: identity(o) for k, o in fresh.items()}
         for key, obj in old.items():
             if key not in fresh:
                 self._handler.on_delete(obj)
-        for key, obj in fresh.items():
+        for key in list(fresh):
+            obj = fresh.pop(key) if not self.cache_raw else fresh[key]
             prev = old.get(key)
             if prev is None:
                 self._handler.on_add(obj)
             elif _rv(prev) != _rv(obj):
                 self._handler.on_update(prev, obj)
-        self.resource_version = str((body.get("metadata") or {}).get("resourceVersion") or "")
+        self.resource_version = resource_version
         self.synced.set()
 
     async def _watch(self) -> None:
@@ -221,11 +229,23 @@ class Informer:
             self._handler.on_delete(old or obj)
             return
         old = self.cache.get(key)
-        self.cache[key] = obj
+        self.cache[key] = obj if self.cache_raw else identity(obj)
         if old is None:
             self._handler.on_add(obj)
         else:
             self._handler.on_update(old, obj)
+
+
+def identity(obj: Obj) -> Obj:
+    """What a cache without raw objects keeps of `obj`: enough for a relist's comparison and for
+    a handler's deletion (kind, apiVersion, metadata name, namespace, uid, resourceVersion)."""
+    meta = obj.get("metadata") or {}
+    out: Obj = {k: obj[k] for k in ("kind", "apiVersion") if k in obj}
+    out["metadata"] = {k: meta[k] for k in _IDENTITY if k in meta}
+    return out
+
+
+_IDENTITY = ("name", "namespace", "uid", "resourceVersion")
 
 
 def _rv(obj: Obj) -> str:

@@ -140,3 +140,18 @@ def test_slices_through_an_identity_cache_keep_every_field_the_allocator_reads()
     }
     assert all(set(o) == {"kind", "apiVersion", "metadata"} for o in informer.cache.values())
     assert set(informer.cache) == {"n0-test-driver.cdi.k8s.io", "n1-test-driver.cdi.k8s.io"}
+
+
+def test_a_relist_deletes_what_vanished_from_an_identity_cache() -> None:
+    engine = Engine(config=parse_config({}), seed=1)
+    feed = Feed(state=engine.state, ports=engine.ports, responsible=lambda _: True)
+    a, b = _with_rv(node("a"), 1), _with_rv(node("b"), 2)
+    informer = _informer("Node", [a, b], [], feed.handler("Node"))
+    _run(informer)
+    assert engine.state.num_nodes == 2
+    relisted = _informer("Node", [_with_rv(node("a", labels={"x": "y"}), 5)], [], None)
+    informer._call = relisted._call  # the same informer lists again: b is gone, a changed
+    asyncio.run(informer._list())
+    assert engine.state.num_nodes == 1
+    assert engine.state.nodes[engine.state.index["a"]].labels["x"] == "y"
+    assert list(informer.cache) == ["a"] and informer.resource_version == "10"

@@ -18,7 +18,8 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from berth.kube.client import loads, read_json, status_message
+from berth.kube.client import decode_answer, loads, read_json, status_message
+from berth.kube.listdecode import ITEM, members
 from berth.logthrottle import Throttle
 from berth.state.store import object_key as object_key  # re-exported for informer users
 
@@ -144,40 +145,79 @@ class Informer:
         response = await self._call(
             _request_timeout=self._request_timeout, resource_version="", **self._extra
         )
-        body = await read_json(response)
+        try:
+            data = await response.read()
+        finally:
+            response.release()
         if response.status == 404 and self.optional:
             raise NotServed()
         if response.status != 200:
+            body = decode_answer(data)
             raise RuntimeError(f"list {self.name}: HTTP {response.status}: {status_message(body)}")
         if not self.served:
             log.info("resource now served", extra={"resource": self.name})
             self.served = True
+        if self.cache_raw:
+            self._relist(loads(data))
+        else:
+            self._relist_by_item(data)
+        self.synced.set()
+
+    def _relist(self, body: Obj) -> None:
         items = body.get("items") or []
         kind = str(body.get("kind", "")).removesuffix("List")
         api_version = body.get("apiVersion")
         resource_version = str((body.get("metadata") or {}).get("resourceVersion") or "")
         fresh: dict[str, Obj] = {}
         for item in items:
-            # Lists omit kind/apiVersion on items; handlers may want them.
-            item.setdefault("kind", kind)
-            if api_version:
-                item.setdefault("apiVersion", api_version)
+            _complete(item, kind, api_version)
             fresh[object_key(item)] = item
-        del body, items  # each raw object is let go once handled (when the cache holds less)
         old = self.cache
-        self.cache = fresh if self.cache_raw else {k: identity(o) for k, o in fresh.items()}
+        self.cache = fresh
         for key, obj in old.items():
             if key not in fresh:
                 self._handler.on_delete(obj)
-        for key in list(fresh):
-            obj = fresh.pop(key) if not self.cache_raw else fresh[key]
-            prev = old.get(key)
-            if prev is None:
-                self._handler.on_add(obj)
-            elif _rv(prev) != _rv(obj):
-                self._handler.on_update(prev, obj)
+        for key, obj in fresh.items():
+            self._listed(old.get(key), obj)
         self.resource_version = resource_version
-        self.synced.set()
+
+    def _relist_by_item(self, data: bytes) -> None:
+        """A relist decoding and handing over one item at a time, each let go once handled;
+        the objects that vanished are deleted after the others are handled (each kind listed
+        this way is stored by key alone, so the order between keys does not matter)."""
+        head: Obj = {}
+        early: list[Obj] = []  # items written before the list's kind (no server does that)
+        old = self.cache
+        fresh: dict[str, Obj] = {}
+
+        def hand_over(item: Obj) -> None:
+            _complete(item, str(head.get("kind", "")).removesuffix("List"), head.get("apiVersion"))
+            key = object_key(item)
+            fresh[key] = identity(item)
+            self._listed(old.get(key), item)
+
+        for name, value in members(data):
+            if name != ITEM:
+                head[name] = value
+            elif not isinstance(value, dict):
+                raise ValueError(f"list {self.name}: an item is not an object")
+            elif "kind" not in head:
+                early.append(value)
+            else:
+                hand_over(value)
+        for item in early:
+            hand_over(item)
+        self.cache = fresh
+        for key, obj in old.items():
+            if key not in fresh:
+                self._handler.on_delete(obj)
+        self.resource_version = str((head.get("metadata") or {}).get("resourceVersion") or "")
+
+    def _listed(self, prev: Obj | None, obj: Obj) -> None:
+        if prev is None:
+            self._handler.on_add(obj)
+        elif _rv(prev) != _rv(obj):
+            self._handler.on_update(prev, obj)
 
     async def _watch(self) -> None:
         timeout = random.randint(*self._watch_timeout)
@@ -234,6 +274,13 @@ class Informer:
             self._handler.on_add(obj)
         else:
             self._handler.on_update(old, obj)
+
+
+def _complete(item: Obj, kind: str, api_version: Any) -> None:
+    """Lists omit kind/apiVersion on items; handlers may want them."""
+    item.setdefault("kind", kind)
+    if api_version:
+        item.setdefault("apiVersion", api_version)
 
 
 def identity(obj: Obj) -> Obj:

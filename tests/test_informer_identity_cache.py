@@ -8,6 +8,7 @@ import copy
 import json
 from collections.abc import AsyncIterator
 from typing import Any
+from unittest.mock import MagicMock
 
 from berth.bench.dra import DRASpec, cluster_objects
 from berth.config import parse_config
@@ -155,3 +156,44 @@ def test_a_relist_deletes_what_vanished_from_an_identity_cache() -> None:
     assert engine.state.num_nodes == 1
     assert engine.state.nodes[engine.state.index["a"]].labels["x"] == "y"
     assert list(informer.cache) == ["a"] and informer.resource_version == "10"
+
+
+class _Seen:
+    def __init__(self) -> None:
+        self.objects: list[JSON] = []
+
+    def on_add(self, obj: JSON) -> None:
+        self.objects.append(obj)
+
+    def on_update(self, old: JSON, new: JSON) -> None:
+        self.objects.append(new)
+
+    def on_delete(self, obj: JSON) -> None:
+        self.objects.append(obj)
+
+
+def test_the_fronts_informers_drop_managed_fields_and_keep_the_rest() -> None:
+    from berth.kube.listers import build_informers
+
+    managed = [{"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:spec": {}}}]
+    pod = {
+        "metadata": {"name": "p", "namespace": "ns", "resourceVersion": "1"},
+        "spec": {"containers": [{"name": "c", "image": "i"}]},
+    }
+    listed = copy.deepcopy(pod)
+    listed["metadata"]["managedFields"] = managed
+    bound = copy.deepcopy(listed)
+    bound["metadata"]["resourceVersion"] = "11"
+    bound["spec"]["nodeName"] = "n"
+    for kind in ("Pod", "ResourceSlice"):  # one keeping raw objects, one keeping identities
+        (informer,) = build_informers(MagicMock(request_timeout=1.0), [kind], lambda _: _Seen())
+        seen = informer._handler
+        assert isinstance(seen, _Seen)
+        events = [{"type": "MODIFIED", "object": bound}]
+        informer._call = _informer(kind, [listed], events, None)._call  # the fake server
+        _run(informer)
+        assert [o["metadata"] for o in seen.objects] == [
+            {"name": "p", "namespace": "ns", "resourceVersion": "1"},
+            {"name": "p", "namespace": "ns", "resourceVersion": "11"},
+        ]
+        assert seen.objects[1]["spec"] == {**pod["spec"], "nodeName": "n"}

@@ -5,7 +5,8 @@ status or as an ERROR event) and must be followed by a fresh list; a broken stre
 from the last resourceVersion seen (bookmarks included) with backoff; a relist must turn objects
 that vanished meanwhile into deletions. Watch lines are split by hand because aiohttp's
 `readline` refuses lines longer than its buffer limit (kopf's watching.py notes the same trap).
-An informer whose handler parses all it needs keeps only identities (`cache_raw=False`).
+An informer whose handler parses all it needs keeps only identities (`cache_raw=False`); one
+for a scheduler drops `metadata.managedFields` as objects arrive, as kube-scheduler's does.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class Informer:
         optional: bool = False,
         absent_retry: float = 300.0,
         cache_raw: bool = True,
+        strip_managed_fields: bool = False,
     ) -> None:
         self.name = name
         self._call = call
@@ -88,6 +90,7 @@ class Informer:
         # False: the cache holds identities (kind, name, namespace, uid, resourceVersion), and
         # the handler's `old` on an update or a deletion is one of them
         self.cache_raw = cache_raw
+        self.strip_managed_fields = strip_managed_fields
         self.served = True
         self.cache: dict[str, Obj] = {}
         self.resource_version = ""
@@ -170,7 +173,7 @@ class Informer:
         resource_version = str((body.get("metadata") or {}).get("resourceVersion") or "")
         fresh: dict[str, Obj] = {}
         for item in items:
-            _complete(item, kind, api_version)
+            self._complete(item, kind, api_version)
             fresh[object_key(item)] = item
         old = self.cache
         self.cache = fresh
@@ -191,7 +194,8 @@ class Informer:
         fresh: dict[str, Obj] = {}
 
         def hand_over(item: Obj) -> None:
-            _complete(item, str(head.get("kind", "")).removesuffix("List"), head.get("apiVersion"))
+            kind = str(head.get("kind", "")).removesuffix("List")
+            self._complete(item, kind, head.get("apiVersion"))
             key = object_key(item)
             fresh[key] = identity(item)
             self._listed(old.get(key), item)
@@ -212,6 +216,14 @@ class Informer:
             if key not in fresh:
                 self._handler.on_delete(obj)
         self.resource_version = str((head.get("metadata") or {}).get("resourceVersion") or "")
+
+    def _complete(self, item: Obj, kind: str, api_version: Any) -> None:
+        """Lists omit kind/apiVersion on items; handlers may want them."""
+        item.setdefault("kind", kind)
+        if api_version:
+            item.setdefault("apiVersion", api_version)
+        if self.strip_managed_fields:
+            _strip_managed_fields(item)
 
     def _listed(self, prev: Obj | None, obj: Obj) -> None:
         if prev is None:
@@ -263,6 +275,8 @@ class Informer:
             self.resource_version = rv
         if kind == "BOOKMARK":
             return
+        if self.strip_managed_fields:
+            _strip_managed_fields(obj)
         key = object_key(obj)
         if kind == "DELETED":
             old = self.cache.pop(key, None)
@@ -276,11 +290,13 @@ class Informer:
             self._handler.on_update(old, obj)
 
 
-def _complete(item: Obj, kind: str, api_version: Any) -> None:
-    """Lists omit kind/apiVersion on items; handlers may want them."""
-    item.setdefault("kind", kind)
-    if api_version:
-        item.setdefault("apiVersion", api_version)
+def _strip_managed_fields(obj: Obj) -> None:
+    """upstream's scheduler trims `metadata.managedFields` off what it watches (no plugin reads
+    them); a bound pod's are a third of its JSON. A write of the object back (an update)
+    leaves the server's managedFields as they are."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
 
 
 def identity(obj: Obj) -> Obj:

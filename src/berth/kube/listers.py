@@ -154,6 +154,7 @@ def build_informers(
             optional=LISTERS[kind].optional,
             extra=LISTERS[kind].extra,
             cache_raw=LISTERS[kind].cache_raw,
+            strip_managed_fields=True,  # no front reads them
         )
         for kind in kinds
     ]

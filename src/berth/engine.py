@@ -181,6 +181,7 @@ class Engine:
         """Every plugin's set-up ahead of decisions (Plugin.prepare), between them: a front calls
         it once its caches have synced and when it has nothing to decide."""
         self.state.node_indices()  # the scan order (upstream's node tree list)
+        self.state.prepare_label_columns()  # what node selectors and topology keys read
         seen: set[int] = set()
         for sch in self.schedulers.values():
             fwk = sch.framework

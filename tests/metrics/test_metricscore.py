@@ -465,3 +465,53 @@ def test_the_example_configuration_loads_as_written() -> None:
     spec = profile.args["MetricScore"].metrics[0]
     assert (spec.direction, spec.maxAge, spec.weight) == ("lower", 30.0, 1.0)
     assert np.isclose(cfg.model.metricSources[0].timeout, 2.0)
+
+
+# ----- set-up ahead of the decisions ---------------------------------------------------------
+@pytest.mark.parametrize(
+    "name, refresh, placements_after",
+    [
+        ("prepared before the first decision", False, 0),
+        ("prepared after a refresh of the table", True, 0),
+        ("placements noted after the set-up still count", True, 2),
+    ],
+)
+def test_prepare_builds_the_column_a_decision_reads(
+    name: str, refresh: bool, placements_after: int
+) -> None:
+    """Engine.prepare between decisions: the decision reads the column prepare built (no rebuild
+    in the cycle) and scores exactly as without it."""
+    del name
+
+    def run(prepared: bool) -> tuple[dict[str, int] | None, object]:
+        h = Harness(metrics=[metric(estimatePerPod=0.05)], values={"latency": LAT})
+        assert h.table is not None
+        h.scores()
+        if refresh:
+            h.clock.now += 5
+            h.table.update(MetricKey("prom", "latency"), LAT, sample_time=h.clock.now)
+        if prepared:
+            h.plugin.prepare()
+        built = h.plugin._columns[0]
+        for k in range(placements_after):
+            h.table.note_placement("node-a", f"p{k}", at=h.clock.now + 1)
+        scores = h.scores()
+        if prepared:
+            assert h.plugin._columns[0] is built  # not rebuilt inside the decision
+        return scores, built
+
+    with_prepare, built = run(prepared=True)
+    assert built is not None
+    assert with_prepare == run(prepared=False)[0]
+
+
+def test_prepare_without_a_table_or_a_series_does_nothing() -> None:
+    h = Harness(metrics=[metric()])  # a table without the series yet
+    h.plugin.prepare()
+    assert h.plugin._columns == [None]
+    bare = MetricScore(
+        args=MetricScoreArgs.model_validate({"metrics": [metric()]}),
+        handle=Handle(state=h.state, ports=Ports()),
+    )
+    bare.prepare()
+    assert bare._columns == [None]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +33,10 @@ ANY_LABELS: LabelPair = ("", "")  # anchor of terms whose selector requires no p
 # Per-(namespace, selector) counters kept at most (least recently used dropped first); each is one
 # int64 per node slot, so 128 of them cost ~5 MB at 5,000 nodes.
 MAX_SELECTOR_COUNTS = 128
+# Label columns `prepare_label_columns` builds ahead of decisions, the keys most nodes carry first
+# (real nodes carry 10-30 keys). Each is one int32 per node slot (~33 KB at 5,000 nodes) and a
+# label change on a node rewrites one entry per column.
+MAX_PREPARED_LABEL_COLUMNS = 32
 
 
 def selector_anchor(selector: LabelSelector) -> tuple[str, frozenset[str]] | None:
@@ -130,6 +135,8 @@ class ClusterState:
         self.taint_sets: list[tuple[Taint, ...]] = [()]
         self._taint_set_index: dict[tuple[Taint, ...], int] = {(): 0}
         self._label_cols: dict[str, LabelColumn] = {}
+        # label key -> how many nodes carry it: a column of a key no node has needs no scan
+        self._label_keys: Counter[str] = Counter()
         self.node_pods: list[dict[str, PodInfo]] = [{} for _ in range(capacity)]
         self.node_ports: dict[int, Counter[tuple[str, str, int]]] = {}
         self.image_nodes: dict[
@@ -264,9 +271,11 @@ class ClusterState:
         same_images = old is not None and old.images == node.images
         if not same_images:
             self._drop_images(idx)
-        if old is not None and old.labels != node.labels:
+        relabelled = old is None or old.labels != node.labels
+        if old is not None and relabelled:
             self.labels_version += 1
             self.tree.update(idx, zone_key(node.labels))
+            self._count_label_keys(old, -1)
         self.nodes[idx] = node
         self.alloc[idx, :] = 0
         for res, amount in node.allocatable.items():
@@ -280,8 +289,10 @@ class ClusterState:
             self.taint_sets.append(taints)
             self._taint_set_index[taints] = group
         self.taint_group[idx] = group
-        for lkey, col in self._label_cols.items():
-            col.codes[idx] = self._code(col, node.labels.get(lkey))
+        if relabelled:  # a status update keeps the labels: the columns stay as they are
+            self._count_label_keys(node, +1)
+            for lkey, col in self._label_cols.items():
+                col.codes[idx] = self._code(col, node.labels.get(lkey))
         if not same_images:
             for names, size in node.images:
                 for n in names:
@@ -310,6 +321,9 @@ class ClusterState:
         self.taint_group[idx] = 0
         for col in self._label_cols.values():
             col.codes[idx] = MISSING
+        old = self.nodes[idx]
+        if old is not None:
+            self._count_label_keys(old, -1)
         for sc in self._selector_counts.values():
             sc.counts[idx] = 0  # its pods stay known (pod_node) but are counted nowhere
         if self.node_pods[idx]:
@@ -354,18 +368,43 @@ class ClusterState:
             col.values[value] = code
         return code
 
+    def _count_label_keys(self, node: NodeInfo, sign: int) -> None:
+        keys = self._label_keys
+        for key in node.labels:
+            left = keys[key] + sign
+            if left > 0:
+                keys[key] = left
+            else:
+                del keys[key]
+
     def label_column(self, key: str) -> LabelColumn:
-        """Codes of label `key` on every slot, built on first use and kept current after."""
+        """Codes of label `key` on every slot, built on first use (or ahead of it by
+        `prepare_label_columns`) and kept current after."""
         col = self._label_cols.get(key)
         if col is None:
             col = LabelColumn(np.full(self._cap, MISSING, dtype=np.int32), {})
-            for name, idx in self.index.items():
-                del name
-                node = self.nodes[idx]
-                assert node is not None
-                col.codes[idx] = self._code(col, node.labels.get(key))
+            if self._label_keys[key] > 0:  # else no node has it: every slot is MISSING
+                codes = col.codes
+                for idx in self.index.values():
+                    node = self.nodes[idx]
+                    assert node is not None
+                    codes[idx] = self._code(col, node.labels.get(key))
             self._label_cols[key] = col
         return col
+
+    def prepare_label_columns(self, limit: int = MAX_PREPARED_LABEL_COLUMNS) -> None:
+        """Build, between decisions, the columns of the label keys the most nodes carry, up to
+        `limit` columns in all: a decision that selects on one of them no longer scans every
+        node (~4 ms at 5,000 nodes) the first time. A no-op once they exist."""
+        room = limit - len(self._label_cols)
+        if room <= 0:
+            return
+        for key, _ in self._label_keys.most_common():
+            if room <= 0:
+                break
+            if key not in self._label_cols:
+                self.label_column(key)
+                room -= 1
 
     # ----- namespaces --------------------------------------------------------------------------
     def set_namespace(self, name: str, labels: dict[str, str]) -> None:
@@ -532,13 +571,7 @@ class ClusterState:
         if sc is not None:
             self._selector_counts.move_to_end(key)
             return sc.counts
-        counts = np.zeros(self._cap, dtype=np.int64)
-        for p in self.pods_selected_in(namespace, selector):
-            if p.terminating or not selector.matches(p.labels):
-                continue
-            idx = self.index.get(self.pod_node.get(p.key, ""))
-            if idx is not None:
-                counts[idx] += 1
+        counts = self._count_selected(namespace, selector)
         anchor = selector_anchor(selector)
         anchors = [ANY_LABELS] if anchor is None else [(anchor[0], v) for v in anchor[1]]
         sc = _SelectorCounts(namespace, selector, counts, anchors)
@@ -548,6 +581,28 @@ class ClusterState:
         if len(self._selector_counts) > MAX_SELECTOR_COUNTS:
             self._drop_selector_counts()
         return counts
+
+    def _count_selected(self, namespace: str, selector: LabelSelector) -> IntArray:
+        """The first build of a counter: one pass over the pods the label index returns, their
+        slots counted at once (a pass over 500 pods cost ~1.5 ms at 5,000 nodes with a NumPy
+        increment per pod). A selector that is only its anchor matches every pod the index
+        returns for it, so it is not matched again."""
+        anchor = selector_anchor(selector)
+        if anchor is None:
+            pods: Iterable[tuple[str, PodInfo]] = self.pods_by_namespace.get(namespace, {}).items()
+        else:
+            by_label = self.pods_by_label.get(namespace, {})
+            pods = chain.from_iterable(by_label.get((anchor[0], v), {}).items() for v in anchor[1])
+        only_anchor = anchor is not None and len(selector.requirements) == 1
+        index, pod_node = self.index, self.pod_node
+        slots = []
+        for key, p in pods:
+            if p.terminating or not (only_anchor or selector.matches(p.labels)):
+                continue
+            idx = index.get(pod_node.get(key, ""))
+            if idx is not None:
+                slots.append(idx)
+        return np.bincount(np.array(slots, dtype=np.intp), minlength=self._cap).astype(np.int64)
 
     def _drop_selector_counts(self) -> None:
         _, old = self._selector_counts.popitem(last=False)

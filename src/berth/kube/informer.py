@@ -5,6 +5,8 @@ status or as an ERROR event) and must be followed by a fresh list; a broken stre
 from the last resourceVersion seen (bookmarks included) with backoff; a relist must turn objects
 that vanished meanwhile into deletions. Watch lines are split by hand because aiohttp's
 `readline` refuses lines longer than its buffer limit (kopf's watching.py notes the same trap).
+An informer whose handler parses all it needs keeps only identities (`cache_raw=False`); one
+for a scheduler drops `metadata.managedFields` as objects arrive, as kube-scheduler's does.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from berth.kube.client import loads, read_json, status_message
+from berth.kube.client import decode_answer, loads, read_json, status_message
+from berth.kube.listdecode import ITEM, members
 from berth.logthrottle import Throttle
 from berth.state.store import object_key as object_key  # re-exported for informer users
 
@@ -72,6 +75,8 @@ class Informer:
         max_backoff: float = 30.0,
         optional: bool = False,
         absent_retry: float = 300.0,
+        cache_raw: bool = True,
+        strip_managed_fields: bool = False,
     ) -> None:
         self.name = name
         self._call = call
@@ -82,6 +87,10 @@ class Informer:
         self._max_backoff = max_backoff
         self.optional = optional
         self._absent_retry = absent_retry
+        # False: the cache holds identities (kind, name, namespace, uid, resourceVersion), and
+        # the handler's `old` on an update or a deletion is one of them
+        self.cache_raw = cache_raw
+        self.strip_managed_fields = strip_managed_fields
         self.served = True
         self.cache: dict[str, Obj] = {}
         self.resource_version = ""
@@ -139,23 +148,32 @@ class Informer:
         response = await self._call(
             _request_timeout=self._request_timeout, resource_version="", **self._extra
         )
-        body = await read_json(response)
+        try:
+            data = await response.read()
+        finally:
+            response.release()
         if response.status == 404 and self.optional:
             raise NotServed()
         if response.status != 200:
+            body = decode_answer(data)
             raise RuntimeError(f"list {self.name}: HTTP {response.status}: {status_message(body)}")
         if not self.served:
             log.info("resource now served", extra={"resource": self.name})
             self.served = True
+        if self.cache_raw:
+            self._relist(loads(data))
+        else:
+            self._relist_by_item(data)
+        self.synced.set()
+
+    def _relist(self, body: Obj) -> None:
         items = body.get("items") or []
         kind = str(body.get("kind", "")).removesuffix("List")
         api_version = body.get("apiVersion")
+        resource_version = str((body.get("metadata") or {}).get("resourceVersion") or "")
         fresh: dict[str, Obj] = {}
         for item in items:
-            # Lists omit kind/apiVersion on items; handlers may want them.
-            item.setdefault("kind", kind)
-            if api_version:
-                item.setdefault("apiVersion", api_version)
+            self._complete(item, kind, api_version)
             fresh[object_key(item)] = item
         old = self.cache
         self.cache = fresh
@@ -163,13 +181,55 @@ class Informer:
             if key not in fresh:
                 self._handler.on_delete(obj)
         for key, obj in fresh.items():
-            prev = old.get(key)
-            if prev is None:
-                self._handler.on_add(obj)
-            elif _rv(prev) != _rv(obj):
-                self._handler.on_update(prev, obj)
-        self.resource_version = str((body.get("metadata") or {}).get("resourceVersion") or "")
-        self.synced.set()
+            self._listed(old.get(key), obj)
+        self.resource_version = resource_version
+
+    def _relist_by_item(self, data: bytes) -> None:
+        """A relist decoding and handing over one item at a time, each let go once handled;
+        the objects that vanished are deleted after the others are handled (each kind listed
+        this way is stored by key alone, so the order between keys does not matter)."""
+        head: Obj = {}
+        early: list[Obj] = []  # items written before the list's kind (no server does that)
+        old = self.cache
+        fresh: dict[str, Obj] = {}
+
+        def hand_over(item: Obj) -> None:
+            kind = str(head.get("kind", "")).removesuffix("List")
+            self._complete(item, kind, head.get("apiVersion"))
+            key = object_key(item)
+            fresh[key] = identity(item)
+            self._listed(old.get(key), item)
+
+        for name, value in members(data):
+            if name != ITEM:
+                head[name] = value
+            elif not isinstance(value, dict):
+                raise ValueError(f"list {self.name}: an item is not an object")
+            elif "kind" not in head:
+                early.append(value)
+            else:
+                hand_over(value)
+        for item in early:
+            hand_over(item)
+        self.cache = fresh
+        for key, obj in old.items():
+            if key not in fresh:
+                self._handler.on_delete(obj)
+        self.resource_version = str((head.get("metadata") or {}).get("resourceVersion") or "")
+
+    def _complete(self, item: Obj, kind: str, api_version: Any) -> None:
+        """Lists omit kind/apiVersion on items; handlers may want them."""
+        item.setdefault("kind", kind)
+        if api_version:
+            item.setdefault("apiVersion", api_version)
+        if self.strip_managed_fields:
+            _strip_managed_fields(item)
+
+    def _listed(self, prev: Obj | None, obj: Obj) -> None:
+        if prev is None:
+            self._handler.on_add(obj)
+        elif _rv(prev) != _rv(obj):
+            self._handler.on_update(prev, obj)
 
     async def _watch(self) -> None:
         timeout = random.randint(*self._watch_timeout)
@@ -215,17 +275,40 @@ class Informer:
             self.resource_version = rv
         if kind == "BOOKMARK":
             return
+        if self.strip_managed_fields:
+            _strip_managed_fields(obj)
         key = object_key(obj)
         if kind == "DELETED":
             old = self.cache.pop(key, None)
             self._handler.on_delete(old or obj)
             return
         old = self.cache.get(key)
-        self.cache[key] = obj
+        self.cache[key] = obj if self.cache_raw else identity(obj)
         if old is None:
             self._handler.on_add(obj)
         else:
             self._handler.on_update(old, obj)
+
+
+def _strip_managed_fields(obj: Obj) -> None:
+    """upstream's scheduler trims `metadata.managedFields` off what it watches (no plugin reads
+    them); a bound pod's are a third of its JSON. A write of the object back (an update)
+    leaves the server's managedFields as they are."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+
+
+def identity(obj: Obj) -> Obj:
+    """What a cache without raw objects keeps of `obj`: enough for a relist's comparison and for
+    a handler's deletion (kind, apiVersion, metadata name, namespace, uid, resourceVersion)."""
+    meta = obj.get("metadata") or {}
+    out: Obj = {k: obj[k] for k in ("kind", "apiVersion") if k in obj}
+    out["metadata"] = {k: meta[k] for k in _IDENTITY if k in meta}
+    return out
+
+
+_IDENTITY = ("name", "namespace", "uid", "resourceVersion")
 
 
 def _rv(obj: Obj) -> str:

@@ -32,6 +32,10 @@ class Lister:
     call: Callable[[Connection], ListCall]
     optional: bool = False  # a resource the server may not serve (a CRD, an older API)
     extra: dict[str, Any] = field(default_factory=dict)
+    # False: the informer keeps only identities, for a kind whose store parses all it reads and
+    # no queueing hint reads its old raw object (ResourceSlices: 46 KB of JSON each for 10
+    # devices, several times their parsed size)
+    cache_raw: bool = True
 
 
 def _podgroups(connection: Connection) -> ListCall:
@@ -47,7 +51,8 @@ def _podgroups(connection: Connection) -> ListCall:
 
 
 LISTERS: dict[str, Lister] = {
-    "Node": Lister("nodes", lambda c: c.core.list_node_without_preload_content),
+    # the feed parses a node whole and compares parsed nodes; of an old one it reads the name
+    "Node": Lister("nodes", lambda c: c.core.list_node_without_preload_content, cache_raw=False),
     "Namespace": Lister("namespaces", lambda c: c.core.list_namespace_without_preload_content),
     "Pod": Lister(
         "pods",
@@ -110,6 +115,7 @@ LISTERS: dict[str, Lister] = {
         "resourceslices",
         lambda c: ResourceV1Api(c.api).list_resource_slice_without_preload_content,
         optional=True,
+        cache_raw=False,
     ),
     "ResourceClaim": Lister(
         "resourceclaims",
@@ -147,6 +153,8 @@ def build_informers(
             request_timeout=connection.request_timeout,
             optional=LISTERS[kind].optional,
             extra=LISTERS[kind].extra,
+            cache_raw=LISTERS[kind].cache_raw,
+            strip_managed_fields=True,  # no front reads them
         )
         for kind in kinds
     ]

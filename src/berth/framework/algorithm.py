@@ -324,8 +324,9 @@ class Scheduler:
         order from `next_start_index`, which it advances by the nodes processed.
 
         When K is well below the candidates, the filters run over the rotated scan order a
-        window at a time, sized from the share of nodes the last walk found feasible, and stop
-        once feasible node K+1 is found (at 5,000 nodes K is 500: filtering every node was a
+        window at a time, sized from the share of nodes found feasible (by the last walk, then
+        by this one so far; each window at least twice the last), and stop once feasible node
+        K+1 is found (at 5,000 nodes K is 500: filtering every node was a
         third of a decision). Same result as filtering them all and taking K (`_take_feasible`).
         """
         candidates = nodes
@@ -349,9 +350,13 @@ class Scheduler:
         count = 0
         pos = 0
         processed = n
+        share = self._feasible_share
+        size = 0
         while pos < n:
             want = k + 1 - count
-            size = max(MIN_WINDOW, int(want / self._feasible_share * 1.1) + 16)
+            if pos:  # the share this walk has seen so far; at least double the last window
+                share = max(count, 1) / pos
+            size = max(MIN_WINDOW, 2 * size, int(want / share * 1.1) + 16)
             part = order[pos : pos + size]
             feasible, rejected = self.framework.run_filters(cycle, pod, part)
             diagnosis.rejected.extend(rejected)

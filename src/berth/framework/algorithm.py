@@ -26,6 +26,8 @@ MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
 BASE_PERCENTAGE_OF_NODES_TO_SCORE = 50
 # the fewest nodes a windowed walk filters at once (each window runs every filter once)
 MIN_WINDOW = 64
+# the kinds of pod whose feasible share a scheduler remembers
+MAX_POD_KINDS = 64
 NO_NODES_AVAILABLE = "no nodes available to schedule pods"
 
 
@@ -202,8 +204,11 @@ class Scheduler:
         self.framework = framework
         self.rng = rng or framework.handle.rng
         self.next_start_index = 0
-        # the share of the nodes the last windowed walk found feasible: sizes the next window
-        self._feasible_share = 1.0
+        # the share of the nodes the last windowed walk found feasible, per kind of pod (the
+        # filters its PreFilter left to run, and whether a PreFilter result narrowed the
+        # nodes): sizes the next walk's first window. Pods with claims fit far fewer nodes
+        # than the pods between them.
+        self._feasible_share: dict[tuple[frozenset[str], bool], float] = {}
 
     # filter a window of the scan order at a time (False: every candidate, then take K)
     windowed = True
@@ -324,10 +329,11 @@ class Scheduler:
         order from `next_start_index`, which it advances by the nodes processed.
 
         When K is well below the candidates, the filters run over the rotated scan order a
-        window at a time, sized from the share of nodes found feasible (by the last walk, then
-        by this one so far; each window at least twice the last), and stop once feasible node
-        K+1 is found (at 5,000 nodes K is 500: filtering every node was a
-        third of a decision). Same result as filtering them all and taking K (`_take_feasible`).
+        window at a time, sized from the share of nodes found feasible (by the last walk for
+        the same kind of pod, then by this one so far; each window at least twice the last),
+        and stop once feasible node K+1 is found (at 5,000 nodes K is 500: filtering every
+        node was a third of a decision). Same result as filtering them all and taking K
+        (`_take_feasible`).
         """
         candidates = nodes
         if allowed is not None:
@@ -350,7 +356,8 @@ class Scheduler:
         count = 0
         pos = 0
         processed = n
-        share = self._feasible_share
+        kind = (frozenset(cycle.skip_filter), allowed is not None)
+        share = self._feasible_share.get(kind, 1.0)
         size = 0
         while pos < n:
             want = k + 1 - count
@@ -370,7 +377,9 @@ class Scheduler:
             found.append(feasible)
             count += len(feasible)
             pos += len(part)
-        self._feasible_share = min(1.0, max(count, 1) / max(processed, 1))
+        if len(self._feasible_share) >= MAX_POD_KINDS and kind not in self._feasible_share:
+            self._feasible_share.clear()
+        self._feasible_share[kind] = min(1.0, max(count, 1) / max(processed, 1))
         feasible = found[0] if len(found) == 1 else np.concatenate(found)
         if processed < n:
             diagnosis.walked = order[:processed]

@@ -295,6 +295,23 @@ class Scheduler:
         best = MAX_NODE_SCORE * sum(w for p, w in fwk.score if p.name not in cycle.skip_score)
         return total, best
 
+    def _candidates(
+        self,
+        nodes: IndexArray,
+        allowed: frozenset[str] | None,
+        restricting: list[str],
+        diagnosis: Diagnosis,
+    ) -> IndexArray:
+        """`nodes` within the PreFilter result (all of them without one); those outside it
+        go in the diagnosis."""
+        if allowed is None:
+            return nodes
+        names = self.state.names
+        mask = np.fromiter((names[i] in allowed for i in nodes), dtype=bool, count=len(nodes))
+        diagnosis.absent = (nodes[~mask], outside_pre_filter_result(restricting))
+        inside: IndexArray = nodes[mask]
+        return inside
+
     def _fitting(
         self,
         cycle: CycleState,
@@ -306,12 +323,7 @@ class Scheduler:
     ) -> tuple[IndexArray, IndexArray]:
         """upstream findNodesThatPassFilters over `nodes` after PreFilter, then the nominated
         pods' check: the feasible slots and the candidates (the PreFilter result's nodes)."""
-        candidates = nodes
-        if allowed is not None:
-            names = self.state.names
-            mask = np.fromiter((names[i] in allowed for i in nodes), dtype=bool, count=len(nodes))
-            candidates = nodes[mask]
-            diagnosis.absent = (nodes[~mask], outside_pre_filter_result(restricting))
+        candidates = self._candidates(nodes, allowed, restricting, diagnosis)
         feasible, rejected = self.framework.run_filters(cycle, pod, candidates)
         diagnosis.rejected = rejected
         return self._yield_to_nominated(pod, feasible, diagnosis), candidates
@@ -335,12 +347,7 @@ class Scheduler:
         node was a third of a decision). Same result as filtering them all and taking K
         (`_take_feasible`).
         """
-        candidates = nodes
-        if allowed is not None:
-            names = self.state.names
-            mask = np.fromiter((names[i] in allowed for i in nodes), dtype=bool, count=len(nodes))
-            candidates = nodes[mask]
-            diagnosis.absent = (nodes[~mask], outside_pre_filter_result(restricting))
+        candidates = self._candidates(nodes, allowed, restricting, diagnosis)
         n = len(candidates)
         k = num_feasible_nodes_to_find(self.framework.percentage_of_nodes_to_score, n)
         if not self.framework.score:

@@ -324,9 +324,15 @@ class Scheduler:
         """upstream findNodesThatPassFilters over `nodes` after PreFilter, then the nominated
         pods' check: the feasible slots and the candidates (the PreFilter result's nodes)."""
         candidates = self._candidates(nodes, allowed, restricting, diagnosis)
+        return self._filter_all(cycle, pod, candidates, diagnosis), candidates
+
+    def _filter_all(
+        self, cycle: CycleState, pod: PodInfo, candidates: IndexArray, diagnosis: Diagnosis
+    ) -> IndexArray:
+        """Every filter over every candidate, then the nominated pods' check."""
         feasible, rejected = self.framework.run_filters(cycle, pod, candidates)
         diagnosis.rejected = rejected
-        return self._yield_to_nominated(pod, feasible, diagnosis), candidates
+        return self._yield_to_nominated(pod, feasible, diagnosis)
 
     def _scan(
         self,
@@ -353,9 +359,7 @@ class Scheduler:
         if not self.framework.score:
             k = 1
         if not self.windowed or n < 2 * MIN_WINDOW or 2 * (k + 1) > n:
-            feasible, rejected = self.framework.run_filters(cycle, pod, candidates)
-            diagnosis.rejected = rejected
-            feasible = self._yield_to_nominated(pod, feasible, diagnosis)
+            feasible = self._filter_all(cycle, pod, candidates, diagnosis)
             return self._take_feasible(feasible, candidates, len(nodes), diagnosis)
         start = self.next_start_index % n
         order = np.concatenate((candidates[start:], candidates[:start])) if start else candidates

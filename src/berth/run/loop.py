@@ -116,9 +116,9 @@ class LiveScheduler:
         self._labelled(self.metrics.incoming, queue, event).inc()
 
     def _labelled(self, metric: Any, *values: str) -> Any:
-        """metric.labels(*values), looked up once per label set (prometheus_client's labels()
-        builds and checks the label tuple under a lock each time; the sets here are few:
-        results, profiles, queues, events and attempt buckets)."""
+        """A counter's metric.labels(*values), looked up once per label set (prometheus_client's
+        labels() builds and checks the label tuple under a lock each time; the sets here are
+        few: results, profiles, queues and events). The histograms keep their own series."""
         key = (id(metric), values)
         child = self._children.get(key)
         if child is None:
@@ -253,7 +253,7 @@ class LiveScheduler:
                 self._count("scheduled", profile, start)
                 if entry.initial_attempt is not None:
                     attempts = "15+" if entry.attempts >= 15 else str(entry.attempts)
-                    self._labelled(self.metrics.sli_duration, attempts).observe(
+                    self.metrics.sli_duration.labels(attempts).observe(
                         self.queue.clock() - entry.initial_attempt
                     )
                 self.metrics.scheduling_attempts.observe(entry.attempts)
@@ -301,9 +301,7 @@ class LiveScheduler:
     def _count(self, result: str, profile: str, start: float) -> None:
         """One attempt in `scheduler_schedule_attempts_total` and its duration histogram."""
         self._labelled(self.metrics.attempts, result, profile).inc()
-        self._labelled(self.metrics.attempt_duration, result, profile).observe(
-            time.perf_counter() - start
-        )
+        self.metrics.attempt_duration.labels(result, profile).observe(time.perf_counter() - start)
 
     def failed_scheduling(self, pod: PodInfo, message: str) -> None:
         self.recorder.event(
